@@ -1,0 +1,143 @@
+"""THE integer semantics of rnnq.
+
+Every integer operation that the simulator performs and that the generated C performs is
+defined here, once. `templates/c/runtime/rnnq_fixedpoint.h` mirrors these functions name for
+name (``rnnq_<name>`` in C); tests compare both against exact Python-integer arithmetic.
+
+All evaluation-time functions accept numpy integer arrays (or Python ints) and use only integer
+operations. Floats appear only in the offline helpers (``quantize_multiplier``, table builders),
+which run at compile time and whose results are stored as integers.
+
+Definitions (x, M, s integers):
+
+- ``sat(x, bits)``            clamp to the signed ``bits``-bit range.
+- ``rshift_round(x, n)``      (x + 2^(n-1)) >> n for n >= 1, x for n == 0: round half up,
+                              arithmetic (floor) shift.
+- ``requant(x, M, s)``        sat32((x * M + 2^(s-1)) >> s) with x int32, M in [0, 2^31),
+                              1 <= s <= 62, product in int64: one rounding, half up.
+- ``tanh_q15(x, f)``          tanh of x / 2^f as Q0.15 in [-32767, 32767]: linear interpolation
+                              in a 1025-entry table of tanh over [0, 8] (step 1/128), odd
+                              symmetry; |x| >= 8 gives the last entry (32767).
+- ``sigmoid_q15(x, f)``       sigmoid of x / 2^f as Q0.15 in [0, 32767], through the identity
+                              sigmoid(v) = (1 + tanh(v/2)) / 2:
+                              min((32768 + tanh_q15(x, f+1) + 1) >> 1, 32767).
+                              One table serves both functions.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+INT8_MIN, INT8_MAX = -128, 127
+INT16_MIN, INT16_MAX = -32768, 32767
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+
+#: Q format of LSTM gate pre-activations (Q3.12) and gate outputs (Q0.15).
+GATE_FRAC_BITS = 12
+ACT_FRAC_BITS = 15
+
+#: The activation table: tanh at k / 2^TABLE_STEP_BITS (step 1/128), k = 0..1024, over [0, 8].
+TABLE_STEP_BITS = 7
+TABLE_SIZE = 8 * (1 << TABLE_STEP_BITS) + 1  # 1025
+
+
+def _as_i64(x):
+    return np.asarray(x, dtype=np.int64)
+
+
+def sat(x, bits: int):
+    """Clamp to the signed `bits`-bit range."""
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    if isinstance(x, int):
+        return min(max(x, lo), hi)
+    return np.clip(_as_i64(x), lo, hi)
+
+
+def rshift_round(x, n):
+    """Round-half-up right shift: (x + 2^(n-1)) >> n, x unchanged when n == 0."""
+    if isinstance(x, int) and isinstance(n, int):
+        return x if n == 0 else (x + (1 << (n - 1))) >> n
+    x = _as_i64(x)
+    n = _as_i64(n)
+    half = np.where(n > 0, np.left_shift(np.int64(1), np.maximum(n - 1, 0)), 0)
+    return np.right_shift(x + half, n)
+
+
+def requant(x, mult, shift):
+    """Scale an int32 accumulator by the real factor mult * 2^-shift, rounding half up.
+
+    x is int32, mult in [0, 2^31), shift in [1, 62]: x * mult fits int64 with the rounding
+    term. The result saturates to int32.
+    """
+    if isinstance(x, int) and isinstance(mult, int) and isinstance(shift, int):
+        return sat((x * mult + (1 << (shift - 1))) >> shift, 32)
+    x, m, s = _as_i64(x), _as_i64(mult), _as_i64(shift)
+    return sat(np.right_shift(x * m + np.left_shift(np.int64(1), s - 1), s), 32)
+
+
+def quantize_multiplier(real: float) -> tuple[int, int]:
+    """Offline: real factor -> (mult, shift) with real ~= mult * 2^-shift.
+
+    mult in [2^30, 2^31) (Jacob et al. 2018) and shift in [1, 62]. Tiny factors lose
+    mantissa bits (shift capped at 62); factors >= 2^30 are rejected.
+    """
+    if not math.isfinite(real) or real < 0:
+        raise ValueError(f"requantisation factor {real!r} is not a finite non-negative number")
+    if real == 0.0:
+        return 0, 1
+    frac, exp = math.frexp(real)  # real = frac * 2^exp, frac in [0.5, 1)
+    mult = int(round(frac * (1 << 31)))
+    if mult == 1 << 31:
+        mult //= 2
+        exp += 1
+    shift = 31 - exp
+    if shift < 1:
+        raise ValueError(f"requantisation factor {real:g} is too large (>= 2^30)")
+    if shift > 62:
+        mult >>= shift - 62
+        shift = 62
+    return mult, shift
+
+
+def _build_tanh_table() -> tuple[int, ...]:
+    step = 1.0 / (1 << TABLE_STEP_BITS)
+    return tuple(
+        min(int(math.floor(math.tanh(k * step) * 32768.0 + 0.5)), INT16_MAX)
+        for k in range(TABLE_SIZE)
+    )
+
+
+#: round(32768 * tanh(k/128)), k = 0..1024, capped at 32767. Mirrored literally in
+#: templates/c/runtime/rnnq_tables.h (a test checks equality).
+TANH_TABLE: tuple[int, ...] = _build_tanh_table()
+_TANH = np.array(TANH_TABLE, dtype=np.int64)
+
+
+def tanh_q15(x, frac_bits: int):
+    """tanh(x / 2^frac_bits) in Q0.15 (-32767..32767); x int32, frac_bits >= 7."""
+    if frac_bits < TABLE_STEP_BITS:
+        raise ValueError(f"tanh input needs >= {TABLE_STEP_BITS} fractional bits")
+    x = _as_i64(x)
+    a = np.abs(x)
+    sh = frac_bits - TABLE_STEP_BITS
+    limit = (TABLE_SIZE - 1) << sh  # 8.0 in the input format
+    ac = np.minimum(a, limit - 1)
+    idx = np.right_shift(ac, sh)
+    lo = _TANH[idx]
+    hi = _TANH[idx + 1]
+    y = lo + rshift_round((hi - lo) * (ac & ((1 << sh) - 1)), sh)
+    y = np.where(a >= limit, _TANH[TABLE_SIZE - 1], y)
+    return np.where(x < 0, -y, y)
+
+
+def sigmoid_q15(x, frac_bits: int):
+    """sigmoid(x / 2^frac_bits) in Q0.15 (0..32767), from tanh at half the argument."""
+    return np.minimum(np.right_shift(32768 + tanh_q15(x, frac_bits + 1) + 1, 1), INT16_MAX)
+
+
+def round_half_away(v: np.ndarray) -> np.ndarray:
+    """Offline rounding of real values to integers (half away from zero)."""
+    v = np.asarray(v, dtype=np.float64)
+    return np.sign(v) * np.floor(np.abs(v) + 0.5)
