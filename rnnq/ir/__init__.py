@@ -144,6 +144,7 @@ class Graph:
             if any(o in live for o in n.outputs):
                 keep.append(n)
                 live.update(n.inputs)
+                live.update(n.outputs)
         self.nodes = keep[::-1]
         live.update(self.inputs)
         self.tensors = {k: v for k, v in self.tensors.items() if k in live}
