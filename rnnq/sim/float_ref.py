@@ -85,7 +85,8 @@ def _eval(node: Node, val, n: int, t_len: int):
         return lstm_float(x.reshape(n, t_len, -1), w, r, b, h0, c0)
     if op == "dense":
         x, w, b = (val(i) for i in node.inputs)
-        return x @ w.T + b
+        y = x @ w.T + b
+        return np.maximum(y, 0.0) if node.attrs.get("relu") else y
     if op in _BINARY:
         return _BINARY[op](val(node.inputs[0]), val(node.inputs[1]))
     if op in _UNARY:

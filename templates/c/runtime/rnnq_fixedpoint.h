@@ -24,8 +24,7 @@ typedef char rnnq_asr64_check[(((int64_t)-5) >> 1) == (int64_t)-3 ? 1 : -1];
 #define RNNQ_INT16_MAX 32767
 #define RNNQ_GATE_FRAC_BITS 12 /* Q3.12 gate pre-activations */
 #define RNNQ_ACT_FRAC_BITS 15  /* Q0.15 gate outputs */
-#define RNNQ_TABLE_STEP_BITS 7 /* table step 1/128 */
-#define RNNQ_TABLE_LAST 1024   /* index of the table entry at 8.0 */
+#define RNNQ_TABLE_LAST (RNNQ_TANH_TABLE_SIZE - 1) /* index of the table entry at 8.0 */
 
 /* Clamp to the signed 8/16/32-bit range. */
 static inline int8_t rnnq_sat8(int64_t x)
@@ -80,7 +79,7 @@ static inline int32_t rnnq_requant(int32_t x, int32_t mult, int32_t shift)
  * rnnq_tanh_table (step 1/128 over [0, 8]), odd symmetry, |x| >= 8.0 gives the last entry. */
 static inline int32_t rnnq_tanh_q15(int32_t x, int32_t frac_bits)
 {
-    const int32_t sh = frac_bits - RNNQ_TABLE_STEP_BITS;
+    const int32_t sh = frac_bits - RNNQ_TANH_TABLE_STEP_BITS;
     /* |x| as unsigned: exact also for INT32_MIN (2^31), no signed overflow. */
     const uint32_t a = x < 0 ? 0u - (uint32_t)x : (uint32_t)x;
     int32_t y;

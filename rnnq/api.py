@@ -1,0 +1,188 @@
+"""compile / validate / inspect: the one place where the pass order is written."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from rnnq import __version__, numerics as nx
+from rnnq.backends.c import emit_c
+from rnnq.data import load_npz
+from rnnq.frontend.onnx import import_onnx
+from rnnq.ir import Graph, RnnqError
+from rnnq.passes.calibrate import calibrate
+from rnnq.passes.canonicalize import fold_dense_bias, fuse_dense_relu
+from rnnq.passes.quantize import quantize
+from rnnq.targets import load_target
+
+#: Float-IR passes, in order (each f(graph) -> graph).
+CANONICALIZE = (fold_dense_bias, fuse_dense_relu)
+MANIFEST = "manifest.json"
+CALIBRATION = "calibration.json"
+MODEL_COPY = "model.onnx"
+
+Progress = Callable[[int], None]
+
+
+def float_graph(model_path: str | Path) -> Graph:
+    """ONNX -> canonical float IR."""
+    g = import_onnx(model_path)
+    for p in CANONICALIZE:
+        g = p(g)
+    return g
+
+
+def _ranges_to_json(g: Graph) -> dict:
+    lo, hi = g.meta["input_channel_range"]
+    return {
+        "meta": g.meta["calibration"],
+        "tensors": {t.name: list(t.range) for t in g.tensors.values() if t.range is not None},
+        "input_channel_range": [lo.tolist(), hi.tolist()],
+        "lstm": {n.outputs[0]: {"cell_absmax": n.attrs["cell_absmax"],
+                                "gate_range": list(n.attrs["gate_range"])}
+                 for n in g.nodes if n.op == "lstm"},
+    }
+
+
+def _ranges_from_json(g: Graph, d: dict) -> Graph:
+    """Re-apply recorded calibration: rebuilds the identical integer IR without the data."""
+    from rnnq.ir import Stage
+
+    for name, r in d["tensors"].items():
+        g.tensors[name].range = (float(r[0]), float(r[1]))
+    lo, hi = d["input_channel_range"]
+    g.meta["input_channel_range"] = (np.array(lo, np.float64), np.array(hi, np.float64))
+    for n in g.nodes:
+        if n.op == "lstm":
+            n.attrs.update(d["lstm"][n.outputs[0]])
+    g.meta["calibration"] = d["meta"]
+    g.stage = Stage.CALIBRATED
+    return g
+
+
+def _scale_fixed(s: float) -> tuple[int, int]:
+    """scale = q31 * 2^-(31 + exp), q31 in [2^30, 2^31): integer form for C headers."""
+    m, sh = nx.quantize_multiplier(s) if s < 2**29 else (0, 1)
+    return m, sh - 31
+
+
+def _io_info(g: Graph) -> dict:
+    t = g.tensors[g.inputs[0]]
+    scales = np.atleast_1d(t.q.scale).astype(float)
+    zps = np.atleast_1d(t.q.zero_point).astype(int)
+    fixed = [_scale_fixed(float(s)) for s in scales]
+    inp = {
+        "name": t.name, "per_channel": t.q.axis is not None, "step_shape": list(t.shape),
+        "time_axis": g.meta["input_time_axis"], "scale": scales.tolist(),
+        "zero_point": zps.tolist(),
+        "scale_text": f"{scales[0]:.9g}", "scale_q31": fixed[0][0], "scale_exp": fixed[0][1],
+        "zero_points": ", ".join(str(z) for z in zps),
+        "scales_q31": ", ".join(str(f[0]) for f in fixed),
+        "scales_exp": ", ".join(str(f[1]) for f in fixed),
+    }
+    outs = []
+    for name in g.outputs:
+        o = g.tensors[name]
+        s = float(o.q.scale)
+        q31, e = _scale_fixed(s)
+        outs.append({"name": name, "kind": o.kind, "step_shape": list(o.shape), "size": o.size,
+                     "scale": s, "zero_point": int(o.q.zero_point), "scale_text": f"{s:.9g}",
+                     "scale_q31": q31, "scale_exp": e})
+    return {"input": inp, "outputs": outs}
+
+
+def integer_graph(model_path: str | Path, calib: dict) -> Graph:
+    return quantize(_ranges_from_json(float_graph(model_path), calib))
+
+
+def compile_model(model: str | Path, calib: str | Path, out_dir: str | Path,
+                  target: str = "generic-c99", prefix: str | None = None,
+                  calib_method: str = "minmax", progress: Progress | None = None,
+                  log: Callable[[str], None] = lambda s: None) -> dict:
+    """ONNX + calibration data -> BUILD/ (C sources, manifest.json, what validate needs).
+
+    The folder is written in a temporary sibling and moved into place only when complete.
+    """
+    model, out_dir = Path(model), Path(out_dir)
+    tgt = load_target(target)
+    prefix = prefix or "model"
+    g = float_graph(model)
+    log(f"imported {model}: {len(g.nodes)} IR nodes")
+    data = load_npz(calib, g)
+    log(f"calibrating on {data.n} sequences ({calib_method})")
+    calibrate(g, data, method=calib_method, progress=progress)
+    cal = _ranges_to_json(g)
+    ig = quantize(g)
+    io = _io_info(ig)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        facts = emit_c(ig, tgt, tmp, prefix, io)
+        shutil.copyfile(model, tmp / MODEL_COPY)
+        (tmp / CALIBRATION).write_text(json.dumps(cal, indent=1, sort_keys=True) + "\n")
+        manifest = _manifest(ig, tgt.name, prefix, io, facts)
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        tmp.rename(out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return manifest
+
+
+def _manifest(g: Graph, target: str, prefix: str, io: dict, facts: dict) -> dict:
+    tensors = {}
+    for t in g.tensors.values():
+        if t.q is not None and t.kind != "const":
+            tensors[t.name] = {"dtype": t.dtype, "kind": t.kind, "shape": list(t.shape),
+                               "scale": np.atleast_1d(t.q.scale).tolist(),
+                               "zero_point": np.atleast_1d(t.q.zero_point).tolist()}
+    lstms = []
+    for n in g.nodes:
+        if n.op == "qlstm":
+            p = n.attrs["params"]
+            lstms.append({"node": n.name, "input_size": p.input_size,
+                          "hidden_size": p.hidden_size, "cell_frac_bits": p.cell_frac,
+                          "cell_absmax_calibrated": n.attrs["cell_absmax"],
+                          "gate_preact_range_calibrated": n.attrs["gate_range"]})
+    strip = ("scale_text", "scale_q31", "scale_exp", "zero_points", "scales_q31", "scales_exp")
+    return {
+        "rnnq_version": __version__, "target": target, "prefix": prefix,
+        "model": {"file": MODEL_COPY,
+                  "sha256": g.meta.get("model_sha256", ""), "source": g.meta.get("model_path")},
+        "files": facts["files"] + [MODEL_COPY, CALIBRATION, MANIFEST],
+        "memory": {"weight_bytes": facts["weight_bytes"], "arena_bytes": facts["arena_bytes"],
+                   "state_bytes": facts["state_bytes"]},
+        "macs_per_step": macs_per_step(g),
+        "input": {k: v for k, v in io["input"].items() if k not in strip},
+        "outputs": [{k: v for k, v in o.items() if k not in strip} for o in io["outputs"]],
+        "calibration": g.meta.get("calibration"),
+        "lstm": lstms,
+        "tensors": tensors,
+    }
+
+
+def macs_per_step(g: Graph) -> int:
+    total = 0
+    for n in g.nodes:
+        p = n.attrs.get("params")
+        if n.op in ("lstm", "qlstm"):
+            h = (p.hidden_size if p else g.tensors[n.inputs[2]].shape[1])
+            i = (p.input_size if p else g.tensors[n.inputs[1]].shape[1])
+            total += 4 * h * (i + h)
+        elif n.op in ("dense", "qdense"):
+            out = g.tensors[n.outputs[0]]
+            k = p.in_features if p else g.tensors[n.inputs[1]].shape[1]
+            total += out.size * k
+    return total
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -1,0 +1,152 @@
+"""rnnq command line: thin; parses, calls rnnq.api / rnnq.validate, prints.
+
+Bad input -> one line on stderr naming the file/node and the problem, exit status 2.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import sys
+from pathlib import Path
+
+import click
+
+from rnnq import __version__
+from rnnq.ir import RnnqError
+
+
+def _fail(msg: str, code: int = 2) -> None:
+    click.echo(f"rnnq: error: {msg}", err=True)
+    sys.exit(code)
+
+
+def _guard(fn):
+    """Turn user errors into one line + exit 2; internal errors into one line + exit 3."""
+
+    @functools.wraps(fn)
+    def wrapper(*a, **k):
+        try:
+            return fn(*a, **k)
+        except RnnqError as e:
+            _fail(str(e))
+        except KeyboardInterrupt:
+            _fail("interrupted", 130)
+        except Exception as e:  # noqa: BLE001 - never show a traceback to users
+            _fail(f"internal error ({type(e).__name__}: {e}); please report it", 3)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="rnnq")
+def main() -> None:
+    """Compile float ONNX recurrent networks to integer-only C."""
+
+
+@main.command("compile")
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--calib", required=True, type=click.Path(dir_okay=False),
+              help="Calibration data (.npz with x [N, T, F]).")
+@click.option("--target", default="generic-c99", show_default=True, help="Target name (targets/).")
+@click.option("-o", "--output", "out", required=True, type=click.Path(file_okay=False),
+              help="Build folder to write (replaced as a whole on success).")
+@click.option("--prefix", default="model", show_default=True,
+              help="C symbol prefix of the generated API.")
+@click.option("--calib-method", type=click.Choice(["minmax", "percentile"]), default="minmax",
+              show_default=True)
+@click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+@_guard
+def compile_cmd(model, calib, target, out, prefix, calib_method, quiet):
+    """Compile MODEL.onnx into an integer-only C build folder."""
+    from rnnq import api
+    from rnnq.data import load_npz
+
+    log = (lambda s: None) if quiet else (lambda s: click.echo(s, err=True))
+    bar = None
+
+    def progress(k: int) -> None:
+        if bar is not None:
+            bar.update(k)
+
+    if not quiet:
+        n = _count_sequences(calib, load_npz)
+        bar = click.progressbar(length=n, label="calibrating", file=sys.stderr) if n else None
+    if bar is not None:
+        with bar:
+            m = api.compile_model(model, calib, out, target, prefix, calib_method, progress, log)
+    else:
+        m = api.compile_model(model, calib, out, target, prefix, calib_method, None, log)
+    mem = m["memory"]
+    click.echo(f"wrote {out}/ for {m['target']}: weights {mem['weight_bytes']} B, "
+               f"arena {mem['arena_bytes']} B, state {mem['state_bytes']} B, "
+               f"{m['macs_per_step']} MACs/step")
+
+
+def _count_sequences(path, _load) -> int:
+    import numpy as np
+
+    try:
+        with np.load(path) as z:
+            return int(z["x"].shape[0]) if "x" in z.files else 0
+    except Exception:  # noqa: BLE001 - the real load reports the problem properly
+        return 0
+
+
+@main.command("validate")
+@click.argument("build", type=click.Path(file_okay=False))
+@click.option("--data", required=True, type=click.Path(dir_okay=False),
+              help="Test data (.npz: x, optional lengths and y).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the report here.")
+@_guard
+def validate_cmd(build, data, json_path):
+    """Compare float, integer simulator and compiled C on DATA. Exit 1 if C != simulator."""
+    from rnnq.validate import format_report, validate
+
+    rep = validate(build, data)
+    click.echo(format_report(rep))
+    if json_path:
+        Path(json_path).write_text(json.dumps(_jsonable(rep), indent=1) + "\n")
+    sys.exit(0 if rep["c"]["bit_exact"] else 1)
+
+
+def _jsonable(v):
+    if isinstance(v, dict):
+        return {k: _jsonable(x) for k, x in v.items()}
+    if isinstance(v, float) and not math.isfinite(v):
+        return 1e9 if v > 0 else -1e9  # JSON has no infinity: a huge SQNR means "exact"
+    return v
+
+
+@main.command("inspect")
+@click.argument("path", type=click.Path())
+@_guard
+def inspect_cmd(path):
+    """Show the IR, shapes, parameters, MACs per step and memory of a model or build folder."""
+    from rnnq import api
+
+    p = Path(path)
+    if p.is_dir():
+        from rnnq.validate import open_build
+
+        b = open_build(p)
+        click.echo(b.int_graph.text())
+        m = b.manifest
+        click.echo(f"target {m['target']}, prefix {m['prefix']}, "
+                   f"{m['macs_per_step']} MACs/step")
+        click.echo("memory: " + ", ".join(f"{k} {v} B" for k, v in m["memory"].items()))
+        for lstm in m["lstm"]:
+            click.echo(f"LSTM {lstm['node']}: I={lstm['input_size']} H={lstm['hidden_size']}, "
+                       f"cell Q{15 - lstm['cell_frac_bits']}.{lstm['cell_frac_bits']} "
+                       f"(calibrated max |c| {lstm['cell_absmax_calibrated']:.3g})")
+        return
+    g = api.float_graph(p)
+    click.echo(g.text())
+    params = sum(t.size for t in g.tensors.values() if t.kind == "const")
+    click.echo(f"{params} parameters, {api.macs_per_step(g)} MACs/step, "
+               f"~{params} B of int8 weights once compiled")
+
+
+if __name__ == "__main__":
+    main()

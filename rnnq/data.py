@@ -1,0 +1,81 @@
+"""The .npz data format: `x` float [N, T, F]; optional `lengths` int [N]; optional `y`.
+
+`y` holds int class ids [N] (classifiers) or float targets shaped like the model's final output
+per sequence ([N, ...]). Sequences shorter than T are padded at the end; `lengths` says how many
+steps of each are real (default: all T).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rnnq.ir import Graph, RnnqError
+
+
+@dataclass
+class Dataset:
+    x: np.ndarray  # float32 [N, T, F]
+    lengths: np.ndarray  # int64 [N]
+    y: np.ndarray | None
+
+    @property
+    def n(self) -> int:
+        return int(self.x.shape[0])
+
+
+def load_npz(path: str | Path, graph: Graph) -> Dataset:
+    """Read and check a data file against the model's input; every error names the file."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except FileNotFoundError:
+        raise RnnqError(f"{path}: no such file") from None
+    except Exception as e:  # noqa: BLE001 - numpy raises many kinds for a bad archive
+        raise RnnqError(f"{path}: not a readable .npz file ({type(e).__name__})") from None
+    name = graph.inputs[0]
+    key = "x" if "x" in arrays else name if name in arrays else None
+    if key is None:
+        raise RnnqError(f"{path}: no array 'x' (or {name!r}); keys are {sorted(arrays)}")
+    x = arrays[key]
+    feat = graph.tensors[name].size
+    if x.ndim == 2 and feat == 1:
+        x = x[:, :, None]
+    if x.ndim != 3 or x.shape[2] != feat or x.shape[0] == 0 or x.shape[1] == 0:
+        raise RnnqError(f"{path}: '{key}' has shape {list(x.shape)}, the model needs "
+                        f"[N, T, {feat}] (N, T >= 1)")
+    if not np.issubdtype(x.dtype, np.number):
+        raise RnnqError(f"{path}: '{key}' has dtype {x.dtype}, expected float")
+    x = x.astype(np.float32)
+    if not np.all(np.isfinite(x)):
+        bad = np.argwhere(~np.isfinite(x))[0]
+        raise RnnqError(f"{path}: '{key}' holds NaN or Inf (first at index {bad.tolist()})")
+    n, t_len = x.shape[:2]
+    lengths = np.full(n, t_len, dtype=np.int64)
+    if "lengths" in arrays:
+        lg = arrays["lengths"]
+        if lg.shape != (n,) or not np.issubdtype(lg.dtype, np.integer):
+            raise RnnqError(f"{path}: 'lengths' must be int [{n}], got {lg.dtype} {list(lg.shape)}")
+        if lg.min() < 1 or lg.max() > t_len:
+            raise RnnqError(f"{path}: 'lengths' must lie in 1..{t_len}")
+        lengths = lg.astype(np.int64)
+    y = arrays.get("y")
+    if y is not None:
+        if y.shape[0] != n:
+            raise RnnqError(f"{path}: 'y' has {y.shape[0]} rows, 'x' has {n}")
+        if np.issubdtype(y.dtype, np.floating) and not np.all(np.isfinite(y)):
+            raise RnnqError(f"{path}: 'y' holds NaN or Inf")
+    return Dataset(x, lengths, y)
+
+
+def valid_mask(lengths: np.ndarray, t_len: int) -> np.ndarray:
+    """[N, T] True where a step is real data."""
+    return np.arange(t_len)[None, :] < lengths[:, None]
+
+
+def at_last_step(a: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """[N, T, ...] -> [N, ...]: each sequence's value at its last real step."""
+    return a[np.arange(a.shape[0]), lengths - 1]

@@ -1,0 +1,74 @@
+"""Targets are data: targets/<name>.toml, loaded here. A file may `inherits` another; its
+tables are merged key by key. Unknown keys are errors, so a typo never passes silently."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rnnq.ir import RnnqError
+from rnnq.resources import targets_dir
+
+_SCHEMA: dict[str, Any] = {
+    "name": str, "description": str, "inherits": str,
+    "isa": {"arch": str, "features": list, "word_bits": int, "rounding": str},
+    "kernels": {"lstm": str, "dense": str, "elementwise": str},
+    "toolchain": {"cc": str, "ar": str, "cflags": list, "ldflags": list},
+    "run": {"runner": str},
+    "budget": {"flash_bytes": int, "ram_bytes": int},
+}
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    data: dict[str, Any]
+
+    def __getitem__(self, key: str) -> Any:
+        return self.data[key]
+
+
+def available() -> list[str]:
+    return sorted(p.stem for p in targets_dir().glob("*.toml"))
+
+
+def _check(where: str, data: dict, schema: dict, prefix: str = "") -> None:
+    for k, v in data.items():
+        if k not in schema:
+            raise RnnqError(f"{where}: unknown key '{prefix}{k}'")
+        want = schema[k]
+        if isinstance(want, dict):
+            if not isinstance(v, dict):
+                raise RnnqError(f"{where}: '{prefix}{k}' must be a table")
+            _check(where, v, want, f"{prefix}{k}.")
+        elif not isinstance(v, want):
+            raise RnnqError(f"{where}: '{prefix}{k}' must be {want.__name__}")
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
+    return out
+
+
+def load_target(name: str, _seen: tuple[str, ...] = ()) -> Target:
+    path = targets_dir() / f"{name}.toml"
+    if not path.is_file():
+        raise RnnqError(f"unknown target {name!r} (available: {', '.join(available())})")
+    if name in _seen:
+        raise RnnqError(f"{path}: inheritance cycle through {name!r}")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise RnnqError(f"{path}: {e}") from None
+    _check(str(path), data, _SCHEMA)
+    if "inherits" in data:
+        data = _merge(load_target(data["inherits"], _seen + (name,)).data, data)
+        data.pop("inherits")
+    for table in ("isa", "kernels", "toolchain", "run", "budget"):
+        if table not in data:
+            raise RnnqError(f"{path}: missing table [{table}]")
+    return Target(name, data)
