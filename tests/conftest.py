@@ -1,0 +1,32 @@
+"""Shared test fixtures and the rule that a missing tool fails in CI instead of skipping."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "japanese_vowels"
+
+
+def require_tool(name: str) -> str:
+    """Path of a command-line tool; skip without it, but fail when CI=true."""
+    path = shutil.which(name)
+    if path is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{name} is required in CI but not installed")
+        pytest.skip(f"{name} not installed")
+    return path
+
+
+@pytest.fixture(scope="session")
+def example_build(tmp_path_factory) -> Path:
+    """The bundled example compiled once for generic-c99."""
+    from rnnq.api import compile_model
+
+    out = tmp_path_factory.mktemp("example") / "build"
+    compile_model(EXAMPLE / "model.onnx", EXAMPLE / "calib.npz", out, "generic-c99", "jv")
+    return out
