@@ -6,16 +6,17 @@ import hashlib
 import json
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
-from rnnq import __version__, numerics as nx
+from rnnq import __version__
+from rnnq import numerics as nx
 from rnnq.backends.c import emit_c
 from rnnq.data import load_npz
 from rnnq.frontend.onnx import import_onnx
-from rnnq.ir import Graph, RnnqError
+from rnnq.ir import Graph
 from rnnq.passes.calibrate import calibrate
 from rnnq.passes.canonicalize import fold_dense_bias, fuse_dense_relu
 from rnnq.passes.quantize import quantize
@@ -27,7 +28,7 @@ MANIFEST = "manifest.json"
 CALIBRATION = "calibration.json"
 MODEL_COPY = "model.onnx"
 
-Progress = Callable[[int], None]
+Progress = Callable[[int, int], None]  # (sequences done, total)
 
 
 def float_graph(model_path: str | Path) -> Graph:

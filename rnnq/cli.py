@@ -61,37 +61,20 @@ def main() -> None:
 def compile_cmd(model, calib, target, out, prefix, calib_method, quiet):
     """Compile MODEL.onnx into an integer-only C build folder."""
     from rnnq import api
-    from rnnq.data import load_npz
 
     log = (lambda s: None) if quiet else (lambda s: click.echo(s, err=True))
-    bar = None
+    tty = sys.stderr.isatty()
 
-    def progress(k: int) -> None:
-        if bar is not None:
-            bar.update(k)
+    def progress(done: int, total: int) -> None:
+        if tty:
+            click.echo(f"\r  calibrating: {done}/{total} sequences", err=True, nl=done == total)
 
-    if not quiet:
-        n = _count_sequences(calib, load_npz)
-        bar = click.progressbar(length=n, label="calibrating", file=sys.stderr) if n else None
-    if bar is not None:
-        with bar:
-            m = api.compile_model(model, calib, out, target, prefix, calib_method, progress, log)
-    else:
-        m = api.compile_model(model, calib, out, target, prefix, calib_method, None, log)
+    m = api.compile_model(model, calib, out, target, prefix, calib_method,
+                          None if quiet else progress, log)
     mem = m["memory"]
     click.echo(f"wrote {out}/ for {m['target']}: weights {mem['weight_bytes']} B, "
                f"arena {mem['arena_bytes']} B, state {mem['state_bytes']} B, "
                f"{m['macs_per_step']} MACs/step")
-
-
-def _count_sequences(path, _load) -> int:
-    import numpy as np
-
-    try:
-        with np.load(path) as z:
-            return int(z["x"].shape[0]) if "x" in z.files else 0
-    except Exception:  # noqa: BLE001 - the real load reports the problem properly
-        return 0
 
 
 @main.command("validate")

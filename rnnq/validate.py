@@ -95,13 +95,14 @@ def run_c_harness(b: Build, xq: np.ndarray, lengths: np.ndarray, target: str | N
         shutil.copytree(b.path, work)
         make = ["make", "-s", "-C", str(work), "harness", f"CC={tc['cc']}",
                 f"CFLAGS={' '.join(tc['cflags'])}", f"LDFLAGS={' '.join(tc['ldflags'])}"]
-        r = subprocess.run(make, capture_output=True, text=True)
+        r = subprocess.run(make, check=False, capture_output=True, text=True)
         if r.returncode != 0:
             first = (r.stderr or r.stdout).strip().splitlines()
             raise RnnqError(f"{b.path}: C build failed: {first[0] if first else 'make error'}")
         _write_inputs(Path(td) / "in.bin", xq, lengths)
         r = subprocess.run([str(work / "harness"), str(Path(td) / "in.bin"),
-                            str(Path(td) / "out.bin")], capture_output=True, text=True)
+                            str(Path(td) / "out.bin")], check=False, capture_output=True,
+                           text=True)
         if r.returncode != 0:
             msg = (r.stderr.strip().splitlines() or [f"exit status {r.returncode}"])[0]
             raise RnnqError(f"{b.path}: C harness failed: {msg}")
@@ -198,14 +199,14 @@ def format_report(rep: dict) -> str:
         ("accuracy", f(rep["float"]["accuracy"], True), f(rep["int"]["accuracy"], True), ""),
         ("rmse", f(rep["float"]["rmse"]), f(rep["int"]["rmse"]), ""),
         ("SQNR vs float", "", f"{rep['int']['sqnr_db']:.2f} dB", ""),
-        ("max |error|", "", f"{f(rep['int']['max_abs_error'])} "
-                             f"({rep['int']['max_error_lsb']:.1f} LSB)", ""),
-        ("bit-exact", "", "", f"{'yes' if rep['c']['bit_exact'] else 'NO'} "
-                              f"({rep['c']['mismatches']} of {rep['c']['compared_values']} differ)"),
+        ("max |error|", "", (f"{f(rep['int']['max_abs_error'])} "
+                             f"({rep['int']['max_error_lsb']:.1f} LSB)"), ""),
+        ("bit-exact", "", "", (f"{'yes' if rep['c']['bit_exact'] else 'NO'} "
+                              f"({rep['c']['mismatches']} of {rep['c']['compared_values']} differ)")),
     ]
     w = [max(len(r[i]) for r in rows) for i in range(4)]
-    lines = [f"rnnq validate: {rep['n']} sequences, target {rep['target']}, "
-             f"float by {rep['float']['engine']}"]
+    lines = [(f"rnnq validate: {rep['n']} sequences, target {rep['target']}, "
+             f"float by {rep['float']['engine']}")]
     for r in rows:
         lines.append("  ".join(c.ljust(w[i]) for i, c in enumerate(r)).rstrip())
     return "\n".join(lines)

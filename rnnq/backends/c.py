@@ -226,13 +226,16 @@ def _context(graph: Graph, target: Target, prefix: str, p: _Plan, io: dict) -> d
                      "offset": off, "run_offset": run_off, "q": io["outputs"][len(outs)]})
         off += t.size
         run_off += f" + (int32_t)n_steps * {t.size}" if t.kind == "seq" else f" + {t.size}"
+    p.state.sort(key=lambda e: e[0] != "int16_t")  # int16 arrays first: no inner padding
     state_bytes = sum(n * (2 if ct == "int16_t" else 1) for ct, _, n in p.state)
+    if any(ct == "int16_t" for ct, _, _ in p.state):
+        state_bytes += state_bytes % 2  # the struct's size is a multiple of its alignment
     meta = graph.meta
     return {
         "version": __version__, "target": target.name, "prefix": prefix, "PREFIX": prefix.upper(),
         "model_hash": meta.get("model_sha256", "")[:16], "model_name": meta.get("model_path", ""),
         "input_size": graph.tensors[graph.inputs[0]].size, "output_size": off, "outputs": outs,
-        "arena_bytes": max(p.arena_bytes, _ALIGN), "state_bytes": state_bytes,
+        "arena_bytes": max(p.arena_bytes, _ALIGN), "state_bytes": max(state_bytes, 1),
         "state": p.state, "resets": p.resets, "core": p.core, "head": p.head,
         "arrays": p.arrays, "structs": p.structs, "input_q": io["input"],
         "has_seq_output": any(o["seq"] for o in outs),

@@ -11,8 +11,8 @@ reference evaluator, so shape arithmetic of any kind folds away.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import onnx
@@ -23,10 +23,7 @@ from rnnq.ir import Graph, Node, RnnqError, Tensor
 
 #: Stand-in for a symbolic time dimension while tracing shapes (a prime, unlikely to collide).
 TRACE_T = 97
-SUPPORTED_OPS = (
-    "LSTM Gemm MatMul Add Sub Mul Div Relu Sigmoid Tanh Softmax Transpose Squeeze Unsqueeze "
-    "Reshape Flatten Slice Gather Identity Dropout Constant Shape"
-).split()
+SUPPORTED_OPS = ["LSTM", "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Relu", "Sigmoid", "Tanh", "Softmax", "Transpose", "Squeeze", "Unsqueeze", "Reshape", "Flatten", "Slice", "Gather", "Identity", "Dropout", "Constant", "Shape"]
 
 
 class _Ctx:

@@ -40,7 +40,7 @@ class QParams:
     axis: int | None = None  # per-step axis of the channels, None = per-tensor
 
     @staticmethod
-    def tensor(scale: float, zero_point: int) -> "QParams":
+    def tensor(scale: float, zero_point: int) -> QParams:
         return QParams(np.float64(scale), np.int64(zero_point))
 
 
@@ -112,7 +112,7 @@ class Graph:
     def consumers(self, name: str) -> list[Node]:
         return [n for n in self.nodes if name in n.inputs]
 
-    def verify(self) -> "Graph":
+    def verify(self) -> Graph:
         """Check the invariants every pass must keep: known ops, sorted, every name defined."""
         defined = set(self.inputs) | {t.name for t in self.tensors.values() if t.kind == "const"}
         for name in self.inputs:
@@ -136,7 +136,7 @@ class Graph:
                 raise AssertionError(f"graph output {o} is never produced")
         return self
 
-    def prune(self) -> "Graph":
+    def prune(self) -> Graph:
         """Drop nodes and tensors that no graph output depends on."""
         live = set(self.outputs)
         keep: list[Node] = []

@@ -88,7 +88,7 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
     if real == 0.0:
         return 0, 1
     frac, exp = math.frexp(real)  # real = frac * 2^exp, frac in [0.5, 1)
-    mult = int(round(frac * (1 << 31)))
+    mult = round(frac * (1 << 31))
     if mult == 1 << 31:
         mult //= 2
         exp += 1
@@ -104,7 +104,7 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
 def _build_tanh_table() -> tuple[int, ...]:
     step = 1.0 / (1 << TABLE_STEP_BITS)
     return tuple(
-        min(int(math.floor(math.tanh(k * step) * 32768.0 + 0.5)), INT16_MAX)
+        min(math.floor(math.tanh(k * step) * 32768.0 + 0.5), INT16_MAX)
         for k in range(TABLE_SIZE)
     )
 

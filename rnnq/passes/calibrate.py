@@ -8,7 +8,7 @@ Requires stage FLOAT, produces stage CALIBRATED: ``Tensor.range`` on every activ
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -54,7 +54,7 @@ class _Observer:
 
 
 def calibrate(graph: Graph, data: Dataset, method: str = "minmax", percentile: float = 99.99,
-              batch: int = 64, progress: Callable[[int], None] | None = None) -> Graph:
+              batch: int = 64, progress: Callable[[int, int], None] | None = None) -> Graph:
     """Run the float model over the calibration set and record ranges."""
     if method not in ("minmax", "percentile"):
         raise ValueError(f"unknown calibration method {method!r}")
@@ -73,7 +73,7 @@ def calibrate(graph: Graph, data: Dataset, method: str = "minmax", percentile: f
             obs.add(n.outputs[0] + ":gates", env[n.outputs[0] + ":gates"][mask].reshape(-1, 1))
             obs.add(n.outputs[1] + ":absc", np.abs(env[n.outputs[1]][mask]).reshape(-1, 1))
         if progress:
-            progress(len(xb))
+            progress(min(start + batch, data.n), data.n)
     for t in acts:
         lo, hi = obs.range(t.name)
         t.range = (float(lo[0]), float(hi[0]))
