@@ -53,8 +53,10 @@ def _row_weights(w: np.ndarray, in_scale: np.ndarray):
 
 def _bias(node: Node, b: np.ndarray, s: np.ndarray, wq: np.ndarray, zp: np.ndarray) -> np.ndarray:
     v = nx.round_half_away(b / s) - wq.astype(np.int64) @ zp
-    if np.any(np.abs(v) > nx.INT32_MAX):
-        raise RnnqError(f"node {node.name!r}: bias does not fit int32 at the weight scale")
+    # The kernels accumulate bias + w·x in int32: |w·x| <= 127 * 128 * K must leave room.
+    if np.any(np.abs(v) + 127 * 128 * wq.shape[1] > nx.INT32_MAX):
+        raise RnnqError(f"node {node.name!r}: bias or accumulator does not fit int32 "
+                        "at the weight scale")
     return v.astype(np.int32)
 
 

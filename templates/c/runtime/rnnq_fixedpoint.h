@@ -69,10 +69,11 @@ static inline int64_t rnnq_rshift_round64(int64_t x, int32_t n)
 }
 
 /* sat32((x * mult + 2^(shift-1)) >> shift): mult in [0, 2^31), shift in [1, 62], one rounding
- * (half up) of the exact int64 product. */
+ * (half up) of the exact int64 product. |x * mult| <= 2^62, so adding 2^61 cannot overflow. */
 static inline int32_t rnnq_requant(int32_t x, int32_t mult, int32_t shift)
 {
-    return rnnq_sat32(rnnq_rshift_round64((int64_t)x * (int64_t)mult, shift));
+    const int64_t prod = (int64_t)x * (int64_t)mult;
+    return rnnq_sat32((prod + ((int64_t)1 << (shift - 1))) >> shift);
 }
 
 /* tanh(x / 2^frac_bits) in Q0.15 (-32767..32767), 7 <= frac_bits <= 63: linear interpolation in

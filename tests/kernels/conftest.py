@@ -1,0 +1,134 @@
+"""Fixtures for the kernel tests: rnnq_kernels.c as a ctypes library."""
+
+from __future__ import annotations
+
+import ctypes
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+_TESTS = str(Path(__file__).resolve().parents[1])
+if _TESTS not in sys.path:
+    sys.path.insert(0, _TESTS)
+
+import cbuild
+from kernel_cases import (
+    CBinaryParams,
+    CDenseParams,
+    CLstmParams,
+    CSoftmaxParams,
+    to_c,
+)
+
+SHIM = Path(__file__).with_name("kernels_shim.c")
+KERNELS = cbuild.RUNTIME_DIR / "rnnq_kernels.c"
+
+_P = ctypes.c_void_p
+_I32 = ctypes.c_int32
+
+
+def _ptr(a: np.ndarray) -> int:
+    return a.ctypes.data
+
+
+class KernelsLib:
+    """numpy front end of the C kernels: same signatures as rnnq/sim/kernels.py."""
+
+    def __init__(self, path: Path):
+        lib = ctypes.CDLL(str(path))
+        sigs = {
+            "rnnq_lstm_scratch_size": ([_P], _I32),
+            "rnnq_lstm_step_s8": ([_P] * 5, None),
+            "rnnq_dense_s8": ([_P] * 3 + [_I32], None),
+            "rnnq_binary_s8": ([_P] * 4 + [_I32], None),
+            "rnnq_lut_s8": ([_P] * 3 + [_I32], None),
+            "rnnq_softmax_s8": ([_P] * 3 + [_I32], None),
+            "rnnq_take_s8": ([_P, _I32, _P, _P], None),
+            "shim_lstm_sequence": ([_P, _P, _I32, _I32, _P, _P, _P, _P, _P], None),
+        }
+        for name, (args, res) in sigs.items():
+            fn = getattr(lib, name)
+            fn.argtypes, fn.restype = args, res
+        self.lib = lib
+
+    def lstm_sequence(self, p, x: np.ndarray):
+        cp = to_c(p, CLstmParams)
+        x = np.ascontiguousarray(x, dtype=np.int8)
+        *lead, T, _ = x.shape
+        B = int(np.prod(lead, dtype=np.int64))
+        H = p.hidden_size
+        nbytes = self.lib.rnnq_lstm_scratch_size(ctypes.byref(cp))
+        assert nbytes == 4 * H * 2
+        scratch = np.zeros(nbytes // 2, dtype=np.int16)
+        y = np.zeros((B, T, H), dtype=np.int8)
+        c = np.zeros((B, T, H), dtype=np.int16)
+        h_state, c_state = np.zeros(H, np.int8), np.zeros(H, np.int16)
+        self.lib.shim_lstm_sequence(
+            ctypes.byref(cp),
+            _ptr(x),
+            B,
+            T,
+            _ptr(y),
+            _ptr(c),
+            _ptr(scratch),
+            _ptr(h_state),
+            _ptr(c_state),
+        )
+        return y.reshape(*lead, T, H), c.reshape(*lead, T, H)
+
+    def lstm_step(self, p, x: np.ndarray, h: np.ndarray, c: np.ndarray):
+        """One step on a single vector, state updated in place on copies."""
+        cp = to_c(p, CLstmParams)
+        x = np.ascontiguousarray(x, dtype=np.int8)
+        h = np.array(h, dtype=np.int8)
+        c = np.array(c, dtype=np.int16)
+        scratch = np.zeros(4 * p.hidden_size, dtype=np.int16)
+        self.lib.rnnq_lstm_step_s8(ctypes.byref(cp), _ptr(x), _ptr(h), _ptr(c), _ptr(scratch))
+        return h, c
+
+    def dense(self, p, x: np.ndarray) -> np.ndarray:
+        cp = to_c(p, CDenseParams)
+        x = np.ascontiguousarray(x, dtype=np.int8)
+        rows = x.size // p.in_features
+        y = np.zeros(x.shape[:-1] + (p.out_features,), dtype=np.int8)
+        self.lib.rnnq_dense_s8(ctypes.byref(cp), _ptr(x), _ptr(y), rows)
+        return y
+
+    def binary(self, p, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        cp = to_c(p, CBinaryParams)
+        a = np.ascontiguousarray(a, dtype=np.int8)
+        b = np.ascontiguousarray(b, dtype=np.int8)
+        y = np.zeros_like(a)
+        self.lib.rnnq_binary_s8(ctypes.byref(cp), _ptr(a), _ptr(b), _ptr(y), a.size)
+        return y
+
+    def lut(self, table: np.ndarray, x: np.ndarray) -> np.ndarray:
+        table = np.ascontiguousarray(table, dtype=np.int8)
+        x = np.ascontiguousarray(x, dtype=np.int8)
+        y = np.zeros_like(x)
+        self.lib.rnnq_lut_s8(_ptr(table), _ptr(x), _ptr(y), x.size)
+        return y
+
+    def softmax(self, p, x: np.ndarray) -> np.ndarray:
+        cp = to_c(p, CSoftmaxParams)
+        x = np.ascontiguousarray(x, dtype=np.int8)
+        y = np.zeros_like(x)
+        self.lib.rnnq_softmax_s8(ctypes.byref(cp), _ptr(x), _ptr(y), x.size // p.depth)
+        return y
+
+    def take(self, index: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """One row: x [m] -> x[index]."""
+        index = np.ascontiguousarray(index, dtype=np.int32)
+        x = np.ascontiguousarray(x, dtype=np.int8)
+        y = np.zeros(index.size, dtype=np.int8)
+        self.lib.rnnq_take_s8(_ptr(index), index.size, _ptr(x), _ptr(y))
+        return y
+
+
+@pytest.fixture(scope="session")
+def kernels_c() -> KernelsLib:
+    """rnnq_kernels.c (+ the sequence shim) compiled once with gcc, house flags, -O2."""
+    path = cbuild.compile_shared([KERNELS, SHIM], (*cbuild.STRICT_FLAGS, "-O2"))
+    return KernelsLib(path)

@@ -1,0 +1,307 @@
+"""The C runtime under the house flags (gcc and clang, compile only) and under ASan + UBSan.
+
+The sanitised run cannot be a ctypes library (ASan must come first in a process), so this test
+prints a self-checking C program: kernel cases and primitive edge values as const arrays with
+the simulator's expected outputs, exact-sized buffers so ASan sees every overrun.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import cbuild
+import numpy as np
+import pytest
+from kernel_cases import random_binary, random_dense, random_lstm, random_softmax
+
+from rnnq import numerics as nq
+from rnnq.sim import kernels as sim
+
+RUNTIME_SOURCES = sorted(cbuild.RUNTIME_DIR.glob("*.c"))
+HEADERS = sorted(p.name for p in cbuild.RUNTIME_DIR.glob("*.h"))
+_CTYPE = {np.int8: "int8_t", np.int16: "int16_t", np.int32: "int32_t", np.int64: "int64_t"}
+
+
+@pytest.mark.parametrize("cc", ["gcc", "clang"])
+@pytest.mark.parametrize("opt", ["-O0", "-O2"])
+def test_runtime_compiles_strict(cc, opt, tmp_path):
+    """Each runtime source, and a file including every header, with -Werror -pedantic."""
+    all_headers = tmp_path / "all_headers.c"
+    all_headers.write_text(
+        "".join(f'#include "{h}"\n' for h in HEADERS) + "int main(void) { return 0; }\n"
+    )
+    cbuild.compile_objects(
+        [*RUNTIME_SOURCES, all_headers], (*cbuild.STRICT_FLAGS, opt), cc=cc, out_dir=tmp_path
+    )
+
+
+def _lit(v: int) -> str:
+    return f"({v + 1}-1)" if v in (-(2**31), -(2**63)) else str(v)
+
+
+class CProgram:
+    """Accumulates const arrays and checks; renders one C file whose main returns 0 if all pass."""
+
+    def __init__(self):
+        self.decls: list[str] = []
+        self.body: list[str] = []
+        self.n = 0
+
+    def array(self, a, dtype, const: bool = True, prefix: str = "a") -> str:
+        a = np.asarray(a).astype(dtype).ravel()
+        self.n += 1
+        name = f"{prefix}{self.n}"
+        vals = ",".join(_lit(int(v)) for v in a)
+        q = "static const " if const else "static "
+        init = f" = {{{vals}}}" if const else ""
+        self.decls.append(f"{q}{_CTYPE[dtype]} {name}[{a.size}]{init};")
+        return name
+
+    def out(self, like, dtype) -> str:
+        return self.array(np.zeros(np.asarray(like).size), dtype, const=False, prefix="o")
+
+    def check(self, got: str, want: str, label: str) -> None:
+        self.body.append(
+            f'    if (memcmp({got}, {want}, sizeof {want}) != 0) {{ puts("FAIL {label}"); '
+            f"++fails; }}"
+        )
+
+    def render(self) -> str:
+        return "\n".join(
+            [
+                "#include <stdint.h>",
+                "#include <stdio.h>",
+                "#include <string.h>",
+                '#include "rnnq_fixedpoint.h"',
+                '#include "rnnq_kernels.h"',
+                *self.decls,
+                "int main(void)",
+                "{",
+                "    int fails = 0;",
+                "    int32_t k;",
+                *self.body,
+                '    puts(fails ? "FAILED" : "OK");',
+                "    return fails != 0;",
+                "}",
+                "",
+            ]
+        )
+
+
+def _add_primitives(prog: CProgram, rng: np.random.Generator) -> None:
+    edges = [nq.INT32_MIN, nq.INT32_MIN + 1, -(2**30), -32768, -1, 0, 1, 32767, 2**30]
+    edges += [nq.INT32_MAX]
+    x = np.array(edges + rng.integers(nq.INT32_MIN, nq.INT32_MAX, 200, endpoint=True).tolist())
+    n = x.size
+
+    def loop(call: str, want, dtype, label: str, **ins) -> None:
+        names = {k: prog.array(v, dt) for k, (v, dt) in ins.items()}
+        w = prog.array(want, dtype)
+        o = prog.out(want, dtype)
+        expr = call.format(**{k: f"{v}[k]" for k, v in names.items()})
+        prog.body.append(f"    for (k = 0; k < {n}; ++k) {{ {o}[k] = {expr}; }}")
+        prog.check(o, w, label)
+
+    s = rng.integers(0, 32, n)
+    loop(
+        "rnnq_rshift_round({x}, {s})",
+        nq.rshift_round(x, s),
+        np.int32,
+        "rshift_round",
+        x=(x, np.int32),
+        s=(s, np.int32),
+    )
+    x64 = x * rng.integers(1, 2**31, n)
+    s64 = rng.integers(0, 63, n)
+    loop(
+        "rnnq_rshift_round64({x}, {s})",
+        nq.rshift_round(x64, s64),
+        np.int64,
+        "rshift_round64",
+        x=(x64, np.int64),
+        s=(s64, np.int32),
+    )
+    m = rng.integers(0, 2**31, n)
+    m[:3] = [0, 2**31 - 1, 2**30]
+    s = rng.integers(1, 63, n)
+    loop(
+        "rnnq_requant({x}, {m}, {s})",
+        nq.requant(x, m, s),
+        np.int32,
+        "requant",
+        x=(x, np.int32),
+        m=(m, np.int32),
+        s=(s, np.int32),
+    )
+    loop("rnnq_sat8({x})", nq.sat(x64, 8), np.int8, "sat8", x=(x64, np.int64))
+    loop("rnnq_sat16({x})", nq.sat(x64, 16), np.int16, "sat16", x=(x64, np.int64))
+    loop("rnnq_sat32({x})", nq.sat(x64, 32), np.int32, "sat32", x=(x64, np.int64))
+    for f in (7, 12, 13, 15, 22, 29, 30, 31, 40):
+        loop(f"rnnq_tanh_q15({{x}}, {f})", nq.tanh_q15(x, f), np.int32, f"tanh{f}", x=(x, np.int32))
+        loop(
+            f"rnnq_sigmoid_q15({{x}}, {f - 1})",
+            nq.sigmoid_q15(x, f - 1),
+            np.int32,
+            f"sigmoid{f - 1}",
+            x=(x, np.int32),
+        )
+
+
+def _struct(prog: CProgram, ctype: str, fields: dict[str, str]) -> str:
+    prog.n += 1
+    name = f"p{prog.n}"
+    init = ", ".join(f".{k} = {v}" for k, v in fields.items())
+    prog.decls.append(f"static const {ctype} {name} = {{{init}}};")
+    return name
+
+
+def _add_lstm(prog: CProgram, rng, I: int, H: int, T: int, cell_frac: int) -> None:
+    p = random_lstm(rng, I, H, cell_frac)
+    x = rng.integers(-128, 128, (T, I))
+    y, c = sim.lstm_sequence(p, x)
+    f = {"input_size": str(I), "hidden_size": str(H)}
+    for k, dt in [("w", np.int8), ("rw", np.int8)] + [
+        (k, np.int32) for k in ("bias_x", "bias_h", "mult_x", "shift_x", "mult_h", "shift_h")
+    ]:
+        f[k] = prog.array(getattr(p, k), dt)
+    for k in ("cell_frac", "out_mult", "out_shift", "out_zp"):
+        f[k] = _lit(int(getattr(p, k)))
+    f["h0"] = prog.array(p.h0, np.int8)
+    f["c0"] = prog.array(p.c0, np.int16)
+    ps = _struct(prog, "rnnq_lstm_params", f)
+    xs, yw, cw = prog.array(x, np.int8), prog.array(y, np.int8), prog.array(c, np.int16)
+    yo, co = prog.out(y, np.int8), prog.out(c, np.int16)
+    h, cs = prog.out(np.zeros(H), np.int8), prog.out(np.zeros(H), np.int16)
+    scratch = prog.out(np.zeros(4 * H), np.int16)
+    prog.body += [
+        f"    if (rnnq_lstm_scratch_size(&{ps}) != (int32_t)sizeof {scratch}) {{ ++fails; }}",
+        f"    rnnq_lstm_reset_s8(&{ps}, {h}, {cs});",
+        f"    for (k = 0; k < {T}; ++k) {{",
+        f"        rnnq_lstm_step_s8(&{ps}, {xs} + k * {I}, {h}, {cs}, {scratch});",
+        f"        memcpy({yo} + k * {H}, {h}, sizeof {h});",
+        f"        memcpy({co} + k * {H}, {cs}, sizeof {cs});",
+        "    }",
+    ]
+    prog.check(yo, yw, f"lstm I={I} H={H} T={T}")
+    prog.check(co, cw, f"lstm cell I={I} H={H} T={T}")
+
+
+def _add_dense(prog: CProgram, rng, K: int, N: int, rows: int) -> None:
+    p = random_dense(rng, K, N)
+    x = rng.integers(-128, 128, (rows, K))
+    f = {"in_features": str(K), "out_features": str(N), "w": prog.array(p.w, np.int8)}
+    f.update({k: prog.array(getattr(p, k), np.int32) for k in ("bias", "mult", "shift")})
+    f.update({k: str(getattr(p, k)) for k in ("out_zp", "act_min", "act_max")})
+    ps = _struct(prog, "rnnq_dense_params", f)
+    want = sim.dense(p, x)
+    xs, w, o = prog.array(x, np.int8), prog.array(want, np.int8), prog.out(want, np.int8)
+    prog.body.append(f"    rnnq_dense_s8(&{ps}, {xs}, {o}, {rows});")
+    prog.check(o, w, f"dense K={K} N={N}")
+
+
+def _add_elementwise(prog: CProgram, rng, n: int) -> None:
+    for op, enum in [("add", "RNNQ_BINARY_ADD"), ("mul", "RNNQ_BINARY_MUL")]:
+        p = random_binary(rng, op)
+        a, b = rng.integers(-128, 128, n), rng.integers(-128, 128, n)
+        f = {"op": enum}
+        f.update(
+            {
+                k: _lit(int(getattr(p, k)))
+                for k in (
+                    "a_zp",
+                    "b_zp",
+                    "out_zp",
+                    "a_mult",
+                    "b_mult",
+                    "mult",
+                    "shift",
+                    "act_min",
+                    "act_max",
+                )
+            }
+        )
+        ps = _struct(prog, "rnnq_binary_params", f)
+        want = sim.binary(p, a, b)
+        an, bn = prog.array(a, np.int8), prog.array(b, np.int8)
+        w, o = prog.array(want, np.int8), prog.out(want, np.int8)
+        prog.body.append(f"    rnnq_binary_s8(&{ps}, {an}, {bn}, {o}, {n});")
+        prog.check(o, w, f"binary {op}")
+    table, x = rng.integers(-128, 128, 256), rng.integers(-128, 128, n)
+    x[0], x[-1] = -128, 127
+    tn, xn = prog.array(table, np.int8), prog.array(x, np.int8)
+    want = sim.lut(table.astype(np.int8), x)
+    w, o = prog.array(want, np.int8), prog.out(want, np.int8)
+    prog.body.append(f"    rnnq_lut_s8({tn}, {xn}, {o}, {n});")
+    prog.check(o, w, "lut")
+    index = rng.integers(0, n, 2 * n)
+    index[0], index[-1] = 0, n - 1
+    want = sim.take(index, x)
+    ix, w, o = prog.array(index, np.int32), prog.array(want, np.int8), prog.out(want, np.int8)
+    prog.body.append(f"    rnnq_take_s8({ix}, {2 * n}, {xn}, {o});")
+    prog.check(o, w, "take")
+
+
+def _add_softmax(prog: CProgram, rng, depth: int, rows: int) -> None:
+    p = random_softmax(rng, depth)
+    x = rng.integers(-128, 128, (rows, depth))
+    ps = _struct(
+        prog,
+        "rnnq_softmax_params",
+        {"depth": str(depth), "exp_table": prog.array(p.exp_table, np.int32)},
+    )
+    want = sim.softmax(p, x)
+    xs, w, o = prog.array(x, np.int8), prog.array(want, np.int8), prog.out(want, np.int8)
+    prog.body.append(f"    rnnq_softmax_s8(&{ps}, {xs}, {o}, {rows});")
+    prog.check(o, w, f"softmax depth={depth}")
+
+
+def _program(seed: int) -> str:
+    rng = np.random.default_rng(seed)
+    prog = CProgram()
+    _add_primitives(prog, rng)
+    for I, H, T, cf in [(1, 1, 3, 7), (3, 5, 20, 15), (40, 40, 6, 11), (17, 9, 12, 9)]:
+        _add_lstm(prog, rng, I, H, T, cf)
+    for K, N, rows in [(1, 1, 1), (33, 7, 3), (64, 40, 2)]:
+        _add_dense(prog, rng, K, N, rows)
+    for n in (1, 5, 301):
+        _add_elementwise(prog, rng, n)
+    for depth, rows in [(1, 2), (10, 3), (257, 2)]:
+        _add_softmax(prog, rng, depth, rows)
+    return prog.render()
+
+
+@pytest.mark.parametrize("cc", ["gcc", "clang"])
+def test_runtime_sanitized(cc, tmp_path):
+    """Self-checking program: kernels and primitives vs the simulator under ASan + UBSan."""
+    cbuild.require_compiler(cc)
+    if not cbuild.sanitizers_work(cc):
+        if cc == "gcc":
+            cbuild.skip_or_fail("gcc cannot build/run -fsanitize=address,undefined here")
+        pytest.skip(f"{cc} cannot build/run -fsanitize=address,undefined here")
+    src = tmp_path / "sanitized_main.c"
+    src.write_text(_program(seed=20240611))
+    exe = cbuild.compile_executable(
+        [src, *RUNTIME_SOURCES],
+        (*cbuild.STRICT_FLAGS, *cbuild.SANITIZE_FLAGS, "-O1"),
+        cc=cc,
+        out_dir=tmp_path,
+    )
+    proc = subprocess.run(
+        [str(exe)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **cbuild.SANITIZE_ENV},
+        check=False,
+    )
+    assert proc.returncode == 0 and proc.stdout.strip().endswith("OK"), proc.stdout + proc.stderr
+    assert "runtime error" not in proc.stderr, proc.stderr
+
+
+def test_missing_compiler_skips_but_fails_in_ci(monkeypatch):
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception):
+        cbuild.require_compiler("rnnq-no-such-cc")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception):
+        cbuild.compile_shared([cbuild.RUNTIME_DIR / "rnnq_kernels.c"], cc="rnnq-no-such-cc")

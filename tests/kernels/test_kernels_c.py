@@ -1,0 +1,170 @@
+"""Every C kernel (templates/c/runtime/rnnq_kernels.c) against rnnq/sim/kernels.py, exactly."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import cbuild
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from kernel_cases import (
+    CBinaryParams,
+    CDenseParams,
+    CLstmParams,
+    CSoftmaxParams,
+    random_binary,
+    random_dense,
+    random_lstm,
+    random_softmax,
+)
+
+from rnnq.ir.params import BinaryParams, DenseParams, LstmParams, SoftmaxParams
+from rnnq.sim import kernels as sim
+
+SEEDS = st.integers(0, 2**32 - 1)
+
+
+def _rng(seed: int) -> np.random.Generator:
+    return np.random.default_rng(seed)
+
+
+def _i8(rng, shape) -> np.ndarray:
+    return rng.integers(-128, 128, size=shape).astype(np.int8)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=SEEDS,
+    I=st.integers(1, 40),
+    H=st.integers(1, 40),
+    T=st.integers(1, 20),
+    B=st.integers(1, 3),
+    cell_frac=st.integers(7, 15),
+)
+def test_lstm_sequence(kernels_c, seed, I, H, T, B, cell_frac):
+    rng = _rng(seed)
+    p = random_lstm(rng, I, H, cell_frac)
+    x = _i8(rng, (B, T, I))
+    y_sim, c_sim = sim.lstm_sequence(p, x)
+    y_c, c_c = kernels_c.lstm_sequence(p, x)
+    assert y_sim.dtype == np.int8 and c_sim.dtype == np.int16
+    assert np.array_equal(y_c, y_sim)
+    assert np.array_equal(c_c, c_sim)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=SEEDS, I=st.integers(1, 40), H=st.integers(1, 40), cell_frac=st.integers(7, 15))
+def test_lstm_step_extreme_state(kernels_c, seed, I, H, cell_frac):
+    """One step from arbitrary (h, c), including the int16 cell extremes."""
+    rng = _rng(seed)
+    p = random_lstm(rng, I, H, cell_frac)
+    x = _i8(rng, I)
+    h = _i8(rng, H)
+    c = rng.choice(np.array([-32768, -32767, -1, 0, 1, 32766, 32767], dtype=np.int16), H)
+    c[::2] = rng.integers(-32768, 32768, size=c[::2].size)
+    h_sim, c_sim = sim.lstm_step(p, x[None], h[None], c[None])
+    h_c, c_c = kernels_c.lstm_step(p, x, h, c)
+    assert np.array_equal(h_c, h_sim[0])
+    assert np.array_equal(c_c, c_sim[0])
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=SEEDS, K=st.integers(1, 64), N=st.integers(1, 40), rows=st.integers(1, 5))
+def test_dense(kernels_c, seed, K, N, rows):
+    rng = _rng(seed)
+    p = random_dense(rng, K, N)
+    x = _i8(rng, (rows, K))
+    assert np.array_equal(kernels_c.dense(p, x), sim.dense(p, x))
+
+
+def test_dense_exact_zero_point_sum(kernels_c):
+    """out_zp + requant(...) must not wrap in int32 before the clamp."""
+    p = DenseParams(
+        in_features=1,
+        out_features=2,
+        w=np.array([[1], [-1]], np.int8),
+        bias=np.array([2**31 - 200, -(2**31) + 200], np.int32),
+        mult=np.array([2**31 - 1] * 2, np.int32),
+        shift=np.array([31, 31], np.int32),
+        out_zp=127,
+        act_min=-128,
+        act_max=127,
+    )
+    x = np.array([[100], [-100]], np.int8)
+    want = sim.dense(p, x)
+    assert want.tolist() == [[127, -128], [127, -128]]
+    assert np.array_equal(kernels_c.dense(p, x), want)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=SEEDS, op=st.sampled_from(["add", "mul"]), n=st.integers(1, 300))
+def test_binary(kernels_c, seed, op, n):
+    rng = _rng(seed)
+    p = random_binary(rng, op)
+    a, b = _i8(rng, n), _i8(rng, n)
+    assert np.array_equal(kernels_c.binary(p, a, b), sim.binary(p, a, b))
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=SEEDS, n=st.integers(1, 600))
+def test_lut(kernels_c, seed, n):
+    rng = _rng(seed)
+    table = _i8(rng, 256)
+    x = _i8(rng, n)
+    x[0], x[-1] = -128, 127
+    assert np.array_equal(kernels_c.lut(table, x), sim.lut(table, x))
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=SEEDS, depth=st.integers(1, 300), rows=st.integers(1, 4))
+def test_softmax(kernels_c, seed, depth, rows):
+    rng = _rng(seed)
+    p = random_softmax(rng, depth)
+    x = _i8(rng, (rows, depth))
+    if rng.integers(2):
+        x = np.clip(x, int(rng.integers(-128, 128)), 127).astype(np.int8)  # ties at the max
+    got = kernels_c.softmax(p, x)
+    assert np.array_equal(got, sim.softmax(p, x))
+
+
+def test_softmax_wide_row_uses_64_bit_path(kernels_c):
+    rng = _rng(7)
+    p = random_softmax(rng, 40000)
+    x = _i8(rng, (1, 40000))
+    x[0, :35000] = 5  # sum of exp_table above 2^31
+    assert np.array_equal(kernels_c.softmax(p, x), sim.softmax(p, x))
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=SEEDS, m=st.integers(1, 100), n=st.integers(1, 200))
+def test_take(kernels_c, seed, m, n):
+    rng = _rng(seed)
+    x = _i8(rng, m)
+    index = rng.integers(0, m, size=n).astype(np.int32)
+    assert np.array_equal(kernels_c.take(index, x), sim.take(index, x))
+
+
+def _c_struct_fields(struct: str) -> list[str]:
+    text = (cbuild.RUNTIME_DIR / "rnnq_kernels.h").read_text()
+    m = re.search(r"typedef struct \{([^{}]*)\}\s*" + struct + ";", text)
+    assert m is not None, struct
+    body = re.sub(r"/\*.*?\*/", "", m.group(1), flags=re.DOTALL)
+    return re.findall(r"(\w+);", body)
+
+
+@pytest.mark.parametrize(
+    "cls, struct, ctype",
+    [
+        (LstmParams, "rnnq_lstm_params", CLstmParams),
+        (DenseParams, "rnnq_dense_params", CDenseParams),
+        (BinaryParams, "rnnq_binary_params", CBinaryParams),
+        (SoftmaxParams, "rnnq_softmax_params", CSoftmaxParams),
+    ],
+)
+def test_structs_mirror_params_field_for_field(cls, struct, ctype):
+    names = [f.name for f in dataclasses.fields(cls)]
+    assert _c_struct_fields(struct) == names
+    assert [n for n, _ in ctype._fields_] == names
