@@ -38,7 +38,7 @@ def test_wheel_installs_and_compiles(tmp_path: Path) -> None:
     out = tmp_path / "build"
     r = subprocess.run([str(env_dir / "bin" / "rnnq"), "compile", str(EXAMPLE / "model.onnx"),
                         "--calib", str(EXAMPLE / "calib.npz"), "-o", str(out), "-q"],
-                       capture_output=True, text=True, cwd=tmp_path)
+                       check=False, capture_output=True, text=True, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert (out / "model.c").is_file() and (out / "rnnq_kernels.c").is_file()
     subprocess.run(["make", "-s", "-C", str(out)], check=True, capture_output=True)
