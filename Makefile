@@ -1,19 +1,24 @@
 # rnnq entry points. `make demo` and `make test` work on a fresh machine with python3 >= 3.11
-# and a C compiler: they create .venv/ and install rnnq (editable) with what the tests need.
+# and a C compiler: they create .venv/ and install rnnq (editable) with what they need.
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 EXAMPLE := examples/japanese_vowels
 OUT := out
 
-.PHONY: setup demo test test-fast lint clean
+.PHONY: setup setup-dev demo test lint clean
 
-$(BIN)/.installed: pyproject.toml requirements-dev.txt
+$(BIN)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
-	$(BIN)/pip install -q -e '.[dev]' -r requirements-dev.txt
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(BIN)/.installed-dev: $(BIN)/.installed requirements-dev.txt
+	$(BIN)/pip install -q -r requirements-dev.txt
 	touch $@
 
 setup: $(BIN)/.installed
+setup-dev: $(BIN)/.installed-dev
 
 demo: setup
 	$(BIN)/rnnq compile $(EXAMPLE)/model.onnx --calib $(EXAMPLE)/calib.npz \
@@ -21,10 +26,10 @@ demo: setup
 	$(BIN)/rnnq validate $(OUT)/japanese_vowels --data $(EXAMPLE)/test.npz \
 	    --json $(OUT)/japanese_vowels_report.json
 
-test: setup
+test: setup-dev
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
 
-lint: setup
+lint: setup-dev
 	$(BIN)/ruff check rnnq tests examples tools
 
 clean:
