@@ -1,0 +1,341 @@
+"""One handler per supported ONNX op: each lowers one node into the float IR."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import onnx
+
+from rnnq.frontend.context import (
+    _attrs,
+    _Ctx,
+    _err,
+    _norm_axis,
+    _opset,
+    _reshape_to,
+    _step_axis,
+    _take,
+)
+from rnnq.ir import Tensor
+
+SUPPORTED_OPS = ["LSTM", "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Relu", "Sigmoid", "Tanh", "Softmax", "Transpose", "Squeeze", "Unsqueeze", "Reshape", "Flatten", "Slice", "Gather", "Identity", "Dropout", "Constant", "Shape"]
+
+
+def _identity(ctx: _Ctx, node) -> None:
+    x = ctx.act(node, node.input[0])
+    _reshape_to(ctx, node, x, ctx.full_shape(x), node.output[0])
+
+
+def _reshape(ctx: _Ctx, node) -> None:
+    x = ctx.act(node, node.input[0])
+    full = ctx.full_shape(x)
+    target = [int(v) for v in ctx.const(node, node.input[1], "the shape input")]
+    allowzero = _attrs(node).get("allowzero", 0)
+    out = []
+    for i, d in enumerate(target):
+        out.append(full[i] if d == 0 and not allowzero else d)
+    if out.count(-1) > 1:
+        raise _err(node, "more than one -1 in the target shape")
+    if -1 in out:
+        known = int(np.prod([d for d in out if d != -1], dtype=np.int64))
+        out[out.index(-1)] = int(np.prod(full, dtype=np.int64)) // max(known, 1)
+    if int(np.prod(out, dtype=np.int64)) != int(np.prod(full, dtype=np.int64)):
+        raise _err(node, f"cannot reshape {full} to {target}")
+    _reshape_to(ctx, node, x, out, node.output[0])
+
+
+def _flatten(ctx: _Ctx, node) -> None:
+    x = ctx.act(node, node.input[0])
+    full = ctx.full_shape(x)
+    axis = _norm_axis(node, _attrs(node).get("axis", 1), len(full) + 1)
+    out = [int(np.prod(full[:axis], dtype=np.int64)), int(np.prod(full[axis:], dtype=np.int64))]
+    _reshape_to(ctx, node, x, out, node.output[0])
+
+
+def _axes(ctx: _Ctx, node) -> list[int] | None:
+    if len(node.input) > 1 and node.input[1]:
+        return [int(a) for a in ctx.const(node, node.input[1], "axes")]
+    a = _attrs(node).get("axes")
+    return None if a is None else [int(v) for v in a]
+
+
+def _squeeze(ctx: _Ctx, node) -> None:
+    x = ctx.act(node, node.input[0])
+    full = ctx.full_shape(x)
+    axes = _axes(ctx, node)
+    if axes is None:
+        axes = [i for i, d in enumerate(full) if d == 1]
+    axes = [_norm_axis(node, a, len(full)) for a in axes]
+    for a in axes:
+        if full[a] != 1:
+            raise _err(node, f"cannot squeeze axis {a} of size {full[a]}")
+    _reshape_to(ctx, node, x, [d for i, d in enumerate(full) if i not in axes], node.output[0])
+
+
+def _unsqueeze(ctx: _Ctx, node) -> None:
+    x = ctx.act(node, node.input[0])
+    full = ctx.full_shape(x)
+    axes = _axes(ctx, node) or []
+    rank = len(full) + len(axes)
+    axes = sorted(_norm_axis(node, a, rank) for a in axes)
+    out = list(full)
+    for a in axes:
+        out.insert(a, 1)
+    _reshape_to(ctx, node, x, out, node.output[0])
+
+
+def _transpose(ctx: _Ctx, node) -> None:
+    x = ctx.act(node, node.input[0])
+    rank = len(ctx.full_shape(x))
+    perm = [int(p) for p in _attrs(node).get("perm", list(range(rank))[::-1])]
+    if x.kind == "seq":
+        ta = perm.index(x.time_axis)
+        step = [p - (p > x.time_axis) for p in perm if p != x.time_axis]
+        _take(ctx, node, x, lambda a: a.transpose(step), node.output[0], ta)
+    else:
+        _take(ctx, node, x, lambda a: a.transpose(perm), node.output[0], None)
+
+
+def _last(ctx: _Ctx, node, x: Tensor, keep_dim: bool, out: str) -> None:
+    shape = list(x.shape)
+    if keep_dim:
+        shape.insert(x.time_axis, 1)
+    ctx.add_act(out, shape, "final")
+    ctx.emit("last", [x.name], [out], node)
+
+
+def _gather(ctx: _Ctx, node) -> None:
+    x = ctx.act(node, node.input[0])
+    idx = ctx.const(node, node.input[1], "the indices").astype(np.int64)
+    full = ctx.full_shape(x)
+    axis = _norm_axis(node, _attrs(node).get("axis", 0), len(full))
+    if x.kind == "seq" and axis == x.time_axis:
+        if idx.size != 1 or int(idx.ravel()[0]) % ctx.T != ctx.T - 1:
+            raise _err(node, "gathers timesteps other than the last one; rnnq streams in time")
+        _last(ctx, node, x, idx.ndim == 1, node.output[0])
+        return
+    sa = _step_axis(x, axis)
+    idx = np.where(idx < 0, idx + full[axis], idx)
+    _take(ctx, node, x, lambda a: np.take(a, idx, axis=sa), node.output[0], _gather_ta(x, axis, idx))
+
+
+def _gather_ta(x: Tensor, axis: int, idx: np.ndarray) -> int | None:
+    if x.kind != "seq":
+        return None
+    return x.time_axis if axis > x.time_axis else x.time_axis + idx.ndim - 1
+
+
+def _slice(ctx: _Ctx, node) -> None:
+    x = ctx.act(node, node.input[0])
+    full = ctx.full_shape(x)
+    starts = ctx.const(node, node.input[1], "starts").astype(np.int64)
+    ends = ctx.const(node, node.input[2], "ends").astype(np.int64)
+    n_in = len(node.input)
+    axes = (ctx.const(node, node.input[3], "axes").astype(np.int64)
+            if n_in > 3 and node.input[3] else np.arange(len(starts)))
+    steps = (ctx.const(node, node.input[4], "steps").astype(np.int64)
+             if n_in > 4 and node.input[4] else np.ones(len(starts), np.int64))
+    slices = [slice(None)] * len(full)
+    for s, e, a, st in zip(starts, ends, axes, steps):
+        a = _norm_axis(node, int(a), len(full))
+        slices[a] = slice(*slice(int(s), int(e), int(st)).indices(full[a]))
+    cur = x
+    if x.kind == "seq":
+        ts = slices[x.time_axis]
+        sel = range(ts.start, ts.stop, ts.step)
+        if list(sel) != list(range(ctx.T)):
+            if list(sel) != [ctx.T - 1]:
+                raise _err(node, "slices timesteps other than the last one; rnnq streams in time")
+            tmp = ctx.tmp(node.output[0])
+            _last(ctx, node, x, True, tmp)
+            cur = ctx.graph.tensors[tmp]
+        else:
+            del slices[x.time_axis]
+    sl = tuple(slices)
+    ta = x.time_axis if cur.kind == "seq" else None
+    _take(ctx, node, cur, lambda a: a[sl], node.output[0], ta)
+
+
+def _unary(op: str):
+    def handler(ctx: _Ctx, node) -> None:
+        x = ctx.act(node, node.input[0])
+        ctx.add_act(node.output[0], x.shape, x.kind, x.time_axis)
+        ctx.emit(op, [x.name], [node.output[0]], node)
+
+    return handler
+
+
+def _softmax(ctx: _Ctx, node) -> None:
+    x = ctx.act(node, node.input[0])
+    full = ctx.full_shape(x)
+    opset = _opset(ctx.model)
+    axis = _norm_axis(node, _attrs(node).get("axis", -1 if opset >= 13 else 1), len(full))
+    last = len(full) - 1
+    if opset < 13 and axis != last and all(d == 1 for d in full[axis:-1]):
+        axis = last
+    if axis != last or (x.kind == "seq" and x.time_axis == last):
+        raise _err(node, f"softmax over axis {axis} of {full}; rnnq supports the last, non-time axis")
+    _unary("softmax")(ctx, node)
+
+
+def _binary(op: str):
+    def handler(ctx: _Ctx, node) -> None:
+        a_name, b_name = node.input[0], node.input[1]
+        out = node.output[0]
+        if ctx.is_const(a_name) and op in ("sub", "div"):
+            raise _err(node, "constant minus/over activation is not supported")
+        if ctx.is_const(a_name):
+            a_name, b_name = b_name, a_name
+        a = ctx.act(node, a_name)
+        if ctx.is_const(b_name):
+            c = ctx.consts[b_name].astype(np.float64)
+            if op == "div":
+                if np.any(c == 0):
+                    raise _err(node, "division by a constant containing zero")
+                c = 1.0 / c
+            full = ctx.full_shape(a)
+            try:
+                bshape = np.broadcast_shapes(tuple(full), c.shape)
+            except ValueError:
+                raise _err(node, f"cannot broadcast {list(c.shape)} to {full}") from None
+            if list(bshape) != full:
+                raise _err(node, f"constant {list(c.shape)} enlarges the activation {full}")
+            c = c.reshape((1,) * (len(full) - c.ndim) + c.shape)
+            if a.kind == "seq":
+                if c.shape[a.time_axis] != 1:
+                    raise _err(node, "constant varies along the time axis")
+                c = np.take(c, 0, axis=a.time_axis)
+            c = np.broadcast_to(c, a.shape)
+            b_const = ctx.add_const(c, out)
+            ctx.add_act(out, a.shape, a.kind, a.time_axis)
+            ctx.emit("mul" if op == "div" else op, [a.name, b_const], [out], node)
+            return
+        if op == "div":
+            raise _err(node, "division by an activation is not supported")
+        b = ctx.act(node, b_name)
+        if ctx.full_shape(a) != ctx.full_shape(b) or a.kind != b.kind or a.time_axis != b.time_axis:
+            raise _err(node, f"operands {ctx.full_shape(a)} and {ctx.full_shape(b)} differ in shape "
+                             "or timing; rnnq supports equal shapes for two activations")
+        ctx.add_act(out, a.shape, a.kind, a.time_axis)
+        ctx.emit(op, [a.name, b.name], [out], node)
+
+    return handler
+
+
+def _dense(ctx: _Ctx, node, x: Tensor, w_nk: np.ndarray, b_n: np.ndarray, out: str) -> None:
+    full = ctx.full_shape(x)
+    if x.kind == "seq" and x.time_axis == len(full) - 1:
+        raise _err(node, "contracts over the time axis")
+    if x.shape[-1] != w_nk.shape[1]:
+        raise _err(node, f"inner dimensions differ: {x.shape[-1]} vs {w_nk.shape[1]}")
+    wn, bn = ctx.add_const(w_nk, out + "_W"), ctx.add_const(b_n, out + "_b")
+    ctx.add_act(out, x.shape[:-1] + (w_nk.shape[0],), x.kind, x.time_axis)
+    ctx.emit("dense", [x.name, wn, bn], [out], node)
+
+
+def _gemm(ctx: _Ctx, node) -> None:
+    at = _attrs(node)
+    x = ctx.act(node, node.input[0])
+    if at.get("transA", 0):
+        raise _err(node, "transA=1 is not supported")
+    if len(ctx.full_shape(x)) != 2:
+        raise _err(node, "input A must be 2-D")
+    bm = ctx.const(node, node.input[1], "input B (weights)").astype(np.float64)
+    w = (bm if at.get("transB", 0) else bm.T) * at.get("alpha", 1.0)
+    n = w.shape[0]
+    b = np.zeros(n)
+    if len(node.input) > 2 and node.input[2]:
+        c = ctx.const(node, node.input[2], "input C (bias)").astype(np.float64)
+        if c.ndim == 2 and c.shape[0] != 1:
+            raise _err(node, "bias C with more than one row is not supported")
+        b = np.broadcast_to(c.reshape(-1) if c.ndim else c, (n,)) * at.get("beta", 1.0)
+    _dense(ctx, node, x, w, b, node.output[0])
+
+
+def _matmul(ctx: _Ctx, node) -> None:
+    if ctx.is_const(node.input[0]):
+        raise _err(node, "constant @ activation is not supported (expected activation @ weights)")
+    x = ctx.act(node, node.input[0])
+    w = ctx.const(node, node.input[1], "the second input (weights)")
+    if w.ndim != 2:
+        raise _err(node, f"weights of rank {w.ndim}; rnnq supports 2-D weights")
+    _dense(ctx, node, x, w.T.astype(np.float64), np.zeros(w.shape[1]), node.output[0])
+
+
+def _lstm(ctx: _Ctx, node) -> None:
+    at = _attrs(node)
+    ins = list(node.input) + [""] * (8 - len(node.input))
+    x = ctx.act(node, ins[0])
+    layout = int(at.get("layout", 0))
+    hidden = int(at.get("hidden_size", 0))
+    direction = at.get("direction", b"forward")
+    direction = direction.decode() if isinstance(direction, bytes) else direction
+    if direction != "forward":
+        raise _err(node, f"direction={direction!r} is not supported yet (forward only)")
+    acts = [a.decode() if isinstance(a, bytes) else a for a in at.get("activations", [])]
+    if acts and [a.lower() for a in acts] != ["sigmoid", "tanh", "tanh"]:
+        raise _err(node, f"activations={acts} is not supported (Sigmoid, Tanh, Tanh only)")
+    if "clip" in at:
+        raise _err(node, "attribute clip is not supported yet")
+    if at.get("input_forget", 0):
+        raise _err(node, "attribute input_forget=1 is not supported yet")
+    if x.kind != "seq" or x.time_axis != (1 if layout else 0):
+        raise _err(node, f"input X does not carry time on axis {1 if layout else 0} (layout={layout})")
+    if x.size != x.shape[-1] or len(x.shape) != 2:
+        raise _err(node, f"input X per step is {list(x.shape)}; rnnq needs batch 1")
+    w = ctx.const(node, ins[1], "W").astype(np.float64)
+    r = ctx.const(node, ins[2], "R").astype(np.float64)
+    if w.ndim != 3 or w.shape[0] != 1 or r.shape[0] != 1:
+        raise _err(node, "W/R must have one direction")
+    h = hidden or r.shape[-1]
+    in_size = x.shape[-1]
+    if w.shape[1:] != (4 * h, in_size) or r.shape[1:] != (4 * h, h):
+        raise _err(node, f"W {list(w.shape)} / R {list(r.shape)} do not match hidden_size={h}, "
+                         f"input size {in_size}")
+    b = np.zeros(4 * h)
+    if ins[3]:
+        bb = ctx.const(node, ins[3], "B").astype(np.float64).reshape(-1)
+        if bb.size != 8 * h:
+            raise _err(node, f"B has {bb.size} values, expected {8 * h}")
+        b = bb[: 4 * h] + bb[4 * h :]
+    if ins[4]:
+        sl = ctx.const(node, ins[4], "sequence_lens")
+        if np.any(sl.astype(np.int64) < ctx.T):
+            raise _err(node, "sequence_lens shorter than the sequence is not supported yet")
+    h0 = (ctx.const(node, ins[5], "initial_h").astype(np.float64).reshape(-1) if ins[5]
+          else np.zeros(h))
+    c0 = (ctx.const(node, ins[6], "initial_c").astype(np.float64).reshape(-1) if ins[6]
+          else np.zeros(h))
+    if h0.size != h or c0.size != h:
+        raise _err(node, "initial_h/initial_c must hold one batch of hidden_size values")
+    if ins[7]:
+        p = ctx.const(node, ins[7], "P")
+        if np.any(p != 0):
+            raise _err(node, "peepholes (input P) are not supported yet")
+    outs = list(node.output) + [""] * (3 - len(node.output))
+    base = outs[0] or ctx.tmp(node.name or "lstm")
+    y_seq, c_seq = ctx.tmp(base + "_h"), ctx.tmp(base + "_c")
+    consts = [ctx.add_const(a, base) for a in (w[0], r[0], b, h0, c0)]
+    ctx.add_act(y_seq, (h,), "seq", 0)
+    ctx.add_act(c_seq, (h,), "seq", 0)
+    ctx.emit("lstm", [x.name] + consts, [y_seq, c_seq], node, hidden=h)
+    yt = ctx.graph.tensors[y_seq]
+    # Y: [T, 1, 1, H] (layout 0) or [1, T, 1, H] (layout 1); Y_h/Y_c: [1, 1, H].
+    if outs[0]:
+        ctx.add_act(outs[0], (1, 1, h), "seq", 1 if layout else 0)
+        ctx.emit("reshape", [y_seq], [outs[0]], node)
+    for name, src in ((outs[1], yt), (outs[2], ctx.graph.tensors[c_seq])):
+        if name:
+            ctx.add_act(name, (1, 1, h), "final")
+            ctx.emit("last", [src.name], [name], node)
+
+
+HANDLERS: dict[str, Callable[[_Ctx, onnx.NodeProto], None]] = {
+    "LSTM": _lstm, "Gemm": _gemm, "MatMul": _matmul,
+    "Add": _binary("add"), "Sub": _binary("sub"), "Mul": _binary("mul"), "Div": _binary("div"),
+    "Relu": _unary("relu"), "Sigmoid": _unary("sigmoid"), "Tanh": _unary("tanh"),
+    "Softmax": _softmax, "Transpose": _transpose, "Squeeze": _squeeze, "Unsqueeze": _unsqueeze,
+    "Reshape": _reshape, "Flatten": _flatten, "Slice": _slice, "Gather": _gather,
+    "Identity": _identity, "Dropout": _identity,
+}
