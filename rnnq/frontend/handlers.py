@@ -19,7 +19,11 @@ from rnnq.frontend.context import (
 )
 from rnnq.ir import Tensor
 
-SUPPORTED_OPS = ["LSTM", "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Relu", "Sigmoid", "Tanh", "Softmax", "Transpose", "Squeeze", "Unsqueeze", "Reshape", "Flatten", "Slice", "Gather", "Identity", "Dropout", "Constant", "Shape"]
+SUPPORTED_OPS = [
+    "LSTM", "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Relu", "Sigmoid", "Tanh", "Softmax",
+    "Transpose", "Squeeze", "Unsqueeze", "Reshape", "Flatten", "Slice", "Gather", "Identity",
+    "Dropout", "Constant", "Shape",
+]
 
 
 def _identity(ctx: _Ctx, node) -> None:
