@@ -78,7 +78,9 @@ def _params_struct(plan: _Plan, kind: str, cname: str, params) -> str:
     items = []
     for f in fields(params):
         v = getattr(params, f.name)
-        if isinstance(v, np.ndarray):
+        if isinstance(v, np.ndarray) and v.size == 0:
+            items.append((f.name, "NULL"))
+        elif isinstance(v, np.ndarray):
             arr = _Array(_CTYPE[v.dtype], f"{cname}_{f.name}", v)
             plan.arrays.append(arr)
             items.append((f.name, arr.name))

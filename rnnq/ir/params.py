@@ -7,7 +7,7 @@ drive is defined in rnnq/sim/kernels.py (from rnnq/numerics) and mirrored by the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -18,8 +18,17 @@ class LstmParams:
 
     g[r] = sat16(requant(bias_x[r] + w[r]·x, mult_x[r], shift_x[r])
                + requant(bias_h[r] + rw[r]·h, mult_h[r], shift_h[r]))        Q3.12
-    i, o, f = sigmoid_q15(g, 12); cc = tanh_q15(g, 12)                        Q0.15
-    c = sat16(rshift_round(f*c, 15) + rshift_round(i*cc, 30 - cell_frac))     Q(15-cell_frac).cell_frac
+    peepholes (p non-empty; p = [p_i, p_o, p_f], each H int16):
+        g_i = sat16(g_i + requant(p_i * c_prev, p_mult[0], p_shift[0]))
+        g_f = sat16(g_f + requant(p_f * c_prev, p_mult[2], p_shift[2]))
+    clip (> 0): every gate pre-activation is clamped to [-clip, clip] just before its activation
+    act(v) = sigmoid_q15(v, 12)                                        (gate_act 0)
+           = clamp(rshift_round(v * hs_mult, hs_shift) + hs_offset, 0, 32767)   (gate_act 1,
+             ONNX HardSigmoid: alpha -> hs_mult * 2^-hs_shift per Q3.12 unit, beta -> hs_offset)
+    i = act(g_i); f = min(32768 - i, 32767) if input_forget else act(g_f); z = tanh_q15(g_c, 12)
+    c = sat16(rshift_round(f*c, 15) + rshift_round(i*z, 30 - cell_frac))      Q(15-cf).cf
+    peepholes: g_o = sat16(g_o + requant(p_o * c, p_mult[1], p_shift[1]))     (the new c)
+    o = act(g_o)
     h = sat8(out_zp + requant(o * tanh_q15(c, cell_frac), out_mult, out_shift))
     """
 
@@ -39,6 +48,123 @@ class LstmParams:
     out_zp: int
     h0: np.ndarray  # int8 [H]
     c0: np.ndarray  # int16 [H]
+    gate_act: int = 0  # 0 sigmoid, 1 hard sigmoid
+    hs_mult: int = 0
+    hs_shift: int = 1
+    hs_offset: int = 0
+    clip: int = 0  # Q3.12 bound of the gate pre-activations, 0 = none
+    input_forget: int = 0
+    p: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int16))  # int16 [3H] or empty
+    p_mult: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))  # int32 [3]
+    p_shift: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))  # int32 [3]
+
+
+@dataclass(frozen=True, eq=False)
+class GruParams:
+    """Integer GRU step. Rows are ONNX-ordered blocks of H: z, r, h (candidate).
+
+    z, r rows (0..2H-1), with h the int8 state (its zero point folded into bias_h):
+        g = sat16(requant(bias_x + w·x, mult_x, shift_x) + requant(bias_h + rw·h, mult_h, shift_h))
+        (clip), z = act(g_z), r = act(g_r)         act as in LstmParams (gate_act, hs_*)
+    candidate rows j = 2H + k:
+        ax = requant(bias_x[j] + w[j]·x, mult_x[j], shift_x[j])
+        linear_before_reset = 1:
+            ah = sat16(requant(bias_h[j] + rw[j]·h, mult_h[j], shift_h[j]))
+            pre = sat16(ax + rshift_round(r[k] * ah, 15))
+        linear_before_reset = 0:
+            rh[m] = rshift_round(r[m] * (h[m] - out_zp), 8)       int16, m = 0..H-1
+            pre = sat16(ax + requant(bias_h[j] + rw[j]·rh, mult_h[j], shift_h[j]))
+        (clip), n[k] = tanh_q15(pre, 12)
+    h[k] = sat8(out_zp + requant((32768 - z[k]) * n[k], out_mult, out_shift)
+                + rshift_round(z[k] * (h[k] - out_zp), 15))
+    """
+
+    input_size: int
+    hidden_size: int
+    linear_before_reset: int
+    w: np.ndarray  # int8 [3H, I]
+    rw: np.ndarray  # int8 [3H, H]
+    bias_x: np.ndarray  # int32 [3H]
+    bias_h: np.ndarray  # int32 [3H]
+    mult_x: np.ndarray  # int32 [3H]
+    shift_x: np.ndarray  # int32 [3H]
+    mult_h: np.ndarray  # int32 [3H]
+    shift_h: np.ndarray  # int32 [3H]
+    out_mult: int
+    out_shift: int
+    out_zp: int
+    h0: np.ndarray  # int8 [H]
+    gate_act: int = 0
+    hs_mult: int = 0
+    hs_shift: int = 1
+    hs_offset: int = 0
+    clip: int = 0
+
+
+@dataclass(frozen=True, eq=False)
+class RnnParams:
+    """Integer vanilla RNN step (ONNX RNN), rows of H.
+
+    act 0 (Tanh) / 2 (Sigmoid):
+        g = sat16(requant(bias_x + w·x, mult_x, shift_x) + requant(bias_h + rw·h, mult_h, shift_h))
+        (clip: clamp to [-clip, clip]); t = tanh_q15(g, 12) or sigmoid_q15(g, 12)
+        h = sat8(out_zp + requant(t, out_mult, out_shift))
+    act 1 (Relu): the multipliers map straight to h's scale:
+        v = requant(bias_x + w·x, mult_x, shift_x) + requant(bias_h + rw·h, mult_h, shift_h)
+        h = clamp(out_zp + v, out_zp, min(127, out_zp + clip) if clip else 127)   (exact sum)
+    """
+
+    input_size: int
+    hidden_size: int
+    act: int
+    w: np.ndarray  # int8 [H, I]
+    rw: np.ndarray  # int8 [H, H]
+    bias_x: np.ndarray  # int32 [H]
+    bias_h: np.ndarray  # int32 [H]
+    mult_x: np.ndarray  # int32 [H]
+    shift_x: np.ndarray  # int32 [H]
+    mult_h: np.ndarray  # int32 [H]
+    shift_h: np.ndarray  # int32 [H]
+    out_mult: int
+    out_shift: int
+    out_zp: int
+    h0: np.ndarray  # int8 [H]
+    clip: int = 0  # Q3.12 (act 0/2) or h units (act 1), 0 = none
+
+
+@dataclass(frozen=True, eq=False)
+class RequantParams:
+    """int16 (or int8) -> int8: y = sat8(out_zp + requant(x - in_zp, mult, shift))."""
+
+    in_zp: int
+    out_zp: int
+    mult: int
+    shift: int
+
+
+@dataclass(frozen=True, eq=False)
+class MeanTimeParams:
+    """Running mean over time of an int8 stream (ReduceMean over the time axis).
+
+    State: acc[k] (int32) += x[k] - in_zp each step; with n steps so far:
+    y[k] = sat8(out_zp + div_round(requant(acc[k], mult, shift), n))
+    div_round rounds half away from zero.
+    """
+
+    size: int
+    in_zp: int
+    out_zp: int
+    mult: int
+    shift: int
+
+
+@dataclass(frozen=True, eq=False)
+class EmbedParams:
+    """Embedding lookup: y = table[clamp(id, 0, vocab - 1)] (int8 rows of dim)."""
+
+    vocab: int
+    dim: int
+    table: np.ndarray  # int8 [vocab, dim]
 
 
 @dataclass(frozen=True, eq=False)
