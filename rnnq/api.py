@@ -27,6 +27,8 @@ CANONICALIZE = (fold_dense_bias, fuse_dense_relu)
 MANIFEST = "manifest.json"
 CALIBRATION = "calibration.json"
 MODEL_COPY = "model.onnx"
+_RECURRENT = ("lstm", "gru", "rnn")
+_GATES = {"lstm": 4, "gru": 3, "rnn": 1, "qlstm": 4, "qgru": 3, "qrnn": 1}
 
 Progress = Callable[[int, int], None]  # (sequences done, total)
 
@@ -45,9 +47,9 @@ def _ranges_to_json(g: Graph) -> dict:
         "meta": g.meta["calibration"],
         "tensors": {t.name: list(t.range) for t in g.tensors.values() if t.range is not None},
         "input_channel_range": [lo.tolist(), hi.tolist()],
-        "lstm": {n.outputs[0]: {"cell_absmax": n.attrs["cell_absmax"],
-                                "gate_range": list(n.attrs["gate_range"])}
-                 for n in g.nodes if n.op == "lstm"},
+        "recurrent": {n.outputs[0]: {k: n.attrs[k] for k in ("cell_absmax", "gate_range")
+                                     if k in n.attrs}
+                      for n in g.nodes if n.op in _RECURRENT},
     }
 
 
@@ -60,8 +62,8 @@ def _ranges_from_json(g: Graph, d: dict) -> Graph:
     lo, hi = d["input_channel_range"]
     g.meta["input_channel_range"] = (np.array(lo, np.float64), np.array(hi, np.float64))
     for n in g.nodes:
-        if n.op == "lstm":
-            n.attrs.update(d["lstm"][n.outputs[0]])
+        if n.op in _RECURRENT:
+            n.attrs.update(d["recurrent"][n.outputs[0]])
     g.meta["calibration"] = d["meta"]
     g.stage = Stage.CALIBRATED
     return g
@@ -75,6 +77,10 @@ def _scale_fixed(s: float) -> tuple[int, int]:
 
 def _io_info(g: Graph) -> dict:
     t = g.tensors[g.inputs[0]]
+    if t.q is None:  # token ids
+        inp = {"name": t.name, "per_channel": False, "step_shape": list(t.shape), "ids": True,
+               "time_axis": g.meta["input_time_axis"], "scale": None, "zero_point": None}
+        return {"input": inp, "outputs": _out_info(g), "states": _state_info(g)}
     scales = np.atleast_1d(t.q.scale).astype(float)
     zps = np.atleast_1d(t.q.zero_point).astype(int)
     fixed = [_scale_fixed(float(s)) for s in scales]
@@ -87,6 +93,23 @@ def _io_info(g: Graph) -> dict:
         "scales_q31": ", ".join(str(f[0]) for f in fixed),
         "scales_exp": ", ".join(str(f[1]) for f in fixed),
     }
+    return {"input": inp, "outputs": _out_info(g), "states": _state_info(g)}
+
+
+def _state_info(g: Graph) -> dict:
+    """How each initial-state model input is quantised, per direction (header, manifest)."""
+    from rnnq.sim.integer import state_formats
+
+    out = {}
+    for name, fmts in state_formats(g).items():
+        out[name] = [{"ctype": ct, "scale": s, "zero_point": z,
+                      "text": (f"int16, q = round(v * 2^{round(-np.log2(s))})" if ct == "int16_t"
+                               else f"int8, q = round(v / {s:.9g}) + {z}")}
+                     for ct, s, z in fmts]
+    return out
+
+
+def _out_info(g: Graph) -> list[dict]:
     outs = []
     for name in g.outputs:
         o = g.tensors[name]
@@ -95,7 +118,7 @@ def _io_info(g: Graph) -> dict:
         outs.append({"name": name, "kind": o.kind, "step_shape": list(o.shape), "size": o.size,
                      "scale": s, "zero_point": int(o.q.zero_point), "scale_text": f"{s:.9g}",
                      "scale_q31": q31, "scale_exp": e})
-    return {"input": inp, "outputs": outs}
+    return outs
 
 
 def integer_graph(model_path: str | Path, calib: dict) -> Graph:
@@ -105,7 +128,8 @@ def integer_graph(model_path: str | Path, calib: dict) -> Graph:
 def compile_model(model: str | Path, calib: str | Path, out_dir: str | Path,
                   target: str = "generic-c99", prefix: str | None = None,
                   calib_method: str = "minmax", progress: Progress | None = None,
-                  log: Callable[[str], None] = lambda s: None) -> dict:
+                  log: Callable[[str], None] = lambda s: None, seq_len: int | None = None,
+                  max_steps: int | None = None) -> dict:
     """ONNX + calibration data -> BUILD/ (C sources, manifest.json, what validate needs).
 
     The folder is written in a temporary sibling and moved into place only when complete.
@@ -117,14 +141,14 @@ def compile_model(model: str | Path, calib: str | Path, out_dir: str | Path,
     log(f"imported {model}: {len(g.nodes)} IR nodes")
     data = load_npz(calib, g)
     log(f"calibrating on {data.n} sequences ({calib_method})")
-    calibrate(g, data, method=calib_method, progress=progress)
+    calibrate(g, data, method=calib_method, progress=progress, seq_len=seq_len)
     cal = _ranges_to_json(g)
     ig = quantize(g)
     io = _io_info(ig)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
-        facts = emit_c(ig, tgt, tmp, prefix, io)
+        facts = emit_c(ig, tgt, tmp, prefix, io, _max_steps(g, data, seq_len, max_steps, log))
         shutil.copyfile(model, tmp / MODEL_COPY)
         (tmp / CALIBRATION).write_text(json.dumps(cal, indent=1, sort_keys=True) + "\n")
         manifest = _manifest(ig, tgt.name, prefix, io, facts)
@@ -138,6 +162,18 @@ def compile_model(model: str | Path, calib: str | Path, out_dir: str | Path,
     return manifest
 
 
+def _max_steps(g: Graph, data, seq_len: int | None, max_steps: int | None, log) -> int:
+    """Whole-sequence models size their buffers for this many steps."""
+    if max_steps:
+        return int(max_steps)
+    dims = g.meta.get("input_full_shape") or []
+    static_t = dims[g.meta["input_time_axis"]] if dims else None
+    n = int(seq_len or static_t or data.x.shape[1])
+    if not g.meta.get("streaming", True):
+        log(f"whole-sequence model: buffers sized for {n} steps (set --max-steps to change)")
+    return n
+
+
 def _manifest(g: Graph, target: str, prefix: str, io: dict, facts: dict) -> dict:
     tensors = {}
     for t in g.tensors.values():
@@ -145,14 +181,17 @@ def _manifest(g: Graph, target: str, prefix: str, io: dict, facts: dict) -> dict
             tensors[t.name] = {"dtype": t.dtype, "kind": t.kind, "shape": list(t.shape),
                                "scale": np.atleast_1d(t.q.scale).tolist(),
                                "zero_point": np.atleast_1d(t.q.zero_point).tolist()}
-    lstms = []
+    rec = []
     for n in g.nodes:
-        if n.op == "qlstm":
+        if n.op in ("qlstm", "qgru", "qrnn"):
             p = n.attrs["params"]
-            lstms.append({"node": n.name, "input_size": p.input_size,
-                          "hidden_size": p.hidden_size, "cell_frac_bits": p.cell_frac,
-                          "cell_absmax_calibrated": n.attrs["cell_absmax"],
-                          "gate_preact_range_calibrated": n.attrs["gate_range"]})
+            info = {"node": n.name, "kind": n.op[1:], "reverse": n.attrs["reverse"],
+                    "input_size": p.input_size, "hidden_size": p.hidden_size,
+                    "gate_preact_range_calibrated": n.attrs["gate_range"]}
+            if n.op == "qlstm":
+                info.update(cell_frac_bits=p.cell_frac,
+                            cell_absmax_calibrated=n.attrs["cell_absmax"])
+            rec.append(info)
     strip = ("scale_text", "scale_q31", "scale_exp", "zero_points", "scales_q31", "scales_exp")
     return {
         "rnnq_version": __version__, "target": target, "prefix": prefix,
@@ -161,11 +200,14 @@ def _manifest(g: Graph, target: str, prefix: str, io: dict, facts: dict) -> dict
         "files": facts["files"] + [MODEL_COPY, CALIBRATION, MANIFEST],
         "memory": {"weight_bytes": facts["weight_bytes"], "arena_bytes": facts["arena_bytes"],
                    "state_bytes": facts["state_bytes"]},
+        "streaming": facts["streaming"], "max_steps": facts["max_steps"],
         "macs_per_step": macs_per_step(g),
         "input": {k: v for k, v in io["input"].items() if k not in strip},
         "outputs": [{k: v for k, v in o.items() if k not in strip} for o in io["outputs"]],
+        "state_inputs": {k: {**g.meta["state_inputs"][k], "formats": v}
+                         for k, v in io["states"].items()},
         "calibration": g.meta.get("calibration"),
-        "lstm": lstms,
+        "recurrent": rec,
         "tensors": tensors,
     }
 
@@ -174,10 +216,11 @@ def macs_per_step(g: Graph) -> int:
     total = 0
     for n in g.nodes:
         p = n.attrs.get("params")
-        if n.op in ("lstm", "qlstm"):
+        if n.op in _GATES:
             h = (p.hidden_size if p else g.tensors[n.inputs[2]].shape[1])
             i = (p.input_size if p else g.tensors[n.inputs[1]].shape[1])
-            total += 4 * h * (i + h)
+            batch = g.tensors[n.inputs[0]].size // i
+            total += batch * _GATES[n.op] * h * (i + h)
         elif n.op in ("dense", "qdense"):
             out = g.tensors[n.outputs[0]]
             k = p.in_features if p else g.tensors[n.inputs[1]].shape[1]

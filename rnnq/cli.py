@@ -56,9 +56,15 @@ def main() -> None:
               help="C symbol prefix of the generated API.")
 @click.option("--calib-method", type=click.Choice(["minmax", "percentile"]), default="minmax",
               show_default=True)
+@click.option("--seq-len", type=click.IntRange(min=1), default=None,
+              help="Deployment sequence length: state ranges are calibrated to stay valid for "
+                   "this many steps (calibration sequences are played back to back).")
+@click.option("--max-steps", type=click.IntRange(min=1), default=None,
+              help="Whole-sequence (bidirectional) models: the longest sequence the C accepts "
+                   "(default: --seq-len, the model's fixed T, or the calibration T).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @_guard
-def compile_cmd(model, calib, target, out, prefix, calib_method, quiet):
+def compile_cmd(model, calib, target, out, prefix, calib_method, seq_len, max_steps, quiet):
     """Compile MODEL.onnx into an integer-only C build folder."""
     from rnnq import api
 
@@ -70,7 +76,7 @@ def compile_cmd(model, calib, target, out, prefix, calib_method, quiet):
             click.echo(f"\r  calibrating: {done}/{total} sequences", err=True, nl=done == total)
 
     m = api.compile_model(model, calib, out, target, prefix, calib_method,
-                          None if quiet else progress, log)
+                          None if quiet else progress, log, seq_len=seq_len, max_steps=max_steps)
     mem = m["memory"]
     click.echo(f"wrote {out}/ for {m['target']}: weights {mem['weight_bytes']} B, "
                f"arena {mem['arena_bytes']} B, state {mem['state_bytes']} B, "
@@ -119,10 +125,13 @@ def inspect_cmd(path):
         click.echo(f"target {m['target']}, prefix {m['prefix']}, "
                    f"{m['macs_per_step']} MACs/step")
         click.echo("memory: " + ", ".join(f"{k} {v} B" for k, v in m["memory"].items()))
-        for lstm in m["lstm"]:
-            click.echo(f"LSTM {lstm['node']}: I={lstm['input_size']} H={lstm['hidden_size']}, "
-                       f"cell Q{15 - lstm['cell_frac_bits']}.{lstm['cell_frac_bits']} "
-                       f"(calibrated max |c| {lstm['cell_absmax_calibrated']:.3g})")
+        for r in m["recurrent"]:
+            cell = (f", cell Q{15 - r['cell_frac_bits']}.{r['cell_frac_bits']} (calibrated "
+                    f"max |c| {r['cell_absmax_calibrated']:.3g})" if "cell_frac_bits" in r else "")
+            click.echo(f"{r['kind'].upper()} {r['node']}{' (reverse)' if r['reverse'] else ''}: "
+                       f"I={r['input_size']} H={r['hidden_size']}{cell}")
+        if not m.get("streaming", True):
+            click.echo(f"whole-sequence model (no streaming): up to {m['max_steps']} steps")
         return
     g = api.float_graph(p)
     click.echo(g.text())

@@ -20,6 +20,7 @@ class Dataset:
     x: np.ndarray  # float32 [N, T, F]
     lengths: np.ndarray  # int64 [N]
     y: np.ndarray | None
+    states: dict[str, np.ndarray] | None = None  # initial-state model inputs, [N, *shape]
 
     @property
     def n(self) -> int:
@@ -44,12 +45,15 @@ def load_npz(path: str | Path, graph: Graph) -> Dataset:
     feat = graph.tensors[name].size
     if x.ndim == 2 and feat == 1:
         x = x[:, :, None]
+    ids = graph.tensors[name].dtype == "int64"
+    if ids and not np.issubdtype(x.dtype, np.integer):
+        raise RnnqError(f"{path}: '{key}' must hold integer token ids for this model")
     if x.ndim != 3 or x.shape[2] != feat or x.shape[0] == 0 or x.shape[1] == 0:
         raise RnnqError(f"{path}: '{key}' has shape {list(x.shape)}, the model needs "
                         f"[N, T, {feat}] (N, T >= 1)")
     if not np.issubdtype(x.dtype, np.number):
         raise RnnqError(f"{path}: '{key}' has dtype {x.dtype}, expected float")
-    x = x.astype(np.float32)
+    x = x.astype(np.int64 if ids else np.float32)
     if not np.all(np.isfinite(x)):
         bad = np.argwhere(~np.isfinite(x))[0]
         raise RnnqError(f"{path}: '{key}' holds NaN or Inf (first at index {bad.tolist()})")
@@ -68,7 +72,16 @@ def load_npz(path: str | Path, graph: Graph) -> Dataset:
             raise RnnqError(f"{path}: 'y' has {y.shape[0]} rows, 'x' has {n}")
         if np.issubdtype(y.dtype, np.floating) and not np.all(np.isfinite(y)):
             raise RnnqError(f"{path}: 'y' holds NaN or Inf")
-    return Dataset(x, lengths, y)
+    states = {}
+    for sname, info in graph.meta.get("state_inputs", {}).items():
+        if sname not in arrays:
+            continue  # zeros
+        v = arrays[sname]
+        if list(v.shape) != [n, *info["shape"]] or not np.all(np.isfinite(v)):
+            raise RnnqError(f"{path}: '{sname}' must be finite floats of shape "
+                            f"{[n, *info['shape']]}, got {list(v.shape)}")
+        states[sname] = v.astype(np.float64)
+    return Dataset(x, lengths, y, states)
 
 
 def valid_mask(lengths: np.ndarray, t_len: int) -> np.ndarray:

@@ -22,7 +22,7 @@ from rnnq import api
 from rnnq.data import Dataset, at_last_step, load_npz
 from rnnq.ir import Graph, RnnqError
 from rnnq.sim.float_ref import run_float
-from rnnq.sim.integer import dequantize_output, quantize_input, run_integer
+from rnnq.sim.integer import dequantize_output, quantize_input, quantize_states, run_integer
 from rnnq.targets import load_target
 
 
@@ -58,15 +58,23 @@ def float_outputs(b: Build, data: Dataset) -> tuple[list[np.ndarray], str]:
     opts.log_severity_level = 3
     sess = ort.InferenceSession(str(b.path / b.manifest["model"]["file"]), opts,
                                 providers=["CPUExecutionProvider"])
-    in_name = sess.get_inputs()[0].name
+    in_name = g.inputs[0]
     ta = g.meta["input_time_axis"]
     step_shape = list(g.tensors[g.inputs[0]].shape)
     outs: list[list[np.ndarray]] = [[] for _ in g.outputs]
+    types = {i.name: i.type for i in sess.get_inputs()}
     try:
         for i in range(data.n):
             xi = data.x[i, : data.lengths[i]].reshape(data.lengths[i], *step_shape)
-            xi = np.moveaxis(xi, 0, ta).astype(np.float32)
-            res = sess.run(g.outputs, {in_name: xi})
+            xi = np.moveaxis(xi, 0, ta)
+            feed = {in_name: xi.astype(np.int64 if "int64" in types[in_name] else
+                                       np.int32 if "int32" in types[in_name] else np.float32)}
+            for name in g.meta.get("sequence_lens_inputs", []):
+                feed[name] = np.full(_batch(g), data.lengths[i], np.int32)
+            for name, info in g.meta.get("state_inputs", {}).items():
+                v = (data.states or {}).get(name)
+                feed[name] = (np.zeros(info["shape"]) if v is None else v[i]).astype(np.float32)
+            res = sess.run(g.outputs, feed)
             for k, name in enumerate(g.outputs):
                 r = res[k]
                 if g.tensors[name].kind == "seq":
@@ -74,20 +82,32 @@ def float_outputs(b: Build, data: Dataset) -> tuple[list[np.ndarray], str]:
                 outs[k].append(np.asarray(r, np.float64).reshape(g.tensors[name].shape))
         return [np.stack(o) for o in outs], "onnxruntime"
     except Exception:  # noqa: BLE001 - e.g. a model exported with a fixed sequence length
-        env = run_float(g, data.x)
+        env = run_float(g, data.x, lengths=data.lengths, states=data.states)
         return [at_last_step(env[name], data.lengths) for name in g.outputs], "rnnq-float-ref"
 
 
-def _write_inputs(path: Path, xq: np.ndarray, lengths: np.ndarray) -> None:
+def _batch(g: Graph) -> int:
+    for n in g.nodes:
+        if n.op in ("lstm", "gru", "rnn"):
+            return g.tensors[n.inputs[0]].shape[0]
+    return 1
+
+
+def _write_inputs(path: Path, xq: np.ndarray, lengths: np.ndarray, states: list) -> None:
+    """states: [(values [N, ...], little-endian dtype)] in the harness's order."""
+    dt = "<i4" if xq.dtype == np.int64 else np.int8  # token ids travel as int32
     with path.open("wb") as f:
         f.write(struct.pack("<i", len(lengths)))
         for i, t_len in enumerate(lengths):
             f.write(struct.pack("<i", int(t_len)))
-            f.write(xq[i, :t_len].astype(np.int8).tobytes())
+            f.write(xq[i, :t_len].astype(dt).tobytes())
+            for v, sdt in states:
+                f.write(v[i].astype(sdt).tobytes())
 
 
-def run_c_harness(b: Build, xq: np.ndarray, lengths: np.ndarray, target: str | None = None):
-    """Build and run the harness; returns per sequence (step outputs [T, OUT], run outputs)."""
+def run_c_harness(b: Build, xq: np.ndarray, lengths: np.ndarray, target: str | None = None,
+                  states: dict[str, np.ndarray] | None = None):
+    """Build and run the harness; returns the raw bytes it wrote (see harness.c)."""
     tgt = load_target(target or b.manifest["target"])
     tc = tgt["toolchain"]
     with tempfile.TemporaryDirectory(prefix="rnnq-validate-") as td:
@@ -99,7 +119,13 @@ def run_c_harness(b: Build, xq: np.ndarray, lengths: np.ndarray, target: str | N
         if r.returncode != 0:
             first = (r.stderr or r.stdout).strip().splitlines()
             raise RnnqError(f"{b.path}: C build failed: {first[0] if first else 'make error'}")
-        _write_inputs(Path(td) / "in.bin", xq, lengths)
+        order = []
+        for name, info in b.manifest.get("state_inputs", {}).items():
+            v = (states or {}).get(name)
+            if v is None:
+                v = np.zeros((len(lengths), *info["shape"]), np.int64)
+            order.append((v, "<i2" if info["which"] == "c" else np.int8))
+        _write_inputs(Path(td) / "in.bin", xq, lengths, order)
         r = subprocess.run([str(work / "harness"), str(Path(td) / "in.bin"),
                             str(Path(td) / "out.bin")], check=False, capture_output=True,
                            text=True)
@@ -113,11 +139,13 @@ def run_c_harness(b: Build, xq: np.ndarray, lengths: np.ndarray, target: str | N
 def _split_c(raw: np.ndarray, b: Build, lengths: np.ndarray):
     outs = b.manifest["outputs"]
     total = sum(o["size"] for o in outs)
+    streaming = b.manifest.get("streaming", True)
     pos = 0
     res = []
     for t_len in lengths:
-        step = raw[pos : pos + t_len * total].reshape(t_len, total)
-        pos += t_len * total
+        n_step = t_len * total if streaming else 0
+        step = raw[pos : pos + n_step].reshape(-1, total)
+        pos += n_step
         n_run = sum(o["size"] * (t_len if o["kind"] == "seq" else 1) for o in outs)
         res.append((step, raw[pos : pos + n_run]))
         pos += n_run
@@ -129,9 +157,12 @@ def _split_c(raw: np.ndarray, b: Build, lengths: np.ndarray):
 def _sim_expected(b: Build, env: dict, lengths: np.ndarray):
     """What the C must print: per sequence, step outputs [T, OUT] and run outputs (flat)."""
     g = b.int_graph
+    streaming = b.manifest.get("streaming", True)
     per = []
     for i, t_len in enumerate(lengths):
         step = np.concatenate([env[o][i, :t_len].reshape(t_len, -1) for o in g.outputs], axis=1)
+        if not streaming:
+            step = step[:0]
         run = []
         for o in g.outputs:
             v = env[o][i, :t_len].reshape(t_len, -1)
@@ -166,9 +197,10 @@ def validate(build_dir: str | Path, data_path: str | Path) -> dict:
     data = load_npz(data_path, b.float_graph)
     fl, engine = float_outputs(b, data)
     xq = quantize_input(g, data.x)
-    env = run_integer(g, xq)
+    sq = quantize_states(g, data.states or {})
+    env = run_integer(g, xq, data.lengths, sq)
     ints = [dequantize_output(g, o, at_last_step(env[o], data.lengths)) for o in g.outputs]
-    raw = run_c_harness(b, xq.reshape(data.n, data.x.shape[1], -1), data.lengths)
+    raw = run_c_harness(b, xq.reshape(data.n, data.x.shape[1], -1), data.lengths, states=sq)
     got = _split_c(raw, b, data.lengths)
     want = _sim_expected(b, env, data.lengths)
     mism = compared = 0
@@ -184,8 +216,29 @@ def validate(build_dir: str | Path, data_path: str | Path) -> dict:
                 "max_abs_error": float(np.max(np.abs(f0 - i0))),
                 "max_error_lsb": float(np.max(np.abs(f0 - i0)) / b.manifest["outputs"][0]["scale"])},
         "c": {"bit_exact": mism == 0, "mismatches": mism, "compared_values": compared},
+        "error_by_step": error_by_step(b, data, env),
     }
     return rep
+
+
+def error_by_step(b: Build, data: Dataset, env: dict) -> dict:
+    """Integer-vs-float error of the first output at each timestep t (over the sequences that
+    reach t): SQNR in dB and RMSE. A 'final' output at t is the answer "if the sequence ended
+    at t" (streamable models); whole-sequence models only have an answer at the end."""
+    g = b.int_graph
+    name = g.outputs[0]
+    if not b.manifest.get("streaming", True) and g.tensors[name].kind != "seq":
+        return {"sqnr_db": [], "rmse": []}
+    fenv = run_float(b.float_graph, data.x, lengths=data.lengths, states=data.states)
+    fl = fenv[name].reshape(data.n, data.x.shape[1], -1)
+    iq = dequantize_output(g, name, env[name]).reshape(fl.shape)
+    sq, rm = [], []
+    for t in range(int(data.lengths.max())):
+        live = data.lengths > t
+        f, i = fl[live, t], iq[live, t]
+        sq.append(round(sqnr_db(f, i), 3) if np.isfinite(sqnr_db(f, i)) else 999.0)
+        rm.append(float(np.sqrt(np.mean((f - i) ** 2))))
+    return {"sqnr_db": sq, "rmse": rm}
 
 
 def format_report(rep: dict) -> str:

@@ -1,22 +1,30 @@
 """C backend: integer IR + target -> template contexts -> files.
 
 Python decides everything here (buffer placement, array contents, call sequence); the Jinja2
-templates in templates/c only print. Buffer plan: the model input and LSTM hidden states are
-used in place (no copies); `reshape`/`last` alias their input; every other per-step tensor and
-kernel scratch gets an arena slot by a linear scan over one step's node order.
+templates in templates/c only print. Two schedules:
+
+- streaming models (every output at step t depends on inputs up to t): `_step` runs one
+  timestep of every node; `_run` loops the per-step part and evaluates the head once. Buffers
+  hold one step; the model input and recurrent states are used in place.
+- whole-sequence models (a reverse recurrence): `_run` evaluates node after node over all
+  steps, with buffers of MAX_STEPS steps; `_step` returns an error.
+
+Buffers get arena slots by a linear scan over the node order (`arena.py`).
 """
 
 from __future__ import annotations
 
 import re
 import shutil
-from dataclasses import dataclass, field, fields
+from dataclasses import fields
 from pathlib import Path
 
 import jinja2
 import numpy as np
 
 from rnnq import __version__
+from rnnq.backends.arena import ALIGN, Arena
+from rnnq.backends.cplan import Array, Plan, Struct
 from rnnq.ir import Graph, Node, RnnqError
 from rnnq.resources import templates_dir
 from rnnq.targets import Target
@@ -24,48 +32,10 @@ from rnnq.targets import Target
 _CTYPE = {np.dtype(np.int8): "int8_t", np.dtype(np.int16): "int16_t",
           np.dtype(np.int32): "int32_t"}
 RUNTIME_FILES = ("rnnq_fixedpoint.h", "rnnq_tables.h", "rnnq_kernels.h", "rnnq_kernels.c")
-_ALIGN = 4
-
-
-@dataclass
-class _Array:
-    ctype: str
-    name: str
-    values: np.ndarray
-
-    @property
-    def size(self) -> int:
-        return int(self.values.size)
-
-    @property
-    def nbytes(self) -> int:
-        return int(self.values.nbytes)
-
-    @property
-    def body(self) -> str:
-        flat = [str(int(v)) for v in self.values.ravel()]
-        lines = [", ".join(flat[i : i + 16]) for i in range(0, len(flat), 16)]
-        return ",\n    ".join(lines)
-
-
-@dataclass
-class _Struct:
-    ctype: str
-    name: str
-    fields: list[tuple[str, str]]
-
-
-@dataclass
-class _Plan:
-    prefix: str
-    arrays: list[_Array] = field(default_factory=list)
-    structs: list[_Struct] = field(default_factory=list)
-    state: list[tuple[str, str, int]] = field(default_factory=list)  # ctype, name, count
-    resets: list[str] = field(default_factory=list)
-    core: list[str] = field(default_factory=list)
-    head: list[str] = field(default_factory=list)
-    loc: dict[str, str] = field(default_factory=dict)
-    arena_bytes: int = 0
+#: scratch bytes per hidden unit of each recurrent kernel (rnnq_<op>_scratch_size in C)
+SCRATCH_PER_UNIT = {"qlstm": 8, "qgru": 6, "qrnn": 2}
+_KERNEL = {"qlstm": "lstm", "qgru": "gru", "qrnn": "rnn"}
+_STATEFUL = ("qlstm", "qgru", "qrnn", "qmean_time")
 
 
 def c_identifier(name: str) -> str:
@@ -73,7 +43,7 @@ def c_identifier(name: str) -> str:
     return s if re.match(r"[A-Za-z_]", s) else "m_" + s
 
 
-def _params_struct(plan: _Plan, kind: str, cname: str, params) -> str:
+def _params_struct(plan: Plan, kind: str, cname: str, params) -> str:
     """Emit one kernel params struct (and its arrays) field for field from the dataclass."""
     items = []
     for f in fields(params):
@@ -81,166 +51,259 @@ def _params_struct(plan: _Plan, kind: str, cname: str, params) -> str:
         if isinstance(v, np.ndarray) and v.size == 0:
             items.append((f.name, "NULL"))
         elif isinstance(v, np.ndarray):
-            arr = _Array(_CTYPE[v.dtype], f"{cname}_{f.name}", v)
+            arr = Array(_CTYPE[v.dtype], f"{cname}_{f.name}", v)
             plan.arrays.append(arr)
             items.append((f.name, arr.name))
         elif isinstance(v, str):
             items.append((f.name, f"RNNQ_BINARY_{v.upper()}"))
         else:
             items.append((f.name, str(int(v))))
-    plan.structs.append(_Struct(f"rnnq_{kind}_params", cname, items))
+    plan.structs.append(Struct(f"rnnq_{kind}_params", cname, items))
     return cname
 
 
-class _Arena:
-    """Linear-scan allocator over one step's node order."""
+class _Emitter:
+    """Builds the plan: state, constants, buffer locations and one step's statements."""
 
-    def __init__(self) -> None:
-        self.free: list[tuple[int, int]] = []  # (offset, size)
-        self.top = 0
+    def __init__(self, graph: Graph, prefix: str, max_steps: int):
+        self.g, self.prefix = graph, prefix
+        self.streaming = bool(graph.meta.get("streaming", True))
+        self.steps = 1 if self.streaming else max_steps
+        self.p = Plan(prefix, streaming=self.streaming, max_steps=max_steps)
+        self.arena = Arena()
 
-    def alloc(self, size: int) -> int:
-        size = -(-size // _ALIGN) * _ALIGN
-        for i, (off, sz) in enumerate(self.free):
-            if sz >= size:
-                self.free[i] = (off + size, sz - size)
-                return off
-        off, self.top = self.top, self.top + size
-        return off
+    # -- locations: a C pointer expression of a tensor's step-t value ------------------------
+    def at(self, name: str, t: str = "t") -> str:
+        base, per_step = self.p.loc[name]
+        if not per_step or self.streaming:
+            return base
+        return f"({base} + (int32_t)({t}) * {self.g.tensors[name].size})"
 
-    def release(self, off: int, size: int) -> None:
-        self.free.append((off, -(-size // _ALIGN) * _ALIGN))
-        self.free.sort()
-        merged: list[tuple[int, int]] = []
-        for o, s in self.free:
-            if merged and merged[-1][0] + merged[-1][1] == o:
-                merged[-1] = (merged[-1][0], merged[-1][1] + s)
-            else:
-                merged.append((o, s))
-        self.free = merged
+    def new_buffer(self, name: str) -> str:
+        t = self.g.tensors[name]
+        per_step = t.kind == "seq" and not self.streaming
+        nbytes = t.size * (2 if t.dtype == "int16" else 1) * (self.steps if per_step else 1)
+        off = self.arena.alloc(nbytes, owner=name)
+        base = f"(a + {off})" if t.dtype != "int16" else f"((int16_t *)(void *)(a + {off}))"
+        self.p.loc[name] = (base, per_step)
+        return base
 
+    def state(self, ctype: str, name: str, count: int) -> str:
+        self.p.state.append((ctype, name, count))
+        return f"st->{name}"
 
-def _order(graph: Graph) -> tuple[list[Node], list[Node]]:
-    core = [n for n in graph.nodes if graph.tensors[n.outputs[0]].kind == "seq"]
-    head = [n for n in graph.nodes if graph.tensors[n.outputs[0]].kind == "final"]
-    return core, head
+    # -- nodes ---------------------------------------------------------------------------------
+    def node(self, i: int, n: Node) -> None:
+        cid = c_identifier(f"{self.prefix}_{n.op}{i}")
+        out = self.g.tensors[n.outputs[0]]
+        per_t = out.kind == "seq" or n.op in _STATEFUL
+        if n.op in ("reshape", "last", "first"):
+            base, per_step = self.p.loc[n.inputs[0]]
+            if n.op == "reshape" or self.streaming:
+                self.p.loc[n.outputs[0]] = (base, per_step)
+            else:  # a whole-sequence buffer: the step it picks
+                t = "0" if n.op == "first" else "n_steps - 1"
+                self.p.loc[n.outputs[0]] = (self.at(n.inputs[0], t), False)
+            return
+        if n.op in _KERNEL:
+            self._recurrent(cid, n)
+            return
+        body: list[str] = []
+        if n.op == "qmean_time":
+            prm = n.attrs["params"]
+            _params_struct(self.p, "mean_time", cid, prm)
+            acc = self.state("int32_t", f"{cid}_acc", prm.size)
+            self.p.resets.append(f"rnnq_mean_time_reset(&{cid}, {acc});")
+            dst = self.new_buffer(n.outputs[0])
+            body.append(f"rnnq_mean_time_step_s8(&{cid}, {self.at(n.inputs[0])}, {acc}, "
+                        f"st->t, {dst});")
+        else:
+            self.new_buffer(n.outputs[0])
+            body += self._stateless(cid, n)
+        self._place(per_t, body, reverse=False)
 
+    def _place(self, per_t: bool, body: list[str], reverse: bool) -> None:
+        if self.streaming:
+            (self.p.core if per_t else self.p.head).extend(body)
+        elif per_t:
+            head = ("for (t = n_steps - 1; t >= 0; --t) {" if reverse
+                    else "for (t = 0; t < n_steps; ++t) {")
+            counter = [] if reverse else ["st->t = t + 1;"]
+            self.p.whole.extend([head, *["    " + s for s in counter + body], "}"])
+        else:
+            self.p.whole.extend(body)
 
-def plan(graph: Graph, prefix: str) -> _Plan:
-    """Place buffers and build the call sequence of one step."""
-    p = _Plan(prefix)
-    core, head = _order(graph)
-    p.loc[graph.inputs[0]] = "x_t"
-    arena = _Arena()
-    slot: dict[str, tuple[int, int]] = {}
-    last_use: dict[str, int] = {}
-    order = core + head
-    for i, n in enumerate(order):
+    def _recurrent(self, cid: str, n: Node) -> None:
+        prm = n.attrs["params"]
+        kind = _KERNEL[n.op]
+        hsz = prm.hidden_size
+        x = self.g.tensors[n.inputs[0]]
+        batch = x.size // prm.input_size
+        _params_struct(self.p, kind, cid, prm)
+        h = self.state("int8_t", f"{cid}_h", batch * hsz)
+        c = self.state("int16_t", f"{cid}_c", batch * hsz) if n.op == "qlstm" else None
+        self.p.resets.append(f"memcpy({h}, {cid}_h0, {batch * hsz});")
+        if c:
+            self.p.resets.append(f"memcpy({c}, {cid}_c0, {2 * batch * hsz});")
+        outs = [(n.outputs[0], h, batch * hsz)]
+        if c:
+            outs.append((n.outputs[1], c, 2 * batch * hsz))
+        copies = []
+        if self.streaming:
+            for name, ptr, _ in outs:
+                self.p.loc[name] = (ptr, False)
+        else:
+            for name, ptr, nbytes in outs:
+                if self.g.consumers(name) or name in self.g.outputs:
+                    self.new_buffer(name)
+                    copies.append(f"memcpy({self.at(name)}, {ptr}, {nbytes});")
+        self._setters(n, batch, hsz, {"h": h, "c": c})
+        scr = self.arena.alloc(SCRATCH_PER_UNIT[n.op] * hsz)
+        self.arena.release_scratch()
+        state_args = f"{h} + b * {hsz}" + (f", {c} + b * {hsz}" if c else "")
+        call = (f"rnnq_{kind}_step_s8(&{cid}, {self.at(n.inputs[0])} + b * {prm.input_size}, "
+                f"{state_args}, (int16_t *)(void *)(a + {scr}));")
+        body = [f"for (b = 0; b < {batch}; ++b) {{", "    " + call, "}", *copies]
+        self._place(True, body, reverse=bool(n.attrs.get("reverse")))
+
+    def _setters(self, n: Node, batch: int, hsz: int, ptrs: dict) -> None:
+        """Code that loads an initial-state model input ([D, B, H] or [B, D, H]) into st."""
+        for which, (name, d) in n.attrs.get("state_inputs", {}).items():
+            info = self.g.meta["state_inputs"][name]
+            n_dirs = info["shape"][1] if info["layout"] else info["shape"][0]
+            ctype = "int16_t" if which == "c" else "int8_t"
+            entry = self.p.setters.setdefault(c_identifier(name), {
+                "input": name, "ctype": ctype, "lines": [],
+                "count": int(np.prod(info["shape"]))})
+            width = 2 if which == "c" else 1
+            for b in range(batch):
+                row = b * n_dirs + d if info["layout"] else d * batch + b
+                entry["lines"].append(f"memcpy({ptrs[which]} + {b * hsz}, v + {row * hsz}, "
+                                      f"{hsz * width});")
+
+    def _stateless(self, cid: str, n: Node) -> list[str]:
+        out = self.g.tensors[n.outputs[0]]
+        dst = self.at(n.outputs[0])
+        src = self.at(n.inputs[0])
+        prm = n.attrs.get("params")
+        if n.op == "qdense":
+            _params_struct(self.p, "dense", cid, prm)
+            return [f"rnnq_dense_s8(&{cid}, {src}, {dst}, {out.size // prm.out_features});"]
+        if n.op == "qbinary":
+            b = self.g.tensors[n.inputs[1]]
+            other = self.at(n.inputs[1]) if b.kind != "const" else f"{cid}_b"
+            if b.kind == "const":
+                self.p.arrays.append(Array("int8_t", f"{cid}_b",
+                                           np.broadcast_to(b.data, out.shape).ravel()))
+            _params_struct(self.p, "binary", cid, prm)
+            return [f"rnnq_binary_s8(&{cid}, {src}, {other}, {dst}, {out.size});"]
+        if n.op == "qlut":
+            self.p.arrays.append(Array("int8_t", f"{cid}_table", n.attrs["table"]))
+            return [f"rnnq_lut_s8({cid}_table, {src}, {dst}, {out.size});"]
+        if n.op == "qsoftmax":
+            _params_struct(self.p, "softmax", cid, prm)
+            return [f"rnnq_softmax_s8(&{cid}, {src}, {dst}, {out.size // prm.depth});"]
+        if n.op == "qrequant":
+            _params_struct(self.p, "requant", cid, prm)
+            kind = "s16" if self.g.tensors[n.inputs[0]].dtype == "int16" else "s8"
+            return [f"rnnq_requant_{kind}_s8(&{cid}, {src}, {dst}, {out.size});"]
+        if n.op == "qembed":
+            _params_struct(self.p, "embed", cid, prm)
+            rows = out.size // prm.dim
+            return [f"for (b = 0; b < {rows}; ++b) {{",
+                    f"    rnnq_embed_s8(&{cid}, {src}[b], {dst} + b * {prm.dim});", "}"]
+        if n.op == "take":
+            idx = n.attrs["index"].astype(np.int32)
+            self.p.arrays.append(Array("int32_t", f"{cid}_index", idx))
+            return [f"rnnq_take_s8({cid}_index, {idx.size}, {src}, {dst});"]
+        if n.op == "concat":
+            return self._concat(n, dst)
+        raise AssertionError(f"C backend has no op {n.op}")
+
+    def _concat(self, n: Node, dst: str) -> list[str]:
+        axis = n.attrs["axis"]
+        out = self.g.tensors[n.outputs[0]]
+        outer = int(np.prod(out.shape[:axis], dtype=np.int64))
+        total = out.size // outer
+        lines, off = [], 0
         for name in n.inputs:
-            last_use[name] = i
+            piece = self.g.tensors[name].size // outer
+            src = self.at(name)
+            if outer == 1:
+                lines.append(f"memcpy({dst} + {off}, {src}, {piece});")
+            else:
+                lines.append(f"for (b = 0; b < {outer}; ++b) {{")
+                lines.append(f"    memcpy({dst} + b * {total} + {off}, {src} + b * {piece}, "
+                             f"{piece});")
+                lines.append("}")
+            off += piece
+        return lines
+
+
+def plan(graph: Graph, prefix: str, max_steps: int) -> Plan:
+    """Place buffers and build the call sequence."""
+    em = _Emitter(graph, prefix, max_steps)
+    x = graph.tensors[graph.inputs[0]]
+    em.p.loc[x.name] = ("x_t" if em.streaming else "x", not em.streaming)
+    order = _order(graph) if em.streaming else graph.nodes
+    last_use = {name: i for i, n in enumerate(order) for name in n.inputs}
     for o in graph.outputs:
         last_use[o] = len(order)
-    root: dict[str, str] = {}  # alias -> tensor that owns the buffer
-
-    def owner(name: str) -> str:
-        while name in root:
-            name = root[name]
-        return name
-
     for i, n in enumerate(order):
-        out = graph.tensors[n.outputs[0]]
-        ins = [p.loc.get(x) for x in n.inputs]
-        body = p.core if out.kind == "seq" else p.head
-        cid = c_identifier(f"{prefix}_{n.op}{i}")
-        if n.op in ("reshape", "last"):
-            p.loc[out.name] = ins[0]
-            root[out.name] = n.inputs[0]
-        elif n.op == "qlstm":
-            prm = n.attrs["params"]
-            h, c = f"st->{cid}_h", f"st->{cid}_c"
-            p.state += [("int16_t", f"{cid}_c", prm.hidden_size),
-                        ("int8_t", f"{cid}_h", prm.hidden_size)]
-            _params_struct(p, "lstm", cid, prm)
-            p.resets.append(f"rnnq_lstm_reset_s8(&{cid}, {h}, {c});")
-            scr = arena.alloc(8 * prm.hidden_size)
-            body.append(f"rnnq_lstm_step_s8(&{cid}, {ins[0]}, {h}, {c}, "
-                        f"(int16_t *)(void *)(a + {scr}));")
-            arena.release(scr, 8 * prm.hidden_size)
-            p.loc[out.name] = h
-        else:
-            off = arena.alloc(out.size)
-            slot[out.name] = (off, out.size)
-            dst = f"(a + {off})"
-            p.loc[out.name] = dst
-            if n.op == "qdense":
-                prm = n.attrs["params"]
-                _params_struct(p, "dense", cid, prm)
-                body.append(f"rnnq_dense_s8(&{cid}, {ins[0]}, {dst}, "
-                            f"{out.size // prm.out_features});")
-            elif n.op == "qbinary":
-                b = graph.tensors[n.inputs[1]]
-                if b.kind == "const":
-                    arr = _Array("int8_t", f"{cid}_b", np.broadcast_to(b.data, out.shape).ravel())
-                    p.arrays.append(arr)
-                    ins[1] = arr.name
-                _params_struct(p, "binary", cid, n.attrs["params"])
-                body.append(f"rnnq_binary_s8(&{cid}, {ins[0]}, {ins[1]}, {dst}, {out.size});")
-            elif n.op == "qlut":
-                p.arrays.append(_Array("int8_t", f"{cid}_table", n.attrs["table"]))
-                body.append(f"rnnq_lut_s8({cid}_table, {ins[0]}, {dst}, {out.size});")
-            elif n.op == "qsoftmax":
-                prm = n.attrs["params"]
-                _params_struct(p, "softmax", cid, prm)
-                body.append(f"rnnq_softmax_s8(&{cid}, {ins[0]}, {dst}, {out.size // prm.depth});")
-            elif n.op == "take":
-                idx = n.attrs["index"].astype(np.int32)
-                p.arrays.append(_Array("int32_t", f"{cid}_index", idx))
-                body.append(f"rnnq_take_s8({cid}_index, {idx.size}, {ins[0]}, {dst});")
-            else:
-                raise AssertionError(f"C backend has no op {n.op}")
-        for name in set(n.inputs):
-            own = owner(name)
-            if own in slot and max(last_use.get(a, -1) for a in _aliases(root, own)) <= i:
-                arena.release(*slot.pop(own))
-    p.arena_bytes = arena.top
-    return p
+        em.node(i, n)
+        em.arena.release_dead(lambda name, i=i: _dead(graph, order, last_use, name, i))
+    em.p.arena_bytes = em.arena.top
+    return em.p
 
 
-def _aliases(root: dict[str, str], own: str) -> list[str]:
-    out = [own]
-    changed = True
-    while changed:
-        changed = False
-        for a, r in root.items():
-            if r in out and a not in out:
-                out.append(a)
-                changed = True
-    return out
+def _dead(graph: Graph, order: list[Node], last_use: dict, name: str, i: int) -> bool:
+    """A buffer is free once every alias of it has had its last use."""
+    names = {name}
+    grew = True
+    while grew:
+        grew = False
+        for n in order:
+            if n.op in ("reshape", "last", "first") and n.inputs[0] in names and \
+                    n.outputs[0] not in names:
+                names.add(n.outputs[0])
+                grew = True
+    return max(last_use.get(a, -1) for a in names) <= i
 
 
-def _context(graph: Graph, target: Target, prefix: str, p: _Plan, io: dict) -> dict:
+def _order(graph: Graph) -> list[Node]:
+    """Streaming: per-step nodes (seq outputs, state updates) first, then the head."""
+    core = [n for n in graph.nodes
+            if graph.tensors[n.outputs[0]].kind == "seq" or n.op in _STATEFUL]
+    return core + [n for n in graph.nodes if n not in core]
+
+
+def _context(graph: Graph, target: Target, prefix: str, p: Plan, io: dict) -> dict:
     outs = []
     off = 0
     run_off = "0"  # C expression: where this output starts in _run's y
     for name in graph.outputs:
         t = graph.tensors[name]
-        outs.append({"name": name, "loc": p.loc[name], "size": t.size, "seq": t.kind == "seq",
-                     "offset": off, "run_offset": run_off, "q": io["outputs"][len(outs)]})
+        outs.append({"name": name, "loc": p.out_ptr(name, graph), "size": t.size,
+                     "seq": t.kind == "seq", "offset": off, "run_offset": run_off,
+                     "q": io["outputs"][len(outs)]})
         off += t.size
         run_off += f" + (int32_t)n_steps * {t.size}" if t.kind == "seq" else f" + {t.size}"
-    p.state.sort(key=lambda e: e[0] != "int16_t")  # int16 arrays first: no inner padding
-    state_bytes = sum(n * (2 if ct == "int16_t" else 1) for ct, _, n in p.state)
-    if any(ct == "int16_t" for ct, _, _ in p.state):
-        state_bytes += state_bytes % 2  # the struct's size is a multiple of its alignment
+    p.state.sort(key=lambda e: {"int32_t": 0, "int16_t": 1}.get(e[0], 2))  # no inner padding
+    size = {"int32_t": 4, "int16_t": 2, "int8_t": 1}
+    state_bytes = 4 + sum(n * size[ct] for ct, _, n in p.state)  # + the step counter
+    state_bytes += -state_bytes % 4
+    xin = graph.tensors[graph.inputs[0]]
     meta = graph.meta
     return {
         "version": __version__, "target": target.name, "prefix": prefix, "PREFIX": prefix.upper(),
         "model_hash": meta.get("model_sha256", "")[:16], "model_name": meta.get("model_path", ""),
-        "input_size": graph.tensors[graph.inputs[0]].size, "output_size": off, "outputs": outs,
-        "arena_bytes": max(p.arena_bytes, _ALIGN), "state_bytes": max(state_bytes, 1),
-        "state": p.state, "resets": p.resets, "core": p.core, "head": p.head,
+        "input_size": xin.size, "input_ctype": "int32_t" if xin.dtype == "int64" else "int8_t",
+        "output_size": off, "outputs": outs,
+        "arena_bytes": max(p.arena_bytes, ALIGN), "state_bytes": state_bytes,
+        "state": p.state, "resets": p.resets, "core": p.core, "head": p.head, "whole": p.whole,
+        "streaming": p.streaming, "max_steps": p.max_steps,
         "arrays": p.arrays, "structs": p.structs, "input_q": io["input"],
-        "has_seq_output": any(o["seq"] for o in outs),
+        "setters": p.setters, "state_formats": io.get("states", {}),
         "cc": target["toolchain"]["cc"], "ar": target["toolchain"]["ar"],
         "cflags": " ".join(target["toolchain"]["cflags"]),
         "ldflags": " ".join(target["toolchain"]["ldflags"]),
@@ -248,11 +311,12 @@ def _context(graph: Graph, target: Target, prefix: str, p: _Plan, io: dict) -> d
     }
 
 
-def emit_c(graph: Graph, target: Target, out_dir: Path, prefix: str, io: dict) -> dict:
+def emit_c(graph: Graph, target: Target, out_dir: Path, prefix: str, io: dict,
+           max_steps: int) -> dict:
     """Write the C sources for `graph` into out_dir; returns facts for manifest.json."""
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", prefix):
         raise RnnqError(f"--prefix {prefix!r} is not a C identifier")
-    p = plan(graph, prefix)
+    p = plan(graph, prefix, max_steps)
     ctx = _context(graph, target, prefix, p, io)
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir() / "c")),
                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
@@ -266,4 +330,5 @@ def emit_c(graph: Graph, target: Target, out_dir: Path, prefix: str, io: dict) -
     return {"files": sorted(list(files) + list(RUNTIME_FILES)),
             "weight_bytes": sum(a.nbytes for a in p.arrays),
             "arena_bytes": ctx["arena_bytes"], "state_bytes": ctx["state_bytes"],
-            "input_size": ctx["input_size"], "output_size": ctx["output_size"]}
+            "input_size": ctx["input_size"], "output_size": ctx["output_size"],
+            "streaming": p.streaming, "max_steps": p.max_steps}

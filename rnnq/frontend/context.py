@@ -20,6 +20,8 @@ class _Ctx:
         self.T = trace_t
         self.consts: dict[str, np.ndarray] = {}
         self.graph = Graph(tensors={}, nodes=[], inputs=[], outputs=[])
+        #: model inputs that set initial recurrent states: name -> {shape, which, layout}
+        self.state_inputs: dict[str, dict] = {}
         self._n = 0
 
     # --- values -------------------------------------------------------------------------

@@ -17,12 +17,13 @@ from rnnq.frontend.context import (
     _step_axis,
     _take,
 )
+from rnnq.frontend.recurrent import recurrent
 from rnnq.ir import Tensor
 
 SUPPORTED_OPS = [
-    "LSTM", "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Relu", "Sigmoid", "Tanh", "Softmax",
+    "LSTM", "GRU", "RNN", "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Relu", "Sigmoid", "Tanh", "Softmax",
     "Transpose", "Squeeze", "Unsqueeze", "Reshape", "Flatten", "Slice", "Gather", "Identity",
-    "Dropout", "Constant", "Shape",
+    "Dropout", "Constant", "Shape", "Concat", "Split", "ReduceMean",
 ]
 
 
@@ -101,23 +102,40 @@ def _transpose(ctx: _Ctx, node) -> None:
         _take(ctx, node, x, lambda a: a.transpose(perm), node.output[0], None)
 
 
-def _last(ctx: _Ctx, node, x: Tensor, keep_dim: bool, out: str) -> None:
+def _last(ctx: _Ctx, node, x: Tensor, keep_dim: bool, out: str, first: bool = False) -> None:
     shape = list(x.shape)
     if keep_dim:
         shape.insert(x.time_axis, 1)
     ctx.add_act(out, shape, "final")
-    ctx.emit("last", [x.name], [out], node)
+    ctx.emit("first" if first else "last", [x.name], [out], node)
+
+
+def _embedding(ctx: _Ctx, node) -> None:
+    """Gather rows of a constant table by activation indices: an embedding."""
+    table = ctx.consts[node.input[0]].astype(np.float64)
+    ids = ctx.act(node, node.input[1])
+    if _attrs(node).get("axis", 0) != 0 or table.ndim != 2:
+        raise _err(node, "only embeddings (axis 0 of a 2-D constant table) are supported")
+    if ids.dtype not in ("int64", "int32"):
+        raise _err(node, "embedding indices must come from an integer model input")
+    tname = ctx.add_const(table, node.output[0] + "_table")
+    ctx.add_act(node.output[0], (*ids.shape, table.shape[1]), ids.kind, ids.time_axis)
+    ctx.emit("embed", [ids.name, tname], [node.output[0]], node)
 
 
 def _gather(ctx: _Ctx, node) -> None:
+    if ctx.is_const(node.input[0]):
+        _embedding(ctx, node)
+        return
     x = ctx.act(node, node.input[0])
     idx = ctx.const(node, node.input[1], "the indices").astype(np.int64)
     full = ctx.full_shape(x)
     axis = _norm_axis(node, _attrs(node).get("axis", 0), len(full))
     if x.kind == "seq" and axis == x.time_axis:
-        if idx.size != 1 or int(idx.ravel()[0]) % ctx.T != ctx.T - 1:
-            raise _err(node, "gathers timesteps other than the last one; rnnq streams in time")
-        _last(ctx, node, x, idx.ndim == 1, node.output[0])
+        step = int(idx.ravel()[0]) % ctx.T if idx.size == 1 else -1
+        if step not in (0, ctx.T - 1):
+            raise _err(node, "gathers timesteps other than the first or last one")
+        _last(ctx, node, x, idx.ndim == 1, node.output[0], first=step == 0 and ctx.T > 1)
         return
     sa = _step_axis(x, axis)
     idx = np.where(idx < 0, idx + full[axis], idx)
@@ -149,10 +167,10 @@ def _slice(ctx: _Ctx, node) -> None:
         ts = slices[x.time_axis]
         sel = range(ts.start, ts.stop, ts.step)
         if list(sel) != list(range(ctx.T)):
-            if list(sel) != [ctx.T - 1]:
-                raise _err(node, "slices timesteps other than the last one; rnnq streams in time")
+            if list(sel) not in ([ctx.T - 1], [0]):
+                raise _err(node, "slices timesteps other than the first or last one")
             tmp = ctx.tmp(node.output[0])
-            _last(ctx, node, x, True, tmp)
+            _last(ctx, node, x, True, tmp, first=list(sel) == [0] and ctx.T > 1)
             cur = ctx.graph.tensors[tmp]
         else:
             del slices[x.time_axis]
@@ -267,79 +285,79 @@ def _matmul(ctx: _Ctx, node) -> None:
     _dense(ctx, node, x, w.T.astype(np.float64), np.zeros(w.shape[1]), node.output[0])
 
 
-def _lstm(ctx: _Ctx, node) -> None:
+def _concat(ctx: _Ctx, node) -> None:
+    xs = [ctx.act(node, i) for i in node.input if i]
+    if any(ctx.is_const(i) for i in node.input if i):
+        raise _err(node, "concatenating constants with activations is not supported")
+    full = ctx.full_shape(xs[0])
+    axis = _norm_axis(node, _attrs(node).get("axis", 0), len(full))
+    k0 = (xs[0].kind, xs[0].time_axis)
+    if any((x.kind, x.time_axis) != k0 for x in xs):
+        raise _err(node, "inputs differ in timing (per-step vs final)")
+    if xs[0].kind == "seq" and axis == xs[0].time_axis:
+        raise _err(node, "concatenation along the time axis is not supported")
+    sa = _step_axis(xs[0], axis)
+    shapes = [list(x.shape) for x in xs]
+    for s_ in shapes:
+        if s_[:sa] + s_[sa + 1 :] != shapes[0][:sa] + shapes[0][sa + 1 :]:
+            raise _err(node, f"shapes {shapes} differ off the concatenation axis")
+    out = list(shapes[0])
+    out[sa] = sum(s_[sa] for s_ in shapes)
+    ctx.add_act(node.output[0], out, xs[0].kind, xs[0].time_axis)
+    ctx.emit("concat", [x.name for x in xs], [node.output[0]], node, axis=sa)
+
+
+def _split(ctx: _Ctx, node) -> None:
+    x = ctx.act(node, node.input[0])
     at = _attrs(node)
-    ins = list(node.input) + [""] * (8 - len(node.input))
-    x = ctx.act(node, ins[0])
-    layout = int(at.get("layout", 0))
-    hidden = int(at.get("hidden_size", 0))
-    direction = at.get("direction", b"forward")
-    direction = direction.decode() if isinstance(direction, bytes) else direction
-    if direction != "forward":
-        raise _err(node, f"direction={direction!r} is not supported yet (forward only)")
-    acts = [a.decode() if isinstance(a, bytes) else a for a in at.get("activations", [])]
-    if acts and [a.lower() for a in acts] != ["sigmoid", "tanh", "tanh"]:
-        raise _err(node, f"activations={acts} is not supported (Sigmoid, Tanh, Tanh only)")
-    if "clip" in at:
-        raise _err(node, "attribute clip is not supported yet")
-    if at.get("input_forget", 0):
-        raise _err(node, "attribute input_forget=1 is not supported yet")
-    if x.kind != "seq" or x.time_axis != (1 if layout else 0):
-        raise _err(node, f"input X does not carry time on axis {1 if layout else 0} (layout={layout})")
-    if x.size != x.shape[-1] or len(x.shape) != 2:
-        raise _err(node, f"input X per step is {list(x.shape)}; rnnq needs batch 1")
-    w = ctx.const(node, ins[1], "W").astype(np.float64)
-    r = ctx.const(node, ins[2], "R").astype(np.float64)
-    if w.ndim != 3 or w.shape[0] != 1 or r.shape[0] != 1:
-        raise _err(node, "W/R must have one direction")
-    h = hidden or r.shape[-1]
-    in_size = x.shape[-1]
-    if w.shape[1:] != (4 * h, in_size) or r.shape[1:] != (4 * h, h):
-        raise _err(node, f"W {list(w.shape)} / R {list(r.shape)} do not match hidden_size={h}, "
-                         f"input size {in_size}")
-    b = np.zeros(4 * h)
-    if ins[3]:
-        bb = ctx.const(node, ins[3], "B").astype(np.float64).reshape(-1)
-        if bb.size != 8 * h:
-            raise _err(node, f"B has {bb.size} values, expected {8 * h}")
-        b = bb[: 4 * h] + bb[4 * h :]
-    if ins[4]:
-        sl = ctx.const(node, ins[4], "sequence_lens")
-        if np.any(sl.astype(np.int64) < ctx.T):
-            raise _err(node, "sequence_lens shorter than the sequence is not supported yet")
-    h0 = (ctx.const(node, ins[5], "initial_h").astype(np.float64).reshape(-1) if ins[5]
-          else np.zeros(h))
-    c0 = (ctx.const(node, ins[6], "initial_c").astype(np.float64).reshape(-1) if ins[6]
-          else np.zeros(h))
-    if h0.size != h or c0.size != h:
-        raise _err(node, "initial_h/initial_c must hold one batch of hidden_size values")
-    if ins[7]:
-        p = ctx.const(node, ins[7], "P")
-        if np.any(p != 0):
-            raise _err(node, "peepholes (input P) are not supported yet")
-    outs = list(node.output) + [""] * (3 - len(node.output))
-    base = outs[0] or ctx.tmp(node.name or "lstm")
-    y_seq, c_seq = ctx.tmp(base + "_h"), ctx.tmp(base + "_c")
-    consts = [ctx.add_const(a, base) for a in (w[0], r[0], b, h0, c0)]
-    ctx.add_act(y_seq, (h,), "seq", 0)
-    ctx.add_act(c_seq, (h,), "seq", 0)
-    ctx.emit("lstm", [x.name] + consts, [y_seq, c_seq], node, hidden=h)
-    yt = ctx.graph.tensors[y_seq]
-    # Y: [T, 1, 1, H] (layout 0) or [1, T, 1, H] (layout 1); Y_h/Y_c: [1, 1, H].
-    if outs[0]:
-        ctx.add_act(outs[0], (1, 1, h), "seq", 1 if layout else 0)
-        ctx.emit("reshape", [y_seq], [outs[0]], node)
-    for name, src in ((outs[1], yt), (outs[2], ctx.graph.tensors[c_seq])):
+    full = ctx.full_shape(x)
+    axis = _norm_axis(node, at.get("axis", 0), len(full))
+    if x.kind == "seq" and axis == x.time_axis:
+        raise _err(node, "splitting the time axis is not supported")
+    n_out = len(node.output)
+    if len(node.input) > 1 and node.input[1]:
+        sizes = [int(v) for v in ctx.const(node, node.input[1], "split")]
+    elif "split" in at:
+        sizes = [int(v) for v in at["split"]]
+    else:
+        k = -(-full[axis] // n_out)
+        sizes = [min(k, full[axis] - i * k) for i in range(n_out)]
+    if sum(sizes) != full[axis] or len(sizes) != n_out:
+        raise _err(node, f"split sizes {sizes} do not cover axis {axis} of {full}")
+    sa = _step_axis(x, axis)
+    start = 0
+    for name, size in zip(node.output, sizes):
+        sel = np.arange(start, start + size)
+        start += size
         if name:
-            ctx.add_act(name, (1, 1, h), "final")
-            ctx.emit("last", [src.name], [name], node)
+            _take(ctx, node, x, lambda a, sel=sel: np.take(a, sel, axis=sa), name, x.time_axis)
+
+
+def _reduce_mean(ctx: _Ctx, node) -> None:
+    """Mean over the time axis (a running mean, streamable)."""
+    x = ctx.act(node, node.input[0])
+    at = _attrs(node)
+    full = ctx.full_shape(x)
+    axes = (ctx.const(node, node.input[1], "axes").tolist()
+            if len(node.input) > 1 and node.input[1] else at.get("axes"))
+    if axes is None or x.kind != "seq":
+        raise _err(node, "only a mean over the time axis is supported")
+    axes = [_norm_axis(node, int(a), len(full)) for a in axes]
+    if axes != [x.time_axis]:
+        raise _err(node, f"mean over axes {axes}; only the time axis {x.time_axis} is supported")
+    shape = list(x.shape)
+    if at.get("keepdims", 1):
+        shape.insert(x.time_axis, 1)
+    ctx.add_act(node.output[0], shape, "final")
+    ctx.emit("mean_time", [x.name], [node.output[0]], node)
 
 
 HANDLERS: dict[str, Callable[[_Ctx, onnx.NodeProto], None]] = {
-    "LSTM": _lstm, "Gemm": _gemm, "MatMul": _matmul,
+    "LSTM": recurrent, "GRU": recurrent, "RNN": recurrent, "Gemm": _gemm, "MatMul": _matmul,
     "Add": _binary("add"), "Sub": _binary("sub"), "Mul": _binary("mul"), "Div": _binary("div"),
     "Relu": _unary("relu"), "Sigmoid": _unary("sigmoid"), "Tanh": _unary("tanh"),
     "Softmax": _softmax, "Transpose": _transpose, "Squeeze": _squeeze, "Unsqueeze": _unsqueeze,
     "Reshape": _reshape, "Flatten": _flatten, "Slice": _slice, "Gather": _gather,
-    "Identity": _identity, "Dropout": _identity,
+    "Identity": _identity, "Dropout": _identity, "Concat": _concat, "Split": _split,
+    "ReduceMean": _reduce_mean,
 }

@@ -54,23 +54,29 @@ def _input_candidates(vi: onnx.ValueInfoProto) -> tuple[list[int], list[int | No
     return cands, dims
 
 
-def _convert(model: onnx.ModelProto, time_axis: int, trace_t: int) -> Graph:
+_FLOAT_TYPES = (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16)
+_ID_TYPES = (onnx.TensorProto.INT64, onnx.TensorProto.INT32)
+
+
+def _convert(model: onnx.ModelProto, vi: onnx.ValueInfoProto, time_axis: int,
+             trace_t: int) -> Graph:
     g = model.graph
     ctx = _Ctx(model, trace_t)
     for init in g.initializer:
         ctx.consts[init.name] = numpy_helper.to_array(init)
-    real_inputs = [vi for vi in g.input if vi.name not in ctx.consts]
-    vi = real_inputs[0]
     _, dims = _input_candidates(vi)
     elem = vi.type.tensor_type.elem_type
-    if elem != onnx.TensorProto.FLOAT:
+    if elem not in _FLOAT_TYPES + _ID_TYPES:
         raise RnnqError(f"graph input {vi.name!r}: element type "
-                        f"{onnx.TensorProto.DataType.Name(elem)}, rnnq expects float")
+                        f"{onnx.TensorProto.DataType.Name(elem)}, rnnq expects float or int ids")
     full = [d if d else 1 for d in dims]
     full[time_axis] = trace_t
     step = [d for i, d in enumerate(full) if i != time_axis]
     ctx.add_act(vi.name, step, "seq", time_axis)
+    if elem in _ID_TYPES:
+        ctx.graph.tensors[vi.name].dtype = "int64"
     ctx.graph.inputs = [vi.name]
+    ctx.state_inputs = {n: {} for n in _state_input_names(model)}
     for node in g.node:
         if node.domain not in ("", "ai.onnx"):
             raise _err(node, f"operator domain {node.domain!r} is not supported")
@@ -89,8 +95,26 @@ def _convert(model: onnx.ModelProto, time_axis: int, trace_t: int) -> Graph:
         if out.name not in ctx.graph.tensors:
             raise RnnqError(f"graph output {out.name!r} is a constant or undefined")
         ctx.graph.outputs.append(out.name)
-    ctx.graph.meta.update(input_time_axis=time_axis, input_full_shape=dims)
-    return ctx.graph.prune().verify()
+    g = ctx.graph.prune().verify()
+    g.meta.update(input_time_axis=time_axis, input_full_shape=dims, streaming=is_streaming(g),
+                  state_inputs={k: v for k, v in ctx.state_inputs.items() if v})
+    return g
+
+
+def _state_input_names(model: onnx.ModelProto) -> set[str]:
+    """Graph inputs used as a recurrent node's initial_h / initial_c."""
+    inits = {i.name for i in model.graph.initializer}
+    names = {vi.name for vi in model.graph.input} - inits
+    used = set()
+    for n in model.graph.node:
+        if n.op_type in ("LSTM", "GRU", "RNN"):
+            used |= {i for k, i in enumerate(n.input) if k in (5, 6) and i in names}
+    return used
+
+
+def is_streaming(g: Graph) -> bool:
+    """True when every output at step t depends only on inputs up to t (no reverse pass)."""
+    return not any(n.attrs.get("reverse") or n.op == "first" for n in g.nodes)
 
 
 def load_model(path: str | Path) -> onnx.ModelProto:
@@ -116,18 +140,23 @@ def import_onnx(path: str | Path) -> Graph:
     path = Path(path)
     model = load_model(path)
     inits = {i.name for i in model.graph.initializer}
-    real_inputs = [vi for vi in model.graph.input if vi.name not in inits]
+    lens = {n.input[4] for n in model.graph.node
+            if n.op_type in ("LSTM", "GRU", "RNN") and len(n.input) > 4 and n.input[4]}
+    real_inputs = [vi for vi in model.graph.input
+                   if vi.name not in inits | lens | _state_input_names(model)]
     if len(real_inputs) != 1:
         names = [vi.name for vi in real_inputs]
-        raise RnnqError(f"{path}: rnnq takes models with one sequence input, this one has {names}")
-    cands, dims = _input_candidates(real_inputs[0])
+        raise RnnqError(f"{path}: rnnq takes models with one sequence input (plus sequence_lens "
+                        f"and initial states), this one has {names}")
+    vi = real_inputs[0]
+    cands, dims = _input_candidates(vi)
     if not cands:
-        raise RnnqError(f"{path}: input {real_inputs[0].name!r} {dims} has no time axis")
+        raise RnnqError(f"{path}: input {vi.name!r} {dims} has no time axis")
     first_err: RnnqError | None = None
     for axis in cands:
         trace_t = dims[axis] or TRACE_T
         try:
-            graph = _convert(model, axis, trace_t)
+            graph = _convert(model, vi, axis, trace_t)
             break
         except RnnqError as e:
             first_err = first_err or e

@@ -72,7 +72,10 @@ class Node:
 #: op -> (number of inputs, number of outputs); -1 = variadic. Float ops first, integer ops after.
 OPS: dict[str, tuple[int, int]] = {
     # float IR
-    "lstm": (6, 2),  # x, W[4H,I], R[4H,H], B[4H], h0[H], c0[H] -> y (seq), c (seq); gates i,o,f,c
+    # recurrent: x [B, I] per step; attrs hidden, reverse, clip, gate_act / act
+    "lstm": (7, 2),  # x, W[4H,I], R[4H,H], B[4H], h0[B,H], c0[B,H], P[3H] -> y, c; gates i,o,f,c
+    "gru": (6, 1),  # x, W[3H,I], R[3H,H], Wb[3H], Rb[3H], h0[B,H] -> y; gates z,r,h
+    "rnn": (5, 1),  # x, W[H,I], R[H,H], B[H], h0[B,H] -> y
     "dense": (3, 1),  # x[..., K], W[N, K], b[N] -> [..., N]
     "add": (2, 1),
     "sub": (2, 1),
@@ -85,12 +88,21 @@ OPS: dict[str, tuple[int, int]] = {
     "reshape": (1, 1),  # same elements, same order: an alias
     "take": (1, 1),  # out.flat = in.flat[attrs["index"]]
     "last": (1, 1),  # seq -> final: the value at the current (last) step
+    "first": (1, 1),  # seq -> final: the value at step 0 (whole-sequence models only)
+    "concat": (-1, 1),  # attrs["axis"] (per-step axis)
+    "mean_time": (1, 1),  # seq -> final: running mean over the steps so far
+    "embed": (2, 1),  # ids (int, seq) , table const [V, E] -> rows
     # integer IR
-    "qlstm": (1, 1),  # x int8 -> y int8 (state inside attrs["params"])
+    "qlstm": (1, 2),  # x int8 -> y int8, c int16 (params in attrs["params"])
     "qdense": (1, 1),
     "qbinary": (2, 1),  # add / mul of two int8 tensors with requantisation
     "qlut": (1, 1),  # int8 -> int8 through a 256-entry table
     "qsoftmax": (1, 1),
+    "qgru": (1, 1),
+    "qrnn": (1, 1),
+    "qrequant": (1, 1),  # int16/int8 -> int8 (RequantParams)
+    "qmean_time": (1, 1),
+    "qembed": (1, 1),
 }
 
 

@@ -22,6 +22,8 @@ Definitions (x, M, s integers):
                               sigmoid(v) = (1 + tanh(v/2)) / 2:
                               min((32768 + tanh_q15(x, f+1) + 1) >> 1, 32767).
                               One table serves both functions.
+- ``div_round(a, b)``         a / b rounded to the nearest integer, halves away from zero, for
+                              b >= 1: sign(a) * ((|a| + b // 2) // b).
 """
 
 from __future__ import annotations
@@ -135,6 +137,24 @@ def tanh_q15(x, frac_bits: int):
 def sigmoid_q15(x, frac_bits: int):
     """sigmoid(x / 2^frac_bits) in Q0.15 (0..32767), from tanh at half the argument."""
     return np.minimum(np.right_shift(32768 + tanh_q15(x, frac_bits + 1) + 1, 1), INT16_MAX)
+
+
+def div_round(a, b):
+    """a / b rounded half away from zero: sign(a) * ((|a| + b // 2) // b), for b >= 1.
+
+    a int32 (any int64 whose |a| + b // 2 fits), b int32 >= 1; the result satisfies
+    |result| <= |a|, so it fits the type of a.
+    """
+    if isinstance(a, int) and isinstance(b, int):
+        if b < 1:
+            raise ValueError(f"div_round: divisor must be >= 1, got {b}")
+        q = (abs(a) + b // 2) // b
+        return -q if a < 0 else q
+    a, b = _as_i64(a), _as_i64(b)
+    if np.any(b < 1):
+        raise ValueError("div_round: divisors must be >= 1")
+    q = (np.abs(a) + b // 2) // b
+    return np.where(a < 0, -q, q)
 
 
 def round_half_away(v: np.ndarray) -> np.ndarray:

@@ -20,6 +20,26 @@ from rnnq.sim.float_ref import run_float
 _SAMPLE_CAP = 200_000
 
 
+def _observe(graph: Graph, obs: _Observer, acts, recurrent, xb, lb, sb=None) -> None:
+    mask = valid_mask(lb, xb.shape[1])
+    env = run_float(graph, xb, taps=True, lengths=lb, states=sb)
+    for t in acts:
+        v = env[t.name][mask] if t.kind == "seq" else _at_end(env[t.name], lb, graph)
+        obs.add(t.name, v.reshape(v.shape[0], -1) if t.name == graph.inputs[0]
+                else v.reshape(-1, 1).astype(np.float64))
+    for n in recurrent:
+        obs.add(n.outputs[0] + ":gates", env[n.outputs[0] + ":gates"][mask].reshape(-1, 1))
+        if n.op == "lstm":
+            obs.add(n.outputs[1] + ":absc", np.abs(env[n.outputs[1]][mask]).reshape(-1, 1))
+
+
+def _at_end(v: np.ndarray, lengths: np.ndarray, graph: Graph) -> np.ndarray:
+    """Final tensors: every step of a streamable model (each is a possible end), else the end."""
+    if graph.meta.get("streaming", True):
+        return v[valid_mask(lengths, v.shape[1])]
+    return v[np.arange(v.shape[0]), lengths - 1]
+
+
 class _Observer:
     def __init__(self, method: str, percentile: float, rng: np.random.Generator):
         self.method, self.pct, self.rng = method, percentile, rng
@@ -53,37 +73,61 @@ class _Observer:
         return lo, hi
 
 
+def long_streams(data: Dataset, seq_len: int, count: int = 16, seed: int = 0) -> Dataset:
+    """Streams of seq_len steps made of calibration sequences played back to back.
+
+    They show the float model the states it reaches on deployment-length inputs (cell states
+    grow with time), so that state ranges hold at step seq_len, not just at the calibration
+    sequences' length."""
+    rng = np.random.default_rng(seed)
+    parts = [data.x[i, : data.lengths[i]] for i in range(data.n)]
+    streams = np.empty((count, seq_len, *data.x.shape[2:]), dtype=data.x.dtype)
+    for s in range(count):
+        pos = 0
+        while pos < seq_len:
+            p = parts[rng.integers(len(parts))]
+            k = min(len(p), seq_len - pos)
+            streams[s, pos : pos + k] = p[:k]
+            pos += k
+    return Dataset(streams, np.full(count, seq_len, dtype=np.int64), None)
+
+
 def calibrate(graph: Graph, data: Dataset, method: str = "minmax", percentile: float = 99.99,
-              batch: int = 64, progress: Callable[[int, int], None] | None = None) -> Graph:
-    """Run the float model over the calibration set and record ranges."""
+              batch: int = 64, progress: Callable[[int, int], None] | None = None,
+              seq_len: int | None = None) -> Graph:
+    """Run the float model over the calibration set (and, with seq_len, over streams of that
+    many steps) and record ranges."""
     if method not in ("minmax", "percentile"):
         raise ValueError(f"unknown calibration method {method!r}")
     obs = _Observer(method, percentile, np.random.default_rng(0))
-    lstms = [n for n in graph.nodes if n.op == "lstm"]
+    recurrent = [n for n in graph.nodes if n.op in ("lstm", "gru", "rnn")]
     acts = [t for t in graph.tensors.values() if t.kind != "const"]
-    for start in range(0, data.n, batch):
-        xb = data.x[start : start + batch]
-        mask = valid_mask(data.lengths[start : start + batch], xb.shape[1])
-        env = run_float(graph, xb, taps=True)
-        for t in acts:
-            v = env[t.name][mask]  # [M, *shape]
-            obs.add(t.name, v.reshape(v.shape[0], -1) if t.name == graph.inputs[0]
-                    else v.reshape(-1, 1))
-        for n in lstms:
-            obs.add(n.outputs[0] + ":gates", env[n.outputs[0] + ":gates"][mask].reshape(-1, 1))
-            obs.add(n.outputs[1] + ":absc", np.abs(env[n.outputs[1]][mask]).reshape(-1, 1))
-        if progress:
-            progress(min(start + batch, data.n), data.n)
+    sets = [data]
+    if seq_len and seq_len > int(data.lengths.max()):
+        sets.append(long_streams(data, seq_len))
+    total = sum(d.n for d in sets)
+    done = 0
+    for ds in sets:
+        step = batch if ds is data else max(1, batch * 64 // ds.x.shape[1])
+        for start in range(0, ds.n, step):
+            xb, lb = ds.x[start : start + step], ds.lengths[start : start + step]
+            sb = {k: v[start : start + step] for k, v in (ds.states or {}).items()}
+            _observe(graph, obs, acts, recurrent, xb, lb, sb)
+            done += len(xb)
+            if progress:
+                progress(done, total)
     for t in acts:
         lo, hi = obs.range(t.name)
         t.range = (float(lo[0]), float(hi[0]))
     lo, hi = obs.range(graph.inputs[0], per_channel=True)
     graph.meta["input_channel_range"] = (lo.astype(np.float64), hi.astype(np.float64))
-    for n in lstms:
+    for n in recurrent:
         glo, ghi = obs.range(n.outputs[0] + ":gates")
         n.attrs["gate_range"] = (float(glo[0]), float(ghi[0]))
-        n.attrs["cell_absmax"] = float(obs.range(n.outputs[1] + ":absc")[1][0])
+        if n.op == "lstm":
+            n.attrs["cell_absmax"] = float(obs.range(n.outputs[1] + ":absc")[1][0])
     graph.meta["calibration"] = {"method": method, "sequences": data.n,
+                                 "seq_len": seq_len or int(data.lengths.max()),
                                  **({"percentile": percentile} if method == "percentile" else {})}
     graph.stage = Stage.CALIBRATED
     return graph

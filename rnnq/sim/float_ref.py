@@ -1,9 +1,10 @@
 """Float reference evaluator of the float IR (numpy, float64).
 
-Activations are arrays [N, T, *shape]: N sequences, T steps. A `final` tensor at step t holds
-the value it would have if the sequence ended at t, so the model's answer is at t = len - 1.
-With ``taps`` it also returns each LSTM's gate pre-activations and cell state, which calibration
-needs.
+Activations are arrays [N, T, *shape]: N sequences, T steps, sequence n real for its first
+lengths[n] steps. A `final` tensor at step t holds the value it would have if the sequence ended
+at t (streamable models); in whole-sequence models (a reverse recurrence) only its value at
+t = lengths[n] - 1 is meaningful. With ``taps`` it also returns recurrent gate pre-activations
+('<y>:gates'), which calibration needs.
 """
 
 from __future__ import annotations
@@ -13,28 +14,110 @@ import numpy as np
 from rnnq.ir import Graph, Node
 
 
-def _sigmoid(v: np.ndarray) -> np.ndarray:
+def sigmoid(v: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * v))
 
 
-def lstm_float(x: np.ndarray, w, r, b, h0, c0):
-    """ONNX LSTM (gates i, o, f, c) over x [N, T, I] -> (y, c, gate pre-activations)."""
-    n, t_len, _ = x.shape
+def _gate_fn(attrs: dict):
+    ga = attrs.get("gate_act", ("sigmoid",))
+    if ga[0] == "hardsigmoid":
+        a, b = ga[1], ga[2]
+        return lambda v: np.clip(a * v + b, 0.0, 1.0)
+    return sigmoid
+
+
+def _clip(attrs: dict):
+    c = attrs.get("clip")
+    return (lambda v: v) if c is None else (lambda v: np.clip(v, -c, c))
+
+
+def lstm_float(x, w, r, b, h0, c0, p, attrs):
+    """ONNX LSTM one direction (gates i, o, f, c) over x [M, T, I] -> (y, c, gate pre-acts)."""
+    m, t_len, _ = x.shape
     hsz = r.shape[1]
-    h = np.broadcast_to(h0, (n, hsz)).astype(np.float64)
-    c = np.broadcast_to(c0, (n, hsz)).astype(np.float64)
-    xw = x @ w.T + b  # the input projection for all steps at once
-    ys = np.empty((n, t_len, hsz))
-    cs = np.empty((n, t_len, hsz))
-    gs = np.empty((n, t_len, 4 * hsz))
+    act, clip = _gate_fn(attrs), _clip(attrs)
+    h = np.broadcast_to(h0, (m, hsz)).astype(np.float64)
+    c = np.broadcast_to(c0, (m, hsz)).astype(np.float64)
+    pi, po, pf = p[:hsz], p[hsz : 2 * hsz], p[2 * hsz :]
+    xw = x @ w.T + b
+    ys, cs, gs = (np.empty((m, t_len, k)) for k in (hsz, hsz, 4 * hsz))
     for t in range(t_len):
         g = xw[:, t] + h @ r.T
         gs[:, t] = g
-        i, o, f = _sigmoid(g[:, :hsz]), _sigmoid(g[:, hsz : 2 * hsz]), _sigmoid(g[:, 2 * hsz : 3 * hsz])
-        c = f * c + i * np.tanh(g[:, 3 * hsz :])
+        gi, go, gf, gc = (g[:, k * hsz : (k + 1) * hsz] for k in range(4))
+        i = act(clip(gi + pi * c))
+        f = 1.0 - i if attrs.get("input_forget") else act(clip(gf + pf * c))
+        c = f * c + i * np.tanh(clip(gc))
+        o = act(clip(go + po * c))
         h = o * np.tanh(c)
         ys[:, t], cs[:, t] = h, c
     return ys, cs, gs
+
+
+def gru_float(x, w, r, wb, rb, h0, attrs):
+    """ONNX GRU one direction (gates z, r, h) -> (y, gate pre-activations)."""
+    m, t_len, _ = x.shape
+    hsz = r.shape[1]
+    act, clip = _gate_fn(attrs), _clip(attrs)
+    h = np.broadcast_to(h0, (m, hsz)).astype(np.float64)
+    xw = x @ w.T + wb
+    rz, rr, rh = r[:hsz], r[hsz : 2 * hsz], r[2 * hsz :]
+    ys, gs = np.empty((m, t_len, hsz)), np.empty((m, t_len, 3 * hsz))
+    for t in range(t_len):
+        gz = xw[:, t, :hsz] + h @ rz.T + rb[:hsz]
+        gr = xw[:, t, hsz : 2 * hsz] + h @ rr.T + rb[hsz : 2 * hsz]
+        z, rg = act(clip(gz)), act(clip(gr))
+        if attrs.get("linear_before_reset"):
+            gh = xw[:, t, 2 * hsz :] + rg * (h @ rh.T + rb[2 * hsz :])
+        else:
+            gh = xw[:, t, 2 * hsz :] + (rg * h) @ rh.T + rb[2 * hsz :]
+        n = np.tanh(clip(gh))
+        h = (1.0 - z) * n + z * h
+        ys[:, t] = h
+        gs[:, t] = np.concatenate([gz, gr, gh], axis=1)
+    return ys, gs
+
+
+_RNN_ACTS = {"tanh": np.tanh, "relu": lambda v: np.maximum(v, 0.0), "sigmoid": sigmoid}
+
+
+def rnn_float(x, w, r, b, h0, attrs):
+    m, t_len, _ = x.shape
+    hsz = r.shape[1]
+    f, clip = _RNN_ACTS[attrs.get("act", "tanh")], _clip(attrs)
+    h = np.broadcast_to(h0, (m, hsz)).astype(np.float64)
+    xw = x @ w.T + b
+    ys, gs = np.empty((m, t_len, hsz)), np.empty((m, t_len, hsz))
+    for t in range(t_len):
+        g = xw[:, t] + h @ r.T
+        gs[:, t] = g
+        h = f(clip(g))
+        ys[:, t] = h
+    return ys, gs
+
+
+def reverse_within(a: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Reverse each sequence's first lengths[n] steps in place of order; padding stays put.
+
+    The permutation is its own inverse."""
+    n, t_len = a.shape[:2]
+    t = np.arange(t_len)[None, :]
+    idx = np.where(t < lengths[:, None], lengths[:, None] - 1 - t, t)
+    return a[np.arange(n)[:, None], idx]
+
+
+def per_direction(x: np.ndarray, lengths: np.ndarray, reverse: bool, fn):
+    """Run fn (over [M, T, I] -> tuple of [M, T, K]) on x [N, T, B, I] per batch row,
+    reversing time within each sequence's length for a reverse direction."""
+    n, t_len, batch, isz = x.shape
+    if reverse:
+        x = reverse_within(x, lengths)
+    res = fn(np.moveaxis(x, 2, 1).reshape(n * batch, t_len, isz))
+    outs = []
+    for r in res:
+        r = np.moveaxis(r.reshape(n, batch, t_len, r.shape[-1]), 1, 2)
+        outs.append(reverse_within(r, lengths) if reverse else r)
+    return outs
 
 
 def _softmax(v: np.ndarray) -> np.ndarray:
@@ -42,58 +125,88 @@ def _softmax(v: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
-_UNARY = {
-    "relu": lambda v: np.maximum(v, 0.0),
-    "sigmoid": _sigmoid,
-    "tanh": np.tanh,
-    "softmax": _softmax,
-}
+_UNARY = {"relu": lambda v: np.maximum(v, 0.0), "sigmoid": sigmoid, "tanh": np.tanh,
+          "softmax": _softmax}
 _BINARY = {"add": np.add, "sub": np.subtract, "mul": np.multiply}
 
 
-def run_float(graph: Graph, x: np.ndarray, taps: bool = False) -> dict[str, np.ndarray]:
+def run_float(graph: Graph, x: np.ndarray, taps: bool = False,
+              lengths: np.ndarray | None = None,
+              states: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """Evaluate the float graph on x [N, T, *input_shape]; returns every activation by name.
 
-    With taps, LSTM gate pre-activations and cell states appear as '<node output>:gates' and
-    '<node output>:cell'.
-    """
+    states: values of initial-state model inputs, [N, *ONNX shape] (zeros when absent)."""
     t_in = graph.tensors[graph.inputs[0]]
     n, t_len = x.shape[:2]
-    env: dict[str, np.ndarray] = {graph.inputs[0]: x.astype(np.float64).reshape(n, t_len, *t_in.shape)}
+    lengths = np.full(n, t_len) if lengths is None else np.asarray(lengths)
+    dt = np.int64 if t_in.dtype == "int64" else np.float64
+    env: dict[str, np.ndarray] = {graph.inputs[0]: x.astype(dt).reshape(n, t_len, *t_in.shape)}
 
     def val(name: str) -> np.ndarray:
         t = graph.tensors[name]
         return t.data.astype(np.float64) if t.kind == "const" else env[name]
 
     for node in graph.nodes:
-        out = graph.tensors[node.outputs[0]]
-        res = _eval(node, val, n, t_len)
-        if node.op == "lstm":
-            y, c, g = res
-            env[node.outputs[0]], env[node.outputs[1]] = y, c
-            if taps:
-                env[node.outputs[0] + ":gates"] = g
-            continue
-        env[node.outputs[0]] = res.reshape(n, t_len, *out.shape)
+        res = _eval(graph, node, val, lengths, states or {})
+        if not isinstance(res, tuple):
+            res = (res,)
+        for name, v in zip(node.outputs, res):
+            env[name] = v.reshape(n, t_len, *graph.tensors[name].shape)
+        if taps and node.op in ("lstm", "gru", "rnn"):
+            env[node.outputs[0] + ":gates"] = res[-1]
     return env
 
 
-def _eval(node: Node, val, n: int, t_len: int):
-    op = node.op
-    if op == "lstm":
-        x, w, r, b, h0, c0 = (val(i) for i in node.inputs)
-        return lstm_float(x.reshape(n, t_len, -1), w, r, b, h0, c0)
+#: positions of initial states among a recurrent node's constant inputs
+_STATE_INPUTS = {"lstm": (3, 4), "gru": (4,), "rnn": (3,)}
+
+
+def state_rows(graph: Graph, node: Node, states: dict, which: str, n: int):
+    """An initial-state model input's slice for this node: [N * B, H], or None."""
+    name, d = node.attrs.get("state_inputs", {}).get(which, (None, 0))
+    if name is None or name not in states:
+        return None
+    info = graph.meta["state_inputs"][name]
+    v = states[name]
+    v = v[:, :, d] if info["layout"] else v[:, d]  # [N, B, H]
+    return v.reshape(n * v.shape[1], v.shape[2])
+
+
+def _eval(graph: Graph, node: Node, val, lengths: np.ndarray, states: dict):
+    op, a = node.op, node.attrs
+    if op in ("lstm", "gru", "rnn"):
+        x, *consts = (val(i) for i in node.inputs)
+        fn = {"lstm": lstm_float, "gru": gru_float, "rnn": rnn_float}[op]
+        for k, which in zip(_STATE_INPUTS[op], "hc"):  # [B, H] -> a row per (sequence, batch)
+            given = state_rows(graph, node, states, which, x.shape[0])
+            consts[k] = given if given is not None else np.tile(consts[k], (x.shape[0], 1))
+        outs = per_direction(x, lengths, a.get("reverse", False),
+                             lambda xm: fn(xm, *consts, a))
+        return tuple(outs)
     if op == "dense":
         x, w, b = (val(i) for i in node.inputs)
         y = x @ w.T + b
-        return np.maximum(y, 0.0) if node.attrs.get("relu") else y
+        return np.maximum(y, 0.0) if a.get("relu") else y
     if op in _BINARY:
         return _BINARY[op](val(node.inputs[0]), val(node.inputs[1]))
     if op in _UNARY:
         return _UNARY[op](val(node.inputs[0]))
     if op in ("reshape", "last"):
         return val(node.inputs[0])
+    if op == "first":
+        v = val(node.inputs[0])
+        return np.broadcast_to(v[:, :1], v.shape)
     if op == "take":
-        x = val(node.inputs[0])
-        return x.reshape(n, t_len, -1)[:, :, node.attrs["index"]]
+        v = val(node.inputs[0])
+        return v.reshape(*v.shape[:2], -1)[:, :, a["index"]]
+    if op == "concat":
+        vs = [val(i) for i in node.inputs]
+        return np.concatenate(vs, axis=2 + a["axis"])
+    if op == "mean_time":
+        v = val(node.inputs[0])
+        steps = np.arange(1, v.shape[1] + 1).reshape(1, -1, *([1] * (v.ndim - 2)))
+        return np.cumsum(v, axis=1) / steps
+    if op == "embed":
+        ids, table = val(node.inputs[0]), val(node.inputs[1])
+        return table[np.clip(ids.astype(np.int64), 0, table.shape[0] - 1)]
     raise AssertionError(f"float reference has no op {op}")

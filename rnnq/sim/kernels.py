@@ -13,10 +13,23 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnq.ir.params import BinaryParams, DenseParams, LstmParams, SoftmaxParams
+from rnnq.ir.params import (
+    BinaryParams,
+    DenseParams,
+    EmbedParams,
+    GruParams,
+    LstmParams,
+    MeanTimeParams,
+    RequantParams,
+    RnnParams,
+    SoftmaxParams,
+)
 from rnnq.numerics import (
     ACT_FRAC_BITS,
     GATE_FRAC_BITS,
+    INT8_MAX,
+    INT16_MAX,
+    div_round,
     requant,
     rshift_round,
     sat,
@@ -39,11 +52,44 @@ def _matvec(w: np.ndarray, x: np.ndarray) -> np.ndarray:
     return x @ _i64(w).T
 
 
+def _clip_gate(g: np.ndarray, clip: int) -> np.ndarray:
+    """Clamp gate pre-activations to [-clip, clip] when clip > 0 (0 = no clip)."""
+    return np.clip(g, -clip, clip) if clip > 0 else g
+
+
+def _gate_act(p, v: np.ndarray) -> np.ndarray:
+    """The gate activation of LstmParams / GruParams (Q3.12 -> Q0.15): sigmoid_q15 (gate_act 0)
+    or the hard sigmoid clamp(rshift_round(v * hs_mult, hs_shift) + hs_offset, 0, 32767)."""
+    if p.gate_act == 0:
+        return sigmoid_q15(v, GATE_FRAC_BITS)
+    if p.gate_act == 1:
+        y = rshift_round(_i64(v) * int(p.hs_mult), int(p.hs_shift)) + int(p.hs_offset)
+        return np.clip(y, 0, INT16_MAX)
+    raise ValueError(f"unknown gate_act {p.gate_act!r}")
+
+
+def _initial_state(name: str, default, override, lead: tuple, n: int) -> np.ndarray:
+    """Initial state broadcast to lead + (n,): the params' default or a per-row override."""
+    s = _i64(default if override is None else override)
+    _check_last(name, s, n)
+    return np.broadcast_to(s, lead + (n,))
+
+
+def _seq_shape(name: str, x: np.ndarray, n_in: int) -> tuple[tuple, int]:
+    if x.ndim < 2:
+        raise ValueError(f"{name} x: expected [..., T, I], got shape {x.shape}")
+    _check_last(f"{name} x", x, n_in)
+    return x.shape[:-2], x.shape[-2]
+
+
 def lstm_step(
     p: LstmParams, x: np.ndarray, h: np.ndarray, c: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """One LSTM step as defined in LstmParams' docstring: (x[..., I], h[..., H], c[..., H]) ->
-    (h int8, c int16). All four gates use the old h; ONNX gate order i, o, f, c."""
+    (h int8, c int16). All four gates use the old h; ONNX gate order i, o, f, c.
+
+    Options: hard-sigmoid gates (gate_act 1), clip, input_forget (coupled f = 1 - i) and
+    peepholes (p non-empty: i and f see the old c, o sees the new c)."""
     H = p.hidden_size
     x, h, c = _i64(x), _i64(h), _i64(c)
     _check_last("lstm x", x, p.input_size)
@@ -53,31 +99,46 @@ def lstm_step(
     gh = requant(_i64(p.bias_h) + _matvec(p.rw, h), p.mult_h, p.shift_h)
     g = sat(gx + gh, 16)  # exact int64 sum of two int32 values, then sat16: Q3.12
     gi, go, gf, gc = (g[..., k * H : (k + 1) * H] for k in range(4))
-    i = sigmoid_q15(gi, GATE_FRAC_BITS)
-    o = sigmoid_q15(go, GATE_FRAC_BITS)
-    f = sigmoid_q15(gf, GATE_FRAC_BITS)
-    cc = tanh_q15(gc, GATE_FRAC_BITS)
+    peep = np.asarray(p.p).size > 0
+    if peep:
+        pw = _i64(p.p)
+        pm, ps = [int(v) for v in p.p_mult], [int(v) for v in p.p_shift]
+        gi = sat(gi + requant(pw[:H] * c, pm[0], ps[0]), 16)
+        gf = sat(gf + requant(pw[2 * H :] * c, pm[2], ps[2]), 16)
+    i = _gate_act(p, _clip_gate(gi, p.clip))
+    if p.input_forget:
+        f = np.minimum(32768 - i, INT16_MAX)
+    else:
+        f = _gate_act(p, _clip_gate(gf, p.clip))
+    cc = tanh_q15(_clip_gate(gc, p.clip), GATE_FRAC_BITS)
     c_new = sat(
         rshift_round(f * c, ACT_FRAC_BITS) + rshift_round(i * cc, 2 * ACT_FRAC_BITS - p.cell_frac),
         16,
     )
+    if peep:
+        go = sat(go + requant(pw[H : 2 * H] * c_new, pm[1], ps[1]), 16)
+    o = _gate_act(p, _clip_gate(go, p.clip))
     t = tanh_q15(c_new, p.cell_frac)
     h_new = sat(p.out_zp + requant(o * t, p.out_mult, p.out_shift), 8)
     return h_new.astype(np.int8), c_new.astype(np.int16)
 
 
-def lstm_sequence(p: LstmParams, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def lstm_sequence(
+    p: LstmParams,
+    x: np.ndarray,
+    h0: np.ndarray | None = None,
+    c0: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Run T steps from (h0, c0): x[..., T, I] -> (y int8 [..., T, H], c int16 [..., T, H]).
 
-    y[..., t, :] is h after step t and c[..., t, :] the cell state after step t.
+    y[..., t, :] is h after step t and c[..., t, :] the cell state after step t. The initial
+    state is p.h0 / p.c0 unless h0 / c0 ([H] or one row per batch element, [..., H]) are given.
     """
     x = _i64(x)
-    if x.ndim < 2:
-        raise ValueError(f"lstm x: expected [..., T, I], got shape {x.shape}")
-    _check_last("lstm x", x, p.input_size)
-    lead, T, H = x.shape[:-2], x.shape[-2], p.hidden_size
-    h = np.broadcast_to(_i64(p.h0), lead + (H,))
-    c = np.broadcast_to(_i64(p.c0), lead + (H,))
+    lead, T = _seq_shape("lstm", x, p.input_size)
+    H = p.hidden_size
+    h = _initial_state("lstm h0", p.h0, h0, lead, H)
+    c = _initial_state("lstm c0", p.c0, c0, lead, H)
     ys = np.empty(lead + (T, H), dtype=np.int8)
     cs = np.empty(lead + (T, H), dtype=np.int16)
     for t in range(T):
@@ -85,6 +146,119 @@ def lstm_sequence(p: LstmParams, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]
         ys[..., t, :] = h
         cs[..., t, :] = c
     return ys, cs
+
+
+def gru_step(p: GruParams, x: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """One GRU step as defined in GruParams' docstring: (x[..., I], h[..., H]) -> h int8.
+
+    Rows are ONNX-ordered blocks z, r, h; every row uses the old h."""
+    H = p.hidden_size
+    x, h = _i64(x), _i64(h)
+    _check_last("gru x", x, p.input_size)
+    _check_last("gru h", h, H)
+    bx, bh = _i64(p.bias_x), _i64(p.bias_h)
+    mh, sh = _i64(p.mult_h), _i64(p.shift_h)
+    rw = _i64(p.rw)
+    ax = requant(bx + _matvec(p.w, x), p.mult_x, p.shift_x)  # [..., 3H] int32
+    zr = 2 * H
+    ah = requant(bh[:zr] + _matvec(rw[:zr], h), mh[:zr], sh[:zr])
+    g = _clip_gate(sat(ax[..., :zr] + ah, 16), p.clip)
+    a = _gate_act(p, g)
+    z, r = a[..., :H], a[..., H:]
+    hc = h - p.out_zp  # the state without its zero point
+    if p.linear_before_reset == 1:
+        ahc = sat(requant(bh[zr:] + _matvec(rw[zr:], h), mh[zr:], sh[zr:]), 16)
+        pre = sat(ax[..., zr:] + rshift_round(r * ahc, ACT_FRAC_BITS), 16)
+    elif p.linear_before_reset == 0:
+        rh = rshift_round(r * hc, 8)  # |rh| <= 32640: int16
+        pre = sat(ax[..., zr:] + requant(bh[zr:] + _matvec(rw[zr:], rh), mh[zr:], sh[zr:]), 16)
+    else:
+        raise ValueError(f"gru: linear_before_reset must be 0 or 1, got {p.linear_before_reset}")
+    n = tanh_q15(_clip_gate(pre, p.clip), GATE_FRAC_BITS)
+    h_new = sat(
+        p.out_zp
+        + requant((32768 - z) * n, p.out_mult, p.out_shift)
+        + rshift_round(z * hc, ACT_FRAC_BITS),
+        8,
+    )
+    return h_new.astype(np.int8)
+
+
+def gru_sequence(p: GruParams, x: np.ndarray, h0: np.ndarray | None = None) -> np.ndarray:
+    """Run T GRU steps from h0 (p.h0 unless given, [H] or [..., H]): x[..., T, I] ->
+    y int8 [..., T, H], y[..., t, :] the state after step t."""
+    x = _i64(x)
+    lead, T = _seq_shape("gru", x, p.input_size)
+    H = p.hidden_size
+    h = _initial_state("gru h0", p.h0, h0, lead, H)
+    ys = np.empty(lead + (T, H), dtype=np.int8)
+    for t in range(T):
+        h = gru_step(p, x[..., t, :], h)
+        ys[..., t, :] = h
+    return ys
+
+
+def rnn_step(p: RnnParams, x: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """One vanilla RNN step as defined in RnnParams' docstring: (x[..., I], h[..., H]) -> h int8.
+
+    act 0 tanh, 1 relu, 2 sigmoid."""
+    H = p.hidden_size
+    x, h = _i64(x), _i64(h)
+    _check_last("rnn x", x, p.input_size)
+    _check_last("rnn h", h, H)
+    v = requant(_i64(p.bias_x) + _matvec(p.w, x), p.mult_x, p.shift_x) + requant(
+        _i64(p.bias_h) + _matvec(p.rw, h), p.mult_h, p.shift_h
+    )  # exact int64 sum
+    if p.act == 1:
+        hi = min(INT8_MAX, p.out_zp + p.clip) if p.clip > 0 else INT8_MAX
+        h_new = np.clip(p.out_zp + v, p.out_zp, hi)
+    elif p.act in (0, 2):
+        g = _clip_gate(sat(v, 16), p.clip)
+        fn = tanh_q15 if p.act == 0 else sigmoid_q15
+        t = fn(g, GATE_FRAC_BITS)
+        h_new = sat(p.out_zp + requant(t, p.out_mult, p.out_shift), 8)
+    else:
+        raise ValueError(f"rnn: unknown act {p.act!r}")
+    return h_new.astype(np.int8)
+
+
+def rnn_sequence(p: RnnParams, x: np.ndarray, h0: np.ndarray | None = None) -> np.ndarray:
+    """Run T RNN steps from h0 (p.h0 unless given, [H] or [..., H]): x[..., T, I] ->
+    y int8 [..., T, H], y[..., t, :] the state after step t."""
+    x = _i64(x)
+    lead, T = _seq_shape("rnn", x, p.input_size)
+    H = p.hidden_size
+    h = _initial_state("rnn h0", p.h0, h0, lead, H)
+    ys = np.empty(lead + (T, H), dtype=np.int8)
+    for t in range(T):
+        h = rnn_step(p, x[..., t, :], h)
+        ys[..., t, :] = h
+    return ys
+
+
+def requant_s8(p: RequantParams, x: np.ndarray) -> np.ndarray:
+    """int16 (or int8) -> int8: y = sat8(out_zp + requant(x - in_zp, mult, shift))."""
+    y = p.out_zp + requant(_i64(x) - p.in_zp, p.mult, p.shift)
+    return sat(y, 8).astype(np.int8)
+
+
+def mean_time(p: MeanTimeParams, x: np.ndarray) -> np.ndarray:
+    """Running mean over time (MeanTimeParams' docstring): x int8 [..., T, size] ->
+    y int8 [..., T, size], y at step t the mean of steps 0..t (n = t + 1)."""
+    x = _i64(x)
+    _, T = _seq_shape("mean_time", x, p.size)
+    acc = np.cumsum(x - p.in_zp, axis=-2)  # exact; int32 in C (|acc| <= 255 * T)
+    n = np.arange(1, T + 1, dtype=np.int64)[:, None]
+    y = p.out_zp + div_round(requant(acc, p.mult, p.shift), n)
+    return sat(y, 8).astype(np.int8)
+
+
+def embed(p: EmbedParams, ids: np.ndarray) -> np.ndarray:
+    """Embedding lookup: ids[...] (any integers) -> int8 [..., dim], ids clamped to the table."""
+    table = np.asarray(p.table).astype(np.int8)
+    if table.shape != (p.vocab, p.dim):
+        raise ValueError(f"embed: table shape {table.shape} != ({p.vocab}, {p.dim})")
+    return table[np.clip(_i64(ids), 0, p.vocab - 1)]
 
 
 def dense(p: DenseParams, x: np.ndarray) -> np.ndarray:

@@ -17,7 +17,12 @@ import cbuild
 from kernel_cases import (
     CBinaryParams,
     CDenseParams,
+    CEmbedParams,
+    CGruParams,
     CLstmParams,
+    CMeanTimeParams,
+    CRequantParams,
+    CRnnParams,
     CSoftmaxParams,
     to_c,
 )
@@ -47,6 +52,17 @@ class KernelsLib:
             "rnnq_softmax_s8": ([_P] * 3 + [_I32], None),
             "rnnq_take_s8": ([_P, _I32, _P, _P], None),
             "shim_lstm_sequence": ([_P, _P, _I32, _I32, _P, _P, _P, _P, _P], None),
+            "rnnq_gru_scratch_size": ([_P], _I32),
+            "rnnq_rnn_scratch_size": ([_P], _I32),
+            "rnnq_gru_step_s8": ([_P] * 4, None),
+            "rnnq_rnn_step_s8": ([_P] * 4, None),
+            "shim_gru_sequence": ([_P, _P, _I32, _I32, _P, _P, _P, _P], None),
+            "shim_rnn_sequence": ([_P, _P, _I32, _I32, _P, _P, _P, _P], None),
+            "rnnq_requant_s16_s8": ([_P] * 3 + [_I32], None),
+            "rnnq_requant_s8_s8": ([_P] * 3 + [_I32], None),
+            "shim_mean_time_sequence": ([_P, _P, _I32, _I32, _P, _P], None),
+            "rnnq_embed_s8": ([_P, _I32, _P], None),
+            "shim_embed": ([_P, _P, _I32, _P], None),
         }
         for name, (args, res) in sigs.items():
             fn = getattr(lib, name)
@@ -87,6 +103,82 @@ class KernelsLib:
         scratch = np.zeros(4 * p.hidden_size, dtype=np.int16)
         self.lib.rnnq_lstm_step_s8(ctypes.byref(cp), _ptr(x), _ptr(h), _ptr(c), _ptr(scratch))
         return h, c
+
+    def _h_sequence(self, kind, p, x, h0, ctype, scratch_h):
+        """GRU / RNN sequence through shim_<kind>_sequence; h0: None (p.h0) or [..., H]."""
+        cp = to_c(p, ctype)
+        x = np.ascontiguousarray(x, dtype=np.int8)
+        *lead, T, _ = x.shape
+        B = int(np.prod(lead, dtype=np.int64))
+        H = p.hidden_size
+        nbytes = getattr(self.lib, f"rnnq_{kind}_scratch_size")(ctypes.byref(cp))
+        assert nbytes == scratch_h * H * 2
+        scratch = np.zeros(nbytes // 2, dtype=np.int16)
+        h_init = None
+        if h0 is not None:
+            h_init = np.ascontiguousarray(np.broadcast_to(h0, (*lead, H)), dtype=np.int8)
+        y = np.zeros((B, T, H), dtype=np.int8)
+        h_state = np.zeros(H, np.int8)
+        getattr(self.lib, f"shim_{kind}_sequence")(
+            ctypes.byref(cp),
+            _ptr(x),
+            B,
+            T,
+            None if h_init is None else _ptr(h_init),
+            _ptr(y),
+            _ptr(scratch),
+            _ptr(h_state),
+        )
+        return y.reshape(*lead, T, H)
+
+    def gru_sequence(self, p, x: np.ndarray, h0=None) -> np.ndarray:
+        return self._h_sequence("gru", p, x, h0, CGruParams, 3)
+
+    def rnn_sequence(self, p, x: np.ndarray, h0=None) -> np.ndarray:
+        return self._h_sequence("rnn", p, x, h0, CRnnParams, 1)
+
+    def _h_step(self, kind, ctype, p, x, h):
+        cp = to_c(p, ctype)
+        x = np.ascontiguousarray(x, dtype=np.int8)
+        h = np.array(h, dtype=np.int8)
+        n = getattr(self.lib, f"rnnq_{kind}_scratch_size")(ctypes.byref(cp)) // 2
+        scratch = np.zeros(n, dtype=np.int16)
+        getattr(self.lib, f"rnnq_{kind}_step_s8")(ctypes.byref(cp), _ptr(x), _ptr(h), _ptr(scratch))
+        return h
+
+    def gru_step(self, p, x: np.ndarray, h: np.ndarray) -> np.ndarray:
+        """One step on a single vector (state updated in place on a copy)."""
+        return self._h_step("gru", CGruParams, p, x, h)
+
+    def rnn_step(self, p, x: np.ndarray, h: np.ndarray) -> np.ndarray:
+        return self._h_step("rnn", CRnnParams, p, x, h)
+
+    def requant_s8(self, p, x: np.ndarray) -> np.ndarray:
+        """int16 input -> rnnq_requant_s16_s8, int8 input -> rnnq_requant_s8_s8."""
+        cp = to_c(p, CRequantParams)
+        x = np.ascontiguousarray(x)
+        assert x.dtype in (np.int8, np.int16)
+        y = np.zeros(x.shape, dtype=np.int8)
+        fn = self.lib.rnnq_requant_s16_s8 if x.dtype == np.int16 else self.lib.rnnq_requant_s8_s8
+        fn(ctypes.byref(cp), _ptr(x), _ptr(y), x.size)
+        return y
+
+    def mean_time(self, p, x: np.ndarray) -> np.ndarray:
+        cp = to_c(p, CMeanTimeParams)
+        x = np.ascontiguousarray(x, dtype=np.int8)
+        *lead, T, _ = x.shape
+        B = int(np.prod(lead, dtype=np.int64))
+        y = np.zeros(x.shape, dtype=np.int8)
+        acc = np.zeros(p.size, dtype=np.int32)
+        self.lib.shim_mean_time_sequence(ctypes.byref(cp), _ptr(x), B, T, _ptr(y), _ptr(acc))
+        return y
+
+    def embed(self, p, ids: np.ndarray) -> np.ndarray:
+        cp = to_c(p, CEmbedParams)
+        ids = np.ascontiguousarray(ids, dtype=np.int32)
+        y = np.zeros(ids.shape + (p.dim,), dtype=np.int8)
+        self.lib.shim_embed(ctypes.byref(cp), _ptr(ids), ids.size, _ptr(y))
+        return y
 
     def dense(self, p, x: np.ndarray) -> np.ndarray:
         cp = to_c(p, CDenseParams)

@@ -12,7 +12,17 @@ import ctypes
 import numpy as np
 
 from rnnq import numerics as nq
-from rnnq.ir.params import BinaryParams, DenseParams, LstmParams, SoftmaxParams
+from rnnq.ir.params import (
+    BinaryParams,
+    DenseParams,
+    EmbedParams,
+    GruParams,
+    LstmParams,
+    MeanTimeParams,
+    RequantParams,
+    RnnParams,
+    SoftmaxParams,
+)
 
 _I32 = ctypes.c_int32
 _P = ctypes.c_void_p
@@ -30,12 +40,55 @@ def _qm(rng: np.random.Generator, n: int, lo_exp: float, hi_exp: float):
     return m, s
 
 
-def random_lstm(rng: np.random.Generator, I: int, H: int, cell_frac: int) -> LstmParams:
+def random_hard_sigmoid(rng: np.random.Generator) -> dict:
+    """gate_act 1 fields: ONNX HardSigmoid alpha in [0.05, 1], beta in [0, 1] on Q3.12 -> Q0.15
+    (slope alpha * 8 per Q3.12 unit); sometimes an integer slope with hs_shift 0."""
+    if rng.integers(4) == 0:
+        hs_mult, hs_shift = int(rng.integers(0, 9)), 0
+    else:
+        hs_mult, hs_shift = nq.quantize_multiplier(8.0 * rng.uniform(0.05, 1.0))
+    return {
+        "gate_act": 1,
+        "hs_mult": hs_mult,
+        "hs_shift": hs_shift,
+        "hs_offset": int(rng.integers(-2000, 34000)),
+    }
+
+
+def random_clip(rng: np.random.Generator) -> int:
+    """A Q3.12 clip bound: mostly inside the int16 range, sometimes beyond it (no effect)."""
+    return int(rng.integers(1, 40000))
+
+
+def random_lstm(
+    rng: np.random.Generator,
+    I: int,
+    H: int,
+    cell_frac: int,
+    *,
+    hard_sigmoid: bool = False,
+    clip: bool = False,
+    input_forget: bool = False,
+    peepholes: bool = False,
+) -> LstmParams:
     G = 4 * H
     # Q3.12 gates: accumulators of up to ~2^14 * K units scaled by 2^-12 .. 2^-2.
     mx, sx = _qm(rng, G, -12, -2)
     mh, sh = _qm(rng, G, -12, -2)
     om, osh = nq.quantize_multiplier(2.0 ** rng.uniform(-27, -19))  # Q0.30 -> int8
+    extra: dict = {}
+    if hard_sigmoid:
+        extra.update(random_hard_sigmoid(rng))
+    if clip:
+        extra["clip"] = random_clip(rng)
+    if input_forget:
+        extra["input_forget"] = 1
+    if peepholes:
+        # p * c: int16 x Q(15-cf).cf -> Q3.12, factors 2^-20 .. 2^-8.
+        pm, ps = _qm(rng, 3, -20, -8)
+        extra.update(
+            p=rng.integers(-32768, 32768, size=3 * H).astype(np.int16), p_mult=pm, p_shift=ps
+        )
     return LstmParams(
         input_size=I,
         hidden_size=H,
@@ -53,7 +106,124 @@ def random_lstm(rng: np.random.Generator, I: int, H: int, cell_frac: int) -> Lst
         out_zp=int(rng.integers(-128, 128)),
         h0=_i8(rng, H),
         c0=rng.integers(-32768, 32768, size=H).astype(np.int16),
+        **extra,
     )
+
+
+#: Every LSTM option alone, and all together (keyword arguments of random_lstm).
+LSTM_OPTIONS = {
+    "plain": {},
+    "clip": {"clip": True},
+    "hard_sigmoid": {"hard_sigmoid": True},
+    "input_forget": {"input_forget": True},
+    "peepholes": {"peepholes": True},
+    "all": {"clip": True, "hard_sigmoid": True, "input_forget": True, "peepholes": True},
+    "peep_hs_clip": {"clip": True, "hard_sigmoid": True, "peepholes": True},
+}
+
+
+def random_gru(
+    rng: np.random.Generator,
+    I: int,
+    H: int,
+    linear_before_reset: int,
+    *,
+    hard_sigmoid: bool = False,
+    clip: bool = False,
+) -> GruParams:
+    G = 3 * H
+    mx, sx = _qm(rng, G, -12, -2)
+    mh, sh = _qm(rng, G, -12, -2)
+    if not linear_before_reset:
+        # Candidate rows see rw . (r * (h - zp) / 2^8): accumulators up to ~H * 2^22.
+        mh[2 * H :], sh[2 * H :] = _qm(rng, H, -20, -10)
+    om, osh = nq.quantize_multiplier(2.0 ** rng.uniform(-26, -20))  # Q0.30 -> int8
+    extra: dict = {}
+    if hard_sigmoid:
+        extra.update(random_hard_sigmoid(rng))
+    if clip:
+        extra["clip"] = random_clip(rng)
+    return GruParams(
+        input_size=I,
+        hidden_size=H,
+        linear_before_reset=linear_before_reset,
+        w=_i8(rng, (G, I)),
+        rw=_i8(rng, (G, H)),
+        bias_x=rng.integers(-(2**17), 2**17, size=G).astype(np.int32),
+        bias_h=rng.integers(-(2**16), 2**16, size=G).astype(np.int32),
+        mult_x=mx,
+        shift_x=sx,
+        mult_h=mh,
+        shift_h=sh,
+        out_mult=om,
+        out_shift=osh,
+        out_zp=int(rng.integers(-128, 128)),
+        h0=_i8(rng, H),
+        **extra,
+    )
+
+
+RNN_ACTS = {"tanh": 0, "relu": 1, "sigmoid": 2}
+
+
+def random_rnn(rng: np.random.Generator, I: int, H: int, act: int, *, clip: bool = False):
+    if act == 1:
+        # Relu: accumulators straight to h units.
+        mx, sx = _qm(rng, H, -16, -6)
+        mh, sh = _qm(rng, H, -16, -6)
+        om, osh = 0, 1
+        c = int(rng.integers(1, 300)) if clip else 0
+    else:
+        mx, sx = _qm(rng, H, -12, -2)
+        mh, sh = _qm(rng, H, -12, -2)
+        om, osh = nq.quantize_multiplier(2.0 ** rng.uniform(-11, -5))  # Q0.15 -> int8
+        c = random_clip(rng) if clip else 0
+    return RnnParams(
+        input_size=I,
+        hidden_size=H,
+        act=act,
+        w=_i8(rng, (H, I)),
+        rw=_i8(rng, (H, H)),
+        bias_x=rng.integers(-(2**17), 2**17, size=H).astype(np.int32),
+        bias_h=rng.integers(-(2**16), 2**16, size=H).astype(np.int32),
+        mult_x=mx,
+        shift_x=sx,
+        mult_h=mh,
+        shift_h=sh,
+        out_mult=om,
+        out_shift=osh,
+        out_zp=int(rng.integers(-128, 128)),
+        h0=_i8(rng, H),
+        clip=c,
+    )
+
+
+def random_requant(rng: np.random.Generator, wide: bool) -> RequantParams:
+    """wide: an int16 source (zero point over the int16 range), else int8."""
+    lo_exp, hi_exp = (-12, 2) if wide else (-4, 4)
+    mult, shift = nq.quantize_multiplier(2.0 ** rng.uniform(lo_exp, hi_exp))
+    zp_bound = 2**15 if wide else 2**7
+    return RequantParams(
+        in_zp=int(rng.integers(-zp_bound, zp_bound)),
+        out_zp=int(rng.integers(-128, 128)),
+        mult=mult,
+        shift=shift,
+    )
+
+
+def random_mean_time(rng: np.random.Generator, size: int) -> MeanTimeParams:
+    mult, shift = nq.quantize_multiplier(2.0 ** rng.uniform(-3, 3))
+    return MeanTimeParams(
+        size=size,
+        in_zp=int(rng.integers(-128, 128)),
+        out_zp=int(rng.integers(-128, 128)),
+        mult=mult,
+        shift=shift,
+    )
+
+
+def random_embed(rng: np.random.Generator, vocab: int, dim: int) -> EmbedParams:
+    return EmbedParams(vocab=vocab, dim=dim, table=_i8(rng, (vocab, dim)))
 
 
 def random_dense(rng: np.random.Generator, K: int, N: int) -> DenseParams:
@@ -125,7 +295,74 @@ class CLstmParams(ctypes.Structure):
         ("out_zp", _I32),
         ("h0", _P),
         ("c0", _P),
+        ("gate_act", _I32),
+        ("hs_mult", _I32),
+        ("hs_shift", _I32),
+        ("hs_offset", _I32),
+        ("clip", _I32),
+        ("input_forget", _I32),
+        ("p", _P),
+        ("p_mult", _P),
+        ("p_shift", _P),
     ]
+
+
+class CGruParams(ctypes.Structure):
+    _fields_ = [
+        ("input_size", _I32),
+        ("hidden_size", _I32),
+        ("linear_before_reset", _I32),
+        ("w", _P),
+        ("rw", _P),
+        ("bias_x", _P),
+        ("bias_h", _P),
+        ("mult_x", _P),
+        ("shift_x", _P),
+        ("mult_h", _P),
+        ("shift_h", _P),
+        ("out_mult", _I32),
+        ("out_shift", _I32),
+        ("out_zp", _I32),
+        ("h0", _P),
+        ("gate_act", _I32),
+        ("hs_mult", _I32),
+        ("hs_shift", _I32),
+        ("hs_offset", _I32),
+        ("clip", _I32),
+    ]
+
+
+class CRnnParams(ctypes.Structure):
+    _fields_ = [
+        ("input_size", _I32),
+        ("hidden_size", _I32),
+        ("act", _I32),
+        ("w", _P),
+        ("rw", _P),
+        ("bias_x", _P),
+        ("bias_h", _P),
+        ("mult_x", _P),
+        ("shift_x", _P),
+        ("mult_h", _P),
+        ("shift_h", _P),
+        ("out_mult", _I32),
+        ("out_shift", _I32),
+        ("out_zp", _I32),
+        ("h0", _P),
+        ("clip", _I32),
+    ]
+
+
+class CRequantParams(ctypes.Structure):
+    _fields_ = [(name, _I32) for name in ("in_zp", "out_zp", "mult", "shift")]
+
+
+class CMeanTimeParams(ctypes.Structure):
+    _fields_ = [(name, _I32) for name in ("size", "in_zp", "out_zp", "mult", "shift")]
+
+
+class CEmbedParams(ctypes.Structure):
+    _fields_ = [("vocab", _I32), ("dim", _I32), ("table", _P)]
 
 
 class CDenseParams(ctypes.Structure):
@@ -170,6 +407,8 @@ _ARRAY_DTYPES = {
     "rw": np.int8,
     "h0": np.int8,
     "c0": np.int16,
+    "p": np.int16,
+    "table": np.int8,
     "exp_table": np.int32,
 }
 BINARY_OPS = {"add": 0, "mul": 1}  # RNNQ_BINARY_ADD, RNNQ_BINARY_MUL
@@ -178,7 +417,8 @@ BINARY_OPS = {"add": 0, "mul": 1}  # RNNQ_BINARY_ADD, RNNQ_BINARY_MUL
 def to_c(p, struct_type: type[ctypes.Structure]) -> ctypes.Structure:
     """Fill a ctypes struct from a params dataclass, field by field (names must match).
 
-    The numpy buffers are attached to the struct (`_keep`) so they outlive it.
+    The numpy buffers are attached to the struct (`_keep`) so they outlive it. Empty arrays
+    (e.g. LSTM peepholes when there are none) become NULL pointers, as in the generated C.
     """
     values, keep = {}, []
     for name, ctype in struct_type._fields_:
@@ -186,7 +426,7 @@ def to_c(p, struct_type: type[ctypes.Structure]) -> ctypes.Structure:
         if ctype is _P:
             arr = np.ascontiguousarray(v, dtype=_ARRAY_DTYPES.get(name, np.int32))
             keep.append(arr)
-            values[name] = arr.ctypes.data
+            values[name] = arr.ctypes.data if arr.size else None
         elif name == "op":
             values[name] = BINARY_OPS[v]
         else:

@@ -28,3 +28,81 @@ void shim_lstm_sequence(const rnnq_lstm_params *p, const int8_t *x, int32_t batc
         }
     }
 }
+
+void shim_gru_sequence(const rnnq_gru_params *p, const int8_t *x, int32_t batch, int32_t steps,
+                       const int8_t *h_init, int8_t *y, int16_t *scratch, int8_t *h);
+void shim_rnn_sequence(const rnnq_rnn_params *p, const int8_t *x, int32_t batch, int32_t steps,
+                       const int8_t *h_init, int8_t *y, int16_t *scratch, int8_t *h);
+void shim_mean_time_sequence(const rnnq_mean_time_params *p, const int8_t *x, int32_t batch,
+                             int32_t steps, int8_t *y, int32_t *acc);
+void shim_embed(const rnnq_embed_params *p, const int32_t *ids, int32_t n, int8_t *y);
+
+/* x [batch][steps][I] -> y [batch][steps][H]; h: [H] state, reset from p->h0, or copied from
+ * h_init [batch][H] when h_init is not NULL. */
+void shim_gru_sequence(const rnnq_gru_params *p, const int8_t *x, int32_t batch, int32_t steps,
+                       const int8_t *h_init, int8_t *y, int16_t *scratch, int8_t *h)
+{
+    const int32_t n_hid = p->hidden_size;
+    int32_t b;
+    int32_t t;
+    for (b = 0; b < batch; ++b) {
+        if (h_init != NULL) {
+            memcpy(h, h_init + (size_t)b * (size_t)n_hid, (size_t)n_hid);
+        } else {
+            rnnq_gru_reset_s8(p, h);
+        }
+        for (t = 0; t < steps; ++t) {
+            rnnq_gru_step_s8(p, x, h, scratch);
+            memcpy(y, h, (size_t)n_hid);
+            x += p->input_size;
+            y += n_hid;
+        }
+    }
+}
+
+/* The same for rnnq_rnn_step_s8. */
+void shim_rnn_sequence(const rnnq_rnn_params *p, const int8_t *x, int32_t batch, int32_t steps,
+                       const int8_t *h_init, int8_t *y, int16_t *scratch, int8_t *h)
+{
+    const int32_t n_hid = p->hidden_size;
+    int32_t b;
+    int32_t t;
+    for (b = 0; b < batch; ++b) {
+        if (h_init != NULL) {
+            memcpy(h, h_init + (size_t)b * (size_t)n_hid, (size_t)n_hid);
+        } else {
+            rnnq_rnn_reset_s8(p, h);
+        }
+        for (t = 0; t < steps; ++t) {
+            rnnq_rnn_step_s8(p, x, h, scratch);
+            memcpy(y, h, (size_t)n_hid);
+            x += p->input_size;
+            y += n_hid;
+        }
+    }
+}
+
+/* x [batch][steps][size] -> y [batch][steps][size]; acc: [size] state. */
+void shim_mean_time_sequence(const rnnq_mean_time_params *p, const int8_t *x, int32_t batch,
+                             int32_t steps, int8_t *y, int32_t *acc)
+{
+    int32_t b;
+    int32_t t;
+    for (b = 0; b < batch; ++b) {
+        rnnq_mean_time_reset(p, acc);
+        for (t = 0; t < steps; ++t) {
+            rnnq_mean_time_step_s8(p, x, acc, t + 1, y);
+            x += p->size;
+            y += p->size;
+        }
+    }
+}
+
+/* ids [n] -> y [n][dim]. */
+void shim_embed(const rnnq_embed_params *p, const int32_t *ids, int32_t n, int8_t *y)
+{
+    int32_t k;
+    for (k = 0; k < n; ++k) {
+        rnnq_embed_s8(p, ids[k], y + (size_t)k * (size_t)p->dim);
+    }
+}

@@ -13,7 +13,18 @@ import subprocess
 import cbuild
 import numpy as np
 import pytest
-from kernel_cases import random_binary, random_dense, random_lstm, random_softmax
+from kernel_cases import (
+    LSTM_OPTIONS,
+    random_binary,
+    random_dense,
+    random_embed,
+    random_gru,
+    random_lstm,
+    random_mean_time,
+    random_requant,
+    random_rnn,
+    random_softmax,
+)
 
 from rnnq import numerics as nq
 from rnnq.sim import kernels as sim
@@ -134,6 +145,16 @@ def _add_primitives(prog: CProgram, rng: np.random.Generator) -> None:
         m=(m, np.int32),
         s=(s, np.int32),
     )
+    b = np.maximum(rng.integers(1, 2**31, n) >> rng.integers(0, 31, n), 1)
+    b[:4] = [1, 2, 3, 2**31 - 1]
+    loop(
+        "rnnq_div_round({x}, {b})",
+        nq.div_round(x, b),
+        np.int32,
+        "div_round",
+        x=(x, np.int32),
+        b=(b, np.int32),
+    )
     loop("rnnq_sat8({x})", nq.sat(x64, 8), np.int8, "sat8", x=(x64, np.int64))
     loop("rnnq_sat16({x})", nq.sat(x64, 16), np.int16, "sat16", x=(x64, np.int64))
     loop("rnnq_sat32({x})", nq.sat(x64, 32), np.int32, "sat32", x=(x64, np.int64))
@@ -156,20 +177,29 @@ def _struct(prog: CProgram, ctype: str, fields: dict[str, str]) -> str:
     return name
 
 
-def _add_lstm(prog: CProgram, rng, I: int, H: int, T: int, cell_frac: int) -> None:
-    p = random_lstm(rng, I, H, cell_frac)
+def _fields(prog: CProgram, p, arrays: dict) -> dict[str, str]:
+    """Struct initialisers: arrays (name -> C dtype) as const arrays, NULL when empty; the
+    remaining dataclass fields as integer literals."""
+    f = {}
+    for k, v in vars(p).items():
+        if k in arrays:
+            f[k] = prog.array(v, arrays[k]) if np.asarray(v).size else "NULL"
+        else:
+            f[k] = _lit(int(v))
+    return f
+
+
+_ROW_ARRAYS = {k: np.int32 for k in ("bias_x", "bias_h", "mult_x", "shift_x", "mult_h", "shift_h")}
+_ROW_ARRAYS.update(w=np.int8, rw=np.int8, h0=np.int8)
+
+
+def _add_lstm(prog: CProgram, rng, I: int, H: int, T: int, cell_frac: int, **opts) -> None:
+    p = random_lstm(rng, I, H, cell_frac, **opts)
     x = rng.integers(-128, 128, (T, I))
     y, c = sim.lstm_sequence(p, x)
-    f = {"input_size": str(I), "hidden_size": str(H)}
-    for k, dt in [("w", np.int8), ("rw", np.int8)] + [
-        (k, np.int32) for k in ("bias_x", "bias_h", "mult_x", "shift_x", "mult_h", "shift_h")
-    ]:
-        f[k] = prog.array(getattr(p, k), dt)
-    for k in ("cell_frac", "out_mult", "out_shift", "out_zp"):
-        f[k] = _lit(int(getattr(p, k)))
-    f["h0"] = prog.array(p.h0, np.int8)
-    f["c0"] = prog.array(p.c0, np.int16)
-    ps = _struct(prog, "rnnq_lstm_params", f)
+    arrays = {**_ROW_ARRAYS, "c0": np.int16, "p": np.int16, "p_mult": np.int32}
+    arrays["p_shift"] = np.int32
+    ps = _struct(prog, "rnnq_lstm_params", _fields(prog, p, arrays))
     xs, yw, cw = prog.array(x, np.int8), prog.array(y, np.int8), prog.array(c, np.int16)
     yo, co = prog.out(y, np.int8), prog.out(c, np.int16)
     h, cs = prog.out(np.zeros(H), np.int8), prog.out(np.zeros(H), np.int16)
@@ -183,8 +213,72 @@ def _add_lstm(prog: CProgram, rng, I: int, H: int, T: int, cell_frac: int) -> No
         f"        memcpy({co} + k * {H}, {cs}, sizeof {cs});",
         "    }",
     ]
-    prog.check(yo, yw, f"lstm I={I} H={H} T={T}")
-    prog.check(co, cw, f"lstm cell I={I} H={H} T={T}")
+    label = f"lstm I={I} H={H} T={T} {sorted(opts)}"
+    prog.check(yo, yw, label)
+    prog.check(co, cw, f"{label} cell")
+
+
+def _add_h_rnn(prog: CProgram, kind: str, p, rng, T: int, scratch_h: int) -> None:
+    """A GRU / RNN sequence through rnnq_<kind>_reset_s8 and rnnq_<kind>_step_s8."""
+    I, H = p.input_size, p.hidden_size
+    x = rng.integers(-128, 128, (T, I))
+    y = getattr(sim, f"{kind}_sequence")(p, x)
+    ps = _struct(prog, f"rnnq_{kind}_params", _fields(prog, p, _ROW_ARRAYS))
+    xs, yw, yo = prog.array(x, np.int8), prog.array(y, np.int8), prog.out(y, np.int8)
+    h = prog.out(np.zeros(H), np.int8)
+    scratch = prog.out(np.zeros(scratch_h * H), np.int16)
+    prog.body += [
+        f"    if (rnnq_{kind}_scratch_size(&{ps}) != (int32_t)sizeof {scratch}) {{ ++fails; }}",
+        f"    rnnq_{kind}_reset_s8(&{ps}, {h});",
+        f"    for (k = 0; k < {T}; ++k) {{",
+        f"        rnnq_{kind}_step_s8(&{ps}, {xs} + k * {I}, {h}, {scratch});",
+        f"        memcpy({yo} + k * {H}, {h}, sizeof {h});",
+        "    }",
+    ]
+    prog.check(yo, yw, f"{kind} I={I} H={H} T={T}")
+
+
+def _add_small_kernels(prog: CProgram, rng, n: int) -> None:
+    """requant (int16 and int8 sources), mean over time, embedding."""
+    for wide, fn, dt in [
+        (True, "rnnq_requant_s16_s8", np.int16),
+        (False, "rnnq_requant_s8_s8", np.int8),
+    ]:
+        p = random_requant(rng, wide)
+        info = np.iinfo(dt)
+        x = rng.integers(info.min, info.max, n, endpoint=True)
+        x[0], x[-1] = info.min, info.max
+        want = sim.requant_s8(p, x)
+        ps = _struct(prog, "rnnq_requant_params", _fields(prog, p, {}))
+        xs, w, o = prog.array(x, dt), prog.array(want, np.int8), prog.out(want, np.int8)
+        prog.body.append(f"    {fn}(&{ps}, {xs}, {o}, {n});")
+        prog.check(o, w, fn)
+    T, size = 1 + n % 17, n
+    p = random_mean_time(rng, size)
+    x = rng.integers(-128, 128, (T, size))
+    want = sim.mean_time(p, x)
+    ps = _struct(prog, "rnnq_mean_time_params", _fields(prog, p, {}))
+    xs, w, o = prog.array(x, np.int8), prog.array(want, np.int8), prog.out(want, np.int8)
+    acc = prog.out(np.zeros(size), np.int32)
+    prog.body += [
+        f"    rnnq_mean_time_reset(&{ps}, {acc});",
+        f"    for (k = 0; k < {T}; ++k) {{",
+        f"        rnnq_mean_time_step_s8(&{ps}, {xs} + k * {size}, {acc}, k + 1, {o} + k * {size});",
+        "    }",
+    ]
+    prog.check(o, w, f"mean_time size={size} T={T}")
+    vocab, dim = 1 + n % 13, n
+    p = random_embed(rng, vocab, dim)
+    ids = np.array([-(2**31), -1, 0, vocab - 1, vocab, 2**31 - 1] + list(range(vocab)))
+    want = sim.embed(p, ids)
+    ps = _struct(prog, "rnnq_embed_params", _fields(prog, p, {"table": np.int8}))
+    ix, w, o = prog.array(ids, np.int32), prog.array(want, np.int8), prog.out(want, np.int8)
+    prog.body += [
+        f"    for (k = 0; k < {ids.size}; ++k) {{",
+        f"        rnnq_embed_s8(&{ps}, {ix}[k], {o} + k * {dim});",
+        "    }",
+    ]
+    prog.check(o, w, f"embed vocab={vocab} dim={dim}")
 
 
 def _add_dense(prog: CProgram, rng, K: int, N: int, rows: int) -> None:
@@ -262,6 +356,18 @@ def _program(seed: int) -> str:
     _add_primitives(prog, rng)
     for I, H, T, cf in [(1, 1, 3, 7), (3, 5, 20, 15), (40, 40, 6, 11), (17, 9, 12, 9)]:
         _add_lstm(prog, rng, I, H, T, cf)
+    for k, opts in enumerate(LSTM_OPTIONS.values()):
+        _add_lstm(prog, rng, 1 + 3 * k, 1 + 2 * k, 8, 7 + k, **opts)
+    for I, H, T in [(1, 1, 3), (7, 12, 9), (24, 5, 6)]:
+        for lbr in (0, 1):
+            for hs in (False, True):
+                p = random_gru(rng, I, H, lbr, hard_sigmoid=hs, clip=hs or lbr == 1)
+                _add_h_rnn(prog, "gru", p, rng, T, 3)
+        for act in (0, 1, 2):
+            for clip in (False, True):
+                _add_h_rnn(prog, "rnn", random_rnn(rng, I, H, act, clip=clip), rng, T, 1)
+    for n in (1, 5, 40):
+        _add_small_kernels(prog, rng, n)
     for K, N, rows in [(1, 1, 1), (33, 7, 3), (64, 40, 2)]:
         _add_dense(prog, rng, K, N, rows)
     for n in (1, 5, 301):

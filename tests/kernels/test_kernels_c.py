@@ -11,17 +11,39 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from kernel_cases import (
+    LSTM_OPTIONS,
+    RNN_ACTS,
     CBinaryParams,
     CDenseParams,
+    CEmbedParams,
+    CGruParams,
     CLstmParams,
+    CMeanTimeParams,
+    CRequantParams,
+    CRnnParams,
     CSoftmaxParams,
     random_binary,
     random_dense,
+    random_embed,
+    random_gru,
     random_lstm,
+    random_mean_time,
+    random_requant,
+    random_rnn,
     random_softmax,
 )
 
-from rnnq.ir.params import BinaryParams, DenseParams, LstmParams, SoftmaxParams
+from rnnq.ir.params import (
+    BinaryParams,
+    DenseParams,
+    EmbedParams,
+    GruParams,
+    LstmParams,
+    MeanTimeParams,
+    RequantParams,
+    RnnParams,
+    SoftmaxParams,
+)
 from rnnq.sim import kernels as sim
 
 SEEDS = st.integers(0, 2**32 - 1)
@@ -69,6 +91,156 @@ def test_lstm_step_extreme_state(kernels_c, seed, I, H, cell_frac):
     h_c, c_c = kernels_c.lstm_step(p, x, h, c)
     assert np.array_equal(h_c, h_sim[0])
     assert np.array_equal(c_c, c_sim[0])
+
+
+@pytest.mark.parametrize("option", sorted(LSTM_OPTIONS))
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=SEEDS,
+    I=st.integers(1, 24),
+    H=st.integers(1, 24),
+    T=st.integers(1, 12),
+    B=st.integers(1, 3),
+    cell_frac=st.integers(7, 15),
+)
+def test_lstm_options_sequence(kernels_c, option, seed, I, H, T, B, cell_frac):
+    """Each new LSTM option alone and combined, state carried over several steps."""
+    rng = _rng(seed)
+    p = random_lstm(rng, I, H, cell_frac, **LSTM_OPTIONS[option])
+    x = _i8(rng, (B, T, I))
+    y_sim, c_sim = sim.lstm_sequence(p, x)
+    y_c, c_c = kernels_c.lstm_sequence(p, x)
+    assert np.array_equal(y_c, y_sim)
+    assert np.array_equal(c_c, c_sim)
+
+
+@pytest.mark.parametrize("option", ["all", "peepholes", "hard_sigmoid"])
+@settings(max_examples=25, deadline=None)
+@given(seed=SEEDS, I=st.integers(1, 24), H=st.integers(1, 24), cell_frac=st.integers(7, 15))
+def test_lstm_options_step_extreme_state(kernels_c, option, seed, I, H, cell_frac):
+    rng = _rng(seed)
+    p = random_lstm(rng, I, H, cell_frac, **LSTM_OPTIONS[option])
+    x, h = _i8(rng, I), _i8(rng, H)
+    c = rng.choice(np.array([-32768, -32767, -1, 0, 1, 32767], dtype=np.int16), H)
+    h_sim, c_sim = sim.lstm_step(p, x[None], h[None], c[None])
+    h_c, c_c = kernels_c.lstm_step(p, x, h, c)
+    assert np.array_equal(h_c, h_sim[0])
+    assert np.array_equal(c_c, c_sim[0])
+
+
+def test_lstm_default_options_are_todays_bits(kernels_c):
+    """Explicit default option values give the same bits as a params object without them."""
+    rng = _rng(3)
+    p = random_lstm(rng, 6, 5, 11)
+    q = dataclasses.replace(
+        p, gate_act=0, hs_mult=12345, hs_shift=7, hs_offset=99, clip=0, input_forget=0
+    )
+    x = _i8(rng, (2, 9, 6))
+    y, c = sim.lstm_sequence(p, x)
+    for got in (sim.lstm_sequence(q, x), kernels_c.lstm_sequence(q, x)):
+        assert np.array_equal(got[0], y) and np.array_equal(got[1], c)
+
+
+@pytest.mark.parametrize("lbr", [0, 1])
+@pytest.mark.parametrize("gates", ["sigmoid", "hard_sigmoid", "clip", "hard_sigmoid_clip"])
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=SEEDS,
+    I=st.integers(1, 24),
+    H=st.integers(1, 24),
+    T=st.integers(1, 12),
+    B=st.integers(1, 3),
+)
+def test_gru_sequence(kernels_c, lbr, gates, seed, I, H, T, B):
+    rng = _rng(seed)
+    p = random_gru(rng, I, H, lbr, hard_sigmoid="hard" in gates, clip="clip" in gates)
+    x = _i8(rng, (B, T, I))
+    y_sim = sim.gru_sequence(p, x)
+    assert y_sim.dtype == np.int8 and y_sim.shape == (B, T, H)
+    assert np.array_equal(kernels_c.gru_sequence(p, x), y_sim)
+    h0 = _i8(rng, (B, H))  # per-row initial state
+    assert np.array_equal(kernels_c.gru_sequence(p, x, h0), sim.gru_sequence(p, x, h0))
+
+
+@pytest.mark.parametrize("lbr", [0, 1])
+@settings(max_examples=25, deadline=None)
+@given(seed=SEEDS, I=st.integers(1, 24), H=st.integers(1, 24))
+def test_gru_step_extreme_state(kernels_c, lbr, seed, I, H):
+    rng = _rng(seed)
+    p = random_gru(rng, I, H, lbr, hard_sigmoid=bool(rng.integers(2)), clip=bool(rng.integers(2)))
+    x = _i8(rng, I)
+    h = rng.choice(np.array([-128, -127, 0, 126, 127], dtype=np.int8), H)
+    assert np.array_equal(kernels_c.gru_step(p, x, h), sim.gru_step(p, x[None], h[None])[0])
+
+
+@pytest.mark.parametrize("act", sorted(RNN_ACTS))
+@pytest.mark.parametrize("clip", [False, True])
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=SEEDS,
+    I=st.integers(1, 24),
+    H=st.integers(1, 24),
+    T=st.integers(1, 12),
+    B=st.integers(1, 3),
+)
+def test_rnn_sequence(kernels_c, act, clip, seed, I, H, T, B):
+    rng = _rng(seed)
+    p = random_rnn(rng, I, H, RNN_ACTS[act], clip=clip)
+    x = _i8(rng, (B, T, I))
+    y_sim = sim.rnn_sequence(p, x)
+    assert y_sim.dtype == np.int8 and y_sim.shape == (B, T, H)
+    assert np.array_equal(kernels_c.rnn_sequence(p, x), y_sim)
+    h0 = _i8(rng, (B, H))
+    assert np.array_equal(kernels_c.rnn_sequence(p, x, h0), sim.rnn_sequence(p, x, h0))
+    step = kernels_c.rnn_step(p, x[0, 0], h0[0])
+    assert np.array_equal(step, sim.rnn_step(p, x[0, 0][None], h0[0][None])[0])
+
+
+def test_rnn_relu_clip_bound(kernels_c):
+    """Relu output range [out_zp, min(127, out_zp + clip)], with out_zp + clip past 127 too."""
+    rng = _rng(11)
+    for out_zp, clip in [(-128, 5), (100, 50), (0, 127), (127, 1), (-20, 2**31 - 1)]:
+        p = dataclasses.replace(random_rnn(rng, 8, 16, 1, clip=True), out_zp=out_zp, clip=clip)
+        x = _i8(rng, (2, 6, 8))
+        y = sim.rnn_sequence(p, x)
+        assert y.min() >= out_zp and y.max() <= min(127, out_zp + clip)
+        assert np.array_equal(kernels_c.rnn_sequence(p, x), y)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=SEEDS, n=st.integers(1, 300), wide=st.booleans())
+def test_requant(kernels_c, seed, n, wide):
+    rng = _rng(seed)
+    p = random_requant(rng, wide)
+    if wide:
+        x = rng.integers(-32768, 32768, size=n).astype(np.int16)
+        x[0], x[-1] = -32768, 32767
+    else:
+        x = _i8(rng, n)
+        x[0], x[-1] = -128, 127
+    assert np.array_equal(kernels_c.requant_s8(p, x), sim.requant_s8(p, x))
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=SEEDS, size=st.integers(1, 40), T=st.integers(1, 40), B=st.integers(1, 3))
+def test_mean_time(kernels_c, seed, size, T, B):
+    rng = _rng(seed)
+    p = random_mean_time(rng, size)
+    x = _i8(rng, (B, T, size))
+    if rng.integers(2):
+        x[..., : size // 2] = rng.choice(np.array([-128, 127], np.int8))  # extreme runs
+    assert np.array_equal(kernels_c.mean_time(p, x), sim.mean_time(p, x))
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=SEEDS, vocab=st.integers(1, 50), dim=st.integers(1, 40), n=st.integers(1, 60))
+def test_embed(kernels_c, seed, vocab, dim, n):
+    rng = _rng(seed)
+    p = random_embed(rng, vocab, dim)
+    ids = rng.integers(-3, vocab + 3, size=n).astype(np.int32)
+    ids[0] = -(2**31)
+    ids[-1] = 2**31 - 1
+    assert np.array_equal(kernels_c.embed(p, ids), sim.embed(p, ids))
 
 
 @settings(max_examples=60, deadline=None)
@@ -162,6 +334,11 @@ def _c_struct_fields(struct: str) -> list[str]:
         (DenseParams, "rnnq_dense_params", CDenseParams),
         (BinaryParams, "rnnq_binary_params", CBinaryParams),
         (SoftmaxParams, "rnnq_softmax_params", CSoftmaxParams),
+        (GruParams, "rnnq_gru_params", CGruParams),
+        (RnnParams, "rnnq_rnn_params", CRnnParams),
+        (RequantParams, "rnnq_requant_params", CRequantParams),
+        (MeanTimeParams, "rnnq_mean_time_params", CMeanTimeParams),
+        (EmbedParams, "rnnq_embed_params", CEmbedParams),
     ],
 )
 def test_structs_mirror_params_field_for_field(cls, struct, ctype):

@@ -3,13 +3,28 @@ built from the numerics primitives (checks the composition, broadcasting and gat
 
 from __future__ import annotations
 
+import math
+from fractions import Fraction
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from kernel_cases import random_binary, random_dense, random_lstm, random_softmax
+from kernel_cases import (
+    LSTM_OPTIONS,
+    random_binary,
+    random_dense,
+    random_embed,
+    random_gru,
+    random_lstm,
+    random_mean_time,
+    random_requant,
+    random_rnn,
+    random_softmax,
+)
 
 from rnnq import numerics as nq
+from rnnq.ir.params import MeanTimeParams
 from rnnq.sim import kernels as sim
 
 SEEDS = st.integers(0, 2**32 - 1)
@@ -19,32 +34,60 @@ def _i(v) -> int:
     return int(np.asarray(v))
 
 
+def _dot(bias, w_row, v) -> int:
+    return int(bias) + sum(int(a) * int(b) for a, b in zip(w_row, v))
+
+
+def _clip(v: int, clip: int) -> int:
+    return min(max(v, -clip), clip) if clip > 0 else v
+
+
+def _act(p, v: int) -> int:
+    """LstmParams' act(v) for one Python int."""
+    if p.gate_act == 0:
+        return _i(nq.sigmoid_q15(v, 12))
+    return min(max(nq.rshift_round(v * int(p.hs_mult), int(p.hs_shift)) + p.hs_offset, 0), 32767)
+
+
+def _gates(p, x, h, rows):
+    """sat16(requant(bias_x + w.x) + requant(bias_h + rw.h)) for the given rows."""
+    out = []
+    for r in rows:
+        gx = nq.requant(_dot(p.bias_x[r], p.w[r], x), int(p.mult_x[r]), int(p.shift_x[r]))
+        gh = nq.requant(_dot(p.bias_h[r], p.rw[r], h), int(p.mult_h[r]), int(p.shift_h[r]))
+        out.append(nq.sat(gx + gh, 16))
+    return out
+
+
 def lstm_step_scalar(p, x, h, c):
     """The LstmParams docstring, one row and one element at a time, Python ints only."""
-    H, I = p.hidden_size, p.input_size
-    g = []
-    for r in range(4 * H):
-        ax = int(p.bias_x[r]) + sum(int(p.w[r, j]) * int(x[j]) for j in range(I))
-        ah = int(p.bias_h[r]) + sum(int(p.rw[r, j]) * int(h[j]) for j in range(H))
-        gx = nq.requant(ax, int(p.mult_x[r]), int(p.shift_x[r]))
-        gh = nq.requant(ah, int(p.mult_h[r]), int(p.shift_h[r]))
-        g.append(nq.sat(gx + gh, 16))
+    H = p.hidden_size
+    g = _gates(p, x, h, range(4 * H))
+    peep = len(p.p) > 0
+    pm = [int(v) for v in p.p_mult]
+    ps = [int(v) for v in p.p_shift]
     h_new, c_new = [], []
     for j in range(H):
-        i = _i(nq.sigmoid_q15(g[j], 12))
-        o = _i(nq.sigmoid_q15(g[H + j], 12))
-        f = _i(nq.sigmoid_q15(g[2 * H + j], 12))
-        cc = _i(nq.tanh_q15(g[3 * H + j], 12))
-        cn = nq.sat(
-            nq.rshift_round(f * int(c[j]), 15) + nq.rshift_round(i * cc, 30 - p.cell_frac), 16
-        )
+        gi, go, gf, gc = g[j], g[H + j], g[2 * H + j], g[3 * H + j]
+        cj = int(c[j])
+        if peep:
+            gi = nq.sat(gi + nq.requant(int(p.p[j]) * cj, pm[0], ps[0]), 16)
+            gf = nq.sat(gf + nq.requant(int(p.p[2 * H + j]) * cj, pm[2], ps[2]), 16)
+        i = _act(p, _clip(gi, p.clip))
+        f = min(32768 - i, 32767) if p.input_forget else _act(p, _clip(gf, p.clip))
+        z = _i(nq.tanh_q15(_clip(gc, p.clip), 12))
+        cn = nq.sat(nq.rshift_round(f * cj, 15) + nq.rshift_round(i * z, 30 - p.cell_frac), 16)
+        if peep:
+            go = nq.sat(go + nq.requant(int(p.p[H + j]) * cn, pm[1], ps[1]), 16)
+        o = _act(p, _clip(go, p.clip))
         t = _i(nq.tanh_q15(cn, p.cell_frac))
         h_new.append(nq.sat(p.out_zp + nq.requant(o * t, p.out_mult, p.out_shift), 8))
         c_new.append(cn)
     return h_new, c_new
 
 
-@settings(max_examples=25, deadline=None)
+@pytest.mark.parametrize("option", sorted(LSTM_OPTIONS))
+@settings(max_examples=15, deadline=None)
 @given(
     seed=SEEDS,
     I=st.integers(1, 12),
@@ -52,9 +95,9 @@ def lstm_step_scalar(p, x, h, c):
     T=st.integers(1, 5),
     cell_frac=st.integers(7, 15),
 )
-def test_lstm_sequence_matches_scalar_loop(seed, I, H, T, cell_frac):
+def test_lstm_sequence_matches_scalar_loop(option, seed, I, H, T, cell_frac):
     rng = np.random.default_rng(seed)
-    p = random_lstm(rng, I, H, cell_frac)
+    p = random_lstm(rng, I, H, cell_frac, **LSTM_OPTIONS[option])
     x = rng.integers(-128, 128, size=(T, I)).astype(np.int8)
     y, c = sim.lstm_sequence(p, x)
     h_s, c_s = list(p.h0), list(p.c0)
@@ -74,6 +117,161 @@ def test_lstm_sequence_leading_dims():
         for b in range(3):
             y1, c1 = sim.lstm_sequence(p, x[a, b])
             assert np.array_equal(y[a, b], y1) and np.array_equal(c[a, b], c1)
+
+
+def test_lstm_sequence_initial_state_override():
+    """h0 / c0 per batch row equal running each row from that state by hand."""
+    rng = np.random.default_rng(2)
+    p = random_lstm(rng, 4, 6, 10, peepholes=True)
+    x = rng.integers(-128, 128, size=(3, 5, 4)).astype(np.int8)
+    h0 = rng.integers(-128, 128, size=(3, 6)).astype(np.int8)
+    c0 = rng.integers(-32768, 32768, size=(3, 6)).astype(np.int16)
+    y, c = sim.lstm_sequence(p, x, h0, c0)
+    for b in range(3):
+        h_s, c_s = list(h0[b]), list(c0[b])
+        for t in range(5):
+            h_s, c_s = lstm_step_scalar(p, x[b, t], h_s, c_s)
+            assert y[b, t].tolist() == h_s and c[b, t].tolist() == c_s
+    y1, _ = sim.lstm_sequence(p, x, h0=None, c0=c0)  # h from params, c overridden
+    assert np.array_equal(y1[0], sim.lstm_sequence(p, x[0], p.h0, c0[0])[0])
+
+
+def gru_step_scalar(p, x, h):
+    """The GruParams docstring, Python ints only."""
+    H, zp = p.hidden_size, p.out_zp
+    g = _gates(p, x, h, range(2 * H))
+    a = [_act(p, _clip(v, p.clip)) for v in g]
+    z, r = a[:H], a[H:]
+    n = []
+    for k in range(H):
+        j = 2 * H + k
+        ax = nq.requant(_dot(p.bias_x[j], p.w[j], x), int(p.mult_x[j]), int(p.shift_x[j]))
+        if p.linear_before_reset:
+            acc = _dot(p.bias_h[j], p.rw[j], h)
+            ah = nq.sat(nq.requant(acc, int(p.mult_h[j]), int(p.shift_h[j])), 16)
+            pre = nq.sat(ax + nq.rshift_round(r[k] * ah, 15), 16)
+        else:
+            rh = [nq.rshift_round(r[m] * (int(h[m]) - zp), 8) for m in range(H)]
+            assert all(-32768 <= v <= 32767 for v in rh)
+            acc = _dot(p.bias_h[j], p.rw[j], rh)
+            pre = nq.sat(ax + nq.requant(acc, int(p.mult_h[j]), int(p.shift_h[j])), 16)
+        n.append(_i(nq.tanh_q15(_clip(pre, p.clip), 12)))
+    return [
+        nq.sat(
+            zp
+            + nq.requant((32768 - z[k]) * n[k], p.out_mult, p.out_shift)
+            + nq.rshift_round(z[k] * (int(h[k]) - zp), 15),
+            8,
+        )
+        for k in range(H)
+    ]
+
+
+@pytest.mark.parametrize("lbr", [0, 1])
+@pytest.mark.parametrize("hard_sigmoid", [False, True])
+@settings(max_examples=15, deadline=None)
+@given(seed=SEEDS, I=st.integers(1, 10), H=st.integers(1, 10), T=st.integers(1, 5))
+def test_gru_sequence_matches_scalar_loop(lbr, hard_sigmoid, seed, I, H, T):
+    rng = np.random.default_rng(seed)
+    p = random_gru(rng, I, H, lbr, hard_sigmoid=hard_sigmoid, clip=bool(rng.integers(2)))
+    x = rng.integers(-128, 128, size=(2, T, I)).astype(np.int8)
+    h0 = rng.integers(-128, 128, size=(2, H)).astype(np.int8)
+    for b, (y, h_s) in enumerate(
+        [(sim.gru_sequence(p, x)[0], list(p.h0)), (sim.gru_sequence(p, x, h0)[1], list(h0[1]))]
+    ):
+        for t in range(T):
+            h_s = gru_step_scalar(p, x[b, t], h_s)
+            assert y[t].tolist() == h_s
+
+
+def rnn_step_scalar(p, x, h):
+    """The RnnParams docstring, Python ints only."""
+    out = []
+    for r in range(p.hidden_size):
+        v = nq.requant(_dot(p.bias_x[r], p.w[r], x), int(p.mult_x[r]), int(p.shift_x[r]))
+        v += nq.requant(_dot(p.bias_h[r], p.rw[r], h), int(p.mult_h[r]), int(p.shift_h[r]))
+        if p.act == 1:
+            hi = min(127, p.out_zp + p.clip) if p.clip else 127
+            out.append(min(max(p.out_zp + v, p.out_zp), hi))
+        else:
+            g = _clip(nq.sat(v, 16), p.clip)
+            t = _i(nq.tanh_q15(g, 12) if p.act == 0 else nq.sigmoid_q15(g, 12))
+            out.append(nq.sat(p.out_zp + nq.requant(t, p.out_mult, p.out_shift), 8))
+    return out
+
+
+@pytest.mark.parametrize("act", [0, 1, 2])
+@pytest.mark.parametrize("clip", [False, True])
+@settings(max_examples=15, deadline=None)
+@given(seed=SEEDS, I=st.integers(1, 10), H=st.integers(1, 10), T=st.integers(1, 5))
+def test_rnn_sequence_matches_scalar_loop(act, clip, seed, I, H, T):
+    rng = np.random.default_rng(seed)
+    p = random_rnn(rng, I, H, act, clip=clip)
+    x = rng.integers(-128, 128, size=(T, I)).astype(np.int8)
+    y = sim.rnn_sequence(p, x)
+    h_s = list(p.h0)
+    for t in range(T):
+        h_s = rnn_step_scalar(p, x[t], h_s)
+        assert y[t].tolist() == h_s
+
+
+def _div_round_half_away(a: int, b: int) -> int:
+    q = Fraction(a, b)
+    m = math.floor(abs(q) + Fraction(1, 2))
+    return m if q >= 0 else -m
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=SEEDS, wide=st.booleans())
+def test_requant_matches_scalar(seed, wide):
+    rng = np.random.default_rng(seed)
+    p = random_requant(rng, wide)
+    lo, hi = (-32768, 32767) if wide else (-128, 127)
+    x = rng.integers(lo, hi + 1, size=(3, 7)).astype(np.int16 if wide else np.int8)
+    y = sim.requant_s8(p, x)
+    assert y.dtype == np.int8 and y.shape == x.shape
+    for v, w in zip(x.ravel().tolist(), y.ravel().tolist()):
+        s = Fraction((v - p.in_zp) * p.mult, 2**p.shift)
+        assert w == min(max(p.out_zp + math.floor(s + Fraction(1, 2)), -128), 127)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=SEEDS, size=st.integers(1, 6), T=st.integers(1, 12))
+def test_mean_time_matches_scalar(seed, size, T):
+    rng = np.random.default_rng(seed)
+    p = random_mean_time(rng, size)
+    x = rng.integers(-128, 128, size=(2, T, size)).astype(np.int8)
+    y = sim.mean_time(p, x)
+    assert y.dtype == np.int8 and y.shape == x.shape
+    for b in range(2):
+        acc = [0] * size
+        for t in range(T):
+            for k in range(size):
+                acc[k] += int(x[b, t, k]) - p.in_zp
+                q = nq.requant(acc[k], p.mult, p.shift)
+                want = min(max(p.out_zp + _div_round_half_away(q, t + 1), -128), 127)
+                assert y[b, t, k] == want
+
+
+def test_mean_time_rounds_half_away_from_zero():
+    p = MeanTimeParams(size=1, in_zp=0, out_zp=0, mult=2**30, shift=30)  # requant = identity
+    x = np.array([[1], [0], [0], [0]], np.int8)  # means 1, 1/2, 1/3, 1/4
+    assert sim.mean_time(p, x).ravel().tolist() == [1, 1, 0, 0]
+    assert sim.mean_time(p, -x).ravel().tolist() == [-1, -1, 0, 0]
+    x = np.array([[3], [0]], np.int8)  # 3, 3/2
+    assert sim.mean_time(p, x).ravel().tolist() == [3, 2]
+    assert sim.mean_time(p, -x).ravel().tolist() == [-3, -2]
+
+
+def test_embed_matches_scalar():
+    rng = np.random.default_rng(5)
+    p = random_embed(rng, 7, 4)
+    ids = np.array([[-5, 0, 3], [6, 7, 100]])
+    y = sim.embed(p, ids)
+    assert y.dtype == np.int8 and y.shape == (2, 3, 4)
+    for idx in np.ndindex(2, 3):
+        row = min(max(int(ids[idx]), 0), p.vocab - 1)
+        assert y[idx].tolist() == p.table[row].tolist()
 
 
 @settings(max_examples=30, deadline=None)
@@ -136,3 +334,11 @@ def test_shape_errors():
         sim.lstm_sequence(random_lstm(rng, 4, 2, 10), np.zeros((3, 5), np.int8))
     with pytest.raises(ValueError):
         sim.binary(random_binary(rng, "add"), np.zeros(3, np.int8), np.zeros(4, np.int8))
+    with pytest.raises(ValueError):
+        sim.gru_sequence(random_gru(rng, 4, 2, 0), np.zeros((3, 5), np.int8))
+    with pytest.raises(ValueError):
+        sim.rnn_sequence(random_rnn(rng, 4, 2, 0), np.zeros(4, np.int8))
+    with pytest.raises(ValueError):
+        sim.gru_sequence(random_gru(rng, 4, 2, 1), np.zeros((3, 4), np.int8), h0=np.zeros(3))
+    with pytest.raises(ValueError):
+        sim.mean_time(random_mean_time(rng, 3), np.zeros((5, 4), np.int8))

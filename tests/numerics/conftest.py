@@ -33,6 +33,7 @@ class FixedpointLib:
             ("shim_requant", 4),
             ("shim_tanh_q15", 3),
             ("shim_sigmoid_q15", 3),
+            ("shim_div_round", 3),
         ]:
             fn = getattr(lib, name)
             fn.argtypes = [_P] * nargs + [_I32] + ([_I32] if name == "shim_sat" else [])
@@ -79,6 +80,10 @@ class FixedpointLib:
     def sigmoid_q15(self, x, frac_bits) -> np.ndarray:
         x = np.ravel(x)
         return self._call("shim_sigmoid_q15", np.int32, (x, np.int32), (frac_bits, np.int32))
+
+    def div_round(self, a, b) -> np.ndarray:
+        a = np.ravel(a)
+        return self._call("shim_div_round", np.int32, (a, np.int32), (b, np.int32))
 
     def tanh_table(self) -> np.ndarray:
         out = np.zeros(2048, dtype=np.int16)

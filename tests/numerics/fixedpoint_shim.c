@@ -11,6 +11,7 @@ void shim_requant(const int32_t *x, const int32_t *m, const int32_t *s, int32_t 
 void shim_tanh_q15(const int32_t *x, const int32_t *f, int32_t *y, int32_t n);
 void shim_sigmoid_q15(const int32_t *x, const int32_t *f, int32_t *y, int32_t n);
 int32_t shim_tanh_table(int16_t *out);
+void shim_div_round(const int32_t *a, const int32_t *b, int32_t *y, int32_t n);
 
 void shim_sat(const int64_t *x, int64_t *y, int32_t n, int32_t bits)
 {
@@ -67,4 +68,12 @@ int32_t shim_tanh_table(int16_t *out)
         out[k] = rnnq_tanh_table[k];
     }
     return RNNQ_TANH_TABLE_SIZE;
+}
+
+void shim_div_round(const int32_t *a, const int32_t *b, int32_t *y, int32_t n)
+{
+    int32_t k;
+    for (k = 0; k < n; ++k) {
+        y[k] = rnnq_div_round(a[k], b[k]);
+    }
 }

@@ -53,3 +53,11 @@ def sigmoid_q15(x: int, frac_bits: int) -> int:
     """(1 + tanh(v / 2)) / 2 in Q0.15, rounded half up, capped at 32767."""
     t = tanh_q15(x, frac_bits + 1)
     return min(round_half_up(Fraction(32768 + t, 2)), 32767)
+
+
+def div_round(a: int, b: int) -> int:
+    """a / b to the nearest integer, exact halves away from zero (b >= 1)."""
+    q = Fraction(a, b)
+    if q.denominator == 2:
+        return math.ceil(q) if q > 0 else math.floor(q)
+    return round(q)  # not a tie: the nearest integer

@@ -88,3 +88,25 @@ def test_tanh_int32_extremes(fixedpoint_c):
 
 def test_compiled_table_equals_python(fixedpoint_c):
     assert fixedpoint_c.tanh_table().tolist() == list(nq.TANH_TABLE)
+
+
+@given(st.data(), SIZES)
+def test_div_round(fixedpoint_c, data, n):
+    a = data.draw(hnp.arrays(np.int32, n, elements=I32))
+    b = data.draw(hnp.arrays(np.int32, n, elements=st.integers(1, 2**31 - 1)))
+    got = fixedpoint_c.div_round(a, b)
+    assert np.array_equal(got, nq.div_round(a, b))
+    assert got.tolist() == [ref.div_round(int(x), int(y)) for x, y in zip(a, b)]
+
+
+def test_div_round_edges(fixedpoint_c):
+    a = [nq.INT32_MIN, nq.INT32_MIN, nq.INT32_MIN, nq.INT32_MAX, nq.INT32_MAX, -1, 1, 0, -3, 3]
+    b = [1, 2, nq.INT32_MAX, 1, nq.INT32_MAX, 2, 2, 7, 2, 2]
+    want = [ref.div_round(x, y) for x, y in zip(a, b)]
+    assert fixedpoint_c.div_round(np.array(a), np.array(b)).tolist() == want
+    assert want[:3] == [nq.INT32_MIN, -(2**30), -1]
+    for x in range(-40, 41):
+        for y in range(1, 12):
+            assert int(fixedpoint_c.div_round(np.array([x]), np.array([y]))[0]) == ref.div_round(
+                x, y
+            )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import int_reference as ref
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -56,6 +57,32 @@ def test_requant_per_row(data, n):
     s = data.draw(hnp.arrays(np.int32, n, elements=st.integers(1, 62)))
     got = nq.requant(x, m, s)
     assert got.tolist() == [ref.requant(int(a), int(b), int(c)) for a, b, c in zip(x, m, s)]
+
+
+@given(_arrays(np.int32, I32), _arrays(np.int32, st.integers(1, 2**31 - 1)))
+def test_div_round(a, b):
+    n = min(a.size, b.size)
+    a, b = a[:n], b[:n]
+    got = nq.div_round(a, b)
+    assert got.tolist() == [ref.div_round(int(x), int(y)) for x, y in zip(a, b)]
+    assert all(nq.div_round(int(x), int(y)) == ref.div_round(int(x), int(y)) for x, y in zip(a, b))
+
+
+@given(st.integers(-(2**20), 2**20), st.integers(1, 64))
+def test_div_round_small(a, b):
+    """Dense in exact halves: a / b for small b."""
+    assert nq.div_round(a, b) == ref.div_round(a, b)
+    assert int(nq.div_round(np.array([a]), np.array([b]))[0]) == ref.div_round(a, b)
+
+
+def test_div_round_halves_and_errors():
+    assert [nq.div_round(v, 2) for v in (-5, -3, -1, 1, 3, 5)] == [-3, -2, -1, 1, 2, 3]
+    assert [nq.div_round(v, 4) for v in (-6, -2, 2, 6, 7)] == [-2, -1, 1, 2, 2]
+    assert nq.div_round(nq.INT32_MIN, 1) == nq.INT32_MIN
+    with pytest.raises(ValueError):
+        nq.div_round(3, 0)
+    with pytest.raises(ValueError):
+        nq.div_round(np.array([3, 4]), np.array([1, -1]))
 
 
 @given(_arrays(np.int32, I32), st.integers(7, 40))

@@ -115,4 +115,21 @@ static inline int32_t rnnq_sigmoid_q15(int32_t x, int32_t frac_bits)
     return y > RNNQ_INT16_MAX ? RNNQ_INT16_MAX : y;
 }
 
+/* a / b rounded to the nearest integer, halves away from zero, for b >= 1:
+ * sign(a) * ((|a| + b / 2) / b). |result| <= |a|, so it fits int32 (also for a = INT32_MIN);
+ * |a| + b / 2 < 2^31 + 2^30 cannot overflow uint32. */
+static inline int32_t rnnq_div_round(int32_t a, int32_t b)
+{
+    const uint32_t ub = (uint32_t)b;
+    const uint32_t ua = a < 0 ? 0u - (uint32_t)a : (uint32_t)a;
+    const uint32_t q = (ua + ub / 2u) / ub;
+    if (a >= 0) {
+        return (int32_t)q; /* q <= a < 2^31 */
+    }
+    if (q == 0u) {
+        return 0;
+    }
+    return -(int32_t)(q - 1u) - 1; /* -q without converting 2^31 to int32 */
+}
+
 #endif /* RNNQ_FIXEDPOINT_H */

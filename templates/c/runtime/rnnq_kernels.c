@@ -31,6 +31,47 @@ static inline int8_t rnnq_clamp8(int64_t v, int32_t lo, int32_t hi)
     return (int8_t)(v < lo ? lo : (v > hi ? hi : v));
 }
 
+/* Clamp a gate pre-activation to [-clip, clip] when clip > 0. */
+static inline int32_t rnnq_clip_gate(int32_t v, int32_t clip)
+{
+    if (clip > 0) {
+        v = v < -clip ? -clip : (v > clip ? clip : v);
+    }
+    return v;
+}
+
+/* Gate activation, Q3.12 -> Q0.15 in [0, 32767]: sigmoid_q15 (gate_act 0) or the hard sigmoid
+ * clamp(rshift_round(v * hs_mult, hs_shift) + hs_offset, 0, 32767) (gate_act 1). */
+static inline int32_t rnnq_gate_q15(int32_t gate_act, int32_t hs_mult, int32_t hs_shift,
+                                    int32_t hs_offset, int32_t v)
+{
+    if (gate_act == RNNQ_GATE_HARD_SIGMOID) {
+        /* |v * hs_mult| < 2^47: no overflow in 64 bits. */
+        const int64_t y = rnnq_rshift_round64((int64_t)v * hs_mult, hs_shift) + hs_offset;
+        return y < 0 ? 0 : (y > RNNQ_INT16_MAX ? RNNQ_INT16_MAX : (int32_t)y);
+    }
+    return rnnq_sigmoid_q15(v, RNNQ_GATE_FRAC_BITS);
+}
+
+/* Sum of w[k] * x[k] for k < n with int16 x: int32 accumulator (the caller guarantees the
+ * bound; each product |w * x| <= 2^22 fits). */
+static inline int32_t rnnq_dot_s8_s16(const int8_t *w, const int16_t *x, int32_t n)
+{
+    int32_t acc = 0;
+    int32_t k;
+    for (k = 0; k < n; ++k) {
+        acc += (int32_t)w[k] * x[k];
+    }
+    return acc;
+}
+
+/* Two requantised accumulators, summed exactly: requant(ax, mx, sx) + requant(ah, mh, sh). */
+static inline int64_t rnnq_requant_pair(int32_t ax, int32_t mx, int32_t sx, int32_t ah,
+                                        int32_t mh, int32_t sh)
+{
+    return (int64_t)rnnq_requant(ax, mx, sx) + (int64_t)rnnq_requant(ah, mh, sh);
+}
+
 int32_t rnnq_lstm_scratch_size(const rnnq_lstm_params *p)
 {
     return 4 * p->hidden_size * (int32_t)sizeof(int16_t);
@@ -53,6 +94,12 @@ void rnnq_lstm_step_s8(const rnnq_lstm_params *p, const int8_t *x, int8_t *h, in
     const int32_t rows = 4 * n_hid;
     const int32_t cell_frac = p->cell_frac;
     const int32_t ic_shift = 2 * RNNQ_ACT_FRAC_BITS - cell_frac;
+    const int32_t ga = p->gate_act;
+    const int32_t hs_mult = p->hs_mult;
+    const int32_t hs_shift = p->hs_shift;
+    const int32_t hs_offset = p->hs_offset;
+    const int32_t clip = p->clip;
+    const int16_t *peep = p->p;
     const int8_t *w = p->w;
     const int8_t *rw = p->rw;
     int32_t r;
@@ -63,9 +110,8 @@ void rnnq_lstm_step_s8(const rnnq_lstm_params *p, const int8_t *x, int8_t *h, in
     for (r = 0; r < rows; ++r) {
         const int32_t ax = p->bias_x[r] + rnnq_dot_s8(w, x, n_in);
         const int32_t ah = p->bias_h[r] + rnnq_dot_s8(rw, h, n_hid);
-        const int64_t g = (int64_t)rnnq_requant(ax, p->mult_x[r], p->shift_x[r]) +
-                          (int64_t)rnnq_requant(ah, p->mult_h[r], p->shift_h[r]);
-        scratch[r] = rnnq_sat16(g);
+        scratch[r] = rnnq_sat16(rnnq_requant_pair(ax, p->mult_x[r], p->shift_x[r], ah,
+                                                  p->mult_h[r], p->shift_h[r]));
         w += n_in;
         rw += n_hid;
     }
@@ -77,18 +123,231 @@ void rnnq_lstm_step_s8(const rnnq_lstm_params *p, const int8_t *x, int8_t *h, in
         const int16_t *gf = scratch + 2 * n_hid;
         const int16_t *gc = scratch + 3 * n_hid;
         for (j = 0; j < n_hid; ++j) {
-            const int32_t i_t = rnnq_sigmoid_q15(gi[j], RNNQ_GATE_FRAC_BITS);
-            const int32_t o_t = rnnq_sigmoid_q15(go[j], RNNQ_GATE_FRAC_BITS);
-            const int32_t f_t = rnnq_sigmoid_q15(gf[j], RNNQ_GATE_FRAC_BITS);
-            const int32_t cc = rnnq_tanh_q15(gc[j], RNNQ_GATE_FRAC_BITS);
+            const int32_t c_prev = c[j];
+            int32_t gi_v = gi[j];
+            int32_t gf_v = gf[j];
+            int32_t go_v = go[j];
+            int32_t i_t;
+            int32_t f_t;
+            int32_t o_t;
+            int32_t cc;
+            int32_t c_new;
+            int32_t t;
+            if (peep != NULL) {
+                /* Peepholes on the old cell: |p * c| <= 2^30 fits int32. */
+                gi_v = rnnq_sat16((int64_t)gi_v + rnnq_requant((int32_t)peep[j] * c_prev,
+                                                               p->p_mult[0], p->p_shift[0]));
+                gf_v = rnnq_sat16((int64_t)gf_v +
+                                  rnnq_requant((int32_t)peep[2 * n_hid + j] * c_prev,
+                                               p->p_mult[2], p->p_shift[2]));
+            }
+            i_t = rnnq_gate_q15(ga, hs_mult, hs_shift, hs_offset, rnnq_clip_gate(gi_v, clip));
+            if (p->input_forget) {
+                f_t = 32768 - i_t > RNNQ_INT16_MAX ? RNNQ_INT16_MAX : 32768 - i_t;
+            } else {
+                f_t = rnnq_gate_q15(ga, hs_mult, hs_shift, hs_offset, rnnq_clip_gate(gf_v, clip));
+            }
+            cc = rnnq_tanh_q15(rnnq_clip_gate(gc[j], clip), RNNQ_GATE_FRAC_BITS);
             /* |f * c| <= 2^30 and |i * cc| < 2^30: both products fit in int32. */
-            const int32_t c_new = rnnq_sat16(
-                (int64_t)rnnq_rshift_round(f_t * (int32_t)c[j], RNNQ_ACT_FRAC_BITS) +
-                rnnq_rshift_round(i_t * cc, ic_shift));
-            const int32_t t = rnnq_tanh_q15(c_new, cell_frac);
+            c_new = rnnq_sat16((int64_t)rnnq_rshift_round(f_t * c_prev, RNNQ_ACT_FRAC_BITS) +
+                               rnnq_rshift_round(i_t * cc, ic_shift));
+            if (peep != NULL) {
+                /* The output peephole sees the new cell. */
+                go_v = rnnq_sat16((int64_t)go_v + rnnq_requant((int32_t)peep[n_hid + j] * c_new,
+                                                               p->p_mult[1], p->p_shift[1]));
+            }
+            o_t = rnnq_gate_q15(ga, hs_mult, hs_shift, hs_offset, rnnq_clip_gate(go_v, clip));
+            t = rnnq_tanh_q15(c_new, cell_frac);
             c[j] = (int16_t)c_new;
             h[j] = rnnq_sat8((int64_t)p->out_zp + rnnq_requant(o_t * t, p->out_mult, p->out_shift));
         }
+    }
+}
+
+int32_t rnnq_gru_scratch_size(const rnnq_gru_params *p)
+{
+    return 3 * p->hidden_size * (int32_t)sizeof(int16_t);
+}
+
+void rnnq_gru_reset_s8(const rnnq_gru_params *p, int8_t *h)
+{
+    int32_t j;
+    for (j = 0; j < p->hidden_size; ++j) {
+        h[j] = p->h0[j];
+    }
+}
+
+void rnnq_gru_step_s8(const rnnq_gru_params *p, const int8_t *x, int8_t *h, int16_t *scratch)
+{
+    const int32_t n_in = p->input_size;
+    const int32_t n_hid = p->hidden_size;
+    const int32_t zp = p->out_zp;
+    const int32_t clip = p->clip;
+    int16_t *zg = scratch;              /* [H] z (Q0.15) */
+    int16_t *rg = scratch + n_hid;      /* [H] r (Q0.15), then r * (h - zp) / 2^8 */
+    int16_t *ng = scratch + 2 * n_hid;  /* [H] candidate n (Q0.15) */
+    const int8_t *w = p->w;
+    const int8_t *rw = p->rw;
+    int32_t r;
+    int32_t k;
+
+    /* 1. Update and reset gates from x and the old h (rows 0 .. 2H-1). */
+    for (r = 0; r < 2 * n_hid; ++r) {
+        const int32_t ax = p->bias_x[r] + rnnq_dot_s8(w, x, n_in);
+        const int32_t ah = p->bias_h[r] + rnnq_dot_s8(rw, h, n_hid);
+        const int32_t g = rnnq_sat16(rnnq_requant_pair(ax, p->mult_x[r], p->shift_x[r], ah,
+                                                       p->mult_h[r], p->shift_h[r]));
+        scratch[r] = (int16_t)rnnq_gate_q15(p->gate_act, p->hs_mult, p->hs_shift, p->hs_offset,
+                                            rnnq_clip_gate(g, clip));
+        w += n_in;
+        rw += n_hid;
+    }
+
+    /* 2. Candidate rows j = 2H + k (w and rw now point at row 2H). */
+    if (p->linear_before_reset) {
+        for (k = 0; k < n_hid; ++k) {
+            const int32_t j = 2 * n_hid + k;
+            const int32_t ax = rnnq_requant(p->bias_x[j] + rnnq_dot_s8(w, x, n_in), p->mult_x[j],
+                                            p->shift_x[j]);
+            const int32_t ah = rnnq_sat16(rnnq_requant(p->bias_h[j] + rnnq_dot_s8(rw, h, n_hid),
+                                                       p->mult_h[j], p->shift_h[j]));
+            /* |r * ah| <= 32767 * 32768 < 2^30 fits int32. */
+            const int32_t pre = rnnq_sat16((int64_t)ax +
+                                           rnnq_rshift_round(rg[k] * ah, RNNQ_ACT_FRAC_BITS));
+            ng[k] = (int16_t)rnnq_tanh_q15(rnnq_clip_gate(pre, clip), RNNQ_GATE_FRAC_BITS);
+            w += n_in;
+            rw += n_hid;
+        }
+    } else {
+        /* The reset gate scales the centred old state: rh = r * (h - zp) / 2^8, |rh| <= 32640. */
+        for (k = 0; k < n_hid; ++k) {
+            rg[k] = (int16_t)rnnq_rshift_round((int32_t)rg[k] * ((int32_t)h[k] - zp), 8);
+        }
+        for (k = 0; k < n_hid; ++k) {
+            const int32_t j = 2 * n_hid + k;
+            const int32_t ax = p->bias_x[j] + rnnq_dot_s8(w, x, n_in);
+            const int32_t ah = p->bias_h[j] + rnnq_dot_s8_s16(rw, rg, n_hid);
+            const int32_t pre = rnnq_sat16(rnnq_requant_pair(ax, p->mult_x[j], p->shift_x[j], ah,
+                                                             p->mult_h[j], p->shift_h[j]));
+            ng[k] = (int16_t)rnnq_tanh_q15(rnnq_clip_gate(pre, clip), RNNQ_GATE_FRAC_BITS);
+            w += n_in;
+            rw += n_hid;
+        }
+    }
+
+    /* 3. h = zp + (1 - z) * n + z * (h - zp), each term in h units. */
+    for (k = 0; k < n_hid; ++k) {
+        const int32_t z = zg[k];
+        const int32_t hc = (int32_t)h[k] - zp;
+        /* (32768 - z) * n <= 2^15 * 32767 and |z * hc| < 2^23: both fit int32. */
+        const int64_t v = (int64_t)zp + rnnq_requant((32768 - z) * ng[k], p->out_mult,
+                                                     p->out_shift) +
+                          rnnq_rshift_round(z * hc, RNNQ_ACT_FRAC_BITS);
+        h[k] = rnnq_sat8(v);
+    }
+}
+
+int32_t rnnq_rnn_scratch_size(const rnnq_rnn_params *p)
+{
+    return p->hidden_size * (int32_t)sizeof(int16_t);
+}
+
+void rnnq_rnn_reset_s8(const rnnq_rnn_params *p, int8_t *h)
+{
+    int32_t j;
+    for (j = 0; j < p->hidden_size; ++j) {
+        h[j] = p->h0[j];
+    }
+}
+
+void rnnq_rnn_step_s8(const rnnq_rnn_params *p, const int8_t *x, int8_t *h, int16_t *scratch)
+{
+    const int32_t n_in = p->input_size;
+    const int32_t n_hid = p->hidden_size;
+    const int32_t zp = p->out_zp;
+    const int32_t act = p->act;
+    const int32_t clip = p->clip;
+    const int8_t *w = p->w;
+    const int8_t *rw = p->rw;
+    int32_t hi = RNNQ_INT8_MAX; /* relu upper bound */
+    int32_t r;
+
+    if (act == RNNQ_RNN_RELU && clip > 0 && (int64_t)zp + clip < RNNQ_INT8_MAX) {
+        hi = zp + clip;
+    }
+    /* 1. New state into scratch (every row uses the old h). */
+    for (r = 0; r < n_hid; ++r) {
+        const int32_t ax = p->bias_x[r] + rnnq_dot_s8(w, x, n_in);
+        const int32_t ah = p->bias_h[r] + rnnq_dot_s8(rw, h, n_hid);
+        const int64_t v = rnnq_requant_pair(ax, p->mult_x[r], p->shift_x[r], ah, p->mult_h[r],
+                                            p->shift_h[r]);
+        if (act == RNNQ_RNN_RELU) {
+            const int64_t y = zp + v;
+            scratch[r] = (int16_t)(y < zp ? zp : (y > hi ? hi : y));
+        } else {
+            const int32_t g = rnnq_clip_gate(rnnq_sat16(v), clip);
+            const int32_t t = act == RNNQ_RNN_SIGMOID ? rnnq_sigmoid_q15(g, RNNQ_GATE_FRAC_BITS)
+                                                      : rnnq_tanh_q15(g, RNNQ_GATE_FRAC_BITS);
+            scratch[r] = rnnq_sat8((int64_t)zp + rnnq_requant(t, p->out_mult, p->out_shift));
+        }
+        w += n_in;
+        rw += n_hid;
+    }
+    /* 2. Commit. */
+    for (r = 0; r < n_hid; ++r) {
+        h[r] = (int8_t)scratch[r];
+    }
+}
+
+void rnnq_requant_s16_s8(const rnnq_requant_params *p, const int16_t *x, int8_t *y, int32_t n)
+{
+    const int32_t in_zp = p->in_zp;
+    const int64_t out_zp = p->out_zp;
+    int32_t k;
+    for (k = 0; k < n; ++k) {
+        y[k] = rnnq_sat8(out_zp + rnnq_requant((int32_t)x[k] - in_zp, p->mult, p->shift));
+    }
+}
+
+void rnnq_requant_s8_s8(const rnnq_requant_params *p, const int8_t *x, int8_t *y, int32_t n)
+{
+    const int32_t in_zp = p->in_zp;
+    const int64_t out_zp = p->out_zp;
+    int32_t k;
+    for (k = 0; k < n; ++k) {
+        y[k] = rnnq_sat8(out_zp + rnnq_requant((int32_t)x[k] - in_zp, p->mult, p->shift));
+    }
+}
+
+void rnnq_mean_time_reset(const rnnq_mean_time_params *p, int32_t *acc)
+{
+    int32_t k;
+    for (k = 0; k < p->size; ++k) {
+        acc[k] = 0;
+    }
+}
+
+void rnnq_mean_time_step_s8(const rnnq_mean_time_params *p, const int8_t *x, int32_t *acc,
+                            int32_t n_steps, int8_t *y)
+{
+    const int32_t in_zp = p->in_zp;
+    const int64_t out_zp = p->out_zp;
+    int32_t k;
+    for (k = 0; k < p->size; ++k) {
+        const int32_t a = acc[k] + ((int32_t)x[k] - in_zp);
+        acc[k] = a;
+        y[k] = rnnq_sat8(out_zp + rnnq_div_round(rnnq_requant(a, p->mult, p->shift), n_steps));
+    }
+}
+
+void rnnq_embed_s8(const rnnq_embed_params *p, int32_t id, int8_t *y)
+{
+    const int32_t dim = p->dim;
+    const int32_t row = id < 0 ? 0 : (id >= p->vocab ? p->vocab - 1 : id);
+    const int8_t *t = p->table + (size_t)row * (size_t)dim;
+    int32_t k;
+    for (k = 0; k < dim; ++k) {
+        y[k] = t[k];
     }
 }
 

@@ -9,11 +9,18 @@
  * - dot-product accumulators bias[r] + w[r].x fit in int32 (|bias| + K * 128 * 128 < 2^31);
  * - multipliers in [0, 2^31), requant shifts in [1, 62]; zero points and act_min/act_max in
  *   the int8 range; LSTM cell_frac in [7, 15];
- * - softmax: 0 <= exp_table[d] <= 65536 and exp_table[0] > 0.
+ * - softmax: 0 <= exp_table[d] <= 65536 and exp_table[0] > 0;
+ * - gate_act 1 (hard sigmoid): hs_shift in [0, 62]; clip >= 0;
+ * - GRU with linear_before_reset 0: |bias_h[r]| + H * 128 * 32640 < 2^31 on the candidate rows
+ *   (their recurrent operand is the int16 r * (h - out_zp) / 2^8);
+ * - requant: in_zp may span the int16 range;
+ * - mean over time: |acc| stays below 2^31 (n_steps * 255 < 2^31) and n_steps >= 1.
+ * Array pointers documented "or NULL" may be NULL (empty arrays); all others must be valid.
  */
 #ifndef RNNQ_KERNELS_H
 #define RNNQ_KERNELS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -38,7 +45,91 @@ typedef struct {
     int32_t out_zp;
     const int8_t *h0;      /* [H] initial hidden state */
     const int16_t *c0;     /* [H] initial cell state */
+    int32_t gate_act;      /* rnnq_gate_act: 0 sigmoid, 1 hard sigmoid (i, o, f gates) */
+    int32_t hs_mult;       /* hard sigmoid: clamp(rshift_round(v * hs_mult, hs_shift) */
+    int32_t hs_shift;      /*   + hs_offset, 0, 32767), v in Q3.12 */
+    int32_t hs_offset;
+    int32_t clip;          /* Q3.12 bound of every gate pre-activation, 0 = none */
+    int32_t input_forget;  /* nonzero: f = min(32768 - i, 32767) */
+    const int16_t *p;      /* [3H] peepholes p_i, p_o, p_f, or NULL (none) */
+    const int32_t *p_mult; /* [3] multipliers of p_i * c, p_o * c, p_f * c (NULL with p) */
+    const int32_t *p_shift; /* [3] */
 } rnnq_lstm_params;
+
+/* Values of the gate_act fields. */
+typedef enum { RNNQ_GATE_SIGMOID = 0, RNNQ_GATE_HARD_SIGMOID = 1 } rnnq_gate_act;
+
+/* Integer GRU step; rows are ONNX-ordered blocks of H: z, r, h (candidate). */
+typedef struct {
+    int32_t input_size;          /* I */
+    int32_t hidden_size;         /* H */
+    int32_t linear_before_reset; /* 0 or 1 (ONNX attribute) */
+    const int8_t *w;             /* [3H][I] */
+    const int8_t *rw;            /* [3H][H] */
+    const int32_t *bias_x;       /* [3H] */
+    const int32_t *bias_h;       /* [3H] */
+    const int32_t *mult_x;       /* [3H] */
+    const int32_t *shift_x;      /* [3H] */
+    const int32_t *mult_h;       /* [3H] */
+    const int32_t *shift_h;      /* [3H] */
+    int32_t out_mult;            /* Q0.30 -> h */
+    int32_t out_shift;
+    int32_t out_zp;              /* zero point of h */
+    const int8_t *h0;            /* [H] initial hidden state */
+    int32_t gate_act;            /* rnnq_gate_act of z and r */
+    int32_t hs_mult;
+    int32_t hs_shift;
+    int32_t hs_offset;
+    int32_t clip;                /* Q3.12, 0 = none */
+} rnnq_gru_params;
+
+/* Values of rnnq_rnn_params.act. */
+typedef enum { RNNQ_RNN_TANH = 0, RNNQ_RNN_RELU = 1, RNNQ_RNN_SIGMOID = 2 } rnnq_rnn_act;
+
+/* Integer vanilla RNN step (ONNX RNN), rows of H. */
+typedef struct {
+    int32_t input_size;    /* I */
+    int32_t hidden_size;   /* H */
+    int32_t act;           /* rnnq_rnn_act */
+    const int8_t *w;       /* [H][I] */
+    const int8_t *rw;      /* [H][H] */
+    const int32_t *bias_x; /* [H] */
+    const int32_t *bias_h; /* [H] */
+    const int32_t *mult_x; /* [H] */
+    const int32_t *shift_x; /* [H] */
+    const int32_t *mult_h; /* [H] */
+    const int32_t *shift_h; /* [H] */
+    int32_t out_mult;      /* tanh / sigmoid: Q0.15 -> h */
+    int32_t out_shift;
+    int32_t out_zp;        /* zero point of h */
+    const int8_t *h0;      /* [H] initial hidden state */
+    int32_t clip;          /* Q3.12 (tanh, sigmoid) or h units (relu), 0 = none */
+} rnnq_rnn_params;
+
+/* y = sat8(out_zp + requant(x - in_zp, mult, shift)). */
+typedef struct {
+    int32_t in_zp;
+    int32_t out_zp;
+    int32_t mult;
+    int32_t shift;
+} rnnq_requant_params;
+
+/* Running mean over time: acc[k] += x[k] - in_zp;
+ * y[k] = sat8(out_zp + div_round(requant(acc[k], mult, shift), n_steps)). */
+typedef struct {
+    int32_t size;
+    int32_t in_zp;
+    int32_t out_zp;
+    int32_t mult;
+    int32_t shift;
+} rnnq_mean_time_params;
+
+/* Embedding lookup: y = table[clamp(id, 0, vocab - 1)]. */
+typedef struct {
+    int32_t vocab;
+    int32_t dim;
+    const int8_t *table; /* [vocab][dim] */
+} rnnq_embed_params;
 
 /* y[n] = clamp(out_zp + requant(bias[n] + w[n].x, mult[n], shift[n]), act_min, act_max). */
 typedef struct {
@@ -87,6 +178,43 @@ void rnnq_lstm_reset_s8(const rnnq_lstm_params *p, int8_t *h, int16_t *c);
  * scratch: rnnq_lstm_scratch_size(p) bytes, int16-aligned. */
 void rnnq_lstm_step_s8(const rnnq_lstm_params *p, const int8_t *x, int8_t *h, int16_t *c,
                        int16_t *scratch);
+
+/* Bytes of scratch rnnq_gru_step_s8 needs: 3H int16 (z, r or r * h, candidate). */
+int32_t rnnq_gru_scratch_size(const rnnq_gru_params *p);
+
+/* Copy h0 into the state buffer h [H]. */
+void rnnq_gru_reset_s8(const rnnq_gru_params *p, int8_t *h);
+
+/* One step: x [I]; h [H] updated in place (every row uses the old h);
+ * scratch: rnnq_gru_scratch_size(p) bytes, int16-aligned. */
+void rnnq_gru_step_s8(const rnnq_gru_params *p, const int8_t *x, int8_t *h, int16_t *scratch);
+
+/* Bytes of scratch rnnq_rnn_step_s8 needs: H int16. */
+int32_t rnnq_rnn_scratch_size(const rnnq_rnn_params *p);
+
+/* Copy h0 into the state buffer h [H]. */
+void rnnq_rnn_reset_s8(const rnnq_rnn_params *p, int8_t *h);
+
+/* One step: x [I]; h [H] updated in place; scratch: rnnq_rnn_scratch_size(p) bytes,
+ * int16-aligned. */
+void rnnq_rnn_step_s8(const rnnq_rnn_params *p, const int8_t *x, int8_t *h, int16_t *scratch);
+
+/* Elementwise over n int16 values; x and y must not overlap. */
+void rnnq_requant_s16_s8(const rnnq_requant_params *p, const int16_t *x, int8_t *y, int32_t n);
+
+/* Elementwise over n int8 values; y may alias x. */
+void rnnq_requant_s8_s8(const rnnq_requant_params *p, const int8_t *x, int8_t *y, int32_t n);
+
+/* Zero the accumulators acc [size]. */
+void rnnq_mean_time_reset(const rnnq_mean_time_params *p, int32_t *acc);
+
+/* Add x [size] to acc [size], then write the mean over n_steps (>= 1) steps into y [size]
+ * (y may alias x). */
+void rnnq_mean_time_step_s8(const rnnq_mean_time_params *p, const int8_t *x, int32_t *acc,
+                            int32_t n_steps, int8_t *y);
+
+/* y [dim] = table row clamp(id, 0, vocab - 1). */
+void rnnq_embed_s8(const rnnq_embed_params *p, int32_t id, int8_t *y);
 
 /* x [rows][K] -> y [rows][N]; x and y must not overlap. */
 void rnnq_dense_s8(const rnnq_dense_params *p, const int8_t *x, int8_t *y, int32_t rows);

@@ -1,0 +1,90 @@
+"""Quantisation helpers shared by the quantisation passes (all offline, float allowed)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rnnq import numerics as nx
+from rnnq.ir import Graph, Node, QParams, RnnqError, Tensor
+
+TINY = 2.0**-24
+
+
+def act_qparams(lo, hi) -> tuple[np.ndarray, np.ndarray]:
+    """int8 asymmetric scale/zero point covering [lo, hi] and 0 (vectorised)."""
+    lo = np.minimum(np.asarray(lo, np.float64), 0.0)
+    hi = np.maximum(np.asarray(hi, np.float64), 0.0)
+    scale = np.maximum((hi - lo) / 255.0, TINY)
+    zp = np.clip(nx.round_half_away(-128.0 - lo / scale), -128, 127).astype(np.int64)
+    return scale, zp
+
+
+def quantize_values(v: np.ndarray, q: QParams) -> np.ndarray:
+    """Offline/host-side float -> int8 with the tensor's parameters (last axis = channels)."""
+    return np.clip(nx.round_half_away(v / q.scale) + q.zero_point, -128, 127).astype(np.int8)
+
+
+def dequantize_values(v: np.ndarray, q: QParams) -> np.ndarray:
+    return (v.astype(np.float64) - q.zero_point) * q.scale
+
+
+def row_weights(w: np.ndarray, in_scale: np.ndarray):
+    """Fold per-input scales into W [R, K] and quantise per row -> (int8 W, row scales)."""
+    wf = w * in_scale[None, :]
+    s = np.abs(wf).max(axis=1) / 127.0
+    s = np.where(s > 0, s, TINY)
+    wq = np.clip(nx.round_half_away(wf / s[:, None]), -127, 127).astype(np.int8)
+    return wq, s
+
+
+def bias(node: Node, b: np.ndarray, s: np.ndarray, wq: np.ndarray, zp: np.ndarray,
+         xmax: int = 128) -> np.ndarray:
+    v = nx.round_half_away(b / s) - wq.astype(np.int64) @ zp
+    # The kernels accumulate bias + w·x in int32: |w·x| <= 127 * xmax * K must leave room.
+    if np.any(np.abs(v) + 127 * xmax * wq.shape[1] > nx.INT32_MAX):
+        raise RnnqError(f"node {node.name!r}: bias or accumulator does not fit int32 "
+                        "at the weight scale")
+    return v.astype(np.int32)
+
+
+def mults(node: Node, real: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        pairs = [nx.quantize_multiplier(float(r)) for r in np.ravel(real)]
+    except ValueError as e:
+        raise RnnqError(f"node {node.name!r}: {e}") from None
+    return (np.array([p[0] for p in pairs], np.int32), np.array([p[1] for p in pairs], np.int32))
+
+
+def in_scale_zp(t: Tensor, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column (scale, zero point) of a linear layer's input of width k."""
+    return (np.broadcast_to(t.q.scale, (k,)).astype(np.float64),
+            np.broadcast_to(t.q.zero_point, (k,)).astype(np.int64))
+
+
+def set_q(t: Tensor, scale, zp) -> None:
+    t.dtype = "int8"
+    t.q = QParams(np.float64(scale), np.int64(zp))
+
+
+def from_range(t: Tensor) -> None:
+    s, z = act_qparams(*t.range)
+    set_q(t, s, z)
+
+
+
+
+def unify_concat_ranges(g: Graph) -> None:
+    """Give every concatenated tensor (and what it aliases) the concat's range, so that the
+    producers choose one scale and the concatenation is a plain copy."""
+    for n in g.nodes:
+        if n.op != "concat":
+            continue
+        lo, hi = g.tensors[n.outputs[0]].range
+        for name in n.inputs:
+            while True:
+                t = g.tensors[name]
+                t.range = (min(lo, t.range[0]), max(hi, t.range[1]))
+                p = g.producer(name)
+                if p is None or p.op not in ("reshape", "last", "first", "take"):
+                    break
+                name = p.inputs[0]

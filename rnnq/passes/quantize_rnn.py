@@ -1,0 +1,153 @@
+"""Quantisation of the recurrent nodes (LSTM, GRU, vanilla RNN) into kernel params objects.
+
+Shared scheme (README "Numerics"): int8 weights with one scale per gate row, input scales
+folded into the weights; gate pre-activations Q3.12, gate outputs Q0.15; the hidden state h
+int8 with the output's scale and zero point (its zero point folded into recurrent biases);
+the LSTM cell int16 with a power-of-two scale.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from rnnq import numerics as nx
+from rnnq.ir import Graph, Node, QParams, RnnqError
+from rnnq.ir.params import GruParams, LstmParams, RnnParams
+from rnnq.passes.qcommon import bias, from_range, in_scale_zp, mults, quantize_values, row_weights
+
+_GATE = float(1 << nx.GATE_FRAC_BITS)
+
+
+def _consts(g: Graph, n: Node) -> list[np.ndarray]:
+    return [g.tensors[i].data.astype(np.float64) for i in n.inputs[1:]]
+
+
+def _gate_act(n: Node) -> dict:
+    ga = n.attrs.get("gate_act", ("sigmoid",))
+    if ga[0] == "sigmoid":
+        return {}
+    alpha, beta = float(ga[1]), float(ga[2])
+    if alpha < 0:
+        raise RnnqError(f"node {n.name!r}: HardSigmoid alpha={alpha} < 0 is not supported")
+    m, s = mults(n, np.array([alpha * 8.0]))  # Q3.12 -> Q0.15 is x8
+    return {"gate_act": 1, "hs_mult": int(m[0]), "hs_shift": int(s[0]),
+            "hs_offset": int(nx.round_half_away(beta * 32768.0))}
+
+
+def _clip_q(n: Node, unit: float) -> int:
+    c = n.attrs.get("clip")
+    return 0 if c is None else int(min(nx.round_half_away(c / unit), nx.INT16_MAX))
+
+
+def _common(g: Graph, n: Node, w: np.ndarray, r: np.ndarray):
+    """Input/hidden quantisation and per-row weights shared by every recurrent kind."""
+    x, y = g.tensors[n.inputs[0]], g.tensors[n.outputs[0]]
+    from_range(y)
+    sx, zx = in_scale_zp(x, w.shape[1])
+    sh, zh = float(y.q.scale), int(y.q.zero_point)
+    wq, s_w = row_weights(w, sx)
+    rq, s_r = row_weights(r, np.full(r.shape[1], sh))
+    return x, y, zx, sh, zh, wq, s_w, rq, s_r
+
+
+def _states(n: Node, h0: np.ndarray, q: QParams) -> np.ndarray:
+    return quantize_values(h0, q).reshape(-1)  # [B, H] flattened, one row per batch entry
+
+
+def quant_lstm(g: Graph, n: Node) -> Node:
+    w, r, b, h0, c0, p = _consts(g, n)
+    x, y, zx, sh, zh, wq, s_w, rq, s_r = _common(g, n, w, r)
+    hsz = r.shape[1]
+    mult_x, shift_x = mults(n, s_w * _GATE)
+    mult_h, shift_h = mults(n, s_r * _GATE)
+    absmax = max(n.attrs.get("cell_absmax", 1.0), float(np.abs(c0).max(initial=0.0)), 1e-6)
+    k = max(0, math.ceil(math.log2(absmax)))
+    cell_frac = 15 - min(k, 15 - nx.TABLE_STEP_BITS)
+    out_mult, out_shift = nx.quantize_multiplier(2.0**-30 / sh)
+    extra = _gate_act(n)
+    if np.any(p != 0):
+        blocks = p.reshape(3, hsz)
+        s_p = np.maximum(np.abs(blocks).max(axis=1) / 32767.0, 2.0**-30)
+        pq = np.clip(nx.round_half_away(blocks / s_p[:, None]), -32767, 32767).astype(np.int16)
+        pm, ps = mults(n, s_p * 2.0 ** (nx.GATE_FRAC_BITS - cell_frac))
+        extra.update(p=pq.reshape(-1), p_mult=pm, p_shift=ps)
+    params = LstmParams(
+        input_size=w.shape[1], hidden_size=hsz, w=wq, rw=rq,
+        bias_x=bias(n, b, s_w, wq, zx),
+        bias_h=bias(n, np.zeros(4 * hsz), s_r, rq, np.full(hsz, zh)),
+        mult_x=mult_x, shift_x=shift_x, mult_h=mult_h, shift_h=shift_h,
+        cell_frac=cell_frac, out_mult=out_mult, out_shift=out_shift, out_zp=zh,
+        h0=_states(n, h0, y.q),
+        c0=np.clip(nx.round_half_away(c0 * 2.0**cell_frac), -32768, 32767)
+        .astype(np.int16).reshape(-1),
+        clip=_clip_q(n, 1.0 / _GATE), input_forget=int(n.attrs.get("input_forget", 0)),
+        **extra,
+    )
+    c = g.tensors[n.outputs[1]]
+    c.dtype, c.q = "int16", QParams(np.float64(2.0**-cell_frac), np.int64(0))
+    return _node(n, "qlstm", x.name, [y.name, c.name], params, cell_absmax=absmax)
+
+
+def quant_gru(g: Graph, n: Node) -> Node:
+    w, r, wb, rb, h0 = _consts(g, n)
+    x, y = g.tensors[n.inputs[0]], g.tensors[n.outputs[0]]
+    hsz = r.shape[1]
+    lbr = int(n.attrs.get("linear_before_reset", 0))
+    from_range(y)
+    sx, zx = in_scale_zp(x, w.shape[1])
+    sh, zh = float(y.q.scale), int(y.q.zero_point)
+    wq, s_w = row_weights(w, sx)
+    # z, r rows and (lbr=1) candidate rows see h - zh; lbr=0 candidate rows see r*(h-zh)/2^8,
+    # whose unit is sh * 2^-7 and whose zero point is 0.
+    rq_zr, s_zr = row_weights(r[: 2 * hsz], np.full(hsz, sh))
+    rq_h, s_h = row_weights(r[2 * hsz :], np.full(hsz, sh if lbr else sh * 2.0**-7))
+    rq, s_r = np.concatenate([rq_zr, rq_h]), np.concatenate([s_zr, s_h])
+    bx = np.concatenate([wb[: 2 * hsz] + rb[: 2 * hsz], wb[2 * hsz :]])
+    bh_zr = bias(n, np.zeros(2 * hsz), s_zr, rq_zr, np.full(hsz, zh))
+    if lbr:
+        bh_h = bias(n, rb[2 * hsz :], s_h, rq_h, np.full(hsz, zh))
+    else:
+        bh_h = bias(n, rb[2 * hsz :], s_h, rq_h, np.zeros(hsz, np.int64), xmax=32768)
+    mult_x, shift_x = mults(n, s_w * _GATE)
+    mult_h, shift_h = mults(n, s_r * _GATE)
+    out_mult, out_shift = nx.quantize_multiplier(2.0**-30 / sh)
+    params = GruParams(
+        input_size=w.shape[1], hidden_size=hsz, linear_before_reset=lbr, w=wq, rw=rq,
+        bias_x=bias(n, bx, s_w, wq, zx), bias_h=np.concatenate([bh_zr, bh_h]),
+        mult_x=mult_x, shift_x=shift_x, mult_h=mult_h, shift_h=shift_h,
+        out_mult=out_mult, out_shift=out_shift, out_zp=zh, h0=_states(n, h0, y.q),
+        clip=_clip_q(n, 1.0 / _GATE), **_gate_act(n),
+    )
+    return _node(n, "qgru", x.name, [y.name], params)
+
+
+def quant_rnn(g: Graph, n: Node) -> Node:
+    w, r, b, h0 = _consts(g, n)
+    x, y, zx, sh, zh, wq, s_w, rq, s_r = _common(g, n, w, r)
+    act = {"tanh": 0, "relu": 1, "sigmoid": 2}[n.attrs.get("act", "tanh")]
+    unit = sh if act == 1 else 1.0 / _GATE  # relu: straight to h's scale; else Q3.12
+    mult_x, shift_x = mults(n, s_w / unit)
+    mult_h, shift_h = mults(n, s_r / unit)
+    out_mult, out_shift = nx.quantize_multiplier(2.0**-15 / sh) if act != 1 else (0, 1)
+    params = RnnParams(
+        input_size=w.shape[1], hidden_size=r.shape[1], act=act, w=wq, rw=rq,
+        bias_x=bias(n, b, s_w, wq, zx),
+        bias_h=bias(n, np.zeros(r.shape[1]), s_r, rq, np.full(r.shape[1], zh)),
+        mult_x=mult_x, shift_x=shift_x, mult_h=mult_h, shift_h=shift_h,
+        out_mult=out_mult, out_shift=out_shift, out_zp=zh, h0=_states(n, h0, y.q),
+        clip=_clip_q(n, unit),
+    )
+    return _node(n, "qrnn", x.name, [y.name], params)
+
+
+def _node(n: Node, op: str, x: str, outs: list[str], params, **extra) -> Node:
+    attrs = {"params": params, "reverse": bool(n.attrs.get("reverse")),
+             "gate_range": n.attrs.get("gate_range"), **extra}
+    if n.attrs.get("state_inputs"):
+        attrs["state_inputs"] = n.attrs["state_inputs"]
+    return Node(op, [x], outs, attrs, n.name)
+
+
+QUANTIZERS = {"lstm": quant_lstm, "gru": quant_gru, "rnn": quant_rnn}
