@@ -129,7 +129,7 @@ def compile_model(model: str | Path, calib: str | Path, out_dir: str | Path,
                   target: str = "generic-c99", prefix: str | None = None,
                   calib_method: str = "minmax", progress: Progress | None = None,
                   log: Callable[[str], None] = lambda s: None, seq_len: int | None = None,
-                  max_steps: int | None = None) -> dict:
+                  max_steps: int | None = None, headroom: float = 1.25) -> dict:
     """ONNX + calibration data -> BUILD/ (C sources, manifest.json, what validate needs).
 
     The folder is written in a temporary sibling and moved into place only when complete.
@@ -141,7 +141,8 @@ def compile_model(model: str | Path, calib: str | Path, out_dir: str | Path,
     log(f"imported {model}: {len(g.nodes)} IR nodes")
     data = load_npz(calib, g)
     log(f"calibrating on {data.n} sequences ({calib_method})")
-    calibrate(g, data, method=calib_method, progress=progress, seq_len=seq_len)
+    calibrate(g, data, method=calib_method, progress=progress, seq_len=seq_len,
+              headroom=headroom)
     cal = _ranges_to_json(g)
     ig = quantize(g)
     io = _io_info(ig)

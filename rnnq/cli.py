@@ -62,9 +62,14 @@ def main() -> None:
 @click.option("--max-steps", type=click.IntRange(min=1), default=None,
               help="Whole-sequence (bidirectional) models: the longest sequence the C accepts "
                    "(default: --seq-len, the model's fixed T, or the calibration T).")
+@click.option("--headroom", type=click.FloatRange(min=1.0), default=1.25, show_default=True,
+              help="Widen calibrated ranges by this factor (about zero; recurrent outputs stay "
+                   "within their natural bounds) so that inputs a little beyond the calibration "
+                   "data do not clip. 1 = exact calibrated ranges.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @_guard
-def compile_cmd(model, calib, target, out, prefix, calib_method, seq_len, max_steps, quiet):
+def compile_cmd(model, calib, target, out, prefix, calib_method, seq_len, max_steps, headroom,
+                quiet):
     """Compile MODEL.onnx into an integer-only C build folder."""
     from rnnq import api
 
@@ -76,8 +81,11 @@ def compile_cmd(model, calib, target, out, prefix, calib_method, seq_len, max_st
             click.echo(f"\r  calibrating: {done}/{total} sequences", err=True, nl=done == total)
 
     m = api.compile_model(model, calib, out, target, prefix, calib_method,
-                          None if quiet else progress, log, seq_len=seq_len, max_steps=max_steps)
+                          None if quiet else progress, log, seq_len=seq_len, max_steps=max_steps,
+                          headroom=headroom)
     mem = m["memory"]
+    if quiet:
+        return
     click.echo(f"wrote {out}/ for {m['target']}: weights {mem['weight_bytes']} B, "
                f"arena {mem['arena_bytes']} B, state {mem['state_bytes']} B, "
                f"{m['macs_per_step']} MACs/step")

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from rnnq import api
-from rnnq.data import Dataset, at_last_step, load_npz
+from rnnq.data import Dataset, at_last_step, load_npz, valid_mask
 from rnnq.ir import Graph, RnnqError
 from rnnq.sim.float_ref import run_float
 from rnnq.sim.integer import dequantize_output, quantize_input, quantize_states, run_integer
@@ -208,17 +208,32 @@ def validate(build_dir: str | Path, data_path: str | Path) -> dict:
         mism += int(np.sum(cs != ss)) + int(np.sum(cr != sr))
         compared += cs.size + cr.size
     f0, i0 = fl[0], ints[0]
+    clipped = _clipped_inputs(g, data)
     rep = {
         "n": data.n,
         "target": b.manifest["target"],
         "float": {**_metrics(f0, data.y), "engine": engine},
         "int": {**_metrics(i0, data.y), "sqnr_db": sqnr_db(f0, i0),
                 "max_abs_error": float(np.max(np.abs(f0 - i0))),
-                "max_error_lsb": float(np.max(np.abs(f0 - i0)) / b.manifest["outputs"][0]["scale"])},
+                "max_error_lsb": float(np.max(np.abs(f0 - i0)) / b.manifest["outputs"][0]["scale"]),
+                "input_clipped": clipped},
         "c": {"bit_exact": mism == 0, "mismatches": mism, "compared_values": compared},
         "error_by_step": error_by_step(b, data, env),
     }
     return rep
+
+
+def _clipped_inputs(g: Graph, data: Dataset) -> float:
+    """Fraction of real input values beyond the int8 input's range (they saturate)."""
+    t = g.tensors[g.inputs[0]]
+    if t.q is None:
+        return 0.0
+    x = data.x.reshape(*data.x.shape[:2], *t.shape).astype(np.float64)
+    q = np.round(x / t.q.scale) + t.q.zero_point
+    out = (q < -128) | (q > 127)
+    mask = valid_mask(data.lengths, data.x.shape[1]).reshape(
+        data.n, data.x.shape[1], *([1] * len(t.shape)))
+    return float(np.sum(out & mask) / max(1, np.sum(np.broadcast_to(mask, out.shape))))
 
 
 def error_by_step(b: Build, data: Dataset, env: dict) -> dict:
@@ -257,9 +272,15 @@ def format_report(rep: dict) -> str:
         ("bit-exact", "", "", (f"{'yes' if rep['c']['bit_exact'] else 'NO'} "
                               f"({rep['c']['mismatches']} of {rep['c']['compared_values']} differ)")),
     ]
+    clipped = rep["int"].get("input_clipped")
+    if clipped:
+        rows.append(("inputs clipped", "", f"{100 * clipped:.2f} %", ""))
     w = [max(len(r[i]) for r in rows) for i in range(4)]
     lines = [(f"rnnq validate: {rep['n']} sequences, target {rep['target']}, "
              f"float by {rep['float']['engine']}")]
     for r in rows:
         lines.append("  ".join(c.ljust(w[i]) for i, c in enumerate(r)).rstrip())
+    if clipped and clipped > 0.01:
+        lines.append("note: some test inputs lie beyond the calibrated input range and saturate; "
+                     "compile with more --headroom or more representative calibration data")
     return "\n".join(lines)

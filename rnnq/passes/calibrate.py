@@ -92,9 +92,32 @@ def long_streams(data: Dataset, seq_len: int, count: int = 16, seed: int = 0) ->
     return Dataset(streams, np.full(count, seq_len, dtype=np.int64), None)
 
 
+#: Natural bounds of recurrent outputs: headroom never widens a range past them.
+_BOUNDS = {"lstm": (-1.0, 1.0), "gru": (-1.0, 1.0), ("rnn", "tanh"): (-1.0, 1.0),
+           ("rnn", "sigmoid"): (0.0, 1.0)}
+
+
+def _bounds(graph: Graph, name: str) -> tuple[float, float]:
+    p = graph.producer(name)
+    while p is not None and p.op in ("reshape", "last", "first", "take", "concat"):
+        p = graph.producer(p.inputs[0])
+    if p is None:
+        return (-np.inf, np.inf)
+    key = (p.op, p.attrs.get("act", "tanh")) if p.op == "rnn" else p.op
+    if p.op == "lstm" and name != p.outputs[0] and graph.producer(name) is p:
+        return (-np.inf, np.inf)  # the cell state
+    return _BOUNDS.get(key, (-np.inf, np.inf))
+
+
+def widen(lo, hi, headroom: float, bounds=(-np.inf, np.inf)):
+    """Scale a range about zero by `headroom`, within the tensor's natural bounds."""
+    return (np.maximum(np.asarray(lo) * headroom, bounds[0]),
+            np.minimum(np.asarray(hi) * headroom, bounds[1]))
+
+
 def calibrate(graph: Graph, data: Dataset, method: str = "minmax", percentile: float = 99.99,
               batch: int = 64, progress: Callable[[int, int], None] | None = None,
-              seq_len: int | None = None) -> Graph:
+              seq_len: int | None = None, headroom: float = 1.25) -> Graph:
     """Run the float model over the calibration set (and, with seq_len, over streams of that
     many steps) and record ranges."""
     if method not in ("minmax", "percentile"):
@@ -117,9 +140,9 @@ def calibrate(graph: Graph, data: Dataset, method: str = "minmax", percentile: f
             if progress:
                 progress(done, total)
     for t in acts:
-        lo, hi = obs.range(t.name)
+        lo, hi = widen(*obs.range(t.name), headroom, _bounds(graph, t.name))
         t.range = (float(lo[0]), float(hi[0]))
-    lo, hi = obs.range(graph.inputs[0], per_channel=True)
+    lo, hi = widen(*obs.range(graph.inputs[0], per_channel=True), headroom)
     graph.meta["input_channel_range"] = (lo.astype(np.float64), hi.astype(np.float64))
     for n in recurrent:
         glo, ghi = obs.range(n.outputs[0] + ":gates")
@@ -128,6 +151,7 @@ def calibrate(graph: Graph, data: Dataset, method: str = "minmax", percentile: f
             n.attrs["cell_absmax"] = float(obs.range(n.outputs[1] + ":absc")[1][0])
     graph.meta["calibration"] = {"method": method, "sequences": data.n,
                                  "seq_len": seq_len or int(data.lengths.max()),
+                                 "headroom": headroom,
                                  **({"percentile": percentile} if method == "percentile" else {})}
     graph.stage = Stage.CALIBRATED
     return graph
