@@ -16,7 +16,7 @@ from rnnq import numerics as nx
 from rnnq.backends.c import emit_c
 from rnnq.data import load_npz
 from rnnq.frontend.onnx import import_onnx
-from rnnq.ir import Graph
+from rnnq.ir import Graph, RnnqError
 from rnnq.passes.calibrate import calibrate
 from rnnq.passes.canonicalize import fold_dense_bias, fuse_dense_relu
 from rnnq.passes.quantize import quantize
@@ -135,6 +135,7 @@ def compile_model(model: str | Path, calib: str | Path, out_dir: str | Path,
     The folder is written in a temporary sibling and moved into place only when complete.
     """
     model, out_dir = Path(model), Path(out_dir)
+    _check_out_dir(out_dir)
     tgt = load_target(target)
     prefix = prefix or "model"
     g = float_graph(model)
@@ -161,6 +162,21 @@ def compile_model(model: str | Path, calib: str | Path, out_dir: str | Path,
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return manifest
+
+
+def _check_out_dir(out_dir: Path) -> None:
+    """The build folder is replaced as a whole: never a folder holding anything else."""
+    if not out_dir.exists():
+        return
+    if not out_dir.is_dir():
+        raise RnnqError(f"{out_dir}: exists and is not a folder")
+    here = Path.cwd().resolve()
+    if out_dir.resolve() in (here, *here.parents):
+        raise RnnqError(f"{out_dir}: is the current folder or one of its parents; "
+                        "choose a separate build folder")
+    if any(out_dir.iterdir()) and not (out_dir / MANIFEST).is_file():
+        raise RnnqError(f"{out_dir}: exists and is not an rnnq build folder (no {MANIFEST}); "
+                        "refusing to replace it")
 
 
 def _max_steps(g: Graph, data, seq_len: int | None, max_steps: int | None, log) -> int:

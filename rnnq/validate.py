@@ -56,14 +56,14 @@ def float_outputs(b: Build, data: Dataset) -> tuple[list[np.ndarray], str]:
     g = b.float_graph
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
-    sess = ort.InferenceSession(str(b.path / b.manifest["model"]["file"]), opts,
-                                providers=["CPUExecutionProvider"])
     in_name = g.inputs[0]
     ta = g.meta["input_time_axis"]
     step_shape = list(g.tensors[g.inputs[0]].shape)
     outs: list[list[np.ndarray]] = [[] for _ in g.outputs]
-    types = {i.name: i.type for i in sess.get_inputs()}
     try:
+        sess = ort.InferenceSession(str(b.path / b.manifest["model"]["file"]), opts,
+                                    providers=["CPUExecutionProvider"])
+        types = {i.name: i.type for i in sess.get_inputs()}
         for i in range(data.n):
             xi = data.x[i, : data.lengths[i]].reshape(data.lengths[i], *step_shape)
             xi = np.moveaxis(xi, 0, ta)

@@ -172,6 +172,7 @@ def _slice(ctx: _Ctx, node) -> None:
             tmp = ctx.tmp(node.output[0])
             _last(ctx, node, x, True, tmp, first=list(sel) == [0] and ctx.T > 1)
             cur = ctx.graph.tensors[tmp]
+            slices[x.time_axis] = slice(None)  # the kept size-1 axis
         else:
             del slices[x.time_axis]
     sl = tuple(slices)

@@ -49,8 +49,9 @@ def _input_candidates(vi: onnx.ValueInfoProto) -> tuple[list[int], list[int | No
     for d in vi.type.tensor_type.shape.dim:
         dims.append(d.dim_value if d.HasField("dim_value") else None)
     rank = len(dims)
-    order = [1, 0] + list(range(2, rank))
-    cands = [a for a in order if a < rank and dims[a] != 1]
+    order = [a for a in [1, 0] + list(range(2, rank)) if a < rank]
+    # Axes of static size 1 come last: a model exported with a fixed T of 1 still has one.
+    cands = [a for a in order if dims[a] != 1] + [a for a in order if dims[a] == 1]
     return cands, dims
 
 
