@@ -13,11 +13,25 @@ from rnnq.resources import targets_dir
 _SCHEMA: dict[str, Any] = {
     "name": str, "description": str, "inherits": str,
     "isa": {"arch": str, "features": list, "word_bits": int, "rounding": str},
-    "kernels": {"lstm": str, "dense": str, "elementwise": str},
-    "toolchain": {"cc": str, "ar": str, "cflags": list, "ldflags": list},
-    "run": {"runner": str},
-    "budget": {"flash_bytes": int, "ram_bytes": int},
+    "kernels": {"lstm": str, "dense": str, "elementwise": str, "matvec": str},
+    "toolchain": {"cc": str, "ar": str, "size": str, "cflags": list, "ldflags": list},
+    "firmware": {"cflags": list, "ldflags": list},
+    "run": {"runner": str, "board": str, "command": list, "timeout_s": int},
+    "budget": {"part": str, "flash_bytes": int, "ram_bytes": int},
 }
+
+
+_REQUIRED = {
+    "isa": ("arch", "features", "word_bits", "rounding"),
+    "kernels": ("matvec",),
+    "toolchain": ("cc", "ar", "size", "cflags", "ldflags"),
+    "firmware": ("cflags", "ldflags"),
+    "run": ("runner", "board", "command", "timeout_s"),
+    "budget": ("part", "flash_bytes", "ram_bytes"),
+}
+#: kernel variants of the dot products (templates/c/runtime/rnnq_matvec_<variant>.c)
+MATVEC_VARIANTS = ("ref", "arm_dsp", "neon")
+RUNNERS = ("host", "qemu-system", "qemu-user")
 
 
 @dataclass(frozen=True)
@@ -30,7 +44,8 @@ class Target:
 
 
 def available() -> list[str]:
-    return sorted(p.stem for p in targets_dir().glob("*.toml"))
+    """Target names (files starting with _ are shared bases, not targets)."""
+    return sorted(p.stem for p in targets_dir().glob("*.toml") if not p.stem.startswith("_"))
 
 
 def _check(where: str, data: dict, schema: dict, prefix: str = "") -> None:
@@ -67,7 +82,14 @@ def load_target(name: str, _seen: tuple[str, ...] = ()) -> Target:
     if "inherits" in data:
         data = _merge(load_target(data["inherits"], _seen + (name,)).data, data)
         data.pop("inherits")
-    for table in ("isa", "kernels", "toolchain", "run", "budget"):
+    if _seen:
+        return Target(name, data)  # a base: checked when the target inheriting it is complete
+    for table, keys in _REQUIRED.items():
         if table not in data:
             raise RnnqError(f"{path}: missing table [{table}]")
+        missing = [k for k in keys if k not in data[table]]
+        if missing:
+            raise RnnqError(f"{path}: [{table}] lacks {', '.join(missing)}")
+    if data["kernels"]["matvec"] not in MATVEC_VARIANTS:
+        raise RnnqError(f"{path}: kernels.matvec must be one of {', '.join(MATVEC_VARIANTS)}")
     return Target(name, data)

@@ -25,6 +25,7 @@ import numpy as np
 from rnnq import __version__
 from rnnq.backends.arena import ALIGN, Arena
 from rnnq.backends.cplan import Array, Plan, Struct
+from rnnq.backends.scratch import scratch_bytes
 from rnnq.ir import Graph, Node, RnnqError
 from rnnq.resources import templates_dir
 from rnnq.targets import Target
@@ -32,8 +33,6 @@ from rnnq.targets import Target
 _CTYPE = {np.dtype(np.int8): "int8_t", np.dtype(np.int16): "int16_t",
           np.dtype(np.int32): "int32_t"}
 RUNTIME_FILES = ("rnnq_fixedpoint.h", "rnnq_tables.h", "rnnq_kernels.h", "rnnq_kernels.c")
-#: scratch bytes per hidden unit of each recurrent kernel (rnnq_<op>_scratch_size in C)
-SCRATCH_PER_UNIT = {"qlstm": 8, "qgru": 6, "qrnn": 2}
 _KERNEL = {"qlstm": "lstm", "qgru": "gru", "qrnn": "rnn"}
 _STATEFUL = ("qlstm", "qgru", "qrnn", "qmean_time")
 
@@ -87,6 +86,15 @@ class _Emitter:
         base = f"(a + {off})" if t.dtype != "int16" else f"((int16_t *)(void *)(a + {off}))"
         self.p.loc[name] = (base, per_step)
         return base
+
+    def scratch(self, n: Node) -> str:
+        """Scratch for one kernel call: an arena range free again after the node."""
+        nbytes = scratch_bytes(n.op, n.attrs["params"])
+        if nbytes == 0:
+            return "NULL"
+        off = self.arena.alloc(nbytes)
+        self.arena.release_scratch()
+        return f"(int16_t *)(void *)(a + {off})"
 
     def state(self, ctype: str, name: str, count: int) -> str:
         self.p.state.append((ctype, name, count))
@@ -158,11 +166,10 @@ class _Emitter:
                     self.new_buffer(name)
                     copies.append(f"memcpy({self.at(name)}, {ptr}, {nbytes});")
         self._setters(n, batch, hsz, {"h": h, "c": c})
-        scr = self.arena.alloc(SCRATCH_PER_UNIT[n.op] * hsz)
-        self.arena.release_scratch()
+        scr = self.scratch(n)
         state_args = f"{h} + b * {hsz}" + (f", {c} + b * {hsz}" if c else "")
         call = (f"rnnq_{kind}_step_s8(&{cid}, {self.at(n.inputs[0])} + b * {prm.input_size}, "
-                f"{state_args}, (int16_t *)(void *)(a + {scr}));")
+                f"{state_args}, {scr});")
         body = [f"for (b = 0; b < {batch}; ++b) {{", "    " + call, "}", *copies]
         self._place(True, body, reverse=bool(n.attrs.get("reverse")))
 
@@ -188,7 +195,8 @@ class _Emitter:
         prm = n.attrs.get("params")
         if n.op == "qdense":
             _params_struct(self.p, "dense", cid, prm)
-            return [f"rnnq_dense_s8(&{cid}, {src}, {dst}, {out.size // prm.out_features});"]
+            return [(f"rnnq_dense_s8(&{cid}, {src}, {dst}, {out.size // prm.out_features}, "
+                    f"{self.scratch(n)});")]
         if n.op == "qbinary":
             b = self.g.tensors[n.inputs[1]]
             other = self.at(n.inputs[1]) if b.kind != "const" else f"{cid}_b"

@@ -46,7 +46,7 @@ class KernelsLib:
         sigs = {
             "rnnq_lstm_scratch_size": ([_P], _I32),
             "rnnq_lstm_step_s8": ([_P] * 5, None),
-            "rnnq_dense_s8": ([_P] * 3 + [_I32], None),
+            "rnnq_dense_s8": ([_P] * 3 + [_I32, _P], None),
             "rnnq_binary_s8": ([_P] * 4 + [_I32], None),
             "rnnq_lut_s8": ([_P] * 3 + [_I32], None),
             "rnnq_softmax_s8": ([_P] * 3 + [_I32], None),
@@ -185,7 +185,7 @@ class KernelsLib:
         x = np.ascontiguousarray(x, dtype=np.int8)
         rows = x.size // p.in_features
         y = np.zeros(x.shape[:-1] + (p.out_features,), dtype=np.int8)
-        self.lib.rnnq_dense_s8(ctypes.byref(cp), _ptr(x), _ptr(y), rows)
+        self.lib.rnnq_dense_s8(ctypes.byref(cp), _ptr(x), _ptr(y), rows, None)
         return y
 
     def binary(self, p, a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -290,7 +290,10 @@ def _add_dense(prog: CProgram, rng, K: int, N: int, rows: int) -> None:
     ps = _struct(prog, "rnnq_dense_params", f)
     want = sim.dense(p, x)
     xs, w, o = prog.array(x, np.int8), prog.array(want, np.int8), prog.out(want, np.int8)
-    prog.body.append(f"    rnnq_dense_s8(&{ps}, {xs}, {o}, {rows});")
+    scratch = prog.out(np.zeros(K + 2 * N + 8), np.int16)  # >= rnnq_dense_scratch_size
+    prog.body.append(f"    if (rnnq_dense_scratch_size(&{ps}) > (int32_t)sizeof {scratch}) "
+                     "{ ++fails; }")
+    prog.body.append(f"    rnnq_dense_s8(&{ps}, {xs}, {o}, {rows}, {scratch});")
     prog.check(o, w, f"dense K={K} N={N}")
 
 

@@ -351,8 +351,16 @@ void rnnq_embed_s8(const rnnq_embed_params *p, int32_t id, int8_t *y)
     }
 }
 
-void rnnq_dense_s8(const rnnq_dense_params *p, const int8_t *x, int8_t *y, int32_t rows)
+int32_t rnnq_dense_scratch_size(const rnnq_dense_params *p)
 {
+    (void)p;
+    return 0;
+}
+
+void rnnq_dense_s8(const rnnq_dense_params *p, const int8_t *x, int8_t *y, int32_t rows,
+                   int16_t *scratch)
+{
+    (void)scratch;
     const int32_t n_in = p->in_features;
     const int32_t n_out = p->out_features;
     const int32_t zp = p->out_zp;

@@ -217,7 +217,10 @@ void rnnq_mean_time_step_s8(const rnnq_mean_time_params *p, const int8_t *x, int
 void rnnq_embed_s8(const rnnq_embed_params *p, int32_t id, int8_t *y);
 
 /* x [rows][K] -> y [rows][N]; x and y must not overlap. */
-void rnnq_dense_s8(const rnnq_dense_params *p, const int8_t *x, int8_t *y, int32_t rows);
+/* Bytes of scratch rnnq_dense_s8 needs (int16-aligned; may be 0). */
+int32_t rnnq_dense_scratch_size(const rnnq_dense_params *p);
+void rnnq_dense_s8(const rnnq_dense_params *p, const int8_t *x, int8_t *y, int32_t rows,
+                   int16_t *scratch);
 
 /* Elementwise over n values; y may alias a or b. */
 void rnnq_binary_s8(const rnnq_binary_params *p, const int8_t *a, const int8_t *b, int8_t *y,
