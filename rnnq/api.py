@@ -129,7 +129,8 @@ def compile_model(model: str | Path, calib: str | Path, out_dir: str | Path,
                   target: str = "generic-c99", prefix: str | None = None,
                   calib_method: str = "minmax", progress: Progress | None = None,
                   log: Callable[[str], None] = lambda s: None, seq_len: int | None = None,
-                  max_steps: int | None = None, headroom: float = 1.25) -> dict:
+                  max_steps: int | None = None, headroom: float = 1.25,
+                  flash: int | None = None, ram: int | None = None) -> dict:
     """ONNX + calibration data -> BUILD/ (C sources, manifest.json, what validate needs).
 
     The folder is written in a temporary sibling and moved into place only when complete.
@@ -151,6 +152,7 @@ def compile_model(model: str | Path, calib: str | Path, out_dir: str | Path,
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
         facts = emit_c(ig, tgt, tmp, prefix, io, _max_steps(g, data, seq_len, max_steps, log))
+        facts["target_memory"] = _target_memory(tmp, tgt, prefix, facts, flash, ram, log)
         shutil.copyfile(model, tmp / MODEL_COPY)
         (tmp / CALIBRATION).write_text(json.dumps(cal, indent=1, sort_keys=True) + "\n")
         manifest = _manifest(ig, tgt.name, prefix, io, facts)
@@ -162,6 +164,34 @@ def compile_model(model: str | Path, calib: str | Path, out_dir: str | Path,
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return manifest
+
+
+def _target_memory(build: Path, tgt, prefix: str, facts: dict, flash: int | None,
+                   ram: int | None, log) -> dict:
+    """Flash and RAM on the target, measured with its toolchain, checked against the budget."""
+    from rnnq.backends.memory import measure
+
+    m = measure(build, tgt, prefix)
+    budget = tgt["budget"]
+    flash_budget = budget["flash_bytes"] if flash is None else flash
+    ram_budget = budget["ram_bytes"] if ram is None else ram
+    if m is None:
+        log(f"note: {tgt['toolchain']['cc']} not found: flash/RAM on {tgt.name} not measured")
+        return {"measured": False, "toolchain": tgt["toolchain"]["cc"]}
+    ram_total = (facts["arena_bytes"] + facts["state_bytes"] + m["stack_bytes"]
+                 + m["static_ram_bytes"])
+    res = {"measured": True, **m, "ram_bytes": ram_total, "part": budget["part"],
+           "flash_budget_bytes": flash_budget, "ram_budget_bytes": ram_budget}
+    over = ((flash_budget and m["flash_bytes"] > flash_budget)
+            or (ram_budget and ram_total > ram_budget))
+    if over:
+        raise RnnqError(
+            f"model does not fit {tgt.name}: it needs {m['flash_bytes']} B flash and "
+            f"{ram_total} B RAM (arena {facts['arena_bytes']} + state {facts['state_bytes']} + "
+            f"stack {m['stack_bytes']} + static {m['static_ram_bytes']}); the budget is "
+            f"{flash_budget} B flash and {ram_budget} B RAM ({budget['part']}); "
+            "use --flash/--ram to change it")
+    return res
 
 
 def _check_out_dir(out_dir: Path) -> None:
@@ -217,6 +247,7 @@ def _manifest(g: Graph, target: str, prefix: str, io: dict, facts: dict) -> dict
         "files": facts["files"] + [MODEL_COPY, CALIBRATION, MANIFEST],
         "memory": {"weight_bytes": facts["weight_bytes"], "arena_bytes": facts["arena_bytes"],
                    "state_bytes": facts["state_bytes"]},
+        "target_memory": facts["target_memory"],
         "streaming": facts["streaming"], "max_steps": facts["max_steps"],
         "macs_per_step": macs_per_step(g),
         "input": {k: v for k, v in io["input"].items() if k not in strip},

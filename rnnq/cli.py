@@ -66,10 +66,14 @@ def main() -> None:
               help="Widen calibrated ranges by this factor (about zero; recurrent outputs stay "
                    "within their natural bounds) so that inputs a little beyond the calibration "
                    "data do not clip. 1 = exact calibrated ranges.")
+@click.option("--flash", type=click.IntRange(min=0), default=None,
+              help="Flash budget in bytes (default: the target's typical part; 0 = no limit).")
+@click.option("--ram", type=click.IntRange(min=0), default=None,
+              help="RAM budget in bytes (default: the target's typical part; 0 = no limit).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @_guard
 def compile_cmd(model, calib, target, out, prefix, calib_method, seq_len, max_steps, headroom,
-                quiet):
+                flash, ram, quiet):
     """Compile MODEL.onnx into an integer-only C build folder."""
     from rnnq import api
 
@@ -82,13 +86,17 @@ def compile_cmd(model, calib, target, out, prefix, calib_method, seq_len, max_st
 
     m = api.compile_model(model, calib, out, target, prefix, calib_method,
                           None if quiet else progress, log, seq_len=seq_len, max_steps=max_steps,
-                          headroom=headroom)
+                          headroom=headroom, flash=flash, ram=ram)
     mem = m["memory"]
     if quiet:
         return
     click.echo(f"wrote {out}/ for {m['target']}: weights {mem['weight_bytes']} B, "
                f"arena {mem['arena_bytes']} B, state {mem['state_bytes']} B, "
                f"{m['macs_per_step']} MACs/step")
+    tm = m["target_memory"]
+    if tm.get("measured"):
+        click.echo(f"on {m['target']}: flash {tm['flash_bytes']} B, RAM {tm['ram_bytes']} B "
+                   f"(stack {tm['stack_bytes']} B) of {tm['part']}")
 
 
 @main.command("validate")
@@ -96,16 +104,20 @@ def compile_cmd(model, calib, target, out, prefix, calib_method, seq_len, max_st
 @click.option("--data", required=True, type=click.Path(dir_okay=False),
               help="Test data (.npz: x, optional lengths and y).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the report here.")
+@click.option("--on", "on", type=click.Choice(["host", "emulator"]), default="host",
+              show_default=True,
+              help="Also run the target's test firmware on its emulated board (QEMU).")
 @_guard
-def validate_cmd(build, data, json_path):
+def validate_cmd(build, data, json_path, on):
     """Compare float, integer simulator and compiled C on DATA. Exit 1 if C != simulator."""
     from rnnq.validate import format_report, validate
 
-    rep = validate(build, data)
+    rep = validate(build, data, on=on)
     click.echo(format_report(rep))
     if json_path:
         Path(json_path).write_text(json.dumps(_jsonable(rep), indent=1) + "\n")
-    sys.exit(0 if rep["c"]["bit_exact"] else 1)
+    exact = rep["c"]["bit_exact"] and rep.get("device", {}).get("bit_exact", True)
+    sys.exit(0 if exact else 1)
 
 
 def _jsonable(v):

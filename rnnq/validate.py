@@ -105,16 +105,35 @@ def _write_inputs(path: Path, xq: np.ndarray, lengths: np.ndarray, states: list)
                 f.write(v[i].astype(sdt).tobytes())
 
 
-def run_c_harness(b: Build, xq: np.ndarray, lengths: np.ndarray, target: str | None = None,
-                  states: dict[str, np.ndarray] | None = None):
-    """Build and run the harness; returns the raw bytes it wrote (see harness.c)."""
-    tgt = load_target(target or b.manifest["target"])
+def _harness_target(b: Build, on: str):
+    """The toolchain and runner that build and run the harness.
+
+    on="host": the build's own target if it runs on this machine, else portable C on the host
+    (the target's kernel variants fall back to portable code there). on="emulator": the
+    target's cross toolchain, test-firmware flags and runner (emulated board)."""
+    tgt = load_target(b.manifest["target"])
+    if on == "emulator" or tgt["run"]["runner"] == "host":
+        return tgt, True
+    return load_target("generic-c99"), False
+
+
+def run_c_harness(b: Build, xq: np.ndarray, lengths: np.ndarray, on: str = "host",
+                  states: dict[str, np.ndarray] | None = None) -> tuple[np.ndarray, str]:
+    """Build and run the harness; returns the raw bytes it wrote (see harness.c) and a
+    description of where it ran."""
+    tgt, firmware = _harness_target(b, on)
     tc = tgt["toolchain"]
+    for tool in (tc["cc"], tgt["run"]["command"][0]):
+        if not tool.startswith("{") and shutil.which(tool) is None:
+            raise RnnqError(f"{tool} not found: it is needed to build and run {b.path}'s test "
+                            f"program for {tgt.name} (see README, 'Targets')")
     with tempfile.TemporaryDirectory(prefix="rnnq-validate-") as td:
         work = Path(td) / "c"
         shutil.copytree(b.path, work)
+        fw = tgt["firmware"] if firmware else {"cflags": [], "ldflags": []}
         make = ["make", "-s", "-C", str(work), "harness", f"CC={tc['cc']}",
-                f"CFLAGS={' '.join(tc['cflags'])}", f"LDFLAGS={' '.join(tc['ldflags'])}"]
+                f"CFLAGS={' '.join(tc['cflags'])}", f"LDFLAGS={' '.join(tc['ldflags'])}",
+                f"FW_CFLAGS={' '.join(fw['cflags'])}", f"FW_LDFLAGS={' '.join(fw['ldflags'])}"]
         r = subprocess.run(make, check=False, capture_output=True, text=True)
         if r.returncode != 0:
             first = (r.stderr or r.stdout).strip().splitlines()
@@ -125,15 +144,19 @@ def run_c_harness(b: Build, xq: np.ndarray, lengths: np.ndarray, target: str | N
             if v is None:
                 v = np.zeros((len(lengths), *info["shape"]), np.int64)
             order.append((v, "<i2" if info["which"] == "c" else np.int8))
-        _write_inputs(Path(td) / "in.bin", xq, lengths, order)
-        r = subprocess.run([str(work / "harness"), str(Path(td) / "in.bin"),
-                            str(Path(td) / "out.bin")], check=False, capture_output=True,
-                           text=True)
+        _write_inputs(work / "in.bin", xq, lengths, order)
+        cmd = [a.replace("{firmware}", str(work / "harness")) for a in tgt["run"]["command"]]
+        try:
+            r = subprocess.run(cmd, cwd=work, check=False, capture_output=True, text=True,
+                               timeout=tgt["run"]["timeout_s"])
+        except subprocess.TimeoutExpired:
+            raise RnnqError(f"{b.path}: the test program did not finish within "
+                            f"{tgt['run']['timeout_s']} s on {tgt['run']['board']}") from None
         if r.returncode != 0:
-            msg = (r.stderr.strip().splitlines() or [f"exit status {r.returncode}"])[0]
-            raise RnnqError(f"{b.path}: C harness failed: {msg}")
-        raw = np.frombuffer((Path(td) / "out.bin").read_bytes(), dtype=np.int8)
-    return raw
+            msg = ((r.stderr + r.stdout).strip().splitlines() or [f"exit status {r.returncode}"])
+            raise RnnqError(f"{b.path}: C harness failed on {tgt['run']['board']}: {msg[0]}")
+        raw = np.frombuffer((work / "out.bin").read_bytes(), dtype=np.int8)
+    return raw, f"{tgt['run']['board']} ({tc['cc']})"
 
 
 def _split_c(raw: np.ndarray, b: Build, lengths: np.ndarray):
@@ -191,7 +214,17 @@ def sqnr_db(ref: np.ndarray, test: np.ndarray) -> float:
     return 10.0 * math.log10(sig / noise) if sig > 0 else -math.inf
 
 
-def validate(build_dir: str | Path, data_path: str | Path) -> dict:
+def _compare(b: Build, raw: np.ndarray, env: dict, lengths: np.ndarray) -> dict:
+    got = _split_c(raw, b, lengths)
+    want = _sim_expected(b, env, lengths)
+    mism = compared = 0
+    for (cs, cr), (ss, sr) in zip(got, want):
+        mism += int(np.sum(cs != ss)) + int(np.sum(cr != sr))
+        compared += cs.size + cr.size
+    return {"bit_exact": mism == 0, "mismatches": mism, "compared_values": compared}
+
+
+def validate(build_dir: str | Path, data_path: str | Path, on: str = "host") -> dict:
     b = open_build(build_dir)
     g = b.int_graph
     data = load_npz(data_path, b.float_graph)
@@ -200,13 +233,13 @@ def validate(build_dir: str | Path, data_path: str | Path) -> dict:
     sq = quantize_states(g, data.states or {})
     env = run_integer(g, xq, data.lengths, sq)
     ints = [dequantize_output(g, o, at_last_step(env[o], data.lengths)) for o in g.outputs]
-    raw = run_c_harness(b, xq.reshape(data.n, data.x.shape[1], -1), data.lengths, states=sq)
-    got = _split_c(raw, b, data.lengths)
-    want = _sim_expected(b, env, data.lengths)
-    mism = compared = 0
-    for (cs, cr), (ss, sr) in zip(got, want):
-        mism += int(np.sum(cs != ss)) + int(np.sum(cr != sr))
-        compared += cs.size + cr.size
+    xs = xq.reshape(data.n, data.x.shape[1], -1)
+    raw, _ = run_c_harness(b, xs, data.lengths, "host", states=sq)
+    c_rep = _compare(b, raw, env, data.lengths)
+    device = None
+    if on == "emulator":
+        raw, runner = run_c_harness(b, xs, data.lengths, "emulator", states=sq)
+        device = {**_compare(b, raw, env, data.lengths), "runner": runner}
     f0, i0 = fl[0], ints[0]
     clipped = _clipped_inputs(g, data)
     rep = {
@@ -217,9 +250,11 @@ def validate(build_dir: str | Path, data_path: str | Path) -> dict:
                 "max_abs_error": float(np.max(np.abs(f0 - i0))),
                 "max_error_lsb": float(np.max(np.abs(f0 - i0)) / b.manifest["outputs"][0]["scale"]),
                 "input_clipped": clipped},
-        "c": {"bit_exact": mism == 0, "mismatches": mism, "compared_values": compared},
+        "c": c_rep,
         "error_by_step": error_by_step(b, data, env),
     }
+    if device is not None:
+        rep["device"] = device
     return rep
 
 
@@ -272,6 +307,10 @@ def format_report(rep: dict) -> str:
         ("bit-exact", "", "", (f"{'yes' if rep['c']['bit_exact'] else 'NO'} "
                               f"({rep['c']['mismatches']} of {rep['c']['compared_values']} differ)")),
     ]
+    if "device" in rep:
+        d = rep["device"]
+        rows.append(("on the device", "", "", f"{'yes' if d['bit_exact'] else 'NO'} "
+                     f"({d['mismatches']} of {d['compared_values']} differ; {d['runner']})"))
     clipped = rep["int"].get("input_clipped")
     if clipped:
         rows.append(("inputs clipped", "", f"{100 * clipped:.2f} %", ""))

@@ -33,6 +33,15 @@ from rnnq.targets import Target
 _CTYPE = {np.dtype(np.int8): "int8_t", np.dtype(np.int16): "int16_t",
           np.dtype(np.int32): "int32_t"}
 RUNTIME_FILES = ("rnnq_fixedpoint.h", "rnnq_tables.h", "rnnq_kernels.h", "rnnq_kernels.c")
+
+
+def runtime_files(target: Target) -> list[str]:
+    """The verbatim runtime a build gets: the kernels and the target's matvec variant."""
+    files = list(RUNTIME_FILES)
+    variant = templates_dir() / "c" / "runtime" / f"rnnq_matvec_{target['kernels']['matvec']}.c"
+    if variant.is_file():
+        files += ["rnnq_matvec.h", variant.name]
+    return files
 _KERNEL = {"qlstm": "lstm", "qgru": "gru", "qrnn": "rnn"}
 _STATEFUL = ("qlstm", "qgru", "qrnn", "qmean_time")
 
@@ -315,7 +324,12 @@ def _context(graph: Graph, target: Target, prefix: str, p: Plan, io: dict) -> di
         "cc": target["toolchain"]["cc"], "ar": target["toolchain"]["ar"],
         "cflags": " ".join(target["toolchain"]["cflags"]),
         "ldflags": " ".join(target["toolchain"]["ldflags"]),
-        "runtime": RUNTIME_FILES,
+        "fw_cflags": " ".join(target["firmware"]["cflags"]),
+        "fw_ldflags": " ".join(target["firmware"]["ldflags"]),
+        "board": target["run"]["board"],
+        "lib_sources": ["model.c", "weights.c",
+                        *[f for f in runtime_files(target) if f.endswith(".c")]],
+        "runtime_headers": [f for f in runtime_files(target) if f.endswith(".h")],
     }
 
 
@@ -330,12 +344,14 @@ def emit_c(graph: Graph, target: Target, out_dir: Path, prefix: str, io: dict,
                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
                              trim_blocks=True, lstrip_blocks=True)
     files = {"model.h": "model.h.j2", "model.c": "model.c.j2", "weights.c": "weights.c.j2",
-             "harness.c": "harness.c.j2", "Makefile": "Makefile.j2"}
+             "harness.c": "harness.c.j2", "Makefile": "Makefile.j2",
+             "CMakeLists.txt": "CMakeLists.txt.j2"}
     for out, tpl in files.items():
         (out_dir / out).write_text(env.get_template(tpl).render(**ctx))
-    for f in RUNTIME_FILES:
+    runtime = runtime_files(target)
+    for f in runtime:
         shutil.copyfile(templates_dir() / "c" / "runtime" / f, out_dir / f)
-    return {"files": sorted(list(files) + list(RUNTIME_FILES)),
+    return {"files": sorted(list(files) + runtime),
             "weight_bytes": sum(a.nbytes for a in p.arrays),
             "arena_bytes": ctx["arena_bytes"], "state_bytes": ctx["state_bytes"],
             "input_size": ctx["input_size"], "output_size": ctx["output_size"],
