@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 EXAMPLE := examples/japanese_vowels
 OUT := out
 
-.PHONY: setup setup-dev demo test lint clean
+.PHONY: setup setup-dev demo test test-all bench lint clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -28,6 +28,11 @@ demo: setup
 
 test: setup-dev
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+
+# Every emulated board, RISC-V included (needs gcc-riscv64-unknown-elf,
+# picolibc-riscv64-unknown-elf and qemu-system-misc besides what .ci/run installs).
+test-all: setup-dev
+	RNNQ_TEST_ALL=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests
 
 lint: setup-dev
 	$(BIN)/ruff check rnnq tests examples tools

@@ -1,0 +1,124 @@
+"""Targets: every target file loads; the generated C builds with each cross toolchain and gives
+the simulator's exact bits on the emulated board; memory is measured and budgets enforced."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rnnq.api import compile_model
+from rnnq.targets import available, load_target
+from rnnq.validate import validate
+from tests.conftest import EXAMPLE, ROOT, require_tool
+
+#: Targets whose emulated validation runs in CI (the others: `make test-all`).
+CI_TARGETS = ("cortex-m4", "cortex-m0plus", "arm64")
+ALL_TARGETS = CI_TARGETS + ("cortex-m7", "cortex-m33", "cortex-m55", "riscv32")
+slow_all = pytest.mark.skipif(os.environ.get("RNNQ_TEST_ALL") != "1",
+                              reason="all emulated boards: make test-all")
+
+
+def _tools(target: str) -> None:
+    t = load_target(target)
+    require_tool(t["toolchain"]["cc"])
+    if t["run"]["command"][0] != "{firmware}":
+        require_tool(t["run"]["command"][0])
+
+
+def test_every_target_file_loads() -> None:
+    names = available()
+    assert set(ALL_TARGETS) | {"generic-c99", "host"} <= set(names)
+    for name in names:
+        t = load_target(name)
+        assert t["kernels"]["matvec"] in ("ref", "arm_dsp", "neon")
+        assert t["budget"]["part"]
+
+
+def _emulated(target: str, model: Path, calib: Path, data: Path, tmp_path: Path) -> dict:
+    _tools(target)
+    build = tmp_path / target
+    compile_model(model, calib, build, target, "m")
+    rep = validate(build, data, on="emulator")
+    assert rep["c"]["bit_exact"] and rep["c"]["mismatches"] == 0, rep["c"]
+    assert rep["device"]["bit_exact"] and rep["device"]["mismatches"] == 0, rep["device"]
+    assert rep["device"]["compared_values"] == rep["c"]["compared_values"] > 0
+    return rep
+
+
+@pytest.mark.parametrize("target", CI_TARGETS)
+def test_lstm_on_emulated_board(target: str, small_test: Path, tmp_path: Path) -> None:
+    _emulated(target, EXAMPLE / "model.onnx", EXAMPLE / "calib.npz", small_test, tmp_path)
+
+
+@pytest.mark.parametrize("target", CI_TARGETS)
+def test_gru_on_emulated_board(target: str, tmp_path: Path) -> None:
+    ex = ROOT / "examples" / "basic_motions_gru"
+    _emulated(target, ex / "model.onnx", ex / "calib.npz", ex / "test.npz", tmp_path)
+
+
+@slow_all
+@pytest.mark.parametrize("target", ALL_TARGETS[3:])
+def test_other_boards(target: str, small_test: Path, tmp_path: Path) -> None:
+    _emulated(target, EXAMPLE / "model.onnx", EXAMPLE / "calib.npz", small_test, tmp_path)
+
+
+def test_m4_links_without_soft_float(tmp_path: Path) -> None:
+    """Integer-only proof: the model linked for a soft-float M4 pulls in no float helper."""
+    _tools("cortex-m4")
+    require_tool("arm-none-eabi-nm")
+    build = tmp_path / "b"
+    compile_model(EXAMPLE / "model.onnx", EXAMPLE / "calib.npz", build, "cortex-m4", "m")
+    main = tmp_path / "main.c"
+    main.write_text(
+        '#include "model.h"\n'
+        "static m_state st;\nstatic int16_t arena[M_ARENA_BYTES / 2 + 1];\n"
+        "static int8_t x[3 * M_INPUT_SIZE];\nstatic int8_t y[M_OUTPUT_SIZE];\n"
+        "int main(void) { m_reset(&st); return m_run(&st, x, 3, y, arena) + y[0]; }\n")
+    t = load_target("cortex-m4")
+    srcs = [str(build / f) for f in os.listdir(build) if f.endswith(".c") and f != "harness.c"]
+    elf = tmp_path / "m.elf"
+    subprocess.run(["arm-none-eabi-gcc", *t["toolchain"]["cflags"], f"-I{build}",
+                    "--specs=nosys.specs", "-nostartfiles", "-Wl,-e,main", "-Wl,--gc-sections",
+                    str(main), *srcs, "-o", str(elf)], check=True)
+    syms = subprocess.run(["arm-none-eabi-nm", str(elf)], capture_output=True, text=True,
+                          check=True).stdout
+    assert "m_run" in syms  # the model really is in the image
+    assert not re.findall(r"__aeabi_[fd]\w*", syms), re.findall(r"__aeabi_[fd]\w*", syms)
+    attrs = subprocess.run(["arm-none-eabi-readelf", "-A", str(elf)], capture_output=True,
+                           text=True, check=True).stdout
+    assert "VFP" not in attrs
+
+
+def test_memory_is_measured_and_budget_enforced(tmp_path: Path) -> None:
+    _tools("cortex-m0plus")
+    ok = tmp_path / "ok"
+    m = compile_model(EXAMPLE / "model.onnx", EXAMPLE / "calib.npz", ok, "cortex-m0plus", "m")
+    tm = m["target_memory"]
+    assert tm["measured"] and tm["flash_bytes"] > m["memory"]["weight_bytes"]
+    assert tm["ram_bytes"] >= m["memory"]["arena_bytes"] + m["memory"]["state_bytes"]
+    assert tm["stack_bytes"] > 0
+    # a budget smaller than the model: exit 2, both numbers named, nothing written
+    out = tmp_path / "small"
+    r = subprocess.run([sys.executable, "-m", "rnnq.cli", "compile", str(EXAMPLE / "model.onnx"),
+                        "--calib", str(EXAMPLE / "calib.npz"), "--target", "cortex-m0plus",
+                        "-o", str(out), "--flash", "4096"], capture_output=True, text=True,
+                       check=False)
+    assert r.returncode == 2, r.stderr
+    line = r.stderr.strip().splitlines()[-1]
+    assert str(tm["flash_bytes"]) in line and "4096" in line and str(tm["ram_bytes"]) in line
+    assert not out.exists()
+
+
+def test_cmake_project_builds(tmp_path: Path) -> None:
+    require_tool("cmake")
+    build = tmp_path / "b"
+    compile_model(EXAMPLE / "model.onnx", EXAMPLE / "calib.npz", build, "generic-c99", "m")
+    cb = tmp_path / "cmake"
+    subprocess.run(["cmake", "-S", str(build), "-B", str(cb)], check=True, capture_output=True)
+    subprocess.run(["cmake", "--build", str(cb)], check=True, capture_output=True)
+    assert list(cb.glob("libm.a"))
