@@ -140,8 +140,8 @@ def compile_model(model: str | Path, calib: str | Path, out_dir: str | Path,
     tgt = load_target(target)
     prefix = prefix or "model"
     g = float_graph(model)
+    data = load_npz(calib, g)  # bad input is reported before any progress line
     log(f"imported {model}: {len(g.nodes)} IR nodes")
-    data = load_npz(calib, g)
     log(f"calibrating on {data.n} sequences ({calib_method})")
     calibrate(g, data, method=calib_method, progress=progress, seq_len=seq_len,
               headroom=headroom)

@@ -29,7 +29,7 @@ def _stack(su_files: list[Path], prefix: str) -> int:
     frames: dict[str, int] = {}
     for su in su_files:
         for line in su.read_text().splitlines():
-            m = re.match(r".*:\d+:\d+:([\w.]+)\s+(\d+)\s+(\w+)", line)
+            m = re.match(r".*:\d+:\d+:([\w.]+)\s+(\d+)\s+([\w,]+)", line)
             if m:
                 if m.group(3) not in ("static", "dynamic,bounded"):
                     raise RnnqError(f"{su.name}: {m.group(1)} has an unbounded stack frame")

@@ -1,15 +1,31 @@
 """Scratch bytes each integer kernel needs: the Python twin of rnnq_<op>_scratch_size() in
-templates/c/runtime (a test compares the two)."""
+templates/c/runtime (tests/kernels/test_scratch_sizes.py compiles the C and compares).
+
+The recurrent and dense kernels compute their dot products with rnnq_matvec_* into int32
+accumulators in scratch, so scratch must be 4-byte aligned. The sizes do not depend on the
+matvec variant (ref, arm_dsp, neon) a target links."""
 
 from __future__ import annotations
 
+#: Every kernel's scratch must start at a multiple of this many bytes (int32 accumulators).
+SCRATCH_ALIGN = 4
+
+
+def matvec_xbuf_bytes(cols: int) -> int:
+    """rnnq_matvec_xbuf_size(cols): int16 copy of a cols-vector, rounded up to 4 bytes."""
+    return (cols + 1) // 2 * 4
+
 
 def scratch_bytes(op: str, params) -> int:
-    """Bytes of int16-aligned scratch for one call of the kernel of IR op `op`."""
+    """Bytes of 4-byte aligned scratch for one call of the kernel of IR op `op`."""
+    if op == "qdense":
+        return 4 * params.out_features + matvec_xbuf_bytes(params.in_features)
+    if op not in ("qlstm", "qgru", "qrnn"):
+        return 0
+    hid = params.hidden_size
+    xbuf = matvec_xbuf_bytes(max(params.input_size, hid))
     if op == "qlstm":
-        return 8 * params.hidden_size
+        return 32 * hid + xbuf  # int32 [4H] from x and from h
     if op == "qgru":
-        return 6 * params.hidden_size
-    if op == "qrnn":
-        return 2 * params.hidden_size
-    return 0
+        return 24 * hid + xbuf + 2 * hid  # int32 [3H] from x and from h, int16 [H] r*h
+    return 8 * hid + xbuf  # qrnn: int32 [H] from x and from h

@@ -158,26 +158,33 @@ def _slice(ctx: _Ctx, node) -> None:
             if n_in > 3 and node.input[3] else np.arange(len(starts)))
     steps = (ctx.const(node, node.input[4], "steps").astype(np.int64)
              if n_in > 4 and node.input[4] else np.ones(len(starts), np.int64))
-    slices = [slice(None)] * len(full)
+    # explicit index lists per axis (a negative step running to the start has no slice form)
+    sel = [np.arange(d) for d in full]
     for s, e, a, st in zip(starts, ends, axes, steps):
         a = _norm_axis(node, int(a), len(full))
-        slices[a] = slice(*slice(int(s), int(e), int(st)).indices(full[a]))
+        if st == 0:
+            raise _err(node, "step 0")
+        sel[a] = np.arange(*slice(int(s), int(e), int(st)).indices(full[a]))
     cur = x
     if x.kind == "seq":
-        ts = slices[x.time_axis]
-        sel = range(ts.start, ts.stop, ts.step)
-        if list(sel) != list(range(ctx.T)):
-            if list(sel) not in ([ctx.T - 1], [0]):
+        ts = sel[x.time_axis].tolist()
+        if ts != list(range(ctx.T)):
+            if ts not in ([ctx.T - 1], [0]):
                 raise _err(node, "slices timesteps other than the first or last one")
             tmp = ctx.tmp(node.output[0])
-            _last(ctx, node, x, True, tmp, first=list(sel) == [0] and ctx.T > 1)
+            _last(ctx, node, x, True, tmp, first=ts == [0] and ctx.T > 1)
             cur = ctx.graph.tensors[tmp]
-            slices[x.time_axis] = slice(None)  # the kept size-1 axis
+            sel[x.time_axis] = np.arange(1)  # the kept size-1 axis
         else:
-            del slices[x.time_axis]
-    sl = tuple(slices)
+            del sel[x.time_axis]
     ta = x.time_axis if cur.kind == "seq" else None
-    _take(ctx, node, cur, lambda a: a[sl], node.output[0], ta)
+
+    def pick(a: np.ndarray) -> np.ndarray:
+        for axis, idx in enumerate(sel):
+            a = np.take(a, idx, axis=axis)
+        return a
+
+    _take(ctx, node, cur, pick, node.output[0], ta)
 
 
 def _unary(op: str):

@@ -29,12 +29,24 @@ def _fold(ctx: _Ctx, node: onnx.NodeProto) -> None:
     """Evaluate a node whose inputs are all constant (shape arithmetic, weight transforms)."""
     feeds = {i: ctx.consts[i] for i in node.input if i}
     try:
-        outs = ReferenceEvaluator(node).run(None, feeds)
+        outs = ReferenceEvaluator(_single_node_model(ctx.model, node, feeds)).run(None, feeds)
     except Exception as e:  # noqa: BLE001 - any evaluator failure is the model's problem
         raise _err(node, f"cannot fold constant node: {str(e).splitlines()[0]}") from None
     for name, val in zip(node.output, outs):
         if name:
             ctx.consts[name] = np.asarray(val)
+
+
+def _single_node_model(model: onnx.ModelProto, node: onnx.NodeProto,
+                       feeds: dict) -> onnx.ModelProto:
+    """The node alone in a model that carries the original opsets (ops changed over time)."""
+    ins = [onnx.helper.make_tensor_value_info(
+        k, onnx.helper.np_dtype_to_tensor_dtype(np.asarray(v).dtype), None)
+        for k, v in feeds.items()]
+    outs = [onnx.helper.make_empty_tensor_value_info(o) for o in node.output if o]
+    graph = onnx.helper.make_graph([node], "fold", ins, outs)
+    return onnx.helper.make_model(graph, opset_imports=list(model.opset_import),
+                                  ir_version=model.ir_version)
 
 
 def _shape_of(ctx: _Ctx, node: onnx.NodeProto) -> None:
@@ -153,17 +165,18 @@ def import_onnx(path: str | Path) -> Graph:
     cands, dims = _input_candidates(vi)
     if not cands:
         raise RnnqError(f"{path}: input {vi.name!r} {dims} has no time axis")
-    first_err: RnnqError | None = None
+    errors: list[RnnqError] = []
     for axis in cands:
         trace_t = dims[axis] or TRACE_T
         try:
             graph = _convert(model, vi, axis, trace_t)
             break
         except RnnqError as e:
-            first_err = first_err or e
+            errors.append(e)
     else:
-        assert first_err is not None
-        raise first_err
+        # An axis that got past the time-axis checks failed for the real reason.
+        real = [e for e in errors if "carry time" not in str(e) and "time axis" not in str(e)]
+        raise (real or errors)[0]
     graph.meta.update(
         model_path=str(path),
         model_sha256=hashlib.sha256(path.read_bytes()).hexdigest(),

@@ -160,7 +160,7 @@ class MeanTimeParams:
 
 @dataclass(frozen=True, eq=False)
 class EmbedParams:
-    """Embedding lookup: y = table[clamp(id, 0, vocab - 1)] (int8 rows of dim)."""
+    """Embedding lookup: y = table[clamp(id < 0 ? id + vocab : id, 0, vocab - 1)] (int8 rows)."""
 
     vocab: int
     dim: int

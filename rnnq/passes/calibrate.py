@@ -25,7 +25,7 @@ def _observe(graph: Graph, obs: _Observer, acts, recurrent, xb, lb, sb=None) -> 
     env = run_float(graph, xb, taps=True, lengths=lb, states=sb)
     for t in acts:
         v = env[t.name][mask] if t.kind == "seq" else _at_end(env[t.name], lb, graph)
-        obs.add(t.name, v.reshape(v.shape[0], -1) if t.name == graph.inputs[0]
+        obs.add(t.name, v.reshape(-1, t.shape[-1]) if t.name == graph.inputs[0]
                 else v.reshape(-1, 1).astype(np.float64))
     for n in recurrent:
         obs.add(n.outputs[0] + ":gates", env[n.outputs[0] + ":gates"][mask].reshape(-1, 1))
@@ -98,14 +98,14 @@ _BOUNDS = {"lstm": (-1.0, 1.0), "gru": (-1.0, 1.0), ("rnn", "tanh"): (-1.0, 1.0)
 
 
 def _bounds(graph: Graph, name: str) -> tuple[float, float]:
+    """Natural bounds of a tensor: those of the recurrent output it is a view of, if any."""
     p = graph.producer(name)
     while p is not None and p.op in ("reshape", "last", "first", "take", "concat"):
-        p = graph.producer(p.inputs[0])
-    if p is None:
+        name = p.inputs[0]
+        p = graph.producer(name)
+    if p is None or (p.op == "lstm" and name != p.outputs[0]):  # not recurrent, or the cell
         return (-np.inf, np.inf)
     key = (p.op, p.attrs.get("act", "tanh")) if p.op == "rnn" else p.op
-    if p.op == "lstm" and name != p.outputs[0] and graph.producer(name) is p:
-        return (-np.inf, np.inf)  # the cell state
     return _BOUNDS.get(key, (-np.inf, np.inf))
 
 

@@ -208,5 +208,7 @@ def _eval(graph: Graph, node: Node, val, lengths: np.ndarray, states: dict):
         return np.cumsum(v, axis=1) / steps
     if op == "embed":
         ids, table = val(node.inputs[0]), val(node.inputs[1])
-        return table[np.clip(ids.astype(np.int64), 0, table.shape[0] - 1)]
+        ids = ids.astype(np.int64)
+        ids = np.where(ids < 0, ids + table.shape[0], ids)
+        return table[np.clip(ids, 0, table.shape[0] - 1)]
     raise AssertionError(f"float reference has no op {op}")

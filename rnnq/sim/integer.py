@@ -62,7 +62,9 @@ def run_integer(graph: Graph, xq: np.ndarray, lengths: np.ndarray | None = None,
             ys = K.dense(p, x.reshape(n, t_len, -1, p.in_features))
         elif node.op == "qbinary":
             b = val(node.inputs[1])
-            ys = K.binary(p, flat, np.broadcast_to(b.reshape(1, 1, -1), flat.shape))
+            b = (b.reshape(1, 1, -1) if graph.tensors[node.inputs[1]].kind == "const"
+                 else b.reshape(n, t_len, -1))
+            ys = K.binary(p, flat, np.broadcast_to(b, flat.shape))
         elif node.op == "qlut":
             ys = K.lut(node.attrs["table"], x)
         elif node.op == "qsoftmax":

@@ -254,11 +254,13 @@ def mean_time(p: MeanTimeParams, x: np.ndarray) -> np.ndarray:
 
 
 def embed(p: EmbedParams, ids: np.ndarray) -> np.ndarray:
-    """Embedding lookup: ids[...] (any integers) -> int8 [..., dim], ids clamped to the table."""
+    """Embedding lookup: ids[...] -> int8 [..., dim]; negative ids count from the end (as ONNX
+    Gather), then ids are clamped to the table."""
     table = np.asarray(p.table).astype(np.int8)
     if table.shape != (p.vocab, p.dim):
         raise ValueError(f"embed: table shape {table.shape} != ({p.vocab}, {p.dim})")
-    return table[np.clip(_i64(ids), 0, p.vocab - 1)]
+    ids = _i64(ids)
+    return table[np.clip(np.where(ids < 0, ids + p.vocab, ids), 0, p.vocab - 1)]
 
 
 def dense(p: DenseParams, x: np.ndarray) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Fixtures for the kernel tests: rnnq_kernels.c as a ctypes library."""
+"""Fixtures for the kernel tests: rnnq_kernels.c (+ rnnq_matvec_ref.c) as a ctypes library."""
 
 from __future__ import annotations
 
@@ -9,11 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from rnnq.backends.scratch import scratch_bytes
+
 _TESTS = str(Path(__file__).resolve().parents[1])
 if _TESTS not in sys.path:
     sys.path.insert(0, _TESTS)
 
 import cbuild
+from cprogram import matvec_source
 from kernel_cases import (
     CBinaryParams,
     CDenseParams,
@@ -29,6 +32,14 @@ from kernel_cases import (
 
 SHIM = Path(__file__).with_name("kernels_shim.c")
 KERNELS = cbuild.RUNTIME_DIR / "rnnq_kernels.c"
+
+
+def _scratch(nbytes: int) -> np.ndarray:
+    """nbytes of zeroed scratch, 4-byte aligned (numpy data is at least 16-byte aligned)."""
+    buf = np.zeros(-(-nbytes // 4), dtype=np.int32)
+    assert buf.ctypes.data % 4 == 0
+    return buf
+
 
 _P = ctypes.c_void_p
 _I32 = ctypes.c_int32
@@ -76,8 +87,8 @@ class KernelsLib:
         B = int(np.prod(lead, dtype=np.int64))
         H = p.hidden_size
         nbytes = self.lib.rnnq_lstm_scratch_size(ctypes.byref(cp))
-        assert nbytes == 4 * H * 2
-        scratch = np.zeros(nbytes // 2, dtype=np.int16)
+        assert nbytes == scratch_bytes("qlstm", p)
+        scratch = _scratch(nbytes)
         y = np.zeros((B, T, H), dtype=np.int8)
         c = np.zeros((B, T, H), dtype=np.int16)
         h_state, c_state = np.zeros(H, np.int8), np.zeros(H, np.int16)
@@ -100,11 +111,11 @@ class KernelsLib:
         x = np.ascontiguousarray(x, dtype=np.int8)
         h = np.array(h, dtype=np.int8)
         c = np.array(c, dtype=np.int16)
-        scratch = np.zeros(4 * p.hidden_size, dtype=np.int16)
+        scratch = _scratch(scratch_bytes("qlstm", p))
         self.lib.rnnq_lstm_step_s8(ctypes.byref(cp), _ptr(x), _ptr(h), _ptr(c), _ptr(scratch))
         return h, c
 
-    def _h_sequence(self, kind, p, x, h0, ctype, scratch_h):
+    def _h_sequence(self, kind, p, x, h0, ctype):
         """GRU / RNN sequence through shim_<kind>_sequence; h0: None (p.h0) or [..., H]."""
         cp = to_c(p, ctype)
         x = np.ascontiguousarray(x, dtype=np.int8)
@@ -112,8 +123,8 @@ class KernelsLib:
         B = int(np.prod(lead, dtype=np.int64))
         H = p.hidden_size
         nbytes = getattr(self.lib, f"rnnq_{kind}_scratch_size")(ctypes.byref(cp))
-        assert nbytes == scratch_h * H * 2
-        scratch = np.zeros(nbytes // 2, dtype=np.int16)
+        assert nbytes == scratch_bytes(f"q{kind}", p)
+        scratch = _scratch(nbytes)
         h_init = None
         if h0 is not None:
             h_init = np.ascontiguousarray(np.broadcast_to(h0, (*lead, H)), dtype=np.int8)
@@ -132,17 +143,16 @@ class KernelsLib:
         return y.reshape(*lead, T, H)
 
     def gru_sequence(self, p, x: np.ndarray, h0=None) -> np.ndarray:
-        return self._h_sequence("gru", p, x, h0, CGruParams, 3)
+        return self._h_sequence("gru", p, x, h0, CGruParams)
 
     def rnn_sequence(self, p, x: np.ndarray, h0=None) -> np.ndarray:
-        return self._h_sequence("rnn", p, x, h0, CRnnParams, 1)
+        return self._h_sequence("rnn", p, x, h0, CRnnParams)
 
     def _h_step(self, kind, ctype, p, x, h):
         cp = to_c(p, ctype)
         x = np.ascontiguousarray(x, dtype=np.int8)
         h = np.array(h, dtype=np.int8)
-        n = getattr(self.lib, f"rnnq_{kind}_scratch_size")(ctypes.byref(cp)) // 2
-        scratch = np.zeros(n, dtype=np.int16)
+        scratch = _scratch(getattr(self.lib, f"rnnq_{kind}_scratch_size")(ctypes.byref(cp)))
         getattr(self.lib, f"rnnq_{kind}_step_s8")(ctypes.byref(cp), _ptr(x), _ptr(h), _ptr(scratch))
         return h
 
@@ -185,7 +195,8 @@ class KernelsLib:
         x = np.ascontiguousarray(x, dtype=np.int8)
         rows = x.size // p.in_features
         y = np.zeros(x.shape[:-1] + (p.out_features,), dtype=np.int8)
-        self.lib.rnnq_dense_s8(ctypes.byref(cp), _ptr(x), _ptr(y), rows, None)
+        scratch = _scratch(scratch_bytes("qdense", p))
+        self.lib.rnnq_dense_s8(ctypes.byref(cp), _ptr(x), _ptr(y), rows, _ptr(scratch))
         return y
 
     def binary(self, p, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -221,6 +232,8 @@ class KernelsLib:
 
 @pytest.fixture(scope="session")
 def kernels_c() -> KernelsLib:
-    """rnnq_kernels.c (+ the sequence shim) compiled once with gcc, house flags, -O2."""
-    path = cbuild.compile_shared([KERNELS, SHIM], (*cbuild.STRICT_FLAGS, "-O2"))
+    """rnnq_kernels.c with rnnq_matvec_ref.c (+ the sequence shim) compiled once with gcc,
+    house flags, -O2. (The other matvec variants: test_matvec_variants.py.)"""
+    sources = [KERNELS, matvec_source("ref"), SHIM]
+    path = cbuild.compile_shared(sources, (*cbuild.STRICT_FLAGS, "-O2"))
     return KernelsLib(path)

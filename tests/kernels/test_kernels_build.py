@@ -1,18 +1,32 @@
 """The C runtime under the house flags (gcc and clang, compile only) and under ASan + UBSan.
 
 The sanitised run cannot be a ctypes library (ASan must come first in a process), so this test
-prints a self-checking C program: kernel cases and primitive edge values as const arrays with
-the simulator's expected outputs, exact-sized buffers so ASan sees every overrun.
+prints a self-checking C program (cprogram.py): kernel cases and primitive edge values as const
+arrays with the simulator's expected outputs, exact-sized buffers so ASan sees every overrun.
+It links rnnq_kernels.c with each matvec variant in turn (on the host, arm_dsp and neon are
+their portable fallbacks; test_matvec_variants.py runs them on their own cores).
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 
 import cbuild
 import numpy as np
 import pytest
+from cprogram import (
+    MATVEC_VARIANTS,
+    CProgram,
+    add_dense,
+    add_h_rnn,
+    add_lstm,
+    fields,
+    lit,
+    matvec_source,
+    struct,
+)
 from kernel_cases import (
     LSTM_OPTIONS,
     random_binary,
@@ -30,8 +44,8 @@ from rnnq import numerics as nq
 from rnnq.sim import kernels as sim
 
 RUNTIME_SOURCES = sorted(cbuild.RUNTIME_DIR.glob("*.c"))
+KERNELS = cbuild.RUNTIME_DIR / "rnnq_kernels.c"
 HEADERS = sorted(p.name for p in cbuild.RUNTIME_DIR.glob("*.h"))
-_CTYPE = {np.int8: "int8_t", np.int16: "int16_t", np.int32: "int32_t", np.int64: "int64_t"}
 
 
 @pytest.mark.parametrize("cc", ["gcc", "clang"])
@@ -45,59 +59,6 @@ def test_runtime_compiles_strict(cc, opt, tmp_path):
     cbuild.compile_objects(
         [*RUNTIME_SOURCES, all_headers], (*cbuild.STRICT_FLAGS, opt), cc=cc, out_dir=tmp_path
     )
-
-
-def _lit(v: int) -> str:
-    return f"({v + 1}-1)" if v in (-(2**31), -(2**63)) else str(v)
-
-
-class CProgram:
-    """Accumulates const arrays and checks; renders one C file whose main returns 0 if all pass."""
-
-    def __init__(self):
-        self.decls: list[str] = []
-        self.body: list[str] = []
-        self.n = 0
-
-    def array(self, a, dtype, const: bool = True, prefix: str = "a") -> str:
-        a = np.asarray(a).astype(dtype).ravel()
-        self.n += 1
-        name = f"{prefix}{self.n}"
-        vals = ",".join(_lit(int(v)) for v in a)
-        q = "static const " if const else "static "
-        init = f" = {{{vals}}}" if const else ""
-        self.decls.append(f"{q}{_CTYPE[dtype]} {name}[{a.size}]{init};")
-        return name
-
-    def out(self, like, dtype) -> str:
-        return self.array(np.zeros(np.asarray(like).size), dtype, const=False, prefix="o")
-
-    def check(self, got: str, want: str, label: str) -> None:
-        self.body.append(
-            f'    if (memcmp({got}, {want}, sizeof {want}) != 0) {{ puts("FAIL {label}"); '
-            f"++fails; }}"
-        )
-
-    def render(self) -> str:
-        return "\n".join(
-            [
-                "#include <stdint.h>",
-                "#include <stdio.h>",
-                "#include <string.h>",
-                '#include "rnnq_fixedpoint.h"',
-                '#include "rnnq_kernels.h"',
-                *self.decls,
-                "int main(void)",
-                "{",
-                "    int fails = 0;",
-                "    int32_t k;",
-                *self.body,
-                '    puts(fails ? "FAILED" : "OK");',
-                "    return fails != 0;",
-                "}",
-                "",
-            ]
-        )
 
 
 def _add_primitives(prog: CProgram, rng: np.random.Generator) -> None:
@@ -169,73 +130,12 @@ def _add_primitives(prog: CProgram, rng: np.random.Generator) -> None:
         )
 
 
-def _struct(prog: CProgram, ctype: str, fields: dict[str, str]) -> str:
-    prog.n += 1
-    name = f"p{prog.n}"
-    init = ", ".join(f".{k} = {v}" for k, v in fields.items())
-    prog.decls.append(f"static const {ctype} {name} = {{{init}}};")
-    return name
-
-
-def _fields(prog: CProgram, p, arrays: dict) -> dict[str, str]:
-    """Struct initialisers: arrays (name -> C dtype) as const arrays, NULL when empty; the
-    remaining dataclass fields as integer literals."""
-    f = {}
-    for k, v in vars(p).items():
-        if k in arrays:
-            f[k] = prog.array(v, arrays[k]) if np.asarray(v).size else "NULL"
-        else:
-            f[k] = _lit(int(v))
-    return f
-
-
-_ROW_ARRAYS = {k: np.int32 for k in ("bias_x", "bias_h", "mult_x", "shift_x", "mult_h", "shift_h")}
-_ROW_ARRAYS.update(w=np.int8, rw=np.int8, h0=np.int8)
-
-
 def _add_lstm(prog: CProgram, rng, I: int, H: int, T: int, cell_frac: int, **opts) -> None:
-    p = random_lstm(rng, I, H, cell_frac, **opts)
-    x = rng.integers(-128, 128, (T, I))
-    y, c = sim.lstm_sequence(p, x)
-    arrays = {**_ROW_ARRAYS, "c0": np.int16, "p": np.int16, "p_mult": np.int32}
-    arrays["p_shift"] = np.int32
-    ps = _struct(prog, "rnnq_lstm_params", _fields(prog, p, arrays))
-    xs, yw, cw = prog.array(x, np.int8), prog.array(y, np.int8), prog.array(c, np.int16)
-    yo, co = prog.out(y, np.int8), prog.out(c, np.int16)
-    h, cs = prog.out(np.zeros(H), np.int8), prog.out(np.zeros(H), np.int16)
-    scratch = prog.out(np.zeros(4 * H), np.int16)
-    prog.body += [
-        f"    if (rnnq_lstm_scratch_size(&{ps}) != (int32_t)sizeof {scratch}) {{ ++fails; }}",
-        f"    rnnq_lstm_reset_s8(&{ps}, {h}, {cs});",
-        f"    for (k = 0; k < {T}; ++k) {{",
-        f"        rnnq_lstm_step_s8(&{ps}, {xs} + k * {I}, {h}, {cs}, {scratch});",
-        f"        memcpy({yo} + k * {H}, {h}, sizeof {h});",
-        f"        memcpy({co} + k * {H}, {cs}, sizeof {cs});",
-        "    }",
-    ]
-    label = f"lstm I={I} H={H} T={T} {sorted(opts)}"
-    prog.check(yo, yw, label)
-    prog.check(co, cw, f"{label} cell")
+    add_lstm(prog, random_lstm(rng, I, H, cell_frac, **opts), rng.integers(-128, 128, (T, I)))
 
 
-def _add_h_rnn(prog: CProgram, kind: str, p, rng, T: int, scratch_h: int) -> None:
-    """A GRU / RNN sequence through rnnq_<kind>_reset_s8 and rnnq_<kind>_step_s8."""
-    I, H = p.input_size, p.hidden_size
-    x = rng.integers(-128, 128, (T, I))
-    y = getattr(sim, f"{kind}_sequence")(p, x)
-    ps = _struct(prog, f"rnnq_{kind}_params", _fields(prog, p, _ROW_ARRAYS))
-    xs, yw, yo = prog.array(x, np.int8), prog.array(y, np.int8), prog.out(y, np.int8)
-    h = prog.out(np.zeros(H), np.int8)
-    scratch = prog.out(np.zeros(scratch_h * H), np.int16)
-    prog.body += [
-        f"    if (rnnq_{kind}_scratch_size(&{ps}) != (int32_t)sizeof {scratch}) {{ ++fails; }}",
-        f"    rnnq_{kind}_reset_s8(&{ps}, {h});",
-        f"    for (k = 0; k < {T}; ++k) {{",
-        f"        rnnq_{kind}_step_s8(&{ps}, {xs} + k * {I}, {h}, {scratch});",
-        f"        memcpy({yo} + k * {H}, {h}, sizeof {h});",
-        "    }",
-    ]
-    prog.check(yo, yw, f"{kind} I={I} H={H} T={T}")
+def _add_h_rnn(prog: CProgram, kind: str, p, rng, T: int) -> None:
+    add_h_rnn(prog, kind, p, rng.integers(-128, 128, (T, p.input_size)))
 
 
 def _add_small_kernels(prog: CProgram, rng, n: int) -> None:
@@ -249,7 +149,7 @@ def _add_small_kernels(prog: CProgram, rng, n: int) -> None:
         x = rng.integers(info.min, info.max, n, endpoint=True)
         x[0], x[-1] = info.min, info.max
         want = sim.requant_s8(p, x)
-        ps = _struct(prog, "rnnq_requant_params", _fields(prog, p, {}))
+        ps = struct(prog, "rnnq_requant_params", fields(prog, p, {}))
         xs, w, o = prog.array(x, dt), prog.array(want, np.int8), prog.out(want, np.int8)
         prog.body.append(f"    {fn}(&{ps}, {xs}, {o}, {n});")
         prog.check(o, w, fn)
@@ -257,7 +157,7 @@ def _add_small_kernels(prog: CProgram, rng, n: int) -> None:
     p = random_mean_time(rng, size)
     x = rng.integers(-128, 128, (T, size))
     want = sim.mean_time(p, x)
-    ps = _struct(prog, "rnnq_mean_time_params", _fields(prog, p, {}))
+    ps = struct(prog, "rnnq_mean_time_params", fields(prog, p, {}))
     xs, w, o = prog.array(x, np.int8), prog.array(want, np.int8), prog.out(want, np.int8)
     acc = prog.out(np.zeros(size), np.int32)
     prog.body += [
@@ -271,7 +171,7 @@ def _add_small_kernels(prog: CProgram, rng, n: int) -> None:
     p = random_embed(rng, vocab, dim)
     ids = np.array([-(2**31), -1, 0, vocab - 1, vocab, 2**31 - 1] + list(range(vocab)))
     want = sim.embed(p, ids)
-    ps = _struct(prog, "rnnq_embed_params", _fields(prog, p, {"table": np.int8}))
+    ps = struct(prog, "rnnq_embed_params", fields(prog, p, {"table": np.int8}))
     ix, w, o = prog.array(ids, np.int32), prog.array(want, np.int8), prog.out(want, np.int8)
     prog.body += [
         f"    for (k = 0; k < {ids.size}; ++k) {{",
@@ -282,19 +182,7 @@ def _add_small_kernels(prog: CProgram, rng, n: int) -> None:
 
 
 def _add_dense(prog: CProgram, rng, K: int, N: int, rows: int) -> None:
-    p = random_dense(rng, K, N)
-    x = rng.integers(-128, 128, (rows, K))
-    f = {"in_features": str(K), "out_features": str(N), "w": prog.array(p.w, np.int8)}
-    f.update({k: prog.array(getattr(p, k), np.int32) for k in ("bias", "mult", "shift")})
-    f.update({k: str(getattr(p, k)) for k in ("out_zp", "act_min", "act_max")})
-    ps = _struct(prog, "rnnq_dense_params", f)
-    want = sim.dense(p, x)
-    xs, w, o = prog.array(x, np.int8), prog.array(want, np.int8), prog.out(want, np.int8)
-    scratch = prog.out(np.zeros(K + 2 * N + 8), np.int16)  # >= rnnq_dense_scratch_size
-    prog.body.append(f"    if (rnnq_dense_scratch_size(&{ps}) > (int32_t)sizeof {scratch}) "
-                     "{ ++fails; }")
-    prog.body.append(f"    rnnq_dense_s8(&{ps}, {xs}, {o}, {rows}, {scratch});")
-    prog.check(o, w, f"dense K={K} N={N}")
+    add_dense(prog, random_dense(rng, K, N), rng.integers(-128, 128, (rows, K)))
 
 
 def _add_elementwise(prog: CProgram, rng, n: int) -> None:
@@ -304,7 +192,7 @@ def _add_elementwise(prog: CProgram, rng, n: int) -> None:
         f = {"op": enum}
         f.update(
             {
-                k: _lit(int(getattr(p, k)))
+                k: lit(int(getattr(p, k)))
                 for k in (
                     "a_zp",
                     "b_zp",
@@ -318,7 +206,7 @@ def _add_elementwise(prog: CProgram, rng, n: int) -> None:
                 )
             }
         )
-        ps = _struct(prog, "rnnq_binary_params", f)
+        ps = struct(prog, "rnnq_binary_params", f)
         want = sim.binary(p, a, b)
         an, bn = prog.array(a, np.int8), prog.array(b, np.int8)
         w, o = prog.array(want, np.int8), prog.out(want, np.int8)
@@ -342,7 +230,7 @@ def _add_elementwise(prog: CProgram, rng, n: int) -> None:
 def _add_softmax(prog: CProgram, rng, depth: int, rows: int) -> None:
     p = random_softmax(rng, depth)
     x = rng.integers(-128, 128, (rows, depth))
-    ps = _struct(
+    ps = struct(
         prog,
         "rnnq_softmax_params",
         {"depth": str(depth), "exp_table": prog.array(p.exp_table, np.int32)},
@@ -353,6 +241,7 @@ def _add_softmax(prog: CProgram, rng, depth: int, rows: int) -> None:
     prog.check(o, w, f"softmax depth={depth}")
 
 
+@functools.cache
 def _program(seed: int) -> str:
     rng = np.random.default_rng(seed)
     prog = CProgram()
@@ -365,10 +254,10 @@ def _program(seed: int) -> str:
         for lbr in (0, 1):
             for hs in (False, True):
                 p = random_gru(rng, I, H, lbr, hard_sigmoid=hs, clip=hs or lbr == 1)
-                _add_h_rnn(prog, "gru", p, rng, T, 3)
+                _add_h_rnn(prog, "gru", p, rng, T)
         for act in (0, 1, 2):
             for clip in (False, True):
-                _add_h_rnn(prog, "rnn", random_rnn(rng, I, H, act, clip=clip), rng, T, 1)
+                _add_h_rnn(prog, "rnn", random_rnn(rng, I, H, act, clip=clip), rng, T)
     for n in (1, 5, 40):
         _add_small_kernels(prog, rng, n)
     for K, N, rows in [(1, 1, 1), (33, 7, 3), (64, 40, 2)]:
@@ -380,21 +269,29 @@ def _program(seed: int) -> str:
     return prog.render()
 
 
+@pytest.fixture(scope="module")
+def program_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("sanitized_program")
+
+
+@pytest.mark.parametrize("variant", MATVEC_VARIANTS)
 @pytest.mark.parametrize("cc", ["gcc", "clang"])
-def test_runtime_sanitized(cc, tmp_path):
+def test_runtime_sanitized(cc, variant, tmp_path, program_dir):
     """Self-checking program: kernels and primitives vs the simulator under ASan + UBSan."""
     cbuild.require_compiler(cc)
     if not cbuild.sanitizers_work(cc):
         if cc == "gcc":
             cbuild.skip_or_fail("gcc cannot build/run -fsanitize=address,undefined here")
         pytest.skip(f"{cc} cannot build/run -fsanitize=address,undefined here")
-    src = tmp_path / "sanitized_main.c"
-    src.write_text(_program(seed=20240611))
+    flags = (*cbuild.STRICT_FLAGS, *cbuild.SANITIZE_FLAGS, "-O1")
+    src = program_dir / "sanitized_main.c"
+    if not src.exists():
+        src.write_text(_program(seed=20240611))
+    # The program's object is built once per compiler (cached by content), then linked with
+    # the kernels and each matvec variant.
+    main_obj = next(cbuild.compile_objects([src], flags, cc=cc).glob("*.o"))
     exe = cbuild.compile_executable(
-        [src, *RUNTIME_SOURCES],
-        (*cbuild.STRICT_FLAGS, *cbuild.SANITIZE_FLAGS, "-O1"),
-        cc=cc,
-        out_dir=tmp_path,
+        [main_obj, KERNELS, matvec_source(variant)], flags, cc=cc, out_dir=tmp_path
     )
     proc = subprocess.run(
         [str(exe)],

@@ -270,7 +270,8 @@ def test_embed_matches_scalar():
     y = sim.embed(p, ids)
     assert y.dtype == np.int8 and y.shape == (2, 3, 4)
     for idx in np.ndindex(2, 3):
-        row = min(max(int(ids[idx]), 0), p.vocab - 1)
+        i = int(ids[idx])
+        row = min(max(i + p.vocab if i < 0 else i, 0), p.vocab - 1)
         assert y[idx].tolist() == p.table[row].tolist()
 
 

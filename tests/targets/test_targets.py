@@ -76,7 +76,7 @@ def test_m4_links_without_soft_float(tmp_path: Path) -> None:
     main = tmp_path / "main.c"
     main.write_text(
         '#include "model.h"\n'
-        "static m_state st;\nstatic int16_t arena[M_ARENA_BYTES / 2 + 1];\n"
+        "static m_state st;\nstatic int32_t arena[(M_ARENA_BYTES + 3) / 4];\n"
         "static int8_t x[3 * M_INPUT_SIZE];\nstatic int8_t y[M_OUTPUT_SIZE];\n"
         "int main(void) { m_reset(&st); return m_run(&st, x, 3, y, arena) + y[0]; }\n")
     t = load_target("cortex-m4")

@@ -1,30 +1,16 @@
-/* rnnq_kernels.c - integer kernels of rnnq (portable C99 reference variant).
+/* rnnq_kernels.c - integer kernels of rnnq (portable C99).
  *
  * Mirrors rnnq/sim/kernels.py bit for bit (tests compare with np.array_equal). Written for
  * small cores: int32 accumulators in dot products, 64-bit arithmetic only where a value can
- * exceed 32 bits, pointers walked rather than re-indexed.
+ * exceed 32 bits. Every dot product is one rnnq_matvec_* call (rnnq_matvec.h: ref, arm_dsp or
+ * neon, linked in by the build) into int32 scratch; the bias, per-row requantisation and
+ * activations follow here, the same in every build. bias + w.x is exact in int32 under the
+ * accumulator precondition, whichever of the two is added first.
  */
 #include "rnnq_kernels.h"
 
 #include "rnnq_fixedpoint.h"
-
-/* Sum of w[k] * x[k] for k < n: int32 accumulator, four products per iteration. */
-static inline int32_t rnnq_dot_s8(const int8_t *w, const int8_t *x, int32_t n)
-{
-    int32_t acc0 = 0;
-    int32_t acc1 = 0;
-    int32_t k = 0;
-    for (; k + 4 <= n; k += 4) {
-        acc0 += (int32_t)w[0] * x[0] + (int32_t)w[1] * x[1];
-        acc1 += (int32_t)w[2] * x[2] + (int32_t)w[3] * x[3];
-        w += 4;
-        x += 4;
-    }
-    for (; k < n; ++k) {
-        acc0 += (int32_t)(*w++) * (*x++);
-    }
-    return acc0 + acc1;
-}
+#include "rnnq_matvec.h"
 
 static inline int8_t rnnq_clamp8(int64_t v, int32_t lo, int32_t hi)
 {
@@ -53,16 +39,10 @@ static inline int32_t rnnq_gate_q15(int32_t gate_act, int32_t hs_mult, int32_t h
     return rnnq_sigmoid_q15(v, RNNQ_GATE_FRAC_BITS);
 }
 
-/* Sum of w[k] * x[k] for k < n with int16 x: int32 accumulator (the caller guarantees the
- * bound; each product |w * x| <= 2^22 fits). */
-static inline int32_t rnnq_dot_s8_s16(const int8_t *w, const int16_t *x, int32_t n)
+/* Bytes of the matvec xbuf shared by the input (I columns) and recurrent (H columns) products. */
+static inline int32_t rnnq_xbuf_bytes(int32_t n_in, int32_t n_hid)
 {
-    int32_t acc = 0;
-    int32_t k;
-    for (k = 0; k < n; ++k) {
-        acc += (int32_t)w[k] * x[k];
-    }
-    return acc;
+    return rnnq_matvec_xbuf_size(n_in > n_hid ? n_in : n_hid);
 }
 
 /* Two requantised accumulators, summed exactly: requant(ax, mx, sx) + requant(ah, mh, sh). */
@@ -74,7 +54,8 @@ static inline int64_t rnnq_requant_pair(int32_t ax, int32_t mx, int32_t sx, int3
 
 int32_t rnnq_lstm_scratch_size(const rnnq_lstm_params *p)
 {
-    return 4 * p->hidden_size * (int32_t)sizeof(int16_t);
+    return 8 * p->hidden_size * (int32_t)sizeof(int32_t) +
+           rnnq_xbuf_bytes(p->input_size, p->hidden_size);
 }
 
 void rnnq_lstm_reset_s8(const rnnq_lstm_params *p, int8_t *h, int16_t *c)
@@ -100,28 +81,27 @@ void rnnq_lstm_step_s8(const rnnq_lstm_params *p, const int8_t *x, int8_t *h, in
     const int32_t hs_offset = p->hs_offset;
     const int32_t clip = p->clip;
     const int16_t *peep = p->p;
-    const int8_t *w = p->w;
-    const int8_t *rw = p->rw;
+    int32_t *gx = (int32_t *)(void *)scratch; /* [4H] w.x, then the gates */
+    int32_t *gh = gx + rows;                  /* [4H] rw.h */
+    int16_t *xbuf = (int16_t *)(void *)(gh + rows);
     int32_t r;
     int32_t j;
 
     /* 1. Gate pre-activations (Q3.12) from x and the old h:
      *    g = sat16(requant(bias_x + w.x) + requant(bias_h + rw.h)), the sum exact in 64 bits. */
+    rnnq_matvec_s8(p->w, x, rows, n_in, gx, xbuf);
+    rnnq_matvec_s8(p->rw, h, rows, n_hid, gh, xbuf);
     for (r = 0; r < rows; ++r) {
-        const int32_t ax = p->bias_x[r] + rnnq_dot_s8(w, x, n_in);
-        const int32_t ah = p->bias_h[r] + rnnq_dot_s8(rw, h, n_hid);
-        scratch[r] = rnnq_sat16(rnnq_requant_pair(ax, p->mult_x[r], p->shift_x[r], ah,
-                                                  p->mult_h[r], p->shift_h[r]));
-        w += n_in;
-        rw += n_hid;
+        gx[r] = rnnq_sat16(rnnq_requant_pair(p->bias_x[r] + gx[r], p->mult_x[r], p->shift_x[r],
+                                             p->bias_h[r] + gh[r], p->mult_h[r], p->shift_h[r]));
     }
 
     /* 2. Gates (Q0.15), cell and hidden state, element by element (blocks i, o, f, c). */
     {
-        const int16_t *gi = scratch;
-        const int16_t *go = scratch + n_hid;
-        const int16_t *gf = scratch + 2 * n_hid;
-        const int16_t *gc = scratch + 3 * n_hid;
+        const int32_t *gi = gx;
+        const int32_t *go = gx + n_hid;
+        const int32_t *gf = gx + 2 * n_hid;
+        const int32_t *gc = gx + 3 * n_hid;
         for (j = 0; j < n_hid; ++j) {
             const int32_t c_prev = c[j];
             int32_t gi_v = gi[j];
@@ -166,7 +146,9 @@ void rnnq_lstm_step_s8(const rnnq_lstm_params *p, const int8_t *x, int8_t *h, in
 
 int32_t rnnq_gru_scratch_size(const rnnq_gru_params *p)
 {
-    return 3 * p->hidden_size * (int32_t)sizeof(int16_t);
+    return 6 * p->hidden_size * (int32_t)sizeof(int32_t) +
+           rnnq_xbuf_bytes(p->input_size, p->hidden_size) +
+           p->hidden_size * (int32_t)sizeof(int16_t);
 }
 
 void rnnq_gru_reset_s8(const rnnq_gru_params *p, int8_t *h)
@@ -183,55 +165,53 @@ void rnnq_gru_step_s8(const rnnq_gru_params *p, const int8_t *x, int8_t *h, int1
     const int32_t n_hid = p->hidden_size;
     const int32_t zp = p->out_zp;
     const int32_t clip = p->clip;
-    int16_t *zg = scratch;              /* [H] z (Q0.15) */
-    int16_t *rg = scratch + n_hid;      /* [H] r (Q0.15), then r * (h - zp) / 2^8 */
-    int16_t *ng = scratch + 2 * n_hid;  /* [H] candidate n (Q0.15) */
-    const int8_t *w = p->w;
-    const int8_t *rw = p->rw;
+    int32_t *ax = (int32_t *)(void *)scratch; /* [3H] w.x, then z, r, candidate n */
+    int32_t *ah = ax + 3 * n_hid;             /* [3H] rw.h (candidate with lbr 0: rw.(r * h)) */
+    int16_t *xbuf = (int16_t *)(void *)(ah + 3 * n_hid);
+    int16_t *rh = (int16_t *)(void *)((int8_t *)xbuf + rnnq_xbuf_bytes(n_in, n_hid)); /* [H] */
+    int32_t *zg = ax;                         /* [H] z (Q0.15) */
+    int32_t *rg = ax + n_hid;                 /* [H] r (Q0.15) */
+    int32_t *ng = ax + 2 * n_hid;             /* [H] candidate n (Q0.15) */
     int32_t r;
     int32_t k;
 
-    /* 1. Update and reset gates from x and the old h (rows 0 .. 2H-1). */
+    /* 1. Update and reset gates from x and the old h (rows 0 .. 2H-1); the input side of the
+     *    candidate rows too, and their recurrent side when it does not depend on r. */
+    rnnq_matvec_s8(p->w, x, 3 * n_hid, n_in, ax, xbuf);
+    rnnq_matvec_s8(p->rw, h, (p->linear_before_reset ? 3 : 2) * n_hid, n_hid, ah, xbuf);
     for (r = 0; r < 2 * n_hid; ++r) {
-        const int32_t ax = p->bias_x[r] + rnnq_dot_s8(w, x, n_in);
-        const int32_t ah = p->bias_h[r] + rnnq_dot_s8(rw, h, n_hid);
-        const int32_t g = rnnq_sat16(rnnq_requant_pair(ax, p->mult_x[r], p->shift_x[r], ah,
+        const int32_t g = rnnq_sat16(rnnq_requant_pair(p->bias_x[r] + ax[r], p->mult_x[r],
+                                                       p->shift_x[r], p->bias_h[r] + ah[r],
                                                        p->mult_h[r], p->shift_h[r]));
-        scratch[r] = (int16_t)rnnq_gate_q15(p->gate_act, p->hs_mult, p->hs_shift, p->hs_offset,
-                                            rnnq_clip_gate(g, clip));
-        w += n_in;
-        rw += n_hid;
+        ax[r] = rnnq_gate_q15(p->gate_act, p->hs_mult, p->hs_shift, p->hs_offset,
+                              rnnq_clip_gate(g, clip));
     }
 
-    /* 2. Candidate rows j = 2H + k (w and rw now point at row 2H). */
+    /* 2. Candidate rows j = 2H + k. */
     if (p->linear_before_reset) {
         for (k = 0; k < n_hid; ++k) {
             const int32_t j = 2 * n_hid + k;
-            const int32_t ax = rnnq_requant(p->bias_x[j] + rnnq_dot_s8(w, x, n_in), p->mult_x[j],
-                                            p->shift_x[j]);
-            const int32_t ah = rnnq_sat16(rnnq_requant(p->bias_h[j] + rnnq_dot_s8(rw, h, n_hid),
-                                                       p->mult_h[j], p->shift_h[j]));
-            /* |r * ah| <= 32767 * 32768 < 2^30 fits int32. */
-            const int32_t pre = rnnq_sat16((int64_t)ax +
-                                           rnnq_rshift_round(rg[k] * ah, RNNQ_ACT_FRAC_BITS));
-            ng[k] = (int16_t)rnnq_tanh_q15(rnnq_clip_gate(pre, clip), RNNQ_GATE_FRAC_BITS);
-            w += n_in;
-            rw += n_hid;
+            const int32_t a_x = rnnq_requant(p->bias_x[j] + ax[j], p->mult_x[j], p->shift_x[j]);
+            const int32_t a_h = rnnq_sat16(rnnq_requant(p->bias_h[j] + ah[j], p->mult_h[j],
+                                                        p->shift_h[j]));
+            /* |r * a_h| <= 32767 * 32768 < 2^30 fits int32. */
+            const int32_t pre = rnnq_sat16((int64_t)a_x +
+                                           rnnq_rshift_round(rg[k] * a_h, RNNQ_ACT_FRAC_BITS));
+            ng[k] = rnnq_tanh_q15(rnnq_clip_gate(pre, clip), RNNQ_GATE_FRAC_BITS);
         }
     } else {
         /* The reset gate scales the centred old state: rh = r * (h - zp) / 2^8, |rh| <= 32640. */
+        const size_t cand = (size_t)2 * (size_t)n_hid;
         for (k = 0; k < n_hid; ++k) {
-            rg[k] = (int16_t)rnnq_rshift_round((int32_t)rg[k] * ((int32_t)h[k] - zp), 8);
+            rh[k] = (int16_t)rnnq_rshift_round(rg[k] * ((int32_t)h[k] - zp), 8);
         }
+        rnnq_matvec_s8_s16(p->rw + cand * (size_t)n_hid, rh, n_hid, n_hid, ah + cand, xbuf);
         for (k = 0; k < n_hid; ++k) {
             const int32_t j = 2 * n_hid + k;
-            const int32_t ax = p->bias_x[j] + rnnq_dot_s8(w, x, n_in);
-            const int32_t ah = p->bias_h[j] + rnnq_dot_s8_s16(rw, rg, n_hid);
-            const int32_t pre = rnnq_sat16(rnnq_requant_pair(ax, p->mult_x[j], p->shift_x[j], ah,
-                                                             p->mult_h[j], p->shift_h[j]));
-            ng[k] = (int16_t)rnnq_tanh_q15(rnnq_clip_gate(pre, clip), RNNQ_GATE_FRAC_BITS);
-            w += n_in;
-            rw += n_hid;
+            const int32_t pre = rnnq_sat16(rnnq_requant_pair(
+                p->bias_x[j] + ax[j], p->mult_x[j], p->shift_x[j], p->bias_h[j] + ah[j],
+                p->mult_h[j], p->shift_h[j]));
+            ng[k] = rnnq_tanh_q15(rnnq_clip_gate(pre, clip), RNNQ_GATE_FRAC_BITS);
         }
     }
 
@@ -249,7 +229,8 @@ void rnnq_gru_step_s8(const rnnq_gru_params *p, const int8_t *x, int8_t *h, int1
 
 int32_t rnnq_rnn_scratch_size(const rnnq_rnn_params *p)
 {
-    return p->hidden_size * (int32_t)sizeof(int16_t);
+    return 2 * p->hidden_size * (int32_t)sizeof(int32_t) +
+           rnnq_xbuf_bytes(p->input_size, p->hidden_size);
 }
 
 void rnnq_rnn_reset_s8(const rnnq_rnn_params *p, int8_t *h)
@@ -267,35 +248,31 @@ void rnnq_rnn_step_s8(const rnnq_rnn_params *p, const int8_t *x, int8_t *h, int1
     const int32_t zp = p->out_zp;
     const int32_t act = p->act;
     const int32_t clip = p->clip;
-    const int8_t *w = p->w;
-    const int8_t *rw = p->rw;
+    int32_t *ax = (int32_t *)(void *)scratch; /* [H] w.x */
+    int32_t *ah = ax + n_hid;                 /* [H] rw.h */
+    int16_t *xbuf = (int16_t *)(void *)(ah + n_hid);
     int32_t hi = RNNQ_INT8_MAX; /* relu upper bound */
     int32_t r;
 
     if (act == RNNQ_RNN_RELU && clip > 0 && (int64_t)zp + clip < RNNQ_INT8_MAX) {
         hi = zp + clip;
     }
-    /* 1. New state into scratch (every row uses the old h). */
+    /* 1. Both products from the old h. */
+    rnnq_matvec_s8(p->w, x, n_hid, n_in, ax, xbuf);
+    rnnq_matvec_s8(p->rw, h, n_hid, n_hid, ah, xbuf);
+    /* 2. The new state (h is no longer read). */
     for (r = 0; r < n_hid; ++r) {
-        const int32_t ax = p->bias_x[r] + rnnq_dot_s8(w, x, n_in);
-        const int32_t ah = p->bias_h[r] + rnnq_dot_s8(rw, h, n_hid);
-        const int64_t v = rnnq_requant_pair(ax, p->mult_x[r], p->shift_x[r], ah, p->mult_h[r],
-                                            p->shift_h[r]);
+        const int64_t v = rnnq_requant_pair(p->bias_x[r] + ax[r], p->mult_x[r], p->shift_x[r],
+                                            p->bias_h[r] + ah[r], p->mult_h[r], p->shift_h[r]);
         if (act == RNNQ_RNN_RELU) {
             const int64_t y = zp + v;
-            scratch[r] = (int16_t)(y < zp ? zp : (y > hi ? hi : y));
+            h[r] = (int8_t)(y < zp ? zp : (y > hi ? hi : y));
         } else {
             const int32_t g = rnnq_clip_gate(rnnq_sat16(v), clip);
             const int32_t t = act == RNNQ_RNN_SIGMOID ? rnnq_sigmoid_q15(g, RNNQ_GATE_FRAC_BITS)
                                                       : rnnq_tanh_q15(g, RNNQ_GATE_FRAC_BITS);
-            scratch[r] = rnnq_sat8((int64_t)zp + rnnq_requant(t, p->out_mult, p->out_shift));
+            h[r] = rnnq_sat8((int64_t)zp + rnnq_requant(t, p->out_mult, p->out_shift));
         }
-        w += n_in;
-        rw += n_hid;
-    }
-    /* 2. Commit. */
-    for (r = 0; r < n_hid; ++r) {
-        h[r] = (int8_t)scratch[r];
     }
 }
 
@@ -343,7 +320,8 @@ void rnnq_mean_time_step_s8(const rnnq_mean_time_params *p, const int8_t *x, int
 void rnnq_embed_s8(const rnnq_embed_params *p, int32_t id, int8_t *y)
 {
     const int32_t dim = p->dim;
-    const int32_t row = id < 0 ? 0 : (id >= p->vocab ? p->vocab - 1 : id);
+    const int32_t wrapped = id < 0 ? id + p->vocab : id; /* negative: from the end (ONNX) */
+    const int32_t row = wrapped < 0 ? 0 : (wrapped >= p->vocab ? p->vocab - 1 : wrapped);
     const int8_t *t = p->table + (size_t)row * (size_t)dim;
     int32_t k;
     for (k = 0; k < dim; ++k) {
@@ -353,29 +331,28 @@ void rnnq_embed_s8(const rnnq_embed_params *p, int32_t id, int8_t *y)
 
 int32_t rnnq_dense_scratch_size(const rnnq_dense_params *p)
 {
-    (void)p;
-    return 0;
+    return p->out_features * (int32_t)sizeof(int32_t) + rnnq_matvec_xbuf_size(p->in_features);
 }
 
 void rnnq_dense_s8(const rnnq_dense_params *p, const int8_t *x, int8_t *y, int32_t rows,
                    int16_t *scratch)
 {
-    (void)scratch;
     const int32_t n_in = p->in_features;
     const int32_t n_out = p->out_features;
     const int32_t zp = p->out_zp;
     const int32_t lo = p->act_min;
     const int32_t hi = p->act_max;
+    int32_t *acc = (int32_t *)(void *)scratch; /* [N] w.x */
+    int16_t *xbuf = (int16_t *)(void *)(acc + n_out);
     int32_t b;
     int32_t n;
     for (b = 0; b < rows; ++b) {
-        const int8_t *w = p->w;
+        rnnq_matvec_s8(p->w, x, n_out, n_in, acc, xbuf);
         for (n = 0; n < n_out; ++n) {
-            const int32_t acc = p->bias[n] + rnnq_dot_s8(w, x, n_in);
             /* out_zp + requant(...) exactly, then the clamp. */
-            const int64_t v = (int64_t)zp + rnnq_requant(acc, p->mult[n], p->shift[n]);
+            const int64_t v = (int64_t)zp + rnnq_requant(p->bias[n] + acc[n], p->mult[n],
+                                                         p->shift[n]);
             *y++ = rnnq_clamp8(v, lo, hi);
-            w += n_in;
         }
         x += n_in;
     }

@@ -1,9 +1,19 @@
-/* rnnq_kernels.h - integer kernels of rnnq (portable C99 reference variant).
+/* rnnq_kernels.h - integer kernels of rnnq (portable C99).
  *
  * Each params struct maps field for field onto the Python dataclass of the same name in
  * rnnq/ir/params.py (rnnq_lstm_params <-> LstmParams, ...), whose docstring defines the
  * arithmetic; rnnq/sim/kernels.py is the bit-exact reference these functions are tested
  * against. Arrays are row-major; no heap, no globals, integer only.
+ *
+ * The dot products of the LSTM, GRU, RNN and dense kernels are rnnq_matvec_* calls
+ * (rnnq_matvec.h); a build links exactly one of rnnq_matvec_ref.c, rnnq_matvec_arm_dsp.c,
+ * rnnq_matvec_neon.c next to rnnq_kernels.c. All give the same bits.
+ *
+ * Scratch: the kernels that take `scratch` need rnnq_<op>_scratch_size(p) bytes (the same in
+ * every matvec variant; rnnq/backends/scratch.py is the Python twin), aligned to 4 bytes: the
+ * dot products land there as int32. X(n) below is rnnq_matvec_xbuf_size(n) =
+ * RNNQ_MATVEC_XBUF_BYTES(n), 2n rounded up to a multiple of 4. The contents are undefined
+ * between calls; a scratch buffer must not overlap any other argument.
  *
  * Preconditions (established offline by the compiler):
  * - dot-product accumulators bias[r] + w[r].x fit in int32 (|bias| + K * 128 * 128 < 2^31);
@@ -168,35 +178,38 @@ typedef struct {
     const int32_t *exp_table; /* [256], indexed by max(row) - x */
 } rnnq_softmax_params;
 
-/* Bytes of scratch rnnq_lstm_step_s8 needs: 4H int16 gate pre-activations. */
+/* Bytes of scratch rnnq_lstm_step_s8 needs: 32 H + X(max(I, H)) (two int32 [4H] accumulators,
+ * the matvec xbuf). */
 int32_t rnnq_lstm_scratch_size(const rnnq_lstm_params *p);
 
 /* Copy h0 and c0 into the state buffers h [H] and c [H]. */
 void rnnq_lstm_reset_s8(const rnnq_lstm_params *p, int8_t *h, int16_t *c);
 
 /* One step: x [I]; h [H] and c [H] updated in place (every gate uses the old h);
- * scratch: rnnq_lstm_scratch_size(p) bytes, int16-aligned. */
+ * scratch: rnnq_lstm_scratch_size(p) bytes, 4-byte aligned. */
 void rnnq_lstm_step_s8(const rnnq_lstm_params *p, const int8_t *x, int8_t *h, int16_t *c,
                        int16_t *scratch);
 
-/* Bytes of scratch rnnq_gru_step_s8 needs: 3H int16 (z, r or r * h, candidate). */
+/* Bytes of scratch rnnq_gru_step_s8 needs: 26 H + X(max(I, H)) (two int32 [3H] accumulators,
+ * the matvec xbuf, int16 [H] r * (h - out_zp) / 2^8). */
 int32_t rnnq_gru_scratch_size(const rnnq_gru_params *p);
 
 /* Copy h0 into the state buffer h [H]. */
 void rnnq_gru_reset_s8(const rnnq_gru_params *p, int8_t *h);
 
 /* One step: x [I]; h [H] updated in place (every row uses the old h);
- * scratch: rnnq_gru_scratch_size(p) bytes, int16-aligned. */
+ * scratch: rnnq_gru_scratch_size(p) bytes, 4-byte aligned. */
 void rnnq_gru_step_s8(const rnnq_gru_params *p, const int8_t *x, int8_t *h, int16_t *scratch);
 
-/* Bytes of scratch rnnq_rnn_step_s8 needs: H int16. */
+/* Bytes of scratch rnnq_rnn_step_s8 needs: 8 H + X(max(I, H)) (two int32 [H] accumulators, the
+ * matvec xbuf). */
 int32_t rnnq_rnn_scratch_size(const rnnq_rnn_params *p);
 
 /* Copy h0 into the state buffer h [H]. */
 void rnnq_rnn_reset_s8(const rnnq_rnn_params *p, int8_t *h);
 
 /* One step: x [I]; h [H] updated in place; scratch: rnnq_rnn_scratch_size(p) bytes,
- * int16-aligned. */
+ * 4-byte aligned. */
 void rnnq_rnn_step_s8(const rnnq_rnn_params *p, const int8_t *x, int8_t *h, int16_t *scratch);
 
 /* Elementwise over n int16 values; x and y must not overlap. */
@@ -216,9 +229,11 @@ void rnnq_mean_time_step_s8(const rnnq_mean_time_params *p, const int8_t *x, int
 /* y [dim] = table row clamp(id, 0, vocab - 1). */
 void rnnq_embed_s8(const rnnq_embed_params *p, int32_t id, int8_t *y);
 
-/* x [rows][K] -> y [rows][N]; x and y must not overlap. */
-/* Bytes of scratch rnnq_dense_s8 needs (int16-aligned; may be 0). */
+/* Bytes of scratch rnnq_dense_s8 needs: 4 N + X(K) (int32 [N] accumulators, the matvec xbuf). */
 int32_t rnnq_dense_scratch_size(const rnnq_dense_params *p);
+
+/* x [rows][K] -> y [rows][N]; x and y must not overlap; scratch: rnnq_dense_scratch_size(p)
+ * bytes, 4-byte aligned. */
 void rnnq_dense_s8(const rnnq_dense_params *p, const int8_t *x, int8_t *y, int32_t rows,
                    int16_t *scratch);
 

@@ -1,0 +1,125 @@
+/* rnnq_matvec.h - the int8 matrix-vector products every rnnq kernel computes its dot products
+ * with. One interface, three implementations with the same symbols; a build compiles exactly
+ * one of them (the target file's kernels.matvec picks it):
+ *   rnnq_matvec_ref.c      portable C99 (the reference);
+ *   rnnq_matvec_arm_dsp.c  Armv7E-M / Armv8-M DSP extension (SXTB16 + SMLAD, four rows per
+ *                          pass); portable code when __ARM_FEATURE_DSP is not defined;
+ *   rnnq_matvec_neon.c     AArch64 NEON (SDOT with __ARM_FEATURE_DOTPROD, else SMULL +
+ *                          SADALP); portable code elsewhere.
+ * Every variant returns the same integers: the sums are exact int32 sums, so the order in which
+ * a variant adds the products does not change a bit (tests compare all three with
+ * rnnq/sim/kernels.py).
+ *
+ * Preconditions (established offline by the compiler, as for rnnq_kernels.h):
+ * - rows >= 0, cols >= 0 (cols == 0 gives zeros);
+ * - every row's sum_k |w[r][k] * x[k]| < 2^31, e.g. cols < 2^17 for int8 x and cols < 2^9 for
+ *   int16 x: no partial sum overflows, whatever the order. (The kernels add their bias to the
+ *   result: |bias| + that sum < 2^31 gives the same int32 as starting from the bias.)
+ * - w is row-major [rows][cols] int8, any alignment; x any alignment (int16 x: 2-byte aligned);
+ * - out [rows] is int32_t-aligned and overlaps none of w, x, xbuf;
+ * - xbuf is RNNQ_MATVEC_XBUF_BYTES(cols) bytes of scratch, 4-byte aligned, not overlapping x
+ *   (its contents are undefined after the call). The size is the same in every variant, so
+ *   scratch sizes do not depend on the variant; rnnq_matvec_ref.c and rnnq_matvec_neon.c do
+ *   not use it.
+ */
+#ifndef RNNQ_MATVEC_H
+#define RNNQ_MATVEC_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Bytes of xbuf for cols columns: 2 * cols rounded up to a multiple of 4 (cols int16 values). */
+#define RNNQ_MATVEC_XBUF_BYTES(cols) ((((cols) + 1) / 2) * 4)
+
+/* RNNQ_MATVEC_XBUF_BYTES(cols) as a function (the same value in every variant). */
+int32_t rnnq_matvec_xbuf_size(int32_t cols);
+
+/* out[r] = sum_k w[r][k] * x[k] for r < rows, k < cols.
+ * (No bias argument: six arguments pass in registers on x86-64, AArch64 and RISC-V.) */
+void rnnq_matvec_s8(const int8_t *w, const int8_t *x, int32_t rows, int32_t cols, int32_t *out,
+                    int16_t *xbuf);
+
+/* The same with an int16 vector x. */
+void rnnq_matvec_s8_s16(const int8_t *w, const int16_t *x, int32_t rows, int32_t cols,
+                        int32_t *out, int16_t *xbuf);
+
+#ifdef __cplusplus
+}
+#endif
+
+/* The portable loops: all of rnnq_matvec_ref.c and the fallback of the other variants, written
+ * once. Only the variant sources define RNNQ_MATVEC_PORTABLE before including this header. */
+#ifdef RNNQ_MATVEC_PORTABLE
+
+/* Two rows per pass (each x[k] loaded once for both), four columns per iteration. */
+static void rnnq_matvec_s8_portable(const int8_t *w, const int8_t *x, int32_t rows,
+                                    int32_t cols, int32_t *out)
+{
+    int32_t r = 0;
+    for (; r + 2 <= rows; r += 2) {
+        const int8_t *w0 = w;
+        const int8_t *w1 = w + cols;
+        int32_t a0 = 0;
+        int32_t a1 = 0;
+        int32_t k = 0;
+        for (; k + 4 <= cols; k += 4) {
+            const int32_t x0 = x[k];
+            const int32_t x1 = x[k + 1];
+            const int32_t x2 = x[k + 2];
+            const int32_t x3 = x[k + 3];
+            a0 += w0[k] * x0 + w0[k + 1] * x1 + w0[k + 2] * x2 + w0[k + 3] * x3;
+            a1 += w1[k] * x0 + w1[k + 1] * x1 + w1[k + 2] * x2 + w1[k + 3] * x3;
+        }
+        for (; k < cols; ++k) {
+            a0 += w0[k] * (int32_t)x[k];
+            a1 += w1[k] * (int32_t)x[k];
+        }
+        out[r] = a0;
+        out[r + 1] = a1;
+        w += 2 * cols;
+    }
+    if (r < rows) {
+        int32_t a0 = 0;
+        int32_t k;
+        for (k = 0; k < cols; ++k) {
+            a0 += w[k] * (int32_t)x[k];
+        }
+        out[r] = a0;
+    }
+}
+
+static void rnnq_matvec_s8_s16_portable(const int8_t *w, const int16_t *x, int32_t rows,
+                                        int32_t cols, int32_t *out)
+{
+    int32_t r = 0;
+    for (; r + 2 <= rows; r += 2) {
+        const int8_t *w0 = w;
+        const int8_t *w1 = w + cols;
+        int32_t a0 = 0;
+        int32_t a1 = 0;
+        int32_t k;
+        for (k = 0; k < cols; ++k) {
+            const int32_t xk = x[k];
+            a0 += w0[k] * xk;
+            a1 += w1[k] * xk;
+        }
+        out[r] = a0;
+        out[r + 1] = a1;
+        w += 2 * cols;
+    }
+    if (r < rows) {
+        int32_t a0 = 0;
+        int32_t k;
+        for (k = 0; k < cols; ++k) {
+            a0 += w[k] * (int32_t)x[k];
+        }
+        out[r] = a0;
+    }
+}
+
+#endif /* RNNQ_MATVEC_PORTABLE */
+
+#endif /* RNNQ_MATVEC_H */

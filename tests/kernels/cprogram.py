@@ -1,0 +1,254 @@
+"""Self-checking C programs: kernel cases as const arrays with the simulator's expected outputs.
+
+One generator for every place the C kernels run without Python next to them: the host under
+ASan + UBSan (test_kernels_build.py) and the cross-compiled matvec variants on emulated boards
+(test_matvec_variants.py). main() returns the number of mismatching checks (at most 255), so
+the exit status of the program, of QEMU with semihosting and of qemu-user is the verdict.
+
+Two memory styles:
+- exact (default): every output, state and scratch buffer is its own static array of exactly
+  the size the kernel may touch, so ASan reports any overrun;
+- pooled: buffers come from one static pool reused by every case, each followed by a guard
+  word that is checked after the case (small RAM: the Cortex-M0 board has 16 KiB).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from rnnq.backends.scratch import scratch_bytes
+from rnnq.sim import kernels as sim
+
+_CTYPE = {np.int8: "int8_t", np.int16: "int16_t", np.int32: "int32_t", np.int64: "int64_t"}
+_GUARD = 0x5AA5C33C
+
+#: The matvec variants (templates/c/runtime/rnnq_matvec_<variant>.c); a build links one.
+MATVEC_VARIANTS = ("ref", "arm_dsp", "neon")
+RUNTIME_DIR = Path(__file__).resolve().parents[2] / "templates" / "c" / "runtime"
+
+INT32_MIN = -(2**31)
+INT32_MAX = 2**31 - 1
+
+
+def matvec_source(variant: str = "ref") -> Path:
+    return RUNTIME_DIR / f"rnnq_matvec_{variant}.c"
+
+
+def lit(v: int) -> str:
+    """A C literal of v (INT32_MIN / INT64_MIN written so that they keep their type)."""
+    return f"({v + 1}-1)" if v in (-(2**31), -(2**63)) else str(v)
+
+
+class CProgram:
+    """Accumulates const arrays, buffers and checks; renders one C file."""
+
+    def __init__(self, pooled: bool = False):
+        self.decls: list[str] = []
+        self.body: list[str] = []
+        self.n = 0
+        self.pooled = pooled
+        self._pool_words = 0  # words in use by the current case
+        self._pool_max = 0
+        self._guards: list[int] = []
+
+    def array(self, a, dtype, const: bool = True, prefix: str = "a") -> str:
+        a = np.asarray(a).astype(dtype).ravel()
+        self.n += 1
+        name = f"{prefix}{self.n}"
+        vals = ",".join(lit(int(v)) for v in a) or "0"
+        q = "static const " if const else "static "
+        init = f" = {{{vals}}}" if const else ""
+        # Zero-length arrays are not C: keep one element (never read).
+        self.decls.append(f"{q}{_CTYPE[dtype]} {name}[{max(a.size, 1)}]{init};")
+        return name
+
+    def _pooled(self, nbytes: int, ctype: str) -> str:
+        """nbytes from the pool (4-byte aligned), then a guard word."""
+        off = self._pool_words
+        words = -(-nbytes // 4)
+        self._pool_words += words + 1
+        self._pool_max = max(self._pool_max, self._pool_words)
+        self._guards.append(off + words)
+        self.body.append(f"    pool[{off + words}] = {_GUARD}u;")
+        return f"(({ctype} *)(void *)(pool + {off}))"
+
+    def out(self, like, dtype) -> str:
+        """A zero-initialised (exact) or pooled buffer the size of `like`."""
+        size = int(np.asarray(like).size)
+        if self.pooled:
+            return self._pooled(size * np.dtype(dtype).itemsize, _CTYPE[dtype])
+        return self.array(np.zeros(size), dtype, const=False, prefix="o")
+
+    def scratch(self, nbytes: int) -> str:
+        """4-byte aligned scratch of exactly nbytes (even): an int16_t * expression."""
+        assert nbytes % 2 == 0
+        if self.pooled:
+            return self._pooled(nbytes, "int16_t")
+        self.n += 1
+        name = f"s{self.n}"
+        self.decls.append(f"static int16_t {name}[{max(nbytes // 2, 1)}] RNNQ_TEST_ALIGN4;")
+        return name
+
+    def end_case(self) -> None:
+        """Pooled: check the guards of this case, then reuse the pool."""
+        if self.pooled and self._guards:
+            cond = " || ".join(f"pool[{g}] != {_GUARD}u" for g in self._guards)
+            self.body.append(f'    if ({cond}) {{ puts("FAIL guard"); ++fails; }}')
+        self._pool_words = 0
+        self._guards = []
+
+    def check(self, got: str, want: str, label: str) -> None:
+        self.body.append(
+            f'    if (memcmp({got}, {want}, sizeof {want}) != 0) {{ puts("FAIL {label}"); '
+            f"++fails; }}"
+        )
+
+    def check_value(self, expr: str, want: int, label: str) -> None:
+        self.body.append(f'    if (({expr}) != {lit(want)}) {{ puts("FAIL {label}"); ++fails; }}')
+
+    def render(self, headers: tuple[str, ...] = ("rnnq_fixedpoint.h", "rnnq_kernels.h")) -> str:
+        pool = []
+        if self.pooled:
+            pool = [f"static uint32_t pool[{max(self._pool_max, 1)}];"]
+        return "\n".join(
+            [
+                "#include <stdint.h>",
+                "#include <stdio.h>",
+                "#include <string.h>",
+                *[f'#include "{h}"' for h in headers],
+                "#if defined(__GNUC__)",
+                "#define RNNQ_TEST_ALIGN4 __attribute__((aligned(4)))",
+                "#else",
+                "#define RNNQ_TEST_ALIGN4",
+                "#endif",
+                *pool,
+                *self.decls,
+                "int main(void)",
+                "{",
+                "    int fails = 0;",
+                "    int32_t k;",
+                "    (void)k;",
+                *self.body,
+                '    puts(fails ? "FAILED" : "OK");',
+                "    return fails > 255 ? 255 : fails;",
+                "}",
+                "",
+            ]
+        )
+
+
+def struct(prog: CProgram, ctype: str, fields: dict[str, str]) -> str:
+    prog.n += 1
+    name = f"p{prog.n}"
+    init = ", ".join(f".{k} = {v}" for k, v in fields.items())
+    prog.decls.append(f"static const {ctype} {name} = {{{init}}};")
+    return name
+
+
+def fields(prog: CProgram, p, arrays: dict) -> dict[str, str]:
+    """Struct initialisers: arrays (name -> C dtype) as const arrays, NULL when empty; the
+    remaining dataclass fields as integer literals."""
+    f = {}
+    for k, v in vars(p).items():
+        if k in arrays:
+            f[k] = prog.array(v, arrays[k]) if np.asarray(v).size else "NULL"
+        elif isinstance(v, str):
+            f[k] = f"RNNQ_BINARY_{v.upper()}"
+        else:
+            f[k] = lit(int(v))
+    return f
+
+
+ROW_ARRAYS = {k: np.int32 for k in ("bias_x", "bias_h", "mult_x", "shift_x", "mult_h", "shift_h")}
+ROW_ARRAYS.update(w=np.int8, rw=np.int8, h0=np.int8)
+LSTM_ARRAYS = {**ROW_ARRAYS, "c0": np.int16, "p": np.int16, "p_mult": np.int32}
+LSTM_ARRAYS["p_shift"] = np.int32
+
+
+def add_lstm(prog: CProgram, p, x: np.ndarray) -> None:
+    """An LSTM sequence x [T][I] through rnnq_lstm_reset_s8 / rnnq_lstm_step_s8."""
+    I, H, T = p.input_size, p.hidden_size, x.shape[0]
+    y, c = sim.lstm_sequence(p, x)
+    ps = struct(prog, "rnnq_lstm_params", fields(prog, p, LSTM_ARRAYS))
+    xs, yw, cw = prog.array(x, np.int8), prog.array(y, np.int8), prog.array(c, np.int16)
+    yo, co = prog.out(y, np.int8), prog.out(c, np.int16)
+    h, cs = prog.out(np.zeros(H), np.int8), prog.out(np.zeros(H), np.int16)
+    nbytes = scratch_bytes("qlstm", p)
+    scratch = prog.scratch(nbytes)
+    label = f"lstm I={I} H={H} T={T}"
+    prog.check_value(f"rnnq_lstm_scratch_size(&{ps})", nbytes, f"{label} scratch size")
+    prog.body += [
+        f"    rnnq_lstm_reset_s8(&{ps}, {h}, {cs});",
+        f"    for (k = 0; k < {T}; ++k) {{",
+        f"        rnnq_lstm_step_s8(&{ps}, {xs} + k * {I}, {h}, {cs}, {scratch});",
+        f"        memcpy({yo} + k * {H}, {h}, {H});",
+        f"        memcpy({co} + k * {H}, {cs}, {2 * H});",
+        "    }",
+    ]
+    prog.check(yo, yw, label)
+    prog.check(co, cw, f"{label} cell")
+    prog.end_case()
+
+
+def add_h_rnn(prog: CProgram, kind: str, p, x: np.ndarray) -> None:
+    """A GRU / RNN sequence x [T][I] through rnnq_<kind>_reset_s8 and rnnq_<kind>_step_s8."""
+    I, H, T = p.input_size, p.hidden_size, x.shape[0]
+    y = getattr(sim, f"{kind}_sequence")(p, x)
+    ps = struct(prog, f"rnnq_{kind}_params", fields(prog, p, ROW_ARRAYS))
+    xs, yw, yo = prog.array(x, np.int8), prog.array(y, np.int8), prog.out(y, np.int8)
+    h = prog.out(np.zeros(H), np.int8)
+    nbytes = scratch_bytes(f"q{kind}", p)
+    scratch = prog.scratch(nbytes)
+    label = f"{kind} I={I} H={H} T={T}"
+    prog.check_value(f"rnnq_{kind}_scratch_size(&{ps})", nbytes, f"{label} scratch size")
+    prog.body += [
+        f"    rnnq_{kind}_reset_s8(&{ps}, {h});",
+        f"    for (k = 0; k < {T}; ++k) {{",
+        f"        rnnq_{kind}_step_s8(&{ps}, {xs} + k * {I}, {h}, {scratch});",
+        f"        memcpy({yo} + k * {H}, {h}, {H});",
+        "    }",
+    ]
+    prog.check(yo, yw, label)
+    prog.end_case()
+
+
+def add_dense(prog: CProgram, p, x: np.ndarray) -> None:
+    """rnnq_dense_s8 on x [rows][K]."""
+    K, N, rows = p.in_features, p.out_features, x.shape[0]
+    f = fields(prog, p, {"w": np.int8, "bias": np.int32, "mult": np.int32, "shift": np.int32})
+    ps = struct(prog, "rnnq_dense_params", f)
+    want = sim.dense(p, x)
+    xs, w, o = prog.array(x, np.int8), prog.array(want, np.int8), prog.out(want, np.int8)
+    nbytes = scratch_bytes("qdense", p)
+    scratch = prog.scratch(nbytes)
+    prog.check_value(f"rnnq_dense_scratch_size(&{ps})", nbytes, f"dense K={K} N={N} scratch")
+    prog.body.append(f"    rnnq_dense_s8(&{ps}, {xs}, {o}, {rows}, {scratch});")
+    prog.check(o, w, f"dense K={K} N={N} rows={rows}")
+    prog.end_case()
+
+
+def add_matvec(
+    prog: CProgram, w: np.ndarray, x: np.ndarray, w_off: int = 0, x_off: int = 0
+) -> None:
+    """rnnq_matvec_s8 (int8 x) or rnnq_matvec_s8_s16 (int16 x): out = w [rows][cols] . x, with
+    w and x placed w_off bytes / x_off elements past the start of their arrays (misaligned)."""
+    rows, cols = w.shape
+    want = np.asarray(w, np.int64) @ np.asarray(x, np.int64)
+    assert want.size == 0 or (want.min() >= INT32_MIN and want.max() <= INT32_MAX)
+    wide = x.dtype == np.int16
+    ws = prog.array(np.concatenate([np.zeros(w_off, np.int64), w.ravel()]), np.int8)
+    xs = prog.array(np.concatenate([np.zeros(x_off, np.int64), x]), x.dtype.type)
+    ww = prog.array(want, np.int32)
+    o = prog.out(want, np.int32)
+    xbuf = prog.scratch((cols + 1) // 2 * 4)
+    fn = "rnnq_matvec_s8_s16" if wide else "rnnq_matvec_s8"
+    label = f"{fn} rows={rows} cols={cols} off={w_off},{x_off}"
+    prog.check_value(f"rnnq_matvec_xbuf_size({cols})", (cols + 1) // 2 * 4, f"{label} xbuf")
+    if rows:  # out starts as garbage: every row must be written
+        prog.body.append(f"    memset({o}, 0xA5, {4 * rows});")
+    prog.body.append(f"    {fn}({ws} + {w_off}, {xs} + {x_off}, {rows}, {cols}, {o}, {xbuf});")
+    if rows:
+        prog.check(o, ww, label)
+    prog.end_case()

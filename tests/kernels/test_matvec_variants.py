@@ -1,0 +1,318 @@
+"""Every matvec variant on the core it is written for, against rnnq/sim/kernels.py exactly.
+
+One self-checking C program (cprogram.py, pooled buffers with guard words) holds rnnq_matvec_*
+cases (odd columns, rows not a multiple of the four-row unroll, misaligned weight and input
+pointers, -128/127 extremes with accumulators at the int32 limit) and LSTM / GRU / RNN / dense
+sequences, with the simulator's outputs. It is linked with rnnq_kernels.c and one
+rnnq_matvec_<variant>.c and run:
+- on the host (gcc and clang, -Werror -pedantic, ASan + UBSan) for all three variants (arm_dsp and
+  neon are their portable fallbacks there);
+- arm_dsp on Cortex-M4 (QEMU mps2-an386, semihosting): the SMLAD assembly at -O2 and -O0, and
+  the ACLE C path (-mno-unaligned-access);
+- arm_dsp on Cortex-M0 (QEMU microbit, 16 KiB RAM): the portable fallback;
+- neon on AArch64 (qemu-aarch64): SDOT (armv8.2-a+dotprod, -cpu cortex-a76) and plain NEON
+  (armv8-a, -cpu cortex-a53).
+The exit status is the number of failed checks. A missing cross tool skips (fails under CI=true).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import cbuild
+import numpy as np
+import pytest
+from cprogram import (
+    INT32_MAX,
+    MATVEC_VARIANTS,
+    CProgram,
+    add_dense,
+    add_h_rnn,
+    add_lstm,
+    add_matvec,
+    matvec_source,
+)
+from kernel_cases import LSTM_OPTIONS, random_dense, random_gru, random_lstm, random_rnn
+
+KERNELS = cbuild.RUNTIME_DIR / "rnnq_kernels.c"
+HEADERS = ("rnnq_fixedpoint.h", "rnnq_kernels.h", "rnnq_matvec.h")
+SEED = 20250101
+
+_PICOLIBC = ["--specs=picolibc.specs", "--oslib=semihost", "--crt0=semihost"]
+_M4_LINK = ["-Wl,--defsym=__flash=0x0", "-Wl,--defsym=__flash_size=0x400000",
+            "-Wl,--defsym=__ram=0x20000000", "-Wl,--defsym=__ram_size=0x400000",
+            "-Wl,--defsym=__stack_size=0x10000"]
+_M0_LINK = ["-Wl,--defsym=__flash=0x0", "-Wl,--defsym=__flash_size=0x40000",
+            "-Wl,--defsym=__ram=0x20000000", "-Wl,--defsym=__ram_size=0x4000",
+            "-Wl,--defsym=__stack_size=0x800"]
+_QEMU_SYS = ["-nographic", "-monitor", "none", "-serial", "none",
+             "-semihosting-config", "enable=on,target=native", "-kernel"]
+
+
+# ---- the program ----------------------------------------------------------------------------
+
+
+def _extreme_matvec(rows: int, cols: int, wide: bool):
+    """Rows alternating between the largest positive and negative sums: x all at its minimum,
+    weights -128 (positive products) or 127 (negative products)."""
+    xmin = -32768 if wide else -128
+    x = np.full(cols, xmin, np.int16 if wide else np.int8)
+    w = np.where(np.arange(rows)[:, None] % 2 == 0, -128, 127) * np.ones((rows, cols), np.int64)
+    return w, x
+
+
+def _add_matvecs(prog: CProgram, rng: np.random.Generator, large: bool) -> None:
+    shapes = [(r, c) for r in (1, 2, 3, 4, 5, 7, 8, 9) for c in (0, 1, 2, 3, 4, 5, 7, 8, 9)]
+    shapes += [(13, 15), (6, 16), (11, 17), (12, 31), (5, 33), (10, 64), (3, 65)]
+    if large:
+        shapes += [(67, 130), (41, 64), (20, 129)]
+    for i, (rows, cols) in enumerate(shapes):
+        for wide in (False, True):
+            lim = 2**15 if wide else 2**7
+            w = rng.integers(-128, 128, (rows, cols))
+            x = rng.integers(-lim, lim, cols).astype(np.int16 if wide else np.int8)
+            w_off, x_off = int(rng.integers(4)), int(rng.integers(2 if wide else 4))
+            add_matvec(prog, w, x, w_off, x_off)
+            if cols and (cols <= 9 or i % 2 or large):
+                add_matvec(prog, *_extreme_matvec(rows, cols, wide), (i + 1) % 4, i % 2)
+    if large:
+        # int16 x at the precondition's limit: 511 products of 128 * 32768 sum to 2^31 - 2^22.
+        add_matvec(prog, *_extreme_matvec(5, 511, True), 1, 1)
+
+
+def _extremes(p, rng: np.random.Generator, wide_h: int = 0):
+    """p with -128/127 weights and biases at the int32 accumulator limit (wide_h: the last
+    wide_h rows of bias_h see an int16 vector, as the GRU candidate with linear_before_reset 0)."""
+    out = {}
+    for name, cols in (("w", p.input_size), ("rw", p.hidden_size)):
+        out[name] = rng.choice(np.array([-128, 127], np.int8), getattr(p, name).shape)
+        bias = "bias_x" if name == "w" else "bias_h"
+        room = np.full(getattr(p, bias).shape, INT32_MAX - cols * 128 * 128, np.int64)
+        if name == "rw" and wide_h:
+            room[-wide_h:] = INT32_MAX - cols * 128 * 32768
+        out[bias] = (room * rng.choice([-1, 1], room.shape)).astype(np.int32)
+    return dataclasses.replace(p, **out)
+
+
+def _x(rng, T: int, n: int, extreme: bool) -> np.ndarray:
+    if extreme:
+        return rng.choice(np.array([-128, 127]), (T, n))
+    return rng.integers(-128, 128, (T, n))
+
+
+def _add_kernels(prog: CProgram, rng: np.random.Generator, large: bool) -> None:
+    sizes = [(1, 1), (3, 5), (5, 3), (7, 9), (12, 7)] + [(33, 17), (40, 24)] * large
+    for k, (I, H) in enumerate(sizes):
+        T = 3
+        opts = list(LSTM_OPTIONS.values())[k % len(LSTM_OPTIONS)]
+        for extreme in (False, True):
+            p = random_lstm(rng, I, H, 7 + (3 * k) % 9, **opts)
+            add_lstm(prog, _extremes(p, rng) if extreme else p, _x(rng, T, I, extreme))
+            for lbr in (0, 1):
+                p = random_gru(rng, I, H, lbr, hard_sigmoid=bool(k % 2), clip=extreme)
+                p = _extremes(p, rng, 0 if lbr else H) if extreme else p
+                add_h_rnn(prog, "gru", p, _x(rng, T, I, extreme))
+            p = random_rnn(rng, I, H, k % 3, clip=extreme)
+            add_h_rnn(prog, "rnn", _extremes(p, rng) if extreme else p, _x(rng, T, I, extreme))
+    if large:  # the benchmark size, one step
+        add_lstm(prog, random_lstm(rng, 64, 128, 11), rng.integers(-128, 128, (1, 64)))
+    for K, N, rows in [(1, 1, 1), (3, 5, 2), (17, 7, 3), (33, 9, 1)] + [(128, 40, 2)] * large:
+        p = random_dense(rng, K, N)
+        add_dense(prog, p, rng.integers(-128, 128, (rows, K)))
+        room = INT32_MAX - K * 128 * 128
+        w = rng.choice(np.array([-128, 127], np.int8), (N, K))
+        bias = (room * rng.choice([-1, 1], N)).astype(np.int32)
+        q = dataclasses.replace(p, w=w, bias=bias)
+        add_dense(prog, q, rng.choice(np.array([-128, 127]), (rows, K)))
+
+
+@functools.cache
+def _program(large: bool) -> str:
+    rng = np.random.default_rng(SEED + large)
+    prog = CProgram(pooled=True)
+    _add_matvecs(prog, rng, large)
+    _add_kernels(prog, rng, large)
+    return prog.render(HEADERS)
+
+
+_MAIN_OBJECTS: dict[tuple, Path] = {}
+
+
+def _main_object(cc: str, arch: tuple[str, ...], large: bool, tmp_path: Path) -> Path:
+    """The test program's main (cases and checks) compiled at -O0 once per compiler and
+    architecture flags: it is large straight-line code, and only the runtime is under test."""
+    key = (cc, arch, large)
+    if key not in _MAIN_OBJECTS or not _MAIN_OBJECTS[key].exists():
+        src = tmp_path / f"matvec_check_{'large' if large else 'small'}.c"
+        src.write_text(_program(large))
+        obj = src.with_suffix(".o")
+        _compile([cc, *cbuild.STRICT_FLAGS, *arch, "-O0", f"-I{cbuild.RUNTIME_DIR}", "-c",
+                  str(src), "-o", str(obj)])
+        _MAIN_OBJECTS[key] = obj
+    return _MAIN_OBJECTS[key]
+
+
+def _compile(cmd: list[str]) -> None:
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, " ".join(cmd) + "\n" + proc.stderr[-4000:]
+
+
+def _build(cc: str, arch: list[str], opts: list[str], link: list[str], variant: str,
+           large: bool, tmp_path: Path, tmp_main: Path, matvec_obj: Path | None = None) -> Path:
+    """main (-O0) + rnnq_kernels.c + rnnq_matvec_<variant>.c (opts) -> executable; matvec_obj:
+    the variant compiled by another compiler instead."""
+    main = _main_object(cc, tuple(arch), large, tmp_main)
+    exe = tmp_path / f"check-{variant}"
+    matvec = matvec_obj if matvec_obj is not None else matvec_source(variant)
+    _compile([cc, *cbuild.STRICT_FLAGS, *arch, *opts, f"-I{cbuild.RUNTIME_DIR}", str(main),
+              str(KERNELS), str(matvec), *link, "-o", str(exe)])
+    return exe
+
+
+def _picolibc_include(cc: str) -> str:
+    """The C library headers arm-none-eabi-gcc uses with picolibc (for clang cross builds)."""
+    text = subprocess.run([cc, *_PICOLIBC, "-E", "-v", "-x", "c", os.devnull, "-o", os.devnull],
+                          capture_output=True, text=True, check=True).stderr
+    dirs = text.split("search starts here:")[-1].split("End of search list.")[0].split()
+    return next(d for d in dirs if "picolibc" in d)
+
+
+def _disassembles_to(objdump: str, exe: Path, mnemonic: str) -> bool:
+    """Whether the program's code contains `mnemonic` (the fast path was really compiled)."""
+    if shutil.which(objdump) is None:
+        return True  # nothing to check with; the results are still compared
+    text = subprocess.run([objdump, "-d", str(exe)], capture_output=True, text=True,
+                          check=True).stdout
+    return f"\t{mnemonic}" in text
+
+
+def _require(tool: str) -> str:
+    cbuild.require_compiler(tool)  # skips, or fails under CI=true
+    return tool
+
+
+def _run(cmd: list[str], timeout: int = 120, env: dict | None = None) -> None:
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env,
+                          check=False)
+    out = proc.stdout + proc.stderr
+    # (semihosting prints to QEMU's stderr)
+    assert proc.returncode == 0 and out.strip().endswith("OK"), (
+        f"exit {proc.returncode} ({proc.returncode} failed checks if < 128)\n{out[-4000:]}"
+    )
+    assert "runtime error" not in proc.stderr, proc.stderr
+
+
+@pytest.fixture(scope="module")
+def tmp_main(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("matvec_main")
+
+
+# ---- host -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("variant", MATVEC_VARIANTS)
+@pytest.mark.parametrize("cc", ["gcc", "clang"])
+def test_host_sanitized(cc, variant, tmp_path, tmp_main):
+    cbuild.require_compiler(cc)
+    if not cbuild.sanitizers_work(cc):
+        if cc == "gcc":
+            cbuild.skip_or_fail("gcc cannot build/run -fsanitize=address,undefined here")
+        pytest.skip(f"{cc} cannot build/run -fsanitize=address,undefined here")
+    exe = _build(cc, list(cbuild.SANITIZE_FLAGS), ["-O1"], [], variant, True, tmp_path, tmp_main)
+    _run([str(exe)], env={**os.environ, **cbuild.SANITIZE_ENV})
+
+
+# ---- Cortex-M -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "variant, opts",
+    [
+        ("arm_dsp", ["-O2"]),  # SMLAD assembly
+        ("arm_dsp", ["-O0"]),  # the same assembly must also find its registers at -O0
+        ("arm_dsp", ["-O2", "-mno-unaligned-access"]),  # the ACLE C path
+        ("ref", ["-O2"]),
+        ("arm_dsp", ["-O2", "clang"]),  # the assembly through clang's allocator and assembler
+    ],
+    ids=["dsp-O2", "dsp-O0", "dsp-acle-c", "ref", "dsp-clang"],
+)
+def test_cortex_m4(variant, opts, tmp_path, tmp_main):
+    """QEMU mps2-an386 (Cortex-M4 with the DSP extension)."""
+    cc = _require("arm-none-eabi-gcc")
+    qemu = _require("qemu-system-arm")
+    arch = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=soft", *_PICOLIBC]
+    obj = None
+    if "clang" in opts:
+        clang = _require("clang")
+        opts = [o for o in opts if o != "clang"]
+        obj = tmp_path / "matvec_clang.o"
+        # clang's bare-metal default is strict alignment; the assembly path needs unaligned LDR.
+        _compile([clang, "--target=thumbv7em-none-eabi", "-mcpu=cortex-m4", "-mthumb",
+                  "-mfloat-abi=soft", "-munaligned-access", *cbuild.STRICT_FLAGS, *opts,
+                  "-isystem", _picolibc_include(cc), f"-I{cbuild.RUNTIME_DIR}", "-c",
+                  str(matvec_source(variant)), "-o", str(obj)])
+        if shutil.which("arm-none-eabi-objdump"):  # the assembly path (3 x 8 SMLADs) was built
+            text = subprocess.run(["arm-none-eabi-objdump", "-d", str(obj)], capture_output=True,
+                                  text=True, check=True).stdout
+            assert text.count("\tsmlad") >= 24
+    exe = _build(cc, arch, opts, _M4_LINK, variant, True, tmp_path, tmp_main, obj)
+    assert _disassembles_to("arm-none-eabi-objdump", exe, "smlad") == (variant == "arm_dsp")
+    _run(["timeout", "100", qemu, "-M", "mps2-an386", "-cpu", "cortex-m4", *_QEMU_SYS, str(exe)])
+
+
+@pytest.mark.parametrize("variant", ["arm_dsp", "ref"])
+def test_cortex_m0(variant, tmp_path, tmp_main):
+    """QEMU microbit (Cortex-M0, no DSP extension: the portable fallback), 16 KiB RAM."""
+    cc = _require("arm-none-eabi-gcc")
+    qemu = _require("qemu-system-arm")
+    arch = ["-mcpu=cortex-m0plus", "-mthumb", "-mfloat-abi=soft", *_PICOLIBC]
+    exe = _build(cc, arch, ["-O2"], _M0_LINK, variant, False, tmp_path, tmp_main)
+    assert not _disassembles_to("arm-none-eabi-objdump", exe, "smlad")
+    _run(["timeout", "100", qemu, "-M", "microbit", "-cpu", "cortex-m0", *_QEMU_SYS, str(exe)])
+
+
+# ---- AArch64 --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "march, cpu",
+    [("armv8.2-a+dotprod", "cortex-a76"), ("armv8-a", "cortex-a53")],
+    ids=["dotprod", "neon"],
+)
+def test_aarch64_neon(march, cpu, tmp_path, tmp_main):
+    cc = _require("aarch64-linux-gnu-gcc")
+    qemu = _require("qemu-aarch64")
+    exe = _build(cc, [f"-march={march}"], ["-O2"], ["-static"], "neon", True, tmp_path, tmp_main)
+    objdump = "aarch64-linux-gnu-objdump"
+    assert _disassembles_to(objdump, exe, "sdot") == ("dotprod" in march)
+    assert _disassembles_to(objdump, exe, "sadalp")
+    _run(["timeout", "100", qemu, "-cpu", cpu, str(exe)])
+
+
+# ---- compile only: the other cores of the targets --------------------------------------------
+
+
+@pytest.mark.parametrize("opt", ["-O0", "-O2"])
+@pytest.mark.parametrize(
+    "cc, arch, variant",
+    [
+        ("arm-none-eabi-gcc", ["-mcpu=cortex-m7", "-mthumb"], "arm_dsp"),
+        ("arm-none-eabi-gcc", ["-mcpu=cortex-m33", "-mthumb"], "arm_dsp"),
+        ("arm-none-eabi-gcc", ["-mcpu=cortex-m55", "-mthumb"], "arm_dsp"),
+        ("arm-none-eabi-gcc", ["-mcpu=cortex-m0plus", "-mthumb"], "arm_dsp"),
+        ("aarch64-linux-gnu-gcc", ["-march=armv8.2-a+dotprod"], "neon"),
+        ("clang", ["--target=aarch64-linux-gnu", "-march=armv8.2-a+dotprod"], "neon"),
+    ],
+    ids=["m7", "m33", "m55", "m0plus", "a64-gcc", "a64-clang"],
+)
+def test_cross_compiles_strict(cc, arch, variant, opt, tmp_path):
+    """The variant and the kernels under the house flags for the other target cores."""
+    _require(cc)
+    for src in (matvec_source(variant), KERNELS):
+        _compile([cc, *arch, *cbuild.STRICT_FLAGS, opt, f"-I{cbuild.RUNTIME_DIR}", "-c", str(src),
+                  "-o", str(tmp_path / (src.stem + ".o"))])
