@@ -34,6 +34,10 @@ test: setup-dev
 test-all: setup-dev
 	RNNQ_TEST_ALL=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests
 
+# Instruction counts on an emulated Cortex-M4 (bench/README.md is regenerated).
+bench: setup-dev
+	$(BIN)/python bench/run.py
+
 lint: setup-dev
 	$(BIN)/ruff check rnnq tests examples tools
 

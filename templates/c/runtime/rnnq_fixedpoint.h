@@ -73,6 +73,18 @@ static inline int64_t rnnq_rshift_round64(int64_t x, int32_t n)
 static inline int32_t rnnq_requant(int32_t x, int32_t mult, int32_t shift)
 {
     const int64_t prod = (int64_t)x * (int64_t)mult;
+    if (shift >= 32) {
+        /* The usual case (factors below 1/2): only the high word of the product matters.
+         * With P = hi * 2^32 + lo, floor((P + 2^(s-1)) / 2^s) equals
+         *   s == 32: hi + (lo >= 2^31)
+         *   s >= 33: (hi + 2^(s-33)) >> (s-32)
+         * |P| < 2^62 gives |hi| < 2^30: no overflow and no saturation needed. */
+        const int32_t hi = (int32_t)(prod >> 32);
+        if (shift == 32) {
+            return hi + (int32_t)((uint32_t)prod >> 31);
+        }
+        return (hi + ((int32_t)1 << (shift - 33))) >> (shift - 32);
+    }
     return rnnq_sat32((prod + ((int64_t)1 << (shift - 1))) >> shift);
 }
 

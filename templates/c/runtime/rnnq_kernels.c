@@ -49,6 +49,13 @@ static inline int32_t rnnq_xbuf_bytes(int32_t n_in, int32_t n_hid)
 static inline int64_t rnnq_requant_pair(int32_t ax, int32_t mx, int32_t sx, int32_t ah,
                                         int32_t mh, int32_t sh)
 {
+    if (sx >= 33 && sh >= 33) {
+        /* The usual case, as in rnnq_requant: two high words, |each| < 2^30, an int32 sum. */
+        const int32_t hx = (int32_t)(((int64_t)ax * mx) >> 32);
+        const int32_t hh = (int32_t)(((int64_t)ah * mh) >> 32);
+        return ((hx + ((int32_t)1 << (sx - 33))) >> (sx - 32)) +
+               ((hh + ((int32_t)1 << (sh - 33))) >> (sh - 32));
+    }
     return (int64_t)rnnq_requant(ax, mx, sx) + (int64_t)rnnq_requant(ah, mh, sh);
 }
 
