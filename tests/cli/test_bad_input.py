@@ -160,7 +160,7 @@ def good(cli_inputs, good_build) -> dict:
     return {**cli_inputs, "build": good_build}
 
 
-@pytest.mark.parametrize(("name", "quiet"), _compile_params())
+@pytest.mark.parametrize(("name", "quiet"), list(_compile_params()))
 def test_compile_refuses(name: str, quiet: bool, cli_inputs: dict, tmp_path: Path) -> None:
     argv, names = COMPILE_CASES[name](tmp_path, cli_inputs)
     r = run_rnnq(*argv, *(["-q"] if quiet else []))
