@@ -72,6 +72,9 @@ def float_outputs(b: Build, data: Dataset) -> tuple[list[np.ndarray], str]:
                                        np.int32 if "int32" in types[in_name] else np.float32)}
             for name in g.meta.get("sequence_lens_inputs", []):
                 feed[name] = np.full(_batch(g), data.lengths[i], np.int32)
+            for name, (dt, count, rank) in g.meta.get("length_inputs", {}).items():
+                v = np.full(count, data.lengths[i], dtype=dt)
+                feed[name] = v if rank else v.reshape(())
             for name, info in g.meta.get("state_inputs", {}).items():
                 v = (data.states or {}).get(name)
                 feed[name] = (np.zeros(info["shape"]) if v is None else v[i]).astype(np.float32)

@@ -71,8 +71,21 @@ _FLOAT_TYPES = (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProt
 _ID_TYPES = (onnx.TensorProto.INT64, onnx.TensorProto.INT32)
 
 
+def _length_inputs(inputs: list[onnx.ValueInfoProto]) -> dict[str, tuple[str, int]]:
+    """Integer inputs of rank <= 1 beside the sequence: its length (e.g. what PyTorch's
+    pack_padded_sequence export takes). name -> (numpy dtype name, element count)."""
+    out = {}
+    for vi in inputs:
+        tt = vi.type.tensor_type
+        dims = [d.dim_value or 1 for d in tt.shape.dim]
+        if tt.elem_type in _ID_TYPES and len(dims) <= 1 and len(inputs) > 1:
+            dt = "int64" if tt.elem_type == onnx.TensorProto.INT64 else "int32"
+            out[vi.name] = (dt, int(np.prod(dims)))
+    return out
+
+
 def _convert(model: onnx.ModelProto, vi: onnx.ValueInfoProto, time_axis: int,
-             trace_t: int) -> Graph:
+             trace_t: int, length_inputs: dict | None = None) -> Graph:
     g = model.graph
     ctx = _Ctx(model, trace_t)
     for init in g.initializer:
@@ -90,6 +103,11 @@ def _convert(model: onnx.ModelProto, vi: onnx.ValueInfoProto, time_axis: int,
         ctx.graph.tensors[vi.name].dtype = "int64"
     ctx.graph.inputs = [vi.name]
     ctx.state_inputs = {n: {} for n in _state_input_names(model)}
+    # A length input holds the number of steps the caller runs: it folds with the traced
+    # length, so sorting-by-length plumbing (batch 1) becomes constants.
+    for name, (dt, count) in (length_inputs or {}).items():
+        ctx.consts[name] = np.full(count, trace_t, dtype=dt) if count > 1 or \
+            _rank(model, name) else np.array(trace_t, dtype=dt)
     for node in g.node:
         if node.domain not in ("", "ai.onnx"):
             raise _err(node, f"operator domain {node.domain!r} is not supported")
@@ -109,6 +127,8 @@ def _convert(model: onnx.ModelProto, vi: onnx.ValueInfoProto, time_axis: int,
             raise RnnqError(f"graph output {out.name!r} is a constant or undefined")
         ctx.graph.outputs.append(out.name)
     g = ctx.graph.prune().verify()
+    g.meta["length_inputs"] = {k: [v[0], v[1], _rank(model, k)]
+                               for k, v in (length_inputs or {}).items()}
     g.meta.update(input_time_axis=time_axis, input_full_shape=dims, streaming=is_streaming(g),
                   state_inputs={k: v for k, v in ctx.state_inputs.items() if v})
     return g
@@ -123,6 +143,13 @@ def _state_input_names(model: onnx.ModelProto) -> set[str]:
         if n.op_type in ("LSTM", "GRU", "RNN"):
             used |= {i for k, i in enumerate(n.input) if k in (5, 6) and i in names}
     return used
+
+
+def _rank(model: onnx.ModelProto, name: str) -> int:
+    for vi in model.graph.input:
+        if vi.name == name:
+            return len(vi.type.tensor_type.shape.dim)
+    return 0
 
 
 def is_streaming(g: Graph) -> bool:
@@ -157,6 +184,8 @@ def import_onnx(path: str | Path) -> Graph:
             if n.op_type in ("LSTM", "GRU", "RNN") and len(n.input) > 4 and n.input[4]}
     real_inputs = [vi for vi in model.graph.input
                    if vi.name not in inits | lens | _state_input_names(model)]
+    length_inputs = _length_inputs(real_inputs)
+    real_inputs = [vi for vi in real_inputs if vi.name not in length_inputs]
     if len(real_inputs) != 1:
         names = [vi.name for vi in real_inputs]
         raise RnnqError(f"{path}: rnnq takes models with one sequence input (plus sequence_lens "
@@ -169,7 +198,7 @@ def import_onnx(path: str | Path) -> Graph:
     for axis in cands:
         trace_t = dims[axis] or TRACE_T
         try:
-            graph = _convert(model, vi, axis, trace_t)
+            graph = _convert(model, vi, axis, trace_t, length_inputs)
             break
         except RnnqError as e:
             errors.append(e)
