@@ -13,6 +13,7 @@ from rnnq.api import compile_model, float_graph
 from rnnq.validate import validate
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")
 @pytest.mark.parametrize("kind", ["gru2", "bilstm2"])
 def test_pack_padded_export_bit_exact(kind: str, tmp_path: Path) -> None:
     torch = require_torch()
@@ -30,8 +31,8 @@ def test_pack_padded_export_bit_exact(kind: str, tmp_path: Path) -> None:
             self.fc = nn.Linear(32 if bi else 16, 5)
 
         def forward(self, x, lengths):
-            out, h = self.rnn(pack_padded_sequence(x, lengths, batch_first=True,
-                                                   enforce_sorted=False))
+            _, h = self.rnn(pack_padded_sequence(x, lengths, batch_first=True,
+                                                 enforce_sorted=False))
             h = h[0] if bi else h
             return self.fc(torch.cat([h[-2], h[-1]], -1) if bi else h[-1])
 
