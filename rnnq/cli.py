@@ -145,6 +145,11 @@ def inspect_cmd(path):
         click.echo(f"target {m['target']}, prefix {m['prefix']}, "
                    f"{m['macs_per_step']} MACs/step")
         click.echo("memory: " + ", ".join(f"{k} {v} B" for k, v in m["memory"].items()))
+        tm = m.get("target_memory", {})
+        if tm.get("measured"):
+            click.echo(f"on {m['target']}: flash {tm['flash_bytes']} B, RAM {tm['ram_bytes']} B "
+                       f"(stack {tm['stack_bytes']} B); budget {tm['flash_budget_bytes']} / "
+                       f"{tm['ram_budget_bytes']} B ({tm['part']})")
         for r in m["recurrent"]:
             cell = (f", cell Q{15 - r['cell_frac_bits']}.{r['cell_frac_bits']} (calibrated "
                     f"max |c| {r['cell_absmax_calibrated']:.3g})" if "cell_frac_bits" in r else "")
