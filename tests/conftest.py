@@ -12,6 +12,17 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "japanese_vowels"
 
 
+def pytest_collection_modifyitems(config, items) -> None:
+    """Tests marked all_boards run only in `make test-all` (RNNQ_TEST_ALL=1): deselected, not
+    skipped, so that a CI run shows no skip that is not a missing tool."""
+    if os.environ.get("RNNQ_TEST_ALL") == "1":
+        return
+    keep = [i for i in items if i.get_closest_marker("all_boards") is None]
+    if len(keep) != len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i not in keep])
+        items[:] = keep
+
+
 def require_tool(name: str) -> str:
     """Path of a command-line tool; skip without it, but fail when CI=true."""
     path = shutil.which(name)
