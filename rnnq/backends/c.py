@@ -25,6 +25,7 @@ import numpy as np
 from rnnq import __version__
 from rnnq.backends.arena import ALIGN, Arena
 from rnnq.backends.cplan import Array, Plan, Struct
+from rnnq.backends.layouts import matvec_layout
 from rnnq.backends.scratch import scratch_bytes
 from rnnq.ir import Graph, Node, RnnqError
 from rnnq.resources import templates_dir
@@ -51,14 +52,16 @@ def c_identifier(name: str) -> str:
     return s if re.match(r"[A-Za-z_]", s) else "m_" + s
 
 
-def _params_struct(plan: Plan, kind: str, cname: str, params) -> str:
-    """Emit one kernel params struct (and its arrays) field for field from the dataclass."""
+def _params_struct(plan: Plan, kind: str, cname: str, params, matvec: str = "ref") -> str:
+    """Emit one kernel params struct (and its arrays) field for field from the dataclass; the
+    matvec weight arrays in the layout the target's matvec variant reads (layouts.py)."""
     items = []
     for f in fields(params):
         v = getattr(params, f.name)
         if isinstance(v, np.ndarray) and v.size == 0:
             items.append((f.name, "NULL"))
         elif isinstance(v, np.ndarray):
+            v = matvec_layout(matvec, kind, params, f.name, v)
             arr = Array(_CTYPE[v.dtype], f"{cname}_{f.name}", v)
             plan.arrays.append(arr)
             items.append((f.name, arr.name))
@@ -73,8 +76,8 @@ def _params_struct(plan: Plan, kind: str, cname: str, params) -> str:
 class _Emitter:
     """Builds the plan: state, constants, buffer locations and one step's statements."""
 
-    def __init__(self, graph: Graph, prefix: str, max_steps: int):
-        self.g, self.prefix = graph, prefix
+    def __init__(self, graph: Graph, prefix: str, max_steps: int, matvec: str = "ref"):
+        self.g, self.prefix, self.matvec = graph, prefix, matvec
         self.streaming = bool(graph.meta.get("streaming", True))
         self.steps = 1 if self.streaming else max_steps
         self.p = Plan(prefix, streaming=self.streaming, max_steps=max_steps)
@@ -156,7 +159,7 @@ class _Emitter:
         hsz = prm.hidden_size
         x = self.g.tensors[n.inputs[0]]
         batch = x.size // prm.input_size
-        _params_struct(self.p, kind, cid, prm)
+        _params_struct(self.p, kind, cid, prm, self.matvec)
         h = self.state("int8_t", f"{cid}_h", batch * hsz)
         c = self.state("int16_t", f"{cid}_c", batch * hsz) if n.op == "qlstm" else None
         self.p.resets.append(f"memcpy({h}, {cid}_h0, {batch * hsz});")
@@ -203,7 +206,7 @@ class _Emitter:
         src = self.at(n.inputs[0])
         prm = n.attrs.get("params")
         if n.op == "qdense":
-            _params_struct(self.p, "dense", cid, prm)
+            _params_struct(self.p, "dense", cid, prm, self.matvec)
             return [(f"rnnq_dense_s8(&{cid}, {src}, {dst}, {out.size // prm.out_features}, "
                     f"{self.scratch(n)});")]
         if n.op == "qbinary":
@@ -257,9 +260,9 @@ class _Emitter:
         return lines
 
 
-def plan(graph: Graph, prefix: str, max_steps: int) -> Plan:
-    """Place buffers and build the call sequence."""
-    em = _Emitter(graph, prefix, max_steps)
+def plan(graph: Graph, prefix: str, max_steps: int, matvec: str = "ref") -> Plan:
+    """Place buffers and build the call sequence (matvec: the target's kernels.matvec)."""
+    em = _Emitter(graph, prefix, max_steps, matvec)
     x = graph.tensors[graph.inputs[0]]
     em.p.loc[x.name] = ("x_t" if em.streaming else "x", not em.streaming)
     order = _order(graph) if em.streaming else graph.nodes
@@ -338,7 +341,7 @@ def emit_c(graph: Graph, target: Target, out_dir: Path, prefix: str, io: dict,
     """Write the C sources for `graph` into out_dir; returns facts for manifest.json."""
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", prefix):
         raise RnnqError(f"--prefix {prefix!r} is not a C identifier")
-    p = plan(graph, prefix, max_steps)
+    p = plan(graph, prefix, max_steps, target["kernels"]["matvec"])
     ctx = _context(graph, target, prefix, p, io)
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir() / "c")),
                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True,

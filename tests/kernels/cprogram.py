@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rnnq.backends.layouts import matvec_layout
 from rnnq.backends.scratch import scratch_bytes
 from rnnq.sim import kernels as sim
 
@@ -44,7 +45,10 @@ def lit(v: int) -> str:
 class CProgram:
     """Accumulates const arrays, buffers and checks; renders one C file."""
 
-    def __init__(self, pooled: bool = False):
+    def __init__(self, pooled: bool = False, matvec: str = "ref"):
+        # matvec: the variant the program is linked with; its weight layout (layouts.py) is
+        # the one the matvec weights (add_matvec, params w / rw) are written in.
+        self.matvec = matvec
         self.decls: list[str] = []
         self.body: list[str] = []
         self.n = 0
@@ -151,7 +155,10 @@ def fields(prog: CProgram, p, arrays: dict) -> dict[str, str]:
     """Struct initialisers: arrays (name -> C dtype) as const arrays, NULL when empty; the
     remaining dataclass fields as integer literals."""
     f = {}
+    kind = _KIND.get(type(p).__name__, "")
     for k, v in vars(p).items():
+        if k in arrays and k in ("w", "rw") and np.asarray(v).ndim == 2:
+            v = matvec_layout(prog.matvec, kind, p, k, np.asarray(v).astype(np.int8))
         if k in arrays:
             f[k] = prog.array(v, arrays[k]) if np.asarray(v).size else "NULL"
         elif isinstance(v, str):
@@ -161,6 +168,7 @@ def fields(prog: CProgram, p, arrays: dict) -> dict[str, str]:
     return f
 
 
+_KIND = {"LstmParams": "lstm", "GruParams": "gru", "RnnParams": "rnn", "DenseParams": "dense"}
 ROW_ARRAYS = {k: np.int32 for k in ("bias_x", "bias_h", "mult_x", "shift_x", "mult_h", "shift_h")}
 ROW_ARRAYS.update(w=np.int8, rw=np.int8, h0=np.int8)
 LSTM_ARRAYS = {**ROW_ARRAYS, "c0": np.int16, "p": np.int16, "p_mult": np.int32}
@@ -238,7 +246,8 @@ def add_matvec(
     want = np.asarray(w, np.int64) @ np.asarray(x, np.int64)
     assert want.size == 0 or (want.min() >= INT32_MIN and want.max() <= INT32_MAX)
     wide = x.dtype == np.int16
-    ws = prog.array(np.concatenate([np.zeros(w_off, np.int64), w.ravel()]), np.int8)
+    wl = matvec_layout(prog.matvec, "matvec", None, "w", np.asarray(w).astype(np.int8))
+    ws = prog.array(np.concatenate([np.zeros(w_off, np.int64), wl.ravel()]), np.int8)
     xs = prog.array(np.concatenate([np.zeros(x_off, np.int64), x]), x.dtype.type)
     ww = prog.array(want, np.int32)
     o = prog.out(want, np.int32)

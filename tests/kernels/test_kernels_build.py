@@ -242,9 +242,9 @@ def _add_softmax(prog: CProgram, rng, depth: int, rows: int) -> None:
 
 
 @functools.cache
-def _program(seed: int) -> str:
+def _program(seed: int, layout: str = "ref") -> str:
     rng = np.random.default_rng(seed)
-    prog = CProgram()
+    prog = CProgram(matvec=layout)  # the weights in the layout the variant reads
     _add_primitives(prog, rng)
     for I, H, T, cf in [(1, 1, 3, 7), (3, 5, 20, 15), (40, 40, 6, 11), (17, 9, 12, 9)]:
         _add_lstm(prog, rng, I, H, T, cf)
@@ -284,9 +284,10 @@ def test_runtime_sanitized(cc, variant, tmp_path, program_dir):
             cbuild.skip_or_fail("gcc cannot build/run -fsanitize=address,undefined here")
         pytest.skip(f"{cc} cannot build/run -fsanitize=address,undefined here")
     flags = (*cbuild.STRICT_FLAGS, *cbuild.SANITIZE_FLAGS, "-O1")
-    src = program_dir / "sanitized_main.c"
+    layout = "arm_dsp" if variant == "arm_dsp" else "ref"
+    src = program_dir / f"sanitized_main_{layout}.c"
     if not src.exists():
-        src.write_text(_program(seed=20240611))
+        src.write_text(_program(seed=20240611, layout=layout))
     # The program's object is built once per compiler (cached by content), then linked with
     # the kernels and each matvec variant.
     main_obj = next(cbuild.compile_objects([src], flags, cc=cc).glob("*.o"))

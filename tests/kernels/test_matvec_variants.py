@@ -131,10 +131,15 @@ def _add_kernels(prog: CProgram, rng: np.random.Generator, large: bool) -> None:
         add_dense(prog, q, rng.choice(np.array([-128, 127]), (rows, K)))
 
 
+def _layout(variant: str) -> str:
+    """The weight layout a variant reads (rnnq/backends/layouts.py): arm_dsp its own."""
+    return "arm_dsp" if variant == "arm_dsp" else "ref"
+
+
 @functools.cache
-def _program(large: bool) -> str:
+def _program(large: bool, layout: str = "ref") -> str:
     rng = np.random.default_rng(SEED + large)
-    prog = CProgram(pooled=True)
+    prog = CProgram(pooled=True, matvec=layout)
     _add_matvecs(prog, rng, large)
     _add_kernels(prog, rng, large)
     return prog.render(HEADERS)
@@ -143,13 +148,16 @@ def _program(large: bool) -> str:
 _MAIN_OBJECTS: dict[tuple, Path] = {}
 
 
-def _main_object(cc: str, arch: tuple[str, ...], large: bool, tmp_path: Path) -> Path:
-    """The test program's main (cases and checks) compiled at -O0 once per compiler and
-    architecture flags: it is large straight-line code, and only the runtime is under test."""
-    key = (cc, arch, large)
+def _main_object(cc: str, arch: tuple[str, ...], large: bool, tmp_path: Path,
+                 layout: str = "ref") -> Path:
+    """The test program's main (cases and checks) compiled at -O0 once per compiler,
+    architecture flags and weight layout: it is large straight-line code, and only the runtime
+    is under test."""
+    key = (cc, arch, large, layout)
     if key not in _MAIN_OBJECTS or not _MAIN_OBJECTS[key].exists():
-        src = tmp_path / f"matvec_check_{'large' if large else 'small'}.c"
-        src.write_text(_program(large))
+        size = "large" if large else "small"
+        src = tmp_path / f"matvec_check_{size}_{layout}_{len(_MAIN_OBJECTS)}.c"
+        src.write_text(_program(large, layout))
         obj = src.with_suffix(".o")
         _compile([cc, *cbuild.STRICT_FLAGS, *arch, "-O0", f"-I{cbuild.RUNTIME_DIR}", "-c",
                   str(src), "-o", str(obj)])
@@ -166,7 +174,7 @@ def _build(cc: str, arch: list[str], opts: list[str], link: list[str], variant: 
            large: bool, tmp_path: Path, tmp_main: Path, matvec_obj: Path | None = None) -> Path:
     """main (-O0) + rnnq_kernels.c + rnnq_matvec_<variant>.c (opts) -> executable; matvec_obj:
     the variant compiled by another compiler instead."""
-    main = _main_object(cc, tuple(arch), large, tmp_main)
+    main = _main_object(cc, tuple(arch), large, tmp_main, _layout(variant))
     exe = tmp_path / f"check-{variant}"
     matvec = matvec_obj if matvec_obj is not None else matvec_source(variant)
     _compile([cc, *cbuild.STRICT_FLAGS, *arch, *opts, f"-I{cbuild.RUNTIME_DIR}", str(main),

@@ -22,6 +22,17 @@
  *   scratch sizes do not depend on the variant; rnnq_matvec_ref.c and rnnq_matvec_neon.c do
  *   not use it.
  */
+/* The weight layout of rnnq_matvec_arm_dsp.c (its DSP path and its portable fallback alike),
+ * instead of row-major: the DSP interleaved layout of rnnq/backends/layouts.py, the same size.
+ * For each block of four rows r .. r + 3 (4 * cols bytes, starting where row r starts in the
+ * row-major layout): for each group of four columns c .. c + 3, the 16 bytes w[r][c .. c + 3],
+ * w[r + 1][c .. c + 3], w[r + 2][c .. c + 3], w[r + 3][c .. c + 3]; then the cols % 4 tail
+ * columns of row r, of row r + 1, of row r + 2, of row r + 3. The rows past the last full
+ * block (rows % 4) follow row-major. A caller that computes a block of rows on its own
+ * (w + row_start * cols) needs that block interleaved on its own. The compiler emits the
+ * weights of targets with kernels.matvec = "arm_dsp" in this layout; ref and neon read
+ * row-major weights. */
+
 #ifndef RNNQ_MATVEC_H
 #define RNNQ_MATVEC_H
 

@@ -2,18 +2,24 @@
  * ACLE <arm_acle.h>): SXTB16 widens two int8 weights to int16 lanes in one instruction, SMLAD
  * adds two 16 x 16 products to an int32 accumulator in one instruction.
  *
+ * The weights are NOT row-major: they are in the interleaved layout described in
+ * rnnq_matvec.h (rnnq/backends/layouts.py, emitted offline), four rows' weights of each group
+ * of four columns in 16 consecutive bytes.
+ *
  * Per call, x is widened once into xbuf in the lane order SXTB16 gives the weights: for every
  * group of four columns, one word (x0, x2) and one word (x1, x3) (low half first). Then four
- * rows are computed per pass, so that each pair of xbuf words loaded serves four rows; per row
- * and group: one LDR of four weights, SXTB16 and SXTB16 ROR #8, two SMLADs. Columns past the
- * last full group (cols % 4) and rows past the last full block of four are done one by one.
- * Weight rows may start at any address: the cores with this extension load unaligned words in
- * hardware (memcpy below becomes one LDR). xbuf holds only int32 words (the tail columns as
- * int16 pairs), so it is never accessed as two different types.
+ * rows are computed per pass, so that each pair of xbuf words loaded serves four rows; per
+ * group: the 16 weights (one LDM when word-aligned), per row SXTB16 and SXTB16 ROR #8, two
+ * SMLADs. Columns past the last full group (cols % 4) and rows past the last full block of four
+ * are done one by one. w may start at any address: the cores with this extension load
+ * unaligned words in hardware (memcpy below becomes one LDR); LDM is used only when w is
+ * word-aligned. xbuf holds only int32 words (the tail columns as int16 pairs), so it is never
+ * accessed as two different types.
  *
  * Without __ARM_FEATURE_DSP (the host, Cortex-M0/M0+/M3, Armv8-M Baseline), and on big-endian
  * Arm (the lane order of the int16 x pairs assumes little-endian words), this file compiles to
- * the portable loops of rnnq_matvec.h, the same code as rnnq_matvec_ref.c.
+ * portable loops over the same interleaved layout (the results equal rnnq_matvec_ref.c's on
+ * row-major weights).
  */
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && !defined(__ARM_BIG_ENDIAN)
 
@@ -67,37 +73,55 @@ static inline int32_t rnnq_hi16(int32_t v)
     return v >> 16;
 }
 
-/* The inner loop over four rows in assembly (GCC and clang, Thumb-2 with unaligned loads): GCC 12
- * spills accumulators or pointers in the same loop written with ACLE (the C path below), about
- * 27 instead of 22.5 instructions per four rows and four columns. Per group of four columns:
- * LDRD of the two xbuf words, then per row one LDR, SXTB16, SXTB16 ROR #8 and two SMLADs; two
- * groups per loop iteration. Rows 1 and 3 are addressed as w0 + cols and w2 + cols, which
- * leaves enough registers for -O0 builds (r7 is the frame pointer there). clang's bare-metal
- * default is strict alignment (no __ARM_FEATURE_UNALIGNED): it takes the C path unless given
- * -munaligned-access. */
+/* The inner loops over one block of four rows in assembly (GCC and clang, Thumb-2 with
+ * unaligned loads): GCC 12 spills accumulators or pointers in the same loops written with ACLE
+ * (the C path below). Per group of four columns: LDRD of the two xbuf words, the block's 16
+ * weights (four rows of four, consecutive in the interleaved layout), and per row SXTB16,
+ * SXTB16 ROR #8 and two SMLADs.
+ * - Word-aligned weights: one LDM of four words into r8-r11 (fixed registers, as LDM fills
+ *   its list in ascending register order): 18 instructions per 16 MACs.
+ * - Otherwise (a block may start at any address: the GRU's second recurrent block starts at
+ *   2H * H): one LDR per row, 20 instructions per 16 MACs.
+ * Thirteen registers for the LDM form: r0-r6, r12 and lr besides r8-r11 at -O0 (r7 is the
+ * frame pointer there). clang's bare-metal default is strict alignment (no
+ * __ARM_FEATURE_UNALIGNED): it takes the C path unless given -munaligned-access. */
 #if defined(__GNUC__) && defined(__thumb2__) && defined(__ARM_FEATURE_UNALIGNED)
 #define RNNQ_DSP_ASM 1
-#define RNNQ_DSP_ROW(acc, addr)                                                                  \
-    "ldr %[v], " addr "\n\t"                                                                    \
+#define RNNQ_DSP_MAC(acc, v)                                                                     \
+    "sxtb16 %[t], %[" v "]\n\t"                                                                 \
+    "smlad %[" acc "], %[t], %[x02], %[" acc "]\n\t"                                            \
+    "sxtb16 %[t], %[" v "], ror #8\n\t"                                                         \
+    "smlad %[" acc "], %[t], %[x13], %[" acc "]\n\t"
+#define RNNQ_DSP_GROUP_LDM                                                                       \
+    "ldm %[w]!, {%[v0], %[v1], %[v2], %[v3]}\n\t"                                               \
+    "ldrd %[x02], %[x13], [%[xp]], #8\n\t" RNNQ_DSP_MAC("a0", "v0") RNNQ_DSP_MAC("a1", "v1")    \
+        RNNQ_DSP_MAC("a2", "v2") RNNQ_DSP_MAC("a3", "v3")
+#define RNNQ_DSP_OPERANDS_LDM                                                                    \
+    : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w] "+r"(wp), [xp] "+r"(xp), \
+      [x02] "=&r"(x02), [x13] "=&r"(x13), [t] "=&r"(t), [v0] "=&r"(v0), [v1] "=&r"(v1),      \
+      [v2] "=&r"(v2), [v3] "=&r"(v3)                                                           \
+    :                                                                                            \
+    : "memory"
+#define RNNQ_DSP_ROW_LDR(acc)                                                                    \
+    "ldr %[v], [%[w]], #4\n\t"                                                                  \
     "sxtb16 %[t], %[v]\n\t"                                                                     \
     "sxtb16 %[v], %[v], ror #8\n\t"                                                             \
     "smlad %[" acc "], %[t], %[x02], %[" acc "]\n\t"                                            \
     "smlad %[" acc "], %[v], %[x13], %[" acc "]\n\t"
-#define RNNQ_DSP_GROUP                                                                           \
-    "ldrd %[x02], %[x13], [%[xp]], #8\n\t" RNNQ_DSP_ROW("a1", "[%[w0], %[cols]]")               \
-        RNNQ_DSP_ROW("a0", "[%[w0]], #4") RNNQ_DSP_ROW("a3", "[%[w2], %[cols]]")                 \
-            RNNQ_DSP_ROW("a2", "[%[w2]], #4")
-#define RNNQ_DSP_OPERANDS                                                                        \
-    : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w0] "+r"(w0), [w2] "+r"(w2), \
-      [xp] "+r"(xp), [x02] "=&r"(x02), [x13] "=&r"(x13), [v] "=&r"(v), [t] "=&r"(t)          \
-    : [cols] "r"(cols)                                                                           \
+#define RNNQ_DSP_GROUP_LDR                                                                       \
+    "ldrd %[x02], %[x13], [%[xp]], #8\n\t" RNNQ_DSP_ROW_LDR("a0") RNNQ_DSP_ROW_LDR("a1")        \
+        RNNQ_DSP_ROW_LDR("a2") RNNQ_DSP_ROW_LDR("a3")
+#define RNNQ_DSP_OPERANDS_LDR                                                                    \
+    : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w] "+r"(wp), [xp] "+r"(xp), \
+      [x02] "=&r"(x02), [x13] "=&r"(x13), [v] "=&r"(v), [t] "=&r"(t)                          \
+    :                                                                                            \
     : "memory"
 #else
 #define RNNQ_DSP_ASM 0
 #endif
 
 /* The shared row loops over a widened x: xw holds cols / 4 groups of two words, then the tail
- * words of rnnq_pack_tail. */
+ * words of rnnq_pack_tail. w is in the interleaved layout (rnnq_matvec.h). */
 static void rnnq_matvec_dsp(const int8_t *w, const int32_t *xw, int32_t rows, int32_t cols,
                             int32_t *out)
 {
@@ -108,6 +132,10 @@ static void rnnq_matvec_dsp(const int8_t *w, const int32_t *xw, int32_t rows, in
     int32_t t1 = 0;
     int32_t t2 = 0;
     int32_t r = 0;
+#if RNNQ_DSP_ASM
+    /* Every block starts 4 * cols bytes after the last: all are aligned or none. */
+    const int aligned = ((uintptr_t)(const void *)w & 3u) == 0;
+#endif
     if (tail > 0) {
         t0 = rnnq_lo16(xt[0]);
         t1 = rnnq_hi16(xt[0]);
@@ -116,9 +144,8 @@ static void rnnq_matvec_dsp(const int8_t *w, const int32_t *xw, int32_t rows, in
         t2 = rnnq_lo16(xt[1]);
     }
     for (; r + 4 <= rows; r += 4) {
-        /* Rows r .. r + 3 start at w0, w0 + cols, w2, w2 + cols. */
-        const int8_t *w0 = w;
-        const int8_t *w2 = w + 2 * cols;
+        /* The block's groups of 16 weights, then the four rows' tails. */
+        const int8_t *wp = w;
         const int32_t *xp = xw;
         int32_t a0 = 0;
         int32_t a1 = 0;
@@ -129,13 +156,31 @@ static void rnnq_matvec_dsp(const int8_t *w, const int32_t *xw, int32_t rows, in
         {
             int32_t x02;
             int32_t x13;
-            int32_t v;
             int32_t t;
-            for (; g >= 2; g -= 2) {
-                __asm__(RNNQ_DSP_GROUP RNNQ_DSP_GROUP RNNQ_DSP_OPERANDS);
-            }
-            if (g > 0) {
-                __asm__(RNNQ_DSP_GROUP RNNQ_DSP_OPERANDS);
+            if (aligned) {
+                register int32_t v0 __asm__("r8");
+                register int32_t v1 __asm__("r9");
+                register int32_t v2 __asm__("r10");
+                register int32_t v3 __asm__("r11");
+                for (; g >= 4; g -= 4) {
+                    __asm__(RNNQ_DSP_GROUP_LDM RNNQ_DSP_GROUP_LDM RNNQ_DSP_GROUP_LDM
+                                RNNQ_DSP_GROUP_LDM RNNQ_DSP_OPERANDS_LDM);
+                }
+                if (g >= 2) {
+                    __asm__(RNNQ_DSP_GROUP_LDM RNNQ_DSP_GROUP_LDM RNNQ_DSP_OPERANDS_LDM);
+                    g -= 2;
+                }
+                if (g > 0) {
+                    __asm__(RNNQ_DSP_GROUP_LDM RNNQ_DSP_OPERANDS_LDM);
+                }
+            } else {
+                int32_t v;
+                for (; g >= 2; g -= 2) {
+                    __asm__(RNNQ_DSP_GROUP_LDR RNNQ_DSP_GROUP_LDR RNNQ_DSP_OPERANDS_LDR);
+                }
+                if (g > 0) {
+                    __asm__(RNNQ_DSP_GROUP_LDR RNNQ_DSP_OPERANDS_LDR);
+                }
             }
         }
 #else
@@ -144,36 +189,36 @@ static void rnnq_matvec_dsp(const int8_t *w, const int32_t *xw, int32_t rows, in
             const int32_t x13 = xp[1];
             int32_t v;
             xp += 2;
-            v = rnnq_ld32(w0);
+            v = rnnq_ld32(wp);
             a0 = __smlad(__sxtb16(v), x02, a0);
             a0 = __smlad(rnnq_sxtb16_ror8(v), x13, a0);
-            v = rnnq_ld32(w0 + cols);
+            v = rnnq_ld32(wp + 4);
             a1 = __smlad(__sxtb16(v), x02, a1);
             a1 = __smlad(rnnq_sxtb16_ror8(v), x13, a1);
-            v = rnnq_ld32(w2);
+            v = rnnq_ld32(wp + 8);
             a2 = __smlad(__sxtb16(v), x02, a2);
             a2 = __smlad(rnnq_sxtb16_ror8(v), x13, a2);
-            v = rnnq_ld32(w2 + cols);
+            v = rnnq_ld32(wp + 12);
             a3 = __smlad(__sxtb16(v), x02, a3);
             a3 = __smlad(rnnq_sxtb16_ror8(v), x13, a3);
-            w0 += 4;
-            w2 += 4;
+            wp += 16;
         }
 #endif
         if (tail > 0) {
-            const int8_t *w1 = w0 + cols;
-            const int8_t *w3 = w2 + cols;
-            a0 += w0[0] * t0;
+            const int8_t *w1 = wp + tail;
+            const int8_t *w2 = w1 + tail;
+            const int8_t *w3 = w2 + tail;
+            a0 += wp[0] * t0;
             a1 += w1[0] * t0;
             a2 += w2[0] * t0;
             a3 += w3[0] * t0;
             if (tail > 1) {
-                a0 += w0[1] * t1;
+                a0 += wp[1] * t1;
                 a1 += w1[1] * t1;
                 a2 += w2[1] * t1;
                 a3 += w3[1] * t1;
                 if (tail > 2) {
-                    a0 += w0[2] * t2;
+                    a0 += wp[2] * t2;
                     a1 += w1[2] * t2;
                     a2 += w2[2] * t2;
                     a3 += w3[2] * t2;
@@ -186,6 +231,7 @@ static void rnnq_matvec_dsp(const int8_t *w, const int32_t *xw, int32_t rows, in
         out[r + 3] = a3;
         w += 4 * cols;
     }
+    /* The rows past the last block of four, row-major. */
     for (; r < rows; ++r) {
         const int8_t *w0 = w;
         const int32_t *xp = xw;
@@ -255,10 +301,72 @@ void rnnq_matvec_s8_s16(const int8_t *w, const int16_t *x, int32_t rows, int32_t
     rnnq_matvec_dsp(w, xw, rows, cols, out);
 }
 
-#else /* no DSP extension (or big-endian): the portable loops */
+#else /* no DSP extension (or big-endian): portable loops over the same interleaved layout */
 
-#define RNNQ_MATVEC_PORTABLE
-#define RNNQ_MATVEC_PORTABLE_API
 #include "rnnq_matvec.h"
+
+/* out = w.x for an int16 x, w interleaved (rnnq_matvec.h): four rows per block, four columns
+ * per group, then the four rows' tails; the rows past the last block row-major. */
+static void rnnq_matvec_il_portable(const int8_t *w, const int16_t *x, int32_t rows,
+                                    int32_t cols, int32_t *out)
+{
+    const int32_t full = cols & ~(int32_t)3;
+    const int32_t tail = cols & 3;
+    int32_t r = 0;
+    for (; r + 4 <= rows; r += 4) {
+        int32_t a[4] = {0, 0, 0, 0};
+        int32_t i;
+        int32_t k;
+        for (k = 0; k < full; k += 4) {
+            const int32_t x0 = x[k];
+            const int32_t x1 = x[k + 1];
+            const int32_t x2 = x[k + 2];
+            const int32_t x3 = x[k + 3];
+            for (i = 0; i < 4; ++i) {
+                a[i] += w[0] * x0 + w[1] * x1 + w[2] * x2 + w[3] * x3;
+                w += 4;
+            }
+        }
+        for (i = 0; i < 4; ++i) {
+            for (k = 0; k < tail; ++k) {
+                a[i] += w[k] * (int32_t)x[full + k];
+            }
+            w += tail;
+            out[r + i] = a[i];
+        }
+    }
+    for (; r < rows; ++r) {
+        int32_t a0 = 0;
+        int32_t k;
+        for (k = 0; k < cols; ++k) {
+            a0 += w[k] * (int32_t)x[k];
+        }
+        out[r] = a0;
+        w += cols;
+    }
+}
+
+int32_t rnnq_matvec_xbuf_size(int32_t cols)
+{
+    return RNNQ_MATVEC_XBUF_BYTES(cols);
+}
+
+void rnnq_matvec_s8(const int8_t *w, const int8_t *x, int32_t rows, int32_t cols, int32_t *out,
+                    int16_t *xbuf)
+{
+    /* x widened into xbuf (cols int16 values fit RNNQ_MATVEC_XBUF_BYTES(cols)). */
+    int32_t k;
+    for (k = 0; k < cols; ++k) {
+        xbuf[k] = x[k];
+    }
+    rnnq_matvec_il_portable(w, xbuf, rows, cols, out);
+}
+
+void rnnq_matvec_s8_s16(const int8_t *w, const int16_t *x, int32_t rows, int32_t cols,
+                        int32_t *out, int16_t *xbuf)
+{
+    (void)xbuf;
+    rnnq_matvec_il_portable(w, x, rows, cols, out);
+}
 
 #endif

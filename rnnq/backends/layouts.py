@@ -1,0 +1,86 @@
+"""Offline weight layouts of the matvec variants (an emission detail: params stay row-major).
+
+The arm_dsp variant (templates/c/runtime/rnnq_matvec_arm_dsp.c) reads its int8 weight matrix
+[rows][cols] in the "DSP interleaved" layout, of the same size as the row-major one:
+
+- for each block of four rows r .. r + 3 (r = 0, 4, ...; rows // 4 blocks), 4 * cols bytes:
+  - for each group of four columns c .. c + 3 (cols // 4 groups), 16 bytes:
+    row r columns c .. c + 3, row r + 1 columns c .. c + 3, row r + 2 ..., row r + 3 ...;
+  - then the column tail (cols % 4 columns) of row r, of row r + 1, of row r + 2, of row r + 3;
+- then the rows past the last full block (rows % 4), row-major.
+
+Every block starts where its first row starts in the row-major layout (r * cols), so a kernel
+that passes w + row_start * cols for a block of rows works unchanged, provided that block was
+interleaved on its own (`interleave_blocks`).
+
+The ref and neon variants read row-major weights (`matvec_layout` returns the identity).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from itertools import pairwise
+
+import numpy as np
+
+
+def dsp_interleave(w: np.ndarray) -> np.ndarray:
+    """int8 [rows, cols] row-major -> flat int8 [rows * cols] in the DSP interleaved layout."""
+    w = np.asarray(w)
+    if w.ndim != 2:
+        raise ValueError(f"dsp_interleave expects a 2-D matrix, got shape {w.shape}")
+    rows, cols = w.shape
+    nb, groups, tail = rows // 4, cols // 4, cols % 4
+    full = 4 * nb
+    blocks = w[:full].reshape(nb, 4, cols)
+    main = blocks[:, :, : 4 * groups].reshape(nb, 4, groups, 4).transpose(0, 2, 1, 3)
+    tails = blocks[:, :, 4 * groups :]
+    head = np.concatenate([main.reshape(nb, 16 * groups), tails.reshape(nb, 4 * tail)], axis=1)
+    return np.concatenate([head.ravel(), w[full:].ravel()]).astype(w.dtype, copy=False)
+
+
+def dsp_deinterleave(flat: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """The inverse of dsp_interleave: flat [rows * cols] -> [rows, cols] row-major."""
+    flat = np.asarray(flat).ravel()
+    if flat.size != rows * cols:
+        raise ValueError(f"{flat.size} values are not a [{rows}, {cols}] matrix")
+    nb, groups, tail = rows // 4, cols // 4, cols % 4
+    full = 4 * nb
+    head = flat[: full * cols].reshape(nb, 4 * cols)
+    main = head[:, : 16 * groups].reshape(nb, groups, 4, 4).transpose(0, 2, 1, 3)
+    tails = head[:, 16 * groups :].reshape(nb, 4, tail)
+    blocks = np.concatenate([main.reshape(nb, 4, 4 * groups), tails], axis=2)
+    return np.concatenate([blocks.reshape(full, cols), flat[full * cols :].reshape(rows - full, cols)])
+
+
+def interleave_blocks(w: np.ndarray, splits: Sequence[int] = ()) -> np.ndarray:
+    """dsp_interleave of each row block of w on its own; splits: the rows where a block starts
+    (besides 0), i.e. every row_start a kernel passes to rnnq_matvec_* as w + row_start * cols."""
+    w = np.asarray(w)
+    bounds = [0, *sorted({int(s) for s in splits if 0 < s < w.shape[0]}), w.shape[0]]
+    parts = [dsp_interleave(w[a:b]) for a, b in pairwise(bounds)]
+    return np.concatenate(parts) if parts else w.ravel()
+
+
+def matvec_blocks(kind: str, params) -> dict[str, list[int]]:
+    """The matvec weight fields of a kernel's params and the row_starts rnnq_kernels.c passes for
+    each (rnnq_*_step_s8 / rnnq_dense_s8): field -> splits for interleave_blocks."""
+    if kind in ("lstm", "rnn"):
+        return {"w": [], "rw": []}
+    if kind == "gru":
+        # linear_before_reset 0: rw rows [0, 2H) with the old h, rows [2H, 3H) with r * h.
+        h = int(params.hidden_size)
+        return {"w": [], "rw": [] if params.linear_before_reset else [2 * h]}
+    if kind in ("dense", "matvec"):  # matvec: one rnnq_matvec_* call on the whole of w
+        return {"w": []}
+    return {}
+
+
+def matvec_layout(matvec: str, kind: str, params, name: str, value: np.ndarray) -> np.ndarray:
+    """The array to emit for params field `name` of a `kind` kernel under the matvec variant."""
+    if matvec != "arm_dsp" or value.ndim != 2 or value.dtype != np.int8:
+        return value
+    splits = matvec_blocks(kind, params).get(name)
+    if splits is None:
+        return value
+    return interleave_blocks(value, splits)

@@ -1,0 +1,67 @@
+"""The offline weight layouts of rnnq/backends/layouts.py (the arm_dsp interleaving)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rnnq.backends.layouts import (
+    dsp_deinterleave,
+    dsp_interleave,
+    interleave_blocks,
+    matvec_blocks,
+    matvec_layout,
+)
+
+SHAPES = [(r, c) for r in (0, 1, 2, 3, 4, 5, 7, 8, 9, 13) for c in (0, 1, 2, 3, 4, 5, 6, 7, 9, 17)]
+
+
+@pytest.mark.parametrize("rows, cols", SHAPES + [(67, 130), (512, 128), (48, 33)])
+def test_dsp_interleave_round_trips(rows, cols):
+    rng = np.random.default_rng(rows * 1000 + cols)
+    w = rng.integers(-128, 128, (rows, cols)).astype(np.int8)
+    flat = dsp_interleave(w)
+    assert flat.shape == (rows * cols,) and flat.dtype == np.int8
+    assert np.array_equal(dsp_deinterleave(flat, rows, cols), w)
+    # a permutation of the values, and every block of four rows where its first row starts
+    assert np.array_equal(np.sort(flat), np.sort(w.ravel()))
+    for r in range(0, rows - rows % 4, 4):
+        assert np.array_equal(np.sort(flat[r * cols:(r + 4) * cols]),
+                              np.sort(w[r:r + 4].ravel()))
+    assert np.array_equal(flat[(rows - rows % 4) * cols:], w[rows - rows % 4:].ravel())
+
+
+def test_dsp_interleave_order():
+    w = np.arange(5 * 6).reshape(5, 6)
+    want = [0, 1, 2, 3, 6, 7, 8, 9, 12, 13, 14, 15, 18, 19, 20, 21,  # group 0, rows 0..3
+            4, 5, 10, 11, 16, 17, 22, 23,                            # the rows' tails
+            24, 25, 26, 27, 28, 29]                                  # row 4, row-major
+    assert dsp_interleave(w).tolist() == want
+
+
+@pytest.mark.parametrize("H", [1, 3, 5, 8])
+def test_gru_blocks_interleaved_on_their_own(H):
+    """linear_before_reset 0: the candidate rows [2H, 3H) of rw are a separate matvec call."""
+    rng = np.random.default_rng(H)
+    rw = rng.integers(-128, 128, (3 * H, H)).astype(np.int8)
+
+    class P:
+        hidden_size = H
+        linear_before_reset = 0
+
+    flat = matvec_layout("arm_dsp", "gru", P, "rw", rw)
+    assert np.array_equal(flat[: 2 * H * H], dsp_interleave(rw[: 2 * H]))
+    assert np.array_equal(flat[2 * H * H:], dsp_interleave(rw[2 * H:]))
+    P.linear_before_reset = 1
+    assert np.array_equal(matvec_layout("arm_dsp", "gru", P, "rw", rw), dsp_interleave(rw))
+    assert matvec_blocks("gru", P) == {"w": [], "rw": []}
+    # other variants, and arrays that are not matvec weights, stay as they are
+    assert matvec_layout("ref", "gru", P, "rw", rw) is rw
+    assert matvec_layout("neon", "lstm", P, "w", rw) is rw
+    assert matvec_layout("arm_dsp", "lstm", P, "bias_x", rw) is rw
+
+
+def test_interleave_blocks_without_splits_is_dsp_interleave():
+    w = np.arange(-60, 60).reshape(10, 12).astype(np.int8)
+    assert np.array_equal(interleave_blocks(w), dsp_interleave(w))
+    assert np.array_equal(interleave_blocks(w, [4, 8]), dsp_interleave(w))  # multiples of 4
