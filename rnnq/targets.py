@@ -90,6 +90,8 @@ def load_target(name: str, _seen: tuple[str, ...] = ()) -> Target:
         missing = [k for k in keys if k not in data[table]]
         if missing:
             raise RnnqError(f"{path}: [{table}] lacks {', '.join(missing)}")
+    if data["run"]["runner"] not in RUNNERS:
+        raise RnnqError(f"{path}: run.runner must be one of {', '.join(RUNNERS)}")
     if data["kernels"]["matvec"] not in MATVEC_VARIANTS:
         raise RnnqError(f"{path}: kernels.matvec must be one of {', '.join(MATVEC_VARIANTS)}")
     return Target(name, data)

@@ -39,10 +39,6 @@ class QParams:
     zero_point: np.ndarray  # int64, same shape
     axis: int | None = None  # per-step axis of the channels, None = per-tensor
 
-    @staticmethod
-    def tensor(scale: float, zero_point: int) -> QParams:
-        return QParams(np.float64(scale), np.int64(zero_point))
-
 
 @dataclass
 class Tensor:
