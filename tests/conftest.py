@@ -25,11 +25,11 @@ def pytest_collection_modifyitems(config, items) -> None:
 
 def require_tool(name: str) -> str:
     """Path of a command-line tool; skip without it, but fail when CI=true."""
+    from tests.cbuild import skip_or_fail
+
     path = shutil.which(name)
     if path is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{name} is required in CI but not installed")
-        pytest.skip(f"{name} not installed")
+        skip_or_fail(f"{name} not installed")
     return path
 
 

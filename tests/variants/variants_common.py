@@ -8,32 +8,20 @@ that lost a tool must not go green).
 from __future__ import annotations
 
 import importlib.util
-import os
 import sys
 from pathlib import Path
 from types import ModuleType
 
 import numpy as np
-import pytest
 
 from rnnq.api import compile_model
 from rnnq.validate import validate
-from tests.cbuild import sanitizers_work
+from tests.cbuild import sanitizers_work, skip_or_fail
 from tests.conftest import require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures"
 MAKE_FIXTURES = ROOT / "tools" / "make_fixtures.py"
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() == "true"
-
-
-def skip_or_fail(reason: str) -> None:
-    if in_ci():
-        pytest.fail(f"{reason} (CI=true: required)", pytrace=False)
-    pytest.skip(reason)
 
 
 def require_host_toolchain() -> None:
