@@ -129,8 +129,10 @@ def compile_model(model: str | Path, calib: str | Path, out_dir: str | Path,
                   calib_method: str = "minmax", progress: Progress | None = None,
                   log: Callable[[str], None] = lambda s: None, seq_len: int | None = None,
                   max_steps: int | None = None, headroom: float = 1.25,
-                  flash: int | None = None, ram: int | None = None) -> dict:
-    """ONNX + calibration data -> BUILD/ (C sources, manifest.json, what validate needs).
+                  flash: int | None = None, ram: int | None = None, fmt: str = "c",
+                  float_io: bool = False) -> dict:
+    """ONNX + calibration data -> BUILD/ (C sources, manifest.json, what validate needs);
+    with fmt "tflite", BUILD/model.tflite instead of C (rnnq.tflite.build).
 
     The folder is written in a temporary sibling and moved into place only when complete.
     """
@@ -144,17 +146,32 @@ def compile_model(model: str | Path, calib: str | Path, out_dir: str | Path,
     log(f"calibrating on {data.n} sequences ({calib_method})")
     calibrate(g, data, method=calib_method, progress=progress, seq_len=seq_len,
               headroom=headroom)
+    if fmt == "tflite":
+        from rnnq.tflite.build import compile_tflite
+
+        return compile_tflite(g, data, model, out_dir, seq_len=seq_len, headroom=headroom,
+                              float_io=float_io, log=log)
     cal = _ranges_to_json(g)
     ig = quantize(g)
     io = _io_info(ig)
+
+    def fill(tmp: Path) -> dict:
+        facts = emit_c(ig, tgt, tmp, prefix, io, _max_steps(g, data, seq_len, max_steps, log))
+        facts["target_memory"] = _target_memory(tmp, tgt, prefix, facts, flash, ram, log)
+        (tmp / CALIBRATION).write_text(json.dumps(cal, indent=1, sort_keys=True) + "\n")
+        return _manifest(ig, tgt.name, prefix, io, facts)
+
+    return write_build(out_dir, model, fill)
+
+
+def write_build(out_dir: Path, model: Path, fill: Callable[[Path], dict]) -> dict:
+    """Write a build folder atomically: `fill(tmp)` writes the files into a temporary sibling
+    and returns the manifest; the folder replaces `out_dir` only when all of it is written."""
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
-        facts = emit_c(ig, tgt, tmp, prefix, io, _max_steps(g, data, seq_len, max_steps, log))
-        facts["target_memory"] = _target_memory(tmp, tgt, prefix, facts, flash, ram, log)
         shutil.copyfile(model, tmp / MODEL_COPY)
-        (tmp / CALIBRATION).write_text(json.dumps(cal, indent=1, sort_keys=True) + "\n")
-        manifest = _manifest(ig, tgt.name, prefix, io, facts)
+        manifest = fill(tmp)
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
         if out_dir.exists():
             shutil.rmtree(out_dir)

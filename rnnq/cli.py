@@ -70,10 +70,16 @@ def main() -> None:
               help="Flash budget in bytes (default: the target's typical part; 0 = no limit).")
 @click.option("--ram", type=click.IntRange(min=0), default=None,
               help="RAM budget in bytes (default: the target's typical part; 0 = no limit).")
+@click.option("--format", "fmt", type=click.Choice(["c", "tflite"]), default="c",
+              show_default=True,
+              help="c: integer-only C for the target; tflite: an integer-only model.tflite for "
+                   "LiteRT (phones), T fixed to --seq-len or the calibration length.")
+@click.option("--float-io", is_flag=True,
+              help="tflite: take and return float32 (QUANTIZE/DEQUANTIZE at the edges only).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @_guard
 def compile_cmd(model, calib, target, out, prefix, calib_method, seq_len, max_steps, headroom,
-                flash, ram, quiet):
+                flash, ram, fmt, float_io, quiet):
     """Compile MODEL.onnx into an integer-only C build folder."""
     from rnnq import api
 
@@ -86,10 +92,15 @@ def compile_cmd(model, calib, target, out, prefix, calib_method, seq_len, max_st
 
     m = api.compile_model(model, calib, out, target, prefix, calib_method,
                           None if quiet else progress, log, seq_len=seq_len, max_steps=max_steps,
-                          headroom=headroom, flash=flash, ram=ram)
-    mem = m["memory"]
+                          headroom=headroom, flash=flash, ram=ram, fmt=fmt, float_io=float_io)
     if quiet:
         return
+    if fmt == "tflite":
+        t = m["tflite"]
+        click.echo(f"wrote {out}/{t['file']}: {t['bytes']} B, {sum(t['ops'].values())} ops, "
+                   f"T = {t['seq_len']}, {'float32' if float_io else 'int8'} in and out")
+        return
+    mem = m["memory"]
     click.echo(f"wrote {out}/ for {m['target']}: weights {mem['weight_bytes']} B, "
                f"arena {mem['arena_bytes']} B, state {mem['state_bytes']} B, "
                f"{m['macs_per_step']} MACs/step")
@@ -116,7 +127,7 @@ def validate_cmd(build, data, json_path, on):
     click.echo(format_report(rep))
     if json_path:
         Path(json_path).write_text(json.dumps(_jsonable(rep), indent=1) + "\n")
-    exact = rep["c"]["bit_exact"] and rep.get("device", {}).get("bit_exact", True)
+    exact = all(rep[k]["bit_exact"] for k in ("c", "device", "tflite") if k in rep)
     sys.exit(0 if exact else 1)
 
 

@@ -31,7 +31,7 @@ class Build:
     path: Path
     manifest: dict
     float_graph: Graph
-    int_graph: Graph
+    int_graph: Graph | None  # None for a tflite build (validate reads model.tflite)
 
 
 def open_build(path: str | Path) -> Build:
@@ -41,10 +41,13 @@ def open_build(path: str | Path) -> Build:
         raise RnnqError(f"{path}: not an rnnq build folder (no {api.MANIFEST})")
     try:
         manifest = json.loads(mf.read_text())
-        calib = json.loads((path / api.CALIBRATION).read_text())
+        calib = (None if manifest.get("format") == "tflite"
+                 else json.loads((path / api.CALIBRATION).read_text()))
     except (OSError, json.JSONDecodeError) as e:
         raise RnnqError(f"{path}: unreadable build metadata ({e})") from None
     model = path / manifest["model"]["file"]
+    if manifest.get("format") == "tflite":
+        return Build(path, manifest, api.float_graph(model), None)
     return Build(path, manifest, api.float_graph(model), api.integer_graph(model, calib))
 
 
@@ -230,8 +233,15 @@ def _compare(b: Build, raw: np.ndarray, env: dict, lengths: np.ndarray) -> dict:
 
 def validate(build_dir: str | Path, data_path: str | Path, on: str = "host") -> dict:
     b = open_build(build_dir)
-    g = b.int_graph
     data = load_npz(data_path, b.float_graph)
+    if b.manifest.get("format") == "tflite":
+        if on != "host":
+            raise RnnqError(f"{build_dir}: a tflite build runs in LiteRT; --on {on} applies to "
+                            "C builds")
+        from rnnq.tflite.build import validate_tflite
+
+        return validate_tflite(b, data)
+    g = b.int_graph
     fl, engine = float_outputs(b, data)
     xq = quantize_input(g, data.x)
     sq = quantize_states(g, data.states or {})
@@ -303,15 +313,24 @@ def format_report(rep: dict) -> str:
         return f"{100 * v:.2f} %" if pct else f"{v:.6g}"
 
     rows = [
-        ("", "float", "integer (simulator)", "C vs simulator"),
+        ("", "float", "integer (simulator)",
+         "LiteRT vs simulator" if "tflite" in rep else "C vs simulator"),
         ("accuracy", f(rep["float"]["accuracy"], True), f(rep["int"]["accuracy"], True), ""),
         ("rmse", f(rep["float"]["rmse"]), f(rep["int"]["rmse"]), ""),
         ("SQNR vs float", "", f"{rep['int']['sqnr_db']:.2f} dB", ""),
         ("max |error|", "", (f"{f(rep['int']['max_abs_error'])} "
                              f"({rep['int']['max_error_lsb']:.1f} LSB)"), ""),
-        ("bit-exact", "", "", (f"{'yes' if rep['c']['bit_exact'] else 'NO'} "
-                              f"({rep['c']['mismatches']} of {rep['c']['compared_values']} differ)")),
     ]
+    for key, label in (("c", "bit-exact"), ("tflite", "LiteRT bit-exact")):
+        if key in rep:
+            e = rep[key]
+            rows.append((label, "", "", (f"{'yes' if e['bit_exact'] else 'NO'} ({e['mismatches']}"
+                                         f" of {e['compared_values']} differ)")))
+    tm = rep.get("tflite_micro")
+    if tm is not None:
+        rows.append(("TFLite Micro", "", "", (
+            f"{tm['mismatches_vs_litert']} of {tm['compared_values']} differ from LiteRT "
+            f"(max {tm['max_diff_lsb']} LSB)" if tm["ran"] else tm["reason"])))
     if "device" in rep:
         d = rep["device"]
         rows.append(("on the device", "", "", (f"{'yes' if d['bit_exact'] else 'NO'} "

@@ -1,0 +1,184 @@
+"""Layout operators (they move int8 codes or floats without arithmetic, so one evaluator serves
+both the integer and the float table) and the QUANTIZE/DEQUANTIZE conversions.
+
+Axes are positions in the declared (per-sequence) shape. Arrays are batch-folded (dim 0 is N
+times the declared dim 0), so each evaluator views them as (N, *declared shape), works on
+axis + 1 and folds the result back.
+
+LiteRT constraints mirrored as errors: int8 CONCATENATION, PACK and UNPACK do not requantise
+(every input's scale and zero point must equal the output's) and CONCATENATION accepts no
+fused activation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rnnq.numerics.gemmlowp import mbqm, mbqm_neon, quantize_multiplier
+from rnnq.tflite.graph import TOp
+from rnnq.tflite.sim import Ctx, kernel
+
+
+def _both(kind: str):
+    """Register one evaluator as the integer and the float kernel of `kind`."""
+    def deco(fn):
+        kernel(kind)(fn)
+        kernel(kind, float_version=True)(fn)
+        return fn
+    return deco
+
+
+def _unfold(ctx: Ctx, index: int, arr: np.ndarray) -> np.ndarray:
+    t = ctx.tensor(index)
+    if t.data is not None:
+        return np.broadcast_to(np.asarray(arr).reshape((1, *t.shape)), (ctx.n, *t.shape))
+    return np.asarray(arr).reshape((ctx.n, *t.shape))
+
+
+def _fold(y: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(y.reshape((-1, *y.shape[2:])))
+
+
+def _same_quant(ctx: Ctx, op: TOp, inputs: list[int], outputs: list[int]) -> None:
+    """LiteRT's int8 PACK/UNPACK/CONCATENATION Prepare: equal scales and zero points."""
+    ref = ctx.tensor(outputs[0])
+    if ref.dtype != "int8" or not ref.quantized:
+        return
+    for i in [*inputs, *outputs]:
+        t = ctx.tensor(i)
+        if (np.float32(t.scales()[0]) != np.float32(ref.scales()[0])
+                or int(t.zero_points()[0]) != int(ref.zero_points()[0])):
+            raise ValueError(f"LiteRT's int8 {op.kind} needs equal scales and zero points "
+                             f"({t.name} vs {ref.name}); it does not requantise")
+
+
+def _axis(op: TOp, key: str, rank: int) -> int:
+    return int(op.options.get(key, 0)) % max(rank, 1)
+
+
+@_both("CONCATENATION")
+def concatenation(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
+    if op.options.get("FusedActivationFunction", 0) != 0:
+        raise ValueError("LiteRT's CONCATENATION accepts no fused activation")
+    _same_quant(ctx, op, op.inputs, op.outputs)
+    rank = len(ctx.tensor(op.inputs[0]).shape)
+    axis = _axis(op, "Axis", rank)
+    parts = [_unfold(ctx, i, a) for i, a in zip(op.inputs, args, strict=True)]
+    return [_fold(np.concatenate(parts, axis=axis + 1))]
+
+
+@_both("SPLIT")
+def split(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
+    x = _unfold(ctx, op.inputs[1], args[1])
+    axis = int(np.asarray(args[0]).reshape(-1)[0]) % (x.ndim - 1)
+    count = int(op.options.get("NumSplits", len(op.outputs)))
+    return [_fold(p) for p in np.split(x, count, axis=axis + 1)]
+
+
+@_both("UNPACK")
+def unpack(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
+    _same_quant(ctx, op, op.inputs[:1], op.outputs)
+    x = _unfold(ctx, op.inputs[0], args[0])
+    axis = _axis(op, "Axis", x.ndim - 1)
+    parts = np.moveaxis(x, axis + 1, 1)
+    return [_fold(parts[:, k]) if parts.ndim > 2 else parts[:, k].copy()
+            for k in range(parts.shape[1])]
+
+
+@_both("PACK")
+def pack(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
+    _same_quant(ctx, op, op.inputs, op.outputs)
+    parts = [_unfold(ctx, i, a) for i, a in zip(op.inputs, args, strict=True)]
+    axis = _axis(op, "Axis", parts[0].ndim)
+    return [_fold(np.stack(parts, axis=axis + 1))]
+
+
+@_both("RESHAPE")
+def reshape(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
+    out = tuple(ctx.tensor(op.outputs[0]).shape)
+    return [np.ascontiguousarray(args[0]).reshape((-1, *out[1:]) if out else ())]
+
+
+@_both("REVERSE_V2")
+def reverse_v2(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
+    x = _unfold(ctx, op.inputs[0], args[0])
+    axes = tuple(int(a) % (x.ndim - 1) + 1 for a in np.asarray(args[1]).reshape(-1))
+    return [_fold(np.flip(x, axis=axes))]
+
+
+@_both("STRIDED_SLICE")
+def strided_slice(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
+    """Begin/end masks, negative indices and strides, shrink_axis_mask; no ellipsis or
+    new-axis masks (the lowering does not emit them)."""
+    if op.options.get("EllipsisMask", 0) or op.options.get("NewAxisMask", 0):
+        raise NotImplementedError("STRIDED_SLICE with ellipsis/new-axis masks")
+    x = _unfold(ctx, op.inputs[0], args[0])
+    begin, end, strides = (np.asarray(a).reshape(-1) for a in args[1:4])
+    bmask = int(op.options.get("BeginMask", 0))
+    emask = int(op.options.get("EndMask", 0))
+    smask = int(op.options.get("ShrinkAxisMask", 0))
+    index: list = [slice(None)]
+    for d in range(x.ndim - 1):
+        if d >= len(begin):
+            index.append(slice(None))
+            continue
+        b, e, s = int(begin[d]), int(end[d]), int(strides[d])
+        if smask >> d & 1:
+            index.append(b)
+            continue
+        index.append(slice(None if bmask >> d & 1 else b, None if emask >> d & 1 else e, s))
+    y = x[tuple(index)]
+    out = tuple(ctx.tensor(op.outputs[0]).shape)
+    return [np.ascontiguousarray(y).reshape((-1, *out[1:]) if out else ())]
+
+
+def _qp(ctx: Ctx, index: int) -> tuple[np.float32, int]:
+    t = ctx.tensor(index)
+    return np.float32(t.scales()[0]), int(t.zero_points()[0])
+
+
+def _i8(x: np.ndarray) -> np.ndarray:
+    return np.clip(x, -128, 127).astype(np.int8)
+
+
+def _per_sequence_mask(ctx: Ctx, x: np.ndarray, block: int) -> np.ndarray:
+    """Elements of each invoke's flat array that a SIMD loop of `block` lanes handles."""
+    per = x.size // ctx.n
+    return np.tile(np.arange(per) < per - per % block, ctx.n).reshape(x.shape)
+
+
+# --------------------------------------------------------------------------- (DE)QUANTIZE
+
+@kernel("QUANTIZE")
+def quantize(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
+    """float32 -> int8 (NEON loop: multiply by a float32 reciprocal, round half to even; tail:
+    divide in double, round half away) or int8 -> int8 requantisation (NEON loop: `mbqm_neon`;
+    tail: `mbqm`)."""
+    x = args[0]
+    s_out, z_out = _qp(ctx, op.outputs[0])
+    if x.dtype == np.float32:
+        vec = _per_sequence_mask(ctx, x, 8)
+        recip = np.float32(1.0 / float(s_out))
+        v = np.rint((x * recip).astype(np.float32).astype(np.float64))
+        t = x.astype(np.float64) / float(s_out)
+        t = np.sign(t) * np.floor(np.abs(t) + 0.5)
+        v, t = (np.clip(a, -2**31, 2**31 - 1).astype(np.int64) for a in (v, t))
+        return [_i8(np.where(vec, v, t) + z_out)]
+    s_in, z_in = _qp(ctx, op.inputs[0])
+    m, e = quantize_multiplier(float(s_in) / float(s_out))
+    d = x.astype(np.int64) - z_in
+    vec = _per_sequence_mask(ctx, x, 16)
+    return [_i8(np.where(vec, mbqm_neon(d, m, e), mbqm(d, m, e)) + z_out)]
+
+
+@kernel("DEQUANTIZE")
+def dequantize(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
+    """(x - zp) * scale: exact in double, so the float32 result is the correctly rounded one
+    whichever precision LiteRT multiplies in."""
+    s, z = _qp(ctx, op.inputs[0])
+    return [((args[0].astype(np.float64) - z) * float(s)).astype(np.float32)]
+
+
+# In a float graph QUANTIZE/DEQUANTIZE carry float tensors through unchanged.
+kernel("QUANTIZE", float_version=True)(lambda ctx, op, args: [args[0].astype(np.float32)])
+kernel("DEQUANTIZE", float_version=True)(lambda ctx, op, args: [args[0].astype(np.float32)])

@@ -1,0 +1,215 @@
+"""Calibration and int8 quantisation of a lowered float `TGraph`, the way LiteRT's kernels
+need it.
+
+Requires a `Lowered` float graph (rnnq.tflite.lower) and float inputs [N, T, F]; produces the
+integer TGraph that is written to `model.tflite` and run by the LiteRT profile of the
+simulator. Scheme (TFLite's full-integer convention):
+
+- activations int8 asymmetric per tensor, range = observed min/max (including 0) widened
+  about zero by `headroom` (as for the C backend: test data a little beyond the calibration
+  data must not clip);
+- tensors that LiteRT passes through without requantising (RESHAPE, GATHER, PACK, UNPACK,
+  SPLIT, REVERSE_V2, CONCATENATION) and tensors the lowering ties (a state across steps, one
+  role at every step) form one class with one scale: the union of their ranges;
+- LOGISTIC / SOFTMAX outputs are fixed at scale 1/256, zero point -128; TANH at 1/128, 0;
+- FULLY_CONNECTED weights int8 symmetric per output channel, biases int32 at s_in*s_w;
+- the LSTM is quantised by `rnnq.tflite.lstm` (8x8_16: int16 cell, Q3.12 gates).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rnnq.tflite.graph import TGraph, TOp, TTensor
+from rnnq.tflite.lower import Lowered
+from rnnq.tflite.sim import run
+
+LAYOUT = {"RESHAPE": (0,), "GATHER": (0,), "PACK": None, "UNPACK": (0,), "SPLIT": (1,),
+          "REVERSE_V2": (0,), "CONCATENATION": None}
+FIXED = {"LOGISTIC": (1.0 / 256, -128), "SOFTMAX": (1.0 / 256, -128), "TANH": (1.0 / 128, 0)}
+
+
+class _Classes:
+    """Union-find over tensor indices."""
+
+    def __init__(self) -> None:
+        self.parent: dict[int, int] = {}
+
+    def find(self, i: int) -> int:
+        while self.parent.get(i, i) != i:
+            i = self.parent[i]
+        return i
+
+    def union(self, ids) -> None:
+        ids = [i for i in ids if i >= 0]
+        for i in ids[1:]:
+            a, b = self.find(ids[0]), self.find(i)
+            if a != b:
+                self.parent[b] = a
+
+
+def observe_ranges(low: Lowered, x: np.ndarray) -> dict[int, tuple[float, float]]:
+    """Run the float graph on x [N, T, F] and record every tensor's min and max."""
+    g = low.graph
+    lo: dict[int, float] = {}
+    hi: dict[int, float] = {}
+
+    def obs(i: int, v: np.ndarray) -> None:
+        if v.size:
+            lo[i] = min(lo.get(i, np.inf), float(v.min()))
+            hi[i] = max(hi.get(i, -np.inf), float(v.max()))
+
+    obs(g.inputs[0], x)
+    run(g, [x.astype(np.float32)], float_mode=True, observe=obs)
+    for i, t in enumerate(g.tensors):
+        if t.data is not None and t.data.dtype == np.float32:
+            obs(i, t.data)
+    return {i: (lo[i], hi[i]) for i in lo}
+
+
+def int8_params(lo: float, hi: float) -> tuple[np.float32, int]:
+    lo, hi = min(lo, 0.0), max(hi, 0.0)
+    if hi - lo < 1e-8:
+        hi = lo + 1e-8
+    scale = np.float32((hi - lo) / 255.0)
+    zp = int(np.clip(np.round(-128 - lo / float(scale)), -128, 127))
+    return scale, zp
+
+
+def quantize_int8(v: np.ndarray, scale, zp: int) -> np.ndarray:
+    return np.clip(np.round(v / np.float64(scale)) + zp, -128, 127).astype(np.int8)
+
+
+def assign(low: Lowered, ranges: dict[int, tuple[float, float]], headroom: float
+           ) -> dict[int, tuple[np.float32, int]]:
+    """Quantisation parameters of every float activation (and tied constant) tensor."""
+    g = low.graph
+    cls = _Classes()
+    fixed: dict[int, tuple[float, int]] = {}
+    for op in g.ops:
+        if op.kind in LAYOUT:
+            ins = op.inputs if LAYOUT[op.kind] is None else [op.inputs[k] for k in LAYOUT[op.kind]]
+            cls.union([*ins, *op.outputs])
+        if op.kind in FIXED:
+            fixed[op.outputs[0]] = FIXED[op.kind]
+    for tie in low.ties:
+        cls.union(tie)
+    members: dict[int, list[int]] = {}
+    tied = set(cls.parent) | set(cls.parent.values())
+    for i, t in enumerate(g.tensors):
+        if t.dtype == "float32" and (t.data is None or i in tied):
+            members.setdefault(cls.find(i), []).append(i)
+    params: dict[int, tuple[np.float32, int]] = {}
+    for ids in members.values():
+        fix = {fixed[i] for i in ids if i in fixed}
+        if len(fix) > 1:
+            raise AssertionError(f"tensors {ids} need two fixed quantisations {fix}")
+        if fix:
+            s, z = fix.pop()
+            p = (np.float32(s), z)
+        else:
+            rs = [ranges[i] for i in ids if i in ranges]
+            lo, hi = ((min(r[0] for r in rs), max(r[1] for r in rs)) if rs else (-1.0, 1.0))
+            p = int8_params(lo * headroom, hi * headroom)
+        for i in ids:
+            params[i] = p
+    return params
+
+
+class _Builder:
+    def __init__(self, low: Lowered, params: dict, ranges: dict, cells: dict[int, float]):
+        self.f, self.params, self.ranges, self.cells = low.graph, params, ranges, cells
+        self.q = TGraph(description=low.graph.description)
+        self.map: dict[int, int] = {}
+
+    def tensor(self, i: int) -> int:
+        """The integer copy of float tensor i (activations and tied or int constants)."""
+        if i < 0:
+            return -1
+        if i in self.map:
+            return self.map[i]
+        t = self.f.tensors[i]
+        if t.data is not None and t.data.dtype != np.float32:
+            j = self.q.const(t.name, t.data)
+        elif t.data is not None:
+            s, z = self.params[i] if i in self.params else int8_params(*self.ranges[i])
+            j = self.q.const(t.name, quantize_int8(t.data, s, z), scale=s, zero_point=z)
+        else:
+            s, z = self.params[i]
+            j = self.q.add(TTensor(t.name, "int8", t.shape, scale=s, zero_point=z,
+                                   variable=t.variable))
+        self.map[i] = j
+        return j
+
+    def fully_connected(self, op) -> None:
+        x, w_i, b_i = op.inputs
+        w = self.f.tensors[w_i].data.astype(np.float64)
+        key = ("fc", w_i, b_i, self.params[x])
+        if key not in self.map:
+            amax = np.abs(w).max(axis=1)
+            sw = np.where(amax > 0, amax / 127.0, 1.0).astype(np.float32)
+            wq = np.clip(np.round(w / sw[:, None]), -127, 127).astype(np.int8)
+            wt = self.q.const(self.f.tensors[w_i].name, wq, scale=sw,
+                              zero_point=np.zeros(len(sw), np.int64), qdim=0)
+            bt = -1
+            if b_i >= 0:
+                sb = (np.float32(self.params[x][0]) * sw).astype(np.float32)
+                b = self.f.tensors[b_i].data.astype(np.float64)
+                bq = np.clip(np.round(b / sb), -2**31, 2**31 - 1).astype(np.int32)
+                bt = self.q.const(self.f.tensors[b_i].name, bq, scale=sb,
+                                  zero_point=np.zeros(len(sb), np.int64), qdim=0)
+            self.map[key] = (wt, bt)
+        wt, bt = self.map[key]
+        self.q.op(op.kind, [self.tensor(x), wt, bt], [self.tensor(o) for o in op.outputs],
+                  **op.options)
+
+    def lstm(self, k: int, op) -> None:
+        from rnnq.tflite.lstm_quant import add_lstm, float_lstm_params
+
+        add_lstm(self.q, self.tensor(op.inputs[0]), self.tensor(op.outputs[0]),
+                 cell_absmax=self.cells[k], name=self.f.tensors[op.outputs[0]].name,
+                 **float_lstm_params(self.f, op))
+
+    def build(self) -> TGraph:
+        for k, op in enumerate(self.f.ops):
+            if op.kind == "FULLY_CONNECTED":
+                self.fully_connected(op)
+            elif op.kind == "UNIDIRECTIONAL_SEQUENCE_LSTM":
+                self.lstm(k, op)
+            else:
+                self.q.op(op.kind, [self.tensor(i) for i in op.inputs],
+                          [self.tensor(o) for o in op.outputs], **op.options)
+        self.q.inputs = [self.tensor(i) for i in self.f.inputs]
+        self.q.outputs = [self.tensor(i) for i in self.f.outputs]
+        return self.q
+
+
+def quantize(low: Lowered, x: np.ndarray, headroom: float = 1.0,
+             float_io: bool = False) -> TGraph:
+    """Float TGraph + calibration inputs [N, T, F] -> integer TGraph.
+
+    LSTM cell ranges come from rnnq's own calibration (`low.cells`). With float_io the graph
+    takes and returns float32 through QUANTIZE and DEQUANTIZE at the edges; everything between stays integer.
+    """
+    ranges = observe_ranges(low, x)
+    params = assign(low, ranges, headroom)
+    q = _Builder(low, params, ranges, low.cells).build()
+    if float_io:
+        _float_edges(q)
+    return q
+
+
+def _float_edges(q: TGraph) -> None:
+    new_in = []
+    for i in q.inputs:
+        t = q.tensors[i]
+        f = q.add(TTensor(t.name + "/float", "float32", t.shape))
+        q.ops.insert(0, TOp("QUANTIZE", [f], [i]))
+        new_in.append(f)
+    new_out = []
+    for i in q.outputs:
+        t = q.tensors[i]
+        f = q.add(TTensor(t.name + "/float", "float32", t.shape))
+        q.op("DEQUANTIZE", [i], [f])
+        new_out.append(f)
+    q.inputs, q.outputs = new_in, new_out
