@@ -31,6 +31,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -88,7 +91,6 @@ def op_names(blob: bytes) -> list[str]:
 
 def all_subgraph_ops(blob: bytes) -> list[list[str]]:
     """Op names per subgraph, read from the flatbuffer (LiteRT lists only the main one)."""
-    sys.path.insert(0, str(ROOT))
     try:
         from tflite.BuiltinOperator import BuiltinOperator
         from tflite.Model import Model
@@ -103,10 +105,41 @@ def all_subgraph_ops(blob: bytes) -> list[list[str]]:
             for s in range(m.SubgraphsLength())]
 
 
+def try_int8(out: Path, t: int) -> tuple[bytes | None, str]:
+    """One full-integer conversion in a child process (it may crash the interpreter: with
+    TF 2.21 the calibration of the WHILE loop dies with SIGSEGV). Returns (file or None, what
+    happened)."""
+    tmp = out / f".{NAME}_T{t}_int8.tmp"
+    cmd = [sys.executable, "-X", "faulthandler", __file__, "--int8-child", str(t), "--out", str(tmp)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode == 0 and tmp.is_file():
+        blob = tmp.read_bytes()
+        tmp.unlink()
+        return blob, "succeeded"
+    tmp.unlink(missing_ok=True)
+    if proc.returncode < 0:
+        why = f"the converter process died with {signal.Signals(-proc.returncode).name}"
+        where = re.search(r'File ".*?(tensorflow/lite/python/[^"]+)", line (\d+) in (\w+)',
+                          proc.stderr)
+        if where:
+            why += f" in {where[3]} ({where[1]}:{where[2]})"
+    else:
+        lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+        why = f"exit {proc.returncode}: {lines[-1][:300] if lines else ''}"
+    return None, f"failed: {why}"
+
+
+def int8_child(keras, tf, t: int, out: Path) -> int:
+    """--int8-child: convert to full integer and write the file (or crash)."""
+    out.write_bytes(convert(tf, build_model(keras, t), t, int8=True))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Convert, check for WHILE, try int8 once per T, write the files and the json."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=OUT, help=f"output folder (default {OUT})")
+    ap.add_argument("--int8-child", type=int, metavar="T", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
     import ai_edge_litert
@@ -118,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
         import keras
 
     tf.random.set_seed(SEED)
+    if args.int8_child:
+        return int8_child(keras, tf, args.int8_child, args.out)
     args.out.mkdir(parents=True, exist_ok=True)
     info: dict = {"tf_version": tf.__version__, "keras_version": keras.__version__,
                   "litert_version": getattr(ai_edge_litert, "__version__", "unknown"),
@@ -125,12 +160,10 @@ def main(argv: list[str] | None = None) -> int:
                   "files": {}}
     for t in T_LENS:
         model = build_model(keras, t)
-        try:
-            blob, dtype = convert(tf, model, t, int8=True), "int8"
-            int8_result = "succeeded"
-        except Exception as e:  # noqa: BLE001 - report whatever the converter raises
-            msg = " ".join(str(e).split())
-            int8_result = f"failed: {type(e).__name__}: {msg[:300]}"
+        int8_blob, int8_result = try_int8(args.out, t)
+        if int8_blob is not None:
+            blob, dtype = int8_blob, "int8"
+        else:
             blob, dtype = convert(tf, model, t, int8=False), "float32"
         ops = op_names(blob)
         if "WHILE" not in ops:

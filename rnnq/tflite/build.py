@@ -22,10 +22,11 @@ TFLITE = "model.tflite"
 def _t_len(g: Graph, data: Dataset, seq_len: int | None) -> int:
     dims = g.meta.get("input_full_shape") or []
     static_t = dims[g.meta["input_time_axis"]] if dims else None
-    t = int(seq_len or (static_t if isinstance(static_t, int) and static_t > 0 else 0)
-            or data.x.shape[1])
+    static_t = static_t if isinstance(static_t, int) and static_t > 0 else None
+    t = int(seq_len or static_t or data.x.shape[1])
     if t > data.x.shape[1]:
-        raise RnnqError(f"--seq-len {t} is longer than the calibration sequences "
+        why = f"--seq-len {t}" if seq_len else f"the model's fixed time dimension ({t})"
+        raise RnnqError(f"{why} is longer than the calibration sequences "
                         f"({data.x.shape[1]} steps); the tflite format calibrates on whole "
                         "sequences of the deployed length")
     return t
@@ -133,9 +134,13 @@ def validate_tflite(b, data: Dataset) -> dict:
 
     info = b.manifest["tflite"]
     t_len = info["seq_len"]
-    if data.x.shape[1] != t_len or np.any(data.lengths != t_len):
-        raise RnnqError(f"{b.path}/{TFLITE} runs sequences of exactly {t_len} steps; the data "
-                        f"has {data.x.shape[1]} steps (or shorter 'lengths')")
+    if data.x.shape[1] != t_len:
+        raise RnnqError(f"{b.path}/{TFLITE} runs sequences of exactly {t_len} steps and the "
+                        f"data has {data.x.shape[1]}; compile with --seq-len {data.x.shape[1]} "
+                        "(and calibration sequences at least that long) to validate on it")
+    padded = bool(np.any(data.lengths != t_len))
+    if padded:  # TFLite has no sequence lengths: the file sees the padding, and so does float
+        data = Dataset(data.x, np.full(data.n, t_len, np.int64), data.y, data.states)
     blob = (b.path / TFLITE).read_bytes()
     q = read_tflite(blob)
     x = _feeds(q, data.x)
@@ -143,6 +148,9 @@ def validate_tflite(b, data: Dataset) -> dict:
     rt = litert.invoke(blob, [x[:, None]])
     mism = sum(int(np.sum(s.reshape(r.shape) != r)) for s, r in zip(sim, rt, strict=True))
     compared = sum(int(r.size) for r in rt)
+    auto = litert.invoke(blob, [x[:, None]], resolver="auto")
+    xnn = np.concatenate([np.abs(a.astype(np.int64) - r.astype(np.int64)).ravel()
+                          for a, r in zip(auto, rt, strict=True)])
     fl, engine = float_outputs(b, data)
     ints = []
     for k, (i, v) in enumerate(zip(q.outputs, sim, strict=True)):
@@ -160,6 +168,10 @@ def validate_tflite(b, data: Dataset) -> dict:
                 "max_error_lsb": float(np.max(np.abs(f0 - i0)) / out0.get("scale", 1.0))},
         "tflite": {"bit_exact": mism == 0, "mismatches": mism, "compared_values": compared,
                    "runtime": f"{litert.version()} (builtin kernels, XNNPACK off)",
-                   "file_bytes": len(blob), "ops": info["ops"]},
+                   "file_bytes": len(blob), "ops": info["ops"],
+                   "padded_sequences_run_in_full": padded,
+                   # LiteRT's default (XNNPACK takes the ops it supports; not what rnnq models)
+                   "default_delegates": {"mismatches": int(np.sum(xnn != 0)),
+                                         "max_diff_lsb": int(xnn.max(initial=0))}},
         "tflite_micro": tflm_compare(blob, x, rt),
     }

@@ -1,0 +1,82 @@
+"""`rnnq compile --format tflite` / `rnnq validate` as a user runs them: the bundled
+JapaneseVowels LSTM, int8 and float I/O, and the one-line errors (exit 2, nothing written)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from tflite_common import require_litert
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cli"))
+from cli_helpers import run_rnnq  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+JV = ROOT / "examples" / "japanese_vowels"
+FIXTURES = ROOT / "tests" / "fixtures"
+#: The issue's bar: integer accuracy within 1.5 points of float.
+MAX_ACCURACY_DROP = 0.015
+
+
+def _floats(path: Path, edges: bool) -> list[str]:
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_path=str(path))
+    io = {d["index"] for d in it.get_input_details() + it.get_output_details()}
+    return [d["name"] for d in it.get_tensor_details()
+            if d["dtype"] == np.float32 and (edges or d["index"] not in io)]
+
+
+@pytest.mark.parametrize("float_io", [False, True])
+def test_example_compiles_and_validates(float_io: bool, tmp_path: Path) -> None:
+    require_litert()
+    out = tmp_path / "b"
+    flag = ["--float-io"] if float_io else []
+    r = run_rnnq("compile", JV / "model.onnx", "--calib", JV / "calib.npz", "--format",
+                 "tflite", "-o", out, *flag)
+    assert r.code == 0, r.err
+    assert f"{out}/model.tflite" in r.out
+    r = run_rnnq("validate", out, "--data", JV / "test.npz", "--json", tmp_path / "rep.json")
+    assert r.code == 0, r.err + r.out
+    rep = json.loads((tmp_path / "rep.json").read_text())
+    tf = rep["tflite"]
+    assert set(tf) >= {"bit_exact", "mismatches", "compared_values", "runtime"}
+    assert tf["bit_exact"] is True and tf["mismatches"] == 0 and tf["compared_values"] > 0
+    drop = rep["float"]["accuracy"] - rep["int"]["accuracy"]
+    print(f"float_io={float_io}: float {rep['float']['accuracy']:.4f}, int "
+          f"{rep['int']['accuracy']:.4f}, SQNR {rep['int']['sqnr_db']:.1f} dB, "
+          f"TFLM {rep['tflite_micro']}")
+    assert drop <= MAX_ACCURACY_DROP, rep
+    assert rep["tflite_micro"]["ran"] is True
+    model = out / "model.tflite"
+    assert _floats(model, edges=False) == []
+    edge_floats = _floats(model, edges=True)
+    assert bool(edge_floats) == float_io, edge_floats
+
+
+def test_unsupported_model_one_line_exit_2(tmp_path: Path) -> None:
+    require_litert()
+    model = FIXTURES / "keras_lstm_hardsigmoid_op13.onnx"
+    x = np.random.default_rng(0).normal(size=(8, 16, 4)).astype(np.float32)
+    np.savez(tmp_path / "c.npz", x=x)
+    r = run_rnnq("compile", model, "--calib", tmp_path / "c.npz", "--format", "tflite",
+                 "-o", tmp_path / "b")
+    assert r.code == 2, r.err
+    assert len(r.err_lines) == 1 and "hardsigmoid" in r.err and "tflite" in r.err, r.err
+    assert "Traceback" not in r.err
+    assert not (tmp_path / "b").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["c.npz"]  # no half-written temp folder
+
+
+def test_validate_other_length_one_line_exit_2(tmp_path: Path) -> None:
+    require_litert()
+    out = tmp_path / "b"
+    assert run_rnnq("compile", JV / "model.onnx", "--calib", JV / "calib.npz", "--format",
+                    "tflite", "-o", out).code == 0
+    with np.load(JV / "test.npz") as z:
+        np.savez(tmp_path / "short.npz", x=z["x"][:4, :10])
+    r = run_rnnq("validate", out, "--data", tmp_path / "short.npz")
+    assert r.code == 2 and len(r.err_lines) == 1 and "--seq-len 10" in r.err, r.err
