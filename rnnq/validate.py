@@ -328,8 +328,8 @@ def format_report(rep: dict) -> str:
                                          f" of {e['compared_values']} differ)")))
     if "tflite" in rep:
         d = rep["tflite"]["default_delegates"]
-        rows.append(("LiteRT + XNNPACK", "", "", f"{d['mismatches']} differ from LiteRT builtin "
-                     f"(max {d['max_diff_lsb']} LSB)"))
+        rows.append(("LiteRT + XNNPACK", "", "", (f"{d['mismatches']} differ from LiteRT builtin "
+                     f"(max {d['max_diff_lsb']} LSB)")))
     tm = rep.get("tflite_micro")
     if tm is not None:
         rows.append(("TFLite Micro", "", "", (

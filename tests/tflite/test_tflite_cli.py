@@ -12,7 +12,7 @@ import pytest
 from tflite_common import require_litert
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cli"))
-from cli_helpers import run_rnnq  # noqa: E402
+from cli_helpers import run_rnnq
 
 ROOT = Path(__file__).resolve().parents[2]
 JV = ROOT / "examples" / "japanese_vowels"
