@@ -16,10 +16,15 @@ What it writes (default DIR: bench/fixtures/):
   linear_before_reset) converted by TensorFlow's TFLiteConverter with default settings, i.e.
   float32: TFLite has no fused GRU op, so the converter keeps the recurrence as a WHILE loop
   (a cond and a body subgraph). The script checks that the op list holds WHILE.
+- `keras_gru_while_weights.npz`: the GRU's weights in Keras' layout (`kernel` [8, 48],
+  `recurrent` [16, 48], `bias` [2, 48]; gates z, r, h), so that bench/tflite.py builds the same
+  GRU as an ONNX model for rnnq.
 - `keras_gru_while.json`: the versions used, each file's op list, and the outcome of trying the
   full-integer conversion (`Optimize.DEFAULT` + representative dataset + TFLITE_BUILTINS_INT8,
-  int8 I/O) once per T. If that conversion ever succeeds, the int8 file is written instead
-  (name `..._int8.tflite`) and the json says so; with TF 2.21 it fails in calibration.
+  int8 I/O) once per T, in a child process: with TF 2.21 it does not raise, the converter dies
+  with SIGSEGV while calibrating the WHILE loop (calibrator.py `_feed_tensors`). If that
+  conversion ever succeeds, the int8 file is written instead (name `..._int8.tflite`) and the
+  json says so.
 
 The weights come from a fixed numpy seed (not trained); the accuracy of these files is not
 measured, only their size and LiteRT latency. Keras 3 (TF 2.21's default `tf.keras`) is used;
@@ -175,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
                                "int8_conversion": int8_result}
         print(f"T={t}: wrote {args.out / name} ({len(blob)} bytes, {dtype}); ops {ops}; "
               f"int8 conversion {int8_result[:160]}")
+    kernel, recurrent, bias = build_model(keras, T_LENS[0]).get_layer("gru").get_weights()
+    np.savez(args.out / f"{NAME}_weights.npz", kernel=kernel, recurrent=recurrent, bias=bias)
     (args.out / f"{NAME}.json").write_text(json.dumps(info, indent=1) + "\n")
     return 0
 
