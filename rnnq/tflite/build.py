@@ -23,13 +23,22 @@ def _t_len(g: Graph, data: Dataset, seq_len: int | None) -> int:
     dims = g.meta.get("input_full_shape") or []
     static_t = dims[g.meta["input_time_axis"]] if dims else None
     static_t = static_t if isinstance(static_t, int) and static_t > 0 else None
-    t = int(seq_len or static_t or data.x.shape[1])
-    if t > data.x.shape[1]:
-        why = f"--seq-len {t}" if seq_len else f"the model's fixed time dimension ({t})"
-        raise RnnqError(f"{why} is longer than the calibration sequences "
-                        f"({data.x.shape[1]} steps); the tflite format calibrates on whole "
-                        "sequences of the deployed length")
-    return t
+    if seq_len and static_t and seq_len != static_t:
+        raise RnnqError(f"--seq-len {seq_len}: the model's time dimension is fixed at {static_t}")
+    return int(seq_len or static_t or data.x.shape[1])
+
+
+def _calibration_inputs(x: np.ndarray, lengths: np.ndarray, t_len: int) -> np.ndarray:
+    """[N, T, F] sequences of exactly t_len steps: cropped, or (calibration sequences shorter
+    than the deployed T) the real steps of all of them played back to back and cut into
+    t_len-step streams, as `--seq-len` does for C."""
+    if x.shape[1] >= t_len:
+        return x[:, :t_len]
+    steps = np.concatenate([xi[:n] for xi, n in zip(x, lengths, strict=True)])
+    reps = -(-t_len // len(steps))  # at least one whole stream
+    steps = np.concatenate([steps] * reps)
+    k = len(steps) // t_len
+    return steps[: k * t_len].reshape(k, t_len, x.shape[2])
 
 
 def _io(t, kind: str | None = None) -> dict:
@@ -53,7 +62,10 @@ def compile_tflite(g: Graph, data: Dataset, model: Path, out_dir: Path, *,
     t_len = _t_len(g, data, seq_len)
     low = lower(g, t_len)
     log(f"lowered to {len(low.graph.ops)} TFLite ops over T = {t_len} steps")
-    q = quantize(low, data.x[:, :t_len], headroom=headroom, float_io=float_io)
+    xc = _calibration_inputs(data.x, data.lengths, t_len)
+    if xc.shape[1] != data.x.shape[1]:
+        log(f"calibrating the TFLite graph on {xc.shape[0]} streams of {t_len} steps")
+    q = quantize(low, xc, headroom=headroom, float_io=float_io)
     q.description = f"rnnq {__version__} from {model.name}"
     blob = to_flatbuffer(q)
     edges = set(q.inputs + q.outputs) if float_io else set()

@@ -80,3 +80,22 @@ def test_validate_other_length_one_line_exit_2(tmp_path: Path) -> None:
         np.savez(tmp_path / "short.npz", x=z["x"][:4, :10])
     r = run_rnnq("validate", out, "--data", tmp_path / "short.npz")
     assert r.code == 2 and len(r.err_lines) == 1 and "--seq-len 10" in r.err, r.err
+
+
+def test_seq_len_longer_than_calibration(tmp_path: Path) -> None:
+    """Test sequences longer than the calibration ones: --seq-len T plays the calibration
+    sequences back to back; the file runs T steps and stays bit-exact."""
+    require_litert()
+    with np.load(JV / "test.npz") as z:
+        x, y = z["x"], z["y"]
+    long_x = np.concatenate([x[:40], x[40:80]], axis=1)  # 2 x 29 steps
+    np.savez(tmp_path / "long.npz", x=long_x, y=y[40:80])
+    out = tmp_path / "b"
+    r = run_rnnq("compile", JV / "model.onnx", "--calib", JV / "calib.npz", "--format",
+                 "tflite", "--seq-len", str(long_x.shape[1]), "-o", out)
+    assert r.code == 0, r.err
+    assert "streams of 58 steps" in r.err
+    r = run_rnnq("validate", out, "--data", tmp_path / "long.npz", "--json", tmp_path / "r.json")
+    assert r.code == 0, r.err + r.out
+    rep = json.loads((tmp_path / "r.json").read_text())
+    assert rep["tflite"]["bit_exact"] and rep["tflite"]["compared_values"] == 40 * 9
