@@ -1,0 +1,68 @@
+"""ONNX recurrent variants the exporter fixtures do not cover, through --format tflite:
+GRU with linear_before_reset 0 and 1, reverse and bidirectional; vanilla RNN with a Sigmoid;
+LSTM with peepholes; whole-sequence Y outputs ([T, dirs, 1, H]) as well as Y_h. Each is held
+to exact equality with LiteRT (every output value of every step) and a float-vs-int bound."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from onnx import helper as oh
+from tflite_common import require_litert
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "frontend"))
+from onnx_cases import Net  # noqa: E402
+
+from rnnq.api import compile_model
+from rnnq.validate import validate
+
+F, H, T = 4, 6, 9
+SQNR_MIN_DB = 20.0
+GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
+
+
+def _model(path: Path, kind: str, direction: str, out: str, **attrs) -> Path:
+    n = Net(seed=len(path.name))
+    dirs = 2 if direction == "bidirectional" else 1
+    g = GATES[kind]
+    s = 1.5 / np.sqrt(H)
+    ins = ["x", n.w(dirs, g * H, F, scale=s), n.w(dirs, g * H, H, scale=s),
+           n.w(dirs, 2 * g * H, scale=0.3)]
+    if kind == "LSTM" and attrs.pop("peepholes", False):
+        ins += ["", "", "", n.w(dirs, 3 * H, scale=0.3)]
+    outs = ["Y", "Y_h"]
+    n.nodes.append(oh.make_node(kind, ins, outs, name="rec", hidden_size=H,
+                                direction=direction, **attrs))
+    return n.save(path, ["T", 1, F], [out])
+
+
+CASES = {
+    "gru_lbr0_fwd_yh": ("GRU", "forward", "Y_h", {"linear_before_reset": 0}),
+    "gru_lbr1_bi_y": ("GRU", "bidirectional", "Y", {"linear_before_reset": 1}),
+    "gru_lbr0_rev_y": ("GRU", "reverse", "Y", {}),
+    "rnn_sigmoid_rev_yh": ("RNN", "reverse", "Y_h", {"activations": ["Sigmoid"]}),
+    "rnn_relu_bi_y": ("RNN", "bidirectional", "Y", {"activations": ["Relu", "Relu"]}),
+    "lstm_peep_bi_y": ("LSTM", "bidirectional", "Y", {"peepholes": True}),
+    "lstm_rev_yh": ("LSTM", "reverse", "Y_h", {}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_variant_bit_exact_with_litert(name: str, tmp_path: Path) -> None:
+    require_litert()
+    kind, direction, out, attrs = CASES[name]
+    model = _model(tmp_path / f"{name}.onnx", kind, direction, out, **dict(attrs))
+    rng = np.random.default_rng(3)
+    np.savez(tmp_path / "c.npz", x=rng.normal(size=(24, T, F)).astype(np.float32))
+    np.savez(tmp_path / "t.npz", x=rng.normal(size=(6, T, F)).astype(np.float32))
+    m = compile_model(model, tmp_path / "c.npz", tmp_path / "b", fmt="tflite")
+    rep = validate(tmp_path / "b", tmp_path / "t.npz")
+    tf = rep["tflite"]
+    print(f"{name}: {m['tflite']['bytes']} B {m['tflite']['ops']}; LiteRT {tf['mismatches']}/"
+          f"{tf['compared_values']}; SQNR {rep['int']['sqnr_db']:.1f} dB")
+    per_seq = 6 * (T if out == "Y" else 1) * H * (2 if direction == "bidirectional" else 1)
+    assert tf["compared_values"] == per_seq and tf["mismatches"] == 0 and tf["bit_exact"]
+    assert rep["int"]["sqnr_db"] >= SQNR_MIN_DB, rep["int"]
