@@ -14,7 +14,7 @@ from onnx import helper as oh
 from tflite_common import require_litert
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "frontend"))
-from onnx_cases import Net  # noqa: E402
+from onnx_cases import Net
 
 from rnnq.api import compile_model
 from rnnq.validate import validate
