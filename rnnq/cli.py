@@ -151,6 +151,9 @@ def inspect_cmd(path):
         from rnnq.validate import open_build
 
         b = open_build(p)
+        if b.manifest.get("format") == "tflite":
+            _inspect_tflite(p, b.manifest)
+            return
         click.echo(b.int_graph.text())
         m = b.manifest
         click.echo(f"target {m['target']}, prefix {m['prefix']}, "
@@ -174,6 +177,21 @@ def inspect_cmd(path):
     params = sum(t.size for t in g.tensors.values() if t.kind == "const")
     click.echo(f"{params} parameters, {api.macs_per_step(g)} MACs/step, "
                f"~{params} B of int8 weights once compiled")
+
+
+def _inspect_tflite(path: Path, manifest: dict) -> None:
+    from rnnq.tflite.reader import read_tflite
+
+    t = manifest["tflite"]
+    g = read_tflite(path / t["file"])
+    click.echo(f"{t['file']}: {t['bytes']} B, T = {t['seq_len']}, {len(g.ops)} ops")
+    for k, op in enumerate(g.ops):
+        outs = ", ".join(f"{g.tensors[i].name} {g.tensors[i].dtype}{list(g.tensors[i].shape)}"
+                         for i in op.outputs)
+        click.echo(f"  {k:4d} {op.kind:<28} -> {outs}")
+    for d in (t["input"], *t["outputs"]):
+        q = f" scale {d['scale']:.6g} zp {d['zero_point']}" if "scale" in d else ""
+        click.echo(f"  io {d['name']}: {d['dtype']}{d['shape']}{q}")
 
 
 if __name__ == "__main__":

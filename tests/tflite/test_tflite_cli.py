@@ -39,6 +39,8 @@ def test_example_compiles_and_validates(float_io: bool, tmp_path: Path) -> None:
                  "tflite", "-o", out, *flag)
     assert r.code == 0, r.err
     assert f"{out}/model.tflite" in r.out
+    r = run_rnnq("inspect", out)
+    assert r.code == 0 and "UNIDIRECTIONAL_SEQUENCE_LSTM" in r.out, r.err
     r = run_rnnq("validate", out, "--data", JV / "test.npz", "--json", tmp_path / "rep.json")
     assert r.code == 0, r.err + r.out
     rep = json.loads((tmp_path / "rep.json").read_text())
