@@ -12,10 +12,11 @@ one as tools/make_tflite_reference.py):
 What it writes (default DIR: bench/fixtures/):
 
 - `keras_gru_while_T12.tflite`, `keras_gru_while_T50.tflite`: a Keras model
-  `Input((T, 8), batch_size=1) -> GRU(16)` (last hidden state, reset_after=True as PyTorch's
-  linear_before_reset) converted by TensorFlow's TFLiteConverter with default settings, i.e.
-  float32: TFLite has no fused GRU op, so the converter keeps the recurrence as a WHILE loop
-  (a cond and a body subgraph). The script checks that the op list holds WHILE.
+  `Input((T, 8), batch_size=1) -> GRU(16)` (last hidden state; reset_after=True, i.e. ONNX's
+  linear_before_reset=1 as PyTorch's nn.GRU exports) converted by TensorFlow's
+  TFLiteConverter with default settings, i.e. float32: TFLite has no fused GRU op, so the
+  converter keeps the recurrence as a WHILE loop (a cond and a body subgraph). The script
+  checks that the op list holds WHILE.
 - `keras_gru_while_weights.npz`: the GRU's weights in Keras' layout (`kernel` [8, 48],
   `recurrent` [16, 48], `bias` [2, 48]; gates z, r, h), so that bench/tflite.py builds the same
   GRU as an ONNX model for rnnq.
@@ -26,9 +27,10 @@ What it writes (default DIR: bench/fixtures/):
   conversion ever succeeds, the int8 file is written instead (name `..._int8.tflite`) and the
   json says so.
 
-The weights come from a fixed numpy seed (not trained); the accuracy of these files is not
-measured, only their size and LiteRT latency. Keras 3 (TF 2.21's default `tf.keras`) is used;
-set TF_USE_LEGACY_KERAS=1 in the environment to use tf-keras (Keras 2) instead.
+The weights come from a fixed numpy seed (not trained); bench/tflite.py measures the files'
+size and LiteRT latency, and checks them against onnxruntime on the same weights. Keras 3
+(TF 2.21's default `tf.keras`) is used; set TF_USE_LEGACY_KERAS=1 in the environment to use
+tf-keras (Keras 2) instead.
 """
 
 from __future__ import annotations
@@ -115,7 +117,8 @@ def try_int8(out: Path, t: int) -> tuple[bytes | None, str]:
     TF 2.21 the calibration of the WHILE loop dies with SIGSEGV). Returns (file or None, what
     happened)."""
     tmp = out / f".{NAME}_T{t}_int8.tmp"
-    cmd = [sys.executable, "-X", "faulthandler", __file__, "--int8-child", str(t), "--out", str(tmp)]
+    cmd = [sys.executable, "-X", "faulthandler", __file__, "--int8-child", str(t),
+           "--out", str(tmp)]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode == 0 and tmp.is_file():
         blob = tmp.read_bytes()
