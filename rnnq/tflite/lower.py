@@ -113,6 +113,12 @@ class _Lower:
         self.op(kind, [a], [y])
         return y
 
+    def tag(self, kind: str) -> str:
+        """A short name for an unrolled layer's per-step tensors (names are stored per
+        tensor, and an unrolled layer has a dozen tensors per step)."""
+        self.layers = getattr(self, "layers", 0) + 1
+        return f"{kind}{self.layers}"
+
     # -- nodes -----------------------------------------------------------------------------
     def node(self, n: Node) -> None:
         fn = getattr(self, "_" + n.op, None)
@@ -253,9 +259,9 @@ class _Lower:
         self.op("UNPACK", [x], outs, Num=self.t, Axis=1)
         return outs
 
-    def _pack(self, hs: list[int], n: Node, hsz: int) -> None:
+    def _pack(self, hs: list[int], n: Node, hsz: int, role: str) -> None:
         y = self.out(n)
-        packed = self.act(n.outputs[0] + "/packed", (1, self.t, 1, hsz), "h:" + n.outputs[0])
+        packed = self.act(n.outputs[0] + "/packed", (1, self.t, 1, hsz), role)
         self.op("PACK", hs, [packed], ValuesCount=len(hs), Axis=1)
         self.reshape(packed, self.shape_of(n.outputs[0]), n.outputs[0], y)
 
@@ -265,7 +271,7 @@ class _Lower:
     def _rnn(self, n: Node) -> None:
         _, hsz = self._check_recurrent(n, (4,))
         w, r, b, h0 = (self.g.tensors[i].data for i in n.inputs[1:])
-        name, act = n.outputs[0], n.attrs.get("act", "tanh")
+        name, act = self.tag("rnn"), n.attrs.get("act", "tanh")
         xs = self._steps(self.fc(self.ir(n.inputs[0]), self.weights(name + "/xw", w, b),
                                  name + "/xw", name + ":xw"), name + "/xw", hsz)
         rw = self.weights(name + "/R", r, None)
@@ -281,12 +287,12 @@ class _Lower:
                 h = self.unary("TANH" if act == "tanh" else "LOGISTIC", pre, f"{name}/h{t}",
                                hrole)
             hs[t] = h
-        self._pack(hs, n, hsz)
+        self._pack(hs, n, hsz, hrole)
 
     def _gru(self, n: Node) -> None:
         _, hsz = self._check_recurrent(n, (5,))
         w, r, wb, rb, h0 = (self.g.tensors[i].data for i in n.inputs[1:])
-        name, lbr = n.outputs[0], bool(n.attrs.get("linear_before_reset"))
+        name, lbr = self.tag("gru"), bool(n.attrs.get("linear_before_reset"))
         zr, hn = slice(0, 2 * hsz), slice(2 * hsz, 3 * hsz)
         x = self.ir(n.inputs[0])
         xzr = self._steps(self.fc(x, self.weights(name + "/xzr", w[zr], wb[zr] + rb[zr]),
@@ -319,7 +325,7 @@ class _Lower:
             zd = self.elementwise("MUL", z, d, s.format("zd"), name + ":zd")
             h = self.elementwise("ADD", cand, zd, s.format("h"), hrole)
             hs[t] = h
-        self._pack(hs, n, hsz)
+        self._pack(hs, n, hsz, hrole)
 
 
 def lower(g: Graph, t_len: int) -> Lowered:

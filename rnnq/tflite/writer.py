@@ -97,7 +97,7 @@ def _options(b: flatbuffers.Builder, kind: str, options: dict[str, Any]) -> tupl
 
 
 def _subgraph(b: flatbuffers.Builder, g: TGraph, codes: dict[str, int],
-              buffers: list[bytes]) -> int:
+              buffers: list[bytes], shared: dict) -> int:
     tensors = []
     for t in g.tensors:
         buf = 0
@@ -106,8 +106,17 @@ def _subgraph(b: flatbuffers.Builder, g: TGraph, codes: dict[str, int],
                            .tobytes())
             buf = len(buffers) - 1
         name = b.CreateString(t.name)
-        shape = _vector(b, Tensor.StartShapeVector, list(t.shape))
-        quant = _quantization(b, t)
+        # identical shapes and quantisations are written once and shared (an unrolled
+        # recurrence repeats them at every step)
+        skey = ("shape", tuple(t.shape))
+        if skey not in shared:
+            shared[skey] = _vector(b, Tensor.StartShapeVector, list(t.shape))
+        shape = shared[skey]
+        qkey = ("quant", t.qdim, tuple(np.atleast_1d(np.asarray(t.scale, np.float32)).tolist()),
+                tuple(t.zero_points().tolist())) if t.quantized else None
+        if qkey is not None and qkey not in shared:
+            shared[qkey] = _quantization(b, t)
+        quant = shared.get(qkey)
         Tensor.Start(b)
         Tensor.AddShape(b, shape)
         Tensor.AddType(b, TYPES[t.dtype])
@@ -164,7 +173,8 @@ def to_flatbuffer(graphs: TGraph | list[TGraph]) -> bytes:
     codes = {k: i for i, k in enumerate(kinds)}
     b = flatbuffers.Builder(1 << 16)
     buffers: list[bytes] = [b""]
-    subgraphs = [_subgraph(b, g, codes, buffers) for g in graphs]
+    shared: dict = {}
+    subgraphs = [_subgraph(b, g, codes, buffers, shared) for g in graphs]
     opcodes = []
     for kind in kinds:
         code = getattr(BuiltinOperator, kind)
