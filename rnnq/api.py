@@ -130,7 +130,7 @@ def compile_model(model: str | Path, calib: str | Path, out_dir: str | Path,
                   log: Callable[[str], None] = lambda s: None, seq_len: int | None = None,
                   max_steps: int | None = None, headroom: float = 1.25,
                   flash: int | None = None, ram: int | None = None, fmt: str = "c",
-                  float_io: bool = False) -> dict:
+                  float_io: bool = False, tflite_loop: str = "unrolled") -> dict:
     """ONNX + calibration data -> BUILD/ (C sources, manifest.json, what validate needs);
     with fmt "tflite", BUILD/model.tflite instead of C (rnnq.tflite.build).
 
@@ -154,7 +154,7 @@ def compile_model(model: str | Path, calib: str | Path, out_dir: str | Path,
         from rnnq.tflite.build import compile_tflite
 
         return compile_tflite(g, data, model, out_dir, seq_len=seq_len, headroom=headroom,
-                              float_io=float_io, log=log)
+                              float_io=float_io, log=log, loop=tflite_loop)
     cal = _ranges_to_json(g)
     ig = quantize(g)
     io = _io_info(ig)

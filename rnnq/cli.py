@@ -76,10 +76,15 @@ def main() -> None:
                    "LiteRT (phones), T fixed to --seq-len or the calibration length.")
 @click.option("--float-io", is_flag=True,
               help="tflite: take and return float32 (QUANTIZE/DEQUANTIZE at the edges only).")
+@click.option("--tflite-loop", type=click.Choice(["unrolled", "while"]), default="unrolled",
+              show_default=True,
+              help="tflite: GRU / vanilla RNN as ops repeated for every step (fastest; the file "
+                   "grows with T) or as one WHILE loop (file size independent of T; slower, "
+                   "and TFLite Micro may lack the ops). Same integers either way.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @_guard
 def compile_cmd(model, calib, target, out, prefix, calib_method, seq_len, max_steps, headroom,
-                flash, ram, fmt, float_io, quiet):
+                flash, ram, fmt, float_io, tflite_loop, quiet):
     """Compile MODEL.onnx into an integer-only C build folder."""
     from rnnq import api
 
@@ -92,7 +97,8 @@ def compile_cmd(model, calib, target, out, prefix, calib_method, seq_len, max_st
 
     m = api.compile_model(model, calib, out, target, prefix, calib_method,
                           None if quiet else progress, log, seq_len=seq_len, max_steps=max_steps,
-                          headroom=headroom, flash=flash, ram=ram, fmt=fmt, float_io=float_io)
+                          headroom=headroom, flash=flash, ram=ram, fmt=fmt, float_io=float_io,
+                          tflite_loop=tflite_loop)
     if quiet:
         return
     if fmt == "tflite":

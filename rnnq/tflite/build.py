@@ -52,7 +52,7 @@ def _io(t, kind: str | None = None) -> dict:
 
 def compile_tflite(g: Graph, data: Dataset, model: Path, out_dir: Path, *,
                    seq_len: int | None, headroom: float, float_io: bool,
-                   log: Callable[[str], None]) -> dict:
+                   log: Callable[[str], None], loop: str = "unrolled") -> dict:
     """Calibrated float IR -> BUILD/model.tflite (+ manifest)."""
     from rnnq.api import write_build
     from rnnq.tflite.lower import lower
@@ -65,12 +65,13 @@ def compile_tflite(g: Graph, data: Dataset, model: Path, out_dir: Path, *,
     xc = _calibration_inputs(data.x, data.lengths, t_len)
     if xc.shape[1] != data.x.shape[1]:
         log(f"calibrating the TFLite graph on {xc.shape[0]} streams of {t_len} steps")
-    q = quantize(low, xc, headroom=headroom, float_io=float_io)
+    q = quantize(low, xc, headroom=headroom, float_io=float_io, loop=loop)
     q.description = f"rnnq {__version__} from {model.name}"
     blob = to_flatbuffer(q)
     edges = set(q.inputs + q.outputs) if float_io else set()
     floats = [t.name for i, t in enumerate(q.tensors)
               if t.dtype == "float32" and i not in edges and t.shape != (0,)]
+    floats += [t.name for sub in q.subgraphs for t in sub.tensors if t.dtype == "float32"]
     if floats:
         raise AssertionError(f"float tensors between input and output: {floats[:5]}")
     kinds = {o: g.tensors[o].kind for o in g.outputs}
@@ -83,7 +84,8 @@ def compile_tflite(g: Graph, data: Dataset, model: Path, out_dir: Path, *,
                       "source": g.meta.get("model_path")},
             "files": [TFLITE, "model.onnx", "manifest.json"],
             "tflite": {"file": TFLITE, "bytes": len(blob), "seq_len": t_len,
-                       "float_io": float_io, "ops": q.op_counts(),
+                       "float_io": float_io, "loop": loop if low.loops else None,
+                       "ops": q.op_counts(),
                        "input": _io(q.tensors[q.inputs[0]]),
                        "outputs": [_io(q.tensors[i], kinds[o])
                                    for i, o in zip(q.outputs, g.outputs, strict=True)]},

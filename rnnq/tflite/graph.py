@@ -61,6 +61,7 @@ class TGraph:
     inputs: list[int] = field(default_factory=list)
     outputs: list[int] = field(default_factory=list)
     description: str = "rnnq"
+    subgraphs: list[TGraph] = field(default_factory=list)  # file subgraph k = subgraphs[k - 1]
 
     def add(self, tensor: TTensor) -> int:
         self.tensors.append(tensor)
@@ -81,3 +82,20 @@ class TGraph:
         for node in self.ops:
             counts[node.kind] = counts.get(node.kind, 0) + 1
         return counts
+
+
+def compact(g: TGraph) -> TGraph:
+    """Drop tensors no operator, input or output refers to; renumber the rest in order."""
+    used = set(g.inputs) | set(g.outputs)
+    for node in g.ops:
+        used.update(i for i in (*node.inputs, *node.outputs, *node.intermediates) if i >= 0)
+    keep = sorted(used)
+    new = {old: k for k, old in enumerate(keep)}
+    g.tensors = [g.tensors[i] for i in keep]
+    for node in g.ops:
+        node.inputs = [new[i] if i >= 0 else -1 for i in node.inputs]
+        node.outputs = [new[i] for i in node.outputs]
+        node.intermediates = [new[i] for i in node.intermediates]
+    g.inputs = [new[i] for i in g.inputs]
+    g.outputs = [new[i] for i in g.outputs]
+    return g

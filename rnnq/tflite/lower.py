@@ -15,6 +15,8 @@ sequence; the simulator folds N sequences into it): `seq` tensors are [1, T, *st
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from rnnq.ir import Graph, Node, RnnqError
@@ -24,13 +26,30 @@ from rnnq.tflite.graph import TGraph, TTensor
 _ONNX_LSTM = {"i": 0, "o": 1, "f": 2, "c": 3}
 
 
+@dataclass
+class Loop:
+    """Where an unrolled recurrence sits in the op list (for rolling it into a WHILE loop):
+    the UNPACK ops splitting its input streams, the op range of every step (first executed
+    step first), its initial and per-step states, and the PACK collecting them."""
+
+    streams: list[int]            # the [1, T, 1, W] input-side tensors (one per UNPACK)
+    unpack_ops: list[int]
+    xs: list[list[int]]           # per stream, per timestep t: the UNPACK outputs
+    h0: int
+    steps: list[tuple[int, int]]  # op [start, end) of each step, in execution order
+    hs: list[int]                 # the state each step produces, in execution order
+    pack_op: int
+    reverse: bool
+
+
 class Lowered:
     """The float TGraph, its quantisation ties, T, and each LSTM op's calibrated max |c|
     (by op position; None when the IR was not calibrated)."""
 
     def __init__(self, graph: TGraph, ties: list[list[int]], t_len: int,
-                 cells: dict[int, float | None]):
+                 cells: dict[int, float | None], loops: list[Loop]):
         self.graph, self.ties, self.t_len, self.cells = graph, ties, t_len, cells
+        self.loops = loops
 
 
 def _err(node: Node, what: str) -> RnnqError:
@@ -46,6 +65,7 @@ class _Lower:
         self.ties: list[list[int]] = []
         self.roles: dict[str, list[int]] = {}
         self.cells: dict[int, float | None] = {}
+        self.loops: list[Loop] = []
 
     # -- tensors ---------------------------------------------------------------------------
     def shape_of(self, name: str) -> tuple[int, ...]:
@@ -259,11 +279,22 @@ class _Lower:
         self.op("UNPACK", [x], outs, Num=self.t, Axis=1)
         return outs
 
-    def _pack(self, hs: list[int], n: Node, hsz: int, role: str) -> None:
+    def _pack(self, hs: list[int], n: Node, hsz: int, role: str, loop: Loop) -> None:
         y = self.out(n)
         packed = self.act(n.outputs[0] + "/packed", (1, self.t, 1, hsz), role)
+        loop.pack_op = len(self.tg.ops)
         self.op("PACK", hs, [packed], ValuesCount=len(hs), Axis=1)
+        self.loops.append(loop)
         self.reshape(packed, self.shape_of(n.outputs[0]), n.outputs[0], y)
+
+    def _loop(self, n: Node, streams: list[int], xs: list[list[int]], h0: int) -> Loop:
+        ops = len(self.tg.ops)
+        return Loop(streams, list(range(ops - len(streams), ops)), xs, h0, [], [], -1,
+                    bool(n.attrs.get("reverse")))
+
+    def _step_done(self, loop: Loop, start: int, h: int) -> None:
+        loop.steps.append((start, len(self.tg.ops)))
+        loop.hs.append(h)
 
     def _order(self, n: Node) -> list[int]:
         return list(range(self.t))[::-1] if n.attrs.get("reverse") else list(range(self.t))
@@ -272,13 +303,16 @@ class _Lower:
         _, hsz = self._check_recurrent(n, (4,))
         w, r, b, h0 = (self.g.tensors[i].data for i in n.inputs[1:])
         name, act = self.tag("rnn"), n.attrs.get("act", "tanh")
-        xs = self._steps(self.fc(self.ir(n.inputs[0]), self.weights(name + "/xw", w, b),
-                                 name + "/xw", name + ":xw"), name + "/xw", hsz)
+        xw = self.fc(self.ir(n.inputs[0]), self.weights(name + "/xw", w, b), name + "/xw",
+                     name + ":xw")
+        xs = self._steps(xw, name + "/xw", hsz)
         rw = self.weights(name + "/R", r, None)
         hrole = "h:" + name
         h = self.const(name + "/h0", h0.reshape(1, 1, hsz), hrole)
+        loop = self._loop(n, [xw], [xs], h)
         hs: list[int] = [0] * self.t
         for t in self._order(n):
+            start = len(self.tg.ops)
             rh = self.fc(h, rw, f"{name}/rh{t}", name + ":rh")
             if act == "relu":
                 h = self.elementwise("ADD", xs[t], rh, f"{name}/h{t}", hrole, relu=True)
@@ -287,7 +321,8 @@ class _Lower:
                 h = self.unary("TANH" if act == "tanh" else "LOGISTIC", pre, f"{name}/h{t}",
                                hrole)
             hs[t] = h
-        self._pack(hs, n, hsz, hrole)
+            self._step_done(loop, start, h)
+        self._pack(hs, n, hsz, hrole, loop)
 
     def _gru(self, n: Node) -> None:
         _, hsz = self._check_recurrent(n, (5,))
@@ -295,18 +330,21 @@ class _Lower:
         name, lbr = self.tag("gru"), bool(n.attrs.get("linear_before_reset"))
         zr, hn = slice(0, 2 * hsz), slice(2 * hsz, 3 * hsz)
         x = self.ir(n.inputs[0])
-        xzr = self._steps(self.fc(x, self.weights(name + "/xzr", w[zr], wb[zr] + rb[zr]),
-                                  name + "/xzr", name + ":xzr"), name + "/xzr", 2 * hsz)
+        xw_zr = self.fc(x, self.weights(name + "/xzr", w[zr], wb[zr] + rb[zr]), name + "/xzr",
+                        name + ":xzr")
         xb = wb[hn] if lbr else wb[hn] + rb[hn]
-        xn = self._steps(self.fc(x, self.weights(name + "/xn", w[hn], xb), name + "/xn",
-                                 name + ":xn"), name + "/xn", hsz)
+        xw_n = self.fc(x, self.weights(name + "/xn", w[hn], xb), name + "/xn", name + ":xn")
+        xzr = self._steps(xw_zr, name + "/xzr", 2 * hsz)
+        xn = self._steps(xw_n, name + "/xn", hsz)
         r_zr = self.weights(name + "/Rzr", r[zr], None)
         r_n = self.weights(name + "/Rn", r[hn], rb[hn] if lbr else None)
         hrole = "h:" + name
         h = self.const(name + "/h0", h0.reshape(1, 1, hsz), hrole)
         axis = self.const(name + "/split_axis", np.array(2, dtype=np.int32))
+        loop = self._loop(n, [xw_zr, xw_n], [xzr, xn], h)
         hs: list[int] = [0] * self.t
         for t in self._order(n):
+            start = len(self.tg.ops)
             s = f"{name}/{{}}{t}"
             a = self.elementwise("ADD", xzr[t], self.fc(h, r_zr, s.format("hzr"), name + ":hzr"),
                                  s.format("zr_pre"), name + ":zr_pre")
@@ -325,7 +363,8 @@ class _Lower:
             zd = self.elementwise("MUL", z, d, s.format("zd"), name + ":zd")
             h = self.elementwise("ADD", cand, zd, s.format("h"), hrole)
             hs[t] = h
-        self._pack(hs, n, hsz, hrole)
+            self._step_done(loop, start, h)
+        self._pack(hs, n, hsz, hrole, loop)
 
 
 def lower(g: Graph, t_len: int) -> Lowered:
@@ -346,4 +385,4 @@ def lower(g: Graph, t_len: int) -> Lowered:
         low.node(n)
     low.tg.outputs = [low.idx[o] for o in g.outputs]
     ties = low.ties + [v for v in low.roles.values() if len(v) > 1]
-    return Lowered(low.tg, ties, t_len, low.cells)
+    return Lowered(low.tg, ties, t_len, low.cells, low.loops)

@@ -185,15 +185,21 @@ class _Builder:
 
 
 def quantize(low: Lowered, x: np.ndarray, headroom: float = 1.0,
-             float_io: bool = False) -> TGraph:
+             float_io: bool = False, loop: str = "unrolled") -> TGraph:
     """Float TGraph + calibration inputs [N, T, F] -> integer TGraph.
 
     LSTM cell ranges come from rnnq's own calibration (`low.cells`). With float_io the graph
-    takes and returns float32 through QUANTIZE and DEQUANTIZE at the edges; everything between stays integer.
+    takes and returns float32 through QUANTIZE and DEQUANTIZE. loop "while" rolls each
+    unrolled GRU / RNN layer into a WHILE op (same integers; rnnq.tflite.roll) at the edges; everything between stays integer.
     """
     ranges = observe_ranges(low, x)
     params = assign(low, ranges, headroom)
-    q = _Builder(low, params, ranges, low.cells).build()
+    builder = _Builder(low, params, ranges, low.cells)
+    q = builder.build()
+    if loop == "while" and low.loops:
+        from rnnq.tflite.roll import roll
+
+        roll(q, low.loops, builder.map, low.t_len)
     if float_io:
         _float_edges(q)
     return q

@@ -75,26 +75,37 @@ def _tensor(model, sub, i: int) -> TTensor:
     return tt
 
 
-def read_tflite(path: str | Path | bytes, subgraph: int = 0) -> TGraph:
+def read_tflite(path: str | Path | bytes) -> TGraph:
+    """The main subgraph, with the file's other subgraphs (WHILE bodies) in `.subgraphs`."""
     raw = path if isinstance(path, bytes) else Path(path).read_bytes()
     where = "model" if isinstance(path, bytes) else str(path)
     Model = _schema("Model").Model
     if len(raw) < 8 or raw[4:8] != b"TFL3":
         raise RnnqError(f"{where}: not a .tflite file")
     model = Model.GetRootAs(raw, 0)
-    sub = model.Subgraphs(subgraph)
+    graphs = [_subgraph(model, k) for k in range(model.SubgraphsLength())]
+    graphs[0].subgraphs = graphs[1:]
+    return graphs[0]
+
+
+def _subgraph(model, k: int) -> TGraph:
+    sub = model.Subgraphs(k)
     g = TGraph(description=(model.Description() or b"").decode())
     g.tensors = [_tensor(model, sub, i) for i in range(sub.TensorsLength())]
     codes = []
-    for k in range(model.OperatorCodesLength()):
-        c = model.OperatorCodes(k)
+    for j in range(model.OperatorCodesLength()):
+        c = model.OperatorCodes(j)
         codes.append(_OPS[max(c.BuiltinCode(), c.DeprecatedBuiltinCode())])
-    for k in range(sub.OperatorsLength()):
-        op = sub.Operators(k)
-        node = g.op(codes[op.OpcodeIndex()], [int(v) for v in op.InputsAsNumpy()],
-                    [int(v) for v in op.OutputsAsNumpy()], **_options(op))
+    for j in range(sub.OperatorsLength()):
+        op = sub.Operators(j)
+        node = g.op(codes[op.OpcodeIndex()], _ints(op.InputsLength(), op.InputsAsNumpy),
+                    _ints(op.OutputsLength(), op.OutputsAsNumpy), **_options(op))
         if op.IntermediatesLength():
             node.intermediates = [int(v) for v in op.IntermediatesAsNumpy()]
-    g.inputs = [int(v) for v in sub.InputsAsNumpy()]
-    g.outputs = [int(v) for v in sub.OutputsAsNumpy()]
+    g.inputs = _ints(sub.InputsLength(), sub.InputsAsNumpy)
+    g.outputs = _ints(sub.OutputsLength(), sub.OutputsAsNumpy)
     return g
+
+
+def _ints(length: int, values) -> list[int]:
+    return [int(v) for v in values()] if length else []

@@ -34,6 +34,7 @@ def kernel(kind: str, *, float_version: bool = False) -> Callable[[Kernel], Kern
 class Ctx:
     graph: TGraph
     n: int                                   # sequences folded into dim 0
+    float_mode: bool = False
     state: dict[int, np.ndarray] = field(default_factory=dict)   # variable tensors
     taps: dict[int, np.ndarray] | None = None  # kernels may record internals here (by tensor)
 
@@ -43,7 +44,11 @@ class Ctx:
 
 def _ensure_kernels() -> None:
     # Kernel modules register themselves on import.
-    from rnnq.tflite import kernels, kernels_index, lstm  # noqa: F401
+    from rnnq.tflite import (  # noqa: F401
+        kernels,
+        kernels_control,
+        lstm,
+    )
 
 
 def initial_variable(graph: TGraph, index: int, n: int) -> np.ndarray:
@@ -54,9 +59,15 @@ def initial_variable(graph: TGraph, index: int, n: int) -> np.ndarray:
     return np.full(shape, zp, dtype=DTYPES[t.dtype])
 
 
+def folded(t) -> bool:
+    """Whether a tensor carries per-sequence data (batch-folded); int32 and bool tensors are
+    indices, counters and conditions shared by all sequences."""
+    return bool(t.shape) and t.dtype not in ("int32", "bool")
+
+
 def run(graph: TGraph, feeds: list[np.ndarray], *, float_mode: bool = False,
         keep: bool = False, observe: Callable[[int, np.ndarray], None] | None = None,
-        ) -> list[np.ndarray] | dict[int, np.ndarray]:
+        n: int | None = None) -> list[np.ndarray] | dict[int, np.ndarray]:
     """Run the graph on batch-folded `feeds` (one array per graph input).
 
     Returns the graph outputs, or with `keep` every tensor's value by index. `observe(index,
@@ -64,9 +75,10 @@ def run(graph: TGraph, feeds: list[np.ndarray], *, float_mode: bool = False,
     """
     _ensure_kernels()
     table = FLOAT_KERNELS if float_mode else KERNELS
-    first = graph.tensors[graph.inputs[0]]
-    n = feeds[0].shape[0] // first.shape[0]
-    ctx = Ctx(graph, n)
+    if n is None:
+        first = next(k for k, i in enumerate(graph.inputs) if folded(graph.tensors[i]))
+        n = feeds[first].shape[0] // graph.tensors[graph.inputs[first]].shape[0]
+    ctx = Ctx(graph, n, float_mode)
     values: dict[int, np.ndarray] = {}
     for i, t in enumerate(graph.tensors):
         if t.data is not None:
@@ -87,8 +99,8 @@ def run(graph: TGraph, feeds: list[np.ndarray], *, float_mode: bool = False,
         unfolded = all(i < 0 or graph.tensors[i].data is not None for i in op.inputs)
         for i, v in zip(op.outputs, outs, strict=True):
             t = graph.tensors[i]
-            want = (t.shape[0] * n, *t.shape[1:]) if t.shape else ()
-            if unfolded and t.shape and n > 1:  # from constants only: alike for every sequence
+            want = (t.shape[0] * n, *t.shape[1:]) if folded(t) else tuple(t.shape)
+            if unfolded and folded(t) and n > 1:  # from constants only: alike for every sequence
                 v = np.repeat(v, n, axis=0)
             if tuple(v.shape) != want:
                 raise AssertionError(f"{op.kind} -> {t.name}: shape {v.shape}, declared {want}")

@@ -167,8 +167,8 @@ def _offsets(b: flatbuffers.Builder, start: Any, items: list[int]) -> int:
 
 
 def to_flatbuffer(graphs: TGraph | list[TGraph]) -> bytes:
-    """Encode one subgraph (or several: [main, cond, body, ...]) as a TFLite model file."""
-    graphs = [graphs] if isinstance(graphs, TGraph) else graphs
+    """Encode a graph (with its `subgraphs` after it) as a TFLite model file."""
+    graphs = [graphs, *graphs.subgraphs] if isinstance(graphs, TGraph) else graphs
     kinds = sorted({node.kind for g in graphs for node in g.ops})
     codes = {k: i for i, k in enumerate(kinds)}
     b = flatbuffers.Builder(1 << 16)
