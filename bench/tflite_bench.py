@@ -6,8 +6,8 @@
    input (1, 12, 5)) against rnnq's .tflite of the same LSTM (its weights read back from that
    file, dequantised and written as an ONNX LSTM), both int8 with one fused
    UNIDIRECTIONAL_SEQUENCE_LSTM; SQNR of each against the float Keras outputs.
-2. GRU and vanilla RNN at (I, H) = (8, 16), (40, 64) and T = 12, 50, 100: rnnq's unrolled int8
-   .tflite, and next to the 8x16 GRU at T = 12 and 50 the converter's float WHILE-loop GRU with
+2. GRU and vanilla RNN at (I, H) = (8, 16), (40, 64) and T = 12, 50, 100: rnnq's int8 .tflite
+   unrolled and as a WHILE loop (--tflite-loop), and next to the 8x16 GRU at T = 12 and 50 the converter's float WHILE-loop GRU with
    the same weights (bench/fixtures/, made by tools/make_tflite_while_gru.py; its int8
    conversion crashes in TF 2.21).
 
@@ -185,7 +185,8 @@ def keras_gru_weights() -> tuple[np.ndarray, ...]:
     return d["kernel"].T[None], d["recurrent"].T[None], d["bias"].reshape(1, -1)
 
 
-def compile_rnnq(model: onnx.ModelProto, t_len: int, isz: int, work: Path, name: str) -> bytes:
+def compile_rnnq(model: onnx.ModelProto, t_len: int, isz: int, work: Path, name: str,
+                 loop: str = "unrolled") -> bytes:
     """rnnq.api.compile_model(fmt="tflite") on CALIB_N uniform [-2, 2] sequences of t_len."""
     folder = work / name
     folder.mkdir(parents=True, exist_ok=True)
@@ -194,7 +195,7 @@ def compile_rnnq(model: onnx.ModelProto, t_len: int, isz: int, work: Path, name:
     np.savez(folder / "calib.npz",
              x=rng.uniform(-2.0, 2.0, (CALIB_N, t_len, isz)).astype(np.float32))
     api.compile_model(folder / "model.onnx", folder / "calib.npz", folder / "build",
-                      fmt="tflite")
+                      fmt="tflite", tflite_loop=loop)
     return (folder / "build" / "model.tflite").read_bytes()
 
 
@@ -288,15 +289,16 @@ def recurrent_rows(work: Path) -> tuple[list[Row], list[str]]:
             for t_len in T_LENS:
                 same = kind == "GRU" and (isz, hsz) == (8, 16)
                 model = recurrent_onnx(kind, isz, hsz, t_len, kw if same else None)
-                name = f"{kind.lower()}_{isz}x{hsz}_T{t_len}"
-                blob = compile_rnnq(model, t_len, isz, work, name)
                 rng = np.random.default_rng(SEED + 7 * t_len + isz)
                 x = rng.uniform(-2.0, 2.0, (TEST_N, t_len, 1, isz)).astype(np.float32)
                 ref = onnx_float(model, x).astype(np.float64)
                 xb = x.transpose(0, 2, 1, 3)  # the files take [1, T, I]
-                row = Row(kind, f"{isz}×{hsz}", t_len, "rnnq", "int8", blob)
-                row.sqnr = sqnr_db(ref, run_file(blob, xb).reshape(ref.shape))
-                rows.append(row)
+                for loop in ("unrolled", "while"):
+                    name = f"{kind.lower()}_{isz}x{hsz}_T{t_len}_{loop}"
+                    blob = compile_rnnq(model, t_len, isz, work, name, loop)
+                    row = Row(kind, f"{isz}×{hsz}", t_len, f"rnnq ({loop})", "int8", blob)
+                    row.sqnr = sqnr_db(ref, run_file(blob, xb).reshape(ref.shape))
+                    rows.append(row)
                 if same and t_len in whiles:
                     path, info = whiles[t_len]
                     wrow = Row(kind, f"{isz}×{hsz}", t_len, "TF converter", info["dtype"],
@@ -313,21 +315,22 @@ def recurrent_rows(work: Path) -> tuple[list[Row], list[str]]:
             f"**float32** at T = {', '.join(map(str, floats))}: TensorFlow "
             f"{json.loads(WHILE_INFO.read_text())['tf_version']}'s full-integer conversion of "
             f"them {'; '.join(fates)}. So their sizes hold float weights and their latencies "
-            "float kernels; no int8 WHILE-loop GRU exists to compare with.")
+            "float kernels. rnnq's own int8 WHILE rows (`--tflite-loop while`) compute the same integers as its unrolled rows, so they isolate the cost of the loop form.")
     notes.append(f"GRU / RNN reference: onnxruntime (float) on the ONNX model, {TEST_N} "
                  "sequences uniform [-2, 2]. rnnq's 8×16 GRU is built from the WHILE files' "
                  "Keras weights (gates z, r, h; `linear_before_reset=1`), so those rows compare "
                  "the same GRU; the float WHILE files' SQNR only shows float rounding, which "
                  "checks that the weights match. The other GRU / RNN weights are random, "
                  "U(±1/√H), from fixed seeds.")
-    by = {(r.model, r.shape, r.t): len(r.blob) for r in rows if r.maker == "rnnq"}
+    by = {(r.model, r.shape, r.t): len(r.blob) for r in rows if r.maker == "rnnq (unrolled)"}
     growth = [f"{k} {sh}: {(by[(k, sh, T_LENS[-1])] - by[(k, sh, T_LENS[0])]) / span:,.0f}"
               for k, sh in dict.fromkeys((r.model, r.shape) for r in rows)
               for span in [T_LENS[-1] - T_LENS[0]]]
-    notes.append("rnnq's GRU / RNN files unroll the recurrence over the fixed T (one set of "
-                 "ops per step, weights stored once), so they grow with T, by the same bytes "
-                 f"per extra step whatever the layer size ({'; '.join(growth)} bytes) — "
-                 "operator and tensor records, not weights.")
+    notes.append("rnnq's unrolled GRU / RNN files repeat the step's ops for every step "
+                 "(weights stored once), so they grow with T, by the same bytes per extra step "
+                 f"whatever the layer size ({'; '.join(growth)} bytes) — operator and tensor "
+                 "records, not weights. The WHILE files do not grow with T; they pay a GATHER, "
+                 "a DYNAMIC_UPDATE_SLICE and the loop control at every step.")
     return rows, notes
 
 
