@@ -30,6 +30,7 @@ class TTensor:
     qdim: int = 0
     data: np.ndarray | None = None
     variable: bool = False     # LiteRT state tensors (the LSTM's h and c)
+    clamp: tuple[float, float] | None = None  # float bounds the quantisation range implements
 
     @property
     def quantized(self) -> bool:

@@ -15,31 +15,11 @@ sequence; the simulator folds N sequences into it): `seq` tensors are [1, T, *st
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from rnnq.ir import Graph, Node, RnnqError
 from rnnq.tflite.graph import TGraph, TTensor
-
-# ONNX LSTM gate blocks i, o, f, c -> TFLite's inputs i, f, c, o.
-_ONNX_LSTM = {"i": 0, "o": 1, "f": 2, "c": 3}
-
-
-@dataclass
-class Loop:
-    """Where an unrolled recurrence sits in the op list (for rolling it into a WHILE loop):
-    the UNPACK ops splitting its input streams, the op range of every step (first executed
-    step first), its initial and per-step states, and the PACK collecting them."""
-
-    streams: list[int]            # the [1, T, 1, W] input-side tensors (one per UNPACK)
-    unpack_ops: list[int]
-    xs: list[list[int]]           # per stream, per timestep t: the UNPACK outputs
-    h0: int
-    steps: list[tuple[int, int]]  # op [start, end) of each step, in execution order
-    hs: list[int]                 # the state each step produces, in execution order
-    pack_op: int
-    reverse: bool
+from rnnq.tflite.lower_rnn import Loop, Recurrent, err
 
 
 class Lowered:
@@ -52,12 +32,7 @@ class Lowered:
         self.loops = loops
 
 
-def _err(node: Node, what: str) -> RnnqError:
-    return RnnqError(f"node {node.name or node.op} ({node.op}): {what} is not supported by "
-                     "--format tflite")
-
-
-class _Lower:
+class _Lower(Recurrent):
     def __init__(self, g: Graph, t_len: int):
         self.g, self.t = g, t_len
         self.tg = TGraph(description="rnnq")
@@ -143,7 +118,7 @@ class _Lower:
     def node(self, n: Node) -> None:
         fn = getattr(self, "_" + n.op, None)
         if fn is None:
-            raise _err(n, f"IR op {n.op}")
+            raise err(n, f"IR op {n.op}")
         fn(n)
 
     def _reshape(self, n: Node) -> None:
@@ -175,7 +150,7 @@ class _Lower:
     def _concat(self, n: Node) -> None:
         kinds = {self.g.tensors[i].kind for i in n.inputs}
         if len(kinds) != 1:
-            raise _err(n, "concatenating per-step and final tensors")
+            raise err(n, "concatenating per-step and final tensors")
         lead = 2 if kinds == {"seq"} else 1
         self.op("CONCATENATION", [self.ir(i) for i in n.inputs], [self.out(n)],
                 Axis=lead + n.attrs["axis"], FusedActivationFunction=0)
@@ -196,7 +171,7 @@ class _Lower:
     def _binary(self, n: Node, kind: str) -> None:
         a, b = (self.g.tensors[i] for i in n.inputs)
         if "final" in (a.kind, b.kind) and "seq" in (a.kind, b.kind):
-            raise _err(n, "mixing per-step and final operands")
+            raise err(n, "mixing per-step and final operands")
         self.op(kind, [self.ir(n.inputs[0]), self.ir(n.inputs[1])], [self.out(n)],
                 FusedActivationFunction=0)
 
@@ -217,154 +192,6 @@ class _Lower:
 
     def _softmax(self, n: Node) -> None:
         self.op("SOFTMAX", [self.ir(n.inputs[0])], [self.out(n)], Beta=1.0)
-
-    # -- recurrent layers ------------------------------------------------------------------
-    def _check_recurrent(self, n: Node, zero_states: tuple[int, ...]) -> tuple[int, int]:
-        x = self.g.tensors[n.inputs[0]]
-        if x.shape[0] != 1:
-            raise _err(n, f"batch {x.shape[0]} inside the model (batch 1 only)")
-        if n.attrs.get("clip") is not None:
-            raise _err(n, "clip")
-        if n.attrs.get("state_inputs"):
-            raise _err(n, "an initial-state model input")
-        if n.attrs.get("gate_act", ("sigmoid",))[0] != "sigmoid":
-            raise _err(n, f"gate activation {n.attrs['gate_act'][0]}")
-        for k in zero_states:
-            if np.any(self.g.tensors[n.inputs[k]].data != 0):
-                raise _err(n, "a non-zero initial state")
-        return x.shape[1], self.g.tensors[n.inputs[2]].shape[1]
-
-    def _lstm(self, n: Node) -> None:
-        isz, hsz = self._check_recurrent(n, (4, 5))
-        if n.attrs.get("input_forget"):
-            raise _err(n, "input_forget")
-        if len(self.g.consumers(n.outputs[1])) or n.outputs[1] in self.g.outputs:
-            raise _err(n, "reading the cell state (Y_c)")
-        w, r, b, _, _, p = (self.g.tensors[i].data for i in n.inputs[1:])
-        name = n.outputs[0]
-        x = self.reshape(self.ir(n.inputs[0]), (1, self.t, isz), name + "/x")
-        if n.attrs.get("reverse"):
-            x = self._reverse(x, name + "/x_rev")
-        gate = {k: slice(v * hsz, (v + 1) * hsz) for k, v in _ONNX_LSTM.items()}
-        peep = {"i": p[:hsz], "o": p[hsz:2 * hsz], "f": p[2 * hsz:]}  # ONNX P: i, o, f
-        ins = [x]
-        ins += [self.const(f"{name}/W_{k}", w[gate[k]]) for k in "ifco"]
-        ins += [self.const(f"{name}/R_{k}", r[gate[k]]) for k in "ifco"]
-        ins += ([self.const(f"{name}/P_{k}", peep[k]) for k in "ifo"] if np.any(p != 0)
-                else [-1, -1, -1])
-        ins += [self.const(f"{name}/b_{k}", b[gate[k]]) for k in "ifco"]
-        ins += [-1, -1]
-        h_state = self.tg.add(TTensor(name + "/h_state", "float32", (1, hsz), variable=True))
-        c_state = self.tg.add(TTensor(name + "/c_state", "float32", (1, hsz), variable=True))
-        ins += [h_state, c_state, -1, -1, -1, -1]
-        y = self.act(name + "/y", (1, self.t, hsz))
-        self.ties.append([y, h_state])
-        self.cells[len(self.tg.ops)] = n.attrs.get("cell_absmax")
-        self.op("UNIDIRECTIONAL_SEQUENCE_LSTM", ins, [y], FusedActivationFunction=4,
-                CellClip=0.0, ProjClip=0.0, TimeMajor=False)
-        if n.attrs.get("reverse"):
-            y = self._reverse(y, name + "/y_rev")
-        self.reshape(y, self.shape_of(name), name, self.out(n, 0))
-        self.idx[n.outputs[1]] = -1  # cell state: checked unused above
-
-    def _reverse(self, x: int, name: str) -> int:
-        y = self.act(name, self.tg.tensors[x].shape)
-        self.op("REVERSE_V2", [x, self.const(name + "/axis", np.array([1], dtype=np.int32))],
-                [y])
-        return y
-
-    def _steps(self, x: int, name: str, width: int) -> list[int]:
-        """[1, T, 1, width] -> T tensors [1, 1, width] (UNPACK along time)."""
-        outs = [self.act(f"{name}/t{t}", (1, 1, width)) for t in range(self.t)]
-        self.op("UNPACK", [x], outs, Num=self.t, Axis=1)
-        return outs
-
-    def _pack(self, hs: list[int], n: Node, hsz: int, role: str, loop: Loop) -> None:
-        y = self.out(n)
-        packed = self.act(n.outputs[0] + "/packed", (1, self.t, 1, hsz), role)
-        loop.pack_op = len(self.tg.ops)
-        self.op("PACK", hs, [packed], ValuesCount=len(hs), Axis=1)
-        self.loops.append(loop)
-        self.reshape(packed, self.shape_of(n.outputs[0]), n.outputs[0], y)
-
-    def _loop(self, n: Node, streams: list[int], xs: list[list[int]], h0: int) -> Loop:
-        ops = len(self.tg.ops)
-        return Loop(streams, list(range(ops - len(streams), ops)), xs, h0, [], [], -1,
-                    bool(n.attrs.get("reverse")))
-
-    def _step_done(self, loop: Loop, start: int, h: int) -> None:
-        loop.steps.append((start, len(self.tg.ops)))
-        loop.hs.append(h)
-
-    def _order(self, n: Node) -> list[int]:
-        return list(range(self.t))[::-1] if n.attrs.get("reverse") else list(range(self.t))
-
-    def _rnn(self, n: Node) -> None:
-        _, hsz = self._check_recurrent(n, (4,))
-        w, r, b, h0 = (self.g.tensors[i].data for i in n.inputs[1:])
-        name, act = self.tag("rnn"), n.attrs.get("act", "tanh")
-        xw = self.fc(self.ir(n.inputs[0]), self.weights(name + "/xw", w, b), name + "/xw",
-                     name + ":xw")
-        xs = self._steps(xw, name + "/xw", hsz)
-        rw = self.weights(name + "/R", r, None)
-        hrole = "h:" + name
-        h = self.const(name + "/h0", h0.reshape(1, 1, hsz), hrole)
-        loop = self._loop(n, [xw], [xs], h)
-        hs: list[int] = [0] * self.t
-        for t in self._order(n):
-            start = len(self.tg.ops)
-            rh = self.fc(h, rw, f"{name}/rh{t}", name + ":rh")
-            if act == "relu":
-                h = self.elementwise("ADD", xs[t], rh, f"{name}/h{t}", hrole, relu=True)
-            else:
-                pre = self.elementwise("ADD", xs[t], rh, f"{name}/pre{t}", name + ":pre")
-                h = self.unary("TANH" if act == "tanh" else "LOGISTIC", pre, f"{name}/h{t}",
-                               hrole)
-            hs[t] = h
-            self._step_done(loop, start, h)
-        self._pack(hs, n, hsz, hrole, loop)
-
-    def _gru(self, n: Node) -> None:
-        _, hsz = self._check_recurrent(n, (5,))
-        w, r, wb, rb, h0 = (self.g.tensors[i].data for i in n.inputs[1:])
-        name, lbr = self.tag("gru"), bool(n.attrs.get("linear_before_reset"))
-        zr, hn = slice(0, 2 * hsz), slice(2 * hsz, 3 * hsz)
-        x = self.ir(n.inputs[0])
-        xw_zr = self.fc(x, self.weights(name + "/xzr", w[zr], wb[zr] + rb[zr]), name + "/xzr",
-                        name + ":xzr")
-        xb = wb[hn] if lbr else wb[hn] + rb[hn]
-        xw_n = self.fc(x, self.weights(name + "/xn", w[hn], xb), name + "/xn", name + ":xn")
-        xzr = self._steps(xw_zr, name + "/xzr", 2 * hsz)
-        xn = self._steps(xw_n, name + "/xn", hsz)
-        r_zr = self.weights(name + "/Rzr", r[zr], None)
-        r_n = self.weights(name + "/Rn", r[hn], rb[hn] if lbr else None)
-        hrole = "h:" + name
-        h = self.const(name + "/h0", h0.reshape(1, 1, hsz), hrole)
-        axis = self.const(name + "/split_axis", np.array(2, dtype=np.int32))
-        loop = self._loop(n, [xw_zr, xw_n], [xzr, xn], h)
-        hs: list[int] = [0] * self.t
-        for t in self._order(n):
-            start = len(self.tg.ops)
-            s = f"{name}/{{}}{t}"
-            a = self.elementwise("ADD", xzr[t], self.fc(h, r_zr, s.format("hzr"), name + ":hzr"),
-                                 s.format("zr_pre"), name + ":zr_pre")
-            gates = self.unary("LOGISTIC", a, s.format("zr"), name + ":zr")
-            z, rg = (self.act(s.format(k), (1, 1, hsz), name + ":zr") for k in "zr")
-            self.op("SPLIT", [axis, gates], [z, rg], NumSplits=2)
-            if lbr:
-                hh = self.fc(h, r_n, s.format("hn"), name + ":hn")
-                inner = self.elementwise("MUL", rg, hh, s.format("rhn"), name + ":rhn")
-            else:
-                rh = self.elementwise("MUL", rg, h, s.format("rh"), name + ":rh")
-                inner = self.fc(rh, r_n, s.format("hn"), name + ":hn")
-            pre = self.elementwise("ADD", xn[t], inner, s.format("n_pre"), name + ":n_pre")
-            cand = self.unary("TANH", pre, s.format("n"), name + ":n")
-            d = self.elementwise("SUB", h, cand, s.format("d"), name + ":d")
-            zd = self.elementwise("MUL", z, d, s.format("zd"), name + ":zd")
-            h = self.elementwise("ADD", cand, zd, s.format("h"), hrole)
-            hs[t] = h
-            self._step_done(loop, start, h)
-        self._pack(hs, n, hsz, hrole, loop)
 
 
 def lower(g: Graph, t_len: int) -> Lowered:

@@ -110,7 +110,11 @@ def assign(low: Lowered, ranges: dict[int, tuple[float, float]], headroom: float
         else:
             rs = [ranges[i] for i in ids if i in ranges]
             lo, hi = ((min(r[0] for r in rs), max(r[1] for r in rs)) if rs else (-1.0, 1.0))
-            p = int8_params(lo * headroom, hi * headroom)
+            lo, hi = lo * headroom, hi * headroom
+            for i in ids:  # clip / HardSigmoid bounds: int8 saturation is the clamp
+                if g.tensors[i].clamp is not None:
+                    lo, hi = max(lo, g.tensors[i].clamp[0]), min(hi, g.tensors[i].clamp[1])
+            p = int8_params(lo, hi)
         for i in ids:
             params[i] = p
     return params

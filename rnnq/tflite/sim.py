@@ -102,6 +102,8 @@ def run(graph: TGraph, feeds: list[np.ndarray], *, float_mode: bool = False,
             want = (t.shape[0] * n, *t.shape[1:]) if folded(t) else tuple(t.shape)
             if unfolded and folded(t) and n > 1:  # from constants only: alike for every sequence
                 v = np.repeat(v, n, axis=0)
+            if float_mode and t.clamp is not None:  # integer graphs clamp by saturation
+                v = np.clip(v, *t.clamp).astype(v.dtype)
             if tuple(v.shape) != want:
                 raise AssertionError(f"{op.kind} -> {t.name}: shape {v.shape}, declared {want}")
             values[i] = v

@@ -18,14 +18,12 @@ import pytest
 from tflite_common import require_litert
 
 from rnnq.api import compile_model, float_graph
-from rnnq.ir import RnnqError
 from rnnq.validate import validate
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 NAMES = sorted(p.stem for p in FIXTURES.glob("*.onnx"))
-#: Keras fixtures use HardSigmoid gates, which TFLite's LSTM cannot express.
-UNSUPPORTED = {"keras_lstm_hardsigmoid": "gate activation hardsigmoid",
-               "keras_lstm_hardsigmoid_op13": "gate activation hardsigmoid"}
+#: Keras' HardSigmoid LSTMs cannot use the fused op: they are unrolled into int8 builtins.
+UNROLLED_LSTM = {"keras_lstm_hardsigmoid", "keras_lstm_hardsigmoid_op13"}
 T = 20
 SQNR_MIN_DB = 20.0
 
@@ -51,12 +49,9 @@ def test_fixture_tflite_bit_exact(name: str, tmp_path: Path) -> None:
     t, feat = _shape(model)
     calib = _data(tmp_path, "calib", 32, 1, t, feat)
     test = _data(tmp_path, "test", 8, 2, t, feat)
-    if name in UNSUPPORTED:
-        with pytest.raises(RnnqError, match=UNSUPPORTED[name]):
-            compile_model(model, calib, tmp_path / "b", fmt="tflite")
-        assert not (tmp_path / "b").exists()
-        return
     m = compile_model(model, calib, tmp_path / "b", fmt="tflite")
+    fused = "UNIDIRECTIONAL_SEQUENCE_LSTM" in m["tflite"]["ops"]
+    assert fused == (name.startswith(("torch_lstm", "keras")) and name not in UNROLLED_LSTM)
     rep = validate(tmp_path / "b", test)
     tf = rep["tflite"]
     print(f"{name}: {m['tflite']['bytes']} B, ops {m['tflite']['ops']}; LiteRT "

@@ -1,7 +1,10 @@
 """ONNX recurrent variants the exporter fixtures do not cover, through --format tflite:
 GRU with linear_before_reset 0 and 1, reverse and bidirectional; vanilla RNN with a Sigmoid;
-LSTM with peepholes; whole-sequence Y outputs ([T, dirs, 1, H]) as well as Y_h. Each is held
-to exact equality with LiteRT (every output value of every step) and a float-vs-int bound."""
+LSTM with peepholes; whole-sequence Y outputs ([T, dirs, 1, H]) as well as Y_h; and what the
+fused LSTM cannot express, unrolled into int8 builtins: clip, HardSigmoid gates,
+input_forget, non-zero initial states, the cell state Y_c (also clip/HardSigmoid/initial
+states for GRU and RNN). Each is held to exact equality with LiteRT (every output value of
+every step) and a float-vs-int bound."""
 
 from __future__ import annotations
 
@@ -31,9 +34,12 @@ def _model(path: Path, kind: str, direction: str, out: str, **attrs) -> Path:
     s = 1.5 / np.sqrt(H)
     ins = ["x", n.w(dirs, g * H, F, scale=s), n.w(dirs, g * H, H, scale=s),
            n.w(dirs, 2 * g * H, scale=0.3)]
+    init = attrs.pop("initial", False)
+    if init:
+        ins += ["", n.w(dirs, 1, H, scale=0.5)] + ([n.w(dirs, 1, H)] if kind == "LSTM" else [])
     if kind == "LSTM" and attrs.pop("peepholes", False):
-        ins += ["", "", "", n.w(dirs, 3 * H, scale=0.3)]
-    outs = ["Y", "Y_h"]
+        ins += [""] * (7 - len(ins)) + [n.w(dirs, 3 * H, scale=0.3)]
+    outs = ["Y", "Y_h"] + (["Y_c"] if kind == "LSTM" else [])
     n.nodes.append(oh.make_node(kind, ins, outs, name="rec", hidden_size=H,
                                 direction=direction, **attrs))
     return n.save(path, ["T", 1, F], [out])
@@ -47,6 +53,18 @@ CASES = {
     "rnn_relu_bi_y": ("RNN", "bidirectional", "Y", {"activations": ["Relu", "Relu"]}),
     "lstm_peep_bi_y": ("LSTM", "bidirectional", "Y", {"peepholes": True}),
     "lstm_rev_yh": ("LSTM", "reverse", "Y_h", {}),
+    # unrolled LSTMs (what the fused op cannot express)
+    "lstm_clip_yc": ("LSTM", "forward", "Y_c", {"clip": 0.8}),
+    "lstm_hard_if_y": ("LSTM", "forward", "Y", {
+        "input_forget": 1, "activations": ["HardSigmoid", "Tanh", "Tanh"],
+        "activation_alpha": [0.2], "activation_beta": [0.5]}),
+    "lstm_init_bi_yh": ("LSTM", "bidirectional", "Y_h", {"initial": True}),
+    "gru_hard_clip_yh": ("GRU", "forward", "Y_h", {
+        "clip": 1.5, "activations": ["HardSigmoid", "Tanh"], "activation_alpha": [0.25],
+        "activation_beta": [0.5]}),
+    "gru_init_rev_y": ("GRU", "reverse", "Y", {"initial": True, "linear_before_reset": 1}),
+    "rnn_tanh_clip_y": ("RNN", "forward", "Y", {"clip": 0.7}),
+    "rnn_relu_clip_yh": ("RNN", "forward", "Y_h", {"clip": 0.9, "activations": ["Relu"]}),
 }
 
 
