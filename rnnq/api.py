@@ -143,8 +143,10 @@ def compile_model(model: str | Path, calib: str | Path, out_dir: str | Path,
     g = float_graph(model)
     data = load_npz(calib, g)  # bad input is reported before any progress line
     if fmt == "tflite":  # what TFLite cannot express is reported before calibrating
+        from rnnq.tflite import require
         from rnnq.tflite.lower import lower
 
+        require("tflite", "flatbuffers")
         lower(g, 1)
     log(f"imported {model}: {len(g.nodes)} IR nodes")
     log(f"calibrating on {data.n} sequences ({calib_method})")

@@ -141,7 +141,9 @@ def tflm_compare(blob: bytes, feeds: np.ndarray, litert_outs: list[np.ndarray]) 
 def validate_tflite(b, data: Dataset) -> dict:
     """The tflite half of validate: LiteRT vs the simulator (exact), TFLM vs LiteRT, and float
     vs integer. `b` is validate's Build (float graph, manifest, path)."""
-    from rnnq.tflite import litert
+    from rnnq.tflite import litert, require
+
+    require("tflite", "flatbuffers", "ai_edge_litert")
     from rnnq.tflite.reader import read_tflite
     from rnnq.tflite.sim import run
     from rnnq.validate import _metrics, float_outputs, sqnr_db

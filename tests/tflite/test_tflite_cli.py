@@ -106,3 +106,12 @@ def test_seq_len_longer_than_calibration(tmp_path: Path) -> None:
     assert r.code == 0, r.err + r.out
     rep = json.loads((tmp_path / "r.json").read_text())
     assert rep["tflite"]["bit_exact"] and rep["tflite"]["compared_values"] == 40 * 9
+
+
+def test_missing_extra_is_one_clear_error() -> None:
+    from rnnq.ir import RnnqError
+    from rnnq.tflite import require
+
+    with pytest.raises(RnnqError, match=r"no_such_module_xyz: pip install 'rnnq\[tflite\]'"):
+        require("flatbuffers", "no_such_module_xyz")
+    require("numpy")  # present: no error
