@@ -138,9 +138,9 @@ def section(results: list[Result], checks: list[str]) -> str:
     return "\n".join(out)
 
 
-def splice(readme: str, generated: str) -> str:
+def splice(readme: str, generated: str, begin: str = BEGIN, end: str = END) -> str:
     """readme with the text between the markers replaced (markers appended if absent)."""
-    if BEGIN in readme and END in readme:
-        head, rest = readme.split(BEGIN, 1)
-        return head + generated + rest.split(END, 1)[1]
+    if begin in readme and end in readme:
+        head, rest = readme.split(begin, 1)
+        return head + generated + rest.split(end, 1)[1]
     return readme.rstrip("\n") + "\n\n" + generated + "\n"

@@ -34,6 +34,7 @@ ROOT = HERE.parent
 import numpy as np
 import onnx
 import onnxruntime as ort
+import report
 from onnx import TensorProto, numpy_helper
 from onnx import helper as oh
 
@@ -397,14 +398,6 @@ def section(rows: list[Row], notes: list[str], seconds: float) -> str:
     return "\n".join(out)
 
 
-def splice(readme: str, generated: str) -> str:
-    """readme with the text between the markers replaced (appended if they are absent)."""
-    if BEGIN in readme and END in readme:
-        head, rest = readme.split(BEGIN, 1)
-        return head + generated + rest.split(END, 1)[1]
-    return readme.rstrip("\n") + "\n\n" + generated + "\n"
-
-
 def main(argv: list[str] | None = None) -> int:
     """Build, compile, measure, print; rewrite bench/README.md's section unless --no-readme."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -424,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     if not args.no_readme:
         readme = HERE / "README.md"
-        readme.write_text(splice(readme.read_text(), text))
+        readme.write_text(report.splice(readme.read_text(), text, BEGIN, END))
         print(f"wrote {readme}")
     print(f"done in {time.monotonic() - t0:.0f} s")
     return 0

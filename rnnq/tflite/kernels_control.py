@@ -9,18 +9,10 @@ import numpy as np
 
 from rnnq.numerics.gemmlowp import wrap32
 from rnnq.tflite import kernels  # noqa: F401  (registers the ADD/MUL wrapped below)
-from rnnq.tflite.sim import FLOAT_KERNELS, KERNELS, folded, kernel, run
+from rnnq.tflite.sim import FLOAT_KERNELS, KERNELS, folded, kernel_both, run
 
 
-def _both(kind: str):
-    def deco(fn):
-        kernel(kind)(fn)
-        kernel(kind, float_version=True)(fn)
-        return fn
-    return deco
-
-
-@_both("GATHER")
+@kernel_both("GATHER")
 def gather(ctx, op, args) -> list:
     x, idx = args
     axis = int(op.options.get("Axis", 0))
@@ -32,7 +24,7 @@ def gather(ctx, op, args) -> list:
     return [np.take(x, idx, axis=axis)]
 
 
-@_both("DYNAMIC_UPDATE_SLICE")
+@kernel_both("DYNAMIC_UPDATE_SLICE")
 def dynamic_update_slice(ctx, op, args) -> list:
     """x with `update` written at `start` (clamped so that it fits, as LiteRT does); the
     start along dim 0 is ignored (the update spans the folded sequences)."""
@@ -46,7 +38,7 @@ def dynamic_update_slice(ctx, op, args) -> list:
     return [y]
 
 
-@_both("LESS")
+@kernel_both("LESS")
 def less(ctx, op, args) -> list:
     return [np.less(args[0], args[1])]
 
@@ -67,7 +59,7 @@ _int32_or("ADD", np.add)
 _int32_or("MUL", np.multiply)
 
 
-@_both("WHILE")
+@kernel_both("WHILE")
 def while_loop(ctx, op, args) -> list:
     """Run the body subgraph while the cond subgraph returns true (subgraph k of the file is
     graph.subgraphs[k - 1])."""

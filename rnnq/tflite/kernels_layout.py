@@ -16,16 +16,7 @@ import numpy as np
 
 from rnnq.numerics.gemmlowp import mbqm, mbqm_neon, quantize_multiplier
 from rnnq.tflite.graph import TOp
-from rnnq.tflite.sim import Ctx, kernel
-
-
-def _both(kind: str):
-    """Register one evaluator as the integer and the float kernel of `kind`."""
-    def deco(fn):
-        kernel(kind)(fn)
-        kernel(kind, float_version=True)(fn)
-        return fn
-    return deco
+from rnnq.tflite.sim import Ctx, kernel, kernel_both
 
 
 def _unfold(ctx: Ctx, index: int, arr: np.ndarray) -> np.ndarray:
@@ -56,7 +47,7 @@ def _axis(op: TOp, key: str, rank: int) -> int:
     return int(op.options.get(key, 0)) % max(rank, 1)
 
 
-@_both("CONCATENATION")
+@kernel_both("CONCATENATION")
 def concatenation(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
     if op.options.get("FusedActivationFunction", 0) != 0:
         raise ValueError("LiteRT's CONCATENATION accepts no fused activation")
@@ -67,7 +58,7 @@ def concatenation(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
     return [_fold(np.concatenate(parts, axis=axis + 1))]
 
 
-@_both("SPLIT")
+@kernel_both("SPLIT")
 def split(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
     x = _unfold(ctx, op.inputs[1], args[1])
     axis = int(np.asarray(args[0]).reshape(-1)[0]) % (x.ndim - 1)
@@ -75,7 +66,7 @@ def split(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
     return [_fold(p) for p in np.split(x, count, axis=axis + 1)]
 
 
-@_both("UNPACK")
+@kernel_both("UNPACK")
 def unpack(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
     _same_quant(ctx, op, op.inputs[:1], op.outputs)
     x = _unfold(ctx, op.inputs[0], args[0])
@@ -85,7 +76,7 @@ def unpack(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
             for k in range(parts.shape[1])]
 
 
-@_both("PACK")
+@kernel_both("PACK")
 def pack(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
     _same_quant(ctx, op, op.inputs, op.outputs)
     parts = [_unfold(ctx, i, a) for i, a in zip(op.inputs, args, strict=True)]
@@ -93,20 +84,20 @@ def pack(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
     return [_fold(np.stack(parts, axis=axis + 1))]
 
 
-@_both("RESHAPE")
+@kernel_both("RESHAPE")
 def reshape(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
     out = tuple(ctx.tensor(op.outputs[0]).shape)
     return [np.ascontiguousarray(args[0]).reshape((-1, *out[1:]) if out else ())]
 
 
-@_both("REVERSE_V2")
+@kernel_both("REVERSE_V2")
 def reverse_v2(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
     x = _unfold(ctx, op.inputs[0], args[0])
     axes = tuple(int(a) % (x.ndim - 1) + 1 for a in np.asarray(args[1]).reshape(-1))
     return [_fold(np.flip(x, axis=axes))]
 
 
-@_both("STRIDED_SLICE")
+@kernel_both("STRIDED_SLICE")
 def strided_slice(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
     """Begin/end masks, negative indices and strides, shrink_axis_mask; no ellipsis or
     new-axis masks (the lowering does not emit them)."""

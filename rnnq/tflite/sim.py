@@ -30,6 +30,14 @@ def kernel(kind: str, *, float_version: bool = False) -> Callable[[Kernel], Kern
     return deco
 
 
+def kernel_both(kind: str) -> Callable[[Kernel], Kernel]:
+    """Register one evaluator as the integer and the float kernel (ops that only move data)."""
+    def deco(fn: Kernel) -> Kernel:
+        KERNELS[kind] = FLOAT_KERNELS[kind] = fn
+        return fn
+    return deco
+
+
 @dataclass
 class Ctx:
     graph: TGraph
