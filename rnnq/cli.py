@@ -88,6 +88,7 @@ def compile_cmd(model, calib, target, out, prefix, calib_method, seq_len, max_st
     """Compile MODEL.onnx into an integer-only C build folder."""
     from rnnq import api
 
+    _check_format_options(fmt)
     log = (lambda s: None) if quiet else (lambda s: click.echo(s, err=True))
     tty = sys.stderr.isatty()
 
@@ -114,6 +115,25 @@ def compile_cmd(model, calib, target, out, prefix, calib_method, seq_len, max_st
     if tm.get("measured"):
         click.echo(f"on {m['target']}: flash {tm['flash_bytes']} B, RAM {tm['ram_bytes']} B "
                    f"(stack {tm['stack_bytes']} B) of {tm['part']}")
+
+
+#: Options that mean something for one output format only.
+_ONLY = {"c": ("target", "prefix", "max_steps", "flash", "ram"),
+         "tflite": ("float_io", "tflite_loop")}
+
+
+def _check_format_options(fmt: str) -> None:
+    """An option of the other format is an error, not silently ignored."""
+    from click.core import ParameterSource
+
+    ctx = click.get_current_context()
+    for other, names in _ONLY.items():
+        if other == fmt:
+            continue
+        given = [n for n in names if ctx.get_parameter_source(n) == ParameterSource.COMMANDLINE]
+        if given:
+            flags = ", ".join("--" + n.replace("_", "-") for n in given)
+            raise RnnqError(f"{flags} only applies to --format {other} (this is --format {fmt})")
 
 
 @main.command("validate")

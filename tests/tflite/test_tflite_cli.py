@@ -115,3 +115,18 @@ def test_missing_extra_is_one_clear_error() -> None:
     with pytest.raises(RnnqError, match=r"no_such_module_xyz: pip install 'rnnq\[tflite\]'"):
         require("flatbuffers", "no_such_module_xyz")
     require("numpy")  # present: no error
+
+
+@pytest.mark.parametrize(("args", "msg"), [
+    (["--format", "tflite", "--target", "cortex-m4"],
+     "--target only applies to --format c (this is --format tflite)"),
+    (["--format", "tflite", "--flash", "1000"],
+     "--flash only applies to --format c (this is --format tflite)"),
+    (["--tflite-loop", "while"], "--tflite-loop only applies to --format tflite (this is --format c)"),
+    (["--float-io"], "--float-io only applies to --format tflite (this is --format c)"),
+])
+def test_other_format_option_is_an_error(args: list[str], msg: str, tmp_path: Path) -> None:
+    r = run_rnnq("compile", JV / "model.onnx", "--calib", JV / "calib.npz", *args,
+                 "-o", tmp_path / "b")
+    assert r.code == 2 and r.err_lines == [f"rnnq: error: {msg}"], r.err
+    assert not (tmp_path / "b").exists()
