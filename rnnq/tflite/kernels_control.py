@@ -9,7 +9,7 @@ import numpy as np
 
 from rnnq.numerics.gemmlowp import wrap32
 from rnnq.tflite import kernels  # noqa: F401  (registers the ADD/MUL wrapped below)
-from rnnq.tflite.sim import FLOAT_KERNELS, KERNELS, folded, kernel_both, run
+from rnnq.tflite.sim import FLOAT_KERNELS, KERNELS, folded, kernel, kernel_both, run
 
 
 @kernel_both("GATHER")
@@ -36,6 +36,20 @@ def dynamic_update_slice(ctx, op, args) -> list:
         idx.append(slice(s, s + upd.shape[d]))
     y[tuple(idx)] = upd
     return [y]
+
+
+@kernel("RELU")
+def relu(ctx, op, args) -> list:
+    """int8 RELU with equal input and output quantisation (the quantiser ties them): LiteRT
+    requantises by the identity multiplier (exact) and clamps below at the zero point."""
+    t_in, t_out = ctx.tensor(op.inputs[0]), ctx.tensor(op.outputs[0])
+    if (np.float32(t_in.scale) != np.float32(t_out.scale)
+            or int(t_in.zero_point) != int(t_out.zero_point)):
+        raise NotImplementedError("RELU between different quantisations")
+    return [np.maximum(args[0], np.int8(int(t_out.zero_point)))]
+
+
+kernel("RELU", float_version=True)(lambda ctx, op, args: [np.maximum(args[0], 0.0)])
 
 
 @kernel_both("LESS")

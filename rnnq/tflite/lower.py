@@ -184,6 +184,9 @@ class _Lower(Recurrent):
     def _mul(self, n: Node) -> None:
         self._binary(n, "MUL")
 
+    def _relu(self, n: Node) -> None:
+        self.op("RELU", [self.ir(n.inputs[0])], [self.out(n)])
+
     def _sigmoid(self, n: Node) -> None:
         self.op("LOGISTIC", [self.ir(n.inputs[0])], [self.out(n)])
 

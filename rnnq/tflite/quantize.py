@@ -25,7 +25,8 @@ from rnnq.tflite.lower import Lowered
 from rnnq.tflite.sim import run
 
 LAYOUT = {"RESHAPE": (0,), "GATHER": (0,), "PACK": None, "UNPACK": (0,), "SPLIT": (1,),
-          "REVERSE_V2": (0,), "CONCATENATION": None}
+          "REVERSE_V2": (0,), "CONCATENATION": None,
+          "RELU": (0,)}  # RELU at one scale: LiteRT's identity multiplier, then max(q, zp)
 FIXED = {"LOGISTIC": (1.0 / 256, -128), "SOFTMAX": (1.0 / 256, -128), "TANH": (1.0 / 128, 0)}
 
 

@@ -84,3 +84,19 @@ def test_variant_bit_exact_with_litert(name: str, tmp_path: Path) -> None:
     per_seq = 6 * (T if out == "Y" else 1) * H * (2 if direction == "bidirectional" else 1)
     assert tf["compared_values"] == per_seq and tf["mismatches"] == 0 and tf["bit_exact"]
     assert rep["int"]["sqnr_db"] >= SQNR_MIN_DB, rep["int"]
+
+
+def test_standalone_relu_after_lstm(tmp_path: Path) -> None:
+    """Relu on the LSTM's Y (not fused into a dense layer): RELU at the input's scale."""
+    require_litert()
+    n = Net(seed=3)
+    y = n.lstm("x", F, hidden=H, outputs=("Y",))[0]
+    model = n.save(tmp_path / "relu.onnx", ["T", 1, F], [n.squeeze(n.op("Relu", y), 1)])
+    rng = np.random.default_rng(4)
+    np.savez(tmp_path / "c.npz", x=rng.normal(size=(20, T, F)).astype(np.float32))
+    np.savez(tmp_path / "t.npz", x=rng.normal(size=(6, T, F)).astype(np.float32))
+    m = compile_model(model, tmp_path / "c.npz", tmp_path / "b", fmt="tflite")
+    assert m["tflite"]["ops"].get("RELU") == 1
+    rep = validate(tmp_path / "b", tmp_path / "t.npz")
+    assert rep["tflite"]["bit_exact"] and rep["tflite"]["compared_values"] == 6 * T * H
+    assert rep["int"]["sqnr_db"] >= SQNR_MIN_DB, rep["int"]
