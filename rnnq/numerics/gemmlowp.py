@@ -19,6 +19,8 @@ import math
 
 import numpy as np
 
+from rnnq.numerics import round_half_away
+
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
 
@@ -59,29 +61,18 @@ def mbqm_small(x, mult, shift):
     return rdbpot(srdhm(x, mult), -np.asarray(shift, dtype=np.int64))
 
 
-def mbqm_big(x, mult, shift):
-    """MultiplyByQuantizedMultiplierGreaterThanOne (shift >= 0)."""
-    return srdhm(wrap32(np.asarray(x, dtype=np.int64) << np.asarray(shift, dtype=np.int64)),
-                 mult)
-
-
 def quantize_multiplier(real: float) -> tuple[int, int]:
     """LiteRT's QuantizeMultiplier: real = M·2^(shift−31), M in [2^30, 2^31); tiny → (0, 0)."""
     if real == 0.0:
         return 0, 0
     q, shift = math.frexp(real)
-    q_fixed = round_half_away(q * (1 << 31))
+    q_fixed = int(round_half_away(q * (1 << 31)))  # std::round: halves away from zero
     if q_fixed == 1 << 31:
         q_fixed //= 2
         shift += 1
     if shift < -31:
         return 0, 0
     return int(q_fixed), int(shift)
-
-
-def round_half_away(v: float) -> int:
-    """std::round / TfLiteRound: halves away from zero."""
-    return int(math.copysign(math.floor(abs(v) + 0.5), v))
 
 
 def f32(v) -> float:
