@@ -235,12 +235,17 @@ def _max_steps(g: Graph, data, seq_len: int | None, max_steps: int | None, log) 
     """Whole-sequence models size their buffers for this many steps."""
     if max_steps:
         return int(max_steps)
-    dims = g.meta.get("input_full_shape") or []
-    static_t = dims[g.meta["input_time_axis"]] if dims else None
-    n = int(seq_len or static_t or data.x.shape[1])
+    n = int(seq_len or static_time(g) or data.x.shape[1])
     if not g.meta.get("streaming", True):
         log(f"whole-sequence model: buffers sized for {n} steps (set --max-steps to change)")
     return n
+
+
+def static_time(g: Graph) -> int | None:
+    """The model input's fixed number of timesteps, or None when the time axis is symbolic."""
+    dims = g.meta.get("input_full_shape") or []
+    t = dims[g.meta["input_time_axis"]] if dims else None
+    return t if t else None
 
 
 def _manifest(g: Graph, target: str, prefix: str, io: dict, facts: dict) -> dict:

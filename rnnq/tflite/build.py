@@ -20,9 +20,9 @@ TFLITE = "model.tflite"
 
 
 def _t_len(g: Graph, data: Dataset, seq_len: int | None) -> int:
-    dims = g.meta.get("input_full_shape") or []
-    static_t = dims[g.meta["input_time_axis"]] if dims else None
-    static_t = static_t if isinstance(static_t, int) and static_t > 0 else None
+    from rnnq.api import static_time
+
+    static_t = static_time(g)
     if seq_len and static_t and seq_len != static_t:
         raise RnnqError(f"--seq-len {seq_len}: the model's time dimension is fixed at {static_t}")
     return int(seq_len or static_t or data.x.shape[1])

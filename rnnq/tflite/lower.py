@@ -41,6 +41,7 @@ class _Lower(Recurrent):
         self.roles: dict[str, list[int]] = {}
         self.cells: dict[int, float | None] = {}
         self.loops: list[Loop] = []
+        self.layers = 0  # unrolled layers named so far (tag)
 
     # -- tensors ---------------------------------------------------------------------------
     def shape_of(self, name: str) -> tuple[int, ...]:
@@ -111,7 +112,7 @@ class _Lower(Recurrent):
     def tag(self, kind: str) -> str:
         """A short name for an unrolled layer's per-step tensors (names are stored per
         tensor, and an unrolled layer has a dozen tensors per step)."""
-        self.layers = getattr(self, "layers", 0) + 1
+        self.layers += 1
         return f"{kind}{self.layers}"
 
     # -- nodes -----------------------------------------------------------------------------

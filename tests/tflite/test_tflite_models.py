@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from tflite_common import require_litert
 
-from rnnq.api import compile_model, float_graph
+from rnnq.api import compile_model, float_graph, static_time
 from rnnq.validate import validate
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -37,9 +37,7 @@ def _data(path: Path, name: str, n: int, seed: int, t: int, feat: int) -> Path:
 def _shape(model: Path) -> tuple[int, int]:
     """(T, features): the model's static T or T, and its input features per step."""
     g = float_graph(model)
-    dims = g.meta.get("input_full_shape") or []
-    st = dims[g.meta["input_time_axis"]] if dims else None
-    return (st if isinstance(st, int) and st > 0 else T), g.tensors[g.inputs[0]].size
+    return static_time(g) or T, g.tensors[g.inputs[0]].size
 
 
 @pytest.mark.parametrize("name", NAMES)
