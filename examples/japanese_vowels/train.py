@@ -28,14 +28,13 @@ import os
 import time
 from pathlib import Path
 
+import aeon
 import numpy as np
 import onnx
 import onnxruntime as ort
 import torch
-from torch import nn
-
-import aeon
 from aeon.datasets import load_from_ts_file
+from torch import nn
 
 HERE = Path(__file__).resolve().parent
 SEED = 0
