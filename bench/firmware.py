@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rnnq.backends.memory import lib_sources
+from rnnq.backends.c.memory import lib_sources
 from rnnq.targets import load_target
 
 FIRMWARE_TARGET = "cortex-m4"

@@ -19,10 +19,11 @@ import numpy as np
 from models import BenchModel, write
 
 from rnnq import api
-from rnnq.backends.memory import measure as measure_memory
+from rnnq.api import open_graphs
+from rnnq.backends.c.memory import measure as measure_memory
+from rnnq.build_folder import MANIFEST
 from rnnq.sim.integer import quantize_input, run_integer
 from rnnq.targets import load_target
-from rnnq.validate import open_build
 
 T = 50
 STEADY = slice(10, T)  # steps 11..50
@@ -113,8 +114,8 @@ def _code_bytes(m4: emu.M4) -> tuple[int, int]:
 
 
 def run(m: BenchModel, build: Path, variant: str) -> Result:
-    manifest = json.loads((build / api.MANIFEST).read_text())
-    ig = open_build(build).int_graph
+    manifest = json.loads((build / MANIFEST).read_text())
+    ig = open_graphs(build)[2]
     xq = quantize_input(ig, bench_input(m))  # [1, T, 1, I]
     expected = run_integer(ig, xq)[ig.outputs[0]].reshape(T, -1)
     elf = firmware.build_elf(build, xq.reshape(T, m.inp), build / "bench.elf")

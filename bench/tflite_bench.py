@@ -39,9 +39,9 @@ from onnx import TensorProto, numpy_helper
 from onnx import helper as oh
 
 from rnnq import api
-from rnnq.tflite import litert
-from rnnq.tflite.reader import read_tflite
-from rnnq.validate import sqnr_db
+from rnnq.backends.tflite import runtime as litert
+from rnnq.backends.tflite.reader import read_tflite
+from rnnq.report import sqnr_db
 
 BEGIN = "<!-- tflite:begin -->"
 END = "<!-- tflite:end -->"

@@ -1,127 +1,59 @@
-"""compile / validate / inspect: the one place where the pass order is written."""
+"""rnnq's public API — compile, validate, and the graphs of a model or build folder — and the
+one place where each output format's pipeline is written.
+
+    ONNX ─import─▶ float IR ─canonicalize─▶ ─calibrate─▶ calibrated IR
+      c:      ─quantize─▶ integer IR ─emit─▶ C files ─measure on target─▶ build/
+      tflite: ─lower─▶ float TGraph ─calibrate, quantize─▶ integer TGraph ─emit─▶ model.tflite
+
+A step is a plain function of the compilation's `Job` (rnnq.steps); its docstring says what it
+needs and what it makes.
+"""
 
 from __future__ import annotations
 
-import json
-import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-
-from rnnq import __version__
-from rnnq import numerics as nx
-from rnnq.backends.c import emit_c
+from rnnq import steps
+from rnnq.build_folder import BuildFolder, open_build
 from rnnq.data import load_npz
-from rnnq.frontend.onnx import import_onnx
-from rnnq.ir import Graph, RnnqError
-from rnnq.passes.calibrate import calibrate
-from rnnq.passes.canonicalize import fold_dense_bias, fuse_dense_relu
+from rnnq.ir import Graph, RnnqError, macs_per_step
+from rnnq.passes.calibrate import apply_ranges
 from rnnq.passes.quantize import quantize
-from rnnq.targets import load_target
+from rnnq.validate import validate_c, validate_tflite
 
-#: Float-IR passes, in order (each f(graph) -> graph).
-CANONICALIZE = (fold_dense_bias, fuse_dense_relu)
-MANIFEST = "manifest.json"
-CALIBRATION = "calibration.json"
-MODEL_COPY = "model.onnx"
-_RECURRENT = ("lstm", "gru", "rnn")
-_GATES = {"lstm": 4, "gru": 3, "rnn": 1, "qlstm": 4, "qgru": 3, "qrnn": 1}
+#: ONNX -> canonical float IR (what validate and inspect rebuild from a build's model.onnx).
+FLOAT_STEPS: tuple[steps.Step, ...] = (steps.import_model, steps.fold_dense_bias,
+                                       steps.fuse_dense_relu)
 
-Progress = Callable[[int, int], None]  # (sequences done, total)
+#: The steps of each output format, in order.
+PIPELINES: dict[str, tuple[steps.Step, ...]] = {
+    "c": (steps.check_out_dir, steps.resolve_target, *FLOAT_STEPS, steps.load_data, steps.calibrate,
+          steps.quantize_c, steps.emit_c, steps.measure_on_target, steps.describe_c,
+          steps.write_folder),
+    "tflite": (steps.check_out_dir, *FLOAT_STEPS, steps.load_data, steps.check_tflite,
+               steps.calibrate, steps.lower_tflite, steps.quantize_tflite, steps.emit_tflite,
+               steps.write_folder),
+}
+
+Progress = steps.Progress
+
+
+def run_pipeline(job: steps.Job, pipeline: tuple[steps.Step, ...]) -> steps.Job:
+    for step in pipeline:
+        step(job)
+    return job
 
 
 def float_graph(model_path: str | Path) -> Graph:
     """ONNX -> canonical float IR."""
-    g = import_onnx(model_path)
-    for p in CANONICALIZE:
-        g = p(g)
-    return g
+    job = steps.Job(Path(model_path), Path(), Path())
+    return run_pipeline(job, FLOAT_STEPS).graph
 
 
-def _ranges_to_json(g: Graph) -> dict:
-    lo, hi = g.meta["input_channel_range"]
-    return {
-        "meta": g.meta["calibration"],
-        "tensors": {t.name: list(t.range) for t in g.tensors.values() if t.range is not None},
-        "input_channel_range": [lo.tolist(), hi.tolist()],
-        "recurrent": {n.outputs[0]: {k: n.attrs[k] for k in ("cell_absmax", "gate_range")
-                                     if k in n.attrs}
-                      for n in g.nodes if n.op in _RECURRENT},
-    }
-
-
-def _ranges_from_json(g: Graph, d: dict) -> Graph:
-    """Re-apply recorded calibration: rebuilds the identical integer IR without the data."""
-    from rnnq.ir import Stage
-
-    for name, r in d["tensors"].items():
-        g.tensors[name].range = (float(r[0]), float(r[1]))
-    lo, hi = d["input_channel_range"]
-    g.meta["input_channel_range"] = (np.array(lo, np.float64), np.array(hi, np.float64))
-    for n in g.nodes:
-        if n.op in _RECURRENT:
-            n.attrs.update(d["recurrent"][n.outputs[0]])
-    g.meta["calibration"] = d["meta"]
-    g.stage = Stage.CALIBRATED
-    return g
-
-
-def _scale_fixed(s: float) -> tuple[int, int]:
-    """scale = q31 * 2^-(31 + exp), q31 in [2^30, 2^31): integer form for C headers."""
-    m, sh = nx.quantize_multiplier(s) if s < 2**29 else (0, 1)
-    return m, sh - 31
-
-
-def _io_info(g: Graph) -> dict:
-    t = g.tensors[g.inputs[0]]
-    if t.q is None:  # token ids
-        inp = {"name": t.name, "per_channel": False, "step_shape": list(t.shape), "ids": True,
-               "time_axis": g.meta["input_time_axis"], "scale": None, "zero_point": None}
-        return {"input": inp, "outputs": _out_info(g), "states": _state_info(g)}
-    scales = np.atleast_1d(t.q.scale).astype(float)
-    zps = np.atleast_1d(t.q.zero_point).astype(int)
-    fixed = [_scale_fixed(float(s)) for s in scales]
-    inp = {
-        "name": t.name, "per_channel": t.q.axis is not None, "step_shape": list(t.shape),
-        "time_axis": g.meta["input_time_axis"], "scale": scales.tolist(),
-        "zero_point": zps.tolist(),
-        "scale_text": f"{scales[0]:.9g}", "scale_q31": fixed[0][0], "scale_exp": fixed[0][1],
-        "zero_points": ", ".join(str(z) for z in zps),
-        "scales_q31": ", ".join(str(f[0]) for f in fixed),
-        "scales_exp": ", ".join(str(f[1]) for f in fixed),
-    }
-    return {"input": inp, "outputs": _out_info(g), "states": _state_info(g)}
-
-
-def _state_info(g: Graph) -> dict:
-    """How each initial-state model input is quantised, per direction (header, manifest)."""
-    from rnnq.sim.integer import state_formats
-
-    out = {}
-    for name, fmts in state_formats(g).items():
-        out[name] = [{"ctype": ct, "scale": s, "zero_point": z,
-                      "text": (f"int16, q = round(v * 2^{round(-np.log2(s))})" if ct == "int16_t"
-                               else f"int8, q = round(v / {s:.9g}) + {z}")}
-                     for ct, s, z in fmts]
-    return out
-
-
-def _out_info(g: Graph) -> list[dict]:
-    outs = []
-    for name in g.outputs:
-        o = g.tensors[name]
-        s = float(o.q.scale)
-        q31, e = _scale_fixed(s)
-        outs.append({"name": name, "kind": o.kind, "step_shape": list(o.shape), "size": o.size,
-                     "scale": s, "zero_point": int(o.q.zero_point), "scale_text": f"{s:.9g}",
-                     "scale_q31": q31, "scale_exp": e})
-    return outs
-
-
-def integer_graph(model_path: str | Path, calib: dict) -> Graph:
-    return quantize(_ranges_from_json(float_graph(model_path), calib))
+def integer_graph(model_path: str | Path, calibration: dict) -> Graph:
+    """ONNX + a C build's calibration record -> the build's integer IR, exactly."""
+    return quantize(apply_ranges(float_graph(model_path), calibration))
 
 
 def compile_model(model: str | Path, calib: str | Path, out_dir: str | Path,
@@ -131,174 +63,76 @@ def compile_model(model: str | Path, calib: str | Path, out_dir: str | Path,
                   max_steps: int | None = None, headroom: float = 1.25,
                   flash: int | None = None, ram: int | None = None, fmt: str = "c",
                   float_io: bool = False, tflite_loop: str = "unrolled") -> dict:
-    """ONNX + calibration data -> BUILD/ (C sources, manifest.json, what validate needs);
-    with fmt "tflite", BUILD/model.tflite instead of C (rnnq.tflite.build).
-
-    The folder is written in a temporary sibling and moved into place only when complete.
-    """
-    model, out_dir = Path(model), Path(out_dir)
-    _check_out_dir(out_dir)
-    tgt = load_target(target)
-    prefix = prefix or "model"
-    g = float_graph(model)
-    data = load_npz(calib, g)  # bad input is reported before any progress line
-    if fmt == "tflite":  # what TFLite cannot express is reported before calibrating
-        from rnnq.tflite import require
-        from rnnq.tflite.lower import lower
-
-        require("tflite", "flatbuffers")
-        lower(g, 1)
-    log(f"imported {model}: {len(g.nodes)} IR nodes")
-    log(f"calibrating on {data.n} sequences ({calib_method})")
-    calibrate(g, data, method=calib_method, progress=progress, seq_len=seq_len,
-              headroom=headroom)
-    if fmt == "tflite":
-        from rnnq.tflite.build import compile_tflite
-
-        return compile_tflite(g, data, model, out_dir, seq_len=seq_len, headroom=headroom,
-                              float_io=float_io, log=log, loop=tflite_loop)
-    cal = _ranges_to_json(g)
-    ig = quantize(g)
-    io = _io_info(ig)
-
-    def fill(tmp: Path) -> dict:
-        facts = emit_c(ig, tgt, tmp, prefix, io, _max_steps(g, data, seq_len, max_steps, log))
-        facts["target_memory"] = _target_memory(tmp, tgt, prefix, facts, flash, ram, log)
-        (tmp / CALIBRATION).write_text(json.dumps(cal, indent=1, sort_keys=True) + "\n")
-        return _manifest(ig, tgt.name, prefix, io, facts)
-
-    return write_build(out_dir, model, fill)
+    """ONNX + calibration data -> BUILD/ (C sources or model.tflite, manifest.json, the ONNX
+    copy); returns the manifest. The folder is written whole or not at all."""
+    if fmt not in PIPELINES:
+        raise RnnqError(f"unknown format {fmt!r} (one of {', '.join(PIPELINES)})")
+    job = steps.Job(Path(model), Path(calib), Path(out_dir), fmt=fmt, target=target,
+                    prefix=prefix or "model", calib_method=calib_method, seq_len=seq_len,
+                    max_steps=max_steps, headroom=headroom, flash=flash, ram=ram,
+                    float_io=float_io, tflite_loop=tflite_loop, log=log, progress=progress)
+    return run_pipeline(job, PIPELINES[fmt]).manifest
 
 
-def write_build(out_dir: Path, model: Path, fill: Callable[[Path], dict]) -> dict:
-    """Write a build folder atomically: `fill(tmp)` writes the files into a temporary sibling
-    and returns the manifest; the folder replaces `out_dir` only when all of it is written."""
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
-        shutil.copyfile(model, tmp / MODEL_COPY)
-        manifest = fill(tmp)
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        tmp.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return manifest
+def open_graphs(path: str | Path) -> tuple[BuildFolder, Graph, Graph | None]:
+    """A build folder, its float IR and (C builds) its integer IR."""
+    b = open_build(path)
+    fg = float_graph(b.model)
+    ig = integer_graph(b.model, b.calibration) if b.format == "c" else None
+    return b, fg, ig
 
 
-def _target_memory(build: Path, tgt, prefix: str, facts: dict, flash: int | None,
-                   ram: int | None, log) -> dict:
-    """Flash and RAM on the target, measured with its toolchain, checked against the budget."""
-    from rnnq.backends.memory import measure
-
-    m = measure(build, tgt, prefix)
-    budget = tgt["budget"]
-    flash_budget = budget["flash_bytes"] if flash is None else flash
-    ram_budget = budget["ram_bytes"] if ram is None else ram
-    if m is None:
-        log(f"note: {tgt['toolchain']['cc']} not found: flash/RAM on {tgt.name} not measured")
-        return {"measured": False, "toolchain": tgt["toolchain"]["cc"]}
-    ram_total = (facts["arena_bytes"] + facts["state_bytes"] + m["stack_bytes"]
-                 + m["static_ram_bytes"])
-    res = {"measured": True, **m, "ram_bytes": ram_total, "part": budget["part"],
-           "flash_budget_bytes": flash_budget, "ram_budget_bytes": ram_budget}
-    over = ((flash_budget and m["flash_bytes"] > flash_budget)
-            or (ram_budget and ram_total > ram_budget))
-    if over:
-        raise RnnqError(
-            f"model does not fit {tgt.name}: it needs {m['flash_bytes']} B flash and "
-            f"{ram_total} B RAM (arena {facts['arena_bytes']} + state {facts['state_bytes']} + "
-            f"stack {m['stack_bytes']} + static {m['static_ram_bytes']}); the budget is "
-            f"{flash_budget} B flash and {ram_budget} B RAM ({budget['part']}); "
-            "use --flash/--ram to change it")
-    return res
+def validate(build_dir: str | Path, data_path: str | Path, on: str = "host") -> dict:
+    """Float vs integer simulator vs the build (C harness, emulated board or LiteRT) on the
+    data; the report (rnnq.report.format_report prints it)."""
+    b, fg, ig = open_graphs(build_dir)
+    data = load_npz(data_path, fg)
+    if b.format == "tflite":
+        return validate_tflite(b, fg, data, on)
+    return validate_c(b, fg, ig, data, on)
 
 
-def _check_out_dir(out_dir: Path) -> None:
-    """The build folder is replaced as a whole: never a folder holding anything else."""
-    if not out_dir.exists():
-        return
-    if not out_dir.is_dir():
-        raise RnnqError(f"{out_dir}: exists and is not a folder")
-    here = Path.cwd().resolve()
-    if out_dir.resolve() in (here, *here.parents):
-        raise RnnqError(f"{out_dir}: is the current folder or one of its parents; "
-                        "choose a separate build folder")
-    if any(out_dir.iterdir()) and not (out_dir / MANIFEST).is_file():
-        raise RnnqError(f"{out_dir}: exists and is not an rnnq build folder (no {MANIFEST}); "
-                        "refusing to replace it")
+def inspect(path: str | Path) -> str:
+    """What `rnnq inspect` shows of an ONNX model or a build folder."""
+    p = Path(path)
+    if not p.is_dir():
+        g = float_graph(p)
+        params = sum(t.size for t in g.tensors.values() if t.kind == "const")
+        return (f"{g.text()}\n{params} parameters, {macs_per_step(g)} MACs/step, "
+                f"~{params} B of int8 weights once compiled")
+    b, _, ig = open_graphs(p)
+    m = b.manifest
+    if b.format == "tflite":
+        return _inspect_tflite(p, m)
+    lines = [ig.text(),
+             f"target {m['target']}, prefix {m['prefix']}, {m['macs_per_step']} MACs/step",
+             "memory: " + ", ".join(f"{k} {v} B" for k, v in m["memory"].items())]
+    tm = m.get("target_memory", {})
+    if tm.get("measured"):
+        lines.append(f"on {m['target']}: flash {tm['flash_bytes']} B, RAM {tm['ram_bytes']} B "
+                     f"(stack {tm['stack_bytes']} B); budget {tm['flash_budget_bytes']} / "
+                     f"{tm['ram_budget_bytes']} B ({tm['part']})")
+    for r in m["recurrent"]:
+        cell = (f", cell Q{15 - r['cell_frac_bits']}.{r['cell_frac_bits']} (calibrated "
+                f"max |c| {r['cell_absmax_calibrated']:.3g})" if "cell_frac_bits" in r else "")
+        lines.append(f"{r['kind'].upper()} {r['node']}{' (reverse)' if r['reverse'] else ''}: "
+                     f"I={r['input_size']} H={r['hidden_size']}{cell}")
+    if not m.get("streaming", True):
+        lines.append(f"whole-sequence model (no streaming): up to {m['max_steps']} steps")
+    return "\n".join(lines)
 
 
-def _max_steps(g: Graph, data, seq_len: int | None, max_steps: int | None, log) -> int:
-    """Whole-sequence models size their buffers for this many steps."""
-    if max_steps:
-        return int(max_steps)
-    n = int(seq_len or static_time(g) or data.x.shape[1])
-    if not g.meta.get("streaming", True):
-        log(f"whole-sequence model: buffers sized for {n} steps (set --max-steps to change)")
-    return n
+def _inspect_tflite(path: Path, manifest: dict) -> str:
+    from rnnq.backends.tflite.reader import read_tflite  # needs the rnnq[tflite] extra
 
-
-def static_time(g: Graph) -> int | None:
-    """The model input's fixed number of timesteps, or None when the time axis is symbolic."""
-    dims = g.meta.get("input_full_shape") or []
-    t = dims[g.meta["input_time_axis"]] if dims else None
-    return t if t else None
-
-
-def _manifest(g: Graph, target: str, prefix: str, io: dict, facts: dict) -> dict:
-    tensors = {}
-    for t in g.tensors.values():
-        if t.q is not None and t.kind != "const":
-            tensors[t.name] = {"dtype": t.dtype, "kind": t.kind, "shape": list(t.shape),
-                               "scale": np.atleast_1d(t.q.scale).tolist(),
-                               "zero_point": np.atleast_1d(t.q.zero_point).tolist()}
-    rec = []
-    for n in g.nodes:
-        if n.op in ("qlstm", "qgru", "qrnn"):
-            p = n.attrs["params"]
-            info = {"node": n.name, "kind": n.op[1:], "reverse": n.attrs["reverse"],
-                    "input_size": p.input_size, "hidden_size": p.hidden_size,
-                    "gate_preact_range_calibrated": n.attrs["gate_range"]}
-            if n.op == "qlstm":
-                info.update(cell_frac_bits=p.cell_frac,
-                            cell_absmax_calibrated=n.attrs["cell_absmax"])
-            rec.append(info)
-    strip = ("scale_text", "scale_q31", "scale_exp", "zero_points", "scales_q31", "scales_exp")
-    return {
-        "rnnq_version": __version__, "target": target, "prefix": prefix,
-        "model": {"file": MODEL_COPY,
-                  "sha256": g.meta.get("model_sha256", ""), "source": g.meta.get("model_path")},
-        "files": facts["files"] + [MODEL_COPY, CALIBRATION, MANIFEST],
-        "memory": {"weight_bytes": facts["weight_bytes"], "arena_bytes": facts["arena_bytes"],
-                   "state_bytes": facts["state_bytes"]},
-        "target_memory": facts["target_memory"],
-        "streaming": facts["streaming"], "max_steps": facts["max_steps"],
-        "macs_per_step": macs_per_step(g),
-        "input": {k: v for k, v in io["input"].items() if k not in strip},
-        "outputs": [{k: v for k, v in o.items() if k not in strip} for o in io["outputs"]],
-        "state_inputs": {k: {**g.meta["state_inputs"][k], "formats": v}
-                         for k, v in io["states"].items()},
-        "calibration": g.meta.get("calibration"),
-        "recurrent": rec,
-        "tensors": tensors,
-    }
-
-
-def macs_per_step(g: Graph) -> int:
-    total = 0
-    for n in g.nodes:
-        p = n.attrs.get("params")
-        if n.op in _GATES:
-            h = (p.hidden_size if p else g.tensors[n.inputs[2]].shape[1])
-            i = (p.input_size if p else g.tensors[n.inputs[1]].shape[1])
-            batch = g.tensors[n.inputs[0]].size // i
-            total += batch * _GATES[n.op] * h * (i + h)
-        elif n.op in ("dense", "qdense"):
-            out = g.tensors[n.outputs[0]]
-            k = p.in_features if p else g.tensors[n.inputs[1]].shape[1]
-            total += out.size * k
-    return total
-
+    t = manifest["tflite"]
+    g = read_tflite(path / t["file"])
+    lines = [f"{t['file']}: {t['bytes']} B, T = {t['seq_len']}, {len(g.ops)} ops"]
+    for k, op in enumerate(g.ops):
+        outs = ", ".join(f"{g.tensors[i].name} {g.tensors[i].dtype}{list(g.tensors[i].shape)}"
+                         for i in op.outputs)
+        lines.append(f"  {k:4d} {op.kind:<28} -> {outs}")
+    for d in (t["input"], *t["outputs"]):
+        q = f" scale {d['scale']:.6g} zp {d['zero_point']}" if "scale" in d else ""
+        lines.append(f"  io {d['name']}: {d['dtype']}{d['shape']}{q}")
+    return "\n".join(lines)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 import sys
 from pathlib import Path
 
@@ -147,22 +146,15 @@ def _check_format_options(fmt: str) -> None:
 @_guard
 def validate_cmd(build, data, json_path, on):
     """Compare float, integer simulator and compiled C on DATA. Exit 1 if C != simulator."""
-    from rnnq.validate import format_report, validate
+    from rnnq import api
+    from rnnq.report import format_report, jsonable
 
-    rep = validate(build, data, on=on)
+    rep = api.validate(build, data, on=on)
     click.echo(format_report(rep))
     if json_path:
-        Path(json_path).write_text(json.dumps(_jsonable(rep), indent=1) + "\n")
+        Path(json_path).write_text(json.dumps(jsonable(rep), indent=1) + "\n")
     exact = all(rep[k]["bit_exact"] for k in ("c", "device", "tflite") if k in rep)
     sys.exit(0 if exact else 1)
-
-
-def _jsonable(v):
-    if isinstance(v, dict):
-        return {k: _jsonable(x) for k, x in v.items()}
-    if isinstance(v, float) and not math.isfinite(v):
-        return 1e9 if v > 0 else -1e9  # JSON has no infinity: a huge SQNR means "exact"
-    return v
 
 
 @main.command("inspect")
@@ -172,52 +164,7 @@ def inspect_cmd(path):
     """Show the IR, shapes, parameters, MACs per step and memory of a model or build folder."""
     from rnnq import api
 
-    p = Path(path)
-    if p.is_dir():
-        from rnnq.validate import open_build
-
-        b = open_build(p)
-        if b.manifest.get("format") == "tflite":
-            _inspect_tflite(p, b.manifest)
-            return
-        click.echo(b.int_graph.text())
-        m = b.manifest
-        click.echo(f"target {m['target']}, prefix {m['prefix']}, "
-                   f"{m['macs_per_step']} MACs/step")
-        click.echo("memory: " + ", ".join(f"{k} {v} B" for k, v in m["memory"].items()))
-        tm = m.get("target_memory", {})
-        if tm.get("measured"):
-            click.echo(f"on {m['target']}: flash {tm['flash_bytes']} B, RAM {tm['ram_bytes']} B "
-                       f"(stack {tm['stack_bytes']} B); budget {tm['flash_budget_bytes']} / "
-                       f"{tm['ram_budget_bytes']} B ({tm['part']})")
-        for r in m["recurrent"]:
-            cell = (f", cell Q{15 - r['cell_frac_bits']}.{r['cell_frac_bits']} (calibrated "
-                    f"max |c| {r['cell_absmax_calibrated']:.3g})" if "cell_frac_bits" in r else "")
-            click.echo(f"{r['kind'].upper()} {r['node']}{' (reverse)' if r['reverse'] else ''}: "
-                       f"I={r['input_size']} H={r['hidden_size']}{cell}")
-        if not m.get("streaming", True):
-            click.echo(f"whole-sequence model (no streaming): up to {m['max_steps']} steps")
-        return
-    g = api.float_graph(p)
-    click.echo(g.text())
-    params = sum(t.size for t in g.tensors.values() if t.kind == "const")
-    click.echo(f"{params} parameters, {api.macs_per_step(g)} MACs/step, "
-               f"~{params} B of int8 weights once compiled")
-
-
-def _inspect_tflite(path: Path, manifest: dict) -> None:
-    from rnnq.tflite.reader import read_tflite
-
-    t = manifest["tflite"]
-    g = read_tflite(path / t["file"])
-    click.echo(f"{t['file']}: {t['bytes']} B, T = {t['seq_len']}, {len(g.ops)} ops")
-    for k, op in enumerate(g.ops):
-        outs = ", ".join(f"{g.tensors[i].name} {g.tensors[i].dtype}{list(g.tensors[i].shape)}"
-                         for i in op.outputs)
-        click.echo(f"  {k:4d} {op.kind:<28} -> {outs}")
-    for d in (t["input"], *t["outputs"]):
-        q = f" scale {d['scale']:.6g} zp {d['zero_point']}" if "scale" in d else ""
-        click.echo(f"  io {d['name']}: {d['dtype']}{d['shape']}{q}")
+    click.echo(api.inspect(path))
 
 
 if __name__ == "__main__":

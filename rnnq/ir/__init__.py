@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from rnnq.ir.ops import GATE_BLOCKS, OPS, recurrent_kind
+
 
 class Stage(str, Enum):
     FLOAT = "float"
@@ -63,43 +65,6 @@ class Node:
     outputs: list[str]
     attrs: dict[str, Any] = field(default_factory=dict)
     name: str = ""  # the ONNX node this came from, for messages
-
-
-#: op -> (number of inputs, number of outputs); -1 = variadic. Float ops first, integer ops after.
-OPS: dict[str, tuple[int, int]] = {
-    # float IR
-    # recurrent: x [B, I] per step; attrs hidden, reverse, clip, gate_act / act
-    "lstm": (7, 2),  # x, W[4H,I], R[4H,H], B[4H], h0[B,H], c0[B,H], P[3H] -> y, c; gates i,o,f,c
-    "gru": (6, 1),  # x, W[3H,I], R[3H,H], Wb[3H], Rb[3H], h0[B,H] -> y; gates z,r,h
-    "rnn": (5, 1),  # x, W[H,I], R[H,H], B[H], h0[B,H] -> y
-    "dense": (3, 1),  # x[..., K], W[N, K], b[N] -> [..., N]
-    "add": (2, 1),
-    "sub": (2, 1),
-    "mul": (2, 1),
-    "relu": (1, 1),
-    "sigmoid": (1, 1),
-    "tanh": (1, 1),
-    "softmax": (1, 1),  # over the last per-step axis
-    # layout (float and integer alike)
-    "reshape": (1, 1),  # same elements, same order: an alias
-    "take": (1, 1),  # out.flat = in.flat[attrs["index"]]
-    "last": (1, 1),  # seq -> final: the value at the current (last) step
-    "first": (1, 1),  # seq -> final: the value at step 0 (whole-sequence models only)
-    "concat": (-1, 1),  # attrs["axis"] (per-step axis)
-    "mean_time": (1, 1),  # seq -> final: running mean over the steps so far
-    "embed": (2, 1),  # ids (int, seq) , table const [V, E] -> rows
-    # integer IR
-    "qlstm": (1, 2),  # x int8 -> y int8, c int16 (params in attrs["params"])
-    "qdense": (1, 1),
-    "qbinary": (2, 1),  # add / mul of two int8 tensors with requantisation
-    "qlut": (1, 1),  # int8 -> int8 through a 256-entry table
-    "qsoftmax": (1, 1),
-    "qgru": (1, 1),
-    "qrnn": (1, 1),
-    "qrequant": (1, 1),  # int16/int8 -> int8 (RequantParams)
-    "qmean_time": (1, 1),
-    "qembed": (1, 1),
-}
 
 
 @dataclass
@@ -183,3 +148,28 @@ def _short(t: Tensor) -> str:
     if t.kind == "const":
         return f"{t.name}:const{list(t.shape)}"
     return f"{t.name}:{t.kind}{list(t.shape)}{t.dtype.replace('float32', 'f32')}{_q(t)}"
+
+
+def static_time(g: Graph) -> int | None:
+    """The model input's fixed number of timesteps, or None when the time axis is symbolic."""
+    dims = g.meta.get("input_full_shape") or []
+    t = dims[g.meta["input_time_axis"]] if dims else None
+    return t if t else None
+
+
+def macs_per_step(g: Graph) -> int:
+    """Multiply-accumulates of one timestep (recurrent and dense layers), float or integer IR."""
+    total = 0
+    for n in g.nodes:
+        p = n.attrs.get("params")
+        kind = recurrent_kind(n.op)
+        if kind is not None:
+            h = p.hidden_size if p else g.tensors[n.inputs[2]].shape[1]
+            i = p.input_size if p else g.tensors[n.inputs[1]].shape[1]
+            batch = g.tensors[n.inputs[0]].size // i
+            total += batch * GATE_BLOCKS[kind] * h * (i + h)
+        elif n.op in ("dense", "qdense"):
+            out = g.tensors[n.outputs[0]]
+            k = p.in_features if p else g.tensors[n.inputs[1]].shape[1]
+            total += out.size * k
+    return total

@@ -158,6 +158,20 @@ def div_round(a, b):
 
 
 def round_half_away(v: np.ndarray) -> np.ndarray:
-    """Offline rounding of real values to integers (half away from zero)."""
+    """THE rounding of real values to integers, everywhere rnnq rounds offline or on the host
+    (scales to zero points, weights, biases, data, states): half away from zero, as C's
+    round() and TensorFlow's converter do."""
     v = np.asarray(v, dtype=np.float64)
     return np.sign(v) * np.floor(np.abs(v) + 0.5)
+
+
+def quantize(v, scale, zero_point, bits: int = 8) -> np.ndarray:
+    """Host-side real -> integer: clamp(round_half_away(v / scale) + zero_point) to the signed
+    `bits`-bit range, as int64 (scale and zero point broadcast over v's last axis)."""
+    q = round_half_away(np.asarray(v, np.float64) / scale) + zero_point
+    return np.clip(q, -(1 << (bits - 1)), (1 << (bits - 1)) - 1).astype(np.int64)
+
+
+def dequantize(q, scale, zero_point) -> np.ndarray:
+    """integer -> real: (q - zero_point) * scale, in float64."""
+    return (np.asarray(q).astype(np.float64) - zero_point) * scale

@@ -14,6 +14,7 @@ import numpy as np
 
 from rnnq.data import Dataset, valid_mask
 from rnnq.ir import Graph, Stage
+from rnnq.ir.ops import LAYOUT, RECURRENT
 from rnnq.sim.float_ref import run_float
 
 #: Values kept per tensor for the percentile method (a uniform subsample beyond this).
@@ -100,7 +101,7 @@ _BOUNDS = {"lstm": (-1.0, 1.0), "gru": (-1.0, 1.0), ("rnn", "tanh"): (-1.0, 1.0)
 def _bounds(graph: Graph, name: str) -> tuple[float, float]:
     """Natural bounds of a tensor: those of the recurrent output it is a view of, if any."""
     p = graph.producer(name)
-    while p is not None and p.op in ("reshape", "last", "first", "take", "concat"):
+    while p is not None and p.op in LAYOUT:
         name = p.inputs[0]
         p = graph.producer(name)
     if p is None or (p.op == "lstm" and name != p.outputs[0]):  # not recurrent, or the cell
@@ -123,7 +124,7 @@ def calibrate(graph: Graph, data: Dataset, method: str = "minmax", percentile: f
     if method not in ("minmax", "percentile"):
         raise ValueError(f"unknown calibration method {method!r}")
     obs = _Observer(method, percentile, np.random.default_rng(0))
-    recurrent = [n for n in graph.nodes if n.op in ("lstm", "gru", "rnn")]
+    recurrent = [n for n in graph.nodes if n.op in RECURRENT]
     acts = [t for t in graph.tensors.values() if t.kind != "const"]
     sets = [data]
     if seq_len and seq_len > int(data.lengths.max()):
@@ -155,3 +156,31 @@ def calibrate(graph: Graph, data: Dataset, method: str = "minmax", percentile: f
                                  **({"percentile": percentile} if method == "percentile" else {})}
     graph.stage = Stage.CALIBRATED
     return graph
+
+
+def ranges_record(g: Graph) -> dict:
+    """What calibration found (calibration.json of a C build): with it, `apply_ranges`
+    rebuilds the same calibrated graph without the data."""
+    lo, hi = g.meta["input_channel_range"]
+    return {
+        "meta": g.meta["calibration"],
+        "tensors": {t.name: list(t.range) for t in g.tensors.values() if t.range is not None},
+        "input_channel_range": [lo.tolist(), hi.tolist()],
+        "recurrent": {n.outputs[0]: {k: n.attrs[k] for k in ("cell_absmax", "gate_range")
+                                     if k in n.attrs}
+                      for n in g.nodes if n.op in RECURRENT},
+    }
+
+
+def apply_ranges(g: Graph, record: dict) -> Graph:
+    """Float graph + a `ranges_record` -> the calibrated graph it was recorded from."""
+    for name, r in record["tensors"].items():
+        g.tensors[name].range = (float(r[0]), float(r[1]))
+    lo, hi = record["input_channel_range"]
+    g.meta["input_channel_range"] = (np.array(lo, np.float64), np.array(hi, np.float64))
+    for n in g.nodes:
+        if n.op in RECURRENT:
+            n.attrs.update(record["recurrent"][n.outputs[0]])
+    g.meta["calibration"] = record["meta"]
+    g.stage = Stage.CALIBRATED
+    return g

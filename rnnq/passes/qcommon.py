@@ -6,6 +6,7 @@ import numpy as np
 
 from rnnq import numerics as nx
 from rnnq.ir import Graph, Node, QParams, RnnqError, Tensor
+from rnnq.ir.ops import REARRANGE
 
 TINY = 2.0**-24
 
@@ -20,12 +21,12 @@ def act_qparams(lo, hi) -> tuple[np.ndarray, np.ndarray]:
 
 
 def quantize_values(v: np.ndarray, q: QParams) -> np.ndarray:
-    """Offline/host-side float -> int8 with the tensor's parameters (last axis = channels)."""
-    return np.clip(nx.round_half_away(v / q.scale) + q.zero_point, -128, 127).astype(np.int8)
+    """Offline float -> int8 with a tensor's parameters (last axis = channels)."""
+    return nx.quantize(v, q.scale, q.zero_point).astype(np.int8)
 
 
 def dequantize_values(v: np.ndarray, q: QParams) -> np.ndarray:
-    return (v.astype(np.float64) - q.zero_point) * q.scale
+    return nx.dequantize(v, q.scale, q.zero_point)
 
 
 def row_weights(w: np.ndarray, in_scale: np.ndarray):
@@ -71,8 +72,6 @@ def from_range(t: Tensor) -> None:
     set_q(t, s, z)
 
 
-
-
 def unify_concat_ranges(g: Graph) -> None:
     """Give every concatenated tensor (and what it aliases) the concat's range, so that the
     producers choose one scale and the concatenation is a plain copy."""
@@ -85,6 +84,6 @@ def unify_concat_ranges(g: Graph) -> None:
                 t = g.tensors[name]
                 t.range = (min(lo, t.range[0]), max(hi, t.range[1]))
                 p = g.producer(name)
-                if p is None or p.op not in ("reshape", "last", "first", "take"):
+                if p is None or p.op not in REARRANGE:
                     break
                 name = p.inputs[0]

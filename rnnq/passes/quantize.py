@@ -19,6 +19,7 @@ import numpy as np
 
 from rnnq import numerics as nx
 from rnnq.ir import Graph, Node, QParams, Stage, Tensor
+from rnnq.ir.ops import LINEAR, REARRANGE, VIEWS
 from rnnq.ir.params import (
     BinaryParams,
     DenseParams,
@@ -40,8 +41,6 @@ from rnnq.passes.qcommon import (
     unify_concat_ranges,
 )
 from rnnq.passes.quantize_rnn import QUANTIZERS
-
-__all__ = ["dequantize_values", "quantize", "quantize_values"]
 
 
 def _quant_dense(g: Graph, n: Node) -> Node:
@@ -124,7 +123,7 @@ def _input_per_channel(g: Graph) -> bool:
     while frontier:
         cur = frontier.pop()
         for c in g.consumers(cur):
-            if c.op in ("lstm", "gru", "rnn", "dense") and c.inputs[0] == cur:
+            if c.op in LINEAR and c.inputs[0] == cur:
                 continue
             if c.op == "reshape" and g.tensors[c.outputs[0]].shape[-1] == feat:
                 frontier.append(c.outputs[0])
@@ -217,10 +216,10 @@ def quantize(graph: Graph) -> Graph:
     nodes: list[Node] = []
     rename: dict[str, str] = {}
     for n in g.nodes:
-        if n.op not in ("reshape", "last", "first"):
+        if n.op not in VIEWS:
             n.inputs = [_requant_to_int8(g, i, nodes, rename) if g.tensors[i].dtype == "int16"
                         else i for i in n.inputs]
-        if n.op in ("reshape", "last", "first", "take"):
+        if n.op in REARRANGE:
             nodes.append(_alias(g, n))
         elif n.op == "concat":
             nodes.append(_quant_concat(g, n, nodes))

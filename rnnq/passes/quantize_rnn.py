@@ -14,6 +14,7 @@ import numpy as np
 
 from rnnq import numerics as nx
 from rnnq.ir import Graph, Node, QParams, RnnqError
+from rnnq.ir.ops import hard_sigmoid
 from rnnq.ir.params import GruParams, LstmParams, RnnParams
 from rnnq.passes.qcommon import bias, from_range, in_scale_zp, mults, quantize_values, row_weights
 
@@ -25,10 +26,10 @@ def _consts(g: Graph, n: Node) -> list[np.ndarray]:
 
 
 def _gate_act(n: Node) -> dict:
-    ga = n.attrs.get("gate_act", ("sigmoid",))
-    if ga[0] == "sigmoid":
+    hard = hard_sigmoid(n.attrs)
+    if hard is None:
         return {}
-    alpha, beta = float(ga[1]), float(ga[2])
+    alpha, beta = hard
     if alpha < 0:
         raise RnnqError(f"node {n.name!r}: HardSigmoid alpha={alpha} < 0 is not supported")
     m, s = mults(n, np.array([alpha * 8.0]))  # Q3.12 -> Q0.15 is x8

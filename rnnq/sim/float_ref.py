@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from rnnq.ir import Graph, Node
+from rnnq.ir.ops import RECURRENT, hard_sigmoid
 
 
 def sigmoid(v: np.ndarray) -> np.ndarray:
@@ -19,9 +20,9 @@ def sigmoid(v: np.ndarray) -> np.ndarray:
 
 
 def _gate_fn(attrs: dict):
-    ga = attrs.get("gate_act", ("sigmoid",))
-    if ga[0] == "hardsigmoid":
-        a, b = ga[1], ga[2]
+    hard = hard_sigmoid(attrs)
+    if hard is not None:
+        a, b = hard
         return lambda v: np.clip(a * v + b, 0.0, 1.0)
     return sigmoid
 
@@ -152,11 +153,12 @@ def run_float(graph: Graph, x: np.ndarray, taps: bool = False,
             res = (res,)
         for name, v in zip(node.outputs, res):
             env[name] = v.reshape(n, t_len, *graph.tensors[name].shape)
-        if taps and node.op in ("lstm", "gru", "rnn"):
+        if taps and node.op in RECURRENT:
             env[node.outputs[0] + ":gates"] = res[-1]
     return env
 
 
+_RECURRENT = {"lstm": lstm_float, "gru": gru_float, "rnn": rnn_float}
 #: positions of initial states among a recurrent node's constant inputs
 _STATE_INPUTS = {"lstm": (3, 4), "gru": (4,), "rnn": (3,)}
 
@@ -174,9 +176,9 @@ def state_rows(graph: Graph, node: Node, states: dict, which: str, n: int):
 
 def _eval(graph: Graph, node: Node, val, lengths: np.ndarray, states: dict):
     op, a = node.op, node.attrs
-    if op in ("lstm", "gru", "rnn"):
+    if op in RECURRENT:
         x, *consts = (val(i) for i in node.inputs)
-        fn = {"lstm": lstm_float, "gru": gru_float, "rnn": rnn_float}[op]
+        fn = _RECURRENT[op]
         for k, which in zip(_STATE_INPUTS[op], "hc"):  # [B, H] -> a row per (sequence, batch)
             given = state_rows(graph, node, states, which, x.shape[0])
             consts[k] = given if given is not None else np.tile(consts[k], (x.shape[0], 1))
@@ -191,7 +193,7 @@ def _eval(graph: Graph, node: Node, val, lengths: np.ndarray, states: dict):
         return _BINARY[op](val(node.inputs[0]), val(node.inputs[1]))
     if op in _UNARY:
         return _UNARY[op](val(node.inputs[0]))
-    if op in ("reshape", "last"):
+    if op in ("reshape", "last"):  # "last" of step t is the value at t
         return val(node.inputs[0])
     if op == "first":
         v = val(node.inputs[0])

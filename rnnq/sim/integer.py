@@ -1,40 +1,106 @@
-"""Bit-exact integer simulator: THE specification of what the generated code computes.
+"""Bit-exact integer simulator: THE specification of what the generated C computes.
 
 Evaluates an INTEGER-stage graph on int8 inputs [N, T, *shape], vectorised over the N
 sequences, with the kernels of rnnq.sim.kernels (built from rnnq.numerics only). Like the float
 reference, a `final` tensor holds at step t its value as if the sequence ended at t; in
 whole-sequence models (a reverse recurrence) only its value at the last real step counts.
+
+`NODES` is the kernel table: one evaluator per integer IR op, written here once.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
 
-from rnnq.ir import Graph
-from rnnq.passes.quantize import dequantize_values, quantize_values
+from rnnq import numerics as nx
+from rnnq.ir import Graph, Node
 from rnnq.sim import kernels as K
 from rnnq.sim.float_ref import per_direction, state_rows
+
+
+@dataclass
+class _Run:
+    """What a node evaluator sees: the graph, the values so far, the sequences' shape."""
+
+    graph: Graph
+    env: dict[str, np.ndarray]
+    n: int
+    t_len: int
+    lengths: np.ndarray
+    states: dict[str, np.ndarray]
+
+    def val(self, name: str) -> np.ndarray:
+        t = self.graph.tensors[name]
+        return t.data if t.kind == "const" else self.env[name]
+
+    def flat(self, name: str) -> np.ndarray:
+        return self.val(name).reshape(self.n, self.t_len, -1)
+
 
 _SEQUENCES = {"qlstm": K.lstm_sequence, "qgru": K.gru_sequence, "qrnn": K.rnn_sequence}
 
 
-def _recurrent(graph: Graph, node, x: np.ndarray, lengths: np.ndarray, states: dict):
+def _recurrent(r: _Run, node: Node):
     """x [N, T, B, I] -> outputs [N, T, B, H] (y, and c for the LSTM)."""
+    x = r.val(node.inputs[0])
     p = node.attrs["params"]
     hsz = p.hidden_size
-    n, batch = x.shape[0], x.shape[2]
+    batch = x.shape[2]
     init = {}
     for key, which, default in (("h0", "h", p.h0), ("c0", "c", getattr(p, "c0", None))):
         if default is None:
             continue
-        given = state_rows(graph, node, states, which, n)
-        init[key] = given if given is not None else np.tile(default.reshape(batch, hsz), (n, 1))
+        given = state_rows(r.graph, node, r.states, which, r.n)
+        init[key] = given if given is not None else np.tile(default.reshape(batch, hsz), (r.n, 1))
 
     def run(xm: np.ndarray):
         out = _SEQUENCES[node.op](p, xm, **init)
         return out if isinstance(out, tuple) else (out,)
 
-    return per_direction(x, lengths, node.attrs.get("reverse", False), run)
+    return per_direction(x, r.lengths, node.attrs.get("reverse", False), run)
+
+
+def _binary(r: _Run, node: Node):
+    a = r.flat(node.inputs[0])
+    b = r.val(node.inputs[1])
+    b = (b.reshape(1, 1, -1) if r.graph.tensors[node.inputs[1]].kind == "const"
+         else b.reshape(r.n, r.t_len, -1))
+    return K.binary(node.attrs["params"], a, np.broadcast_to(b, a.shape))
+
+
+def _per_row(kernel: Callable, width: str):
+    """A kernel over rows of `width` (a params field) of the node's input."""
+    def ev(r: _Run, node: Node):
+        p = node.attrs["params"]
+        return kernel(p, r.val(node.inputs[0]).reshape(r.n, r.t_len, -1, getattr(p, width)))
+    return ev
+
+
+def _first(r: _Run, node: Node):
+    x = r.val(node.inputs[0])
+    return np.broadcast_to(x[:, :1], x.shape)
+
+
+#: integer IR op -> evaluator(run, node) -> output value(s)
+NODES: dict[str, Callable[[_Run, Node], object]] = {
+    **dict.fromkeys(_SEQUENCES, _recurrent),
+    "qdense": _per_row(K.dense, "in_features"),
+    "qsoftmax": _per_row(K.softmax, "depth"),
+    "qbinary": _binary,
+    "qlut": lambda r, n: K.lut(n.attrs["table"], r.val(n.inputs[0])),
+    "qrequant": lambda r, n: K.requant_s8(n.attrs["params"], r.val(n.inputs[0])),
+    "qmean_time": lambda r, n: K.mean_time(n.attrs["params"], r.flat(n.inputs[0])),
+    "qembed": lambda r, n: K.embed(n.attrs["params"], r.val(n.inputs[0])),
+    "take": lambda r, n: K.take(n.attrs["index"], r.flat(n.inputs[0])),
+    "concat": lambda r, n: np.concatenate([r.val(i) for i in n.inputs],
+                                          axis=2 + n.attrs["axis"]),
+    "first": _first,
+    "reshape": lambda r, n: r.val(n.inputs[0]),
+    "last": lambda r, n: r.val(n.inputs[0]),  # "last" at step t is the value at t
+}
 
 
 def run_integer(graph: Graph, xq: np.ndarray, lengths: np.ndarray | None = None,
@@ -47,44 +113,12 @@ def run_integer(graph: Graph, xq: np.ndarray, lengths: np.ndarray | None = None,
     t_in = graph.tensors[graph.inputs[0]]
     dt = np.int64 if t_in.dtype == "int64" else np.int8
     env: dict[str, np.ndarray] = {graph.inputs[0]: xq.astype(dt).reshape(n, t_len, *t_in.shape)}
-
-    def val(name: str) -> np.ndarray:
-        t = graph.tensors[name]
-        return t.data if t.kind == "const" else env[name]
-
+    r = _Run(graph, env, n, t_len, lengths, states or {})
     for node in graph.nodes:
-        x = val(node.inputs[0])
-        flat = x.reshape(n, t_len, -1)
-        p = node.attrs.get("params")
-        if node.op in _SEQUENCES:
-            ys = _recurrent(graph, node, x, lengths, states or {})
-        elif node.op == "qdense":
-            ys = K.dense(p, x.reshape(n, t_len, -1, p.in_features))
-        elif node.op == "qbinary":
-            b = val(node.inputs[1])
-            b = (b.reshape(1, 1, -1) if graph.tensors[node.inputs[1]].kind == "const"
-                 else b.reshape(n, t_len, -1))
-            ys = K.binary(p, flat, np.broadcast_to(b, flat.shape))
-        elif node.op == "qlut":
-            ys = K.lut(node.attrs["table"], x)
-        elif node.op == "qsoftmax":
-            ys = K.softmax(p, x.reshape(n, t_len, -1, p.depth))
-        elif node.op == "qrequant":
-            ys = K.requant_s8(p, x)
-        elif node.op == "qmean_time":
-            ys = K.mean_time(p, flat)
-        elif node.op == "qembed":
-            ys = K.embed(p, x)
-        elif node.op == "take":
-            ys = K.take(node.attrs["index"], flat)
-        elif node.op == "concat":
-            ys = np.concatenate([val(i) for i in node.inputs], axis=2 + node.attrs["axis"])
-        elif node.op == "first":
-            ys = np.broadcast_to(x[:, :1], x.shape)
-        elif node.op in ("reshape", "last"):
-            ys = x
-        else:
+        ev = NODES.get(node.op)
+        if ev is None:
             raise AssertionError(f"integer simulator has no op {node.op}")
+        ys = ev(r, node)
         for name, v in zip(node.outputs, ys if isinstance(ys, (tuple, list)) else (ys,)):
             env[name] = np.asarray(v).reshape(n, t_len, *graph.tensors[name].shape)
     return env
@@ -95,7 +129,8 @@ def quantize_input(graph: Graph, x: np.ndarray) -> np.ndarray:
     t = graph.tensors[graph.inputs[0]]
     if t.dtype == "int64":
         return x.astype(np.int64).reshape(*x.shape[:2], *t.shape)
-    return quantize_values(x.reshape(*x.shape[:2], *t.shape).astype(np.float64), t.q)
+    v = x.reshape(*x.shape[:2], *t.shape).astype(np.float64)
+    return nx.quantize(v, t.q.scale, t.q.zero_point).astype(np.int8)
 
 
 def state_formats(graph: Graph) -> dict[str, list]:
@@ -126,12 +161,11 @@ def quantize_states(graph: Graph, states: dict[str, np.ndarray]) -> dict[str, np
         q = np.empty(v.shape, np.int64)
         for d, (ctype, scale, zp) in enumerate(fmts):
             sl = (slice(None), slice(None), d) if info["layout"] else (slice(None), d)
-            bits = 16 if ctype == "int16_t" else 8
-            q[sl] = np.clip(np.floor(np.abs(v[sl]) / scale + 0.5) * np.sign(v[sl]) + zp,
-                            -(1 << (bits - 1)), (1 << (bits - 1)) - 1)
+            q[sl] = nx.quantize(v[sl], scale, zp, bits=16 if ctype == "int16_t" else 8)
         res[name] = q
     return res
 
 
 def dequantize_output(graph: Graph, name: str, q: np.ndarray) -> np.ndarray:
-    return dequantize_values(q, graph.tensors[name].q)
+    t = graph.tensors[name]
+    return nx.dequantize(q, t.q.scale, t.q.zero_point)

@@ -31,10 +31,10 @@ import numpy as np
 import onnx
 import pytest
 
-from rnnq.api import compile_model, float_graph
+from rnnq.api import compile_model, float_graph, open_graphs, validate
+from rnnq.report import sqnr_db
 from rnnq.sim.float_ref import run_float
 from rnnq.sim.integer import dequantize_output, quantize_input, run_integer
-from rnnq.validate import open_build, sqnr_db, validate
 from tests.cbuild import sanitizers_work
 from tests.conftest import require_tool
 from tests.e2e.lstm_models import DENSES, HEADS, Spec, build_model, make_data, model_input, spec_for
@@ -87,10 +87,9 @@ def check_float_ref_vs_ort(s: Spec, model_path: Path, x: np.ndarray) -> float:
 def all_steps_sqnr(build: Path, x: np.ndarray) -> float:
     """SQNR of the integer simulator against the float reference on the first output at every
     timestep (a `final` output holds, at step t, the answer as if the sequence ended there)."""
-    b = open_build(build)
-    g = b.int_graph
+    _, fg, g = open_graphs(build)
     name = g.outputs[0]
-    ref = run_float(b.float_graph, x)[name]
+    ref = run_float(fg, x)[name]
     got = dequantize_output(g, name, run_integer(g, quantize_input(g, x))[name])
     return sqnr_db(ref, got.reshape(ref.shape))
 

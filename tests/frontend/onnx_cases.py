@@ -22,10 +22,9 @@ import onnx
 from onnx import TensorProto, numpy_helper
 from onnx import helper as oh
 
-from rnnq.api import compile_model, float_graph
+from rnnq.api import compile_model, float_graph, validate
 from rnnq.ir import Graph
 from rnnq.sim.float_ref import run_float
-from rnnq.validate import validate
 
 F, H, N_OUT = 3, 8, 4  # input features, LSTM hidden size, classifier outputs
 T_DATA = 7  # sequence length of test data for models with a dynamic time axis

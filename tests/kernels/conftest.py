@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rnnq.backends.scratch import scratch_bytes
+from rnnq.backends.c.scratch import scratch_bytes
 
 _TESTS = str(Path(__file__).resolve().parents[1])
 if _TESTS not in sys.path:

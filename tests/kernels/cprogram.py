@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rnnq.backends.layouts import matvec_layout
-from rnnq.backends.scratch import scratch_bytes
+from rnnq.backends.c.layouts import matvec_layout
+from rnnq.backends.c.scratch import scratch_bytes
 from rnnq.sim import kernels as sim
 
 _CTYPE = {np.int8: "int8_t", np.int16: "int16_t", np.int32: "int32_t", np.int64: "int64_t"}

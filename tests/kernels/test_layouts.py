@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rnnq.backends.layouts import (
+from rnnq.backends.c.layouts import (
     dsp_deinterleave,
     dsp_interleave,
     interleave_blocks,

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from cprogram import MATVEC_VARIANTS, matvec_source
 
-from rnnq.backends.scratch import SCRATCH_ALIGN, matvec_xbuf_bytes, scratch_bytes
+from rnnq.backends.c.scratch import SCRATCH_ALIGN, matvec_xbuf_bytes, scratch_bytes
 
 _PROGRAM = r"""
 #include <stdio.h>

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from rnnq.api import compile_model
+from rnnq.api import compile_model, validate
 from rnnq.targets import available, load_target
-from rnnq.validate import validate
 from tests.conftest import EXAMPLE, ROOT, require_tool
 
 #: Targets whose emulated validation runs in CI (the others: `make test-all`).

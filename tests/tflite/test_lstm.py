@@ -1,7 +1,7 @@
 """UNIDIRECTIONAL_SEQUENCE_LSTM: rnnq's simulator against LiteRT itself, bit for bit.
 
 Random LSTMs (sizes, weights, quantisation, cell scales, peepholes, cell clip, time-major) are
-built with `rnnq.tflite.lstm`, written as `.tflite`, run in LiteRT and in `rnnq.tflite.sim`,
+built with `rnnq.sim.litert.lstm`, written as `.tflite`, run in LiteRT and in `rnnq.sim.litert.interpreter`,
 and the whole int8 output sequences must be equal. The gemmlowp fixed-point sigmoid/tanh are
 checked exhaustively against LiteRT's int16 LOGISTIC/TANH (same gemmlowp functions on Q3.12);
 the other tanh formats (cell scales 2^-15..2^-9) are covered through the LSTM cases.
@@ -14,17 +14,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rnnq.tflite import sim
-from rnnq.tflite.graph import TGraph, TTensor
-from rnnq.tflite.lstm import (
-    add_float_lstm,
-    add_lstm,
-    cell_exponent,
-    fp_logistic,
-    fp_tanh,
-    tanh_q,
-)
-from rnnq.tflite.writer import to_flatbuffer
+from rnnq.backends.tflite.lstm_quant import add_float_lstm, add_lstm, cell_exponent
+from rnnq.backends.tflite.writer import to_flatbuffer
+from rnnq.ir.tgraph import TGraph, TTensor
+from rnnq.numerics.gemmlowp import fp_logistic, fp_tanh, tanh_q
+from rnnq.sim.litert import context
+from rnnq.sim.litert import interpreter as sim
+from rnnq.sim.litert.constraints import problem
 from tests.cbuild import skip_or_fail
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "tflite"
@@ -37,7 +33,7 @@ def litert():
         import ai_edge_litert.interpreter  # noqa: F401
     except ImportError:
         skip_or_fail("ai_edge_litert not installed")
-    from rnnq.tflite import litert as mod
+    from rnnq.backends.tflite import runtime as mod
     return mod
 
 
@@ -124,6 +120,9 @@ def test_out_of_range_cell_scale(litert):
     cs = next(t for t in g.tensors if t.name == "lstm/c_state")
     cs.scale = np.float32(2.0 ** -8)
     _compare(litert, g, rng)
+    op = g.ops[0]
+    assert "outside 2^-15..2^-9" in problem(g, op)  # a file rnnq writes is refused instead
+    assert problem(g, op, strict=False) is None  # what the simulator models
 
 
 @pytest.mark.parametrize("resolver", ["reference", "auto"])
@@ -138,9 +137,9 @@ def test_state_written_back():
     rng = np.random.default_rng(3)
     g = _graph(rng, 4, 6, 5, 2, cell_absmax=2.0)
     op = g.ops[0]
-    ctx = sim.Ctx(g, 3)
+    ctx = context.Ctx(g, 3)
     for i in (op.inputs[18], op.inputs[19]):
-        ctx.state[i] = sim.initial_variable(g, i, 3)
+        ctx.state[i] = context.initial_variable(g, i, 3)
     assert np.all(ctx.state[op.inputs[18]] == g.tensors[g.outputs[0]].zero_point)
     x = rng.integers(-128, 128, (6, 5, 4), dtype=np.int8)
     args = [None if i < 0 else (ctx.state.get(i) if i in ctx.state else
@@ -161,14 +160,14 @@ def test_reset_gives_initial_variable(litert):
     it = litert.interpreter(to_flatbuffer(g))
     states = (op.inputs[18], op.inputs[19])
     for i in states:
-        np.testing.assert_array_equal(it.get_tensor(i), sim.initial_variable(g, i, 1))
+        np.testing.assert_array_equal(it.get_tensor(i), context.initial_variable(g, i, 1))
     x = rng.integers(-128, 128, g.tensors[g.inputs[0]].shape, dtype=np.int8)
     it.set_tensor(g.inputs[0], x)
     it.invoke()
     assert np.any(it.get_tensor(states[1]) != 0)
     it.reset_all_variables()
     for i in states:
-        np.testing.assert_array_equal(it.get_tensor(i), sim.initial_variable(g, i, 1))
+        np.testing.assert_array_equal(it.get_tensor(i), context.initial_variable(g, i, 1))
 
 
 def test_fixed_point_sigmoid_tanh_exhaustive(litert):
@@ -225,7 +224,7 @@ def test_float_kernel_matches_litert(litert, seed):
 
 def test_converter_made_model(litert):
     """TensorFlow's converter's own int8 LSTM (tests/fixtures/tflite) through the simulator."""
-    from rnnq.tflite.reader import read_tflite
+    from rnnq.backends.tflite.reader import read_tflite
 
     model = FIXTURE / "keras_lstm_int8.tflite"
     io = np.load(FIXTURE / "keras_lstm_int8_io.npz")

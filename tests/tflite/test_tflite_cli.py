@@ -109,8 +109,8 @@ def test_seq_len_longer_than_calibration(tmp_path: Path) -> None:
 
 
 def test_missing_extra_is_one_clear_error() -> None:
+    from rnnq.backends.tflite.support import require
     from rnnq.ir import RnnqError
-    from rnnq.tflite import require
 
     with pytest.raises(RnnqError, match=r"no_such_module_xyz: pip install 'rnnq\[tflite\]'"):
         require("flatbuffers", "no_such_module_xyz")

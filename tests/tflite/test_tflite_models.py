@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 from tflite_common import require_litert
 
-from rnnq.api import compile_model, float_graph, static_time
-from rnnq.validate import validate
+from rnnq.api import compile_model, float_graph, validate
+from rnnq.ir import static_time
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 NAMES = sorted(p.stem for p in FIXTURES.glob("*.onnx"))

@@ -19,8 +19,7 @@ from tflite_common import require_litert
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "frontend"))
 from onnx_cases import Net
 
-from rnnq.api import compile_model
-from rnnq.validate import validate
+from rnnq.api import compile_model, validate
 
 F, H, T = 4, 6, 9
 SQNR_MIN_DB = 20.0

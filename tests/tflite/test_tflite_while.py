@@ -12,10 +12,9 @@ import pytest
 from test_tflite_variants import CASES, F, _model
 from tflite_common import require_litert
 
-from rnnq.api import compile_model
-from rnnq.tflite import litert
-from rnnq.tflite.reader import read_tflite
-from rnnq.validate import validate
+from rnnq.api import compile_model, validate
+from rnnq.backends.tflite import runtime as litert
+from rnnq.backends.tflite.reader import read_tflite
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 TORCH = sorted(p.stem for p in FIXTURES.glob("torch_[gr]*.onnx"))

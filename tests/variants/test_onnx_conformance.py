@@ -47,12 +47,12 @@ from onnx import TensorProto, numpy_helper
 from onnx import helper as oh
 from variants_common import assert_bit_exact, require_host_toolchain, save_npz
 
-from rnnq.api import compile_model, float_graph
+from rnnq.api import compile_model, float_graph, open_graphs, validate
 from rnnq.data import at_last_step, load_npz
 from rnnq.ir import RnnqError
+from rnnq.report import sqnr_db
 from rnnq.sim.float_ref import run_float
 from rnnq.sim.integer import dequantize_output, quantize_input, run_integer
-from rnnq.validate import open_build, sqnr_db, validate
 
 #: rnnq's float reference (float64) vs the expected outputs (float32, from onnx's numpy helpers)
 FLOAT_ATOL = 1e-5
@@ -284,13 +284,12 @@ def _compile_and_check(case: Case, form: str, tmp_path: Path) -> None:
 def output_sqnrs(build: Path, data_path: Path) -> dict[str, float]:
     """Integer simulator vs float reference for every output (validate reports the first
     only): all steps of a sequence output, the end of the sequence for a final one."""
-    b = open_build(build)
-    g = b.int_graph
-    data = load_npz(data_path, b.float_graph)
+    _, fg, g = open_graphs(build)
+    data = load_npz(data_path, fg)
     env = run_integer(g, quantize_input(g, data.x), data.lengths)
-    fenv = run_float(b.float_graph, data.x, lengths=data.lengths)
+    fenv = run_float(fg, data.x, lengths=data.lengths)
     out = {}
-    for fname, iname in zip(b.float_graph.outputs, g.outputs):  # int names may gain "_q8"
+    for fname, iname in zip(fg.outputs, g.outputs):  # int names may gain "_q8"
         got = dequantize_output(g, iname, env[iname]).reshape(fenv[fname].shape)
         want = fenv[fname]
         if g.tensors[iname].kind != "seq":

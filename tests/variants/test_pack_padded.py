@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 from variants_common import require_host_toolchain, require_torch
 
-from rnnq.api import compile_model, float_graph
-from rnnq.validate import validate
+from rnnq.api import compile_model, float_graph, validate
 
 
 @pytest.mark.filterwarnings("ignore")  # the exporter's tracer and deprecation notes

@@ -27,8 +27,7 @@ from onnx import TensorProto, numpy_helper
 from onnx import helper as oh
 from variants_common import assert_bit_exact, require_host_toolchain, save_npz
 
-from rnnq.api import compile_model
-from rnnq.validate import validate
+from rnnq.api import compile_model, validate
 
 F, H = 2, 4
 T_CALIB, T_LONG = 20, 1000

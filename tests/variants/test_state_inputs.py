@@ -13,10 +13,9 @@ from onnx import TensorProto, numpy_helper
 from onnx import helper as oh
 from variants_common import require_host_toolchain
 
-from rnnq.api import compile_model, float_graph
+from rnnq.api import compile_model, float_graph, validate
 from rnnq.data import at_last_step
 from rnnq.sim.float_ref import run_float
-from rnnq.validate import validate
 
 F, H, T, N = 5, 6, 12, 24
 

@@ -14,8 +14,7 @@ from types import ModuleType
 
 import numpy as np
 
-from rnnq.api import compile_model
-from rnnq.validate import validate
+from rnnq.api import compile_model, validate
 from tests.cbuild import sanitizers_work, skip_or_fail
 from tests.conftest import require_tool
 

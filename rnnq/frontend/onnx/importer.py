@@ -18,20 +18,19 @@ import onnx
 from onnx import numpy_helper
 from onnx.reference import ReferenceEvaluator
 
-from rnnq.frontend.context import TRACE_T, _attrs, _Ctx, _err, _opset
-from rnnq.frontend.handlers import HANDLERS, SUPPORTED_OPS
+from rnnq.frontend.onnx.context import TRACE_T, Ctx, attrs_of, node_error, opset_of
+from rnnq.frontend.onnx.handlers import HANDLERS, SUPPORTED_OPS
+from rnnq.frontend.onnx.recurrent import ONNX_RECURRENT
 from rnnq.ir import Graph, RnnqError
 
-__all__ = ["HANDLERS", "SUPPORTED_OPS", "TRACE_T", "import_onnx", "load_model"]
 
-
-def _fold(ctx: _Ctx, node: onnx.NodeProto) -> None:
+def _fold(ctx: Ctx, node: onnx.NodeProto) -> None:
     """Evaluate a node whose inputs are all constant (shape arithmetic, weight transforms)."""
     feeds = {i: ctx.consts[i] for i in node.input if i}
     try:
         outs = ReferenceEvaluator(_single_node_model(ctx.model, node, feeds)).run(None, feeds)
     except Exception as e:  # noqa: BLE001 - any evaluator failure is the model's problem
-        raise _err(node, f"cannot fold constant node: {str(e).splitlines()[0]}") from None
+        raise node_error(node, f"cannot fold constant node: {str(e).splitlines()[0]}") from None
     for name, val in zip(node.output, outs):
         if name:
             ctx.consts[name] = np.asarray(val)
@@ -49,9 +48,9 @@ def _single_node_model(model: onnx.ModelProto, node: onnx.NodeProto,
                                   ir_version=model.ir_version)
 
 
-def _shape_of(ctx: _Ctx, node: onnx.NodeProto) -> None:
+def _shape_of(ctx: Ctx, node: onnx.NodeProto) -> None:
     full = ctx.full_shape(ctx.act(node, node.input[0]))
-    at = _attrs(node)
+    at = attrs_of(node)
     start, end = at.get("start", 0), at.get("end", len(full))
     ctx.consts[node.output[0]] = np.array(full[slice(start, end)], dtype=np.int64)
 
@@ -87,7 +86,7 @@ def _length_inputs(inputs: list[onnx.ValueInfoProto]) -> dict[str, tuple[str, in
 def _convert(model: onnx.ModelProto, vi: onnx.ValueInfoProto, time_axis: int,
              trace_t: int, length_inputs: dict | None = None) -> Graph:
     g = model.graph
-    ctx = _Ctx(model, trace_t)
+    ctx = Ctx(model, trace_t)
     for init in g.initializer:
         ctx.consts[init.name] = numpy_helper.to_array(init)
     _, dims = _input_candidates(vi)
@@ -110,7 +109,7 @@ def _convert(model: onnx.ModelProto, vi: onnx.ValueInfoProto, time_axis: int,
             _rank(model, name) else np.array(trace_t, dtype=dt)
     for node in g.node:
         if node.domain not in ("", "ai.onnx"):
-            raise _err(node, f"operator domain {node.domain!r} is not supported")
+            raise node_error(node, f"operator domain {node.domain!r} is not supported")
         if node.op_type == "Constant":
             _fold(ctx, node)
         elif node.op_type == "Shape" and not ctx.is_const(node.input[0]):
@@ -120,7 +119,7 @@ def _convert(model: onnx.ModelProto, vi: onnx.ValueInfoProto, time_axis: int,
         elif node.op_type in HANDLERS:
             HANDLERS[node.op_type](ctx, node)
         else:
-            raise _err(node, f"operator {node.op_type} is not supported "
+            raise node_error(node, f"operator {node.op_type} is not supported "
                              f"(supported: {', '.join(SUPPORTED_OPS)})")
     for out in g.output:
         if out.name not in ctx.graph.tensors:
@@ -140,7 +139,7 @@ def _state_input_names(model: onnx.ModelProto) -> set[str]:
     names = {vi.name for vi in model.graph.input} - inits
     used = set()
     for n in model.graph.node:
-        if n.op_type in ("LSTM", "GRU", "RNN"):
+        if n.op_type in ONNX_RECURRENT:
             used |= {i for k, i in enumerate(n.input) if k in (5, 6) and i in names}
     return used
 
@@ -181,7 +180,7 @@ def import_onnx(path: str | Path) -> Graph:
     model = load_model(path)
     inits = {i.name for i in model.graph.initializer}
     lens = {n.input[4] for n in model.graph.node
-            if n.op_type in ("LSTM", "GRU", "RNN") and len(n.input) > 4 and n.input[4]}
+            if n.op_type in ONNX_RECURRENT and len(n.input) > 4 and n.input[4]}
     real_inputs = [vi for vi in model.graph.input
                    if vi.name not in inits | lens | _state_input_names(model)]
     length_inputs = _length_inputs(real_inputs)
@@ -209,7 +208,7 @@ def import_onnx(path: str | Path) -> Graph:
     graph.meta.update(
         model_path=str(path),
         model_sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
-        opset=_opset(model),
+        opset=opset_of(model),
         trace_t=trace_t,
     )
     return graph

@@ -19,8 +19,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from rnnq.tflite.graph import TGraph, TOp, TTensor, compact
-from rnnq.tflite.lower import Loop
+from rnnq.backends.tflite.lower import Loop
+from rnnq.ir.tgraph import TGraph, TOp, TTensor, compact
 
 
 def _var(t: TTensor, name: str) -> TTensor:

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnq.frontend.context import _attrs, _Ctx, _err
+from rnnq.frontend.onnx.context import Ctx, attrs_of, node_error
+from rnnq.ir.ops import GATE_BLOCKS
 
-#: ONNX op -> (gates, IR op, default activations)
-_KINDS = {
-    "LSTM": (4, "lstm", ["sigmoid", "tanh", "tanh"]),
-    "GRU": (3, "gru", ["sigmoid", "tanh"]),
-    "RNN": (1, "rnn", ["tanh"]),
-}
+#: ONNX recurrent op -> IR op (gate blocks per IR op: rnnq.ir.ops.GATE_BLOCKS)
+ONNX_RECURRENT = {"LSTM": "lstm", "GRU": "gru", "RNN": "rnn"}
+#: ONNX's default activations (f, g, h) per IR op
+_DEFAULT_ACTS = {"lstm": ["sigmoid", "tanh", "tanh"], "gru": ["sigmoid", "tanh"], "rnn": ["tanh"]}
 
 
 def _str(v) -> str:
@@ -33,7 +32,7 @@ def _activations(node, at: dict, n_dirs: int, defaults: list[str]) -> list[tuple
     if not names:
         names = defaults * n_dirs
     if len(names) != k * n_dirs:
-        raise _err(node, f"activations={names}: expected {k * n_dirs} names")
+        raise node_error(node, f"activations={names}: expected {k * n_dirs} names")
     out, ai, bi = [], 0, 0
     for name in names:
         a = b = None
@@ -52,49 +51,50 @@ def _check_acts(node, op: str, acts: list[tuple]) -> dict:
     names = [a[0] for a in acts]
     if op == "rnn":
         if names[0] not in ("tanh", "relu", "sigmoid"):
-            raise _err(node, f"activation {acts[0][0]} is not supported (Tanh, Relu, Sigmoid)")
+            raise node_error(node, f"activation {acts[0][0]} is not supported (Tanh, Relu, Sigmoid)")
         return {"act": names[0]}
     gate = acts[0]
     if gate[0] not in ("sigmoid", "hardsigmoid"):
-        raise _err(node, f"gate activation {gate[0]} is not supported (Sigmoid, HardSigmoid)")
+        raise node_error(node, f"gate activation {gate[0]} is not supported (Sigmoid, HardSigmoid)")
     if any(n != "tanh" for n in names[1:]):
-        raise _err(node, f"activations {names[1:]} are not supported (Tanh only after the gate)")
+        raise node_error(node, f"activations {names[1:]} are not supported (Tanh only after the gate)")
     return {"gate_act": ("sigmoid",) if gate[0] == "sigmoid" else ("hardsigmoid", gate[1], gate[2])}
 
 
-def recurrent(ctx: _Ctx, node) -> None:
+def recurrent(ctx: Ctx, node) -> None:
     """Handler for LSTM, GRU and RNN."""
-    gates, op, defaults = _KINDS[node.op_type]
-    at = _attrs(node)
+    op = ONNX_RECURRENT[node.op_type]
+    gates, defaults = GATE_BLOCKS[op], _DEFAULT_ACTS[op]
+    at = attrs_of(node)
     n_in = 8 if op == "lstm" else 6
     ins = list(node.input) + [""] * (n_in - len(node.input))
     x = ctx.act(node, ins[0])
     layout = int(at.get("layout", 0))
     direction = _str(at.get("direction", "forward"))
     if direction not in ("forward", "reverse", "bidirectional"):
-        raise _err(node, f"direction={direction!r} is not valid")
+        raise node_error(node, f"direction={direction!r} is not valid")
     n_dirs = 2 if direction == "bidirectional" else 1
     if x.kind != "seq" or x.time_axis != (1 if layout else 0):
-        raise _err(node, f"input X does not carry time on axis {1 if layout else 0} "
+        raise node_error(node, f"input X does not carry time on axis {1 if layout else 0} "
                          f"(layout={layout})")
     if len(x.shape) != 2:
-        raise _err(node, f"input X per step is {list(x.shape)}, expected [batch, input]")
+        raise node_error(node, f"input X per step is {list(x.shape)}, expected [batch, input]")
     batch, in_size = x.shape
     w = ctx.const(node, ins[1], "W").astype(np.float64)
     r = ctx.const(node, ins[2], "R").astype(np.float64)
     hsz = int(at.get("hidden_size", r.shape[-1]))
     if w.shape != (n_dirs, gates * hsz, in_size) or r.shape != (n_dirs, gates * hsz, hsz):
-        raise _err(node, f"W {list(w.shape)} / R {list(r.shape)} do not match "
+        raise node_error(node, f"W {list(w.shape)} / R {list(r.shape)} do not match "
                          f"{n_dirs} direction(s), hidden_size={hsz}, input size {in_size}")
     b = (ctx.const(node, ins[3], "B").astype(np.float64) if ins[3]
          else np.zeros((n_dirs, 2 * gates * hsz)))
     if b.shape != (n_dirs, 2 * gates * hsz):
-        raise _err(node, f"B has shape {list(b.shape)}, expected {[n_dirs, 2 * gates * hsz]}")
+        raise node_error(node, f"B has shape {list(b.shape)}, expected {[n_dirs, 2 * gates * hsz]}")
     if ins[4]:
         if ctx.is_const(ins[4]):
             sl = ctx.consts[ins[4]].astype(np.int64)
             if np.any(sl < ctx.T):
-                raise _err(node, "constant sequence_lens shorter than the sequence; feed "
+                raise node_error(node, "constant sequence_lens shorter than the sequence; feed "
                                  "lengths through the data instead")
         else:
             ctx.graph.meta.setdefault("sequence_lens_inputs", []).append(ins[4])
@@ -108,7 +108,7 @@ def recurrent(ctx: _Ctx, node) -> None:
             shape = [batch, n_dirs, hsz] if layout else [n_dirs, batch, hsz]
             info = ctx.state_inputs[ins[k]]
             if info.get("shape", shape) != shape or info.get("which", which) != which:
-                raise _err(node, f"model input {ins[k]!r} feeds different kinds of state")
+                raise node_error(node, f"model input {ins[k]!r} feeds different kinds of state")
             info.update(shape=shape, which=which, layout=layout)
             info.setdefault("feeds", [])
             state_inputs[which] = ins[k]
@@ -118,19 +118,19 @@ def recurrent(ctx: _Ctx, node) -> None:
         if layout:
             v = np.swapaxes(v, 0, 1) if v.ndim == 3 else v
         if v.shape != (n_dirs, batch, hsz):
-            raise _err(node, f"initial state has shape {list(v.shape)}")
+            raise node_error(node, f"initial state has shape {list(v.shape)}")
         init.append(v)
     p = None
     if op == "lstm":
         p = (ctx.const(node, ins[7], "P").astype(np.float64) if ins[7]
              else np.zeros((n_dirs, 3 * hsz)))
         if int(at.get("input_forget", 0)) not in (0, 1):
-            raise _err(node, "input_forget must be 0 or 1")
+            raise node_error(node, "input_forget must be 0 or 1")
     if op == "gru" and int(at.get("linear_before_reset", 0)) not in (0, 1):
-        raise _err(node, "linear_before_reset must be 0 or 1")
+        raise node_error(node, "linear_before_reset must be 0 or 1")
     clip = at.get("clip")
     if clip is not None and not clip > 0:
-        raise _err(node, f"clip={clip} must be positive")
+        raise node_error(node, f"clip={clip} must be positive")
     acts = _activations(node, at, n_dirs, defaults)
     base = (node.output[0] if node.output and node.output[0] else None) or ctx.tmp(op)
     ys, cs = [], []
@@ -168,7 +168,7 @@ def recurrent(ctx: _Ctx, node) -> None:
               seq=False)
 
 
-def _pick(ctx: _Ctx, node, name: str, reverse: bool) -> str:
+def _pick(ctx: Ctx, node, name: str, reverse: bool) -> str:
     """The state at the end of the sequence: last step forward, first step in reverse."""
     t = ctx.graph.tensors[name]
     out = ctx.tmp(name + ("_first" if reverse else "_last"))
@@ -177,7 +177,7 @@ def _pick(ctx: _Ctx, node, name: str, reverse: bool) -> str:
     return out
 
 
-def _join(ctx: _Ctx, node, parts: list[str], out: str, layout: int, seq: bool) -> None:
+def _join(ctx: Ctx, node, parts: list[str], out: str, layout: int, seq: bool) -> None:
     """[B, H] per direction -> ONNX's [D, B, H] (layout 0) or [B, D, H] (layout 1)."""
     if not out:
         return

@@ -11,7 +11,8 @@ shapes.
 Multipliers are derived offline exactly as each kernel's Prepare derives them: from the
 float32 scales in the file, with the products taken in float32 where LiteRT multiplies floats
 and in double where it converts first. Layout operators and QUANTIZE/DEQUANTIZE live in
-`kernels_layout`.
+`layout`; indexing and control flow in `control`; the LSTM in `lstm`. The kernel tables are
+built in `interpreter`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import functools
 
 import numpy as np
 
+from rnnq.ir.tgraph import TOp
 from rnnq.numerics.gemmlowp import (
     mbqm,
     mbqm_neon,
@@ -32,18 +34,11 @@ from rnnq.numerics.gemmlowp import (
     wrap16,
     wrap32,
 )
-from rnnq.tflite import kernels_layout  # noqa: F401  (registers the layout operators)
-from rnnq.tflite.graph import TOp
-from rnnq.tflite.sim import Ctx, kernel
+from rnnq.sim.litert.context import Ctx, qparams, to_int8
 
 Q8_MIN, Q8_MAX = -128, 127
 # Fused activations (schema ActivationFunctionType): NONE, RELU, RELU_N1_TO_1, RELU6.
 _ACT_BOUNDS = {1: (0.0, None), 2: (-1.0, 1.0), 3: (0.0, 6.0)}
-
-
-def _qp(ctx: Ctx, index: int) -> tuple[np.float32, int]:
-    t = ctx.tensor(index)
-    return np.float32(t.scales()[0]), int(t.zero_points()[0])
 
 
 def _quantize_f32(value: float, scale: np.float32, zp: int) -> int:
@@ -70,10 +65,6 @@ def _act_float(y: np.ndarray, act: int) -> np.ndarray:
     return np.clip(y, lo, np.inf if hi is None else hi).astype(np.float32)
 
 
-def _i8(x: np.ndarray) -> np.ndarray:
-    return np.clip(x, Q8_MIN, Q8_MAX).astype(np.int8)
-
-
 def _vec_mask(size: int, block: int) -> np.ndarray:
     """Elements a SIMD loop `for (; i <= size - block; i += block)` handles (the rest: tail)."""
     return np.arange(size) < size - size % block
@@ -92,19 +83,13 @@ def fc_multipliers(s_in: np.float32, w_scales: np.ndarray, s_out: np.float32):
     return np.array([p[0] for p in pairs], np.int64), np.array([p[1] for p in pairs], np.int64)
 
 
-@kernel("FULLY_CONNECTED")
 def fully_connected(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
     """ruy (and the custom GEMV) requantise with vqrdmulh + round-half-up shift (`mbqm_neon`)."""
     x, w = args[0], args[1]
     b = args[2] if len(args) > 2 else None
-    s_in, z_in = _qp(ctx, op.inputs[0])
-    s_out, z_out = _qp(ctx, op.outputs[0])
+    s_in, z_in = qparams(ctx, op.inputs[0])
+    s_out, z_out = qparams(ctx, op.outputs[0])
     tw = ctx.tensor(op.inputs[1])
-    if b is not None:
-        s_b = float(np.float32(ctx.tensor(op.inputs[2]).scales()[0]))
-        if tw.scales().size == 1 and abs(float(s_in) * float(tw.scales()[0]) - s_b) / float(
-                s_out) > 0.02:
-            raise ValueError("LiteRT rejects a FULLY_CONNECTED bias scale != s_in*s_w")
     k = w.shape[1]
     rows = x.reshape(-1, k).astype(np.int64) - z_in
     wz = 0 if tw.scales().size > 1 else int(tw.zero_points()[0])
@@ -123,7 +108,6 @@ def _fc_shape(op: TOp, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return y
 
 
-@kernel("FULLY_CONNECTED", float_version=True)
 def fully_connected_float(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
     x, w = args[0], args[1]
     b = args[2] if len(args) > 2 else None
@@ -198,25 +182,22 @@ def _narrow_out(r: np.ndarray, z_out: int, saturate: bool) -> np.ndarray:
 
 
 def _finish(ctx: Ctx, op: TOp, y: np.ndarray, out: tuple) -> list[np.ndarray]:
-    s_out, z_out = _qp(ctx, op.outputs[0])
+    s_out, z_out = qparams(ctx, op.outputs[0])
     lo, hi = act_range(op.options.get("FusedActivationFunction", 0), s_out, z_out)
     y = np.broadcast_to(np.clip(y, lo, hi), (ctx.n, *out))
     return [y.reshape((-1, *out[1:]) if out else ()).astype(np.int8)]
 
 
 def _add_sub_params(ctx: Ctx, op: TOp):
-    (s1, z1), (s2, z2) = _qp(ctx, op.inputs[0]), _qp(ctx, op.inputs[1])
-    s_out, z_out = _qp(ctx, op.outputs[0])
+    (s1, z1), (s2, z2) = qparams(ctx, op.inputs[0]), qparams(ctx, op.inputs[1])
+    s_out, z_out = qparams(ctx, op.outputs[0])
     twice = float(np.float32(2 * max(s1, s2)))
     m1 = quantize_multiplier(float(s1) / twice)
     m2 = quantize_multiplier(float(s2) / twice)
     mo = quantize_multiplier(twice / float(np.float32((1 << 20) * s_out)))
-    if mo[1] > 0:
-        raise NotImplementedError("ADD/SUB output multiplier > 1 (scales too far apart)")
     return z1, z2, z_out, m1, m2, mo
 
 
-@kernel("ADD")
 def add(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
     (a, b), out = _operands(ctx, op, args)
     z1, z2, z_out, (m1, e1), (m2, e2), (mo, eo) = _add_sub_params(ctx, op)
@@ -233,7 +214,6 @@ def add(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
     return _finish(ctx, op, np.select([lay == 1, lay == 2], [y_16, y_8], y_s), out)
 
 
-@kernel("SUB")
 def sub(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
     """LiteRT runs the reference int8 SUB (scalar code only)."""
     (a, b), out = _operands(ctx, op, args)
@@ -242,11 +222,10 @@ def sub(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
     return _finish(ctx, op, mbqm_small(wrap32(d), mo, eo) + z_out, out)
 
 
-@kernel("MUL")
 def mul(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
     (a, b), out = _operands(ctx, op, args)
-    (s1, z1), (s2, z2) = _qp(ctx, op.inputs[0]), _qp(ctx, op.inputs[1])
-    s_out, z_out = _qp(ctx, op.outputs[0])
+    (s1, z1), (s2, z2) = qparams(ctx, op.inputs[0]), qparams(ctx, op.inputs[1])
+    s_out, z_out = qparams(ctx, op.outputs[0])
     m, e = quantize_multiplier(float(np.float32(np.float32(s1 * s2) / s_out)))
     r = mbqm((a - z1) * (b - z2), m, e)
     y_v = _narrow_out(r, z_out, saturate=True)
@@ -268,9 +247,9 @@ def _binary_float(fn):
     return run
 
 
-kernel("ADD", float_version=True)(_binary_float(np.add))
-kernel("SUB", float_version=True)(_binary_float(np.subtract))
-kernel("MUL", float_version=True)(_binary_float(np.multiply))
+add_float = _binary_float(np.add)
+sub_float = _binary_float(np.subtract)
+mul_float = _binary_float(np.multiply)
 
 
 # ---------------------------------------------------------------------------- LOGISTIC / TANH
@@ -319,28 +298,32 @@ def lut_int8(fn: str, s_in: float, z_in: int, s_out: float, z_out: int) -> np.nd
 
 def _lut_kernel(kind: str):
     def run(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
-        s_in, z_in = _qp(ctx, op.inputs[0])
-        s_out, z_out = _qp(ctx, op.outputs[0])
+        s_in, z_in = qparams(ctx, op.inputs[0])
+        s_out, z_out = qparams(ctx, op.outputs[0])
         table = lut_int8(kind, float(s_in), z_in, float(s_out), z_out)
         return [table[args[0].astype(np.int64) + 128]]
     return run
 
 
-kernel("LOGISTIC")(_lut_kernel("LOGISTIC"))
-kernel("TANH")(_lut_kernel("TANH"))
-kernel("LOGISTIC", float_version=True)(
-    lambda ctx, op, args: [(1.0 / (1.0 + np.exp(-args[0].astype(np.float64)))).astype(np.float32)])
-kernel("TANH", float_version=True)(lambda ctx, op, args: [np.tanh(args[0]).astype(np.float32)])
+logistic = _lut_kernel("LOGISTIC")
+tanh = _lut_kernel("TANH")
+
+
+def logistic_float(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
+    return [(1.0 / (1.0 + np.exp(-args[0].astype(np.float64)))).astype(np.float32)]
+
+
+def tanh_float(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
+    return [np.tanh(args[0]).astype(np.float32)]
 
 
 # ---------------------------------------------------------------------------- SOFTMAX
 
-@kernel("SOFTMAX")
 def softmax(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
     """optimized_ops::Softmax: an expf table over max - x, a float32 sum in index order, one
     float reciprocal, std::round."""
-    s_in, _ = _qp(ctx, op.inputs[0])
-    s_out, z_out = _qp(ctx, op.outputs[0])
+    s_in, _ = qparams(ctx, op.inputs[0])
+    s_out, z_out = qparams(ctx, op.outputs[0])
     scale = np.float32(-s_in * np.float32(op.options.get("Beta", 1.0)))
     table = np.array([_expf(np.float32(scale * np.float32(v))) for v in range(256)], np.float32)
     x = args[0].astype(np.int64)
@@ -351,10 +334,9 @@ def softmax(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
     inv = (np.float32(1.0) / (total * s_out).astype(np.float32)).astype(np.float32)
     prob = (e * inv[..., None]).astype(np.float32).astype(np.float64)
     q = np.sign(prob) * np.floor(np.abs(prob) + 0.5)
-    return [_i8(q.astype(np.int64) + z_out)]
+    return [to_int8(q.astype(np.int64) + z_out)]
 
 
-@kernel("SOFTMAX", float_version=True)
 def softmax_float(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
     x = args[0].astype(np.float64) * float(op.options.get("Beta", 1.0))
     e = np.exp(x - x.max(axis=-1, keepdims=True))
@@ -374,13 +356,12 @@ def _reshape_out(ctx: Ctx, op: TOp, y: np.ndarray) -> np.ndarray:
     return y.reshape((-1, *out[1:])) if out else y.reshape(())
 
 
-@kernel("MEAN")
 def mean(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
     """reference_ops::QuantizedMeanOrSum: the 1/count folded into the multiplier by an
     integer division, then double-rounding MultiplyByQuantizedMultiplier."""
     decl, axes = _mean_axes(ctx, op, args)
-    s_in, z_in = _qp(ctx, op.inputs[0])
-    s_out, z_out = _qp(ctx, op.outputs[0])
+    s_in, z_in = qparams(ctx, op.inputs[0])
+    s_out, z_out = qparams(ctx, op.outputs[0])
     x = args[0].astype(np.int64).reshape((ctx.n, *decl))
     if len(decl) == 4 and axes == (1, 2) and op.options.get("KeepDims", False):
         return [_reshape_out(ctx, op, _mean_hw(x, s_in, z_in, s_out, z_out))]
@@ -389,7 +370,7 @@ def mean(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
     m, e = quantize_multiplier(float(s_in) / float(s_out))
     shift = min(count.bit_length() - 1, 32, 31 + e)
     m = (m << shift) // count
-    y = _i8(mbqm(wrap32(total), m, e - shift) + z_out)
+    y = to_int8(mbqm(wrap32(total), m, e - shift) + z_out)
     return [_reshape_out(ctx, op, y)]
 
 
@@ -405,10 +386,9 @@ def _mean_hw(x: np.ndarray, s_in: np.float32, z_in: int, s_out: np.float32,
     m, e = quantize_multiplier(float(np.float32(s_in / np.float32(count * s_out))))
     total = x.sum(axis=(2, 3), keepdims=True)
     vec = _vec_mask(x.shape[-1], 16)
-    return _i8(np.where(vec, mbqm_neon(total, m, e), mbqm(total, m, e)) + bias)
+    return to_int8(np.where(vec, mbqm_neon(total, m, e), mbqm(total, m, e)) + bias)
 
 
-@kernel("MEAN", float_version=True)
 def mean_float(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
     decl, axes = _mean_axes(ctx, op, args)
     x = args[0].astype(np.float32).reshape((ctx.n, *decl))

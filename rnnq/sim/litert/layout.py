@@ -5,18 +5,18 @@ Axes are positions in the declared (per-sequence) shape. Arrays are batch-folded
 times the declared dim 0), so each evaluator views them as (N, *declared shape), works on
 axis + 1 and folds the result back.
 
-LiteRT constraints mirrored as errors: int8 CONCATENATION, PACK and UNPACK do not requantise
-(every input's scale and zero point must equal the output's) and CONCATENATION accepts no
-fused activation.
+What LiteRT's Prepare requires of these ops (int8 CONCATENATION, PACK and UNPACK do not
+requantise; CONCATENATION takes no fused activation) is checked in `constraints`, before any
+kernel runs.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from rnnq.ir.tgraph import TOp
 from rnnq.numerics.gemmlowp import mbqm, mbqm_neon, quantize_multiplier
-from rnnq.tflite.graph import TOp
-from rnnq.tflite.sim import Ctx, kernel, kernel_both
+from rnnq.sim.litert.context import Ctx, qparams, to_int8
 
 
 def _unfold(ctx: Ctx, index: int, arr: np.ndarray) -> np.ndarray:
@@ -30,35 +30,17 @@ def _fold(y: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(y.reshape((-1, *y.shape[2:])))
 
 
-def _same_quant(ctx: Ctx, op: TOp, inputs: list[int], outputs: list[int]) -> None:
-    """LiteRT's int8 PACK/UNPACK/CONCATENATION Prepare: equal scales and zero points."""
-    ref = ctx.tensor(outputs[0])
-    if ref.dtype != "int8" or not ref.quantized:
-        return
-    for i in [*inputs, *outputs]:
-        t = ctx.tensor(i)
-        if (np.float32(t.scales()[0]) != np.float32(ref.scales()[0])
-                or int(t.zero_points()[0]) != int(ref.zero_points()[0])):
-            raise ValueError(f"LiteRT's int8 {op.kind} needs equal scales and zero points "
-                             f"({t.name} vs {ref.name}); it does not requantise")
-
-
 def _axis(op: TOp, key: str, rank: int) -> int:
     return int(op.options.get(key, 0)) % max(rank, 1)
 
 
-@kernel_both("CONCATENATION")
 def concatenation(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
-    if op.options.get("FusedActivationFunction", 0) != 0:
-        raise ValueError("LiteRT's CONCATENATION accepts no fused activation")
-    _same_quant(ctx, op, op.inputs, op.outputs)
     rank = len(ctx.tensor(op.inputs[0]).shape)
     axis = _axis(op, "Axis", rank)
     parts = [_unfold(ctx, i, a) for i, a in zip(op.inputs, args, strict=True)]
     return [_fold(np.concatenate(parts, axis=axis + 1))]
 
 
-@kernel_both("SPLIT")
 def split(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
     x = _unfold(ctx, op.inputs[1], args[1])
     axis = int(np.asarray(args[0]).reshape(-1)[0]) % (x.ndim - 1)
@@ -66,9 +48,7 @@ def split(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
     return [_fold(p) for p in np.split(x, count, axis=axis + 1)]
 
 
-@kernel_both("UNPACK")
 def unpack(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
-    _same_quant(ctx, op, op.inputs[:1], op.outputs)
     x = _unfold(ctx, op.inputs[0], args[0])
     axis = _axis(op, "Axis", x.ndim - 1)
     parts = np.moveaxis(x, axis + 1, 1)
@@ -76,28 +56,23 @@ def unpack(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
             for k in range(parts.shape[1])]
 
 
-@kernel_both("PACK")
 def pack(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
-    _same_quant(ctx, op, op.inputs, op.outputs)
     parts = [_unfold(ctx, i, a) for i, a in zip(op.inputs, args, strict=True)]
     axis = _axis(op, "Axis", parts[0].ndim)
     return [_fold(np.stack(parts, axis=axis + 1))]
 
 
-@kernel_both("RESHAPE")
 def reshape(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
     out = tuple(ctx.tensor(op.outputs[0]).shape)
     return [np.ascontiguousarray(args[0]).reshape((-1, *out[1:]) if out else ())]
 
 
-@kernel_both("REVERSE_V2")
 def reverse_v2(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
     x = _unfold(ctx, op.inputs[0], args[0])
     axes = tuple(int(a) % (x.ndim - 1) + 1 for a in np.asarray(args[1]).reshape(-1))
     return [_fold(np.flip(x, axis=axes))]
 
 
-@kernel_both("STRIDED_SLICE")
 def strided_slice(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
     """Begin/end masks, negative indices and strides, shrink_axis_mask; no ellipsis or
     new-axis masks (the lowering does not emit them)."""
@@ -123,15 +98,6 @@ def strided_slice(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
     return [np.ascontiguousarray(y).reshape((-1, *out[1:]) if out else ())]
 
 
-def _qp(ctx: Ctx, index: int) -> tuple[np.float32, int]:
-    t = ctx.tensor(index)
-    return np.float32(t.scales()[0]), int(t.zero_points()[0])
-
-
-def _i8(x: np.ndarray) -> np.ndarray:
-    return np.clip(x, -128, 127).astype(np.int8)
-
-
 def _per_sequence_mask(ctx: Ctx, x: np.ndarray, block: int) -> np.ndarray:
     """Elements of each invoke's flat array that a SIMD loop of `block` lanes handles."""
     per = x.size // ctx.n
@@ -140,13 +106,12 @@ def _per_sequence_mask(ctx: Ctx, x: np.ndarray, block: int) -> np.ndarray:
 
 # --------------------------------------------------------------------------- (DE)QUANTIZE
 
-@kernel("QUANTIZE")
 def quantize(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
     """float32 -> int8 (NEON loop: multiply by a float32 reciprocal, round half to even; tail:
     divide in double, round half away) or int8 -> int8 requantisation (NEON loop: `mbqm_neon`;
     tail: `mbqm`)."""
     x = args[0]
-    s_out, z_out = _qp(ctx, op.outputs[0])
+    s_out, z_out = qparams(ctx, op.outputs[0])
     if x.dtype == np.float32:
         vec = _per_sequence_mask(ctx, x, 8)
         recip = np.float32(1.0 / float(s_out))
@@ -154,19 +119,18 @@ def quantize(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
         t = x.astype(np.float64) / float(s_out)
         t = np.sign(t) * np.floor(np.abs(t) + 0.5)
         v, t = (np.clip(a, -2**31, 2**31 - 1).astype(np.int64) for a in (v, t))
-        return [_i8(np.where(vec, v, t) + z_out)]
-    s_in, z_in = _qp(ctx, op.inputs[0])
+        return [to_int8(np.where(vec, v, t) + z_out)]
+    s_in, z_in = qparams(ctx, op.inputs[0])
     m, e = quantize_multiplier(float(s_in) / float(s_out))
     d = x.astype(np.int64) - z_in
     vec = _per_sequence_mask(ctx, x, 16)
-    return [_i8(np.where(vec, mbqm_neon(d, m, e), mbqm(d, m, e)) + z_out)]
+    return [to_int8(np.where(vec, mbqm_neon(d, m, e), mbqm(d, m, e)) + z_out)]
 
 
-@kernel("DEQUANTIZE")
 def dequantize(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
     """int8 -> float32. NEON loop (groups of 8): float32(q)*s + float32(-zp*s), each step
     rounded to float32 (no FMA on x86); tail: (q - zp) * s in double, then rounded once."""
-    s, z = _qp(ctx, op.inputs[0])
+    s, z = qparams(ctx, op.inputs[0])
     x = args[0]
     vec = _per_sequence_mask(ctx, x, 8)
     zs = np.float32(-z * np.float64(s))
@@ -175,6 +139,6 @@ def dequantize(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
     return [np.where(vec, v.astype(np.float32), t)]
 
 
-# In a float graph QUANTIZE/DEQUANTIZE carry float tensors through unchanged.
-kernel("QUANTIZE", float_version=True)(lambda ctx, op, args: [args[0].astype(np.float32)])
-kernel("DEQUANTIZE", float_version=True)(lambda ctx, op, args: [args[0].astype(np.float32)])
+def passthrough_float(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
+    """QUANTIZE / DEQUANTIZE in a float graph: float tensors pass through unchanged."""
+    return [args[0].astype(np.float32)]

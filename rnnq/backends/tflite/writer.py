@@ -17,17 +17,17 @@ from tflite.BuiltinOperator import BuiltinOperator
 from tflite.BuiltinOptions import BuiltinOptions
 from tflite.TensorType import TensorType
 
-from rnnq.tflite.graph import TGraph, TTensor
+from rnnq.ir.tgraph import TGraph, TTensor
 
 
-def _schema(table: str) -> Any:
+def schema_module(table: str) -> Any:
     """The generated module of one schema table (the package re-exports the classes under
     the same names, which hide the module-level builder functions)."""
     return importlib.import_module(f"tflite.{table}")
 
 
-Tensor, Operator, SubGraph, Model = (_schema(n) for n in ("Tensor", "Operator", "SubGraph", "Model"))
-QuantParams, OperatorCode, Buffer = (_schema(n) for n in ("QuantizationParameters",
+Tensor, Operator, SubGraph, Model = (schema_module(n) for n in ("Tensor", "Operator", "SubGraph", "Model"))
+QuantParams, OperatorCode, Buffer = (schema_module(n) for n in ("QuantizationParameters",
                                                           "OperatorCode", "Buffer"))
 
 # Builtin options table per operator (operators absent here take no options).
@@ -89,7 +89,7 @@ def _options(b: flatbuffers.Builder, kind: str, options: dict[str, Any]) -> tupl
         if options:
             raise ValueError(f"{kind} takes no builtin options, got {sorted(options)}")
         return 0, 0
-    mod = _schema(table)
+    mod = schema_module(table)
     mod.Start(b)
     for key, value in options.items():
         getattr(mod, "Add" + key)(b, value)

@@ -15,9 +15,9 @@ from tflite.BuiltinOperator import BuiltinOperator
 from tflite.BuiltinOptions import BuiltinOptions
 from tflite.TensorType import TensorType
 
+from rnnq.backends.tflite.writer import schema_module
 from rnnq.ir import RnnqError
-from rnnq.tflite.graph import TGraph, TTensor
-from rnnq.tflite.writer import _schema
+from rnnq.ir.tgraph import TGraph, TTensor
 
 _OPS = {v: k for k, v in vars(BuiltinOperator).items() if not k.startswith("_")}
 _OPTIONS = {v: k for k, v in vars(BuiltinOptions).items() if not k.startswith("_")}
@@ -43,7 +43,7 @@ def _options(op) -> dict:
     table = op.BuiltinOptions()
     if kind == 0 or table is None:
         return {}
-    cls = getattr(_schema(_OPTIONS[kind]), _OPTIONS[kind])
+    cls = getattr(schema_module(_OPTIONS[kind]), _OPTIONS[kind])
     obj = cls()
     obj.Init(table.Bytes, table.Pos)
     return _scalar_fields(obj)
@@ -79,7 +79,7 @@ def read_tflite(path: str | Path | bytes) -> TGraph:
     """The main subgraph, with the file's other subgraphs (WHILE bodies) in `.subgraphs`."""
     raw = path if isinstance(path, bytes) else Path(path).read_bytes()
     where = "model" if isinstance(path, bytes) else str(path)
-    Model = _schema("Model").Model
+    Model = schema_module("Model").Model
     if len(raw) < 8 or raw[4:8] != b"TFL3":
         raise RnnqError(f"{where}: not a .tflite file")
     model = Model.GetRootAs(raw, 0)

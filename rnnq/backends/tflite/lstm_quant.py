@@ -29,12 +29,12 @@ import math
 
 import numpy as np
 
-from rnnq.tflite.graph import TGraph, TOp, TTensor
+from rnnq.ir.tgraph import LSTM_GATES as GATES
+from rnnq.ir.tgraph import LSTM_PEEPHOLES as PEEP
+from rnnq.ir.tgraph import TGraph, TOp, TTensor
+from rnnq.sim.litert.constraints import CELL_EXP_MAX, CELL_EXP_MIN
 
-GATES = "ifco"                       # TFLite's gate order of the weight/bias inputs
-PEEP = {"i": 0, "f": 1, "o": 2}      # peephole (cell_to_*) slots after input 9
 TANH = 4  # TfLiteFusedActivation kTfLiteActTanh
-CELL_EXP_MIN, CELL_EXP_MAX = -15, -9
 
 
 def cell_exponent(cell_absmax: float) -> int:

@@ -7,102 +7,96 @@ from collections.abc import Callable
 import numpy as np
 import onnx
 
-from rnnq.frontend.context import (
-    _attrs,
-    _Ctx,
-    _err,
-    _norm_axis,
-    _opset,
-    _reshape_to,
-    _step_axis,
-    _take,
+from rnnq.frontend.onnx.context import (
+    Ctx,
+    attrs_of,
+    emit_take,
+    node_error,
+    norm_axis,
+    opset_of,
+    reshape_to,
+    step_axis,
 )
-from rnnq.frontend.recurrent import recurrent
+from rnnq.frontend.onnx.recurrent import ONNX_RECURRENT, recurrent
 from rnnq.ir import Tensor
 
-SUPPORTED_OPS = [
-    "LSTM", "GRU", "RNN", "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Relu", "Sigmoid", "Tanh", "Softmax",
-    "Transpose", "Squeeze", "Unsqueeze", "Reshape", "Flatten", "Slice", "Gather", "Identity",
-    "Dropout", "Constant", "Shape", "Concat", "Split", "ReduceMean",
-]
 
-
-def _identity(ctx: _Ctx, node) -> None:
+def _identity(ctx: Ctx, node) -> None:
     x = ctx.act(node, node.input[0])
-    _reshape_to(ctx, node, x, ctx.full_shape(x), node.output[0])
+    reshape_to(ctx, node, x, ctx.full_shape(x), node.output[0])
 
 
-def _reshape(ctx: _Ctx, node) -> None:
+def _reshape(ctx: Ctx, node) -> None:
     x = ctx.act(node, node.input[0])
     full = ctx.full_shape(x)
     target = [int(v) for v in ctx.const(node, node.input[1], "the shape input")]
-    allowzero = _attrs(node).get("allowzero", 0)
+    allowzero = attrs_of(node).get("allowzero", 0)
     out = []
     for i, d in enumerate(target):
         out.append(full[i] if d == 0 and not allowzero else d)
     if out.count(-1) > 1:
-        raise _err(node, "more than one -1 in the target shape")
+        raise node_error(node, "more than one -1 in the target shape")
     if -1 in out:
         known = int(np.prod([d for d in out if d != -1], dtype=np.int64))
         out[out.index(-1)] = int(np.prod(full, dtype=np.int64)) // max(known, 1)
     if int(np.prod(out, dtype=np.int64)) != int(np.prod(full, dtype=np.int64)):
-        raise _err(node, f"cannot reshape {full} to {target}")
-    _reshape_to(ctx, node, x, out, node.output[0])
+        raise node_error(node, f"cannot reshape {full} to {target}")
+    reshape_to(ctx, node, x, out, node.output[0])
 
 
-def _flatten(ctx: _Ctx, node) -> None:
+def _flatten(ctx: Ctx, node) -> None:
     x = ctx.act(node, node.input[0])
     full = ctx.full_shape(x)
-    axis = _norm_axis(node, _attrs(node).get("axis", 1), len(full) + 1)
+    axis = norm_axis(node, attrs_of(node).get("axis", 1), len(full) + 1)
     out = [int(np.prod(full[:axis], dtype=np.int64)), int(np.prod(full[axis:], dtype=np.int64))]
-    _reshape_to(ctx, node, x, out, node.output[0])
+    reshape_to(ctx, node, x, out, node.output[0])
 
 
-def _axes(ctx: _Ctx, node) -> list[int] | None:
+def _axes(ctx: Ctx, node) -> list[int] | None:
     if len(node.input) > 1 and node.input[1]:
         return [int(a) for a in ctx.const(node, node.input[1], "axes")]
-    a = _attrs(node).get("axes")
+    a = attrs_of(node).get("axes")
     return None if a is None else [int(v) for v in a]
 
 
-def _squeeze(ctx: _Ctx, node) -> None:
+def _squeeze(ctx: Ctx, node) -> None:
     x = ctx.act(node, node.input[0])
     full = ctx.full_shape(x)
     axes = _axes(ctx, node)
     if axes is None:
         axes = [i for i, d in enumerate(full) if d == 1]
-    axes = [_norm_axis(node, a, len(full)) for a in axes]
+    axes = [norm_axis(node, a, len(full)) for a in axes]
     for a in axes:
         if full[a] != 1:
-            raise _err(node, f"cannot squeeze axis {a} of size {full[a]}")
-    _reshape_to(ctx, node, x, [d for i, d in enumerate(full) if i not in axes], node.output[0])
+            raise node_error(node, f"cannot squeeze axis {a} of size {full[a]}")
+    reshape_to(ctx, node, x, [d for i, d in enumerate(full) if i not in axes], node.output[0])
 
 
-def _unsqueeze(ctx: _Ctx, node) -> None:
+def _unsqueeze(ctx: Ctx, node) -> None:
     x = ctx.act(node, node.input[0])
     full = ctx.full_shape(x)
     axes = _axes(ctx, node) or []
     rank = len(full) + len(axes)
-    axes = sorted(_norm_axis(node, a, rank) for a in axes)
+    axes = sorted(norm_axis(node, a, rank) for a in axes)
     out = list(full)
     for a in axes:
         out.insert(a, 1)
-    _reshape_to(ctx, node, x, out, node.output[0])
+    reshape_to(ctx, node, x, out, node.output[0])
 
 
-def _transpose(ctx: _Ctx, node) -> None:
+def _transpose(ctx: Ctx, node) -> None:
     x = ctx.act(node, node.input[0])
     rank = len(ctx.full_shape(x))
-    perm = [int(p) for p in _attrs(node).get("perm", list(range(rank))[::-1])]
+    perm = [int(p) for p in attrs_of(node).get("perm", list(range(rank))[::-1])]
     if x.kind == "seq":
         ta = perm.index(x.time_axis)
         step = [p - (p > x.time_axis) for p in perm if p != x.time_axis]
-        _take(ctx, node, x, lambda a: a.transpose(step), node.output[0], ta)
+        emit_take(ctx, node, x, lambda a: a.transpose(step), node.output[0], ta)
     else:
-        _take(ctx, node, x, lambda a: a.transpose(perm), node.output[0], None)
+        emit_take(ctx, node, x, lambda a: a.transpose(perm), node.output[0], None)
 
 
-def _last(ctx: _Ctx, node, x: Tensor, keep_dim: bool, out: str, first: bool = False) -> None:
+def _last(ctx: Ctx, node, x: Tensor, keep_dim: bool, out: str, first: bool = False) -> None:
     shape = list(x.shape)
     if keep_dim:
         shape.insert(x.time_axis, 1)
@@ -110,36 +104,36 @@ def _last(ctx: _Ctx, node, x: Tensor, keep_dim: bool, out: str, first: bool = Fa
     ctx.emit("first" if first else "last", [x.name], [out], node)
 
 
-def _embedding(ctx: _Ctx, node) -> None:
+def _embedding(ctx: Ctx, node) -> None:
     """Gather rows of a constant table by activation indices: an embedding."""
     table = ctx.consts[node.input[0]].astype(np.float64)
     ids = ctx.act(node, node.input[1])
-    if _attrs(node).get("axis", 0) != 0 or table.ndim != 2:
-        raise _err(node, "only embeddings (axis 0 of a 2-D constant table) are supported")
+    if attrs_of(node).get("axis", 0) != 0 or table.ndim != 2:
+        raise node_error(node, "only embeddings (axis 0 of a 2-D constant table) are supported")
     if ids.dtype not in ("int64", "int32"):
-        raise _err(node, "embedding indices must come from an integer model input")
+        raise node_error(node, "embedding indices must come from an integer model input")
     tname = ctx.add_const(table, node.output[0] + "_table")
     ctx.add_act(node.output[0], (*ids.shape, table.shape[1]), ids.kind, ids.time_axis)
     ctx.emit("embed", [ids.name, tname], [node.output[0]], node)
 
 
-def _gather(ctx: _Ctx, node) -> None:
+def _gather(ctx: Ctx, node) -> None:
     if ctx.is_const(node.input[0]):
         _embedding(ctx, node)
         return
     x = ctx.act(node, node.input[0])
     idx = ctx.const(node, node.input[1], "the indices").astype(np.int64)
     full = ctx.full_shape(x)
-    axis = _norm_axis(node, _attrs(node).get("axis", 0), len(full))
+    axis = norm_axis(node, attrs_of(node).get("axis", 0), len(full))
     if x.kind == "seq" and axis == x.time_axis:
         step = int(idx.ravel()[0]) % ctx.T if idx.size == 1 else -1
         if step not in (0, ctx.T - 1):
-            raise _err(node, "gathers timesteps other than the first or last one")
+            raise node_error(node, "gathers timesteps other than the first or last one")
         _last(ctx, node, x, idx.ndim == 1, node.output[0], first=step == 0 and ctx.T > 1)
         return
-    sa = _step_axis(x, axis)
+    sa = step_axis(x, axis)
     idx = np.where(idx < 0, idx + full[axis], idx)
-    _take(ctx, node, x, lambda a: np.take(a, idx, axis=sa), node.output[0], _gather_ta(x, axis, idx))
+    emit_take(ctx, node, x, lambda a: np.take(a, idx, axis=sa), node.output[0], _gather_ta(x, axis, idx))
 
 
 def _gather_ta(x: Tensor, axis: int, idx: np.ndarray) -> int | None:
@@ -148,7 +142,7 @@ def _gather_ta(x: Tensor, axis: int, idx: np.ndarray) -> int | None:
     return x.time_axis if axis > x.time_axis else x.time_axis + idx.ndim - 1
 
 
-def _slice(ctx: _Ctx, node) -> None:
+def _slice(ctx: Ctx, node) -> None:
     x = ctx.act(node, node.input[0])
     full = ctx.full_shape(x)
     starts = ctx.const(node, node.input[1], "starts").astype(np.int64)
@@ -161,16 +155,16 @@ def _slice(ctx: _Ctx, node) -> None:
     # explicit index lists per axis (a negative step running to the start has no slice form)
     sel = [np.arange(d) for d in full]
     for s, e, a, st in zip(starts, ends, axes, steps):
-        a = _norm_axis(node, int(a), len(full))
+        a = norm_axis(node, int(a), len(full))
         if st == 0:
-            raise _err(node, "step 0")
+            raise node_error(node, "step 0")
         sel[a] = np.arange(*slice(int(s), int(e), int(st)).indices(full[a]))
     cur = x
     if x.kind == "seq":
         ts = sel[x.time_axis].tolist()
         if ts != list(range(ctx.T)):
             if ts not in ([ctx.T - 1], [0]):
-                raise _err(node, "slices timesteps other than the first or last one")
+                raise node_error(node, "slices timesteps other than the first or last one")
             tmp = ctx.tmp(node.output[0])
             _last(ctx, node, x, True, tmp, first=ts == [0] and ctx.T > 1)
             cur = ctx.graph.tensors[tmp]
@@ -184,11 +178,11 @@ def _slice(ctx: _Ctx, node) -> None:
             a = np.take(a, idx, axis=axis)
         return a
 
-    _take(ctx, node, cur, pick, node.output[0], ta)
+    emit_take(ctx, node, cur, pick, node.output[0], ta)
 
 
 def _unary(op: str):
-    def handler(ctx: _Ctx, node) -> None:
+    def handler(ctx: Ctx, node) -> None:
         x = ctx.act(node, node.input[0])
         ctx.add_act(node.output[0], x.shape, x.kind, x.time_axis)
         ctx.emit(op, [x.name], [node.output[0]], node)
@@ -196,25 +190,25 @@ def _unary(op: str):
     return handler
 
 
-def _softmax(ctx: _Ctx, node) -> None:
+def _softmax(ctx: Ctx, node) -> None:
     x = ctx.act(node, node.input[0])
     full = ctx.full_shape(x)
-    opset = _opset(ctx.model)
-    axis = _norm_axis(node, _attrs(node).get("axis", -1 if opset >= 13 else 1), len(full))
+    opset = opset_of(ctx.model)
+    axis = norm_axis(node, attrs_of(node).get("axis", -1 if opset >= 13 else 1), len(full))
     last = len(full) - 1
     if opset < 13 and axis != last and all(d == 1 for d in full[axis:-1]):
         axis = last
     if axis != last or (x.kind == "seq" and x.time_axis == last):
-        raise _err(node, f"softmax over axis {axis} of {full}; rnnq supports the last, non-time axis")
+        raise node_error(node, f"softmax over axis {axis} of {full}; rnnq supports the last, non-time axis")
     _unary("softmax")(ctx, node)
 
 
 def _binary(op: str):
-    def handler(ctx: _Ctx, node) -> None:
+    def handler(ctx: Ctx, node) -> None:
         a_name, b_name = node.input[0], node.input[1]
         out = node.output[0]
         if ctx.is_const(a_name) and op in ("sub", "div"):
-            raise _err(node, "constant minus/over activation is not supported")
+            raise node_error(node, "constant minus/over activation is not supported")
         if ctx.is_const(a_name):
             a_name, b_name = b_name, a_name
         a = ctx.act(node, a_name)
@@ -222,19 +216,19 @@ def _binary(op: str):
             c = ctx.consts[b_name].astype(np.float64)
             if op == "div":
                 if np.any(c == 0):
-                    raise _err(node, "division by a constant containing zero")
+                    raise node_error(node, "division by a constant containing zero")
                 c = 1.0 / c
             full = ctx.full_shape(a)
             try:
                 bshape = np.broadcast_shapes(tuple(full), c.shape)
             except ValueError:
-                raise _err(node, f"cannot broadcast {list(c.shape)} to {full}") from None
+                raise node_error(node, f"cannot broadcast {list(c.shape)} to {full}") from None
             if list(bshape) != full:
-                raise _err(node, f"constant {list(c.shape)} enlarges the activation {full}")
+                raise node_error(node, f"constant {list(c.shape)} enlarges the activation {full}")
             c = c.reshape((1,) * (len(full) - c.ndim) + c.shape)
             if a.kind == "seq":
                 if c.shape[a.time_axis] != 1:
-                    raise _err(node, "constant varies along the time axis")
+                    raise node_error(node, "constant varies along the time axis")
                 c = np.take(c, 0, axis=a.time_axis)
             c = np.broadcast_to(c, a.shape)
             b_const = ctx.add_const(c, out)
@@ -242,10 +236,10 @@ def _binary(op: str):
             ctx.emit("mul" if op == "div" else op, [a.name, b_const], [out], node)
             return
         if op == "div":
-            raise _err(node, "division by an activation is not supported")
+            raise node_error(node, "division by an activation is not supported")
         b = ctx.act(node, b_name)
         if ctx.full_shape(a) != ctx.full_shape(b) or a.kind != b.kind or a.time_axis != b.time_axis:
-            raise _err(node, f"operands {ctx.full_shape(a)} and {ctx.full_shape(b)} differ in shape "
+            raise node_error(node, f"operands {ctx.full_shape(a)} and {ctx.full_shape(b)} differ in shape "
                              "or timing; rnnq supports equal shapes for two activations")
         ctx.add_act(out, a.shape, a.kind, a.time_axis)
         ctx.emit(op, [a.name, b.name], [out], node)
@@ -253,24 +247,24 @@ def _binary(op: str):
     return handler
 
 
-def _dense(ctx: _Ctx, node, x: Tensor, w_nk: np.ndarray, b_n: np.ndarray, out: str) -> None:
+def _dense(ctx: Ctx, node, x: Tensor, w_nk: np.ndarray, b_n: np.ndarray, out: str) -> None:
     full = ctx.full_shape(x)
     if x.kind == "seq" and x.time_axis == len(full) - 1:
-        raise _err(node, "contracts over the time axis")
+        raise node_error(node, "contracts over the time axis")
     if x.shape[-1] != w_nk.shape[1]:
-        raise _err(node, f"inner dimensions differ: {x.shape[-1]} vs {w_nk.shape[1]}")
+        raise node_error(node, f"inner dimensions differ: {x.shape[-1]} vs {w_nk.shape[1]}")
     wn, bn = ctx.add_const(w_nk, out + "_W"), ctx.add_const(b_n, out + "_b")
     ctx.add_act(out, x.shape[:-1] + (w_nk.shape[0],), x.kind, x.time_axis)
     ctx.emit("dense", [x.name, wn, bn], [out], node)
 
 
-def _gemm(ctx: _Ctx, node) -> None:
-    at = _attrs(node)
+def _gemm(ctx: Ctx, node) -> None:
+    at = attrs_of(node)
     x = ctx.act(node, node.input[0])
     if at.get("transA", 0):
-        raise _err(node, "transA=1 is not supported")
+        raise node_error(node, "transA=1 is not supported")
     if len(ctx.full_shape(x)) != 2:
-        raise _err(node, "input A must be 2-D")
+        raise node_error(node, "input A must be 2-D")
     bm = ctx.const(node, node.input[1], "input B (weights)").astype(np.float64)
     w = (bm if at.get("transB", 0) else bm.T) * at.get("alpha", 1.0)
     n = w.shape[0]
@@ -278,50 +272,50 @@ def _gemm(ctx: _Ctx, node) -> None:
     if len(node.input) > 2 and node.input[2]:
         c = ctx.const(node, node.input[2], "input C (bias)").astype(np.float64)
         if c.ndim == 2 and c.shape[0] != 1:
-            raise _err(node, "bias C with more than one row is not supported")
+            raise node_error(node, "bias C with more than one row is not supported")
         b = np.broadcast_to(c.reshape(-1) if c.ndim else c, (n,)) * at.get("beta", 1.0)
     _dense(ctx, node, x, w, b, node.output[0])
 
 
-def _matmul(ctx: _Ctx, node) -> None:
+def _matmul(ctx: Ctx, node) -> None:
     if ctx.is_const(node.input[0]):
-        raise _err(node, "constant @ activation is not supported (expected activation @ weights)")
+        raise node_error(node, "constant @ activation is not supported (expected activation @ weights)")
     x = ctx.act(node, node.input[0])
     w = ctx.const(node, node.input[1], "the second input (weights)")
     if w.ndim != 2:
-        raise _err(node, f"weights of rank {w.ndim}; rnnq supports 2-D weights")
+        raise node_error(node, f"weights of rank {w.ndim}; rnnq supports 2-D weights")
     _dense(ctx, node, x, w.T.astype(np.float64), np.zeros(w.shape[1]), node.output[0])
 
 
-def _concat(ctx: _Ctx, node) -> None:
+def _concat(ctx: Ctx, node) -> None:
     xs = [ctx.act(node, i) for i in node.input if i]
     if any(ctx.is_const(i) for i in node.input if i):
-        raise _err(node, "concatenating constants with activations is not supported")
+        raise node_error(node, "concatenating constants with activations is not supported")
     full = ctx.full_shape(xs[0])
-    axis = _norm_axis(node, _attrs(node).get("axis", 0), len(full))
+    axis = norm_axis(node, attrs_of(node).get("axis", 0), len(full))
     k0 = (xs[0].kind, xs[0].time_axis)
     if any((x.kind, x.time_axis) != k0 for x in xs):
-        raise _err(node, "inputs differ in timing (per-step vs final)")
+        raise node_error(node, "inputs differ in timing (per-step vs final)")
     if xs[0].kind == "seq" and axis == xs[0].time_axis:
-        raise _err(node, "concatenation along the time axis is not supported")
-    sa = _step_axis(xs[0], axis)
+        raise node_error(node, "concatenation along the time axis is not supported")
+    sa = step_axis(xs[0], axis)
     shapes = [list(x.shape) for x in xs]
     for s_ in shapes:
         if s_[:sa] + s_[sa + 1 :] != shapes[0][:sa] + shapes[0][sa + 1 :]:
-            raise _err(node, f"shapes {shapes} differ off the concatenation axis")
+            raise node_error(node, f"shapes {shapes} differ off the concatenation axis")
     out = list(shapes[0])
     out[sa] = sum(s_[sa] for s_ in shapes)
     ctx.add_act(node.output[0], out, xs[0].kind, xs[0].time_axis)
     ctx.emit("concat", [x.name for x in xs], [node.output[0]], node, axis=sa)
 
 
-def _split(ctx: _Ctx, node) -> None:
+def _split(ctx: Ctx, node) -> None:
     x = ctx.act(node, node.input[0])
-    at = _attrs(node)
+    at = attrs_of(node)
     full = ctx.full_shape(x)
-    axis = _norm_axis(node, at.get("axis", 0), len(full))
+    axis = norm_axis(node, at.get("axis", 0), len(full))
     if x.kind == "seq" and axis == x.time_axis:
-        raise _err(node, "splitting the time axis is not supported")
+        raise node_error(node, "splitting the time axis is not supported")
     n_out = len(node.output)
     if len(node.input) > 1 and node.input[1]:
         sizes = [int(v) for v in ctx.const(node, node.input[1], "split")]
@@ -331,28 +325,28 @@ def _split(ctx: _Ctx, node) -> None:
         k = -(-full[axis] // n_out)
         sizes = [min(k, full[axis] - i * k) for i in range(n_out)]
     if sum(sizes) != full[axis] or len(sizes) != n_out:
-        raise _err(node, f"split sizes {sizes} do not cover axis {axis} of {full}")
-    sa = _step_axis(x, axis)
+        raise node_error(node, f"split sizes {sizes} do not cover axis {axis} of {full}")
+    sa = step_axis(x, axis)
     start = 0
     for name, size in zip(node.output, sizes):
         sel = np.arange(start, start + size)
         start += size
         if name:
-            _take(ctx, node, x, lambda a, sel=sel: np.take(a, sel, axis=sa), name, x.time_axis)
+            emit_take(ctx, node, x, lambda a, sel=sel: np.take(a, sel, axis=sa), name, x.time_axis)
 
 
-def _reduce_mean(ctx: _Ctx, node) -> None:
+def _reduce_mean(ctx: Ctx, node) -> None:
     """Mean over the time axis (a running mean, streamable)."""
     x = ctx.act(node, node.input[0])
-    at = _attrs(node)
+    at = attrs_of(node)
     full = ctx.full_shape(x)
     axes = (ctx.const(node, node.input[1], "axes").tolist()
             if len(node.input) > 1 and node.input[1] else at.get("axes"))
     if axes is None or x.kind != "seq":
-        raise _err(node, "only a mean over the time axis is supported")
-    axes = [_norm_axis(node, int(a), len(full)) for a in axes]
+        raise node_error(node, "only a mean over the time axis is supported")
+    axes = [norm_axis(node, int(a), len(full)) for a in axes]
     if axes != [x.time_axis]:
-        raise _err(node, f"mean over axes {axes}; only the time axis {x.time_axis} is supported")
+        raise node_error(node, f"mean over axes {axes}; only the time axis {x.time_axis} is supported")
     shape = list(x.shape)
     if at.get("keepdims", 1):
         shape.insert(x.time_axis, 1)
@@ -360,8 +354,8 @@ def _reduce_mean(ctx: _Ctx, node) -> None:
     ctx.emit("mean_time", [x.name], [node.output[0]], node)
 
 
-HANDLERS: dict[str, Callable[[_Ctx, onnx.NodeProto], None]] = {
-    "LSTM": recurrent, "GRU": recurrent, "RNN": recurrent, "Gemm": _gemm, "MatMul": _matmul,
+HANDLERS: dict[str, Callable[[Ctx, onnx.NodeProto], None]] = {
+    **dict.fromkeys(ONNX_RECURRENT, recurrent), "Gemm": _gemm, "MatMul": _matmul,
     "Add": _binary("add"), "Sub": _binary("sub"), "Mul": _binary("mul"), "Div": _binary("div"),
     "Relu": _unary("relu"), "Sigmoid": _unary("sigmoid"), "Tanh": _unary("tanh"),
     "Softmax": _softmax, "Transpose": _transpose, "Squeeze": _squeeze, "Unsqueeze": _unsqueeze,
@@ -369,3 +363,6 @@ HANDLERS: dict[str, Callable[[_Ctx, onnx.NodeProto], None]] = {
     "Identity": _identity, "Dropout": _identity, "Concat": _concat, "Split": _split,
     "ReduceMean": _reduce_mean,
 }
+#: Every ONNX op rnnq imports: those with a handler, and those that only ever fold into
+#: constants (a Shape of an activation folds too: its shape is known).
+SUPPORTED_OPS: list[str] = sorted([*HANDLERS, "Constant", "Shape"])

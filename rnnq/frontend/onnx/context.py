@@ -12,7 +12,7 @@ from rnnq.ir import Graph, Node, RnnqError, Tensor
 #: Stand-in for a symbolic time dimension while tracing shapes (a prime, unlikely to collide).
 TRACE_T = 97
 
-class _Ctx:
+class Ctx:
     """Import state: the graph being built plus the ONNX-level view of each value."""
 
     def __init__(self, model: onnx.ModelProto, trace_t: int):
@@ -65,16 +65,16 @@ class _Ctx:
         self.graph.nodes.append(Node(op, list(inputs), list(outputs), attrs, node.name))
 
 
-def _attrs(node: onnx.NodeProto) -> dict:
+def attrs_of(node: onnx.NodeProto) -> dict:
     return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
 
 
-def _err(node: onnx.NodeProto, msg: str) -> RnnqError:
+def node_error(node: onnx.NodeProto, msg: str) -> RnnqError:
     return RnnqError(f"node {node.name!r} ({node.op_type}): {msg}")
 
 
 # --- layout helpers -------------------------------------------------------------------------
-def _alias_time_axis(ctx: _Ctx, node, x: Tensor, out_full: list[int]) -> int:
+def _alias_time_axis(ctx: Ctx, node, x: Tensor, out_full: list[int]) -> int:
     """Where time lands when x's elements are reinterpreted (same order) with shape out_full."""
     full = ctx.full_shape(x)
     a = x.time_axis
@@ -82,10 +82,10 @@ def _alias_time_axis(ctx: _Ctx, node, x: Tensor, out_full: list[int]) -> int:
     for b, d in enumerate(out_full):
         if d == ctx.T and int(np.prod(out_full[:b], dtype=np.int64)) == prefix:
             return b
-    raise _err(node, f"reshapes the time axis ({full} -> {out_full}); rnnq needs it kept whole")
+    raise node_error(node, f"reshapes the time axis ({full} -> {out_full}); rnnq needs it kept whole")
 
 
-def _reshape_to(ctx: _Ctx, node, x: Tensor, out_full: list[int], out: str) -> None:
+def reshape_to(ctx: Ctx, node, x: Tensor, out_full: list[int], out: str) -> None:
     """Emit a same-order reinterpretation of x with ONNX shape out_full."""
     if x.kind == "seq":
         ta = _alias_time_axis(ctx, node, x, out_full)
@@ -96,7 +96,7 @@ def _reshape_to(ctx: _Ctx, node, x: Tensor, out_full: list[int], out: str) -> No
     ctx.emit("reshape", [x.name], [out], node)
 
 
-def _take(ctx: _Ctx, node, x: Tensor, fn: Callable[[np.ndarray], np.ndarray], out: str,
+def emit_take(ctx: Ctx, node, x: Tensor, fn: Callable[[np.ndarray], np.ndarray], out: str,
           time_axis: int | None) -> None:
     """Emit data movement as an offline index map computed by applying fn to indices."""
     idx = fn(np.arange(x.size, dtype=np.int64).reshape(x.shape))
@@ -108,18 +108,18 @@ def _take(ctx: _Ctx, node, x: Tensor, fn: Callable[[np.ndarray], np.ndarray], ou
         ctx.emit("take", [x.name], [out], node, index=idx.ravel().astype(np.int32))
 
 
-def _step_axis(x: Tensor, axis: int) -> int:
+def step_axis(x: Tensor, axis: int) -> int:
     """ONNX axis of a seq tensor -> axis in its per-step shape."""
     return axis - 1 if x.kind == "seq" and axis > x.time_axis else axis
 
 
-def _norm_axis(node, axis: int, rank: int) -> int:
+def norm_axis(node, axis: int, rank: int) -> int:
     if not -rank <= axis < rank:
-        raise _err(node, f"axis {axis} out of range for rank {rank}")
+        raise node_error(node, f"axis {axis} out of range for rank {rank}")
     return axis % rank
 
 
-def _opset(model: onnx.ModelProto) -> int:
+def opset_of(model: onnx.ModelProto) -> int:
     for o in model.opset_import:
         if o.domain in ("", "ai.onnx"):
             return int(o.version)

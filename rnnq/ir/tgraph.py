@@ -1,7 +1,9 @@
-"""The TFLite-level integer graph: what `--format tflite` writes and what the LiteRT profile runs.
+"""The TFLite-level graph: what `--format tflite` lowers to, writes and reads back, and what
+the LiteRT profile of the simulator runs (float for calibration, integer as the specification).
 
-One op list serves three readers — the flatbuffer writer, the bit-exact simulator of LiteRT's
-kernels (`rnnq.tflite.sim`) and the report — so the file and its specification cannot drift.
+One op list serves every reader — the lowering and quantisation (backends/tflite), the
+flatbuffer writer and reader, the bit-exact simulator of LiteRT's kernels (sim/litert) — so the
+file and its specification cannot drift.
 Tensors carry TFLite's quantisation (float32 scale, int zero point, optional per-axis scales);
 scales are kept as float32 because that is what the file stores and what LiteRT derives its
 multipliers from.
@@ -13,6 +15,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+#: UNIDIRECTIONAL_SEQUENCE_LSTM's inputs (TFLite's lstm::full indices): x, then W for gates
+#: i, f, c, o (TFLite's gate order), R for the same gates, peepholes cell-to-i/f/o, gate biases,
+#: projection weights and bias, the h and c variables, layer-norm coefficients.
+LSTM_GATES = "ifco"
+LSTM_PEEPHOLES = {"i": 0, "f": 1, "o": 2}
+LSTM_X, LSTM_W0, LSTM_R0, LSTM_P0, LSTM_B0 = 0, 1, 5, 9, 12
+LSTM_PROJ_W, LSTM_PROJ_B, LSTM_H_STATE, LSTM_C_STATE, LSTM_LN0 = 16, 17, 18, 19, 20
 
 DTYPES = {"int8": np.int8, "int16": np.int16, "int32": np.int32, "int64": np.int64,
           "float32": np.float32, "uint8": np.uint8, "bool": np.bool_}

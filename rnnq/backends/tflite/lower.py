@@ -2,7 +2,7 @@
 
 Requires a FLOAT (or CALIBRATED) graph whose recurrent layers run over batch 1; produces a
 float32 TGraph with the same inputs and outputs, to be calibrated and quantised by
-`rnnq.tflite.quantize`. Every IR tensor becomes one TFLite tensor with a leading dim of 1 (the
+`rnnq.backends.tflite.quantize`. Every IR tensor becomes one TFLite tensor with a leading dim of 1 (the
 sequence; the simulator folds N sequences into it): `seq` tensors are [1, T, *step_shape],
 `final` tensors [1, *step_shape]. T is fixed when the file is written.
 
@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnq.ir import Graph, Node, RnnqError
-from rnnq.tflite.graph import TGraph, TTensor
-from rnnq.tflite.lower_rnn import Loop, Recurrent, err
+from rnnq.backends.tflite.lower_rnn import Loop, Recurrent
+from rnnq.backends.tflite.support import check
+from rnnq.ir import Graph, Node
+from rnnq.ir.tgraph import TGraph, TTensor
 
 
 class Lowered:
@@ -117,10 +118,7 @@ class _Lower(Recurrent):
 
     # -- nodes -----------------------------------------------------------------------------
     def node(self, n: Node) -> None:
-        fn = getattr(self, "_" + n.op, None)
-        if fn is None:
-            raise err(n, f"IR op {n.op}")
-        fn(n)
+        getattr(self, "_" + n.op)(n)  # every op support.check lets through has a rule
 
     def _reshape(self, n: Node) -> None:
         self.reshape(self.ir(n.inputs[0]), self.shape_of(n.outputs[0]), n.outputs[0],
@@ -149,10 +147,7 @@ class _Lower(Recurrent):
         self._pick(n, 0)
 
     def _concat(self, n: Node) -> None:
-        kinds = {self.g.tensors[i].kind for i in n.inputs}
-        if len(kinds) != 1:
-            raise err(n, "concatenating per-step and final tensors")
-        lead = 2 if kinds == {"seq"} else 1
+        lead = 2 if self.g.tensors[n.inputs[0]].kind == "seq" else 1
         self.op("CONCATENATION", [self.ir(i) for i in n.inputs], [self.out(n)],
                 Axis=lead + n.attrs["axis"], FusedActivationFunction=0)
 
@@ -170,9 +165,6 @@ class _Lower(Recurrent):
                 else 0, KeepNumDims=True)
 
     def _binary(self, n: Node, kind: str) -> None:
-        a, b = (self.g.tensors[i] for i in n.inputs)
-        if "final" in (a.kind, b.kind) and "seq" in (a.kind, b.kind):
-            raise err(n, "mixing per-step and final operands")
         self.op(kind, [self.ir(n.inputs[0]), self.ir(n.inputs[1])], [self.out(n)],
                 FusedActivationFunction=0)
 
@@ -200,15 +192,10 @@ class _Lower(Recurrent):
 
 def lower(g: Graph, t_len: int) -> Lowered:
     """Float IR -> float TGraph over sequences of exactly `t_len` steps."""
-    if g.meta.get("sequence_lens_inputs") or g.meta.get("length_inputs"):
-        raise RnnqError("sequence lengths as a model input are not supported by --format "
-                        "tflite (TFLite has no per-sequence length); export without them")
+    check(g)
     low = _Lower(g, t_len)
     name = g.inputs[0]
     t = g.tensors[name]
-    if t.dtype != "float32":
-        raise RnnqError(f"input {name}: {t.dtype} token ids are not supported by --format "
-                        "tflite")
     flat = low.act(name, (1, t_len, t.size))
     low.tg.inputs = [flat]
     low.idx[name] = low.reshape(flat, low.shape_of(name), name + "/steps")

@@ -1,7 +1,7 @@
 """Calibration and int8 quantisation of a lowered float `TGraph`, the way LiteRT's kernels
 need it.
 
-Requires a `Lowered` float graph (rnnq.tflite.lower) and float inputs [N, T, F]; produces the
+Requires a `Lowered` float graph (rnnq.backends.tflite.lower) and float inputs [N, T, F]; produces the
 integer TGraph that is written to `model.tflite` and run by the LiteRT profile of the
 simulator. Scheme (TFLite's full-integer convention):
 
@@ -13,16 +13,18 @@ simulator. Scheme (TFLite's full-integer convention):
   role at every step) form one class with one scale: the union of their ranges;
 - LOGISTIC / SOFTMAX outputs are fixed at scale 1/256, zero point -128; TANH at 1/128, 0;
 - FULLY_CONNECTED weights int8 symmetric per output channel, biases int32 at s_in*s_w;
-- the LSTM is quantised by `rnnq.tflite.lstm` (8x8_16: int16 cell, Q3.12 gates).
+- the LSTM is quantised by `rnnq.sim.litert.lstm` (8x8_16: int16 cell, Q3.12 gates).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from rnnq.tflite.graph import TGraph, TOp, TTensor
-from rnnq.tflite.lower import Lowered
-from rnnq.tflite.sim import run
+from rnnq.backends.tflite.lower import Lowered
+from rnnq.backends.tflite.lstm_quant import add_lstm, float_lstm_params
+from rnnq.backends.tflite.roll import roll
+from rnnq.ir.tgraph import TGraph, TOp, TTensor
+from rnnq.sim.litert.interpreter import run
 
 LAYOUT = {"RESHAPE": (0,), "GATHER": (0,), "PACK": None, "UNPACK": (0,), "SPLIT": (1,),
           "REVERSE_V2": (0,), "CONCATENATION": None,
@@ -47,6 +49,19 @@ class _Classes:
             a, b = self.find(ids[0]), self.find(i)
             if a != b:
                 self.parent[b] = a
+
+
+def calibration_inputs(x: np.ndarray, lengths: np.ndarray, t_len: int) -> np.ndarray:
+    """[N, T, F] sequences of exactly t_len steps: cropped, or (calibration sequences shorter
+    than the deployed T) the real steps of all of them played back to back and cut into
+    t_len-step streams, as `--seq-len` does for C."""
+    if x.shape[1] >= t_len:
+        return x[:, :t_len]
+    steps = np.concatenate([xi[:n] for xi, n in zip(x, lengths, strict=True)])
+    reps = -(-t_len // len(steps))  # at least one whole stream
+    steps = np.concatenate([steps] * reps)
+    k = len(steps) // t_len
+    return steps[: k * t_len].reshape(k, t_len, x.shape[2])
 
 
 def observe_ranges(low: Lowered, x: np.ndarray) -> dict[int, tuple[float, float]]:
@@ -169,8 +184,6 @@ class _Builder:
                   **op.options)
 
     def lstm(self, k: int, op) -> None:
-        from rnnq.tflite.lstm_quant import add_lstm, float_lstm_params
-
         add_lstm(self.q, self.tensor(op.inputs[0]), self.tensor(op.outputs[0]),
                  cell_absmax=self.cells[k], name=self.f.tensors[op.outputs[0]].name,
                  **float_lstm_params(self.f, op))
@@ -195,15 +208,13 @@ def quantize(low: Lowered, x: np.ndarray, headroom: float = 1.0,
 
     LSTM cell ranges come from rnnq's own calibration (`low.cells`). With float_io the graph
     takes and returns float32 through QUANTIZE and DEQUANTIZE. loop "while" rolls each
-    unrolled GRU / RNN layer into a WHILE op (same integers; rnnq.tflite.roll) at the edges; everything between stays integer.
+    unrolled GRU / RNN layer into a WHILE op (same integers; rnnq.backends.tflite.roll) at the edges; everything between stays integer.
     """
     ranges = observe_ranges(low, x)
     params = assign(low, ranges, headroom)
     builder = _Builder(low, params, ranges, low.cells)
     q = builder.build()
     if loop == "while" and low.loops:
-        from rnnq.tflite.roll import roll
-
         roll(q, low.loops, builder.map, low.t_len)
     if float_io:
         _float_edges(q)

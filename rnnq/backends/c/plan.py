@@ -1,4 +1,5 @@
-"""C backend: integer IR + target -> template contexts -> files.
+"""C backend, planning: integer IR -> a `Plan` (arrays, params structs, state, buffer places,
+one step's statements) that the templates print.
 
 Python decides everything here (buffer placement, array contents, call sequence); the Jinja2
 templates in templates/c only print. Two schedules:
@@ -15,36 +16,62 @@ Buffers get arena slots by a linear scan over the node order (`arena.py`).
 from __future__ import annotations
 
 import re
-import shutil
-from dataclasses import fields
-from pathlib import Path
+from dataclasses import dataclass, field, fields
 
-import jinja2
 import numpy as np
 
-from rnnq import __version__
-from rnnq.backends.arena import ALIGN, Arena
-from rnnq.backends.cplan import Array, Plan, Struct
-from rnnq.backends.layouts import matvec_layout
-from rnnq.backends.scratch import scratch_bytes
-from rnnq.ir import Graph, Node, RnnqError
-from rnnq.resources import templates_dir
-from rnnq.targets import Target
+from rnnq.backends.c.arena import Arena
+from rnnq.backends.c.layouts import matvec_layout
+from rnnq.backends.c.scratch import scratch_bytes
+from rnnq.ir import Graph, Node
+from rnnq.ir.ops import INT_RECURRENT, STATEFUL, VIEWS
 
 _CTYPE = {np.dtype(np.int8): "int8_t", np.dtype(np.int16): "int16_t",
           np.dtype(np.int32): "int32_t"}
-RUNTIME_FILES = ("rnnq_fixedpoint.h", "rnnq_tables.h", "rnnq_kernels.h", "rnnq_kernels.c")
+@dataclass
+class Array:
+    ctype: str
+    name: str
+    values: np.ndarray
+
+    @property
+    def size(self) -> int:
+        return int(self.values.size)
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.values.nbytes)
+
+    @property
+    def body(self) -> str:
+        flat = [str(int(v)) for v in np.asarray(self.values).ravel()]
+        lines = [", ".join(flat[i : i + 16]) for i in range(0, len(flat), 16)]
+        return ",\n    ".join(lines)
 
 
-def runtime_files(target: Target) -> list[str]:
-    """The verbatim runtime a build gets: the kernels and the target's matvec variant."""
-    files = list(RUNTIME_FILES)
-    variant = templates_dir() / "c" / "runtime" / f"rnnq_matvec_{target['kernels']['matvec']}.c"
-    if variant.is_file():
-        files += ["rnnq_matvec.h", variant.name]
-    return files
-_KERNEL = {"qlstm": "lstm", "qgru": "gru", "qrnn": "rnn"}
-_STATEFUL = ("qlstm", "qgru", "qrnn", "qmean_time")
+@dataclass
+class Struct:
+    ctype: str
+    name: str
+    fields: list[tuple[str, str]]
+
+
+@dataclass
+class Plan:
+    prefix: str
+    streaming: bool = True
+    max_steps: int = 0
+    arrays: list[Array] = field(default_factory=list)
+    structs: list[Struct] = field(default_factory=list)
+    state: list[tuple[str, str, int]] = field(default_factory=list)  # ctype, name, count
+    resets: list[str] = field(default_factory=list)
+    core: list[str] = field(default_factory=list)  # streaming: every step
+    head: list[str] = field(default_factory=list)  # streaming: outputs "as if it ended now"
+    whole: list[str] = field(default_factory=list)  # whole-sequence: the whole of _run
+    loc: dict[str, tuple[str, bool]] = field(default_factory=dict)  # base, per-step buffer
+    #: initial-state model inputs: C name -> {"input", "ctype", "count", "lines"}
+    setters: dict[str, dict] = field(default_factory=dict)
+    arena_bytes: int = 0
 
 
 def c_identifier(name: str) -> str:
@@ -116,8 +143,8 @@ class _Emitter:
     def node(self, i: int, n: Node) -> None:
         cid = c_identifier(f"{self.prefix}_{n.op}{i}")
         out = self.g.tensors[n.outputs[0]]
-        per_t = out.kind == "seq" or n.op in _STATEFUL
-        if n.op in ("reshape", "last", "first"):
+        per_t = out.kind == "seq" or n.op in STATEFUL
+        if n.op in VIEWS:
             base, per_step = self.p.loc[n.inputs[0]]
             if n.op == "reshape" or self.streaming:
                 self.p.loc[n.outputs[0]] = (base, per_step)
@@ -125,7 +152,7 @@ class _Emitter:
                 t = "0" if n.op == "first" else "n_steps - 1"
                 self.p.loc[n.outputs[0]] = (self.at(n.inputs[0], t), False)
             return
-        if n.op in _KERNEL:
+        if n.op in INT_RECURRENT:
             self._recurrent(cid, n)
             return
         body: list[str] = []
@@ -155,7 +182,7 @@ class _Emitter:
 
     def _recurrent(self, cid: str, n: Node) -> None:
         prm = n.attrs["params"]
-        kind = _KERNEL[n.op]
+        kind = INT_RECURRENT[n.op]
         hsz = prm.hidden_size
         x = self.g.tensors[n.inputs[0]]
         batch = x.size // prm.input_size
@@ -283,7 +310,7 @@ def _dead(graph: Graph, order: list[Node], last_use: dict, name: str, i: int) ->
     while grew:
         grew = False
         for n in order:
-            if n.op in ("reshape", "last", "first") and n.inputs[0] in names and \
+            if n.op in VIEWS and n.inputs[0] in names and \
                     n.outputs[0] not in names:
                 names.add(n.outputs[0])
                 grew = True
@@ -293,69 +320,5 @@ def _dead(graph: Graph, order: list[Node], last_use: dict, name: str, i: int) ->
 def _order(graph: Graph) -> list[Node]:
     """Streaming: per-step nodes (seq outputs, state updates) first, then the head."""
     core = [n for n in graph.nodes
-            if graph.tensors[n.outputs[0]].kind == "seq" or n.op in _STATEFUL]
+            if graph.tensors[n.outputs[0]].kind == "seq" or n.op in STATEFUL]
     return core + [n for n in graph.nodes if n not in core]
-
-
-def _context(graph: Graph, target: Target, prefix: str, p: Plan, io: dict) -> dict:
-    outs = []
-    off = 0
-    run_off = "0"  # C expression: where this output starts in _run's y
-    for name in graph.outputs:
-        t = graph.tensors[name]
-        outs.append({"name": name, "loc": p.out_ptr(name, graph), "size": t.size,
-                     "seq": t.kind == "seq", "offset": off, "run_offset": run_off,
-                     "q": io["outputs"][len(outs)]})
-        off += t.size
-        run_off += f" + (int32_t)n_steps * {t.size}" if t.kind == "seq" else f" + {t.size}"
-    p.state.sort(key=lambda e: {"int32_t": 0, "int16_t": 1}.get(e[0], 2))  # no inner padding
-    size = {"int32_t": 4, "int16_t": 2, "int8_t": 1}
-    state_bytes = 4 + sum(n * size[ct] for ct, _, n in p.state)  # + the step counter
-    state_bytes += -state_bytes % 4
-    xin = graph.tensors[graph.inputs[0]]
-    meta = graph.meta
-    return {
-        "version": __version__, "target": target.name, "prefix": prefix, "PREFIX": prefix.upper(),
-        "model_hash": meta.get("model_sha256", "")[:16], "model_name": meta.get("model_path", ""),
-        "input_size": xin.size, "input_ctype": "int32_t" if xin.dtype == "int64" else "int8_t",
-        "output_size": off, "outputs": outs,
-        "arena_bytes": max(p.arena_bytes, ALIGN), "state_bytes": state_bytes,
-        "state": p.state, "resets": p.resets, "core": p.core, "head": p.head, "whole": p.whole,
-        "streaming": p.streaming, "max_steps": p.max_steps,
-        "arrays": p.arrays, "structs": p.structs, "input_q": io["input"],
-        "setters": p.setters, "state_formats": io.get("states", {}),
-        "cc": target["toolchain"]["cc"], "ar": target["toolchain"]["ar"],
-        "cflags": " ".join(target["toolchain"]["cflags"]),
-        "ldflags": " ".join(target["toolchain"]["ldflags"]),
-        "fw_cflags": " ".join(target["firmware"]["cflags"]),
-        "fw_ldflags": " ".join(target["firmware"]["ldflags"]),
-        "board": target["run"]["board"],
-        "lib_sources": ["model.c", "weights.c",
-                        *[f for f in runtime_files(target) if f.endswith(".c")]],
-        "runtime_headers": [f for f in runtime_files(target) if f.endswith(".h")],
-    }
-
-
-def emit_c(graph: Graph, target: Target, out_dir: Path, prefix: str, io: dict,
-           max_steps: int) -> dict:
-    """Write the C sources for `graph` into out_dir; returns facts for manifest.json."""
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", prefix):
-        raise RnnqError(f"--prefix {prefix!r} is not a C identifier")
-    p = plan(graph, prefix, max_steps, target["kernels"]["matvec"])
-    ctx = _context(graph, target, prefix, p, io)
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir() / "c")),
-                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
-                             trim_blocks=True, lstrip_blocks=True)
-    files = {"model.h": "model.h.j2", "model.c": "model.c.j2", "weights.c": "weights.c.j2",
-             "harness.c": "harness.c.j2", "Makefile": "Makefile.j2",
-             "CMakeLists.txt": "CMakeLists.txt.j2"}
-    for out, tpl in files.items():
-        (out_dir / out).write_text(env.get_template(tpl).render(**ctx))
-    runtime = runtime_files(target)
-    for f in runtime:
-        shutil.copyfile(templates_dir() / "c" / "runtime" / f, out_dir / f)
-    return {"files": sorted(list(files) + runtime),
-            "weight_bytes": sum(a.nbytes for a in p.arrays),
-            "arena_bytes": ctx["arena_bytes"], "state_bytes": ctx["state_bytes"],
-            "input_size": ctx["input_size"], "output_size": ctx["output_size"],
-            "streaming": p.streaming, "max_steps": p.max_steps}

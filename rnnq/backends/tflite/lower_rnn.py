@@ -1,10 +1,10 @@
 """Lowering of LSTM / GRU / RNN layers to TFLite builtins (the recurrent half of
-`rnnq.tflite.lower._Lower`, which provides the tensor and op helpers used here).
+`rnnq.backends.tflite.lower._Lower`, which provides the tensor and op helpers used here).
 
 - LSTM -> the fused integer UNIDIRECTIONAL_SEQUENCE_LSTM when it can express the layer
   (sigmoid gates, no clip, no input_forget, zero initial states, cell state not read);
   otherwise the LSTM is unrolled into int8 builtins like the GRU (int8 cell state).
-- GRU / RNN -> int8 builtins, one set of ops per step (rnnq.tflite.roll can make a WHILE loop).
+- GRU / RNN -> int8 builtins, one set of ops per step (rnnq.backends.tflite.roll can make a WHILE loop).
 - HardSigmoid gates: the affine a·z + b is folded into the gate weights and biases and the
   gate tensor's quantisation range is [0, 1], so int8 saturation is the clamp (no op at all).
 - `clip` bounds the pre-activation tensor's range the same way. Bounds are kept on the
@@ -17,8 +17,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rnnq.ir import Node, RnnqError
-from rnnq.tflite.graph import TTensor
+from rnnq.backends.tflite.support import fused_lstm_blocker
+from rnnq.ir import Node
+from rnnq.ir.ops import hard_sigmoid
+from rnnq.ir.tgraph import TTensor
 
 # ONNX LSTM gate blocks i, o, f, c (TFLite's fused op takes i, f, c, o).
 ONNX_LSTM = {"i": 0, "o": 1, "f": 2, "c": 3}
@@ -40,33 +42,19 @@ class Loop:
     reverse: bool
 
 
-def err(node: Node, what: str) -> RnnqError:
-    return RnnqError(f"node {node.name or node.op} ({node.op}): {what} is not supported by "
-                     "--format tflite")
-
-
 class Recurrent:
     # -- shared checks and helpers ---------------------------------------------------------
-    def _check_recurrent(self, n: Node) -> tuple[int, int]:
-        x = self.g.tensors[n.inputs[0]]
-        if x.shape[0] != 1:
-            raise err(n, f"batch {x.shape[0]} inside the model (batch 1 only)")
-        if n.attrs.get("state_inputs"):
-            raise err(n, "an initial-state model input")
-        return x.shape[1], self.g.tensors[n.inputs[2]].shape[1]
+    def _sizes(self, n: Node) -> tuple[int, int]:
+        """(input size, hidden size) of a recurrent node (batch 1: support.check)."""
+        return self.g.tensors[n.inputs[0]].shape[1], self.g.tensors[n.inputs[2]].shape[1]
 
     def _bound(self, t: int, lo: float, hi: float) -> None:
         old = self.tg.tensors[t].clamp or (-np.inf, np.inf)
         self.tg.tensors[t].clamp = (max(old[0], lo), min(old[1], hi))
 
-    def _hard(self, n: Node) -> tuple[float, float] | None:
-        """(alpha, beta) of HardSigmoid gates, None for sigmoid."""
-        ga = n.attrs.get("gate_act", ("sigmoid",))
-        return (float(ga[1]), float(ga[2])) if ga[0] == "hardsigmoid" else None
-
     def _affine(self, n: Node, w: np.ndarray, b: np.ndarray | None):
         """Gate rows with HardSigmoid's a·z + b folded in (b only once: into the bias)."""
-        hard = self._hard(n)
+        hard = hard_sigmoid(n.attrs)
         if hard is None:
             return w, b
         a, beta = hard
@@ -75,7 +63,7 @@ class Recurrent:
     def _gate(self, n: Node, pre: int, name: str, role: str) -> int:
         """sigmoid: LOGISTIC; HardSigmoid: pre already is a·z + b, clamped to [0, 1]."""
         clip = n.attrs.get("clip")
-        hard = self._hard(n)
+        hard = hard_sigmoid(n.attrs)
         if hard is None:
             if clip is not None:
                 self._bound(pre, -clip, clip)
@@ -127,25 +115,9 @@ class Recurrent:
         return list(range(self.t))[::-1] if n.attrs.get("reverse") else list(range(self.t))
 
     # -- LSTM ------------------------------------------------------------------------------
-    def _fused_lstm_blocker(self, n: Node) -> str | None:
-        if self._hard(n) is not None:
-            return "HardSigmoid gates"
-        if n.attrs.get("clip") is not None:
-            return "clip"
-        if n.attrs.get("input_forget"):
-            return "input_forget"
-        if self.g.consumers(n.outputs[1]) or n.outputs[1] in self.g.outputs:
-            return "reading the cell state (Y_c)"
-        if any(np.any(self.g.tensors[n.inputs[k]].data != 0) for k in (4, 5)):
-            return "non-zero initial states"
-        return None
-
     def _lstm(self, n: Node) -> None:
-        isz, hsz = self._check_recurrent(n)
-        blocker = self._fused_lstm_blocker(n)
-        if blocker is not None:
-            if np.any(self.g.tensors[n.inputs[6]].data != 0):
-                raise err(n, f"peepholes together with {blocker}")
+        isz, hsz = self._sizes(n)
+        if fused_lstm_blocker(self.g, n) is not None:  # peepholes: not then (support.check)
             self._lstm_unrolled(n, hsz)
             return
         w, r, b, _, _, p = (self.g.tensors[i].data for i in n.inputs[1:])
@@ -227,7 +199,7 @@ class Recurrent:
 
     # -- vanilla RNN and GRU ---------------------------------------------------------------
     def _rnn(self, n: Node) -> None:
-        _, hsz = self._check_recurrent(n)
+        _, hsz = self._sizes(n)
         w, r, b, h0 = (self.g.tensors[i].data for i in n.inputs[1:])
         name, act = self.tag("rnn"), n.attrs.get("act", "tanh")
         clip = n.attrs.get("clip")
@@ -256,7 +228,7 @@ class Recurrent:
         self._pack(hs, n, 0, hrole, loop)
 
     def _gru(self, n: Node) -> None:
-        _, hsz = self._check_recurrent(n)
+        _, hsz = self._sizes(n)
         w, r, wb, rb, h0 = (self.g.tensors[i].data for i in n.inputs[1:])
         name, lbr = self.tag("gru"), bool(n.attrs.get("linear_before_reset"))
         zr, hn = slice(0, 2 * hsz), slice(2 * hsz, 3 * hsz)

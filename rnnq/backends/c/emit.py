@@ -1,0 +1,95 @@
+"""C backend, emission: integer IR + target -> the build's C files (model.h, model.c,
+weights.c, harness.c, Makefile, CMakeLists.txt and the verbatim runtime), as bytes.
+
+`plan.py` decides what goes where; this module fills the templates' context and renders them.
+"""
+
+from __future__ import annotations
+
+import re
+
+import jinja2
+
+from rnnq import __version__
+from rnnq.backends.c.arena import ALIGN
+from rnnq.backends.c.plan import Plan, plan
+from rnnq.ir import Graph, RnnqError
+from rnnq.resources import templates_dir
+from rnnq.targets import Target
+
+#: generated file -> its template in templates/c
+TEMPLATES = {"model.h": "model.h.j2", "model.c": "model.c.j2", "weights.c": "weights.c.j2",
+             "harness.c": "harness.c.j2", "Makefile": "Makefile.j2",
+             "CMakeLists.txt": "CMakeLists.txt.j2"}
+#: the verbatim runtime every build gets (templates/c/runtime), besides its matvec variant
+RUNTIME_FILES = ("rnnq_fixedpoint.h", "rnnq_tables.h", "rnnq_kernels.h", "rnnq_kernels.c")
+
+
+def runtime_files(target: Target) -> list[str]:
+    """The verbatim runtime a build gets: the kernels and the target's matvec variant."""
+    files = list(RUNTIME_FILES)
+    variant = templates_dir() / "c" / "runtime" / f"rnnq_matvec_{target['kernels']['matvec']}.c"
+    if variant.is_file():
+        files += ["rnnq_matvec.h", variant.name]
+    return files
+
+
+def _context(graph: Graph, target: Target, prefix: str, p: Plan, io: dict) -> dict:
+    outs = []
+    off = 0
+    run_off = "0"  # C expression: where this output starts in _run's y
+    for name in graph.outputs:
+        t = graph.tensors[name]
+        outs.append({"name": name, "loc": p.loc[name][0], "size": t.size,
+                     "seq": t.kind == "seq", "offset": off, "run_offset": run_off,
+                     "q": io["outputs"][len(outs)]})
+        off += t.size
+        run_off += f" + (int32_t)n_steps * {t.size}" if t.kind == "seq" else f" + {t.size}"
+    p.state.sort(key=lambda e: {"int32_t": 0, "int16_t": 1}.get(e[0], 2))  # no inner padding
+    size = {"int32_t": 4, "int16_t": 2, "int8_t": 1}
+    state_bytes = 4 + sum(n * size[ct] for ct, _, n in p.state)  # + the step counter
+    state_bytes += -state_bytes % 4
+    xin = graph.tensors[graph.inputs[0]]
+    meta = graph.meta
+    return {
+        "version": __version__, "target": target.name, "prefix": prefix, "PREFIX": prefix.upper(),
+        "model_hash": meta.get("model_sha256", "")[:16], "model_name": meta.get("model_path", ""),
+        "input_size": xin.size, "input_ctype": "int32_t" if xin.dtype == "int64" else "int8_t",
+        "output_size": off, "outputs": outs,
+        "arena_bytes": max(p.arena_bytes, ALIGN), "state_bytes": state_bytes,
+        "state": p.state, "resets": p.resets, "core": p.core, "head": p.head, "whole": p.whole,
+        "streaming": p.streaming, "max_steps": p.max_steps,
+        "arrays": p.arrays, "structs": p.structs, "input_q": io["input"],
+        "setters": p.setters, "state_formats": io.get("states", {}),
+        "cc": target["toolchain"]["cc"], "ar": target["toolchain"]["ar"],
+        "cflags": " ".join(target["toolchain"]["cflags"]),
+        "ldflags": " ".join(target["toolchain"]["ldflags"]),
+        "fw_cflags": " ".join(target["firmware"]["cflags"]),
+        "fw_ldflags": " ".join(target["firmware"]["ldflags"]),
+        "board": target["run"]["board"],
+        "lib_sources": ["model.c", "weights.c",
+                        *[f for f in runtime_files(target) if f.endswith(".c")]],
+        "runtime_headers": [f for f in runtime_files(target) if f.endswith(".h")],
+    }
+
+
+def emit_c(graph: Graph, target: Target, prefix: str, io: dict,
+           max_steps: int) -> tuple[dict[str, bytes], dict]:
+    """The C files of integer graph `graph` for `target` (name -> bytes), and facts about them
+    for manifest.json (memory, schedule)."""
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", prefix):
+        raise RnnqError(f"--prefix {prefix!r} is not a C identifier")
+    p = plan(graph, prefix, max_steps, target["kernels"]["matvec"])
+    ctx = _context(graph, target, prefix, p, io)
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir() / "c")),
+                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+                             trim_blocks=True, lstrip_blocks=True)
+    files = {out: env.get_template(tpl).render(**ctx).encode()
+             for out, tpl in TEMPLATES.items()}
+    for f in runtime_files(target):
+        files[f] = (templates_dir() / "c" / "runtime" / f).read_bytes()
+    facts = {"weight_bytes": sum(a.nbytes for a in p.arrays),
+             "arena_bytes": ctx["arena_bytes"], "state_bytes": ctx["state_bytes"],
+             "input_size": ctx["input_size"], "output_size": ctx["output_size"],
+             "streaming": p.streaming, "max_steps": p.max_steps}
+    return files, facts

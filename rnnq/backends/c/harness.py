@@ -1,0 +1,136 @@
+"""The C test harness (harness.c of a build) and its binary protocol.
+
+The harness is built with the target's toolchain in a temporary copy of the build folder (the
+build is never modified) and run on the host or, with on="emulator", on the target's emulated
+board. It reads in.bin and writes out.bin:
+
+in.bin:  int32 N; per sequence: int32 T, T input steps (int8, or int32 token ids), then each
+         initial-state input in the harness's order (int8 h, int16 c; little-endian)
+out.bin: per sequence: the outputs of every `_step` call (streaming models; T x all outputs),
+         then the outputs of one `_run` over the whole sequence (seq outputs for every step,
+         final outputs once) — all int8.
+"""
+
+from __future__ import annotations
+
+import shutil
+import struct
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from rnnq.ir import Graph, RnnqError
+from rnnq.targets import Target, load_target
+
+
+def write_inputs(path: Path, xq: np.ndarray, lengths: np.ndarray, states: list) -> None:
+    """states: [(values [N, ...], little-endian dtype)] in the harness's order."""
+    dt = "<i4" if xq.dtype == np.int64 else np.int8  # token ids travel as int32
+    with path.open("wb") as f:
+        f.write(struct.pack("<i", len(lengths)))
+        for i, t_len in enumerate(lengths):
+            f.write(struct.pack("<i", int(t_len)))
+            f.write(xq[i, :t_len].astype(dt).tobytes())
+            for v, sdt in states:
+                f.write(v[i].astype(sdt).tobytes())
+
+
+def harness_target(manifest: dict, on: str) -> tuple[Target, bool]:
+    """The toolchain and runner that build and run the harness, and whether it is the target's
+    firmware build.
+
+    on="host": the build's own target if it runs on this machine, else portable C on the host
+    (the target's kernel variants fall back to portable code there). on="emulator": the
+    target's cross toolchain, test-firmware flags and runner (emulated board)."""
+    tgt = load_target(manifest["target"])
+    if on == "emulator" or tgt["run"]["runner"] == "host":
+        return tgt, True
+    return load_target("generic-c99"), False
+
+
+def run_harness(build: Path, manifest: dict, xq: np.ndarray, lengths: np.ndarray,
+                on: str = "host", states: dict[str, np.ndarray] | None = None
+                ) -> tuple[np.ndarray, str]:
+    """Build and run the harness; returns the raw bytes it wrote and where it ran."""
+    tgt, firmware = harness_target(manifest, on)
+    tc = tgt["toolchain"]
+    for tool in (tc["cc"], tgt["run"]["command"][0]):
+        if not tool.startswith("{") and shutil.which(tool) is None:
+            raise RnnqError(f"{tool} not found: it is needed to build and run {build}'s test "
+                            f"program for {tgt.name} (see README, 'Targets')")
+    with tempfile.TemporaryDirectory(prefix="rnnq-validate-") as td:
+        work = Path(td) / "c"
+        shutil.copytree(build, work)
+        fw = tgt["firmware"] if firmware else {"cflags": [], "ldflags": []}
+        make = ["make", "-s", "-C", str(work), "harness", f"CC={tc['cc']}",
+                f"CFLAGS={' '.join(tc['cflags'])}", f"LDFLAGS={' '.join(tc['ldflags'])}",
+                f"FW_CFLAGS={' '.join(fw['cflags'])}", f"FW_LDFLAGS={' '.join(fw['ldflags'])}"]
+        r = subprocess.run(make, check=False, capture_output=True, text=True)
+        if r.returncode != 0:
+            first = (r.stderr or r.stdout).strip().splitlines()
+            raise RnnqError(f"{build}: C build failed: {first[0] if first else 'make error'}")
+        order = []
+        for name, info in manifest.get("state_inputs", {}).items():
+            v = (states or {}).get(name)
+            if v is None:
+                v = np.zeros((len(lengths), *info["shape"]), np.int64)
+            order.append((v, "<i2" if info["which"] == "c" else np.int8))
+        write_inputs(work / "in.bin", xq, lengths, order)
+        cmd = [a.replace("{firmware}", str(work / "harness")) for a in tgt["run"]["command"]]
+        try:
+            r = subprocess.run(cmd, cwd=work, check=False, capture_output=True, text=True,
+                               timeout=tgt["run"]["timeout_s"])
+        except subprocess.TimeoutExpired:
+            raise RnnqError(f"{build}: the test program did not finish within "
+                            f"{tgt['run']['timeout_s']} s on {tgt['run']['board']}") from None
+        if r.returncode != 0:
+            msg = ((r.stderr + r.stdout).strip().splitlines() or [f"exit status {r.returncode}"])
+            raise RnnqError(f"{build}: C harness failed on {tgt['run']['board']}: {msg[0]}")
+        raw = np.frombuffer((work / "out.bin").read_bytes(), dtype=np.int8)
+    return raw, f"{tgt['run']['board']} ({tc['cc']})"
+
+
+def split_outputs(raw: np.ndarray, manifest: dict, lengths: np.ndarray, where: Path) -> list:
+    """out.bin -> per sequence (step outputs [T, all outputs], run outputs flat)."""
+    outs = manifest["outputs"]
+    total = sum(o["size"] for o in outs)
+    streaming = manifest.get("streaming", True)
+    pos = 0
+    res = []
+    for t_len in lengths:
+        n_step = t_len * total if streaming else 0
+        step = raw[pos : pos + n_step].reshape(-1, total)
+        pos += n_step
+        n_run = sum(o["size"] * (t_len if o["kind"] == "seq" else 1) for o in outs)
+        res.append((step, raw[pos : pos + n_run]))
+        pos += n_run
+    if pos != raw.size:
+        raise RnnqError(f"{where}: C harness wrote {raw.size} bytes, expected {pos}")
+    return res
+
+
+def expected_outputs(g: Graph, env: dict, lengths: np.ndarray, streaming: bool) -> list:
+    """What the harness must write, from the simulator's values `env` of integer graph g: per
+    sequence (step outputs [T, all outputs], run outputs flat)."""
+    per = []
+    for i, t_len in enumerate(lengths):
+        step = np.concatenate([env[o][i, :t_len].reshape(t_len, -1) for o in g.outputs], axis=1)
+        if not streaming:
+            step = step[:0]
+        run = []
+        for o in g.outputs:
+            v = env[o][i, :t_len].reshape(t_len, -1)
+            run.append(v.ravel() if g.tensors[o].kind == "seq" else v[-1])
+        per.append((step, np.concatenate(run)))
+    return per
+
+
+def compare(got: list, want: list) -> dict:
+    """Exact comparison of harness outputs with the simulator's."""
+    mism = compared = 0
+    for (cs, cr), (ss, sr) in zip(got, want, strict=True):
+        mism += int(np.sum(cs != ss)) + int(np.sum(cr != sr))
+        compared += cs.size + cr.size
+    return {"bit_exact": mism == 0, "mismatches": mism, "compared_values": compared}

@@ -1,0 +1,68 @@
+"""How a C build's inputs, outputs and state inputs are quantised: what model.h documents (and
+its integer quantise/dequantise helpers use) and what manifest.json records."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rnnq import numerics as nx
+from rnnq.ir import Graph
+from rnnq.sim.integer import state_formats
+
+#: entries of the I/O descriptions that only the header templates print
+HEADER_ONLY = ("scale_text", "scale_q31", "scale_exp", "zero_points", "scales_q31", "scales_exp")
+
+
+def scale_fixed(s: float) -> tuple[int, int]:
+    """scale = q31 * 2^-(31 + exp), q31 in [2^30, 2^31): the integer form for C headers."""
+    m, sh = nx.quantize_multiplier(s) if s < 2**29 else (0, 1)
+    return m, sh - 31
+
+
+def io_info(g: Graph) -> dict:
+    """The input's, outputs' and state inputs' formats (integer graph g)."""
+    t = g.tensors[g.inputs[0]]
+    if t.q is None:  # token ids
+        inp = {"name": t.name, "per_channel": False, "step_shape": list(t.shape), "ids": True,
+               "time_axis": g.meta["input_time_axis"], "scale": None, "zero_point": None}
+        return {"input": inp, "outputs": _outputs(g), "states": _states(g)}
+    scales = np.atleast_1d(t.q.scale).astype(float)
+    zps = np.atleast_1d(t.q.zero_point).astype(int)
+    fixed = [scale_fixed(float(s)) for s in scales]
+    inp = {
+        "name": t.name, "per_channel": t.q.axis is not None, "step_shape": list(t.shape),
+        "time_axis": g.meta["input_time_axis"], "scale": scales.tolist(),
+        "zero_point": zps.tolist(),
+        "scale_text": f"{scales[0]:.9g}", "scale_q31": fixed[0][0], "scale_exp": fixed[0][1],
+        "zero_points": ", ".join(str(z) for z in zps),
+        "scales_q31": ", ".join(str(f[0]) for f in fixed),
+        "scales_exp": ", ".join(str(f[1]) for f in fixed),
+    }
+    return {"input": inp, "outputs": _outputs(g), "states": _states(g)}
+
+
+def _states(g: Graph) -> dict:
+    """How each initial-state model input is quantised, per direction."""
+    out = {}
+    for name, fmts in state_formats(g).items():
+        out[name] = [{"ctype": ct, "scale": s, "zero_point": z,
+                      "text": (f"int16, q = round(v * 2^{round(-np.log2(s))})" if ct == "int16_t"
+                               else f"int8, q = round(v / {s:.9g}) + {z}")}
+                     for ct, s, z in fmts]
+    return out
+
+
+def _outputs(g: Graph) -> list[dict]:
+    outs = []
+    for name in g.outputs:
+        o = g.tensors[name]
+        s = float(o.q.scale)
+        q31, e = scale_fixed(s)
+        outs.append({"name": name, "kind": o.kind, "step_shape": list(o.shape), "size": o.size,
+                     "scale": s, "zero_point": int(o.q.zero_point), "scale_text": f"{s:.9g}",
+                     "scale_q31": q31, "scale_exp": e})
+    return outs
+
+
+def without_header_text(d: dict) -> dict:
+    return {k: v for k, v in d.items() if k not in HEADER_ONLY}

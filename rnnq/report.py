@@ -1,0 +1,122 @@
+"""How close an integer build is to its float model, and the text `rnnq validate` prints.
+
+Plain functions of arrays (numpy only): accuracy or RMSE against labels, SQNR, error by
+timestep; and the report's formatting (text, JSON). What is compared with what is decided by
+the caller (rnnq.validate).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def metrics(pred: np.ndarray, y: np.ndarray | None) -> dict:
+    """Accuracy (integer labels: argmax of pred) or RMSE (float targets) of predictions [N, ...].
+    """
+    out: dict = {"accuracy": None, "rmse": None}
+    if y is None:
+        return out
+    if np.issubdtype(y.dtype, np.integer):
+        out["accuracy"] = float(np.mean(pred.reshape(len(y), -1).argmax(axis=1) == y.ravel()))
+    else:
+        diff = pred.reshape(len(y), -1) - y.reshape(len(y), -1).astype(np.float64)
+        out["rmse"] = float(np.sqrt(np.mean(diff**2)))
+    return out
+
+
+def sqnr_db(ref: np.ndarray, test: np.ndarray) -> float:
+    """Signal-to-quantisation-noise ratio of `test` against `ref`, in dB (inf when equal)."""
+    noise = float(np.sum((ref - test) ** 2))
+    sig = float(np.sum(ref**2))
+    if noise == 0.0:
+        return math.inf
+    return 10.0 * math.log10(sig / noise) if sig > 0 else -math.inf
+
+
+def float_vs_int(f0: np.ndarray, i0: np.ndarray, y: np.ndarray | None, out_scale: float,
+                 engine: str) -> dict:
+    """The report's "float" and "int" entries for the first output: metrics of each against
+    the labels, SQNR and max error of the integer model against the float one."""
+    err = float(np.max(np.abs(f0 - i0)))
+    return {"float": {**metrics(f0, y), "engine": engine},
+            "int": {**metrics(i0, y), "sqnr_db": sqnr_db(f0, i0), "max_abs_error": err,
+                    "max_error_lsb": err / out_scale}}
+
+
+def error_by_step(fl: np.ndarray, iq: np.ndarray, lengths: np.ndarray) -> dict:
+    """SQNR (dB; 999 when exact) and RMSE of iq against fl [N, T, K] at each timestep t, over
+    the sequences that reach t."""
+    sq, rm = [], []
+    for t in range(int(lengths.max())):
+        live = lengths > t
+        f, i = fl[live, t], iq[live, t]
+        s = sqnr_db(f, i)
+        sq.append(round(s, 3) if np.isfinite(s) else 999.0)
+        rm.append(float(np.sqrt(np.mean((f - i) ** 2))))
+    return {"sqnr_db": sq, "rmse": rm}
+
+
+def jsonable(v):
+    """The report as JSON can hold it: JSON has no infinity, and a huge SQNR means exact."""
+    if isinstance(v, dict):
+        return {k: jsonable(x) for k, x in v.items()}
+    if isinstance(v, float) and not math.isfinite(v):
+        return 1e9 if v > 0 else -1e9
+    return v
+
+
+def _f(v, pct: bool = False) -> str:
+    if v is None:
+        return "-"
+    return f"{100 * v:.2f} %" if pct else f"{v:.6g}"
+
+
+def _exactness_rows(rep: dict) -> list[tuple[str, str, str, str]]:
+    rows = []
+    for key, label in (("c", "bit-exact"), ("tflite", "LiteRT bit-exact")):
+        if key in rep:
+            e = rep[key]
+            rows.append((label, "", "", (f"{'yes' if e['bit_exact'] else 'NO'} ({e['mismatches']}"
+                                         f" of {e['compared_values']} differ)")))
+    if "tflite" in rep:
+        d = rep["tflite"]["default_delegates"]
+        rows.append(("LiteRT + XNNPACK", "", "", (f"{d['mismatches']} differ from LiteRT builtin "
+                     f"(max {d['max_diff_lsb']} LSB)")))
+    tm = rep.get("tflite_micro")
+    if tm is not None:
+        rows.append(("TFLite Micro", "", "", (
+            f"{tm['mismatches_vs_litert']} of {tm['compared_values']} differ from LiteRT "
+            f"(max {tm['max_diff_lsb']} LSB)" if tm["ran"] else tm["reason"])))
+    if "device" in rep:
+        d = rep["device"]
+        rows.append(("on the device", "", "", (f"{'yes' if d['bit_exact'] else 'NO'} "
+                     f"({d['mismatches']} of {d['compared_values']} differ; {d['runner']})")))
+    return rows
+
+
+def format_report(rep: dict) -> str:
+    """The table `rnnq validate` prints."""
+    rows = [
+        ("", "float", "integer (simulator)",
+         "LiteRT vs simulator" if "tflite" in rep else "C vs simulator"),
+        ("accuracy", _f(rep["float"]["accuracy"], True), _f(rep["int"]["accuracy"], True), ""),
+        ("rmse", _f(rep["float"]["rmse"]), _f(rep["int"]["rmse"]), ""),
+        ("SQNR vs float", "", f"{rep['int']['sqnr_db']:.2f} dB", ""),
+        ("max |error|", "", (f"{_f(rep['int']['max_abs_error'])} "
+                             f"({rep['int']['max_error_lsb']:.1f} LSB)"), ""),
+        *_exactness_rows(rep),
+    ]
+    clipped = rep["int"].get("input_clipped")
+    if clipped:
+        rows.append(("inputs clipped", "", f"{100 * clipped:.2f} %", ""))
+    w = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = [(f"rnnq validate: {rep['n']} sequences, target {rep['target']}, "
+              f"float by {rep['float']['engine']}")]
+    for r in rows:
+        lines.append("  ".join(c.ljust(w[i]) for i, c in enumerate(r)).rstrip())
+    if clipped and clipped > 0.01:
+        lines.append("note: some test inputs lie beyond the calibrated input range and saturate; "
+                     "compile with more --headroom or more representative calibration data")
+    return "\n".join(lines)

@@ -1,0 +1,180 @@
+"""What LiteRT's kernels require of an integer graph before they run (their Prepare checks),
+and what rnnq's LiteRT profile models. `problem(graph, op)` says what is wrong with one op, or
+None; the tflite backend runs it on every op when it builds a file (a one-line error at compile
+time) and the simulator before it evaluates one (kernels then only compute).
+
+Where LiteRT runs an op but computes garbage (a cell scale outside what its integer tanh
+handles), that is a problem for a file rnnq writes (`strict`), but not for the simulator, which
+models what LiteRT then does.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rnnq.ir.tgraph import (
+    LSTM_C_STATE,
+    LSTM_H_STATE,
+    LSTM_LN0,
+    LSTM_PROJ_W,
+    LSTM_W0,
+    TGraph,
+    TOp,
+    TTensor,
+)
+from rnnq.numerics.gemmlowp import quantize_multiplier
+from rnnq.sim.litert.lstm import checked_log2
+
+#: Ops whose int8 inputs and outputs must share one scale and zero point (no requantisation).
+SAME_QUANT = {"CONCATENATION": None, "PACK": None, "UNPACK": (0,), "RELU": (0,)}
+#: Fixed int8 output quantisations (scale, zero point) LiteRT insists on.
+FIXED_OUTPUT = {"LOGISTIC": (1.0 / 256, -128), "SOFTMAX": (1.0 / 256, -128),
+                "TANH": (1.0 / 128, 0)}
+#: Exponents k of the LSTM cell scale 2^k that LiteRT's integer tanh handles (|c| < 64).
+CELL_EXP_MIN, CELL_EXP_MAX = -15, -9
+
+
+def _int8(t: TTensor) -> bool:
+    return t.dtype == "int8" and t.quantized
+
+
+def _same(a: TTensor, b: TTensor) -> bool:
+    return (np.float32(a.scales()[0]) == np.float32(b.scales()[0])
+            and int(a.zero_points()[0]) == int(b.zero_points()[0]))
+
+
+def _scales(g: TGraph, op: TOp) -> str | None:
+    for i in (*op.inputs, *op.outputs):
+        if i < 0:
+            continue
+        t = g.tensors[i]
+        if t.quantized and not np.all(np.isfinite(t.scales()) & (t.scales() > 0)):
+            return f"tensor {t.name} has scale {t.scales()[:4].tolist()} (finite and > 0 needed)"
+    return None
+
+
+def _same_quant(g: TGraph, op: TOp) -> str | None:
+    which = SAME_QUANT[op.kind]
+    ins = op.inputs if which is None else [op.inputs[k] for k in which]
+    out = g.tensors[op.outputs[0]]
+    if not _int8(out):
+        return None
+    for i in (*ins, *op.outputs):
+        if not _same(g.tensors[i], out):
+            return (f"int8 {op.kind} needs one scale and zero point on every input and output "
+                    f"({g.tensors[i].name} differs from {out.name}); LiteRT does not requantise")
+    return None
+
+
+def _fully_connected(g: TGraph, op: TOp) -> str | None:
+    x, w = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]]
+    if not _int8(x):
+        return None
+    if np.any(w.zero_points() != 0):
+        return f"weights {w.name} need zero point 0"
+    if len(op.inputs) > 2 and op.inputs[2] >= 0:
+        b = g.tensors[op.inputs[2]]
+        if b.dtype != "int32":
+            return f"bias {b.name} must be int32"
+        want = float(x.scales()[0]) * w.scales().astype(np.float64)
+        got = b.scales().astype(np.float64)
+        if got.size != want.size or np.any(np.abs(got - want) > 1e-6 * want):
+            return f"bias {b.name} must have scale s_in * s_w"
+    return None
+
+
+def _add_sub(g: TGraph, op: TOp) -> str | None:
+    a, b, y = (g.tensors[i] for i in (*op.inputs, op.outputs[0]))
+    if not _int8(y):
+        return None
+    twice = float(np.float32(2 * max(np.float32(a.scales()[0]), np.float32(b.scales()[0]))))
+    real = twice / float(np.float32((1 << 20) * np.float32(y.scales()[0])))
+    if quantize_multiplier(real)[1] > 0:
+        return (f"int8 {op.kind}: the inputs' scales ({float(a.scales()[0]):.3g}, "
+                f"{float(b.scales()[0]):.3g}) are too large for the output's "
+                f"({float(y.scales()[0]):.3g}); LiteRT needs an output multiplier below 1")
+    return None
+
+
+def _fixed_output(g: TGraph, op: TOp) -> str | None:
+    y = g.tensors[op.outputs[0]]
+    if not _int8(y):
+        return None
+    s, z = FIXED_OUTPUT[op.kind]
+    if abs(float(y.scales()[0]) - s) > 1e-3 * s or int(y.zero_points()[0]) != z:
+        return f"int8 {op.kind} output must have scale {s:g} and zero point {z}"
+    return None
+
+
+def _lstm(g: TGraph, op: TOp, strict: bool) -> str | None:
+    y = g.tensors[op.outputs[0]]
+    if not _int8(y):
+        return None
+    if op.inputs[LSTM_W0] < 0:
+        return "CIFG (no input gate) is not supported"
+    if op.inputs[LSTM_PROJ_W] >= 0:
+        return "projection is not supported"
+    if any(i >= 0 for i in op.inputs[LSTM_LN0:LSTM_LN0 + 4]):
+        return "layer normalisation is not supported"
+    if len(op.intermediates) != 5:
+        return "the integer LSTM needs its 5 intermediate tensors"
+    cell = g.tensors[op.inputs[LSTM_C_STATE]]
+    k = checked_log2(float(cell.scales()[0])) if cell.quantized else None
+    if cell.dtype != "int16" or k is None:
+        return f"cell state {cell.name} must be int16 with a power-of-two scale"
+    if strict and not CELL_EXP_MIN <= k <= CELL_EXP_MAX:
+        return (f"cell state scale 2^{k} is outside 2^{CELL_EXP_MIN}..2^{CELL_EXP_MAX}, where "
+                "LiteRT's integer tanh works")
+    h = g.tensors[op.inputs[LSTM_H_STATE]]
+    hidden = g.tensors[op.intermediates[4]]
+    if not (_same(h, y) and _same(hidden, y)):
+        return "the output state, the hidden intermediate and the output need one quantisation"
+    return None
+
+
+def _gather(g: TGraph, op: TOp) -> str | None:
+    x, idx = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]]
+    axis = int(op.options.get("Axis", 0))
+    if axis <= 0 or int(op.options.get("BatchDims", 0)) != 0:
+        return "GATHER along dim 0 or with batch_dims is not modelled"
+    if idx.data is not None and (np.any(idx.data < 0) or np.any(idx.data >= x.shape[axis])):
+        return f"GATHER index out of range for axis {axis} of {list(x.shape)}"
+    if _int8(x) and not _same(x, g.tensors[op.outputs[0]]):
+        return "int8 GATHER needs one quantisation on input and output"
+    return None
+
+
+def _concatenation(g: TGraph, op: TOp) -> str | None:
+    if op.options.get("FusedActivationFunction", 0) != 0:
+        return "CONCATENATION takes no fused activation"
+    return _same_quant(g, op)
+
+
+CHECKS = {"FULLY_CONNECTED": _fully_connected, "ADD": _add_sub, "SUB": _add_sub,
+          "LOGISTIC": _fixed_output, "TANH": _fixed_output, "SOFTMAX": _fixed_output,
+          "GATHER": _gather,
+          "CONCATENATION": _concatenation, "PACK": _same_quant, "UNPACK": _same_quant,
+          "RELU": _same_quant}
+
+
+def problem(g: TGraph, op: TOp, strict: bool = True) -> str | None:
+    """What keeps LiteRT (or rnnq's model of it) from running `op` of the integer graph `g`;
+    with `strict`, also what LiteRT would run but compute wrongly."""
+    found = _scales(g, op)
+    if found is None and op.kind == "UNIDIRECTIONAL_SEQUENCE_LSTM":
+        found = _lstm(g, op, strict)
+    elif found is None and op.kind in CHECKS:
+        found = CHECKS[op.kind](g, op)
+    return found
+
+
+def first_problem(g: TGraph) -> tuple[TGraph, int, TOp, str] | None:
+    """The first op of g (or of its subgraphs) with a problem: (the graph holding it, its
+    index there, the op, what is wrong), else None."""
+    for sub in (g, *g.subgraphs):
+        for k, op in enumerate(sub.ops):
+            found = problem(sub, op)
+            if found is not None:
+                return sub, k, op, found
+    return None
+

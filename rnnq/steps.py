@@ -1,0 +1,218 @@
+"""The steps of a compilation. Each is a plain function of the `Job`; its docstring says what it
+reads and what it sets. Which steps run, in which order, for each output format is written
+once, in rnnq.api.PIPELINES.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rnnq import build_folder
+from rnnq.backends.c.emit import emit_c as _emit_c
+from rnnq.backends.c.io import io_info
+from rnnq.backends.c.manifest import c_entries
+from rnnq.backends.c.memory import measure
+from rnnq.backends.tflite import support
+from rnnq.backends.tflite.emit import TFLITE, encode, time_steps
+from rnnq.backends.tflite.lower import Lowered, lower
+from rnnq.backends.tflite.quantize import calibration_inputs
+from rnnq.backends.tflite.quantize import quantize as quantize_tgraph
+from rnnq.data import Dataset, load_npz
+from rnnq.frontend.onnx import import_onnx
+from rnnq.ir import Graph, RnnqError, static_time
+from rnnq.ir.tgraph import TGraph
+from rnnq.passes import canonicalize
+from rnnq.passes.calibrate import calibrate as calibrate_graph
+from rnnq.passes.calibrate import ranges_record
+from rnnq.passes.quantize import quantize as quantize_graph
+from rnnq.targets import Target, load_target
+
+Progress = Callable[[int, int], None]  # (sequences done, total)
+
+
+@dataclass
+class Job:
+    """One compilation: what the user asked for, and what the steps make of it."""
+
+    model: Path
+    calib: Path
+    out_dir: Path
+    fmt: str = "c"
+    target: str = "generic-c99"
+    prefix: str = "model"
+    calib_method: str = "minmax"
+    seq_len: int | None = None
+    max_steps: int | None = None
+    headroom: float = 1.25
+    flash: int | None = None
+    ram: int | None = None
+    float_io: bool = False
+    tflite_loop: str = "unrolled"
+    log: Callable[[str], None] = lambda s: None
+    progress: Progress | None = None
+    # what the steps make
+    graph: Graph | None = None  # float, then calibrated, then (C) integer IR
+    data: Dataset | None = None
+    tgt: Target | None = None
+    lowered: Lowered | None = None  # tflite: the float TGraph
+    tgraph: TGraph | None = None  # tflite: the integer TGraph
+    io: dict = field(default_factory=dict)  # C: I/O formats
+    facts: dict = field(default_factory=dict)  # C: memory and schedule
+    files: dict[str, bytes] = field(default_factory=dict)  # the build folder's files
+    manifest: dict = field(default_factory=dict)
+
+
+Step = Callable[[Job], None]
+
+
+def graph_pass(fn: Callable[[Graph], Graph]) -> Step:
+    """A float-IR pass f(graph) -> graph as a step."""
+    def step(job: Job) -> None:
+        job.graph = fn(job.graph)
+    step.__name__ = step.__qualname__ = fn.__name__
+    step.__doc__ = fn.__doc__
+    return step
+
+
+# --- shared by both formats -------------------------------------------------------------
+def check_out_dir(job: Job) -> None:
+    """Refuse an output folder that is not an rnnq build folder (before any work)."""
+    build_folder.check_out_dir(job.out_dir)
+
+
+def resolve_target(job: Job) -> None:
+    """The target file (an unknown target is refused before any work) -> job.tgt."""
+    job.tgt = load_target(job.target)
+
+
+def import_model(job: Job) -> None:
+    """ONNX file -> job.graph (float IR)."""
+    job.graph = import_onnx(job.model)
+
+
+fold_dense_bias = graph_pass(canonicalize.fold_dense_bias)
+fuse_dense_relu = graph_pass(canonicalize.fuse_dense_relu)
+
+
+def load_data(job: Job) -> None:
+    """Calibration .npz, checked against the model's input -> job.data."""
+    job.data = load_npz(job.calib, job.graph)
+
+
+def check_tflite(job: Job) -> None:
+    """What --format tflite cannot express is refused now, before calibrating."""
+    support.require("tflite", "flatbuffers")
+    support.check(job.graph)
+
+
+def calibrate(job: Job) -> None:
+    """Float IR + data -> calibrated IR (ranges of every tensor, LSTM cells and gates)."""
+    job.log(f"imported {job.model}: {len(job.graph.nodes)} IR nodes")
+    job.log(f"calibrating on {job.data.n} sequences ({job.calib_method})")
+    calibrate_graph(job.graph, job.data, method=job.calib_method, progress=job.progress,
+                    seq_len=job.seq_len, headroom=job.headroom)
+
+
+def write_folder(job: Job) -> None:
+    """job.files + job.manifest -> the build folder, atomically (the model copied in)."""
+    build_folder.write(job.out_dir, job.model, job.files, job.manifest)
+
+
+# --- C ----------------------------------------------------------------------------------
+def quantize_c(job: Job) -> None:
+    """Calibrated IR -> integer IR (rnnq's numerics); the ranges go to calibration.json."""
+    record = ranges_record(job.graph)
+    job.files[build_folder.CALIBRATION] = (json.dumps(record, indent=1, sort_keys=True)
+                                           + "\n").encode()
+    job.graph = quantize_graph(job.graph)
+
+
+def _max_steps(job: Job) -> int:
+    """Whole-sequence models size their buffers for this many steps."""
+    if job.max_steps:
+        return int(job.max_steps)
+    n = int(job.seq_len or static_time(job.graph) or job.data.x.shape[1])
+    if not job.graph.meta.get("streaming", True):
+        job.log(f"whole-sequence model: buffers sized for {n} steps (set --max-steps to change)")
+    return n
+
+
+def emit_c(job: Job) -> None:
+    """Integer IR -> the C files for job.tgt (job.files, job.facts, job.io)."""
+    job.io = io_info(job.graph)
+    files, job.facts = _emit_c(job.graph, job.tgt, job.prefix, job.io, _max_steps(job))
+    job.files.update(files)
+
+
+def measure_on_target(job: Job) -> None:
+    """Flash and RAM on the target, measured with its toolchain, checked against the budget
+    (job.facts["target_memory"])."""
+    tgt, facts = job.tgt, job.facts
+    with tempfile.TemporaryDirectory(prefix="rnnq-stage-") as td:
+        m = measure(build_folder.stage(job.files, Path(td)), tgt, job.prefix)
+    budget = tgt["budget"]
+    flash_budget = budget["flash_bytes"] if job.flash is None else job.flash
+    ram_budget = budget["ram_bytes"] if job.ram is None else job.ram
+    if m is None:
+        job.log(f"note: {tgt['toolchain']['cc']} not found: flash/RAM on {tgt.name} not measured")
+        facts["target_memory"] = {"measured": False, "toolchain": tgt["toolchain"]["cc"]}
+        return
+    ram_total = (facts["arena_bytes"] + facts["state_bytes"] + m["stack_bytes"]
+                 + m["static_ram_bytes"])
+    if ((flash_budget and m["flash_bytes"] > flash_budget)
+            or (ram_budget and ram_total > ram_budget)):
+        raise RnnqError(
+            f"model does not fit {tgt.name}: it needs {m['flash_bytes']} B flash and "
+            f"{ram_total} B RAM (arena {facts['arena_bytes']} + state {facts['state_bytes']} + "
+            f"stack {m['stack_bytes']} + static {m['static_ram_bytes']}); the budget is "
+            f"{flash_budget} B flash and {ram_budget} B RAM ({budget['part']}); "
+            "use --flash/--ram to change it")
+    facts["target_memory"] = {"measured": True, **m, "ram_bytes": ram_total,
+                              "part": budget["part"], "flash_budget_bytes": flash_budget,
+                              "ram_budget_bytes": ram_budget}
+
+
+def describe_c(job: Job) -> None:
+    """job.manifest of a C build."""
+    g = job.graph
+    job.manifest = {**build_folder.manifest_header("c", job.tgt.name, g,
+                                                   [f for f in job.files
+                                                    if f != build_folder.CALIBRATION],
+                                                   g.meta.get("calibration")),
+                    **c_entries(g, job.prefix, job.io, job.facts)}
+
+
+# --- tflite -----------------------------------------------------------------------------
+def lower_tflite(job: Job) -> None:
+    """Calibrated float IR -> a float TGraph of TFLite builtins over T steps (job.lowered)."""
+    t_len = time_steps(job.graph, job.data.x.shape[1], job.seq_len)
+    job.lowered = lower(job.graph, t_len)
+    job.log(f"lowered to {len(job.lowered.graph.ops)} TFLite ops over T = {t_len} steps")
+
+
+def quantize_tflite(job: Job) -> None:
+    """Float TGraph, calibrated on data of exactly T steps -> the integer TGraph (job.tgraph).
+    """
+    low, data = job.lowered, job.data
+    xc = calibration_inputs(data.x, data.lengths, low.t_len)
+    if xc.shape[1] != data.x.shape[1]:
+        job.log(f"calibrating the TFLite graph on {xc.shape[0]} streams of {low.t_len} steps")
+    job.tgraph = quantize_tgraph(low, xc, headroom=job.headroom, float_io=job.float_io,
+                                 loop=job.tflite_loop)
+
+
+def emit_tflite(job: Job) -> None:
+    """The integer TGraph, checked for LiteRT -> model.tflite (job.files, job.manifest)."""
+    low, q = job.lowered, job.tgraph
+    blob, entry = encode(q, job.graph, job.model.name, low.t_len, job.float_io,
+                         job.tflite_loop if low.loops else None)
+    job.files[TFLITE] = blob
+    job.manifest = {**build_folder.manifest_header("tflite", "tflite", job.graph, [TFLITE],
+                                                   job.graph.meta.get("calibration")),
+                    "tflite": entry}
+    job.log(f"{TFLITE}: {len(blob)} bytes, {len(q.ops)} ops "
+            f"({', '.join(f'{k} {v}' for k, v in sorted(q.op_counts().items()))})")
