@@ -14,6 +14,7 @@ import click
 
 from rnnq import __version__
 from rnnq.ir import RnnqError
+from rnnq.passes.observer import METHODS
 
 
 def _fail(msg: str, code: int = 2) -> None:
@@ -53,8 +54,11 @@ def main() -> None:
               help="Build folder to write (replaced as a whole on success).")
 @click.option("--prefix", default="model", show_default=True,
               help="C symbol prefix of the generated API.")
-@click.option("--calib-method", type=click.Choice(["minmax", "percentile"]), default="minmax",
-              show_default=True)
+@click.option("--calib-method", type=click.Choice(METHODS), default="minmax",
+              show_default=True,
+              help="How a calibrated range is read from what the float model showed: the "
+                   "extremes (minmax), or the 99.99th percentiles (percentile), for both "
+                   "formats.")
 @click.option("--seq-len", type=click.IntRange(min=1), default=None,
               help="Deployment sequence length: state ranges are calibrated to stay valid for "
                    "this many steps (calibration sequences are played back to back).")

@@ -92,3 +92,20 @@ def valid_mask(lengths: np.ndarray, t_len: int) -> np.ndarray:
 def at_last_step(a: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """[N, T, ...] -> [N, ...]: each sequence's value at its last real step."""
     return a[np.arange(a.shape[0]), lengths - 1]
+
+
+def playback(data: Dataset, seq_len: int, seed: int = 0) -> Dataset:
+    """Streams of exactly seq_len steps made of the calibration sequences played back to back:
+    the real steps of every sequence, in a random (seeded) order of sequences, repeated until
+    they fill at least one stream, cut into as many streams as they fill.
+
+    What `--seq-len` calibrates on when the deployed sequences are longer than the calibration
+    ones: they show the float model the states it reaches after seq_len steps (cell states grow
+    with time). Every calibration step is used, each once per repetition."""
+    order = np.random.default_rng(seed).permutation(data.n)
+    steps = np.concatenate([data.x[i, : data.lengths[i]] for i in order])
+    reps = -(-seq_len // len(steps))  # at least one whole stream
+    steps = np.concatenate([steps] * reps) if reps > 1 else steps
+    count = len(steps) // seq_len
+    streams = steps[: count * seq_len].reshape(count, seq_len, *data.x.shape[2:])
+    return Dataset(streams, np.full(count, seq_len, dtype=np.int64), None)

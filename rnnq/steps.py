@@ -198,11 +198,11 @@ def quantize_tflite(job: Job) -> None:
     """Float TGraph, calibrated on data of exactly T steps -> the integer TGraph (job.tgraph).
     """
     low, data = job.lowered, job.data
-    xc = calibration_inputs(data.x, data.lengths, low.t_len)
+    xc = calibration_inputs(data, low.t_len)
     if xc.shape[1] != data.x.shape[1]:
         job.log(f"calibrating the TFLite graph on {xc.shape[0]} streams of {low.t_len} steps")
     job.tgraph = quantize_tgraph(low, xc, headroom=job.headroom, float_io=job.float_io,
-                                 loop=job.tflite_loop)
+                                 loop=job.tflite_loop, method=job.calib_method)
 
 
 def emit_tflite(job: Job) -> None:

@@ -90,7 +90,7 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
     if real == 0.0:
         return 0, 1
     frac, exp = math.frexp(real)  # real = frac * 2^exp, frac in [0.5, 1)
-    mult = round(frac * (1 << 31))
+    mult = int(round_half_away(frac * (1 << 31)))
     if mult == 1 << 31:
         mult //= 2
         exp += 1

@@ -79,6 +79,11 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
     return int(q_fixed), int(shift)
 
 
+def round_half_even(v) -> np.ndarray:
+    """Round to nearest, ties to even: NEON's vcvtnq (LiteRT's vector QUANTIZE loop)."""
+    return np.rint(np.asarray(v, dtype=np.float64))
+
+
 def f32(v) -> float:
     """A value as LiteRT holds it in a float: rounded to float32, returned as a Python float."""
     return float(np.float32(v))

@@ -1,4 +1,5 @@
-"""Quantisation helpers shared by the quantisation passes (all offline, float allowed)."""
+"""Helpers of the IR quantisation passes (rnnq's own numerics, for the C backend), built on the
+parameter rules both backends share (passes/qparams.py). All offline, float allowed."""
 
 from __future__ import annotations
 
@@ -7,17 +8,7 @@ import numpy as np
 from rnnq import numerics as nx
 from rnnq.ir import Graph, Node, QParams, RnnqError, Tensor
 from rnnq.ir.ops import REARRANGE
-
-TINY = 2.0**-24
-
-
-def act_qparams(lo, hi) -> tuple[np.ndarray, np.ndarray]:
-    """int8 asymmetric scale/zero point covering [lo, hi] and 0 (vectorised)."""
-    lo = np.minimum(np.asarray(lo, np.float64), 0.0)
-    hi = np.maximum(np.asarray(hi, np.float64), 0.0)
-    scale = np.maximum((hi - lo) / 255.0, TINY)
-    zp = np.clip(nx.round_half_away(-128.0 - lo / scale), -128, 127).astype(np.int64)
-    return scale, zp
+from rnnq.passes.qparams import act_qparams, quantize_symmetric, symmetric_scale
 
 
 def quantize_values(v: np.ndarray, q: QParams) -> np.ndarray:
@@ -32,10 +23,8 @@ def dequantize_values(v: np.ndarray, q: QParams) -> np.ndarray:
 def row_weights(w: np.ndarray, in_scale: np.ndarray):
     """Fold per-input scales into W [R, K] and quantise per row -> (int8 W, row scales)."""
     wf = w * in_scale[None, :]
-    s = np.abs(wf).max(axis=1) / 127.0
-    s = np.where(s > 0, s, TINY)
-    wq = np.clip(nx.round_half_away(wf / s[:, None]), -127, 127).astype(np.int8)
-    return wq, s
+    s = symmetric_scale(wf)
+    return quantize_symmetric(wf, s[:, None]), s
 
 
 def bias(node: Node, b: np.ndarray, s: np.ndarray, wq: np.ndarray, zp: np.ndarray,

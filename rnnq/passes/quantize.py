@@ -19,7 +19,7 @@ import numpy as np
 
 from rnnq import numerics as nx
 from rnnq.ir import Graph, Node, QParams, Stage, Tensor
-from rnnq.ir.ops import LINEAR, REARRANGE, VIEWS
+from rnnq.ir.ops import BINARY, LINEAR, REARRANGE, UNARY, VIEWS
 from rnnq.ir.params import (
     BinaryParams,
     DenseParams,
@@ -29,7 +29,6 @@ from rnnq.ir.params import (
     SoftmaxParams,
 )
 from rnnq.passes.qcommon import (
-    act_qparams,
     bias,
     dequantize_values,
     from_range,
@@ -40,7 +39,8 @@ from rnnq.passes.qcommon import (
     set_q,
     unify_concat_ranges,
 )
-from rnnq.passes.quantize_rnn import QUANTIZERS
+from rnnq.passes.qparams import act_qparams
+from rnnq.passes.quantize_rnn import RECURRENT_QUANTIZERS
 
 
 def _quant_dense(g: Graph, n: Node) -> Node:
@@ -111,7 +111,7 @@ def _quant_softmax(g: Graph, n: Node) -> Node:
     x, y = g.tensors[n.inputs[0]], g.tensors[n.outputs[0]]
     set_q(y, 1.0 / 256.0, -128)
     d = np.arange(256, dtype=np.float64)
-    table = np.floor(np.exp(-d * float(x.q.scale)) * 65536.0 + 0.5).astype(np.int32)
+    table = nx.round_half_away(np.exp(-d * float(x.q.scale)) * 65536.0).astype(np.int32)
     return Node("qsoftmax", [x.name], [y.name],
                 {"params": SoftmaxParams(depth=x.shape[-1], exp_table=table)}, n.name)
 
@@ -193,9 +193,10 @@ def _alias(g: Graph, n: Node) -> Node:
     return n
 
 
-_SIMPLE = {"dense": _quant_dense, "add": _quant_binary, "sub": _quant_binary,
-           "mul": _quant_binary, "softmax": _quant_softmax, "mean_time": _quant_mean_time,
-           "embed": _quant_embed, **QUANTIZERS, **{k: _quant_lut for k in _LUT_FNS}}
+#: float op -> its quantiser (layout ops pass their input's quantisation on: `_alias`, concat)
+QUANTIZERS = {"dense": _quant_dense, **dict.fromkeys(BINARY, _quant_binary),
+              "softmax": _quant_softmax, "mean_time": _quant_mean_time, "embed": _quant_embed,
+              **RECURRENT_QUANTIZERS, **dict.fromkeys(UNARY, _quant_lut)}
 
 
 def quantize(graph: Graph) -> Graph:
@@ -223,8 +224,8 @@ def quantize(graph: Graph) -> Graph:
             nodes.append(_alias(g, n))
         elif n.op == "concat":
             nodes.append(_quant_concat(g, n, nodes))
-        elif n.op in _SIMPLE:
-            nodes.append(_SIMPLE[n.op](g, n))
+        elif n.op in QUANTIZERS:
+            nodes.append(QUANTIZERS[n.op](g, n))
         else:
             raise AssertionError(f"quantize: unhandled op {n.op}")
     g.nodes = nodes

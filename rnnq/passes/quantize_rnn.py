@@ -151,4 +151,4 @@ def _node(n: Node, op: str, x: str, outs: list[str], params, **extra) -> Node:
     return Node(op, [x], outs, attrs, n.name)
 
 
-QUANTIZERS = {"lstm": quant_lstm, "gru": quant_gru, "rnn": quant_rnn}
+RECURRENT_QUANTIZERS = {"lstm": quant_lstm, "gru": quant_gru, "rnn": quant_rnn}

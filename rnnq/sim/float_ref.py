@@ -129,6 +129,7 @@ def _softmax(v: np.ndarray) -> np.ndarray:
 _UNARY = {"relu": lambda v: np.maximum(v, 0.0), "sigmoid": sigmoid, "tanh": np.tanh,
           "softmax": _softmax}
 _BINARY = {"add": np.add, "sub": np.subtract, "mul": np.multiply}
+_RECURRENT = {"lstm": lstm_float, "gru": gru_float, "rnn": rnn_float}
 
 
 def run_float(graph: Graph, x: np.ndarray, taps: bool = False,
@@ -158,7 +159,6 @@ def run_float(graph: Graph, x: np.ndarray, taps: bool = False,
     return env
 
 
-_RECURRENT = {"lstm": lstm_float, "gru": gru_float, "rnn": rnn_float}
 #: positions of initial states among a recurrent node's constant inputs
 _STATE_INPUTS = {"lstm": (3, 4), "gru": (4,), "rnn": (3,)}
 
@@ -174,43 +174,73 @@ def state_rows(graph: Graph, node: Node, states: dict, which: str, n: int):
     return v.reshape(n * v.shape[1], v.shape[2])
 
 
+def _recurrent(graph: Graph, node: Node, val, lengths: np.ndarray, states: dict):
+    x, *consts = (val(i) for i in node.inputs)
+    fn = _RECURRENT[node.op]
+    for k, which in zip(_STATE_INPUTS[node.op], "hc"):  # [B, H] -> a row per (sequence, batch)
+        given = state_rows(graph, node, states, which, x.shape[0])
+        consts[k] = given if given is not None else np.tile(consts[k], (x.shape[0], 1))
+    outs = per_direction(x, lengths, node.attrs.get("reverse", False),
+                         lambda xm: fn(xm, *consts, node.attrs))
+    return tuple(outs)
+
+
+def _dense(graph, node: Node, val, lengths, states):
+    x, w, b = (val(i) for i in node.inputs)
+    y = x @ w.T + b
+    return np.maximum(y, 0.0) if node.attrs.get("relu") else y
+
+
+def _first(graph, node: Node, val, lengths, states):
+    v = val(node.inputs[0])
+    return np.broadcast_to(v[:, :1], v.shape)
+
+
+def _take(graph, node: Node, val, lengths, states):
+    v = val(node.inputs[0])
+    return v.reshape(*v.shape[:2], -1)[:, :, node.attrs["index"]]
+
+
+def _mean_time(graph, node: Node, val, lengths, states):
+    v = val(node.inputs[0])
+    steps = np.arange(1, v.shape[1] + 1).reshape(1, -1, *([1] * (v.ndim - 2)))
+    return np.cumsum(v, axis=1) / steps
+
+
+def _embed(graph, node: Node, val, lengths, states):
+    ids, table = val(node.inputs[0]), val(node.inputs[1])
+    ids = ids.astype(np.int64)
+    ids = np.where(ids < 0, ids + table.shape[0], ids)
+    return table[np.clip(ids, 0, table.shape[0] - 1)]
+
+
+def _elementwise(fn):
+    """An evaluator applying fn to the node's inputs (one or two)."""
+    def ev(graph, node: Node, val, lengths, states):
+        return fn(*(val(i) for i in node.inputs))
+    return ev
+
+
+def _concat(graph, node: Node, val, lengths, states):
+    return np.concatenate([val(i) for i in node.inputs], axis=2 + node.attrs["axis"])
+
+
+def _same(graph, node: Node, val, lengths, states):
+    """reshape, and "last" (at step t, the value at t)."""
+    return val(node.inputs[0])
+
+
+#: float IR op -> evaluator(graph, node, val, lengths, states) -> output value(s)
+NODES = {
+    **dict.fromkeys(_RECURRENT, _recurrent),
+    **{op: _elementwise(f) for op, f in (*_BINARY.items(), *_UNARY.items())},
+    "dense": _dense, "reshape": _same, "last": _same, "first": _first, "take": _take,
+    "concat": _concat, "mean_time": _mean_time, "embed": _embed,
+}
+
+
 def _eval(graph: Graph, node: Node, val, lengths: np.ndarray, states: dict):
-    op, a = node.op, node.attrs
-    if op in RECURRENT:
-        x, *consts = (val(i) for i in node.inputs)
-        fn = _RECURRENT[op]
-        for k, which in zip(_STATE_INPUTS[op], "hc"):  # [B, H] -> a row per (sequence, batch)
-            given = state_rows(graph, node, states, which, x.shape[0])
-            consts[k] = given if given is not None else np.tile(consts[k], (x.shape[0], 1))
-        outs = per_direction(x, lengths, a.get("reverse", False),
-                             lambda xm: fn(xm, *consts, a))
-        return tuple(outs)
-    if op == "dense":
-        x, w, b = (val(i) for i in node.inputs)
-        y = x @ w.T + b
-        return np.maximum(y, 0.0) if a.get("relu") else y
-    if op in _BINARY:
-        return _BINARY[op](val(node.inputs[0]), val(node.inputs[1]))
-    if op in _UNARY:
-        return _UNARY[op](val(node.inputs[0]))
-    if op in ("reshape", "last"):  # "last" of step t is the value at t
-        return val(node.inputs[0])
-    if op == "first":
-        v = val(node.inputs[0])
-        return np.broadcast_to(v[:, :1], v.shape)
-    if op == "take":
-        v = val(node.inputs[0])
-        return v.reshape(*v.shape[:2], -1)[:, :, a["index"]]
-    if op == "concat":
-        vs = [val(i) for i in node.inputs]
-        return np.concatenate(vs, axis=2 + a["axis"])
-    if op == "mean_time":
-        v = val(node.inputs[0])
-        steps = np.arange(1, v.shape[1] + 1).reshape(1, -1, *([1] * (v.ndim - 2)))
-        return np.cumsum(v, axis=1) / steps
-    if op == "embed":
-        ids, table = val(node.inputs[0]), val(node.inputs[1])
-        ids = ids.astype(np.int64)
-        ids = np.where(ids < 0, ids + table.shape[0], ids)
-        return table[np.clip(ids, 0, table.shape[0] - 1)]
-    raise AssertionError(f"float reference has no op {op}")
+    ev = NODES.get(node.op)
+    if ev is None:
+        raise AssertionError(f"float reference has no op {node.op}")
+    return ev(graph, node, val, lengths, states)

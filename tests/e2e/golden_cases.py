@@ -78,7 +78,7 @@ def _frontend_case(name: str) -> Callable[[Path], Path]:
 
 def _variant(name: str) -> Callable[[Path], Path]:
     def make(tmp: Path) -> Path:
-        sys.path.insert(0, str(ROOT / "tests" / "tflite"))
+        sys.path.insert(0, str(ROOT / "tests" / "backends" / "tflite"))
         import test_tflite_variants as tv
 
         kind, direction, out, attrs = tv.CASES[name]
@@ -137,7 +137,7 @@ def cases() -> list[Case]:
         out += [Case(f"op/{name}/c", _frontend_case(name), _random_calib()),
                 Case(f"op/{name}/tflite", _frontend_case(name), _random_calib(),
                      {"fmt": "tflite"})]
-    sys.path.insert(0, str(ROOT / "tests" / "tflite"))
+    sys.path.insert(0, str(ROOT / "tests" / "backends" / "tflite"))
     import test_tflite_variants as tv
 
     for name in sorted(tv.CASES):

@@ -224,3 +224,28 @@ def shape_subgraph_time(n):
 def shape_subgraph_input(n):
     shape = n.op("Concat", _size_of(n, "x", 1), n.ints(1), n.ints(F), axis=0)
     return X1, [n.lstm(n.op("Reshape", "x", shape), F, outputs=("", "Y_h"))[1]]
+
+
+@case()
+def split_final_features_and_concat(n):
+    a, b = n.op("Split", last_h(n), n.ints(H // 2, H - H // 2), n_out=2, axis=1)  # sizes input
+    return X0, [n.gemm(n.op("Concat", b, a, axis=1), H)]
+
+
+@case(opset=11)
+def split_seq_features_attr(n):
+    y = n.squeeze(n.lstm("x", F, outputs=("Y",))[0], 1)  # [T, 1, H]
+    a, b = n.op("Split", y, n_out=2, axis=2, split=[2, H - 2])  # sizes attribute (opset < 13)
+    return X0, [n.matmul(a, 2), n.matmul(b, H - 2)]
+
+
+@case()
+def split_equal_parts(n):
+    a, b = n.op("Split", n.gemm(last_h(n), H), n_out=2, axis=1)  # no sizes: equal halves
+    return X0, [n.op("Add", a, b)]
+
+
+@case()
+def reduce_mean_over_time(n):
+    y = n.squeeze(n.lstm("x", F, outputs=("Y",))[0], 1)  # [T, 1, H]
+    return X0, [n.gemm(n.op("ReduceMean", y, axes=[0], keepdims=0), H)]  # mean over time

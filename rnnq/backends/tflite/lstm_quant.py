@@ -32,6 +32,7 @@ import numpy as np
 from rnnq.ir.tgraph import LSTM_GATES as GATES
 from rnnq.ir.tgraph import LSTM_PEEPHOLES as PEEP
 from rnnq.ir.tgraph import TGraph, TOp, TTensor
+from rnnq.passes.qparams import bias_int32, quantize_symmetric, symmetric_scale
 from rnnq.sim.litert.constraints import CELL_EXP_MAX, CELL_EXP_MIN
 
 TANH = 4  # TfLiteFusedActivation kTfLiteActTanh
@@ -47,11 +48,9 @@ def cell_exponent(cell_absmax: float) -> int:
 
 
 def _sym(data: np.ndarray, bits: int) -> tuple[np.ndarray, np.float32]:
-    qmax = (1 << (bits - 1)) - 1
-    m = float(np.max(np.abs(data))) if data.size else 0.0
-    scale = np.float32(m / qmax if m > 0 else 1.0)
-    q = np.clip(np.rint(data / np.float64(scale)), -qmax, qmax)
-    return q.astype(np.int8 if bits == 8 else np.int16), scale
+    """One symmetric scale for the tensor (as the file stores it) and the values at it."""
+    scale = np.float32(symmetric_scale(data, bits, per_row=False)[0])
+    return quantize_symmetric(data, np.float64(scale), bits), scale
 
 
 def _check_shapes(graph: TGraph, x: int, y: int, w: dict, r: dict, b: dict,
@@ -105,8 +104,8 @@ def add_lstm(graph: TGraph, x_index: int, y_index: int, W: dict, R: dict, b: dic
         q, s = _sym(np.asarray(W[g], np.float64), 8)
         wi.append(graph.const(f"{name}/W_{g}", q, scale=s, zero_point=0))
         bs = np.float32(s_x * s)  # the scale LiteRT's x-side rescale implies
-        qb = np.clip(np.rint(np.asarray(b[g], np.float64) / np.float64(bs)), -2**31, 2**31 - 1)
-        bi.append(graph.const(f"{name}/b_{g}", qb.astype(np.int32), scale=bs, zero_point=0))
+        qb = bias_int32(np.asarray(b[g], np.float64), np.float64(bs), f"{name}/b_{g}")
+        bi.append(graph.const(f"{name}/b_{g}", qb, scale=bs, zero_point=0))
         q, s = _sym(np.asarray(R[g], np.float64), 8)
         ri.append(graph.const(f"{name}/R_{g}", q, scale=s, zero_point=0))
     pi = [-1, -1, -1]

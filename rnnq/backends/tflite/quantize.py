@@ -5,31 +5,42 @@ Requires a `Lowered` float graph (rnnq.backends.tflite.lower) and float inputs [
 integer TGraph that is written to `model.tflite` and run by the LiteRT profile of the
 simulator. Scheme (TFLite's full-integer convention):
 
-- activations int8 asymmetric per tensor, range = observed min/max (including 0) widened
-  about zero by `headroom` (as for the C backend: test data a little beyond the calibration
-  data must not clip);
+- activations int8 asymmetric per tensor, range = what the calibration observer saw (the
+  method the user chose, passes/observer.py), widened about zero by `headroom`, parameters by
+  passes/qparams.py — as for the C backend;
 - tensors that LiteRT passes through without requantising (RESHAPE, GATHER, PACK, UNPACK,
   SPLIT, REVERSE_V2, CONCATENATION) and tensors the lowering ties (a state across steps, one
   role at every step) form one class with one scale: the union of their ranges;
 - LOGISTIC / SOFTMAX outputs are fixed at scale 1/256, zero point -128; TANH at 1/128, 0;
 - FULLY_CONNECTED weights int8 symmetric per output channel, biases int32 at s_in*s_w;
-- the LSTM is quantised by `rnnq.sim.litert.lstm` (8x8_16: int16 cell, Q3.12 gates).
+- the LSTM is quantised by `lstm_quant` (8x8_16: int16 cell, Q3.12 gates).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from rnnq import numerics as nx
 from rnnq.backends.tflite.lower import Lowered
 from rnnq.backends.tflite.lstm_quant import add_lstm, float_lstm_params
 from rnnq.backends.tflite.roll import roll
+from rnnq.data import Dataset, playback
 from rnnq.ir.tgraph import TGraph, TOp, TTensor
+from rnnq.passes.observer import Observer
+from rnnq.passes.qparams import (
+    act_qparams,
+    bias_int32,
+    quantize_symmetric,
+    symmetric_scale,
+    widen,
+)
+from rnnq.sim.litert.constraints import FIXED_OUTPUT
 from rnnq.sim.litert.interpreter import run
 
 LAYOUT = {"RESHAPE": (0,), "GATHER": (0,), "PACK": None, "UNPACK": (0,), "SPLIT": (1,),
           "REVERSE_V2": (0,), "CONCATENATION": None,
           "RELU": (0,)}  # RELU at one scale: LiteRT's identity multiplier, then max(q, zp)
-FIXED = {"LOGISTIC": (1.0 / 256, -128), "SOFTMAX": (1.0 / 256, -128), "TANH": (1.0 / 128, 0)}
+FIXED = FIXED_OUTPUT  # LOGISTIC / SOFTMAX / TANH outputs
 
 
 class _Classes:
@@ -51,49 +62,46 @@ class _Classes:
                 self.parent[b] = a
 
 
-def calibration_inputs(x: np.ndarray, lengths: np.ndarray, t_len: int) -> np.ndarray:
-    """[N, T, F] sequences of exactly t_len steps: cropped, or (calibration sequences shorter
-    than the deployed T) the real steps of all of them played back to back and cut into
-    t_len-step streams, as `--seq-len` does for C."""
-    if x.shape[1] >= t_len:
-        return x[:, :t_len]
-    steps = np.concatenate([xi[:n] for xi, n in zip(x, lengths, strict=True)])
-    reps = -(-t_len // len(steps))  # at least one whole stream
-    steps = np.concatenate([steps] * reps)
-    k = len(steps) // t_len
-    return steps[: k * t_len].reshape(k, t_len, x.shape[2])
+def calibration_inputs(data: Dataset, t_len: int) -> np.ndarray:
+    """[N, T, F] calibration sequences of exactly t_len steps: cropped, or (calibration
+    sequences shorter than the deployed T) played back to back (data.playback, as `--seq-len`
+    does for C)."""
+    if data.x.shape[1] >= t_len:
+        return data.x[:, :t_len]
+    return playback(data, t_len).x
 
 
-def observe_ranges(low: Lowered, x: np.ndarray) -> dict[int, tuple[float, float]]:
-    """Run the float graph on x [N, T, F] and record every tensor's min and max."""
+def observe_ranges(low: Lowered, x: np.ndarray, method: str = "minmax",
+                   percentile: float = 99.99) -> dict[int, tuple[float, float]]:
+    """Run the float graph on x [N, T, F] and record every float tensor's range by `method`
+    (passes/observer.py, as for the IR)."""
     g = low.graph
-    lo: dict[int, float] = {}
-    hi: dict[int, float] = {}
+    obs = Observer(method, percentile)
 
-    def obs(i: int, v: np.ndarray) -> None:
-        if v.size:
-            lo[i] = min(lo.get(i, np.inf), float(v.min()))
-            hi[i] = max(hi.get(i, -np.inf), float(v.max()))
+    def see(i: int, v: np.ndarray) -> None:
+        obs.add(i, np.asarray(v, np.float64).reshape(-1, 1))
 
-    obs(g.inputs[0], x)
-    run(g, [x.astype(np.float32)], float_mode=True, observe=obs)
+    see(g.inputs[0], x)
+    run(g, [x.astype(np.float32)], float_mode=True, observe=see)
     for i, t in enumerate(g.tensors):
         if t.data is not None and t.data.dtype == np.float32:
-            obs(i, t.data)
-    return {i: (lo[i], hi[i]) for i in lo}
+            see(i, t.data)
+    ranges = {}
+    for i in range(len(g.tensors)):
+        if i in obs:
+            lo, hi = obs.range(i)
+            ranges[i] = (float(lo[0]), float(hi[0]))
+    return ranges
 
 
 def int8_params(lo: float, hi: float) -> tuple[np.float32, int]:
-    lo, hi = min(lo, 0.0), max(hi, 0.0)
-    if hi - lo < 1e-8:
-        hi = lo + 1e-8
-    scale = np.float32((hi - lo) / 255.0)
-    zp = int(np.clip(np.round(-128 - lo / float(scale)), -128, 127))
-    return scale, zp
+    """act_qparams (the rule both backends share) with the scale as the file stores it."""
+    s, z = act_qparams(lo, hi)
+    return np.float32(s), int(z)
 
 
 def quantize_int8(v: np.ndarray, scale, zp: int) -> np.ndarray:
-    return np.clip(np.round(v / np.float64(scale)) + zp, -128, 127).astype(np.int8)
+    return nx.quantize(v, np.float64(scale), zp).astype(np.int8)
 
 
 def assign(low: Lowered, ranges: dict[int, tuple[float, float]], headroom: float
@@ -126,11 +134,12 @@ def assign(low: Lowered, ranges: dict[int, tuple[float, float]], headroom: float
         else:
             rs = [ranges[i] for i in ids if i in ranges]
             lo, hi = ((min(r[0] for r in rs), max(r[1] for r in rs)) if rs else (-1.0, 1.0))
-            lo, hi = lo * headroom, hi * headroom
+            bounds = [-np.inf, np.inf]
             for i in ids:  # clip / HardSigmoid bounds: int8 saturation is the clamp
                 if g.tensors[i].clamp is not None:
-                    lo, hi = max(lo, g.tensors[i].clamp[0]), min(hi, g.tensors[i].clamp[1])
-            p = int8_params(lo, hi)
+                    bounds = [max(bounds[0], g.tensors[i].clamp[0]),
+                              min(bounds[1], g.tensors[i].clamp[1])]
+            p = int8_params(*widen(lo, hi, headroom, bounds))
         for i in ids:
             params[i] = p
     return params
@@ -166,16 +175,15 @@ class _Builder:
         w = self.f.tensors[w_i].data.astype(np.float64)
         key = ("fc", w_i, b_i, self.params[x])
         if key not in self.map:
-            amax = np.abs(w).max(axis=1)
-            sw = np.where(amax > 0, amax / 127.0, 1.0).astype(np.float32)
-            wq = np.clip(np.round(w / sw[:, None]), -127, 127).astype(np.int8)
+            sw = symmetric_scale(w).astype(np.float32)
+            wq = quantize_symmetric(w, sw[:, None].astype(np.float64))
             wt = self.q.const(self.f.tensors[w_i].name, wq, scale=sw,
                               zero_point=np.zeros(len(sw), np.int64), qdim=0)
             bt = -1
             if b_i >= 0:
                 sb = (np.float32(self.params[x][0]) * sw).astype(np.float32)
                 b = self.f.tensors[b_i].data.astype(np.float64)
-                bq = np.clip(np.round(b / sb), -2**31, 2**31 - 1).astype(np.int32)
+                bq = bias_int32(b, sb.astype(np.float64), self.f.tensors[b_i].name)
                 bt = self.q.const(self.f.tensors[b_i].name, bq, scale=sb,
                                   zero_point=np.zeros(len(sb), np.int64), qdim=0)
             self.map[key] = (wt, bt)
@@ -202,15 +210,15 @@ class _Builder:
         return self.q
 
 
-def quantize(low: Lowered, x: np.ndarray, headroom: float = 1.0,
-             float_io: bool = False, loop: str = "unrolled") -> TGraph:
+def quantize(low: Lowered, x: np.ndarray, headroom: float = 1.0, float_io: bool = False,
+             loop: str = "unrolled", method: str = "minmax") -> TGraph:
     """Float TGraph + calibration inputs [N, T, F] -> integer TGraph.
 
     LSTM cell ranges come from rnnq's own calibration (`low.cells`). With float_io the graph
     takes and returns float32 through QUANTIZE and DEQUANTIZE. loop "while" rolls each
     unrolled GRU / RNN layer into a WHILE op (same integers; rnnq.backends.tflite.roll) at the edges; everything between stays integer.
     """
-    ranges = observe_ranges(low, x)
+    ranges = observe_ranges(low, x, method)
     params = assign(low, ranges, headroom)
     builder = _Builder(low, params, ranges, low.cells)
     q = builder.build()

@@ -333,7 +333,7 @@ def softmax(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
         total = (total + e[..., j]).astype(np.float32)
     inv = (np.float32(1.0) / (total * s_out).astype(np.float32)).astype(np.float32)
     prob = (e * inv[..., None]).astype(np.float32).astype(np.float64)
-    q = np.sign(prob) * np.floor(np.abs(prob) + 0.5)
+    q = round_half_away(prob)  # std::round
     return [to_int8(q.astype(np.int64) + z_out)]
 
 

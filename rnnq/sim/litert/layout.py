@@ -15,7 +15,8 @@ from __future__ import annotations
 import numpy as np
 
 from rnnq.ir.tgraph import TOp
-from rnnq.numerics.gemmlowp import mbqm, mbqm_neon, quantize_multiplier
+from rnnq.numerics import round_half_away
+from rnnq.numerics.gemmlowp import mbqm, mbqm_neon, quantize_multiplier, round_half_even
 from rnnq.sim.litert.context import Ctx, qparams, to_int8
 
 
@@ -115,9 +116,9 @@ def quantize(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
     if x.dtype == np.float32:
         vec = _per_sequence_mask(ctx, x, 8)
         recip = np.float32(1.0 / float(s_out))
-        v = np.rint((x * recip).astype(np.float32).astype(np.float64))
+        v = round_half_even((x * recip).astype(np.float32).astype(np.float64))
         t = x.astype(np.float64) / float(s_out)
-        t = np.sign(t) * np.floor(np.abs(t) + 0.5)
+        t = round_half_away(t)
         v, t = (np.clip(a, -2**31, 2**31 - 1).astype(np.int64) for a in (v, t))
         return [to_int8(np.where(vec, v, t) + z_out)]
     s_in, z_in = qparams(ctx, op.inputs[0])

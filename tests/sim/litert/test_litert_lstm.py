@@ -23,7 +23,7 @@ from rnnq.sim.litert import interpreter as sim
 from rnnq.sim.litert.constraints import problem
 from tests.cbuild import skip_or_fail
 
-FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "tflite"
+FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "tflite"
 N_SEQ = 5
 
 

@@ -20,8 +20,9 @@ from tflite_common import require_litert
 from rnnq.api import compile_model, float_graph, validate
 from rnnq.ir import static_time
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 NAMES = sorted(p.stem for p in FIXTURES.glob("*.onnx"))
+assert NAMES, f"no fixtures in {FIXTURES}"
 #: Keras' HardSigmoid LSTMs cannot use the fused op: they are unrolled into int8 builtins.
 UNROLLED_LSTM = {"keras_lstm_hardsigmoid", "keras_lstm_hardsigmoid_op13"}
 T = 20

@@ -11,13 +11,14 @@ import pytest
 
 from rnnq.backends.c.scratch import scratch_bytes
 
-_TESTS = str(Path(__file__).resolve().parents[1])
+_TESTS = str(Path(__file__).resolve().parents[2])
 if _TESTS not in sys.path:
     sys.path.insert(0, _TESTS)
 
 import cbuild
 from cprogram import matvec_source
-from kernel_cases import (
+
+from tests.sim.kernel_cases import (
     CBinaryParams,
     CDenseParams,
     CEmbedParams,

@@ -27,7 +27,7 @@ _GUARD = 0x5AA5C33C
 
 #: The matvec variants (templates/c/runtime/rnnq_matvec_<variant>.c); a build links one.
 MATVEC_VARIANTS = ("ref", "arm_dsp", "neon")
-RUNTIME_DIR = Path(__file__).resolve().parents[2] / "templates" / "c" / "runtime"
+RUNTIME_DIR = Path(__file__).resolve().parents[3] / "templates" / "c" / "runtime"
 
 INT32_MIN = -(2**31)
 INT32_MAX = 2**31 - 1

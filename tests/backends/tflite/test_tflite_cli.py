@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from tflite_common import require_litert
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cli"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "cli"))
 from cli_helpers import run_rnnq
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 JV = ROOT / "examples" / "japanese_vowels"
 #: The issue's bar: integer accuracy within 1.5 points of float.
 MAX_ACCURACY_DROP = 0.015
@@ -130,3 +130,28 @@ def test_other_format_option_is_an_error(args: list[str], msg: str, tmp_path: Pa
                  "-o", tmp_path / "b")
     assert r.code == 2 and r.err_lines == [f"rnnq: error: {msg}"], r.err
     assert not (tmp_path / "b").exists()
+
+
+def test_litert_constraint_is_a_compile_error(tmp_path: Path) -> None:
+    """An ADD whose inputs are ~10^5 times wider than its output (two large terms that almost
+    cancel): LiteRT's int8 ADD needs an output multiplier below 1 and would refuse the file when
+    it is loaded. rnnq says so at compile time, one line naming the op; nothing is written.
+    The C backend (its own ADD) compiles the same model."""
+    require_litert()
+    sys.path.insert(0, str(ROOT / "tests" / "frontend"))
+    from onnx_cases import F, Net
+
+    n = Net(seed=2)
+    h = n.squeeze(n.lstm("x", F, outputs=("", "Y_h"))[1], 0)
+    big = n.op("Mul", h, n.c(np.float32(1000.0)))
+    almost = n.op("Mul", h, n.c(np.float32(-999.999)))
+    model = n.save(tmp_path / "cancel.onnx", ["T", 1, F], [n.op("Add", big, almost)])
+    x = np.random.default_rng(0).normal(size=(16, 10, F)).astype(np.float32)
+    np.savez(tmp_path / "c.npz", x=x)
+    r = run_rnnq("compile", model, "--calib", tmp_path / "c.npz", "--format", "tflite",
+                 "-o", tmp_path / "b", "-q")
+    assert r.code == 2, r.err
+    assert len(r.err_lines) == 1 and "(ADD ->" in r.err and "multiplier below 1" in r.err, r.err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.npz", "cancel.onnx"]
+    assert run_rnnq("compile", model, "--calib", tmp_path / "c.npz", "-o", tmp_path / "c",
+                    "-q").code == 0

@@ -37,7 +37,8 @@ from cprogram import (
     add_matvec,
     matvec_source,
 )
-from kernel_cases import LSTM_OPTIONS, random_dense, random_gru, random_lstm, random_rnn
+
+from tests.sim.kernel_cases import LSTM_OPTIONS, random_dense, random_gru, random_lstm, random_rnn
 
 KERNELS = cbuild.RUNTIME_DIR / "rnnq_kernels.c"
 HEADERS = ("rnnq_fixedpoint.h", "rnnq_kernels.h", "rnnq_matvec.h")

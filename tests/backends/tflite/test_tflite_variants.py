@@ -16,7 +16,7 @@ import pytest
 from onnx import helper as oh
 from tflite_common import require_litert
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "frontend"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "frontend"))
 from onnx_cases import Net
 
 from rnnq.api import compile_model, validate

@@ -1,5 +1,5 @@
 /* Test-only: runs whole sequences through rnnq_lstm_step_s8 so that Python makes one ctypes
- * call per case (tests/kernels/conftest.py is the Python side). */
+ * call per case (tests/backends/c/conftest.py is the Python side). */
 #include <stdint.h>
 #include <string.h>
 

@@ -16,7 +16,7 @@ from rnnq.api import compile_model, validate
 from rnnq.backends.tflite import runtime as litert
 from rnnq.backends.tflite.reader import read_tflite
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 TORCH = sorted(p.stem for p in FIXTURES.glob("torch_[gr]*.onnx"))
 VARIANTS = sorted(k for k in CASES if not k.startswith("lstm"))
 

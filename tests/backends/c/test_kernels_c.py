@@ -10,7 +10,20 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from kernel_cases import (
+
+from rnnq.ir.params import (
+    BinaryParams,
+    DenseParams,
+    EmbedParams,
+    GruParams,
+    LstmParams,
+    MeanTimeParams,
+    RequantParams,
+    RnnParams,
+    SoftmaxParams,
+)
+from rnnq.sim import kernels as sim
+from tests.sim.kernel_cases import (
     LSTM_OPTIONS,
     RNN_ACTS,
     CBinaryParams,
@@ -32,19 +45,6 @@ from kernel_cases import (
     random_rnn,
     random_softmax,
 )
-
-from rnnq.ir.params import (
-    BinaryParams,
-    DenseParams,
-    EmbedParams,
-    GruParams,
-    LstmParams,
-    MeanTimeParams,
-    RequantParams,
-    RnnParams,
-    SoftmaxParams,
-)
-from rnnq.sim import kernels as sim
 
 SEEDS = st.integers(0, 2**32 - 1)
 

@@ -10,7 +10,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from kernel_cases import (
+
+from rnnq import numerics as nq
+from rnnq.ir.params import MeanTimeParams
+from rnnq.sim import kernels as sim
+from tests.sim.kernel_cases import (
     LSTM_OPTIONS,
     random_binary,
     random_dense,
@@ -22,10 +26,6 @@ from kernel_cases import (
     random_rnn,
     random_softmax,
 )
-
-from rnnq import numerics as nq
-from rnnq.ir.params import MeanTimeParams
-from rnnq.sim import kernels as sim
 
 SEEDS = st.integers(0, 2**32 - 1)
 

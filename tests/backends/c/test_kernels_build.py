@@ -27,7 +27,10 @@ from cprogram import (
     matvec_source,
     struct,
 )
-from kernel_cases import (
+
+from rnnq import numerics as nq
+from rnnq.sim import kernels as sim
+from tests.sim.kernel_cases import (
     LSTM_OPTIONS,
     random_binary,
     random_dense,
@@ -39,9 +42,6 @@ from kernel_cases import (
     random_rnn,
     random_softmax,
 )
-
-from rnnq import numerics as nq
-from rnnq.sim import kernels as sim
 
 RUNTIME_SOURCES = sorted(cbuild.RUNTIME_DIR.glob("*.c"))
 KERNELS = cbuild.RUNTIME_DIR / "rnnq_kernels.c"

@@ -1,0 +1,53 @@
+"""Calibration of the float IR (passes/calibrate.py) and the --seq-len playback both backends
+use (data.playback)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rnnq.api import float_graph
+from rnnq.data import Dataset, load_npz, playback
+from rnnq.passes.calibrate import apply_ranges, calibrate, ranges_record
+from tests.conftest import EXAMPLE
+
+
+def _data(lengths: list[int], t_max: int = 6) -> Dataset:
+    x = np.zeros((len(lengths), t_max, 1), np.float32)
+    for i, n in enumerate(lengths):
+        x[i, :n, 0] = 100 * i + np.arange(1, n + 1)  # step k of sequence i holds 100 i + k
+        x[i, n:, 0] = -1.0  # padding, never played
+    return Dataset(x, np.array(lengths, np.int64), None)
+
+
+def test_playback_uses_every_real_step_once() -> None:
+    d = _data([3, 6, 2, 5])
+    s = playback(d, 4)
+    assert s.x.shape == (4, 4, 1) and np.all(s.lengths == 4)  # 16 real steps -> 4 streams
+    vals = sorted(s.x.ravel().tolist())
+    real = sorted(v for i, n in enumerate(d.lengths) for v in d.x[i, :n, 0])
+    assert vals == real and -1.0 not in vals
+
+
+def test_playback_keeps_each_sequence_in_order() -> None:
+    s = playback(_data([3, 6, 2, 5]), 4).x.ravel()
+    for i, n in enumerate([3, 6, 2, 5]):
+        seq = [v for v in s if 100 * i < v <= 100 * i + 99]
+        assert seq == [100 * i + k for k in range(1, n + 1)]
+
+
+def test_playback_repeats_short_data_and_is_seeded() -> None:
+    d = _data([3, 2])
+    s = playback(d, 12)
+    assert s.x.shape == (1, 12, 1)  # 5 steps, repeated 3 times, cut to one stream
+    np.testing.assert_array_equal(s.x, playback(d, 12).x)
+
+
+def test_calibration_record_rebuilds_the_same_ranges() -> None:
+    g = float_graph(EXAMPLE / "model.onnx")
+    data = load_npz(EXAMPLE / "calib.npz", g)
+    calibrate(g, Dataset(data.x[:20], data.lengths[:20], None), method="percentile")
+    rec = ranges_record(g)
+    assert rec["meta"]["method"] == "percentile" and rec["meta"]["percentile"] == 99.99
+    g2 = apply_ranges(float_graph(EXAMPLE / "model.onnx"), rec)
+    assert {n: t.range for n, t in g2.tensors.items()} == {n: t.range
+                                                            for n, t in g.tensors.items()}
