@@ -2,9 +2,11 @@
 
 Each case is a model (a bundled example, an exporter fixture, a frontend op case, a recurrent
 variant or a random LSTM), calibration data drawn from a fixed seed, and compile options for
-the C or the tflite format. Its digest is the SHA-256 over the generated files a user flashes
-or ships (C sources, headers, Makefile, CMakeLists.txt, runtime; or model.tflite), so that a
-refactoring that changes one bit of one build is caught. A refused model records its refusal.
+the C or the tflite format. Its digest is the SHA-256 over the files generated for it (model.c,
+model.h, weights.c, harness.c, Makefile, CMakeLists.txt; or model.tflite), so that a
+refactoring that changes one bit of one build is caught. The verbatim C runtime copied into
+every build (templates/c/runtime) is not part of the digest: it is held to the simulator by the
+kernel tests. A refused model records its refusal.
 
 tests/fixtures/golden_builds.json holds the digests; regenerate it with
 `python tools/make_golden_builds.py` only for a deliberate change of the generated bits, and
@@ -25,8 +27,9 @@ ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "fixtures" / "golden_builds.json"
 EXAMPLES = ROOT / "examples"
 FIXTURES = ROOT / "tests" / "fixtures"
-#: Files of a build folder that are bookkeeping, not what a user builds or ships.
-NOT_HASHED = {"manifest.json", "calibration.json", "model.onnx"}
+#: Files of a build folder that are bookkeeping or verbatim copies, not generated for the model.
+NOT_HASHED = {"manifest.json", "calibration.json", "model.onnx",
+              *(p.name for p in (ROOT / "templates" / "c" / "runtime").iterdir())}
 
 for sub in ("frontend", "variants"):  # the test helpers that build models (not packages)
     p = str(ROOT / "tests" / sub)
