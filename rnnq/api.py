@@ -104,8 +104,11 @@ def inspect(path: str | Path) -> str:
     m = b.manifest
     if b.format == "tflite":
         return _inspect_tflite(p, m)
+    isa = m.get("isa")  # builds of rnnq before 0.1.0's restructuring lack it
+    cpu = (f" ({isa['arch']}{''.join(' +' + f for f in isa['features'])}; matvec kernels "
+           f"{m['kernels']['matvec']})" if isa else "")
     lines = [ig.text(),
-             f"target {m['target']}, prefix {m['prefix']}, {m['macs_per_step']} MACs/step",
+             f"target {m['target']}{cpu}, prefix {m['prefix']}, {m['macs_per_step']} MACs/step",
              "memory: " + ", ".join(f"{k} {v} B" for k, v in m["memory"].items())]
     tm = m.get("target_memory", {})
     if tm.get("measured"):

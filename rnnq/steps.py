@@ -183,7 +183,7 @@ def describe_c(job: Job) -> None:
                                                    [f for f in job.files
                                                     if f != build_folder.CALIBRATION],
                                                    g.meta.get("calibration")),
-                    **c_entries(g, job.prefix, job.io, job.facts)}
+                    **c_entries(g, job.tgt, job.prefix, job.io, job.facts)}
 
 
 # --- tflite -----------------------------------------------------------------------------

@@ -12,8 +12,8 @@ from rnnq.resources import targets_dir
 
 _SCHEMA: dict[str, Any] = {
     "name": str, "description": str, "inherits": str,
-    "isa": {"arch": str, "features": list, "word_bits": int, "rounding": str},
-    "kernels": {"lstm": str, "dense": str, "elementwise": str, "matvec": str},
+    "isa": {"arch": str, "features": list},
+    "kernels": {"matvec": str},
     "toolchain": {"cc": str, "ar": str, "size": str, "cflags": list, "ldflags": list},
     "firmware": {"cflags": list, "ldflags": list},
     "run": {"runner": str, "board": str, "command": list, "timeout_s": int},
@@ -22,15 +22,17 @@ _SCHEMA: dict[str, Any] = {
 
 
 _REQUIRED = {
-    "isa": ("arch", "features", "word_bits", "rounding"),
+    "isa": ("arch", "features"),
     "kernels": ("matvec",),
     "toolchain": ("cc", "ar", "size", "cflags", "ldflags"),
     "firmware": ("cflags", "ldflags"),
     "run": ("runner", "board", "command", "timeout_s"),
     "budget": ("part", "flash_bytes", "ram_bytes"),
 }
-#: kernel variants of the dot products (templates/c/runtime/rnnq_matvec_<variant>.c)
-MATVEC_VARIANTS = ("ref", "arm_dsp", "neon")
+#: kernel variants of the dot products (templates/c/runtime/rnnq_matvec_<variant>.c) and the ISA
+#: features each needs (isa.features of the target must list them)
+MATVEC_VARIANTS: dict[str, tuple[str, ...]] = {"ref": (), "arm_dsp": ("dsp",),
+                                               "neon": ("neon", "dotprod")}
 RUNNERS = ("host", "qemu-system", "qemu-user")
 
 
@@ -92,6 +94,11 @@ def load_target(name: str, _seen: tuple[str, ...] = ()) -> Target:
             raise RnnqError(f"{path}: [{table}] lacks {', '.join(missing)}")
     if data["run"]["runner"] not in RUNNERS:
         raise RnnqError(f"{path}: run.runner must be one of {', '.join(RUNNERS)}")
-    if data["kernels"]["matvec"] not in MATVEC_VARIANTS:
+    variant = data["kernels"]["matvec"]
+    if variant not in MATVEC_VARIANTS:
         raise RnnqError(f"{path}: kernels.matvec must be one of {', '.join(MATVEC_VARIANTS)}")
+    lacking = [f for f in MATVEC_VARIANTS[variant] if f not in data["isa"]["features"]]
+    if lacking:
+        raise RnnqError(f"{path}: kernels.matvec = {variant!r} needs isa.features "
+                        f"{', '.join(lacking)}")
     return Target(name, data)

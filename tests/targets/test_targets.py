@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from rnnq.api import compile_model, validate
-from rnnq.targets import available, load_target
+from rnnq.ir import RnnqError
+from rnnq.targets import MATVEC_VARIANTS, available, load_target
 from tests.conftest import EXAMPLE, ROOT, require_tool
 
 #: Targets whose emulated validation runs in CI (the others: `make test-all`).
@@ -34,8 +35,35 @@ def test_every_target_file_loads() -> None:
     assert set(ALL_TARGETS) | {"generic-c99", "host"} <= set(names)
     for name in names:
         t = load_target(name)
-        assert t["kernels"]["matvec"] in ("ref", "arm_dsp", "neon")
+        assert t["kernels"]["matvec"] in MATVEC_VARIANTS
+        assert set(MATVEC_VARIANTS[t["kernels"]["matvec"]]) <= set(t["isa"]["features"])
         assert t["budget"]["part"]
+
+
+def _write_target(tmp_path: Path, monkeypatch, text: str) -> None:
+    """A targets/ folder holding the real base files and one test target."""
+    import shutil
+
+    from rnnq import targets
+
+    for p in (ROOT / "targets").glob("*.toml"):
+        shutil.copy(p, tmp_path / p.name)
+    (tmp_path / "t.toml").write_text(text)
+    monkeypatch.setattr(targets, "targets_dir", lambda: tmp_path)
+
+
+def test_matvec_variant_needs_its_isa_feature(tmp_path: Path, monkeypatch) -> None:
+    _write_target(tmp_path, monkeypatch,
+                  'inherits = "cortex-m0plus"\nname = "t"\n[kernels]\nmatvec = "arm_dsp"\n')
+    with pytest.raises(RnnqError, match="kernels.matvec = 'arm_dsp' needs isa.features dsp"):
+        load_target("t")
+
+
+def test_unknown_target_key_is_an_error(tmp_path: Path, monkeypatch) -> None:
+    _write_target(tmp_path, monkeypatch, 'inherits = "generic-c99"\nname = "t"\n'
+                                         '[isa]\nword_bits = 32\n')
+    with pytest.raises(RnnqError, match="unknown key 'isa.word_bits'"):
+        load_target("t")
 
 
 def _emulated(target: str, model: Path, calib: Path, data: Path, tmp_path: Path) -> dict:

@@ -7,9 +7,10 @@ import numpy as np
 from rnnq.backends.c.io import without_header_text
 from rnnq.ir import Graph, macs_per_step
 from rnnq.ir.ops import INT_RECURRENT
+from rnnq.targets import Target
 
 
-def c_entries(g: Graph, prefix: str, io: dict, facts: dict) -> dict:
+def c_entries(g: Graph, tgt: Target, prefix: str, io: dict, facts: dict) -> dict:
     """What a C build is: memory, schedule, I/O formats, recurrent layers, every tensor's
     quantisation (integer graph g; `facts` from emit_c and the target measurement)."""
     tensors = {}
@@ -31,6 +32,7 @@ def c_entries(g: Graph, prefix: str, io: dict, facts: dict) -> dict:
             rec.append(info)
     return {
         "prefix": prefix,
+        "isa": tgt["isa"], "kernels": tgt["kernels"],
         "memory": {"weight_bytes": facts["weight_bytes"], "arena_bytes": facts["arena_bytes"],
                    "state_bytes": facts["state_bytes"]},
         "target_memory": facts["target_memory"],

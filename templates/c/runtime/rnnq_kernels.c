@@ -65,15 +65,6 @@ int32_t rnnq_lstm_scratch_size(const rnnq_lstm_params *p)
            rnnq_xbuf_bytes(p->input_size, p->hidden_size);
 }
 
-void rnnq_lstm_reset_s8(const rnnq_lstm_params *p, int8_t *h, int16_t *c)
-{
-    int32_t j;
-    for (j = 0; j < p->hidden_size; ++j) {
-        h[j] = p->h0[j];
-        c[j] = p->c0[j];
-    }
-}
-
 void rnnq_lstm_step_s8(const rnnq_lstm_params *p, const int8_t *x, int8_t *h, int16_t *c,
                        int16_t *scratch)
 {
@@ -158,14 +149,6 @@ int32_t rnnq_gru_scratch_size(const rnnq_gru_params *p)
            p->hidden_size * (int32_t)sizeof(int16_t);
 }
 
-void rnnq_gru_reset_s8(const rnnq_gru_params *p, int8_t *h)
-{
-    int32_t j;
-    for (j = 0; j < p->hidden_size; ++j) {
-        h[j] = p->h0[j];
-    }
-}
-
 void rnnq_gru_step_s8(const rnnq_gru_params *p, const int8_t *x, int8_t *h, int16_t *scratch)
 {
     const int32_t n_in = p->input_size;
@@ -238,14 +221,6 @@ int32_t rnnq_rnn_scratch_size(const rnnq_rnn_params *p)
 {
     return 2 * p->hidden_size * (int32_t)sizeof(int32_t) +
            rnnq_xbuf_bytes(p->input_size, p->hidden_size);
-}
-
-void rnnq_rnn_reset_s8(const rnnq_rnn_params *p, int8_t *h)
-{
-    int32_t j;
-    for (j = 0; j < p->hidden_size; ++j) {
-        h[j] = p->h0[j];
-    }
 }
 
 void rnnq_rnn_step_s8(const rnnq_rnn_params *p, const int8_t *x, int8_t *h, int16_t *scratch)

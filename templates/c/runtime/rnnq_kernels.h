@@ -53,8 +53,8 @@ typedef struct {
     int32_t out_mult;
     int32_t out_shift;
     int32_t out_zp;
-    const int8_t *h0;      /* [H] initial hidden state */
-    const int16_t *c0;     /* [H] initial cell state */
+    const int8_t *h0;      /* [B * H] initial hidden state, a row per batch entry */
+    const int16_t *c0;     /* [B * H] initial cell state, a row per batch entry */
     int32_t gate_act;      /* rnnq_gate_act: 0 sigmoid, 1 hard sigmoid (i, o, f gates) */
     int32_t hs_mult;       /* hard sigmoid: clamp(rshift_round(v * hs_mult, hs_shift) */
     int32_t hs_shift;      /*   + hs_offset, 0, 32767), v in Q3.12 */
@@ -85,7 +85,7 @@ typedef struct {
     int32_t out_mult;            /* Q0.30 -> h */
     int32_t out_shift;
     int32_t out_zp;              /* zero point of h */
-    const int8_t *h0;            /* [H] initial hidden state */
+    const int8_t *h0;            /* [B * H] initial hidden state, a row per batch entry */
     int32_t gate_act;            /* rnnq_gate_act of z and r */
     int32_t hs_mult;
     int32_t hs_shift;
@@ -112,7 +112,7 @@ typedef struct {
     int32_t out_mult;      /* tanh / sigmoid: Q0.15 -> h */
     int32_t out_shift;
     int32_t out_zp;        /* zero point of h */
-    const int8_t *h0;      /* [H] initial hidden state */
+    const int8_t *h0;      /* [B * H] initial hidden state, a row per batch entry */
     int32_t clip;          /* Q3.12 (tanh, sigmoid) or h units (relu), 0 = none */
 } rnnq_rnn_params;
 
@@ -182,9 +182,6 @@ typedef struct {
  * the matvec xbuf). */
 int32_t rnnq_lstm_scratch_size(const rnnq_lstm_params *p);
 
-/* Copy h0 and c0 into the state buffers h [H] and c [H]. */
-void rnnq_lstm_reset_s8(const rnnq_lstm_params *p, int8_t *h, int16_t *c);
-
 /* One step: x [I]; h [H] and c [H] updated in place (every gate uses the old h);
  * scratch: rnnq_lstm_scratch_size(p) bytes, 4-byte aligned. */
 void rnnq_lstm_step_s8(const rnnq_lstm_params *p, const int8_t *x, int8_t *h, int16_t *c,
@@ -194,9 +191,6 @@ void rnnq_lstm_step_s8(const rnnq_lstm_params *p, const int8_t *x, int8_t *h, in
  * the matvec xbuf, int16 [H] r * (h - out_zp) / 2^8). */
 int32_t rnnq_gru_scratch_size(const rnnq_gru_params *p);
 
-/* Copy h0 into the state buffer h [H]. */
-void rnnq_gru_reset_s8(const rnnq_gru_params *p, int8_t *h);
-
 /* One step: x [I]; h [H] updated in place (every row uses the old h);
  * scratch: rnnq_gru_scratch_size(p) bytes, 4-byte aligned. */
 void rnnq_gru_step_s8(const rnnq_gru_params *p, const int8_t *x, int8_t *h, int16_t *scratch);
@@ -204,9 +198,6 @@ void rnnq_gru_step_s8(const rnnq_gru_params *p, const int8_t *x, int8_t *h, int1
 /* Bytes of scratch rnnq_rnn_step_s8 needs: 8 H + X(max(I, H)) (two int32 [H] accumulators, the
  * matvec xbuf). */
 int32_t rnnq_rnn_scratch_size(const rnnq_rnn_params *p);
-
-/* Copy h0 into the state buffer h [H]. */
-void rnnq_rnn_reset_s8(const rnnq_rnn_params *p, int8_t *h);
 
 /* One step: x [I]; h [H] updated in place; scratch: rnnq_rnn_scratch_size(p) bytes,
  * 4-byte aligned. */

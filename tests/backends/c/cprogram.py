@@ -176,7 +176,7 @@ LSTM_ARRAYS["p_shift"] = np.int32
 
 
 def add_lstm(prog: CProgram, p, x: np.ndarray) -> None:
-    """An LSTM sequence x [T][I] through rnnq_lstm_reset_s8 / rnnq_lstm_step_s8."""
+    """An LSTM sequence x [T][I] through rnnq_lstm_step_s8, from the params' h0 and c0."""
     I, H, T = p.input_size, p.hidden_size, x.shape[0]
     y, c = sim.lstm_sequence(p, x)
     ps = struct(prog, "rnnq_lstm_params", fields(prog, p, LSTM_ARRAYS))
@@ -188,7 +188,8 @@ def add_lstm(prog: CProgram, p, x: np.ndarray) -> None:
     label = f"lstm I={I} H={H} T={T}"
     prog.check_value(f"rnnq_lstm_scratch_size(&{ps})", nbytes, f"{label} scratch size")
     prog.body += [
-        f"    rnnq_lstm_reset_s8(&{ps}, {h}, {cs});",
+        f"    memcpy({h}, {ps}.h0, {H});",
+        f"    memcpy({cs}, {ps}.c0, {2 * H});",
         f"    for (k = 0; k < {T}; ++k) {{",
         f"        rnnq_lstm_step_s8(&{ps}, {xs} + k * {I}, {h}, {cs}, {scratch});",
         f"        memcpy({yo} + k * {H}, {h}, {H});",
@@ -201,7 +202,7 @@ def add_lstm(prog: CProgram, p, x: np.ndarray) -> None:
 
 
 def add_h_rnn(prog: CProgram, kind: str, p, x: np.ndarray) -> None:
-    """A GRU / RNN sequence x [T][I] through rnnq_<kind>_reset_s8 and rnnq_<kind>_step_s8."""
+    """A GRU / RNN sequence x [T][I] through rnnq_<kind>_step_s8, from the params' h0."""
     I, H, T = p.input_size, p.hidden_size, x.shape[0]
     y = getattr(sim, f"{kind}_sequence")(p, x)
     ps = struct(prog, f"rnnq_{kind}_params", fields(prog, p, ROW_ARRAYS))
@@ -212,7 +213,7 @@ def add_h_rnn(prog: CProgram, kind: str, p, x: np.ndarray) -> None:
     label = f"{kind} I={I} H={H} T={T}"
     prog.check_value(f"rnnq_{kind}_scratch_size(&{ps})", nbytes, f"{label} scratch size")
     prog.body += [
-        f"    rnnq_{kind}_reset_s8(&{ps}, {h});",
+        f"    memcpy({h}, {ps}.h0, {H});",
         f"    for (k = 0; k < {T}; ++k) {{",
         f"        rnnq_{kind}_step_s8(&{ps}, {xs} + k * {I}, {h}, {scratch});",
         f"        memcpy({yo} + k * {H}, {h}, {H});",

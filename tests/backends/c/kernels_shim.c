@@ -17,7 +17,8 @@ void shim_lstm_sequence(const rnnq_lstm_params *p, const int8_t *x, int32_t batc
     int32_t b;
     int32_t t;
     for (b = 0; b < batch; ++b) {
-        rnnq_lstm_reset_s8(p, h, c);
+        memcpy(h, p->h0, (size_t)n_hid);
+        memcpy(c, p->c0, (size_t)n_hid * sizeof(int16_t));
         for (t = 0; t < steps; ++t) {
             rnnq_lstm_step_s8(p, x, h, c, scratch);
             memcpy(y, h, (size_t)n_hid * sizeof(int8_t));
@@ -49,7 +50,7 @@ void shim_gru_sequence(const rnnq_gru_params *p, const int8_t *x, int32_t batch,
         if (h_init != NULL) {
             memcpy(h, h_init + (size_t)b * (size_t)n_hid, (size_t)n_hid);
         } else {
-            rnnq_gru_reset_s8(p, h);
+            memcpy(h, p->h0, (size_t)n_hid);
         }
         for (t = 0; t < steps; ++t) {
             rnnq_gru_step_s8(p, x, h, scratch);
@@ -71,7 +72,7 @@ void shim_rnn_sequence(const rnnq_rnn_params *p, const int8_t *x, int32_t batch,
         if (h_init != NULL) {
             memcpy(h, h_init + (size_t)b * (size_t)n_hid, (size_t)n_hid);
         } else {
-            rnnq_rnn_reset_s8(p, h);
+            memcpy(h, p->h0, (size_t)n_hid);
         }
         for (t = 0; t < steps; ++t) {
             rnnq_rnn_step_s8(p, x, h, scratch);
