@@ -105,11 +105,12 @@ def inspect(path: str | Path) -> str:
     if b.format == "tflite":
         return _inspect_tflite(p, m)
     isa = m.get("isa")  # builds of rnnq before 0.1.0's restructuring lack it
-    cpu = (f" ({isa['arch']}{''.join(' +' + f for f in isa['features'])}; matvec kernels "
-           f"{m['kernels']['matvec']})" if isa else "")
     lines = [ig.text(),
-             f"target {m['target']}{cpu}, prefix {m['prefix']}, {m['macs_per_step']} MACs/step",
-             "memory: " + ", ".join(f"{k} {v} B" for k, v in m["memory"].items())]
+             f"target {m['target']}, prefix {m['prefix']}, {m['macs_per_step']} MACs/step"]
+    if isa:
+        lines.append(f"isa {isa['arch']}{''.join(' +' + f for f in isa['features'])}, "
+                     f"matvec kernels {m['kernels']['matvec']}")
+    lines.append("memory: " + ", ".join(f"{k} {v} B" for k, v in m["memory"].items()))
     tm = m.get("target_memory", {})
     if tm.get("measured"):
         lines.append(f"on {m['target']}: flash {tm['flash_bytes']} B, RAM {tm['ram_bytes']} B "

@@ -53,7 +53,7 @@ def _common(g: Graph, n: Node, w: np.ndarray, r: np.ndarray):
     return x, y, zx, sh, zh, wq, s_w, rq, s_r
 
 
-def _states(n: Node, h0: np.ndarray, q: QParams) -> np.ndarray:
+def _states(h0: np.ndarray, q: QParams) -> np.ndarray:
     return quantize_values(h0, q).reshape(-1)  # [B, H] flattened, one row per batch entry
 
 
@@ -80,7 +80,7 @@ def quant_lstm(g: Graph, n: Node) -> Node:
         bias_h=bias(n, np.zeros(4 * hsz), s_r, rq, np.full(hsz, zh)),
         mult_x=mult_x, shift_x=shift_x, mult_h=mult_h, shift_h=shift_h,
         cell_frac=cell_frac, out_mult=out_mult, out_shift=out_shift, out_zp=zh,
-        h0=_states(n, h0, y.q),
+        h0=_states(h0, y.q),
         c0=np.clip(nx.round_half_away(c0 * 2.0**cell_frac), -32768, 32767)
         .astype(np.int16).reshape(-1),
         clip=_clip_q(n, 1.0 / _GATE), input_forget=int(n.attrs.get("input_forget", 0)),
@@ -118,7 +118,7 @@ def quant_gru(g: Graph, n: Node) -> Node:
         input_size=w.shape[1], hidden_size=hsz, linear_before_reset=lbr, w=wq, rw=rq,
         bias_x=bias(n, bx, s_w, wq, zx), bias_h=np.concatenate([bh_zr, bh_h]),
         mult_x=mult_x, shift_x=shift_x, mult_h=mult_h, shift_h=shift_h,
-        out_mult=out_mult, out_shift=out_shift, out_zp=zh, h0=_states(n, h0, y.q),
+        out_mult=out_mult, out_shift=out_shift, out_zp=zh, h0=_states(h0, y.q),
         clip=_clip_q(n, 1.0 / _GATE), **_gate_act(n),
     )
     return _node(n, "qgru", x.name, [y.name], params)
@@ -137,7 +137,7 @@ def quant_rnn(g: Graph, n: Node) -> Node:
         bias_x=bias(n, b, s_w, wq, zx),
         bias_h=bias(n, np.zeros(r.shape[1]), s_r, rq, np.full(r.shape[1], zh)),
         mult_x=mult_x, shift_x=shift_x, mult_h=mult_h, shift_h=shift_h,
-        out_mult=out_mult, out_shift=out_shift, out_zp=zh, h0=_states(n, h0, y.q),
+        out_mult=out_mult, out_shift=out_shift, out_zp=zh, h0=_states(h0, y.q),
         clip=_clip_q(n, unit),
     )
     return _node(n, "qrnn", x.name, [y.name], params)

@@ -261,6 +261,7 @@ def test_inspect_model_and_build(good: dict) -> None:
     r = run_rnnq("inspect", good["build"])
     assert r.code == 0 and "Traceback" not in r.out + r.err, r.err
     assert "target generic-c99, prefix kws" in r.out
+    assert "isa any, matvec kernels ref" in r.out  # the target's ISA, from the manifest
     assert "memory:" in r.out and "MACs/step" in r.out
     assert "int8" in r.out  # the integer graph
 

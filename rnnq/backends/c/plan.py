@@ -298,12 +298,12 @@ def plan(graph: Graph, prefix: str, max_steps: int, matvec: str = "ref") -> Plan
         last_use[o] = len(order)
     for i, n in enumerate(order):
         em.node(i, n)
-        em.arena.release_dead(lambda name, i=i: _dead(graph, order, last_use, name, i))
+        em.arena.release_dead(lambda name, i=i: _dead(order, last_use, name, i))
     em.p.arena_bytes = em.arena.top
     return em.p
 
 
-def _dead(graph: Graph, order: list[Node], last_use: dict, name: str, i: int) -> bool:
+def _dead(order: list[Node], last_use: dict, name: str, i: int) -> bool:
     """A buffer is free once every alias of it has had its last use."""
     names = {name}
     grew = True

@@ -135,10 +135,18 @@ class _Lower(Recurrent):
         self.reshape(gathered, self.shape_of(n.outputs[0]), n.outputs[0], self.out(n))
 
     def _pick(self, n: Node, step: int) -> None:
-        y = self.out(n)
-        self.op("GATHER", [self.ir(n.inputs[0]), self.const(n.outputs[0] + "/step",
-                                                           np.array(step, dtype=np.int32))],
-                [y], Axis=1, BatchDims=0)
+        """One step of a [1, T, ...] tensor. An IR `last` that keeps the time axis as a unit
+        dimension (Gather with indices [-1], Slice of the last step) is reshaped to it."""
+        name = n.outputs[0]
+        step_t = self.const(name + "/step", np.array(step, dtype=np.int32))
+        picked_shape = (1, *self.g.tensors[n.inputs[0]].shape)
+        if picked_shape == self.shape_of(name):
+            self.op("GATHER", [self.ir(n.inputs[0]), step_t], [self.out(n)], Axis=1,
+                    BatchDims=0)
+            return
+        picked = self.act(name + "/picked", picked_shape)
+        self.op("GATHER", [self.ir(n.inputs[0]), step_t], [picked], Axis=1, BatchDims=0)
+        self.reshape(picked, self.shape_of(name), name, self.out(n))
 
     def _last(self, n: Node) -> None:
         self._pick(n, self.t - 1)
