@@ -9,7 +9,7 @@ import importlib.util
 import numpy as np
 
 from rnnq.ir import Graph, Node, RnnqError
-from rnnq.ir.ops import RECURRENT, hard_sigmoid
+from rnnq.ir.ops import BINARY, RECURRENT, hard_sigmoid
 
 #: IR ops the lowering has a rule for (rnnq.backends.tflite.lower / lower_rnn).
 LOWERED_OPS = frozenset({*RECURRENT, "reshape", "take", "last", "first", "concat", "mean_time",
@@ -50,7 +50,7 @@ def _check_node(g: Graph, n: Node) -> None:
     kinds = {g.tensors[i].kind for i in n.inputs if g.tensors[i].kind != "const"}
     if n.op == "concat" and len(kinds) > 1:
         raise err(n, "concatenating per-step and final tensors")
-    if n.op in ("add", "sub", "mul") and len(kinds) > 1:
+    if n.op in BINARY and len(kinds) > 1:
         raise err(n, "mixing per-step and final operands")
     if n.op in RECURRENT:
         x = g.tensors[n.inputs[0]]
