@@ -17,6 +17,7 @@ from pathlib import Path
 from rnnq import steps
 from rnnq.build_folder import BuildFolder, open_build
 from rnnq.data import load_npz
+from rnnq.diagnose import per_layer_c, per_layer_tflite
 from rnnq.ir import Graph, RnnqError, macs_per_step
 from rnnq.passes.calibrate import apply_ranges
 from rnnq.passes.quantize import quantize
@@ -82,14 +83,22 @@ def open_graphs(path: str | Path) -> tuple[BuildFolder, Graph, Graph | None]:
     return b, fg, ig
 
 
-def validate(build_dir: str | Path, data_path: str | Path, on: str = "host") -> dict:
+def validate(build_dir: str | Path, data_path: str | Path, on: str = "host",
+             per_layer: bool = False) -> dict:
     """Float vs integer simulator vs the build (C harness, emulated board or LiteRT) on the
-    data; the report (rnnq.report.format_report prints it)."""
+    data; the report (rnnq.report.format_report prints it). With `per_layer`, the report's
+    "per_layer" entry says where error enters (rnnq.diagnose)."""
     b, fg, ig = open_graphs(build_dir)
     data = load_npz(data_path, fg)
     if b.format == "tflite":
-        return validate_tflite(b, fg, data, on)
-    return validate_c(b, fg, ig, data, on)
+        rep = validate_tflite(b, fg, data, on)
+        if per_layer:
+            rep["per_layer"] = per_layer_tflite(b, fg, data)
+        return rep
+    rep = validate_c(b, fg, ig, data, on)
+    if per_layer:
+        rep["per_layer"] = per_layer_c(fg, ig, data, b.manifest.get("streaming", True))
+    return rep
 
 
 def inspect(path: str | Path) -> str:

@@ -147,14 +147,19 @@ def _check_format_options(fmt: str) -> None:
 @click.option("--on", "on", type=click.Choice(["host", "emulator"]), default="host",
               show_default=True,
               help="Also run the target's test firmware on its emulated board (QEMU).")
+@click.option("--per-layer", is_flag=True,
+              help="Also show, for every quantised tensor, its SQNR against the float model "
+                   "and what its quantisation alone costs at the output: where error enters.")
 @_guard
-def validate_cmd(build, data, json_path, on):
+def validate_cmd(build, data, json_path, on, per_layer):
     """Compare float, integer simulator and compiled C on DATA. Exit 1 if C != simulator."""
     from rnnq import api
-    from rnnq.report import format_report, jsonable
+    from rnnq.report import format_per_layer, format_report, jsonable
 
-    rep = api.validate(build, data, on=on)
+    rep = api.validate(build, data, on=on, per_layer=per_layer)
     click.echo(format_report(rep))
+    if per_layer:
+        click.echo(format_per_layer(rep["per_layer"]))
     if json_path:
         Path(json_path).write_text(json.dumps(jsonable(rep), indent=1) + "\n")
     exact = all(rep[k]["bit_exact"] for k in ("c", "device", "tflite") if k in rep)

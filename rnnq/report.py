@@ -62,6 +62,8 @@ def jsonable(v):
     """The report as JSON can hold it: JSON has no infinity, and a huge SQNR means exact."""
     if isinstance(v, dict):
         return {k: jsonable(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [jsonable(x) for x in v]
     if isinstance(v, float) and not math.isfinite(v):
         return 1e9 if v > 0 else -1e9
     return v
@@ -119,4 +121,35 @@ def format_report(rep: dict) -> str:
     if clipped and clipped > 0.01:
         lines.append("note: some test inputs lie beyond the calibrated input range and saturate; "
                      "compile with more --headroom or more representative calibration data")
+    return "\n".join(lines)
+
+
+def summarise(rows: list[dict], threshold_db: float) -> dict:
+    """The rows with the two names a reader wants: where the signal is first lost, and which
+    tensor's grid costs the most on its own."""
+    lost = next((r["tensor"] for r in rows if r["sqnr_db"] < threshold_db), None)
+    costly = min(rows, key=lambda r: r["alone_sqnr_db"], default=None)
+    return {"threshold_db": threshold_db, "tensors": rows, "first_below_threshold": lost,
+            "costliest_alone": costly["tensor"] if costly else None}
+
+
+def format_per_layer(rep: dict) -> str:
+    """The per-layer table `rnnq validate --per-layer` prints."""
+    def db(v: float) -> str:
+        return "exact" if math.isinf(v) and v > 0 else f"{v:.1f}"
+
+    rows = [("tensor", "op", "dtype", "SQNR dB", "max err LSB", "alone dB")]
+    for r in rep["tensors"]:
+        rows.append((r["tensor"], r["op"], r["dtype"], db(r["sqnr_db"]),
+                     f"{r['max_error_lsb']:.1f}", db(r["alone_sqnr_db"])))
+    w = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = [("per layer (SQNR: accumulated error against the float model; alone: the first "
+              "output with only this tensor quantised)")]
+    lines += ["  " + "  ".join(c.ljust(w[k]) if k < 3 else c.rjust(w[k])
+                               for k, c in enumerate(r)).rstrip() for r in rows]
+    lost = rep["first_below_threshold"]
+    lines.append(f"signal first below {rep['threshold_db']:.0f} dB at: {lost}" if lost else
+                 f"every tensor at or above {rep['threshold_db']:.0f} dB")
+    if rep["costliest_alone"]:
+        lines.append(f"costliest grid on its own: {rep['costliest_alone']}")
     return "\n".join(lines)

@@ -20,7 +20,7 @@ LAYERS = [
     ("rnnq.frontend", "rnnq.sim"),
     ("rnnq.passes",),
     ("rnnq.backends",),
-    ("rnnq.steps", "rnnq.validate"),
+    ("rnnq.steps", "rnnq.validate", "rnnq.diagnose"),
     ("rnnq.api",),
     ("rnnq.cli",),
 ]

@@ -9,6 +9,8 @@ t = lengths[n] - 1 is meaningful. With ``taps`` it also returns recurrent gate p
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from rnnq.ir import Graph, Node
@@ -32,8 +34,13 @@ def _clip(attrs: dict):
     return (lambda v: v) if c is None else (lambda v: np.clip(v, -c, c))
 
 
-def lstm_float(x, w, r, b, h0, c0, p, attrs):
-    """ONNX LSTM one direction (gates i, o, f, c) over x [M, T, I] -> (y, c, gate pre-acts)."""
+def _keep(v):
+    return v
+
+
+def lstm_float(x, w, r, b, h0, c0, p, attrs, qh=_keep, qc=_keep):
+    """ONNX LSTM one direction (gates i, o, f, c) over x [M, T, I] -> (y, c, gate pre-acts).
+    qh, qc: applied to the states at every step (fake quantisation; identity by default)."""
     m, t_len, _ = x.shape
     hsz = r.shape[1]
     act, clip = _gate_fn(attrs), _clip(attrs)
@@ -48,14 +55,14 @@ def lstm_float(x, w, r, b, h0, c0, p, attrs):
         gi, go, gf, gc = (g[:, k * hsz : (k + 1) * hsz] for k in range(4))
         i = act(clip(gi + pi * c))
         f = 1.0 - i if attrs.get("input_forget") else act(clip(gf + pf * c))
-        c = f * c + i * np.tanh(clip(gc))
+        c = qc(f * c + i * np.tanh(clip(gc)))
         o = act(clip(go + po * c))
-        h = o * np.tanh(c)
+        h = qh(o * np.tanh(c))
         ys[:, t], cs[:, t] = h, c
     return ys, cs, gs
 
 
-def gru_float(x, w, r, wb, rb, h0, attrs):
+def gru_float(x, w, r, wb, rb, h0, attrs, qh=_keep):
     """ONNX GRU one direction (gates z, r, h) -> (y, gate pre-activations)."""
     m, t_len, _ = x.shape
     hsz = r.shape[1]
@@ -73,7 +80,7 @@ def gru_float(x, w, r, wb, rb, h0, attrs):
         else:
             gh = xw[:, t, 2 * hsz :] + (rg * h) @ rh.T + rb[2 * hsz :]
         n = np.tanh(clip(gh))
-        h = (1.0 - z) * n + z * h
+        h = qh((1.0 - z) * n + z * h)
         ys[:, t] = h
         gs[:, t] = np.concatenate([gz, gr, gh], axis=1)
     return ys, gs
@@ -82,7 +89,7 @@ def gru_float(x, w, r, wb, rb, h0, attrs):
 _RNN_ACTS = {"tanh": np.tanh, "relu": lambda v: np.maximum(v, 0.0), "sigmoid": sigmoid}
 
 
-def rnn_float(x, w, r, b, h0, attrs):
+def rnn_float(x, w, r, b, h0, attrs, qh=_keep):
     m, t_len, _ = x.shape
     hsz = r.shape[1]
     f, clip = _RNN_ACTS[attrs.get("act", "tanh")], _clip(attrs)
@@ -92,7 +99,7 @@ def rnn_float(x, w, r, b, h0, attrs):
     for t in range(t_len):
         g = xw[:, t] + h @ r.T
         gs[:, t] = g
-        h = f(clip(g))
+        h = qh(f(clip(g)))
         ys[:, t] = h
     return ys, gs
 
@@ -134,26 +141,38 @@ _RECURRENT = {"lstm": lstm_float, "gru": gru_float, "rnn": rnn_float}
 
 def run_float(graph: Graph, x: np.ndarray, taps: bool = False,
               lengths: np.ndarray | None = None,
-              states: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+              states: dict[str, np.ndarray] | None = None,
+              fake: dict[str, Callable] | None = None) -> dict[str, np.ndarray]:
     """Evaluate the float graph on x [N, T, *input_shape]; returns every activation by name.
 
-    states: values of initial-state model inputs, [N, *ONNX shape] (zeros when absent)."""
+    states: values of initial-state model inputs, [N, *ONNX shape] (zeros when absent).
+    fake: tensor name -> function applied to that tensor's values where they are produced
+    (a recurrent state at every step, the model input on entry): what quantising only those
+    tensors costs."""
+    fake = fake or {}
     t_in = graph.tensors[graph.inputs[0]]
     n, t_len = x.shape[:2]
     lengths = np.full(n, t_len) if lengths is None else np.asarray(lengths)
     dt = np.int64 if t_in.dtype == "int64" else np.float64
     env: dict[str, np.ndarray] = {graph.inputs[0]: x.astype(dt).reshape(n, t_len, *t_in.shape)}
+    if graph.inputs[0] in fake:
+        env[graph.inputs[0]] = fake[graph.inputs[0]](env[graph.inputs[0]])
 
     def val(name: str) -> np.ndarray:
         t = graph.tensors[name]
         return t.data.astype(np.float64) if t.kind == "const" else env[name]
 
     for node in graph.nodes:
-        res = _eval(graph, node, val, lengths, states or {})
+        if node.op in RECURRENT and any(o in fake for o in node.outputs):
+            res = _recurrent(graph, node, val, lengths, states or {},
+                             {k: fake[o] for k, o in zip(("qh", "qc"), node.outputs) if o in fake})
+        else:
+            res = _eval(graph, node, val, lengths, states or {})
         if not isinstance(res, tuple):
             res = (res,)
         for name, v in zip(node.outputs, res):
-            env[name] = v.reshape(n, t_len, *graph.tensors[name].shape)
+            v = v.reshape(n, t_len, *graph.tensors[name].shape)
+            env[name] = fake[name](v) if name in fake else v
         if taps and node.op in RECURRENT:
             env[node.outputs[0] + ":gates"] = res[-1]
     return env
@@ -174,14 +193,15 @@ def state_rows(graph: Graph, node: Node, states: dict, which: str, n: int):
     return v.reshape(n * v.shape[1], v.shape[2])
 
 
-def _recurrent(graph: Graph, node: Node, val, lengths: np.ndarray, states: dict):
+def _recurrent(graph: Graph, node: Node, val, lengths: np.ndarray, states: dict,
+               quant: dict | None = None):
     x, *consts = (val(i) for i in node.inputs)
     fn = _RECURRENT[node.op]
     for k, which in zip(_STATE_INPUTS[node.op], "hc"):  # [B, H] -> a row per (sequence, batch)
         given = state_rows(graph, node, states, which, x.shape[0])
         consts[k] = given if given is not None else np.tile(consts[k], (x.shape[0], 1))
     outs = per_direction(x, lengths, node.attrs.get("reverse", False),
-                         lambda xm: fn(xm, *consts, node.attrs))
+                         lambda xm: fn(xm, *consts, node.attrs, **(quant or {})))
     return tuple(outs)
 
 

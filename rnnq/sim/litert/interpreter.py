@@ -52,11 +52,13 @@ FLOAT_KERNELS: dict[str, Kernel] = {
 
 def run(graph: TGraph, feeds: list[np.ndarray], *, float_mode: bool = False,
         keep: bool = False, observe: Callable[[int, np.ndarray], None] | None = None,
-        n: int | None = None) -> list[np.ndarray] | dict[int, np.ndarray]:
+        n: int | None = None, fake: dict[int, Callable] | None = None
+        ) -> list[np.ndarray] | dict[int, np.ndarray]:
     """Run the graph on batch-folded `feeds` (one array per graph input).
 
     Returns the graph outputs, or with `keep` every tensor's value by index. `observe(index,
-    value)` sees every op result (calibration uses it instead of keeping every tensor).
+    value)` sees every op result (calibration uses it instead of keeping every tensor);
+    `fake[index]` replaces an op result by a function of it (fake quantisation of a float graph).
     """
     table = FLOAT_KERNELS if float_mode else KERNELS
     if n is None:
@@ -91,6 +93,8 @@ def run(graph: TGraph, feeds: list[np.ndarray], *, float_mode: bool = False,
                 v = np.repeat(v, n, axis=0)
             if float_mode and t.clamp is not None:  # integer graphs clamp by saturation
                 v = np.clip(v, *t.clamp).astype(v.dtype)
+            if fake and i in fake:
+                v = fake[i](v).astype(v.dtype)
             if tuple(v.shape) != want:
                 raise AssertionError(f"{op.kind} -> {t.name}: shape {v.shape}, declared {want}")
             values[i] = v

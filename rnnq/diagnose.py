@@ -1,0 +1,152 @@
+"""Where error enters (`rnnq validate --per-layer`): every quantised tensor of the integer
+graph that has a float counterpart, against it, on the test data.
+
+For each tensor, in graph order:
+- `sqnr_db`, `max_abs_error`, `max_error_lsb`: the integer model's tensor (dequantised)
+  against the float model's, over the values that mean something (every real step; a
+  whole-sequence model's `final` tensors at the last real step only) — the error that has
+  accumulated up to that tensor;
+- `alone_sqnr_db`: the float model's first output when *only this tensor* is quantised (to
+  its grid: scale, zero point, integer range; a recurrent state at every step, where it is fed
+  back), against the unquantised float output — what this tensor's quantisation costs by
+  itself.
+
+The first tensor whose accumulated SQNR falls below `threshold_db` is where the signal is
+lost; the tensor with the lowest `alone_sqnr_db` is the one whose grid costs the most.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from rnnq import numerics as nx
+from rnnq.backends.tflite import runtime
+from rnnq.build_folder import BuildFolder
+from rnnq.data import Dataset, valid_mask
+from rnnq.ir import Graph, QParams, RnnqError
+from rnnq.report import sqnr_db, summarise
+from rnnq.sim.float_ref import run_float
+from rnnq.sim.integer import quantize_input, quantize_states, run_integer
+from rnnq.sim.litert.interpreter import run as run_litert
+
+#: the accumulated SQNR below which a tensor is said to have lost the signal (the default
+#: accuracy goal, README "Numerics")
+THRESHOLD_DB = 35.0
+_BITS = {"int8": 8, "int16": 16}
+
+
+def fake_quant(q: QParams, bits: int):
+    """float values -> the nearest values of the grid (scale, zero point, `bits`-bit range)."""
+    return lambda v: nx.dequantize(nx.quantize(v, q.scale, q.zero_point, bits), q.scale,
+                                   q.zero_point)
+
+
+def _meaningful(v: np.ndarray, mask: np.ndarray, last: np.ndarray | None) -> np.ndarray:
+    """[N, T, ...] -> the values at real steps (or, with `last`, each sequence's last step)."""
+    if last is not None:
+        return v[np.arange(v.shape[0]), last]
+    return v[mask]
+
+
+def _tensors(ig: Graph, fg: Graph) -> list[tuple[str, str, str]]:
+    """(tensor, producing node, op) of the integer graph's quantised activations that the
+    float graph also has, in graph order."""
+    out = [(name, "(input)", "input") for name in ig.inputs]
+    out += [(o, n.name, n.op) for n in ig.nodes for o in n.outputs]
+    return [(t, node, op) for t, node, op in out
+            if t in fg.tensors and ig.tensors[t].q is not None
+            and ig.tensors[t].dtype in _BITS and fg.tensors[t].kind != "const"]
+
+
+def per_layer_c(fg: Graph, ig: Graph, data: Dataset, streaming: bool,
+                threshold_db: float = THRESHOLD_DB) -> dict:
+    """The per-layer report of a C build (rnnq's integer simulator against the float IR)."""
+    t_len = data.x.shape[1]
+    fenv = run_float(fg, data.x, lengths=data.lengths, states=data.states)
+    ienv = run_integer(ig, quantize_input(ig, data.x), data.lengths,
+                       quantize_states(ig, data.states or {}))
+    mask = valid_mask(data.lengths, t_len)
+    last = data.lengths - 1
+
+    def pick(name: str, v: np.ndarray) -> np.ndarray:
+        whole = not streaming and fg.tensors[name].kind == "final"
+        return _meaningful(v, mask, last if whole else None)
+
+    out0 = fg.outputs[0]
+    ref0 = pick(out0, fenv[out0])
+    rows = []
+    for name, node, op in _tensors(ig, fg):
+        t = ig.tensors[name]
+        f = pick(name, fenv[name])
+        i = pick(name, nx.dequantize(ienv[name], t.q.scale, t.q.zero_point))
+        err = float(np.max(np.abs(f - i), initial=0.0))
+        alone = run_float(fg, data.x, lengths=data.lengths, states=data.states,
+                          fake={name: fake_quant(t.q, _BITS[t.dtype])})
+        rows.append({
+            "tensor": name, "node": node, "op": op, "dtype": t.dtype,
+            "scale": float(np.max(t.q.scale)),
+            "sqnr_db": sqnr_db(f, i), "max_abs_error": err,
+            "max_error_lsb": err / float(np.max(t.q.scale)),
+            "alone_sqnr_db": sqnr_db(ref0, pick(out0, alone[out0])),
+        })
+    return summarise(rows, threshold_db)
+
+
+_STEP = re.compile(r"^(.*/[a-z_]+)(\d+)$")  # lowering's per-step names: <layer>/<role><t>
+
+
+def per_layer_tflite(b: BuildFolder, fg: Graph, data: Dataset,
+                     threshold_db: float = THRESHOLD_DB) -> dict:
+    """The per-layer report of a tflite build: the file's tensors (read back, run in the LiteRT
+    profile) against the float TGraph that lowering makes of the float IR. An unrolled
+    recurrence's per-step tensors of one role are one row (`<layer>/<role>*`); in a fused LSTM
+    the state is internal, so its "alone" figure quantises the output only, not the feedback."""
+    from rnnq.backends.tflite.emit import TFLITE
+    from rnnq.backends.tflite.lower import lower
+    from rnnq.backends.tflite.reader import read_tflite  # needs the rnnq[tflite] extra
+
+    t_len = b.manifest["tflite"]["seq_len"]
+    if data.x.shape[1] != t_len:
+        raise RnnqError(f"{b.path}/{TFLITE} runs sequences of exactly {t_len} steps and the "
+                        f"data has {data.x.shape[1]}")
+    q = read_tflite((b.path / TFLITE).read_bytes())
+    fgraph = lower(fg, t_len).graph
+    x = data.x.astype(np.float32)
+    fenv = run_litert(fgraph, [x], float_mode=True, keep=True)
+    ienv = run_litert(q, [runtime.feeds(q, data.x)], keep=True)
+    kinds = {o: op.kind for op in q.ops for o in op.outputs}
+    by_name = {t.name: i for i, t in enumerate(fgraph.tensors)
+               if t.data is None and t.dtype == "float32"}
+    groups: dict[str, list[tuple[int, int]]] = {}
+    for qi, t in enumerate(q.tensors):
+        fi = by_name.get(t.name)
+        if (fi is None or t.data is not None or not t.quantized or t.dtype not in _BITS
+                or len(t.scales()) != 1 or qi not in ienv or fi not in fenv
+                or ienv[qi].shape != fenv[fi].shape):
+            continue
+        m = _STEP.match(t.name)
+        groups.setdefault(f"{m.group(1)}*" if m else t.name, []).append((fi, qi))
+    out0 = fgraph.outputs[0]
+    ref0 = fenv[out0].astype(np.float64)
+    rows = []
+    for name, pairs in groups.items():
+        f = np.concatenate([fenv[fi].astype(np.float64).ravel() for fi, _ in pairs])
+        i = np.concatenate([runtime.dequantize(q.tensors[qi], ienv[qi]).ravel()
+                            for _, qi in pairs])
+        t = q.tensors[pairs[0][1]]
+        scale = float(t.scales()[0])
+        grid = fake_quant(QParams(np.float64(scale), np.int64(t.zero_points()[0])),
+                          _BITS[t.dtype])
+        fake = {fi: grid for fi, _ in pairs}
+        feed = fake[fgraph.inputs[0]](x) if fgraph.inputs[0] in fake else x
+        alone = run_litert(fgraph, [feed.astype(np.float32)], float_mode=True,
+                           fake=fake)[0].astype(np.float64)
+        err = float(np.max(np.abs(f - i), initial=0.0))
+        rows.append({"tensor": name, "node": name,
+                     "op": kinds.get(pairs[0][1], "input").lower(), "dtype": t.dtype,
+                     "scale": scale, "sqnr_db": sqnr_db(f, i), "max_abs_error": err,
+                     "max_error_lsb": err / scale,
+                     "alone_sqnr_db": sqnr_db(ref0, alone.reshape(ref0.shape))})
+    return summarise(rows, threshold_db)
