@@ -50,6 +50,8 @@ RECURRENT: dict[str, str] = {"lstm": "qlstm", "gru": "qgru", "rnn": "qrnn"}
 INT_RECURRENT: dict[str, str] = {v: k for k, v in RECURRENT.items()}
 #: Gate blocks of H rows per recurrent kind (ONNX order: LSTM i,o,f,c; GRU z,r,h; RNN one).
 GATE_BLOCKS: dict[str, int] = {"lstm": 4, "gru": 3, "rnn": 1}
+#: Positions of a float recurrent node's constant initial states among its inputs (h, then c).
+INITIAL_STATES: dict[str, tuple[int, ...]] = {"lstm": (4, 5), "gru": (5,), "rnn": (4,)}
 #: The output is the input's value, or the value of one of its steps: nothing is computed and,
 #: in streaming C, nothing is copied.
 VIEWS = frozenset({"reshape", "last", "first"})

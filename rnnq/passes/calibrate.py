@@ -16,7 +16,7 @@ import numpy as np
 
 from rnnq.data import Dataset, playback, valid_mask
 from rnnq.ir import Graph, Stage
-from rnnq.ir.ops import LAYOUT, RECURRENT
+from rnnq.ir.ops import INITIAL_STATES, LAYOUT, RECURRENT
 from rnnq.passes.observer import Observer
 from rnnq.passes.qparams import widen
 from rnnq.sim.float_ref import run_float
@@ -59,6 +59,17 @@ def _bounds(graph: Graph, name: str) -> tuple[float, float]:
     return _BOUNDS.get(key, (-np.inf, np.inf))
 
 
+def _initial_h(graph: Graph, recurrent) -> dict[str, tuple[float, float]]:
+    """A constant initial h is a value of h: the range of h must hold it (whatever the
+    calibration method), or the integer model would start from a clipped state."""
+    out = {}
+    for n in recurrent:
+        h0 = graph.tensors[n.inputs[INITIAL_STATES[n.op][0]]].data
+        if h0 is not None and np.any(h0 != 0):
+            out[n.outputs[0]] = (float(np.min(h0)), float(np.max(h0)))
+    return out
+
+
 def calibrate(graph: Graph, data: Dataset, method: str = "minmax", percentile: float = 99.99,
               batch: int = 64, progress: Callable[[int, int], None] | None = None,
               seq_len: int | None = None, headroom: float = 1.25) -> Graph:
@@ -81,9 +92,11 @@ def calibrate(graph: Graph, data: Dataset, method: str = "minmax", percentile: f
             done += len(xb)
             if progress:
                 progress(done, total)
+    held = _initial_h(graph, recurrent)
     for t in acts:
         lo, hi = widen(*obs.range(t.name), headroom, _bounds(graph, t.name))
-        t.range = (float(lo[0]), float(hi[0]))
+        h0lo, h0hi = held.get(t.name, (0.0, 0.0))
+        t.range = (min(float(lo[0]), h0lo), max(float(hi[0]), h0hi))
     lo, hi = widen(*obs.range(graph.inputs[0], per_channel=True), headroom)
     graph.meta["input_channel_range"] = (lo.astype(np.float64), hi.astype(np.float64))
     for n in recurrent:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import numpy as np
 
 from rnnq.ir import Graph, Node
-from rnnq.ir.ops import RECURRENT, hard_sigmoid
+from rnnq.ir.ops import INITIAL_STATES, RECURRENT, hard_sigmoid
 
 
 def sigmoid(v: np.ndarray) -> np.ndarray:
@@ -178,8 +178,6 @@ def run_float(graph: Graph, x: np.ndarray, taps: bool = False,
     return env
 
 
-#: positions of initial states among a recurrent node's constant inputs
-_STATE_INPUTS = {"lstm": (3, 4), "gru": (4,), "rnn": (3,)}
 
 
 def state_rows(graph: Graph, node: Node, states: dict, which: str, n: int):
@@ -197,7 +195,7 @@ def _recurrent(graph: Graph, node: Node, val, lengths: np.ndarray, states: dict,
                quant: dict | None = None):
     x, *consts = (val(i) for i in node.inputs)
     fn = _RECURRENT[node.op]
-    for k, which in zip(_STATE_INPUTS[node.op], "hc"):  # [B, H] -> a row per (sequence, batch)
+    for k, which in zip((i - 1 for i in INITIAL_STATES[node.op]), "hc"):  # [B, H] -> a row per (sequence, batch)
         given = state_rows(graph, node, states, which, x.shape[0])
         consts[k] = given if given is not None else np.tile(consts[k], (x.shape[0], 1))
     outs = per_direction(x, lengths, node.attrs.get("reverse", False),

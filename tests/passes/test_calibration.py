@@ -4,6 +4,7 @@ use (data.playback)."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from rnnq.api import float_graph
 from rnnq.data import Dataset, load_npz, playback
@@ -51,3 +52,39 @@ def test_calibration_record_rebuilds_the_same_ranges() -> None:
     g2 = apply_ranges(float_graph(EXAMPLE / "model.onnx"), rec)
     assert {n: t.range for n, t in g2.tensors.items()} == {n: t.range
                                                             for n, t in g.tensors.items()}
+
+
+def _gru_with_initial_h(tmp_path, h0: float):
+    """A GRU whose outputs stay small (|h| < 0.1 after a few steps) but whose constant
+    initial_h is h0."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    hsz, isz = 4, 2
+    rng = np.random.default_rng(5)
+    arrays = {"W": rng.normal(0, 0.05, (1, 3 * hsz, isz)), "R": rng.normal(0, 0.05, (1, 3 * hsz, hsz)),
+              "B": np.zeros((1, 6 * hsz)), "h0": np.full((1, 1, hsz), h0)}
+    inits = [numpy_helper.from_array(a.astype(np.float32), k) for k, a in arrays.items()]
+    node = helper.make_node("GRU", ["x", "W", "R", "B", "", "h0"], ["y"], hidden_size=hsz)
+    g = helper.make_graph([node], "m",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [6, 1, isz])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [6, 1, 1, hsz])],
+                          inits)
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 14)]),
+              str(tmp_path / "m.onnx"))
+    x = np.random.default_rng(6).normal(0, 0.1, (8, 6, isz)).astype(np.float32)
+    return float_graph(tmp_path / "m.onnx"), Dataset(x, np.full(8, 6, np.int64), None)
+
+
+@pytest.mark.parametrize("method", ["minmax", "percentile"])
+def test_constant_initial_state_is_not_clipped(tmp_path, method: str) -> None:
+    from rnnq.passes.quantize import quantize
+
+    g, data = _gru_with_initial_h(tmp_path, -0.95)
+    g = calibrate(g, data, method=method)
+    gru = next(n for n in g.nodes if n.op == "gru")
+    ig = quantize(g)
+    p = next(n for n in ig.nodes if n.op == "qgru").attrs["params"]
+    q = ig.tensors[gru.outputs[0]].q
+    h0 = (p.h0.astype(np.float64) - float(q.zero_point)) * float(q.scale)
+    assert np.all(np.abs(h0 + 0.95) <= float(q.scale) / 2 + 1e-12), (h0, float(q.scale))
