@@ -41,6 +41,53 @@ def test_percentile_subsamples_large_observations() -> None:
 
 
 def test_unknown_method_is_refused() -> None:
-    assert METHODS == ("minmax", "percentile")
+    assert METHODS == ("minmax", "percentile", "mse", "kl")
     with pytest.raises(ValueError, match="unknown calibration method"):
-        Observer("kl")
+        Observer("entropy")
+
+
+def _grid_mse(v: np.ndarray, lo: float, hi: float) -> float:
+    """Mean squared error of v on the int8 grid of [lo, hi], with the package's own rounding
+    (numerics.quantize) rather than the observer's histogram."""
+    from rnnq import numerics as nx
+    from rnnq.passes.qparams import act_qparams
+
+    s, z = act_qparams(lo, hi)
+    return float(np.mean((v - nx.dequantize(nx.quantize(v, s, z), s, z)) ** 2))
+
+
+def _observed(method: str, v: np.ndarray) -> tuple[float, float]:
+    obs = Observer(method)
+    obs.add("t", v.reshape(-1, 1))
+    lo, hi = obs.range("t")
+    return float(lo[0]), float(hi[0])
+
+
+def test_mse_clips_outliers_where_that_lowers_the_error() -> None:
+    rng = np.random.default_rng(1)
+    v = np.concatenate([rng.laplace(0, 1, 150_000), [60.0, -45.0]])
+    lo, hi = _observed("mse", v)
+    mlo, mhi = _observed("minmax", v)
+    assert mlo < lo < 0 < hi < mhi  # clipped, zero kept
+    assert _grid_mse(v, lo, hi) < 0.8 * _grid_mse(v, mlo, mhi)
+    # no scale factor on a coarse sweep does better than the one chosen (to 3 %)
+    best = min(_grid_mse(v, a * mlo, a * mhi) for a in np.linspace(0.05, 1, 96))
+    assert _grid_mse(v, lo, hi) <= 1.03 * best
+
+
+def test_mse_and_kl_keep_a_range_without_outliers() -> None:
+    v = np.random.default_rng(2).uniform(-1.0, 3.0, 100_000)
+    for method in ("mse", "kl"):
+        lo, hi = _observed(method, v)
+        assert lo == pytest.approx(v.min(), rel=0.05) and hi == pytest.approx(v.max(), rel=0.05)
+
+
+def test_kl_threshold_on_a_gaussian_with_far_outliers() -> None:
+    rng = np.random.default_rng(3)
+    v = np.concatenate([rng.normal(0, 1, 200_000), [50.0, -50.0]])
+    lo, hi = _observed("kl", v)
+    assert -10 < lo < -2 and 2 < hi < 10  # the bulk is kept, the outliers are not
+    obs = Observer("kl")
+    obs.add("x", np.stack([v, 3 * v], axis=1))  # per channel: each column its own threshold
+    _plo, phi = obs.range("x", per_channel=True)
+    assert phi[1] == pytest.approx(3 * phi[0], rel=0.05)

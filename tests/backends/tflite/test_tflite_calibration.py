@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 from tflite_common import require_litert
 
 from rnnq.api import compile_model, validate
@@ -20,21 +21,22 @@ def _activation_scales(build: Path) -> dict[str, float]:
             if t.data is None and t.dtype == "int8" and t.quantized}
 
 
-def test_calib_method_changes_tflite_activation_ranges(tmp_path: Path) -> None:
+@pytest.mark.parametrize("other", ["percentile", "mse", "kl"])
+def test_calib_method_changes_tflite_activation_ranges(other: str, tmp_path: Path) -> None:
     require_litert()
     builds = {}
-    for method in ("minmax", "percentile"):
+    for method in ("minmax", other):
         builds[method] = tmp_path / method
         m = compile_model(EXAMPLE / "model.onnx", EXAMPLE / "calib.npz", builds[method],
                           fmt="tflite", calib_method=method)
         assert m["calibration"]["method"] == method
-    mm, pc = (_activation_scales(builds[k]) for k in ("minmax", "percentile"))
+    mm, pc = (_activation_scales(builds[k]) for k in ("minmax", other))
     assert mm.keys() == pc.keys()
     changed = [k for k in mm if not np.isclose(mm[k], pc[k], rtol=1e-6)]
     print(f"{len(changed)} of {len(mm)} activation scales differ: "
           + ", ".join(f"{k} {mm[k]:.4g} -> {pc[k]:.4g}" for k in changed[:6]))
-    assert changed, "percentile calibration wrote the same ranges as minmax"
-    # percentiles lie inside the observed extremes: no scale grows
+    assert changed, f"{other} calibration wrote the same ranges as minmax"
+    # every method's range lies inside the observed extremes: no scale grows
     assert all(pc[k] <= mm[k] * (1 + 1e-6) for k in changed)
-    rep = validate(builds["percentile"], EXAMPLE / "test.npz")
+    rep = validate(builds[other], EXAMPLE / "test.npz")
     assert rep["tflite"]["bit_exact"] and rep["tflite"]["compared_values"] > 0
