@@ -24,7 +24,7 @@ MAIN_C = r"""/* rnnq bench firmware: T steps of the model on fixed inputs (bench
 
 #define BENCH_T {steps}
 
-const int8_t bench_x[BENCH_T][M_INPUT_SIZE] = {{
+const m_input_t bench_x[BENCH_T][M_INPUT_SIZE] = {{
 {rows}
 }};
 m_state bench_st;
@@ -74,7 +74,7 @@ int main(void)
 
 
 def write_main(folder: Path, xq: np.ndarray) -> Path:
-    """main.c with the int8 inputs xq [T, M_INPUT_SIZE] as a const array."""
+    """main.c with the quantised inputs xq [T, M_INPUT_SIZE] (m_input_t) as a const array."""
     rows = ",\n".join("    {" + ", ".join(str(int(v)) for v in row) + "}" for row in xq)
     path = folder / "bench_main.c"
     path.write_text(MAIN_C.format(steps=len(xq), rows=rows))

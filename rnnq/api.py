@@ -63,15 +63,21 @@ def compile_model(model: str | Path, calib: str | Path, out_dir: str | Path,
                   log: Callable[[str], None] = lambda s: None, seq_len: int | None = None,
                   max_steps: int | None = None, headroom: float = 1.25,
                   flash: int | None = None, ram: int | None = None, fmt: str = "c",
-                  float_io: bool = False, tflite_loop: str = "unrolled") -> dict:
+                  float_io: bool = False, tflite_loop: str = "unrolled",
+                  input_bits: str | int = "auto") -> dict:
     """ONNX + calibration data -> BUILD/ (C sources or model.tflite, manifest.json, the ONNX
     copy); returns the manifest. The folder is written whole or not at all."""
     if fmt not in PIPELINES:
         raise RnnqError(f"unknown format {fmt!r} (one of {', '.join(PIPELINES)})")
+    if str(input_bits) not in ("auto", "8", "16"):
+        raise RnnqError(f"input_bits {input_bits!r}: one of auto, 8, 16")
+    if fmt == "tflite" and str(input_bits) == "16":
+        raise RnnqError("a 16-bit input is a C build option (.tflite inputs are int8)")
     job = steps.Job(Path(model), Path(calib), Path(out_dir), fmt=fmt, target=target,
                     prefix=prefix or "model", calib_method=calib_method, seq_len=seq_len,
                     max_steps=max_steps, headroom=headroom, flash=flash, ram=ram,
-                    float_io=float_io, tflite_loop=tflite_loop, log=log, progress=progress)
+                    float_io=float_io, tflite_loop=tflite_loop, input_bits=str(input_bits),
+                    log=log, progress=progress)
     return run_pipeline(job, PIPELINES[fmt]).manifest
 
 

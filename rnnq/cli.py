@@ -70,6 +70,12 @@ def main() -> None:
               help="Widen calibrated ranges by this factor (about zero; recurrent outputs stay "
                    "within their natural bounds) so that inputs a little beyond the calibration "
                    "data do not clip. 1 = exact calibrated ranges.")
+@click.option("--input-bits", type=click.Choice(["auto", "8", "16"]), default="auto",
+              show_default=True,
+              help="C: width of the model input. auto = 16 when the input feeds only recurrent "
+                   "layers (their accumulators permitting), else 8. A 16-bit input costs twice "
+                   "the input buffer and nothing else, and removes the input's quantisation "
+                   "noise, which chaotic or bistable models amplify.")
 @click.option("--flash", type=click.IntRange(min=0), default=None,
               help="Flash budget in bytes (default: the target's typical part; 0 = no limit).")
 @click.option("--ram", type=click.IntRange(min=0), default=None,
@@ -88,7 +94,7 @@ def main() -> None:
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @_guard
 def compile_cmd(model, calib, target, out, prefix, calib_method, seq_len, max_steps, headroom,
-                flash, ram, fmt, float_io, tflite_loop, quiet):
+                input_bits, flash, ram, fmt, float_io, tflite_loop, quiet):
     """Compile MODEL.onnx into an integer-only C build folder."""
     from rnnq import api
 
@@ -103,7 +109,7 @@ def compile_cmd(model, calib, target, out, prefix, calib_method, seq_len, max_st
     m = api.compile_model(model, calib, out, target, prefix, calib_method,
                           None if quiet else progress, log, seq_len=seq_len, max_steps=max_steps,
                           headroom=headroom, flash=flash, ram=ram, fmt=fmt, float_io=float_io,
-                          tflite_loop=tflite_loop)
+                          tflite_loop=tflite_loop, input_bits=input_bits)
     if quiet:
         return
     if fmt == "tflite":
@@ -122,7 +128,7 @@ def compile_cmd(model, calib, target, out, prefix, calib_method, seq_len, max_st
 
 
 #: Options that mean something for one output format only.
-_ONLY = {"c": ("target", "prefix", "max_steps", "flash", "ram"),
+_ONLY = {"c": ("target", "prefix", "max_steps", "input_bits", "flash", "ram"),
          "tflite": ("float_io", "tflite_loop")}
 
 

@@ -5,6 +5,7 @@ once, in rnnq.api.PIPELINES.
 
 from __future__ import annotations
 
+import copy
 import json
 import tempfile
 from collections.abc import Callable
@@ -28,6 +29,7 @@ from rnnq.ir.tgraph import TGraph
 from rnnq.passes import canonicalize
 from rnnq.passes.calibrate import calibrate as calibrate_graph
 from rnnq.passes.calibrate import ranges_record
+from rnnq.passes.quantize import input16_possible
 from rnnq.passes.quantize import quantize as quantize_graph
 from rnnq.targets import Target, load_target
 
@@ -48,6 +50,7 @@ class Job:
     seq_len: int | None = None
     max_steps: int | None = None
     headroom: float = 1.25
+    input_bits: str = "auto"  # C: "auto" (16 where the input reaches only recurrent layers), "8", "16"
     flash: int | None = None
     ram: int | None = None
     float_io: bool = False
@@ -124,11 +127,24 @@ def write_folder(job: Job) -> None:
 
 # --- C ----------------------------------------------------------------------------------
 def quantize_c(job: Job) -> None:
-    """Calibrated IR -> integer IR (rnnq's numerics); the ranges go to calibration.json."""
-    record = ranges_record(job.graph)
+    """Calibrated IR -> integer IR (rnnq's numerics); the ranges and the input's width go to
+    calibration.json. --input-bits auto: 16 when the input reaches only recurrent layers and
+    their accumulators fit int32 with it, else 8."""
+    g = job.graph
+    auto = job.input_bits == "auto"
+    g.meta["input_bits"] = (16 if input16_possible(g) else 8) if auto else int(job.input_bits)
+    try:
+        q = quantize_graph(copy.deepcopy(g))  # g stays calibrated: the record is made from it
+    except RnnqError as e:
+        if not (auto and g.meta["input_bits"] == 16):
+            raise
+        job.log(f"16-bit input refused ({e}); the input stays 8-bit")
+        g.meta["input_bits"] = 8
+        q = quantize_graph(copy.deepcopy(g))
+    record = ranges_record(g)
     job.files[build_folder.CALIBRATION] = (json.dumps(record, indent=1, sort_keys=True)
                                            + "\n").encode()
-    job.graph = quantize_graph(job.graph)
+    job.graph = q
 
 
 def _max_steps(job: Job) -> int:

@@ -57,13 +57,14 @@ def validate_c(b: BuildFolder, fg: Graph, ig: Graph, data: Dataset, on: str = "h
 
 
 def _clipped_inputs(g: Graph, data: Dataset) -> float:
-    """Fraction of real input values beyond the int8 input's range (they saturate)."""
+    """Fraction of real input values beyond the integer input's range (they saturate)."""
     t = g.tensors[g.inputs[0]]
     if t.q is None:
         return 0.0
     x = data.x.reshape(*data.x.shape[:2], *t.shape).astype(np.float64)
     q = nx.round_half_away(x / t.q.scale) + t.q.zero_point
-    out = (q < -128) | (q > 127)
+    top = nx.INT16_MAX if t.dtype == "int16" else nx.INT8_MAX
+    out = (q < -top - 1) | (q > top)
     mask = valid_mask(data.lengths, data.x.shape[1]).reshape(
         data.n, data.x.shape[1], *([1] * len(t.shape)))
     return float(np.sum(out & mask) / max(1, np.sum(np.broadcast_to(mask, out.shape))))

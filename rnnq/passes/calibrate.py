@@ -119,6 +119,7 @@ def ranges_record(g: Graph) -> dict:
         "meta": g.meta["calibration"],
         "tensors": {t.name: list(t.range) for t in g.tensors.values() if t.range is not None},
         "input_channel_range": [lo.tolist(), hi.tolist()],
+        "input_bits": int(g.meta.get("input_bits", 8)),
         "recurrent": {n.outputs[0]: {k: n.attrs[k] for k in ("cell_absmax", "gate_range")
                                      if k in n.attrs}
                       for n in g.nodes if n.op in RECURRENT},
@@ -135,5 +136,6 @@ def apply_ranges(g: Graph, record: dict) -> Graph:
         if n.op in RECURRENT:
             n.attrs.update(record["recurrent"][n.outputs[0]])
     g.meta["calibration"] = record["meta"]
+    g.meta["input_bits"] = int(record.get("input_bits", 8))  # builds before 16-bit inputs: 8
     g.stage = Stage.CALIBRATED
     return g

@@ -5,7 +5,9 @@ Requires stage CALIBRATED, produces stage INTEGER. Choices (see README "Numerics
 - activations between layers: int8 asymmetric from the calibrated range (0 always included);
 - the model input: int8 with one (scale, zero point) per feature when every consumer is a
   linear layer (recurrent, dense), whose weights then absorb the per-feature scales; else
-  per-tensor; integer inputs (token ids) stay integers;
+  per-tensor; integer inputs (token ids) stay integers. With graph.meta["input_bits"] = 16
+  (only when every consumer is a recurrent layer, `input16_possible`): int16, symmetric, one
+  scale per feature (max |v| / 32767), read by the recurrent kernels' _x16 steps;
 - weights: int8 symmetric, one scale per output row (per gate row for recurrent layers);
 - recurrent internals: passes/quantize_rnn.py;
 - concatenated tensors share one scale (their producers are given the same range);
@@ -18,8 +20,8 @@ from __future__ import annotations
 import numpy as np
 
 from rnnq import numerics as nx
-from rnnq.ir import Graph, Node, QParams, Stage, Tensor
-from rnnq.ir.ops import BINARY, LINEAR, REARRANGE, UNARY, VIEWS
+from rnnq.ir import Graph, Node, QParams, RnnqError, Stage, Tensor
+from rnnq.ir.ops import BINARY, LINEAR, REARRANGE, RECURRENT, UNARY, VIEWS
 from rnnq.ir.params import (
     BinaryParams,
     DenseParams,
@@ -116,20 +118,33 @@ def _quant_softmax(g: Graph, n: Node) -> Node:
                 {"params": SoftmaxParams(depth=x.shape[-1], exp_table=table)}, n.name)
 
 
-def _input_per_channel(g: Graph) -> bool:
-    """True when the input reaches only linear layers (through same-width aliases)."""
+def _input_reaches_only(g: Graph, ops) -> list[str] | None:
+    """The input and its same-width reshape aliases when all of them are read only as the
+    data input of `ops` (or reshaped); else None."""
     name, feat = g.inputs[0], g.tensors[g.inputs[0]].shape[-1]
-    frontier = [name]
+    frontier, seen = [name], [name]
     while frontier:
         cur = frontier.pop()
         for c in g.consumers(cur):
-            if c.op in LINEAR and c.inputs[0] == cur:
+            if c.op in ops and c.inputs[0] == cur:
                 continue
             if c.op == "reshape" and g.tensors[c.outputs[0]].shape[-1] == feat:
                 frontier.append(c.outputs[0])
+                seen.append(c.outputs[0])
                 continue
-            return False
-    return True
+            return None
+    return seen
+
+
+def _input_per_channel(g: Graph) -> bool:
+    """True when the input reaches only linear layers (through same-width aliases)."""
+    return _input_reaches_only(g, LINEAR) is not None
+
+
+def input16_possible(g: Graph) -> bool:
+    """Whether the model input may be int16: real-valued and read only by recurrent layers."""
+    return (g.tensors[g.inputs[0]].dtype != "int64"
+            and _input_reaches_only(g, RECURRENT) is not None)
 
 
 def _quant_mean_time(g: Graph, n: Node) -> Node:
@@ -206,7 +221,18 @@ def quantize(graph: Graph) -> Graph:
         raise AssertionError("quantize requires a calibrated graph")
     unify_concat_ranges(g)
     xin = g.tensors[g.inputs[0]]
-    if xin.dtype == "int64":
+    bits = g.meta.get("input_bits", 8)
+    wide: list[str] = []  # the int16 input and its aliases: read as they are, not requantised
+    if bits == 16:
+        if not input16_possible(g):
+            raise RnnqError(f"input {xin.name!r}: a 16-bit input needs every consumer to be a "
+                            "recurrent layer (LSTM, GRU, RNN)")
+        wide = _input_reaches_only(g, RECURRENT)
+        lo, hi = g.meta["input_channel_range"]
+        s = np.maximum(np.maximum(np.abs(lo), np.abs(hi)) / nx.INT16_MAX, 1e-30)
+        xin.dtype = "int16"
+        xin.q = QParams(s, np.zeros(s.shape, np.int64), axis=len(xin.shape) - 1)
+    elif xin.dtype == "int64":
         pass  # token ids: no quantisation
     elif _input_per_channel(g):
         lo, hi = g.meta["input_channel_range"]
@@ -218,8 +244,9 @@ def quantize(graph: Graph) -> Graph:
     rename: dict[str, str] = {}
     for n in g.nodes:
         if n.op not in VIEWS:
-            n.inputs = [_requant_to_int8(g, i, nodes, rename) if g.tensors[i].dtype == "int16"
-                        else i for i in n.inputs]
+            n.inputs = [_requant_to_int8(g, i, nodes, rename)
+                        if g.tensors[i].dtype == "int16" and i not in wide else i
+                        for i in n.inputs]
         if n.op in REARRANGE:
             nodes.append(_alias(g, n))
         elif n.op == "concat":

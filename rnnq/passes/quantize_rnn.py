@@ -42,6 +42,11 @@ def _clip_q(n: Node, unit: float) -> int:
     return 0 if c is None else int(min(nx.round_half_away(c / unit), nx.INT16_MAX))
 
 
+def x_max(x) -> int:
+    """The largest |x - zero point| the kernels' input product sees (int8 or int16 input)."""
+    return 32768 if x.dtype == "int16" else 128
+
+
 def _common(g: Graph, n: Node, w: np.ndarray, r: np.ndarray):
     """Input/hidden quantisation and per-row weights shared by every recurrent kind."""
     x, y = g.tensors[n.inputs[0]], g.tensors[n.outputs[0]]
@@ -76,7 +81,7 @@ def quant_lstm(g: Graph, n: Node) -> Node:
         extra.update(p=pq.reshape(-1), p_mult=pm, p_shift=ps)
     params = LstmParams(
         input_size=w.shape[1], hidden_size=hsz, w=wq, rw=rq,
-        bias_x=bias(n, b, s_w, wq, zx),
+        bias_x=bias(n, b, s_w, wq, zx, xmax=x_max(x)),
         bias_h=bias(n, np.zeros(4 * hsz), s_r, rq, np.full(hsz, zh)),
         mult_x=mult_x, shift_x=shift_x, mult_h=mult_h, shift_h=shift_h,
         cell_frac=cell_frac, out_mult=out_mult, out_shift=out_shift, out_zp=zh,
@@ -116,7 +121,7 @@ def quant_gru(g: Graph, n: Node) -> Node:
     out_mult, out_shift = nx.quantize_multiplier(2.0**-30 / sh)
     params = GruParams(
         input_size=w.shape[1], hidden_size=hsz, linear_before_reset=lbr, w=wq, rw=rq,
-        bias_x=bias(n, bx, s_w, wq, zx), bias_h=np.concatenate([bh_zr, bh_h]),
+        bias_x=bias(n, bx, s_w, wq, zx, xmax=x_max(x)), bias_h=np.concatenate([bh_zr, bh_h]),
         mult_x=mult_x, shift_x=shift_x, mult_h=mult_h, shift_h=shift_h,
         out_mult=out_mult, out_shift=out_shift, out_zp=zh, h0=_states(h0, y.q),
         clip=_clip_q(n, 1.0 / _GATE), **_gate_act(n),
@@ -134,7 +139,7 @@ def quant_rnn(g: Graph, n: Node) -> Node:
     out_mult, out_shift = nx.quantize_multiplier(2.0**-15 / sh) if act != 1 else (0, 1)
     params = RnnParams(
         input_size=w.shape[1], hidden_size=r.shape[1], act=act, w=wq, rw=rq,
-        bias_x=bias(n, b, s_w, wq, zx),
+        bias_x=bias(n, b, s_w, wq, zx, xmax=x_max(x)),
         bias_h=bias(n, np.zeros(r.shape[1]), s_r, rq, np.full(r.shape[1], zh)),
         mult_x=mult_x, shift_x=shift_x, mult_h=mult_h, shift_h=shift_h,
         out_mult=out_mult, out_shift=out_shift, out_zp=zh, h0=_states(h0, y.q),

@@ -1,6 +1,6 @@
 """Bit-exact integer simulator: THE specification of what the generated C computes.
 
-Evaluates an INTEGER-stage graph on int8 inputs [N, T, *shape], vectorised over the N
+Evaluates an INTEGER-stage graph on int8 (or int16) inputs [N, T, *shape], vectorised over the N
 sequences, with the kernels of rnnq.sim.kernels (built from rnnq.numerics only). Like the float
 reference, a `final` tensor holds at step t its value as if the sequence ended at t; in
 whole-sequence models (a reverse recurrence) only its value at the last real step counts.
@@ -111,7 +111,7 @@ def run_integer(graph: Graph, xq: np.ndarray, lengths: np.ndarray | None = None,
     n, t_len = xq.shape[:2]
     lengths = np.full(n, t_len) if lengths is None else np.asarray(lengths)
     t_in = graph.tensors[graph.inputs[0]]
-    dt = np.int64 if t_in.dtype == "int64" else np.int8
+    dt = {"int64": np.int64, "int16": np.int16}.get(t_in.dtype, np.int8)
     env: dict[str, np.ndarray] = {graph.inputs[0]: xq.astype(dt).reshape(n, t_len, *t_in.shape)}
     r = _Run(graph, env, n, t_len, lengths, states or {})
     for node in graph.nodes:
@@ -125,11 +125,14 @@ def run_integer(graph: Graph, xq: np.ndarray, lengths: np.ndarray | None = None,
 
 
 def quantize_input(graph: Graph, x: np.ndarray) -> np.ndarray:
-    """Host-side quantisation of the model input [N, T, F] (float -> int8; ids stay ints)."""
+    """Host-side quantisation of the model input [N, T, F] (float -> int8 or int16; ids stay
+    ints)."""
     t = graph.tensors[graph.inputs[0]]
     if t.dtype == "int64":
         return x.astype(np.int64).reshape(*x.shape[:2], *t.shape)
     v = x.reshape(*x.shape[:2], *t.shape).astype(np.float64)
+    if t.dtype == "int16":
+        return nx.quantize(v, t.q.scale, t.q.zero_point, bits=16).astype(np.int16)
     return nx.quantize(v, t.q.scale, t.q.zero_point).astype(np.int8)
 
 

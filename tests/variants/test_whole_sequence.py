@@ -116,7 +116,7 @@ static int16_t arena[(BI_ARENA_BYTES + 1) / 2];
 int main(void)
 {
     bi_state st;
-    int8_t x[(BI_MAX_STEPS + 1) * BI_INPUT_SIZE];
+    bi_input_t x[(BI_MAX_STEPS + 1) * BI_INPUT_SIZE];
     int8_t y_step[BI_OUTPUT_SIZE];
     int8_t *y_run = (int8_t *)malloc((size_t)bi_run_output_size(BI_MAX_STEPS + 1));
     int rc_step, rc_run, rc_long;

@@ -54,7 +54,7 @@ def _context(graph: Graph, target: Target, prefix: str, p: Plan, io: dict) -> di
     return {
         "version": __version__, "target": target.name, "prefix": prefix, "PREFIX": prefix.upper(),
         "model_hash": meta.get("model_sha256", "")[:16], "model_name": meta.get("model_path", ""),
-        "input_size": xin.size, "input_ctype": "int32_t" if xin.dtype == "int64" else "int8_t",
+        "input_size": xin.size, "input_ctype": {"int64": "int32_t", "int16": "int16_t"}.get(xin.dtype, "int8_t"),
         "output_size": off, "outputs": outs,
         "arena_bytes": max(p.arena_bytes, ALIGN), "state_bytes": state_bytes,
         "state": p.state, "resets": p.resets, "core": p.core, "head": p.head, "whole": p.whole,

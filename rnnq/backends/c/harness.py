@@ -4,7 +4,7 @@ The harness is built with the target's toolchain in a temporary copy of the buil
 build is never modified) and run on the host or, with on="emulator", on the target's emulated
 board. It reads in.bin and writes out.bin:
 
-in.bin:  int32 N; per sequence: int32 T, T input steps (int8, or int32 token ids), then each
+in.bin:  int32 N; per sequence: int32 T, T input steps (int8, int16 or int32 token ids), then each
          initial-state input in the harness's order (int8 h, int16 c; little-endian)
 out.bin: per sequence: the outputs of every `_step` call (streaming models; T x all outputs),
          then the outputs of one `_run` over the whole sequence (seq outputs for every step,
@@ -27,7 +27,8 @@ from rnnq.targets import Target, load_target
 
 def write_inputs(path: Path, xq: np.ndarray, lengths: np.ndarray, states: list) -> None:
     """states: [(values [N, ...], little-endian dtype)] in the harness's order."""
-    dt = "<i4" if xq.dtype == np.int64 else np.int8  # token ids travel as int32
+    # token ids travel as int32, an int16 input as little-endian int16
+    dt = {np.dtype(np.int64): "<i4", np.dtype(np.int16): "<i2"}.get(xq.dtype, np.int8)
     with path.open("wb") as f:
         f.write(struct.pack("<i", len(lengths)))
         for i, t_len in enumerate(lengths):

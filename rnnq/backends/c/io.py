@@ -30,7 +30,8 @@ def io_info(g: Graph) -> dict:
     zps = np.atleast_1d(t.q.zero_point).astype(int)
     fixed = [scale_fixed(float(s)) for s in scales]
     inp = {
-        "name": t.name, "per_channel": t.q.axis is not None, "step_shape": list(t.shape),
+        "name": t.name, "dtype": t.dtype, "per_channel": t.q.axis is not None,
+        "step_shape": list(t.shape),
         "time_axis": g.meta["input_time_axis"], "scale": scales.tolist(),
         "zero_point": zps.tolist(),
         "scale_text": f"{scales[0]:.9g}", "scale_q31": fixed[0][0], "scale_exp": fixed[0][1],

@@ -207,7 +207,8 @@ class _Emitter:
         self._setters(n, batch, hsz, {"h": h, "c": c})
         scr = self.scratch(n)
         state_args = f"{h} + b * {hsz}" + (f", {c} + b * {hsz}" if c else "")
-        call = (f"rnnq_{kind}_step_s8(&{cid}, {self.at(n.inputs[0])} + b * {prm.input_size}, "
+        step = "x16" if x.dtype == "int16" else "s8"
+        call = (f"rnnq_{kind}_step_{step}(&{cid}, {self.at(n.inputs[0])} + b * {prm.input_size}, "
                 f"{state_args}, {scr});")
         body = [f"for (b = 0; b < {batch}; ++b) {{", "    " + call, "}", *copies]
         self._place(True, body, reverse=bool(n.attrs.get("reverse")))

@@ -65,10 +65,9 @@ int32_t rnnq_lstm_scratch_size(const rnnq_lstm_params *p)
            rnnq_xbuf_bytes(p->input_size, p->hidden_size);
 }
 
-void rnnq_lstm_step_s8(const rnnq_lstm_params *p, const int8_t *x, int8_t *h, int16_t *c,
-                       int16_t *scratch)
+/* The step after the input product: scratch holds w.x in its first 4H int32. */
+static void rnnq_lstm_rest(const rnnq_lstm_params *p, int8_t *h, int16_t *c, int16_t *scratch)
 {
-    const int32_t n_in = p->input_size;
     const int32_t n_hid = p->hidden_size;
     const int32_t rows = 4 * n_hid;
     const int32_t cell_frac = p->cell_frac;
@@ -87,7 +86,6 @@ void rnnq_lstm_step_s8(const rnnq_lstm_params *p, const int8_t *x, int8_t *h, in
 
     /* 1. Gate pre-activations (Q3.12) from x and the old h:
      *    g = sat16(requant(bias_x + w.x) + requant(bias_h + rw.h)), the sum exact in 64 bits. */
-    rnnq_matvec_s8(p->w, x, rows, n_in, gx, xbuf);
     rnnq_matvec_s8(p->rw, h, rows, n_hid, gh, xbuf);
     for (r = 0; r < rows; ++r) {
         gx[r] = rnnq_sat16(rnnq_requant_pair(p->bias_x[r] + gx[r], p->mult_x[r], p->shift_x[r],
@@ -142,6 +140,24 @@ void rnnq_lstm_step_s8(const rnnq_lstm_params *p, const int8_t *x, int8_t *h, in
     }
 }
 
+void rnnq_lstm_step_s8(const rnnq_lstm_params *p, const int8_t *x, int8_t *h, int16_t *c,
+                       int16_t *scratch)
+{
+    int32_t *gx = (int32_t *)(void *)scratch;
+    rnnq_matvec_s8(p->w, x, 4 * p->hidden_size, p->input_size, gx,
+                   (int16_t *)(void *)(gx + 8 * p->hidden_size));
+    rnnq_lstm_rest(p, h, c, scratch);
+}
+
+void rnnq_lstm_step_x16(const rnnq_lstm_params *p, const int16_t *x, int8_t *h, int16_t *c,
+                        int16_t *scratch)
+{
+    int32_t *gx = (int32_t *)(void *)scratch;
+    rnnq_matvec_s8_s16(p->w, x, 4 * p->hidden_size, p->input_size, gx,
+                       (int16_t *)(void *)(gx + 8 * p->hidden_size));
+    rnnq_lstm_rest(p, h, c, scratch);
+}
+
 int32_t rnnq_gru_scratch_size(const rnnq_gru_params *p)
 {
     return 6 * p->hidden_size * (int32_t)sizeof(int32_t) +
@@ -149,7 +165,8 @@ int32_t rnnq_gru_scratch_size(const rnnq_gru_params *p)
            p->hidden_size * (int32_t)sizeof(int16_t);
 }
 
-void rnnq_gru_step_s8(const rnnq_gru_params *p, const int8_t *x, int8_t *h, int16_t *scratch)
+/* The step after the input product: scratch holds w.x in its first 3H int32. */
+static void rnnq_gru_rest(const rnnq_gru_params *p, int8_t *h, int16_t *scratch)
 {
     const int32_t n_in = p->input_size;
     const int32_t n_hid = p->hidden_size;
@@ -167,7 +184,6 @@ void rnnq_gru_step_s8(const rnnq_gru_params *p, const int8_t *x, int8_t *h, int1
 
     /* 1. Update and reset gates from x and the old h (rows 0 .. 2H-1); the input side of the
      *    candidate rows too, and their recurrent side when it does not depend on r. */
-    rnnq_matvec_s8(p->w, x, 3 * n_hid, n_in, ax, xbuf);
     rnnq_matvec_s8(p->rw, h, (p->linear_before_reset ? 3 : 2) * n_hid, n_hid, ah, xbuf);
     for (r = 0; r < 2 * n_hid; ++r) {
         const int32_t g = rnnq_sat16(rnnq_requant_pair(p->bias_x[r] + ax[r], p->mult_x[r],
@@ -217,15 +233,31 @@ void rnnq_gru_step_s8(const rnnq_gru_params *p, const int8_t *x, int8_t *h, int1
     }
 }
 
+void rnnq_gru_step_s8(const rnnq_gru_params *p, const int8_t *x, int8_t *h, int16_t *scratch)
+{
+    int32_t *ax = (int32_t *)(void *)scratch;
+    rnnq_matvec_s8(p->w, x, 3 * p->hidden_size, p->input_size, ax,
+                   (int16_t *)(void *)(ax + 6 * p->hidden_size));
+    rnnq_gru_rest(p, h, scratch);
+}
+
+void rnnq_gru_step_x16(const rnnq_gru_params *p, const int16_t *x, int8_t *h, int16_t *scratch)
+{
+    int32_t *ax = (int32_t *)(void *)scratch;
+    rnnq_matvec_s8_s16(p->w, x, 3 * p->hidden_size, p->input_size, ax,
+                       (int16_t *)(void *)(ax + 6 * p->hidden_size));
+    rnnq_gru_rest(p, h, scratch);
+}
+
 int32_t rnnq_rnn_scratch_size(const rnnq_rnn_params *p)
 {
     return 2 * p->hidden_size * (int32_t)sizeof(int32_t) +
            rnnq_xbuf_bytes(p->input_size, p->hidden_size);
 }
 
-void rnnq_rnn_step_s8(const rnnq_rnn_params *p, const int8_t *x, int8_t *h, int16_t *scratch)
+/* The step after the input product: scratch holds w.x in its first H int32. */
+static void rnnq_rnn_rest(const rnnq_rnn_params *p, int8_t *h, int16_t *scratch)
 {
-    const int32_t n_in = p->input_size;
     const int32_t n_hid = p->hidden_size;
     const int32_t zp = p->out_zp;
     const int32_t act = p->act;
@@ -239,8 +271,7 @@ void rnnq_rnn_step_s8(const rnnq_rnn_params *p, const int8_t *x, int8_t *h, int1
     if (act == RNNQ_RNN_RELU && clip > 0 && (int64_t)zp + clip < RNNQ_INT8_MAX) {
         hi = zp + clip;
     }
-    /* 1. Both products from the old h. */
-    rnnq_matvec_s8(p->w, x, n_hid, n_in, ax, xbuf);
+    /* 1. The recurrent product from the old h. */
     rnnq_matvec_s8(p->rw, h, n_hid, n_hid, ah, xbuf);
     /* 2. The new state (h is no longer read). */
     for (r = 0; r < n_hid; ++r) {
@@ -256,6 +287,22 @@ void rnnq_rnn_step_s8(const rnnq_rnn_params *p, const int8_t *x, int8_t *h, int1
             h[r] = rnnq_sat8((int64_t)zp + rnnq_requant(t, p->out_mult, p->out_shift));
         }
     }
+}
+
+void rnnq_rnn_step_s8(const rnnq_rnn_params *p, const int8_t *x, int8_t *h, int16_t *scratch)
+{
+    int32_t *ax = (int32_t *)(void *)scratch;
+    rnnq_matvec_s8(p->w, x, p->hidden_size, p->input_size, ax,
+                   (int16_t *)(void *)(ax + 2 * p->hidden_size));
+    rnnq_rnn_rest(p, h, scratch);
+}
+
+void rnnq_rnn_step_x16(const rnnq_rnn_params *p, const int16_t *x, int8_t *h, int16_t *scratch)
+{
+    int32_t *ax = (int32_t *)(void *)scratch;
+    rnnq_matvec_s8_s16(p->w, x, p->hidden_size, p->input_size, ax,
+                       (int16_t *)(void *)(ax + 2 * p->hidden_size));
+    rnnq_rnn_rest(p, h, scratch);
 }
 
 void rnnq_requant_s16_s8(const rnnq_requant_params *p, const int16_t *x, int8_t *y, int32_t n)

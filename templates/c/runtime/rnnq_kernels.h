@@ -16,7 +16,8 @@
  * between calls; a scratch buffer must not overlap any other argument.
  *
  * Preconditions (established offline by the compiler):
- * - dot-product accumulators bias[r] + w[r].x fit in int32 (|bias| + K * 128 * 128 < 2^31);
+ * - dot-product accumulators bias[r] + w[r].x fit in int32 (|bias| + K * 128 * 128 < 2^31;
+ *   |bias_x| + I * 128 * 32768 < 2^31 for the _x16 steps, whose input is int16);
  * - multipliers in [0, 2^31), requant shifts in [1, 62]; zero points and act_min/act_max in
  *   the int8 range; LSTM cell_frac in [7, 15];
  * - softmax: 0 <= exp_table[d] <= 65536 and exp_table[0] > 0;
@@ -187,6 +188,11 @@ int32_t rnnq_lstm_scratch_size(const rnnq_lstm_params *p);
 void rnnq_lstm_step_s8(const rnnq_lstm_params *p, const int8_t *x, int8_t *h, int16_t *c,
                        int16_t *scratch);
 
+/* The same step with an int16 input x [I] (a model input quantised to 16 bits; the rest of
+ * the layer is unchanged: w, bias_x, mult_x and shift_x are computed for that input). */
+void rnnq_lstm_step_x16(const rnnq_lstm_params *p, const int16_t *x, int8_t *h, int16_t *c,
+                        int16_t *scratch);
+
 /* Bytes of scratch rnnq_gru_step_s8 needs: 26 H + X(max(I, H)) (two int32 [3H] accumulators,
  * the matvec xbuf, int16 [H] r * (h - out_zp) / 2^8). */
 int32_t rnnq_gru_scratch_size(const rnnq_gru_params *p);
@@ -195,6 +201,9 @@ int32_t rnnq_gru_scratch_size(const rnnq_gru_params *p);
  * scratch: rnnq_gru_scratch_size(p) bytes, 4-byte aligned. */
 void rnnq_gru_step_s8(const rnnq_gru_params *p, const int8_t *x, int8_t *h, int16_t *scratch);
 
+/* The same step with an int16 input x [I] (as rnnq_lstm_step_x16). */
+void rnnq_gru_step_x16(const rnnq_gru_params *p, const int16_t *x, int8_t *h, int16_t *scratch);
+
 /* Bytes of scratch rnnq_rnn_step_s8 needs: 8 H + X(max(I, H)) (two int32 [H] accumulators, the
  * matvec xbuf). */
 int32_t rnnq_rnn_scratch_size(const rnnq_rnn_params *p);
@@ -202,6 +211,9 @@ int32_t rnnq_rnn_scratch_size(const rnnq_rnn_params *p);
 /* One step: x [I]; h [H] updated in place; scratch: rnnq_rnn_scratch_size(p) bytes,
  * 4-byte aligned. */
 void rnnq_rnn_step_s8(const rnnq_rnn_params *p, const int8_t *x, int8_t *h, int16_t *scratch);
+
+/* The same step with an int16 input x [I] (as rnnq_lstm_step_x16). */
+void rnnq_rnn_step_x16(const rnnq_rnn_params *p, const int16_t *x, int8_t *h, int16_t *scratch);
 
 /* Elementwise over n int16 values; x and y must not overlap. */
 void rnnq_requant_s16_s8(const rnnq_requant_params *p, const int16_t *x, int8_t *y, int32_t n);

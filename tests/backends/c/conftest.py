@@ -46,6 +46,11 @@ _P = ctypes.c_void_p
 _I32 = ctypes.c_int32
 
 
+def _x(x: np.ndarray) -> np.ndarray:
+    """A recurrent kernel's input as the C reads it: int16 stays int16, anything else int8."""
+    return np.ascontiguousarray(x, dtype=np.int16 if x.dtype == np.int16 else np.int8)
+
+
 def _ptr(a: np.ndarray) -> int:
     return a.ctypes.data
 
@@ -63,13 +68,13 @@ class KernelsLib:
             "rnnq_lut_s8": ([_P] * 3 + [_I32], None),
             "rnnq_softmax_s8": ([_P] * 3 + [_I32], None),
             "rnnq_take_s8": ([_P, _I32, _P, _P], None),
-            "shim_lstm_sequence": ([_P, _P, _I32, _I32, _P, _P, _P, _P, _P], None),
+            "shim_lstm_sequence": ([_P, _P, _I32, _I32, _I32, _P, _P, _P, _P, _P], None),
             "rnnq_gru_scratch_size": ([_P], _I32),
             "rnnq_rnn_scratch_size": ([_P], _I32),
             "rnnq_gru_step_s8": ([_P] * 4, None),
             "rnnq_rnn_step_s8": ([_P] * 4, None),
-            "shim_gru_sequence": ([_P, _P, _I32, _I32, _P, _P, _P, _P], None),
-            "shim_rnn_sequence": ([_P, _P, _I32, _I32, _P, _P, _P, _P], None),
+            "shim_gru_sequence": ([_P, _P, _I32, _I32, _I32, _P, _P, _P, _P], None),
+            "shim_rnn_sequence": ([_P, _P, _I32, _I32, _I32, _P, _P, _P, _P], None),
             "rnnq_requant_s16_s8": ([_P] * 3 + [_I32], None),
             "rnnq_requant_s8_s8": ([_P] * 3 + [_I32], None),
             "shim_mean_time_sequence": ([_P, _P, _I32, _I32, _P, _P], None),
@@ -82,8 +87,9 @@ class KernelsLib:
         self.lib = lib
 
     def lstm_sequence(self, p, x: np.ndarray):
+        """int8 x through rnnq_lstm_step_s8, int16 x through rnnq_lstm_step_x16."""
         cp = to_c(p, CLstmParams)
-        x = np.ascontiguousarray(x, dtype=np.int8)
+        x = _x(x)
         *lead, T, _ = x.shape
         B = int(np.prod(lead, dtype=np.int64))
         H = p.hidden_size
@@ -96,6 +102,7 @@ class KernelsLib:
         self.lib.shim_lstm_sequence(
             ctypes.byref(cp),
             _ptr(x),
+            int(x.dtype == np.int16),
             B,
             T,
             _ptr(y),
@@ -117,9 +124,10 @@ class KernelsLib:
         return h, c
 
     def _h_sequence(self, kind, p, x, h0, ctype):
-        """GRU / RNN sequence through shim_<kind>_sequence; h0: None (p.h0) or [..., H]."""
+        """GRU / RNN sequence through shim_<kind>_sequence; h0: None (p.h0) or [..., H];
+        int16 x through the _x16 step."""
         cp = to_c(p, ctype)
-        x = np.ascontiguousarray(x, dtype=np.int8)
+        x = _x(x)
         *lead, T, _ = x.shape
         B = int(np.prod(lead, dtype=np.int64))
         H = p.hidden_size
@@ -134,6 +142,7 @@ class KernelsLib:
         getattr(self.lib, f"shim_{kind}_sequence")(
             ctypes.byref(cp),
             _ptr(x),
+            int(x.dtype == np.int16),
             B,
             T,
             None if h_init is None else _ptr(h_init),

@@ -175,23 +175,30 @@ LSTM_ARRAYS = {**ROW_ARRAYS, "c0": np.int16, "p": np.int16, "p_mult": np.int32}
 LSTM_ARRAYS["p_shift"] = np.int32
 
 
+def _step_of(x: np.ndarray) -> tuple[str, type]:
+    """The recurrent step function's suffix and the C array type for input x."""
+    return ("x16", np.int16) if x.dtype == np.int16 else ("s8", np.int8)
+
+
 def add_lstm(prog: CProgram, p, x: np.ndarray) -> None:
-    """An LSTM sequence x [T][I] through rnnq_lstm_step_s8, from the params' h0 and c0."""
+    """An LSTM sequence x [T][I] through rnnq_lstm_step_s8 (rnnq_lstm_step_x16 when x is
+    int16), from the params' h0 and c0."""
     I, H, T = p.input_size, p.hidden_size, x.shape[0]
     y, c = sim.lstm_sequence(p, x)
     ps = struct(prog, "rnnq_lstm_params", fields(prog, p, LSTM_ARRAYS))
-    xs, yw, cw = prog.array(x, np.int8), prog.array(y, np.int8), prog.array(c, np.int16)
+    step, xt = _step_of(x)
+    xs, yw, cw = prog.array(x, xt), prog.array(y, np.int8), prog.array(c, np.int16)
     yo, co = prog.out(y, np.int8), prog.out(c, np.int16)
     h, cs = prog.out(np.zeros(H), np.int8), prog.out(np.zeros(H), np.int16)
     nbytes = scratch_bytes("qlstm", p)
     scratch = prog.scratch(nbytes)
-    label = f"lstm I={I} H={H} T={T}"
+    label = f"lstm {step} I={I} H={H} T={T}"
     prog.check_value(f"rnnq_lstm_scratch_size(&{ps})", nbytes, f"{label} scratch size")
     prog.body += [
         f"    memcpy({h}, {ps}.h0, {H});",
         f"    memcpy({cs}, {ps}.c0, {2 * H});",
         f"    for (k = 0; k < {T}; ++k) {{",
-        f"        rnnq_lstm_step_s8(&{ps}, {xs} + k * {I}, {h}, {cs}, {scratch});",
+        f"        rnnq_lstm_step_{step}(&{ps}, {xs} + k * {I}, {h}, {cs}, {scratch});",
         f"        memcpy({yo} + k * {H}, {h}, {H});",
         f"        memcpy({co} + k * {H}, {cs}, {2 * H});",
         "    }",
@@ -202,20 +209,22 @@ def add_lstm(prog: CProgram, p, x: np.ndarray) -> None:
 
 
 def add_h_rnn(prog: CProgram, kind: str, p, x: np.ndarray) -> None:
-    """A GRU / RNN sequence x [T][I] through rnnq_<kind>_step_s8, from the params' h0."""
+    """A GRU / RNN sequence x [T][I] through rnnq_<kind>_step_s8 (_x16 when x is int16), from
+    the params' h0."""
     I, H, T = p.input_size, p.hidden_size, x.shape[0]
     y = getattr(sim, f"{kind}_sequence")(p, x)
     ps = struct(prog, f"rnnq_{kind}_params", fields(prog, p, ROW_ARRAYS))
-    xs, yw, yo = prog.array(x, np.int8), prog.array(y, np.int8), prog.out(y, np.int8)
+    step, xt = _step_of(x)
+    xs, yw, yo = prog.array(x, xt), prog.array(y, np.int8), prog.out(y, np.int8)
     h = prog.out(np.zeros(H), np.int8)
     nbytes = scratch_bytes(f"q{kind}", p)
     scratch = prog.scratch(nbytes)
-    label = f"{kind} I={I} H={H} T={T}"
+    label = f"{kind} {step} I={I} H={H} T={T}"
     prog.check_value(f"rnnq_{kind}_scratch_size(&{ps})", nbytes, f"{label} scratch size")
     prog.body += [
         f"    memcpy({h}, {ps}.h0, {H});",
         f"    for (k = 0; k < {T}; ++k) {{",
-        f"        rnnq_{kind}_step_s8(&{ps}, {xs} + k * {I}, {h}, {scratch});",
+        f"        rnnq_{kind}_step_{step}(&{ps}, {xs} + k * {I}, {h}, {scratch});",
         f"        memcpy({yo} + k * {H}, {h}, {H});",
         "    }",
     ]

@@ -1,16 +1,17 @@
-/* Test-only: runs whole sequences through rnnq_lstm_step_s8 so that Python makes one ctypes
- * call per case (tests/backends/c/conftest.py is the Python side). */
+/* Test-only: runs whole sequences through rnnq_lstm_step_s8 (or, x16 nonzero, the int16-input
+ * rnnq_lstm_step_x16 with x int16) so that Python makes one ctypes call per case
+ * (tests/backends/c/conftest.py is the Python side); the same for the GRU and RNN. */
 #include <stdint.h>
 #include <string.h>
 
 #include "rnnq_kernels.h"
 
-void shim_lstm_sequence(const rnnq_lstm_params *p, const int8_t *x, int32_t batch, int32_t steps,
-                        int8_t *y, int16_t *c_out, int16_t *scratch, int8_t *h, int16_t *c);
+void shim_lstm_sequence(const rnnq_lstm_params *p, const void *x, int32_t x16, int32_t batch,
+                        int32_t steps, int8_t *y, int16_t *c_out, int16_t *scratch, int8_t *h, int16_t *c);
 
 /* x [batch][steps][I] -> y [batch][steps][H], c_out [batch][steps][H]; h, c: [H] state. */
-void shim_lstm_sequence(const rnnq_lstm_params *p, const int8_t *x, int32_t batch, int32_t steps,
-                        int8_t *y, int16_t *c_out, int16_t *scratch, int8_t *h, int16_t *c)
+void shim_lstm_sequence(const rnnq_lstm_params *p, const void *x, int32_t x16, int32_t batch,
+                        int32_t steps, int8_t *y, int16_t *c_out, int16_t *scratch, int8_t *h, int16_t *c)
 {
     const int32_t n_in = p->input_size;
     const int32_t n_hid = p->hidden_size;
@@ -20,28 +21,33 @@ void shim_lstm_sequence(const rnnq_lstm_params *p, const int8_t *x, int32_t batc
         memcpy(h, p->h0, (size_t)n_hid);
         memcpy(c, p->c0, (size_t)n_hid * sizeof(int16_t));
         for (t = 0; t < steps; ++t) {
-            rnnq_lstm_step_s8(p, x, h, c, scratch);
+            if (x16) {
+                rnnq_lstm_step_x16(p, (const int16_t *)x + (size_t)(b * steps + t) * n_in, h, c,
+                                   scratch);
+            } else {
+                rnnq_lstm_step_s8(p, (const int8_t *)x + (size_t)(b * steps + t) * n_in, h, c,
+                                  scratch);
+            }
             memcpy(y, h, (size_t)n_hid * sizeof(int8_t));
             memcpy(c_out, c, (size_t)n_hid * sizeof(int16_t));
-            x += n_in;
             y += n_hid;
             c_out += n_hid;
         }
     }
 }
 
-void shim_gru_sequence(const rnnq_gru_params *p, const int8_t *x, int32_t batch, int32_t steps,
-                       const int8_t *h_init, int8_t *y, int16_t *scratch, int8_t *h);
-void shim_rnn_sequence(const rnnq_rnn_params *p, const int8_t *x, int32_t batch, int32_t steps,
-                       const int8_t *h_init, int8_t *y, int16_t *scratch, int8_t *h);
+void shim_gru_sequence(const rnnq_gru_params *p, const void *x, int32_t x16, int32_t batch,
+                       int32_t steps, const int8_t *h_init, int8_t *y, int16_t *scratch, int8_t *h);
+void shim_rnn_sequence(const rnnq_rnn_params *p, const void *x, int32_t x16, int32_t batch,
+                       int32_t steps, const int8_t *h_init, int8_t *y, int16_t *scratch, int8_t *h);
 void shim_mean_time_sequence(const rnnq_mean_time_params *p, const int8_t *x, int32_t batch,
                              int32_t steps, int8_t *y, int32_t *acc);
 void shim_embed(const rnnq_embed_params *p, const int32_t *ids, int32_t n, int8_t *y);
 
 /* x [batch][steps][I] -> y [batch][steps][H]; h: [H] state, reset from p->h0, or copied from
  * h_init [batch][H] when h_init is not NULL. */
-void shim_gru_sequence(const rnnq_gru_params *p, const int8_t *x, int32_t batch, int32_t steps,
-                       const int8_t *h_init, int8_t *y, int16_t *scratch, int8_t *h)
+void shim_gru_sequence(const rnnq_gru_params *p, const void *x, int32_t x16, int32_t batch,
+                       int32_t steps, const int8_t *h_init, int8_t *y, int16_t *scratch, int8_t *h)
 {
     const int32_t n_hid = p->hidden_size;
     int32_t b;
@@ -53,17 +59,21 @@ void shim_gru_sequence(const rnnq_gru_params *p, const int8_t *x, int32_t batch,
             memcpy(h, p->h0, (size_t)n_hid);
         }
         for (t = 0; t < steps; ++t) {
-            rnnq_gru_step_s8(p, x, h, scratch);
+            const size_t at = (size_t)(b * steps + t) * (size_t)p->input_size;
+            if (x16) {
+                rnnq_gru_step_x16(p, (const int16_t *)x + at, h, scratch);
+            } else {
+                rnnq_gru_step_s8(p, (const int8_t *)x + at, h, scratch);
+            }
             memcpy(y, h, (size_t)n_hid);
-            x += p->input_size;
             y += n_hid;
         }
     }
 }
 
 /* The same for rnnq_rnn_step_s8. */
-void shim_rnn_sequence(const rnnq_rnn_params *p, const int8_t *x, int32_t batch, int32_t steps,
-                       const int8_t *h_init, int8_t *y, int16_t *scratch, int8_t *h)
+void shim_rnn_sequence(const rnnq_rnn_params *p, const void *x, int32_t x16, int32_t batch,
+                       int32_t steps, const int8_t *h_init, int8_t *y, int16_t *scratch, int8_t *h)
 {
     const int32_t n_hid = p->hidden_size;
     int32_t b;
@@ -75,9 +85,13 @@ void shim_rnn_sequence(const rnnq_rnn_params *p, const int8_t *x, int32_t batch,
             memcpy(h, p->h0, (size_t)n_hid);
         }
         for (t = 0; t < steps; ++t) {
-            rnnq_rnn_step_s8(p, x, h, scratch);
+            const size_t at = (size_t)(b * steps + t) * (size_t)p->input_size;
+            if (x16) {
+                rnnq_rnn_step_x16(p, (const int16_t *)x + at, h, scratch);
+            } else {
+                rnnq_rnn_step_s8(p, (const int8_t *)x + at, h, scratch);
+            }
             memcpy(y, h, (size_t)n_hid);
-            x += p->input_size;
             y += n_hid;
         }
     }

@@ -345,3 +345,42 @@ def test_structs_mirror_params_field_for_field(cls, struct, ctype):
     names = [f.name for f in dataclasses.fields(cls)]
     assert _c_struct_fields(struct) == names
     assert [n for n, _ in ctype._fields_] == names
+
+
+def _i16(rng, shape) -> np.ndarray:
+    """int16 inputs with the extremes (-32768, 32767) over-represented."""
+    x = rng.integers(-32768, 32768, size=shape).astype(np.int16)
+    ends = rng.random(shape) < 0.2
+    x[ends] = rng.choice(np.array([-32768, 32767], np.int16), size=int(ends.sum()))
+    return x
+
+
+def _for_x16(p):
+    """Params whose input side expects an int16 input: the input requantisation 2^8 smaller
+    (as the quantiser makes it), so that the gates are not all saturated."""
+    return dataclasses.replace(p, shift_x=(np.asarray(p.shift_x) + 8).astype(np.int32))
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru0", "gru1", "rnn_tanh", "rnn_relu"])
+@settings(max_examples=25, deadline=None)
+@given(seed=SEEDS, I=st.integers(1, 40), H=st.integers(1, 24), T=st.integers(1, 10),
+       B=st.integers(1, 2))
+def test_x16_steps_sequence(kernels_c, kind, seed, I, H, T, B):
+    """rnnq_<kind>_step_x16 (a 16-bit model input) against the simulator, which takes the
+    int16 input as it takes an int8 one."""
+    rng = _rng(seed)
+    if kind == "lstm":
+        p = _for_x16(random_lstm(rng, I, H, int(rng.integers(7, 16))))
+    elif kind.startswith("gru"):
+        p = _for_x16(random_gru(rng, I, H, int(kind[-1])))
+    else:
+        p = _for_x16(random_rnn(rng, I, H, 0 if kind == "rnn_tanh" else 1))
+    x = _i16(rng, (B, T, I))
+    if kind == "lstm":
+        y_sim, c_sim = sim.lstm_sequence(p, x)
+        y_c, c_c = kernels_c.lstm_sequence(p, x)
+        assert np.array_equal(c_c, c_sim)
+    else:
+        fn = "gru_sequence" if kind.startswith("gru") else "rnn_sequence"
+        y_sim, y_c = getattr(sim, fn)(p, x), getattr(kernels_c, fn)(p, x)
+    assert np.array_equal(y_c, y_sim)

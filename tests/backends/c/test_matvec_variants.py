@@ -106,6 +106,21 @@ def _x(rng, T: int, n: int, extreme: bool) -> np.ndarray:
     return rng.integers(-128, 128, (T, n))
 
 
+def _x16(p, rng, T: int, extreme: bool):
+    """(params, x) for the _x16 step: an int16 input, the input requantisation 2^8 smaller;
+    extreme: -32768/32767 inputs with -128/127 weights and bias_x at the accumulator limit."""
+    I = p.input_size
+    out = {"shift_x": (np.asarray(p.shift_x) + 8).astype(np.int32)}
+    if extreme:
+        out["w"] = rng.choice(np.array([-128, 127], np.int8), p.w.shape)
+        room = np.full(p.bias_x.shape, INT32_MAX - I * 128 * 32768, np.int64)
+        out["bias_x"] = (room * rng.choice([-1, 1], room.shape)).astype(np.int32)
+        x = rng.choice(np.array([-32768, 32767]), (T, I))
+    else:
+        x = rng.integers(-32768, 32768, (T, I))
+    return dataclasses.replace(p, **out), x.astype(np.int16)
+
+
 def _add_kernels(prog: CProgram, rng: np.random.Generator, large: bool) -> None:
     sizes = [(1, 1), (3, 5), (5, 3), (7, 9), (12, 7)] + [(33, 17), (40, 24)] * large
     for k, (I, H) in enumerate(sizes):
@@ -120,6 +135,11 @@ def _add_kernels(prog: CProgram, rng: np.random.Generator, large: bool) -> None:
                 add_h_rnn(prog, "gru", p, _x(rng, T, I, extreme))
             p = random_rnn(rng, I, H, k % 3, clip=extreme)
             add_h_rnn(prog, "rnn", _extremes(p, rng) if extreme else p, _x(rng, T, I, extreme))
+            # the int16-input steps (a 16-bit model input)
+            add_lstm(prog, *_x16(random_lstm(rng, I, H, 7 + (3 * k) % 9, **opts), rng, T,
+                                 extreme))
+            add_h_rnn(prog, "gru", *_x16(random_gru(rng, I, H, k % 2), rng, T, extreme))
+            add_h_rnn(prog, "rnn", *_x16(random_rnn(rng, I, H, k % 3), rng, T, extreme))
     if large:  # the benchmark size, one step
         add_lstm(prog, random_lstm(rng, 64, 128, 11), rng.integers(-128, 128, (1, 64)))
     for K, N, rows in [(1, 1, 1), (3, 5, 2), (17, 7, 3), (33, 9, 1)] + [(128, 40, 2)] * large:
