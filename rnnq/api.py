@@ -64,19 +64,21 @@ def compile_model(model: str | Path, calib: str | Path, out_dir: str | Path,
                   max_steps: int | None = None, headroom: float = 1.25,
                   flash: int | None = None, ram: int | None = None, fmt: str = "c",
                   float_io: bool = False, tflite_loop: str = "unrolled",
-                  input_bits: str | int = "auto") -> dict:
+                  input_bits: str | int = "auto", state_bits: str | int = "auto") -> dict:
     """ONNX + calibration data -> BUILD/ (C sources or model.tflite, manifest.json, the ONNX
     copy); returns the manifest. The folder is written whole or not at all."""
     if fmt not in PIPELINES:
         raise RnnqError(f"unknown format {fmt!r} (one of {', '.join(PIPELINES)})")
-    if str(input_bits) not in ("auto", "8", "16"):
-        raise RnnqError(f"input_bits {input_bits!r}: one of auto, 8, 16")
-    if fmt == "tflite" and str(input_bits) == "16":
-        raise RnnqError("a 16-bit input is a C build option (.tflite inputs are int8)")
+    for name, v in (("input_bits", input_bits), ("state_bits", state_bits)):
+        if str(v) not in ("auto", "8", "16"):
+            raise RnnqError(f"{name} {v!r}: one of auto, 8, 16")
+        if fmt == "tflite" and str(v) == "16":
+            raise RnnqError(f"{name} 16 is a C build option (.tflite keeps LiteRT's int8)")
     job = steps.Job(Path(model), Path(calib), Path(out_dir), fmt=fmt, target=target,
                     prefix=prefix or "model", calib_method=calib_method, seq_len=seq_len,
                     max_steps=max_steps, headroom=headroom, flash=flash, ram=ram,
                     float_io=float_io, tflite_loop=tflite_loop, input_bits=str(input_bits),
+                    state_bits=str(state_bits),
                     log=log, progress=progress)
     return run_pipeline(job, PIPELINES[fmt]).manifest
 
@@ -126,6 +128,8 @@ def inspect(path: str | Path) -> str:
         lines.append(f"isa {isa['arch']}{''.join(' +' + f for f in isa['features'])}, "
                      f"matvec kernels {m['kernels']['matvec']}")
     lines.append("memory: " + ", ".join(f"{k} {v} B" for k, v in m["memory"].items()))
+    if "dtype" in m.get("input", {}):
+        lines.append(f"input {m['input']['name']}: {m['input']['dtype']}")
     tm = m.get("target_memory", {})
     if tm.get("measured"):
         lines.append(f"on {m['target']}: flash {tm['flash_bytes']} B, RAM {tm['ram_bytes']} B "
@@ -134,6 +138,7 @@ def inspect(path: str | Path) -> str:
     for r in m["recurrent"]:
         cell = (f", cell Q{15 - r['cell_frac_bits']}.{r['cell_frac_bits']} (calibrated "
                 f"max |c| {r['cell_absmax_calibrated']:.3g})" if "cell_frac_bits" in r else "")
+        cell += f", state int{r['state_bits']}" if "state_bits" in r else ""
         lines.append(f"{r['kind'].upper()} {r['node']}{' (reverse)' if r['reverse'] else ''}: "
                      f"I={r['input_size']} H={r['hidden_size']}{cell}")
     if not m.get("streaming", True):

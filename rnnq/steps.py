@@ -51,6 +51,7 @@ class Job:
     max_steps: int | None = None
     headroom: float = 1.25
     input_bits: str = "auto"  # C: "auto" (16 where the input reaches only recurrent layers), "8", "16"
+    state_bits: str = "auto"  # C: width of GRU states, "auto" (16 where it fits), "8", "16"
     flash: int | None = None
     ram: int | None = None
     float_io: bool = False
@@ -127,20 +128,25 @@ def write_folder(job: Job) -> None:
 
 # --- C ----------------------------------------------------------------------------------
 def quantize_c(job: Job) -> None:
-    """Calibrated IR -> integer IR (rnnq's numerics); the ranges and the input's width go to
-    calibration.json. --input-bits auto: 16 when the input reaches only recurrent layers and
-    their accumulators fit int32 with it, else 8."""
+    """Calibrated IR -> integer IR (rnnq's numerics); the ranges and the chosen widths go to
+    calibration.json. --input-bits / --state-bits auto: 16 (the input where it reaches only
+    recurrent layers; GRU states) unless an accumulator does not fit int32 with it, then 8."""
     g = job.graph
-    auto = job.input_bits == "auto"
-    g.meta["input_bits"] = (16 if input16_possible(g) else 8) if auto else int(job.input_bits)
-    try:
-        q = quantize_graph(copy.deepcopy(g))  # g stays calibrated: the record is made from it
-    except RnnqError as e:
-        if not (auto and g.meta["input_bits"] == 16):
-            raise
-        job.log(f"16-bit input refused ({e}); the input stays 8-bit")
-        g.meta["input_bits"] = 8
-        q = quantize_graph(copy.deepcopy(g))
+    if job.input_bits != "auto":
+        inputs = [int(job.input_bits)]
+    else:
+        inputs = [16, 8] if input16_possible(g) else [8]
+    states = [16, 8] if job.state_bits == "auto" else [int(job.state_bits)]
+    tries = [(i, s) for s in states for i in inputs]  # widest first
+    for k, (ib, sb) in enumerate(tries):
+        g.meta["input_bits"], g.meta["gru_state_bits"] = ib, sb
+        try:
+            q = quantize_graph(copy.deepcopy(g))  # g stays calibrated: the record is made from it
+            break
+        except RnnqError as e:
+            if k == len(tries) - 1:
+                raise
+            job.log(f"input {ib}-bit / GRU state {sb}-bit refused ({e}); trying narrower")
     record = ranges_record(g)
     job.files[build_folder.CALIBRATION] = (json.dumps(record, indent=1, sort_keys=True)
                                            + "\n").encode()

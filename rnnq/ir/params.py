@@ -77,6 +77,10 @@ class GruParams:
         (clip), n[k] = tanh_q15(pre, 12)
     h[k] = sat8(out_zp + requant((32768 - z[k]) * n[k], out_mult, out_shift)
                 + rshift_round(z[k] * (h[k] - out_zp), 15))
+
+    state_bits = 16 (a state that integrates updates smaller than an int8 step): h is int16,
+    symmetric (out_zp = 0), h0 int16; the same formulas with rh = rshift_round(r * h, 15) and
+    sat16 for the new h.
     """
 
     input_size: int
@@ -93,12 +97,13 @@ class GruParams:
     out_mult: int
     out_shift: int
     out_zp: int
-    h0: np.ndarray  # int8 [H]
+    h0: np.ndarray  # int8 [H] (int16 with state_bits 16)
     gate_act: int = 0
     hs_mult: int = 0
     hs_shift: int = 1
     hs_offset: int = 0
     clip: int = 0
+    state_bits: int = 8  # 8 or 16: the width of h
 
 
 @dataclass(frozen=True, eq=False)

@@ -120,6 +120,7 @@ def ranges_record(g: Graph) -> dict:
         "tensors": {t.name: list(t.range) for t in g.tensors.values() if t.range is not None},
         "input_channel_range": [lo.tolist(), hi.tolist()],
         "input_bits": int(g.meta.get("input_bits", 8)),
+        "gru_state_bits": int(g.meta.get("gru_state_bits", 8)),
         "recurrent": {n.outputs[0]: {k: n.attrs[k] for k in ("cell_absmax", "gate_range")
                                      if k in n.attrs}
                       for n in g.nodes if n.op in RECURRENT},
@@ -136,6 +137,8 @@ def apply_ranges(g: Graph, record: dict) -> Graph:
         if n.op in RECURRENT:
             n.attrs.update(record["recurrent"][n.outputs[0]])
     g.meta["calibration"] = record["meta"]
-    g.meta["input_bits"] = int(record.get("input_bits", 8))  # builds before 16-bit inputs: 8
+    # builds from before 16-bit inputs and states: 8
+    g.meta["input_bits"] = int(record.get("input_bits", 8))
+    g.meta["gru_state_bits"] = int(record.get("gru_state_bits", 8))
     g.stage = Stage.CALIBRATED
     return g

@@ -3,6 +3,8 @@
 - activations: int8 asymmetric, the range widened about zero by the headroom factor (within a
   tensor's natural bounds), then covering 0; scale = (hi - lo) / 255, zero point rounded by
   rnnq.numerics.round_half_away (the one rounding rule);
+- int16 activations (a 16-bit model input, a GRU's 16-bit state): symmetric, zero point 0,
+  scale = max(|lo|, |hi|) / 32767;
 - weights: symmetric, one scale per row (or per tensor), q = round_half_away(w / scale) within
   ±(2^(bits-1) - 1);
 - biases: int32 at a given scale, refused when they do not fit.
@@ -26,6 +28,13 @@ def widen(lo, hi, headroom: float, bounds=(-np.inf, np.inf)):
     """Scale a range about zero by `headroom`, within the tensor's natural bounds."""
     return (np.maximum(np.asarray(lo) * headroom, bounds[0]),
             np.minimum(np.asarray(hi) * headroom, bounds[1]))
+
+
+def act16_qparams(lo, hi) -> tuple[np.ndarray, np.ndarray]:
+    """int16 symmetric scale (zero point 0) covering [lo, hi] (vectorised)."""
+    amax = np.maximum(np.abs(np.asarray(lo, np.float64)), np.abs(np.asarray(hi, np.float64)))
+    scale = np.maximum(amax / nx.INT16_MAX, TINY)
+    return scale, np.zeros(np.shape(scale), np.int64)
 
 
 def act_qparams(lo, hi) -> tuple[np.ndarray, np.ndarray]:

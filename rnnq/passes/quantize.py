@@ -41,7 +41,7 @@ from rnnq.passes.qcommon import (
     set_q,
     unify_concat_ranges,
 )
-from rnnq.passes.qparams import act_qparams
+from rnnq.passes.qparams import act16_qparams, act_qparams
 from rnnq.passes.quantize_rnn import RECURRENT_QUANTIZERS
 
 
@@ -228,10 +228,9 @@ def quantize(graph: Graph) -> Graph:
             raise RnnqError(f"input {xin.name!r}: a 16-bit input needs every consumer to be a "
                             "recurrent layer (LSTM, GRU, RNN)")
         wide = _input_reaches_only(g, RECURRENT)
-        lo, hi = g.meta["input_channel_range"]
-        s = np.maximum(np.maximum(np.abs(lo), np.abs(hi)) / nx.INT16_MAX, 1e-30)
+        s, z = act16_qparams(*g.meta["input_channel_range"])
         xin.dtype = "int16"
-        xin.q = QParams(s, np.zeros(s.shape, np.int64), axis=len(xin.shape) - 1)
+        xin.q = QParams(s, z, axis=len(xin.shape) - 1)
     elif xin.dtype == "int64":
         pass  # token ids: no quantisation
     elif _input_per_channel(g):

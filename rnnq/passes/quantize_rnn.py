@@ -17,6 +17,7 @@ from rnnq.ir import Graph, Node, QParams, RnnqError
 from rnnq.ir.ops import hard_sigmoid
 from rnnq.ir.params import GruParams, LstmParams, RnnParams
 from rnnq.passes.qcommon import bias, from_range, in_scale_zp, mults, quantize_values, row_weights
+from rnnq.passes.qparams import act16_qparams
 
 _GATE = float(1 << nx.GATE_FRAC_BITS)
 
@@ -58,8 +59,11 @@ def _common(g: Graph, n: Node, w: np.ndarray, r: np.ndarray):
     return x, y, zx, sh, zh, wq, s_w, rq, s_r
 
 
-def _states(h0: np.ndarray, q: QParams) -> np.ndarray:
-    return quantize_values(h0, q).reshape(-1)  # [B, H] flattened, one row per batch entry
+def _states(h0: np.ndarray, q: QParams, bits: int = 8) -> np.ndarray:
+    """[B, H] flattened, one row per batch entry."""
+    if bits == 16:
+        return nx.quantize(h0, q.scale, q.zero_point, bits=16).astype(np.int16).reshape(-1)
+    return quantize_values(h0, q).reshape(-1)
 
 
 def quant_lstm(g: Graph, n: Node) -> Node:
@@ -97,23 +101,32 @@ def quant_lstm(g: Graph, n: Node) -> Node:
 
 
 def quant_gru(g: Graph, n: Node) -> Node:
+    """A 16-bit state (graph.meta["gru_state_bits"] = 16): h int16 symmetric; consumers of
+    the output get it requantised to int8 on its calibrated range (quantize.py)."""
     w, r, wb, rb, h0 = _consts(g, n)
     x, y = g.tensors[n.inputs[0]], g.tensors[n.outputs[0]]
     hsz = r.shape[1]
     lbr = int(n.attrs.get("linear_before_reset", 0))
-    from_range(y)
+    bits = int(g.meta.get("gru_state_bits", 8))
+    if bits == 16:
+        s16, z16 = act16_qparams(*y.range)
+        y.dtype, y.q = "int16", QParams(np.float64(s16), np.int64(z16))
+    else:
+        from_range(y)
+    hmax = 32768 if bits == 16 else 128  # the largest |h - zh| the recurrent product sees
     sx, zx = in_scale_zp(x, w.shape[1])
     sh, zh = float(y.q.scale), int(y.q.zero_point)
     wq, s_w = row_weights(w, sx)
-    # z, r rows and (lbr=1) candidate rows see h - zh; lbr=0 candidate rows see r*(h-zh)/2^8,
-    # whose unit is sh * 2^-7 and whose zero point is 0.
+    # z, r rows and (lbr=1) candidate rows see h - zh; lbr=0 candidate rows see
+    # r*(h-zh)/2^8 (int8 h: unit sh * 2^-7) or r*h/2^15 (int16 h: unit sh), zero point 0.
     rq_zr, s_zr = row_weights(r[: 2 * hsz], np.full(hsz, sh))
-    rq_h, s_h = row_weights(r[2 * hsz :], np.full(hsz, sh if lbr else sh * 2.0**-7))
+    rh_unit = sh if lbr or bits == 16 else sh * 2.0**-7
+    rq_h, s_h = row_weights(r[2 * hsz :], np.full(hsz, rh_unit))
     rq, s_r = np.concatenate([rq_zr, rq_h]), np.concatenate([s_zr, s_h])
     bx = np.concatenate([wb[: 2 * hsz] + rb[: 2 * hsz], wb[2 * hsz :]])
-    bh_zr = bias(n, np.zeros(2 * hsz), s_zr, rq_zr, np.full(hsz, zh))
+    bh_zr = bias(n, np.zeros(2 * hsz), s_zr, rq_zr, np.full(hsz, zh), xmax=hmax)
     if lbr:
-        bh_h = bias(n, rb[2 * hsz :], s_h, rq_h, np.full(hsz, zh))
+        bh_h = bias(n, rb[2 * hsz :], s_h, rq_h, np.full(hsz, zh), xmax=hmax)
     else:
         bh_h = bias(n, rb[2 * hsz :], s_h, rq_h, np.zeros(hsz, np.int64), xmax=32768)
     mult_x, shift_x = mults(n, s_w * _GATE)
@@ -123,8 +136,8 @@ def quant_gru(g: Graph, n: Node) -> Node:
         input_size=w.shape[1], hidden_size=hsz, linear_before_reset=lbr, w=wq, rw=rq,
         bias_x=bias(n, bx, s_w, wq, zx, xmax=x_max(x)), bias_h=np.concatenate([bh_zr, bh_h]),
         mult_x=mult_x, shift_x=shift_x, mult_h=mult_h, shift_h=shift_h,
-        out_mult=out_mult, out_shift=out_shift, out_zp=zh, h0=_states(h0, y.q),
-        clip=_clip_q(n, 1.0 / _GATE), **_gate_act(n),
+        out_mult=out_mult, out_shift=out_shift, out_zp=zh, h0=_states(h0, y.q, bits),
+        clip=_clip_q(n, 1.0 / _GATE), state_bits=bits, **_gate_act(n),
     )
     return _node(n, "qgru", x.name, [y.name], params)
 

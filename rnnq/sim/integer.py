@@ -144,7 +144,8 @@ def state_formats(graph: Graph) -> dict[str, list]:
             p = node.attrs["params"]
             if which == "h":
                 y = graph.tensors[node.outputs[0]]
-                fmt = ("int8_t", float(y.q.scale), int(y.q.zero_point))
+                fmt = ("int16_t" if y.dtype == "int16" else "int8_t", float(y.q.scale),
+                       int(y.q.zero_point))
             else:
                 fmt = ("int16_t", 2.0 ** -p.cell_frac, 0)
             lst = out.setdefault(name, [])

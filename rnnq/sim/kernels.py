@@ -149,7 +149,8 @@ def lstm_sequence(
 
 
 def gru_step(p: GruParams, x: np.ndarray, h: np.ndarray) -> np.ndarray:
-    """One GRU step as defined in GruParams' docstring: (x[..., I], h[..., H]) -> h int8.
+    """One GRU step as defined in GruParams' docstring: (x[..., I], h[..., H]) -> h int8
+    (int16 with state_bits 16).
 
     Rows are ONNX-ordered blocks z, r, h; every row uses the old h."""
     H = p.hidden_size
@@ -170,7 +171,8 @@ def gru_step(p: GruParams, x: np.ndarray, h: np.ndarray) -> np.ndarray:
         ahc = sat(requant(bh[zr:] + _matvec(rw[zr:], h), mh[zr:], sh[zr:]), 16)
         pre = sat(ax[..., zr:] + rshift_round(r * ahc, ACT_FRAC_BITS), 16)
     elif p.linear_before_reset == 0:
-        rh = rshift_round(r * hc, 8)  # |rh| <= 32640: int16
+        # int8 h: |rh| <= 32640; int16 h (zero point 0): |rh| <= 32767
+        rh = rshift_round(r * hc, 15 if p.state_bits == 16 else 8)
         pre = sat(ax[..., zr:] + requant(bh[zr:] + _matvec(rw[zr:], rh), mh[zr:], sh[zr:]), 16)
     else:
         raise ValueError(f"gru: linear_before_reset must be 0 or 1, got {p.linear_before_reset}")
@@ -179,19 +181,19 @@ def gru_step(p: GruParams, x: np.ndarray, h: np.ndarray) -> np.ndarray:
         p.out_zp
         + requant((32768 - z) * n, p.out_mult, p.out_shift)
         + rshift_round(z * hc, ACT_FRAC_BITS),
-        8,
+        p.state_bits,
     )
-    return h_new.astype(np.int8)
+    return h_new.astype(np.int16 if p.state_bits == 16 else np.int8)
 
 
 def gru_sequence(p: GruParams, x: np.ndarray, h0: np.ndarray | None = None) -> np.ndarray:
     """Run T GRU steps from h0 (p.h0 unless given, [H] or [..., H]): x[..., T, I] ->
-    y int8 [..., T, H], y[..., t, :] the state after step t."""
+    y int8 (state_bits 16: int16) [..., T, H], y[..., t, :] the state after step t."""
     x = _i64(x)
     lead, T = _seq_shape("gru", x, p.input_size)
     H = p.hidden_size
     h = _initial_state("gru h0", p.h0, h0, lead, H)
-    ys = np.empty(lead + (T, H), dtype=np.int8)
+    ys = np.empty(lead + (T, H), dtype=np.int16 if p.state_bits == 16 else np.int8)
     for t in range(T):
         h = gru_step(p, x[..., t, :], h)
         ys[..., t, :] = h

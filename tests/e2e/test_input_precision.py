@@ -77,5 +77,5 @@ def test_16bit_input_only_where_recurrent_layers_read_it(tmp_path: Path) -> None
     with pytest.raises(RnnqError, match="16-bit input needs every consumer"):
         compile_model(model, calib, tmp_path / "16", input_bits=16)
     assert not (tmp_path / "16").exists()
-    with pytest.raises(RnnqError, match="16-bit input is a C build option"):
+    with pytest.raises(RnnqError, match="input_bits 16 is a C build option"):
         compile_model(model, calib, tmp_path / "t", fmt="tflite", input_bits=16)

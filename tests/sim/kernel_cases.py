@@ -130,14 +130,18 @@ def random_gru(
     *,
     hard_sigmoid: bool = False,
     clip: bool = False,
+    state_bits: int = 8,
 ) -> GruParams:
+    """state_bits 16: an int16 state (zero point 0); its products and the output multiplier
+    scaled as the quantiser scales them (2^8 smaller, 2^8 larger)."""
     G = 3 * H
+    wide = 8 if state_bits == 16 else 0
     mx, sx = _qm(rng, G, -12, -2)
-    mh, sh = _qm(rng, G, -12, -2)
+    mh, sh = _qm(rng, G, -12 - wide, -2 - wide)
     if not linear_before_reset:
         # Candidate rows see rw . (r * (h - zp) / 2^8): accumulators up to ~H * 2^22.
         mh[2 * H :], sh[2 * H :] = _qm(rng, H, -20, -10)
-    om, osh = nq.quantize_multiplier(2.0 ** rng.uniform(-26, -20))  # Q0.30 -> int8
+    om, osh = nq.quantize_multiplier(2.0 ** (rng.uniform(-26, -20) + wide))  # Q0.30 -> h
     extra: dict = {}
     if hard_sigmoid:
         extra.update(random_hard_sigmoid(rng))
@@ -157,8 +161,10 @@ def random_gru(
         shift_h=sh,
         out_mult=om,
         out_shift=osh,
-        out_zp=int(rng.integers(-128, 128)),
-        h0=_i8(rng, H),
+        out_zp=0 if state_bits == 16 else int(rng.integers(-128, 128)),
+        h0=(rng.integers(-32768, 32768, H).astype(np.int16) if state_bits == 16
+            else _i8(rng, H)),
+        state_bits=state_bits,
         **extra,
     )
 
@@ -329,6 +335,7 @@ class CGruParams(ctypes.Structure):
         ("hs_shift", _I32),
         ("hs_offset", _I32),
         ("clip", _I32),
+        ("state_bits", _I32),
     ]
 
 
@@ -424,7 +431,10 @@ def to_c(p, struct_type: type[ctypes.Structure]) -> ctypes.Structure:
     for name, ctype in struct_type._fields_:
         v = getattr(p, name)
         if ctype is _P:
-            arr = np.ascontiguousarray(v, dtype=_ARRAY_DTYPES.get(name, np.int32))
+            dt = _ARRAY_DTYPES.get(name, np.int32)
+            if name == "h0" and getattr(p, "state_bits", 8) == 16:
+                dt = np.int16  # a GRU's 16-bit state
+            arr = np.ascontiguousarray(v, dtype=dt)
             keep.append(arr)
             values[name] = arr.ctypes.data if arr.size else None
         elif name == "op":

@@ -5,7 +5,8 @@ build is never modified) and run on the host or, with on="emulator", on the targ
 board. It reads in.bin and writes out.bin:
 
 in.bin:  int32 N; per sequence: int32 T, T input steps (int8, int16 or int32 token ids), then each
-         initial-state input in the harness's order (int8 h, int16 c; little-endian)
+         initial-state input in the harness's order (int8 h, int16 c or 16-bit h;
+         little-endian)
 out.bin: per sequence: the outputs of every `_step` call (streaming models; T x all outputs),
          then the outputs of one `_run` over the whole sequence (seq outputs for every step,
          final outputs once) — all int8.
@@ -77,7 +78,8 @@ def run_harness(build: Path, manifest: dict, xq: np.ndarray, lengths: np.ndarray
             v = (states or {}).get(name)
             if v is None:
                 v = np.zeros((len(lengths), *info["shape"]), np.int64)
-            order.append((v, "<i2" if info["which"] == "c" else np.int8))
+            wide = any(f["ctype"] == "int16_t" for f in info["formats"])
+            order.append((v, "<i2" if wide else np.int8))
         write_inputs(work / "in.bin", xq, lengths, order)
         cmd = [a.replace("{firmware}", str(work / "harness")) for a in tgt["run"]["command"]]
         try:

@@ -46,11 +46,18 @@ def _states(g: Graph) -> dict:
     """How each initial-state model input is quantised, per direction."""
     out = {}
     for name, fmts in state_formats(g).items():
-        out[name] = [{"ctype": ct, "scale": s, "zero_point": z,
-                      "text": (f"int16, q = round(v * 2^{round(-np.log2(s))})" if ct == "int16_t"
-                               else f"int8, q = round(v / {s:.9g}) + {z}")}
+        out[name] = [{"ctype": ct, "scale": s, "zero_point": z, "text": _state_text(ct, s, z)}
                      for ct, s, z in fmts]
     return out
+
+
+def _state_text(ctype: str, s: float, z: int) -> str:
+    """How firmware quantises a state value v: the LSTM cell has a power-of-two scale."""
+    if ctype == "int16_t" and float(np.log2(s)).is_integer():
+        return f"int16, q = round(v * 2^{round(-np.log2(s))})"
+    if ctype == "int16_t":
+        return f"int16, q = round(v / {s:.9g})"
+    return f"int8, q = round(v / {s:.9g}) + {z}"
 
 
 def _outputs(g: Graph) -> list[dict]:

@@ -187,12 +187,14 @@ class _Emitter:
         x = self.g.tensors[n.inputs[0]]
         batch = x.size // prm.input_size
         _params_struct(self.p, kind, cid, prm, self.matvec)
-        h = self.state("int8_t", f"{cid}_h", batch * hsz)
+        h16 = getattr(prm, "state_bits", 8) == 16
+        hw = 2 if h16 else 1  # bytes per h value
+        h = self.state("int16_t" if h16 else "int8_t", f"{cid}_h", batch * hsz)
         c = self.state("int16_t", f"{cid}_c", batch * hsz) if n.op == "qlstm" else None
-        self.p.resets.append(f"memcpy({h}, {cid}_h0, {batch * hsz});")
+        self.p.resets.append(f"memcpy({h}, {cid}_h0, {hw * batch * hsz});")
         if c:
             self.p.resets.append(f"memcpy({c}, {cid}_c0, {2 * batch * hsz});")
-        outs = [(n.outputs[0], h, batch * hsz)]
+        outs = [(n.outputs[0], h, hw * batch * hsz)]
         if c:
             outs.append((n.outputs[1], c, 2 * batch * hsz))
         copies = []
@@ -207,7 +209,7 @@ class _Emitter:
         self._setters(n, batch, hsz, {"h": h, "c": c})
         scr = self.scratch(n)
         state_args = f"{h} + b * {hsz}" + (f", {c} + b * {hsz}" if c else "")
-        step = "x16" if x.dtype == "int16" else "s8"
+        step = ("x16" if x.dtype == "int16" else "s8") + ("_h16" if h16 else "")
         call = (f"rnnq_{kind}_step_{step}(&{cid}, {self.at(n.inputs[0])} + b * {prm.input_size}, "
                 f"{state_args}, {scr});")
         body = [f"for (b = 0; b < {batch}; ++b) {{", "    " + call, "}", *copies]
@@ -218,11 +220,12 @@ class _Emitter:
         for which, (name, d) in n.attrs.get("state_inputs", {}).items():
             info = self.g.meta["state_inputs"][name]
             n_dirs = info["shape"][1] if info["layout"] else info["shape"][0]
-            ctype = "int16_t" if which == "c" else "int8_t"
+            wide = which == "c" or getattr(n.attrs["params"], "state_bits", 8) == 16
+            ctype = "int16_t" if wide else "int8_t"
             entry = self.p.setters.setdefault(c_identifier(name), {
                 "input": name, "ctype": ctype, "lines": [],
                 "count": int(np.prod(info["shape"]))})
-            width = 2 if which == "c" else 1
+            width = 2 if wide else 1
             for b in range(batch):
                 row = b * n_dirs + d if info["layout"] else d * batch + b
                 entry["lines"].append(f"memcpy({ptrs[which]} + {b * hsz}, v + {row * hsz}, "

@@ -165,8 +165,9 @@ int32_t rnnq_gru_scratch_size(const rnnq_gru_params *p)
            p->hidden_size * (int32_t)sizeof(int16_t);
 }
 
-/* The step after the input product: scratch holds w.x in its first 3H int32. */
-static void rnnq_gru_rest(const rnnq_gru_params *p, int8_t *h, int16_t *scratch)
+/* The step after the input product: scratch holds w.x in its first 3H int32. The state is
+ * h8 (int8) or, when h8 is NULL, h16 (int16, zero point 0; state_bits 16). */
+static void rnnq_gru_rest(const rnnq_gru_params *p, int8_t *h8, int16_t *h16, int16_t *scratch)
 {
     const int32_t n_in = p->input_size;
     const int32_t n_hid = p->hidden_size;
@@ -184,7 +185,12 @@ static void rnnq_gru_rest(const rnnq_gru_params *p, int8_t *h, int16_t *scratch)
 
     /* 1. Update and reset gates from x and the old h (rows 0 .. 2H-1); the input side of the
      *    candidate rows too, and their recurrent side when it does not depend on r. */
-    rnnq_matvec_s8(p->rw, h, (p->linear_before_reset ? 3 : 2) * n_hid, n_hid, ah, xbuf);
+    if (h8 != NULL) {
+        rnnq_matvec_s8(p->rw, h8, (p->linear_before_reset ? 3 : 2) * n_hid, n_hid, ah, xbuf);
+    } else {
+        rnnq_matvec_s8_s16(p->rw, h16, (p->linear_before_reset ? 3 : 2) * n_hid, n_hid, ah,
+                           xbuf);
+    }
     for (r = 0; r < 2 * n_hid; ++r) {
         const int32_t g = rnnq_sat16(rnnq_requant_pair(p->bias_x[r] + ax[r], p->mult_x[r],
                                                        p->shift_x[r], p->bias_h[r] + ah[r],
@@ -206,10 +212,12 @@ static void rnnq_gru_rest(const rnnq_gru_params *p, int8_t *h, int16_t *scratch)
             ng[k] = rnnq_tanh_q15(rnnq_clip_gate(pre, clip), RNNQ_GATE_FRAC_BITS);
         }
     } else {
-        /* The reset gate scales the centred old state: rh = r * (h - zp) / 2^8, |rh| <= 32640. */
+        /* The reset gate scales the centred old state: rh = r * (h - zp) / 2^8, |rh| <= 32640
+         * (int16 h: rh = r * h / 2^15, |r * h| < 2^30 fits int32, |rh| <= 32767). */
         const size_t cand = (size_t)2 * (size_t)n_hid;
         for (k = 0; k < n_hid; ++k) {
-            rh[k] = (int16_t)rnnq_rshift_round(rg[k] * ((int32_t)h[k] - zp), 8);
+            rh[k] = (int16_t)(h8 != NULL ? rnnq_rshift_round(rg[k] * ((int32_t)h8[k] - zp), 8)
+                                         : rnnq_rshift_round(rg[k] * (int32_t)h16[k], 15));
         }
         rnnq_matvec_s8_s16(p->rw + cand * (size_t)n_hid, rh, n_hid, n_hid, ah + cand, xbuf);
         for (k = 0; k < n_hid; ++k) {
@@ -224,12 +232,16 @@ static void rnnq_gru_rest(const rnnq_gru_params *p, int8_t *h, int16_t *scratch)
     /* 3. h = zp + (1 - z) * n + z * (h - zp), each term in h units. */
     for (k = 0; k < n_hid; ++k) {
         const int32_t z = zg[k];
-        const int32_t hc = (int32_t)h[k] - zp;
-        /* (32768 - z) * n <= 2^15 * 32767 and |z * hc| < 2^23: both fit int32. */
+        const int32_t hc = (h8 != NULL ? (int32_t)h8[k] : (int32_t)h16[k]) - zp;
+        /* (32768 - z) * n <= 2^15 * 32767 and |z * hc| < 2^30 (int16 h): both fit int32. */
         const int64_t v = (int64_t)zp + rnnq_requant((32768 - z) * ng[k], p->out_mult,
                                                      p->out_shift) +
                           rnnq_rshift_round(z * hc, RNNQ_ACT_FRAC_BITS);
-        h[k] = rnnq_sat8(v);
+        if (h8 != NULL) {
+            h8[k] = rnnq_sat8(v);
+        } else {
+            h16[k] = (int16_t)rnnq_sat16(v);
+        }
     }
 }
 
@@ -238,7 +250,7 @@ void rnnq_gru_step_s8(const rnnq_gru_params *p, const int8_t *x, int8_t *h, int1
     int32_t *ax = (int32_t *)(void *)scratch;
     rnnq_matvec_s8(p->w, x, 3 * p->hidden_size, p->input_size, ax,
                    (int16_t *)(void *)(ax + 6 * p->hidden_size));
-    rnnq_gru_rest(p, h, scratch);
+    rnnq_gru_rest(p, h, NULL, scratch);
 }
 
 void rnnq_gru_step_x16(const rnnq_gru_params *p, const int16_t *x, int8_t *h, int16_t *scratch)
@@ -246,7 +258,25 @@ void rnnq_gru_step_x16(const rnnq_gru_params *p, const int16_t *x, int8_t *h, in
     int32_t *ax = (int32_t *)(void *)scratch;
     rnnq_matvec_s8_s16(p->w, x, 3 * p->hidden_size, p->input_size, ax,
                        (int16_t *)(void *)(ax + 6 * p->hidden_size));
-    rnnq_gru_rest(p, h, scratch);
+    rnnq_gru_rest(p, h, NULL, scratch);
+}
+
+void rnnq_gru_step_s8_h16(const rnnq_gru_params *p, const int8_t *x, int16_t *h,
+                          int16_t *scratch)
+{
+    int32_t *ax = (int32_t *)(void *)scratch;
+    rnnq_matvec_s8(p->w, x, 3 * p->hidden_size, p->input_size, ax,
+                   (int16_t *)(void *)(ax + 6 * p->hidden_size));
+    rnnq_gru_rest(p, NULL, h, scratch);
+}
+
+void rnnq_gru_step_x16_h16(const rnnq_gru_params *p, const int16_t *x, int16_t *h,
+                           int16_t *scratch)
+{
+    int32_t *ax = (int32_t *)(void *)scratch;
+    rnnq_matvec_s8_s16(p->w, x, 3 * p->hidden_size, p->input_size, ax,
+                       (int16_t *)(void *)(ax + 6 * p->hidden_size));
+    rnnq_gru_rest(p, NULL, h, scratch);
 }
 
 int32_t rnnq_rnn_scratch_size(const rnnq_rnn_params *p)

@@ -23,7 +23,8 @@
  * - softmax: 0 <= exp_table[d] <= 65536 and exp_table[0] > 0;
  * - gate_act 1 (hard sigmoid): hs_shift in [0, 62]; clip >= 0;
  * - GRU with linear_before_reset 0: |bias_h[r]| + H * 128 * 32640 < 2^31 on the candidate rows
- *   (their recurrent operand is the int16 r * (h - out_zp) / 2^8);
+ *   (their recurrent operand is the int16 r * (h - out_zp) / 2^8); a GRU with state_bits 16:
+ *   |bias_h[r]| + H * 128 * 32768 < 2^31 on every row (its recurrent operand is int16);
  * - requant: in_zp may span the int16 range;
  * - mean over time: |acc| stays below 2^31 (n_steps * 255 < 2^31) and n_steps >= 1.
  * Array pointers documented "or NULL" may be NULL (empty arrays); all others must be valid.
@@ -86,12 +87,15 @@ typedef struct {
     int32_t out_mult;            /* Q0.30 -> h */
     int32_t out_shift;
     int32_t out_zp;              /* zero point of h */
-    const int8_t *h0;            /* [B * H] initial hidden state, a row per batch entry */
+    const void *h0;              /* [B * H] initial hidden state, a row per batch entry:
+                                    int8_t, or int16_t with state_bits 16 */
     int32_t gate_act;            /* rnnq_gate_act of z and r */
     int32_t hs_mult;
     int32_t hs_shift;
     int32_t hs_offset;
     int32_t clip;                /* Q3.12, 0 = none */
+    int32_t state_bits;          /* 8: h int8 (rnnq_gru_step_s8 / _x16); 16: h int16, out_zp 0
+                                    (rnnq_gru_step_s8_h16 / _x16_h16) */
 } rnnq_gru_params;
 
 /* Values of rnnq_rnn_params.act. */
@@ -203,6 +207,12 @@ void rnnq_gru_step_s8(const rnnq_gru_params *p, const int8_t *x, int8_t *h, int1
 
 /* The same step with an int16 input x [I] (as rnnq_lstm_step_x16). */
 void rnnq_gru_step_x16(const rnnq_gru_params *p, const int16_t *x, int8_t *h, int16_t *scratch);
+
+/* The steps of a GRU with state_bits 16: h [H] int16 (zero point 0; GruParams). */
+void rnnq_gru_step_s8_h16(const rnnq_gru_params *p, const int8_t *x, int16_t *h,
+                          int16_t *scratch);
+void rnnq_gru_step_x16_h16(const rnnq_gru_params *p, const int16_t *x, int16_t *h,
+                           int16_t *scratch);
 
 /* Bytes of scratch rnnq_rnn_step_s8 needs: 8 H + X(max(I, H)) (two int32 [H] accumulators, the
  * matvec xbuf). */

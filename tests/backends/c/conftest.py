@@ -134,11 +134,12 @@ class KernelsLib:
         nbytes = getattr(self.lib, f"rnnq_{kind}_scratch_size")(ctypes.byref(cp))
         assert nbytes == scratch_bytes(f"q{kind}", p)
         scratch = _scratch(nbytes)
+        ht = np.int16 if getattr(p, "state_bits", 8) == 16 else np.int8  # a GRU's h width
         h_init = None
         if h0 is not None:
-            h_init = np.ascontiguousarray(np.broadcast_to(h0, (*lead, H)), dtype=np.int8)
-        y = np.zeros((B, T, H), dtype=np.int8)
-        h_state = np.zeros(H, np.int8)
+            h_init = np.ascontiguousarray(np.broadcast_to(h0, (*lead, H)), dtype=ht)
+        y = np.zeros((B, T, H), dtype=ht)
+        h_state = np.zeros(H, ht)
         getattr(self.lib, f"shim_{kind}_sequence")(
             ctypes.byref(cp),
             _ptr(x),

@@ -213,19 +213,23 @@ def add_h_rnn(prog: CProgram, kind: str, p, x: np.ndarray) -> None:
     the params' h0."""
     I, H, T = p.input_size, p.hidden_size, x.shape[0]
     y = getattr(sim, f"{kind}_sequence")(p, x)
-    ps = struct(prog, f"rnnq_{kind}_params", fields(prog, p, ROW_ARRAYS))
+    wide = getattr(p, "state_bits", 8) == 16  # a GRU's int16 state: the _h16 steps
+    ht, hw = (np.int16, 2) if wide else (np.int8, 1)
+    arrays = {**ROW_ARRAYS, "h0": ht}
+    ps = struct(prog, f"rnnq_{kind}_params", fields(prog, p, arrays))
     step, xt = _step_of(x)
-    xs, yw, yo = prog.array(x, xt), prog.array(y, np.int8), prog.out(y, np.int8)
-    h = prog.out(np.zeros(H), np.int8)
+    step += "_h16" if wide else ""
+    xs, yw, yo = prog.array(x, xt), prog.array(y, ht), prog.out(y, ht)
+    h = prog.out(np.zeros(H), ht)
     nbytes = scratch_bytes(f"q{kind}", p)
     scratch = prog.scratch(nbytes)
     label = f"{kind} {step} I={I} H={H} T={T}"
     prog.check_value(f"rnnq_{kind}_scratch_size(&{ps})", nbytes, f"{label} scratch size")
     prog.body += [
-        f"    memcpy({h}, {ps}.h0, {H});",
+        f"    memcpy({h}, {ps}.h0, {hw * H});",
         f"    for (k = 0; k < {T}; ++k) {{",
         f"        rnnq_{kind}_step_{step}(&{ps}, {xs} + k * {I}, {h}, {scratch});",
-        f"        memcpy({yo} + k * {H}, {h}, {H});",
+        f"        memcpy({yo} + k * {H}, {h}, {hw * H});",
         "    }",
     ]
     prog.check(yo, yw, label)

@@ -37,7 +37,7 @@ void shim_lstm_sequence(const rnnq_lstm_params *p, const void *x, int32_t x16, i
 }
 
 void shim_gru_sequence(const rnnq_gru_params *p, const void *x, int32_t x16, int32_t batch,
-                       int32_t steps, const int8_t *h_init, int8_t *y, int16_t *scratch, int8_t *h);
+                       int32_t steps, const void *h_init, void *y, int16_t *scratch, void *h);
 void shim_rnn_sequence(const rnnq_rnn_params *p, const void *x, int32_t x16, int32_t batch,
                        int32_t steps, const int8_t *h_init, int8_t *y, int16_t *scratch, int8_t *h);
 void shim_mean_time_sequence(const rnnq_mean_time_params *p, const int8_t *x, int32_t batch,
@@ -45,28 +45,33 @@ void shim_mean_time_sequence(const rnnq_mean_time_params *p, const int8_t *x, in
 void shim_embed(const rnnq_embed_params *p, const int32_t *ids, int32_t n, int8_t *y);
 
 /* x [batch][steps][I] -> y [batch][steps][H]; h: [H] state, reset from p->h0, or copied from
- * h_init [batch][H] when h_init is not NULL. */
+ * h_init [batch][H] when h_init is not NULL. With p->state_bits 16, h_init, y and h are int16
+ * and the steps are rnnq_gru_step_s8_h16 / _x16_h16. */
 void shim_gru_sequence(const rnnq_gru_params *p, const void *x, int32_t x16, int32_t batch,
-                       int32_t steps, const int8_t *h_init, int8_t *y, int16_t *scratch, int8_t *h)
+                       int32_t steps, const void *h_init, void *y, int16_t *scratch, void *h)
 {
     const int32_t n_hid = p->hidden_size;
+    const size_t hbytes = (size_t)n_hid * (p->state_bits == 16 ? 2u : 1u);
     int32_t b;
     int32_t t;
     for (b = 0; b < batch; ++b) {
         if (h_init != NULL) {
-            memcpy(h, h_init + (size_t)b * (size_t)n_hid, (size_t)n_hid);
+            memcpy(h, (const char *)h_init + (size_t)b * hbytes, hbytes);
         } else {
-            memcpy(h, p->h0, (size_t)n_hid);
+            memcpy(h, p->h0, hbytes);
         }
         for (t = 0; t < steps; ++t) {
             const size_t at = (size_t)(b * steps + t) * (size_t)p->input_size;
-            if (x16) {
-                rnnq_gru_step_x16(p, (const int16_t *)x + at, h, scratch);
+            if (p->state_bits == 16 && x16) {
+                rnnq_gru_step_x16_h16(p, (const int16_t *)x + at, (int16_t *)h, scratch);
+            } else if (p->state_bits == 16) {
+                rnnq_gru_step_s8_h16(p, (const int8_t *)x + at, (int16_t *)h, scratch);
+            } else if (x16) {
+                rnnq_gru_step_x16(p, (const int16_t *)x + at, (int8_t *)h, scratch);
             } else {
-                rnnq_gru_step_s8(p, (const int8_t *)x + at, h, scratch);
+                rnnq_gru_step_s8(p, (const int8_t *)x + at, (int8_t *)h, scratch);
             }
-            memcpy(y, h, (size_t)n_hid);
-            y += n_hid;
+            memcpy((char *)y + (size_t)(b * steps + t) * hbytes, h, hbytes);
         }
     }
 }

@@ -384,3 +384,24 @@ def test_x16_steps_sequence(kernels_c, kind, seed, I, H, T, B):
         fn = "gru_sequence" if kind.startswith("gru") else "rnn_sequence"
         y_sim, y_c = getattr(sim, fn)(p, x), getattr(kernels_c, fn)(p, x)
     assert np.array_equal(y_c, y_sim)
+
+
+@pytest.mark.parametrize("x16", [False, True])
+@pytest.mark.parametrize("lbr", [0, 1])
+@pytest.mark.parametrize("gates", ["sigmoid", "hard_sigmoid_clip"])
+@settings(max_examples=25, deadline=None)
+@given(seed=SEEDS, I=st.integers(1, 24), H=st.integers(1, 40), T=st.integers(1, 12),
+       B=st.integers(1, 2))
+def test_gru_h16_sequence(kernels_c, x16, lbr, gates, seed, I, H, T, B):
+    """A GRU with a 16-bit state (rnnq_gru_step_s8_h16 / _x16_h16) against the simulator,
+    from p.h0 and from int16 initial states at the extremes."""
+    rng = _rng(seed)
+    p = random_gru(rng, I, H, lbr, hard_sigmoid="hard" in gates, clip="clip" in gates,
+                   state_bits=16)
+    p = _for_x16(p) if x16 else p
+    x = _i16(rng, (B, T, I)) if x16 else _i8(rng, (B, T, I))
+    y_sim = sim.gru_sequence(p, x)
+    assert y_sim.dtype == np.int16
+    assert np.array_equal(kernels_c.gru_sequence(p, x), y_sim)
+    h0 = _i16(rng, (B, H))
+    assert np.array_equal(kernels_c.gru_sequence(p, x, h0), sim.gru_sequence(p, x, h0))

@@ -139,6 +139,10 @@ def _add_kernels(prog: CProgram, rng: np.random.Generator, large: bool) -> None:
             add_lstm(prog, *_x16(random_lstm(rng, I, H, 7 + (3 * k) % 9, **opts), rng, T,
                                  extreme))
             add_h_rnn(prog, "gru", *_x16(random_gru(rng, I, H, k % 2), rng, T, extreme))
+            # a GRU with a 16-bit state, int8 and int16 inputs
+            g16 = random_gru(rng, I, H, (k + 1) % 2, clip=extreme, state_bits=16)
+            add_h_rnn(prog, "gru", g16, _x(rng, T, I, extreme))
+            add_h_rnn(prog, "gru", *_x16(g16, rng, T, extreme))
             add_h_rnn(prog, "rnn", *_x16(random_rnn(rng, I, H, k % 3), rng, T, extreme))
     if large:  # the benchmark size, one step
         add_lstm(prog, random_lstm(rng, 64, 128, 11), rng.integers(-128, 128, (1, 64)))
