@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 EXAMPLE := examples/japanese_vowels
 OUT := out
 
-.PHONY: setup setup-dev demo test test-all bench bench-tflite lint clean
+.PHONY: setup setup-dev demo test test-all bench bench-tflite bench-accuracy lint clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -37,6 +37,10 @@ test-all: setup-dev
 # Instruction counts on an emulated Cortex-M4 (bench/README.md is regenerated).
 bench: setup-dev
 	$(BIN)/python bench/run.py
+
+# accuracy of the examples: rnnq (C, .tflite) against float and onnxruntime's quantisers
+bench-accuracy: setup-dev
+	$(BIN)/python bench/accuracy.py
 
 # rnnq's .tflite against TensorFlow's converter in LiteRT: size, latency, accuracy
 # (bench/README.md's tflite section is regenerated).

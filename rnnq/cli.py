@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -76,6 +77,11 @@ def main() -> None:
                    "layers (their accumulators permitting), else 8. A 16-bit input costs twice "
                    "the input buffer and nothing else, and removes the input's quantisation "
                    "noise, which chaotic or bistable models amplify.")
+@click.option("--state-bits", type=click.Choice(["auto", "8", "16"]), default="auto",
+              show_default=True,
+              help="C: width of GRU hidden states. auto = 16 (their accumulators permitting): "
+                   "a GRU whose update gate is near 1 moves its state by less than an int8 "
+                   "step per call, which an 8-bit state rounds away over long streams.")
 @click.option("--flash", type=click.IntRange(min=0), default=None,
               help="Flash budget in bytes (default: the target's typical part; 0 = no limit).")
 @click.option("--ram", type=click.IntRange(min=0), default=None,
@@ -94,7 +100,7 @@ def main() -> None:
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @_guard
 def compile_cmd(model, calib, target, out, prefix, calib_method, seq_len, max_steps, headroom,
-                input_bits, flash, ram, fmt, float_io, tflite_loop, quiet):
+                input_bits, state_bits, flash, ram, fmt, float_io, tflite_loop, quiet):
     """Compile MODEL.onnx into an integer-only C build folder."""
     from rnnq import api
 
@@ -109,7 +115,8 @@ def compile_cmd(model, calib, target, out, prefix, calib_method, seq_len, max_st
     m = api.compile_model(model, calib, out, target, prefix, calib_method,
                           None if quiet else progress, log, seq_len=seq_len, max_steps=max_steps,
                           headroom=headroom, flash=flash, ram=ram, fmt=fmt, float_io=float_io,
-                          tflite_loop=tflite_loop, input_bits=input_bits)
+                          tflite_loop=tflite_loop, input_bits=input_bits,
+                          state_bits=state_bits)
     if quiet:
         return
     if fmt == "tflite":
@@ -128,7 +135,7 @@ def compile_cmd(model, calib, target, out, prefix, calib_method, seq_len, max_st
 
 
 #: Options that mean something for one output format only.
-_ONLY = {"c": ("target", "prefix", "max_steps", "input_bits", "flash", "ram"),
+_ONLY = {"c": ("target", "prefix", "max_steps", "input_bits", "state_bits", "flash", "ram"),
          "tflite": ("float_io", "tflite_loop")}
 
 
@@ -157,20 +164,38 @@ def _check_format_options(fmt: str) -> None:
 @click.option("--per-layer", is_flag=True,
               help="Also show, for every quantised tensor, its SQNR against the float model "
                    "and what its quantisation alone costs at the output: where error enters.")
+@click.option("--report", "html_path", type=click.Path(dir_okay=False),
+              help="Also write one self-contained HTML page: the accuracy table, the per-layer "
+                   "SQNR chart (implies --per-layer), error against the timestep and, for "
+                   "classifiers, the confusion matrices.")
 @_guard
-def validate_cmd(build, data, json_path, on, per_layer):
+def validate_cmd(build, data, json_path, on, per_layer, html_path):
     """Compare float, integer simulator and compiled C on DATA. Exit 1 if C != simulator."""
     from rnnq import api
+    from rnnq.html_report import render_html
     from rnnq.report import format_per_layer, format_report, jsonable
 
+    for out in (json_path, html_path):
+        if out and not Path(out).resolve().parent.is_dir():
+            raise RnnqError(f"{out}: its folder does not exist")
+    per_layer = per_layer or bool(html_path)
     rep = api.validate(build, data, on=on, per_layer=per_layer)
     click.echo(format_report(rep))
     if per_layer:
         click.echo(format_per_layer(rep["per_layer"]))
     if json_path:
-        Path(json_path).write_text(json.dumps(jsonable(rep), indent=1) + "\n")
+        _write_atomic(Path(json_path), json.dumps(jsonable(rep), indent=1) + "\n")
+    if html_path:
+        _write_atomic(Path(html_path), render_html(rep, f"rnnq validate {build}"))
     exact = all(rep[k]["bit_exact"] for k in ("c", "device", "tflite") if k in rep)
     sys.exit(0 if exact else 1)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write a report whole or not at all (a temporary file beside it, then renamed)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 @main.command("inspect")

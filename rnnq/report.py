@@ -13,13 +13,18 @@ import numpy as np
 
 
 def metrics(pred: np.ndarray, y: np.ndarray | None) -> dict:
-    """Accuracy (integer labels: argmax of pred) or RMSE (float targets) of predictions [N, ...].
-    """
+    """Accuracy and confusion matrix (integer labels: argmax of pred; rows the label, columns
+    the prediction) or RMSE (float targets) of predictions [N, ...]."""
     out: dict = {"accuracy": None, "rmse": None}
     if y is None:
         return out
     if np.issubdtype(y.dtype, np.integer):
-        out["accuracy"] = float(np.mean(pred.reshape(len(y), -1).argmax(axis=1) == y.ravel()))
+        guess = pred.reshape(len(y), -1).argmax(axis=1)
+        out["accuracy"] = float(np.mean(guess == y.ravel()))
+        k = max(pred.reshape(len(y), -1).shape[1], int(y.max()) + 1)
+        conf = np.zeros((k, k), np.int64)  # rows: the label, columns: the predicted class
+        np.add.at(conf, (y.ravel().astype(np.int64), guess), 1)
+        out["confusion"] = conf.tolist()
     else:
         diff = pred.reshape(len(y), -1) - y.reshape(len(y), -1).astype(np.float64)
         out["rmse"] = float(np.sqrt(np.mean(diff**2)))
