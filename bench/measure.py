@@ -113,13 +113,22 @@ def _code_bytes(m4: emu.M4) -> tuple[int, int]:
     return code, tables
 
 
+def _kernel(ig, kind: str) -> str:
+    """The recurrent step function the build calls: rnnq_<kind>_step_s8, or _x16 for a 16-bit
+    model input, + _h16 for a 16-bit GRU state (the defaults)."""
+    x16 = ig.tensors[ig.inputs[0]].dtype == "int16"
+    (node,) = [n for n in ig.nodes if n.op == "q" + kind]
+    h16 = getattr(node.attrs["params"], "state_bits", 8) == 16
+    return f"rnnq_{kind}_step_{'x16' if x16 else 's8'}{'_h16' if h16 else ''}"
+
+
 def run(m: BenchModel, build: Path, variant: str) -> Result:
     manifest = json.loads((build / MANIFEST).read_text())
     ig = open_graphs(build)[2]
     xq = quantize_input(ig, bench_input(m))  # [1, T, 1, I]
     expected = run_integer(ig, xq)[ig.outputs[0]].reshape(T, -1)
     elf = firmware.build_elf(build, xq.reshape(T, m.inp), build / "bench.elf")
-    kernel = {"lstm": "rnnq_lstm_step_s8", "gru": "rnnq_gru_step_s8"}[m.kind]
+    kernel = _kernel(ig, m.kind)
     head = "rnnq_dense_s8"
     m4 = emu.M4(elf, inclusive=(kernel, head))
     st, arena, y, x = (m4.addr(s) for s in ("bench_st", "bench_arena", "bench_y", "bench_x"))
@@ -127,7 +136,7 @@ def run(m: BenchModel, build: Path, variant: str) -> Result:
     step, layer, layer_mv, head_n, ys = [], [], [], [], []
     called: set[str] = set()
     for t in range(T):
-        c = m4.call("m_step", st, x + t * m.inp, y, arena)
+        c = m4.call("m_step", st, x + t * m.inp * xq.dtype.itemsize, y, arena)
         if c.r0 != 0:
             raise RuntimeError(f"{m.name}/{variant}: m_step returned {c.r0} at step {t + 1}")
         step.append(c.instructions)

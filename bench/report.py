@@ -110,9 +110,10 @@ def section(results: list[Result], checks: list[str]) -> str:
                 "(yet), so these rows measure the portable dot products, like `ref`."), ""]
     out += [
         (f"Instructions: executed on unicorn's Cortex-M4, counted per basic block; T = {T} steps "
-        f"on fixed int8 inputs after `m_reset`; mean over steps {STEADY.start + 1}–{T}, max over "
-        f"all {T}. *layer* = the recurrent kernel call (`rnnq_lstm_step_s8` / "
-        "`rnnq_gru_step_s8`) with its callees, which is what CMSIS-NN's per-timestep figure "
+        f"on fixed inputs (quantised as the build takes them: int16 by default) after "
+        f"`m_reset`; mean over steps {STEADY.start + 1}–{T}, max over all {T}. *layer* = the "
+        "recurrent kernel call with its callees (the defaults: `rnnq_lstm_step_x16`, "
+        "`rnnq_gru_step_x16_h16`), which is what CMSIS-NN's per-timestep figure "
         "covers; *m_step* adds the Linear head and the wrapper. instr/MAC = layer / (G·H·(I+H)). "
         "flash and RAM: `manifest.json`'s `target_memory` (flash of the library linked with "
         "--gc-sections, weights included; RAM = arena + state + static + stack bound); for `ref`, "
