@@ -7,6 +7,7 @@ weights.c, harness.c, Makefile, CMakeLists.txt and the verbatim runtime), as byt
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import jinja2
 
@@ -21,6 +22,11 @@ from rnnq.targets import Target
 TEMPLATES = {"model.h": "model.h.j2", "model.c": "model.c.j2", "weights.c": "weights.c.j2",
              "harness.c": "harness.c.j2", "Makefile": "Makefile.j2",
              "CMakeLists.txt": "CMakeLists.txt.j2"}
+#: CMake toolchain file of builds for a cross compiler (templates/c/toolchain.cmake.j2)
+TOOLCHAIN_FILE = "toolchain.cmake"
+#: compiler name prefix -> (CMAKE_SYSTEM_NAME, CMAKE_SYSTEM_PROCESSOR); host compilers have none
+_CROSS = {"arm-none-eabi-": ("Generic", "arm"), "aarch64-linux-gnu-": ("Linux", "aarch64"),
+          "riscv64-unknown-elf-": ("Generic", "riscv32")}
 #: the verbatim runtime every build gets (templates/c/runtime), besides its matvec variant
 RUNTIME_FILES = ("rnnq_fixedpoint.h", "rnnq_tables.h", "rnnq_kernels.h", "rnnq_kernels.c")
 
@@ -63,6 +69,7 @@ def _context(graph: Graph, target: Target, prefix: str, p: Plan, io: dict) -> di
         "setters": p.setters, "state_formats": io.get("states", {}),
         "cc": target["toolchain"]["cc"], "ar": target["toolchain"]["ar"],
         "cflags": " ".join(target["toolchain"]["cflags"]),
+        **_cmake_system(target["toolchain"]["cc"]),
         "ldflags": " ".join(target["toolchain"]["ldflags"]),
         "fw_cflags": " ".join(target["firmware"]["cflags"]),
         "fw_ldflags": " ".join(target["firmware"]["ldflags"]),
@@ -71,6 +78,13 @@ def _context(graph: Graph, target: Target, prefix: str, p: Plan, io: dict) -> di
                         *[f for f in runtime_files(target) if f.endswith(".c")]],
         "runtime_headers": [f for f in runtime_files(target) if f.endswith(".h")],
     }
+
+
+def _cmake_system(cc: str) -> dict:
+    for prefix, (system, proc) in _CROSS.items():
+        if Path(cc).name.startswith(prefix):
+            return {"cmake_system": system, "cmake_processor": proc}
+    return {"cmake_system": None, "cmake_processor": None}
 
 
 def emit_c(graph: Graph, target: Target, prefix: str, io: dict,
@@ -86,6 +100,8 @@ def emit_c(graph: Graph, target: Target, prefix: str, io: dict,
                              trim_blocks=True, lstrip_blocks=True)
     files = {out: env.get_template(tpl).render(**ctx).encode()
              for out, tpl in TEMPLATES.items()}
+    if ctx["cmake_system"]:  # a cross compiler: a CMake toolchain file for it
+        files[TOOLCHAIN_FILE] = env.get_template("toolchain.cmake.j2").render(**ctx).encode()
     for f in runtime_files(target):
         files[f] = (templates_dir() / "c" / "runtime" / f).read_bytes()
     facts = {"weight_bytes": sum(a.nbytes for a in p.arrays),

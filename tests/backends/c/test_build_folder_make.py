@@ -42,3 +42,29 @@ def test_plain_make_uses_the_targets_toolchain(target: str, tool: str, machine: 
     else:
         host = shutil.which("cc")
         assert host and _machine(objs[0]) == _machine(Path(host).resolve())
+
+
+def test_cmake_with_the_shipped_toolchain_file_cross_compiles(tmp_path: Path) -> None:
+    """A cross build ships toolchain.cmake: `cmake -DCMAKE_TOOLCHAIN_FILE=...` from a shell
+    with nothing set builds the library with arm-none-eabi-gcc (ARM objects)."""
+    require_tool("cmake")
+    require_tool("arm-none-eabi-gcc")
+    out = tmp_path / "build"
+    compile_model(EXAMPLE / "model.onnx", EXAMPLE / "calib.npz", out, "cortex-m4", "jv")
+    tc = out / "toolchain.cmake"
+    assert tc.is_file()
+    env = {"PATH": os.environ["PATH"]}
+    cb = tmp_path / "cmake"
+    for cmd in (["cmake", "-S", str(out), "-B", str(cb), f"-DCMAKE_TOOLCHAIN_FILE={tc}"],
+                ["cmake", "--build", str(cb)]):
+        r = subprocess.run(cmd, check=False, env=env, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stdout + r.stderr
+    assert (cb / "libjv.a").is_file()
+    objs = [o for o in cb.rglob("*.obj") if "CompilerId" not in str(o)]
+    assert objs and {_machine(o) for o in objs} == {40}
+
+
+def test_host_builds_ship_no_toolchain_file(tmp_path: Path) -> None:
+    out = tmp_path / "build"
+    compile_model(EXAMPLE / "model.onnx", EXAMPLE / "calib.npz", out, "generic-c99", "jv")
+    assert not (out / "toolchain.cmake").exists()
