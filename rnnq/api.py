@@ -16,12 +16,13 @@ from pathlib import Path
 
 from rnnq import steps
 from rnnq.build_folder import BuildFolder, open_build
-from rnnq.data import load_npz
+from rnnq.data import DataSource, load_npz
 from rnnq.diagnose import per_layer_c, per_layer_tflite
 from rnnq.ir import Graph, RnnqError, macs_per_step
 from rnnq.passes.calibrate import apply_ranges
 from rnnq.passes.quantize import quantize
-from rnnq.validate import validate_c, validate_tflite
+from rnnq.validation import simulate as simulate_build
+from rnnq.validation import validate_c, validate_tflite
 
 #: ONNX -> canonical float IR (what validate and inspect rebuild from a build's model.onnx).
 FLOAT_STEPS: tuple[steps.Step, ...] = (steps.import_model, steps.fold_dense_bias,
@@ -57,7 +58,11 @@ def integer_graph(model_path: str | Path, calibration: dict) -> Graph:
     return quantize(apply_ranges(float_graph(model_path), calibration))
 
 
-def compile_model(model: str | Path, calib: str | Path, out_dir: str | Path,
+def _source(data: DataSource) -> DataSource:
+    return Path(data) if isinstance(data, str) else data
+
+
+def compile_model(model: str | Path, calib: DataSource, out_dir: str | Path,
                   target: str = "generic-c99", prefix: str | None = None,
                   calib_method: str = "minmax", progress: Progress | None = None,
                   log: Callable[[str], None] = lambda s: None, seq_len: int | None = None,
@@ -74,7 +79,7 @@ def compile_model(model: str | Path, calib: str | Path, out_dir: str | Path,
             raise RnnqError(f"{name} {v!r}: one of auto, 8, 16")
         if fmt == "tflite" and str(v) == "16":
             raise RnnqError(f"{name} 16 is a C build option (.tflite keeps LiteRT's int8)")
-    job = steps.Job(Path(model), Path(calib), Path(out_dir), fmt=fmt, target=target,
+    job = steps.Job(Path(model), _source(calib), Path(out_dir), fmt=fmt, target=target,
                     prefix=prefix or "model", calib_method=calib_method, seq_len=seq_len,
                     max_steps=max_steps, headroom=headroom, flash=flash, ram=ram,
                     float_io=float_io, tflite_loop=tflite_loop, input_bits=str(input_bits),
@@ -91,7 +96,7 @@ def open_graphs(path: str | Path) -> tuple[BuildFolder, Graph, Graph | None]:
     return b, fg, ig
 
 
-def validate(build_dir: str | Path, data_path: str | Path, on: str = "host",
+def validate(build_dir: str | Path, data_path: DataSource, on: str = "host",
              per_layer: bool = False) -> dict:
     """Float vs integer simulator vs the build (C harness, emulated board or LiteRT) on the
     data; the report (rnnq.report.format_report prints it). With `per_layer`, the report's
@@ -107,6 +112,14 @@ def validate(build_dir: str | Path, data_path: str | Path, on: str = "host",
     if per_layer:
         rep["per_layer"] = per_layer_c(fg, ig, data, b.manifest.get("streaming", True))
     return rep
+
+
+def simulate(build_dir: str | Path, data: DataSource,
+             integer: bool = False) -> dict:
+    """The build's outputs on data (x [N, T, F], a mapping of .npz arrays, or a path) as its
+    integer model computes them, keyed by output name (rnnq.validation.simulate)."""
+    b, fg, ig = open_graphs(build_dir)
+    return simulate_build(b, fg, ig, load_npz(_source(data), fg), integer)
 
 
 def inspect(path: str | Path) -> str:

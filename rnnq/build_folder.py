@@ -14,7 +14,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from rnnq import __version__
+from rnnq.version import __version__
 from rnnq.ir import Graph, RnnqError
 
 MANIFEST = "manifest.json"

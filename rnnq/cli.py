@@ -1,4 +1,4 @@
-"""rnnq command line: thin; parses, calls rnnq.api / rnnq.validate, prints.
+"""rnnq command line: thin; parses, calls rnnq.api, prints.
 
 Bad input -> one line on stderr naming the file/node and the problem, exit status 2.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from rnnq import __version__
+from rnnq.version import __version__
 from rnnq.ir import RnnqError
 from rnnq.passes.observer import METHODS
 

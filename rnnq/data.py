@@ -7,6 +7,7 @@ steps of each are real (default: all T).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,16 +28,30 @@ class Dataset:
         return int(self.x.shape[0])
 
 
-def load_npz(path: str | Path, graph: Graph) -> Dataset:
-    """Read and check a data file against the model's input; every error names the file."""
-    path = Path(path)
+#: What data may be: an .npz path, the array x [N, T, F], or a mapping of the .npz's arrays.
+DataSource = str | Path | np.ndarray | Mapping[str, np.ndarray]
+
+
+def _arrays(source: DataSource) -> tuple[dict[str, np.ndarray], str]:
+    """The named arrays of a data source, and how errors name it."""
+    if isinstance(source, np.ndarray):
+        return {"x": source}, "data"
+    if isinstance(source, Mapping):
+        return {str(k): np.asarray(v) for k, v in source.items()}, "data"
+    path = Path(source)
     try:
         with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
+            return {k: z[k] for k in z.files}, str(path)
     except FileNotFoundError:
         raise RnnqError(f"{path}: no such file") from None
     except Exception as e:  # noqa: BLE001 - numpy raises many kinds for a bad archive
         raise RnnqError(f"{path}: not a readable .npz file ({type(e).__name__})") from None
+
+
+def load_npz(source: DataSource, graph: Graph) -> Dataset:
+    """Read and check data against the model's input; every error names the file (or
+    "data" for arrays passed in memory)."""
+    arrays, path = _arrays(source)
     name = graph.inputs[0]
     key = "x" if "x" in arrays else name if name in arrays else None
     if key is None:

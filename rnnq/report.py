@@ -2,7 +2,7 @@
 
 Plain functions of arrays (numpy only): accuracy or RMSE against labels, SQNR, error by
 timestep; and the report's formatting (text, JSON). What is compared with what is decided by
-the caller (rnnq.validate).
+the caller (rnnq.validation).
 """
 
 from __future__ import annotations

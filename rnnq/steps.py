@@ -22,7 +22,7 @@ from rnnq.backends.tflite.emit import TFLITE, encode, time_steps
 from rnnq.backends.tflite.lower import Lowered, lower
 from rnnq.backends.tflite.quantize import calibration_inputs
 from rnnq.backends.tflite.quantize import quantize as quantize_tgraph
-from rnnq.data import Dataset, load_npz
+from rnnq.data import Dataset, DataSource, load_npz
 from rnnq.frontend.onnx import import_onnx
 from rnnq.ir import Graph, RnnqError, static_time
 from rnnq.ir.tgraph import TGraph
@@ -41,7 +41,7 @@ class Job:
     """One compilation: what the user asked for, and what the steps make of it."""
 
     model: Path
-    calib: Path
+    calib: DataSource  # a .npz path or arrays
     out_dir: Path
     fmt: str = "c"
     target: str = "generic-c99"

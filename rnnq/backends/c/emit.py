@@ -11,7 +11,7 @@ from pathlib import Path
 
 import jinja2
 
-from rnnq import __version__
+from rnnq.version import __version__
 from rnnq.backends.c.arena import ALIGN
 from rnnq.backends.c.plan import Plan, plan
 from rnnq.ir import Graph, RnnqError

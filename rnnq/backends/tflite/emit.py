@@ -3,7 +3,7 @@ written: integer-only between input and output, and every op as LiteRT's Prepare
 
 from __future__ import annotations
 
-from rnnq import __version__
+from rnnq.version import __version__
 from rnnq.ir import Graph, RnnqError, static_time
 from rnnq.ir.tgraph import TGraph, TTensor
 from rnnq.sim.litert.constraints import first_problem

@@ -131,3 +131,35 @@ def validate_tflite(b: BuildFolder, fg: Graph, data: Dataset, on: str = "host") 
                                          "max_diff_lsb": int(xnn.max(initial=0))}},
         "tflite_micro": runtime.tflm_compare(blob, x, rt),
     }
+
+
+def simulate(b: BuildFolder, fg: Graph, ig: Graph | None, data: Dataset,
+             integer: bool = False) -> dict[str, np.ndarray]:
+    """The build's outputs on data as its integer model computes them (a C build: rnnq's
+    simulator, which the C reproduces bit for bit; a .tflite: rnnq's LiteRT profile, which LiteRT
+    reproduces), keyed by the ONNX output names: [N, T, *shape] for a per-timestep output,
+    [N, *shape] for a final one (each sequence's last real step); dequantised unless `integer`."""
+    out: dict[str, np.ndarray] = {}
+    if b.format == "tflite":
+        support.require("tflite", "flatbuffers")
+        from rnnq.backends.tflite.reader import read_tflite  # needs the rnnq[tflite] extra
+
+        info = b.manifest["tflite"]
+        if data.x.shape[1] != info["seq_len"]:
+            raise RnnqError(f"{b.path}/{TFLITE} runs sequences of exactly {info['seq_len']} "
+                            f"steps and the data has {data.x.shape[1]}")
+        q = read_tflite((b.path / TFLITE).read_bytes())
+        vals = run_litert_profile(q, [runtime.feeds(q, data.x)])
+        for name, i, v in zip(fg.outputs, q.outputs, vals, strict=True):
+            v = v if integer else runtime.dequantize(q.tensors[i], v)
+            out[name] = v.reshape(data.n, *([data.x.shape[1]] if fg.tensors[name].kind == "seq"
+                                             else []), *fg.tensors[name].shape)
+        return out
+    env = run_integer(ig, quantize_input(ig, data.x), data.lengths,
+                      quantize_states(ig, data.states or {}))
+    for name, iname in zip(fg.outputs, ig.outputs, strict=True):
+        v = env[iname]
+        if ig.tensors[iname].kind != "seq":
+            v = at_last_step(v, data.lengths)
+        out[name] = v if integer else dequantize_output(ig, iname, v)
+    return out
