@@ -14,8 +14,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from rnnq.version import __version__
 from rnnq.ir import Graph, RnnqError
+from rnnq.version import __version__
 
 MANIFEST = "manifest.json"
 CALIBRATION = "calibration.json"

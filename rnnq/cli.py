@@ -13,9 +13,9 @@ from pathlib import Path
 
 import click
 
-from rnnq.version import __version__
 from rnnq.ir import RnnqError
 from rnnq.passes.observer import METHODS
+from rnnq.version import __version__
 
 
 def _fail(msg: str, code: int = 2) -> None:

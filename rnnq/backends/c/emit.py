@@ -11,12 +11,12 @@ from pathlib import Path
 
 import jinja2
 
-from rnnq.version import __version__
 from rnnq.backends.c.arena import ALIGN
 from rnnq.backends.c.plan import Plan, plan
 from rnnq.ir import Graph, RnnqError
 from rnnq.resources import templates_dir
 from rnnq.targets import Target
+from rnnq.version import __version__
 
 #: generated file -> its template in templates/c
 TEMPLATES = {"model.h": "model.h.j2", "model.c": "model.c.j2", "weights.c": "weights.c.j2",

@@ -3,10 +3,10 @@ written: integer-only between input and output, and every op as LiteRT's Prepare
 
 from __future__ import annotations
 
-from rnnq.version import __version__
 from rnnq.ir import Graph, RnnqError, static_time
 from rnnq.ir.tgraph import TGraph, TTensor
 from rnnq.sim.litert.constraints import first_problem
+from rnnq.version import __version__
 
 TFLITE = "model.tflite"
 
