@@ -11,14 +11,18 @@ needs and what it makes.
 
 from __future__ import annotations
 
+import dataclasses
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
+
+import numpy as np
 
 from rnnq import steps
 from rnnq.build_folder import BuildFolder, open_build
 from rnnq.data import DataSource, load_npz
 from rnnq.diagnose import per_layer_c, per_layer_tflite
-from rnnq.ir import Graph, RnnqError, macs_per_step
+from rnnq.ir import Graph, RnnqError, macs_per_step, node_macs, static_time
 from rnnq.passes.calibrate import apply_ranges
 from rnnq.passes.quantize import quantize
 from rnnq.validation import simulate as simulate_build
@@ -120,6 +124,69 @@ def simulate(build_dir: str | Path, data: DataSource,
     integer model computes them, keyed by output name (rnnq.validation.simulate)."""
     b, fg, ig = open_graphs(build_dir)
     return simulate_build(b, fg, ig, load_npz(_source(data), fg), integer)
+
+
+def _node_bytes(g: Graph, n) -> int:
+    """Bytes of constants node n of an integer graph puts in flash (params arrays, tables,
+    quantised constant operands)."""
+    total = 0
+    p = n.attrs.get("params")
+    if p is not None:
+        total += sum(v.nbytes for f in dataclasses.fields(p)
+                     if isinstance(v := getattr(p, f.name), np.ndarray))
+    for key in ("table", "index"):
+        if isinstance(n.attrs.get(key), np.ndarray):
+            total += n.attrs[key].nbytes
+    total += sum(g.tensors[i].data.nbytes for i in n.inputs
+                 if g.tensors[i].kind == "const" and g.tensors[i].data is not None)
+    return total
+
+
+def analyze(model: str | Path, target: str = "generic-c99", max_steps: int | None = None,
+            **options) -> dict:
+    """What compiling `model` for `target` costs, without calibration data: the build is made
+    from placeholder data (4 sequences of the model's fixed T, else 16 steps; zeros for token
+    ids), whose values change no size, and measured as `compile` measures it. Per layer:
+    MACs per step and constant bytes; memory as the manifest has it."""
+    fg = float_graph(model)
+    t_in = fg.tensors[fg.inputs[0]]
+    t_len = static_time(fg) or 16
+    shape = (4, t_len, *t_in.shape)
+    x = (np.zeros(shape, np.int64) if t_in.dtype == "int64"
+         else np.random.default_rng(0).standard_normal(shape).astype(np.float32))
+    with tempfile.TemporaryDirectory(prefix="rnnq-analyze-") as td:
+        build = Path(td) / "build"
+        m = compile_model(model, {"x": x.reshape(4, t_len, -1)}, build, target,
+                          max_steps=max_steps, **options)
+        _, _, ig = open_graphs(build)
+    layers = [{"node": n.name, "op": n.op, "macs_per_step": node_macs(ig, n),
+               "const_bytes": _node_bytes(ig, n)} for n in ig.nodes]
+    return {"model": str(model), "target": target, "macs_per_step": m["macs_per_step"],
+            "memory": m["memory"], "target_memory": m["target_memory"],
+            "streaming": m["streaming"], "max_steps": m["max_steps"],
+            "input": m["input"], "layers": [r for r in layers if r["macs_per_step"] or
+                                             r["const_bytes"]]}
+
+
+def format_analysis(a: dict) -> str:
+    """The text `rnnq inspect MODEL --target T` prints."""
+    lines = [(f"{a['model']} for {a['target']}: {a['macs_per_step']} MACs/step, input "
+              f"{a['input']['dtype']}")]
+    w = max([len(r["node"] or r["op"]) for r in a["layers"]] + [5])
+    lines.append(f"  {'layer'.ljust(w)}  {'op':<12} {'MACs/step':>10} {'const B':>9}")
+    for r in a["layers"]:
+        lines.append(f"  {(r['node'] or r['op']).ljust(w)}  {r['op']:<12} "
+                     f"{r['macs_per_step']:>10} {r['const_bytes']:>9}")
+    lines.append("memory: " + ", ".join(f"{k} {v} B" for k, v in a["memory"].items()))
+    tm = a["target_memory"]
+    if tm.get("measured"):
+        lines.append(f"on {a['target']}: flash {tm['flash_bytes']} B, RAM {tm['ram_bytes']} B "
+                     f"(stack {tm['stack_bytes']} B); budget {tm['flash_budget_bytes']} / "
+                     f"{tm['ram_budget_bytes']} B ({tm['part']})")
+    if not a["streaming"]:
+        lines.append(f"whole-sequence model: memory for up to {a['max_steps']} steps "
+                     "(--max-steps)")
+    return "\n".join(lines)
 
 
 def inspect(path: str | Path) -> str:

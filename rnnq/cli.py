@@ -200,12 +200,62 @@ def _write_atomic(path: Path, text: str) -> None:
 
 @main.command("inspect")
 @click.argument("path", type=click.Path())
+@click.option("--target", default=None,
+              help="With a model: what compiling it for this target costs (per-layer MACs and "
+                   "constant bytes, arena/state RAM, flash and RAM measured with the target's "
+                   "toolchain), without calibration data.")
+@click.option("--max-steps", type=click.IntRange(min=1), default=None,
+              help="With --target, whole-sequence (bidirectional) models: size the buffers "
+                   "for this many steps.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False),
+              help="With --target: write the analysis here.")
 @_guard
-def inspect_cmd(path):
-    """Show the IR, shapes, parameters, MACs per step and memory of a model or build folder."""
+def inspect_cmd(path, target, max_steps, json_path):
+    """Show the IR, shapes, parameters, MACs per step and memory of a model or build folder.
+
+    \b
+    Examples:
+      rnnq inspect model.onnx                     the IR and its size
+      rnnq inspect model.onnx --target cortex-m4  what a compile would cost on the M4
+      rnnq inspect build/                         what a build holds
+    """
     from rnnq import api
 
-    click.echo(api.inspect(path))
+    if target is None:
+        if max_steps or json_path:
+            raise RnnqError("--max-steps and --json apply with --target")
+        click.echo(api.inspect(path))
+        return
+    if Path(path).is_dir():
+        raise RnnqError(f"{path}: --target analyses a model file; a build folder already "
+                        "says what it costs (rnnq inspect BUILD)")
+    a = api.analyze(path, target, max_steps=max_steps)
+    click.echo(api.format_analysis(a))
+    if json_path:
+        _write_atomic(Path(json_path), json.dumps(a, indent=1) + "\n")
+
+
+@main.command("targets")
+@_guard
+def targets_cmd():
+    """List the targets: kernels, budget, and whether their toolchain is installed here."""
+    import shutil
+
+    from rnnq.targets import available, load_target
+
+    rows = [("target", "matvec", "toolchain", "budget (flash / RAM)", "description")]
+    for name in available():
+        t = load_target(name)
+        cc = t["toolchain"]["cc"]
+        b = t["budget"]
+        budget = (f"{b['flash_bytes'] // 1024} KiB / {b['ram_bytes'] // 1024} KiB"
+                  if b.get("flash_bytes") else "none")
+        rows.append((name, t["kernels"]["matvec"],
+                     f"{cc} ({'found' if shutil.which(cc) else 'missing'})", budget,
+                     t.data.get("description", "")))
+    w = [max(len(r[k]) for r in rows) for k in range(4)]
+    for r in rows:
+        click.echo("  ".join(c.ljust(w[k]) for k, c in enumerate(r[:4])) + "  " + r[4])
 
 
 if __name__ == "__main__":

@@ -157,19 +157,22 @@ def static_time(g: Graph) -> int | None:
     return t if t else None
 
 
+def node_macs(g: Graph, n: Node) -> int:
+    """Multiply-accumulates of node n in one timestep (recurrent and dense layers; 0 else)."""
+    p = n.attrs.get("params")
+    kind = recurrent_kind(n.op)
+    if kind is not None:
+        h = p.hidden_size if p else g.tensors[n.inputs[2]].shape[1]
+        i = p.input_size if p else g.tensors[n.inputs[1]].shape[1]
+        batch = g.tensors[n.inputs[0]].size // i
+        return batch * GATE_BLOCKS[kind] * h * (i + h)
+    if n.op in ("dense", "qdense"):
+        out = g.tensors[n.outputs[0]]
+        k = p.in_features if p else g.tensors[n.inputs[1]].shape[1]
+        return out.size * k
+    return 0
+
+
 def macs_per_step(g: Graph) -> int:
     """Multiply-accumulates of one timestep (recurrent and dense layers), float or integer IR."""
-    total = 0
-    for n in g.nodes:
-        p = n.attrs.get("params")
-        kind = recurrent_kind(n.op)
-        if kind is not None:
-            h = p.hidden_size if p else g.tensors[n.inputs[2]].shape[1]
-            i = p.input_size if p else g.tensors[n.inputs[1]].shape[1]
-            batch = g.tensors[n.inputs[0]].size // i
-            total += batch * GATE_BLOCKS[kind] * h * (i + h)
-        elif n.op in ("dense", "qdense"):
-            out = g.tensors[n.outputs[0]]
-            k = p.in_features if p else g.tensors[n.inputs[1]].shape[1]
-            total += out.size * k
-    return total
+    return sum(node_macs(g, n) for n in g.nodes)
