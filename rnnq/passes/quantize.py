@@ -222,12 +222,12 @@ def quantize(graph: Graph) -> Graph:
     unify_concat_ranges(g)
     xin = g.tensors[g.inputs[0]]
     bits = g.meta.get("input_bits", 8)
-    wide: list[str] = []  # the int16 input and its aliases: read as they are, not requantised
+    wide: list[str] | None = []  # the int16 input and its aliases: read as they are
     if bits == 16:
-        if not input16_possible(g):
+        wide = _input_reaches_only(g, RECURRENT) if xin.dtype != "int64" else None
+        if wide is None:
             raise RnnqError(f"input {xin.name!r}: a 16-bit input needs every consumer to be a "
                             "recurrent layer (LSTM, GRU, RNN)")
-        wide = _input_reaches_only(g, RECURRENT)
         s, z = act16_qparams(*g.meta["input_channel_range"])
         xin.dtype = "int16"
         xin.q = QParams(s, z, axis=len(xin.shape) - 1)

@@ -16,7 +16,7 @@ from rnnq import numerics as nx
 from rnnq.ir import Graph, Node, QParams, RnnqError
 from rnnq.ir.ops import hard_sigmoid
 from rnnq.ir.params import GruParams, LstmParams, RnnParams
-from rnnq.passes.qcommon import bias, from_range, in_scale_zp, mults, quantize_values, row_weights
+from rnnq.passes.qcommon import bias, from_range, in_scale_zp, mults, row_weights
 from rnnq.passes.qparams import act16_qparams
 
 _GATE = float(1 << nx.GATE_FRAC_BITS)
@@ -61,9 +61,8 @@ def _common(g: Graph, n: Node, w: np.ndarray, r: np.ndarray):
 
 def _states(h0: np.ndarray, q: QParams, bits: int = 8) -> np.ndarray:
     """[B, H] flattened, one row per batch entry."""
-    if bits == 16:
-        return nx.quantize(h0, q.scale, q.zero_point, bits=16).astype(np.int16).reshape(-1)
-    return quantize_values(h0, q).reshape(-1)
+    dt = np.int16 if bits == 16 else np.int8
+    return nx.quantize(h0, q.scale, q.zero_point, bits=bits).astype(dt).reshape(-1)
 
 
 def quant_lstm(g: Graph, n: Node) -> Node:
@@ -113,7 +112,7 @@ def quant_gru(g: Graph, n: Node) -> Node:
         y.dtype, y.q = "int16", QParams(np.float64(s16), np.int64(z16))
     else:
         from_range(y)
-    hmax = 32768 if bits == 16 else 128  # the largest |h - zh| the recurrent product sees
+    hmax = x_max(y)  # the largest |h - zh| the recurrent product sees
     sx, zx = in_scale_zp(x, w.shape[1])
     sh, zh = float(y.q.scale), int(y.q.zero_point)
     wq, s_w = row_weights(w, sx)

@@ -131,9 +131,8 @@ def quantize_input(graph: Graph, x: np.ndarray) -> np.ndarray:
     if t.dtype == "int64":
         return x.astype(np.int64).reshape(*x.shape[:2], *t.shape)
     v = x.reshape(*x.shape[:2], *t.shape).astype(np.float64)
-    if t.dtype == "int16":
-        return nx.quantize(v, t.q.scale, t.q.zero_point, bits=16).astype(np.int16)
-    return nx.quantize(v, t.q.scale, t.q.zero_point).astype(np.int8)
+    bits, dt = (16, np.int16) if t.dtype == "int16" else (8, np.int8)
+    return nx.quantize(v, t.q.scale, t.q.zero_point, bits=bits).astype(dt)
 
 
 def state_formats(graph: Graph) -> dict[str, list]:
