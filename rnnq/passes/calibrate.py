@@ -48,11 +48,15 @@ _BOUNDS = {"lstm": (-1.0, 1.0), "gru": (-1.0, 1.0), ("rnn", "tanh"): (-1.0, 1.0)
 
 
 def _bounds(graph: Graph, name: str) -> tuple[float, float]:
-    """Natural bounds of a tensor: those of the recurrent output it is a view of, if any."""
+    """Natural bounds of a tensor: those of the recurrent outputs it is a view of, if any (a
+    Concat is bounded by all of its inputs: h and c packed in one state tensor take the cell's
+    unbounded range, not the hidden state's +-1)."""
     p = graph.producer(name)
-    while p is not None and p.op in LAYOUT:
-        name = p.inputs[0]
-        p = graph.producer(name)
+    if p is not None and p.op == "concat":
+        parts = [_bounds(graph, i) for i in p.inputs]
+        return (min(b[0] for b in parts), max(b[1] for b in parts))
+    if p is not None and p.op in LAYOUT:
+        return _bounds(graph, p.inputs[0])
     if p is None or (p.op == "lstm" and name != p.outputs[0]):  # not recurrent, or the cell
         return (-np.inf, np.inf)
     key = (p.op, p.attrs.get("act", "tanh")) if p.op == "rnn" else p.op

@@ -88,3 +88,32 @@ def test_constant_initial_state_is_not_clipped(tmp_path, method: str) -> None:
     q = ig.tensors[gru.outputs[0]].q
     h0 = (p.h0.astype(np.float64) - float(q.zero_point)) * float(q.scale)
     assert np.all(np.abs(h0 + 0.95) <= float(q.scale) / 2 + 1e-12), (h0, float(q.scale))
+
+
+def test_packed_state_output_takes_the_cell_range(tmp_path) -> None:
+    """Concat([Y_h, Y_c]) (a packed state output) is bounded by both of its inputs: the cell
+    half is unbounded, so headroom may not clip the range to the hidden state's +-1."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    hsz, isz = 4, 2
+    rng = np.random.default_rng(7)
+    arrays = {"W": rng.normal(0, 2.0, (1, 4 * hsz, isz)), "R": rng.normal(0, 0.5, (1, 4 * hsz, hsz)),
+              "B": np.zeros((1, 8 * hsz))}
+    arrays["B"][0, 2 * hsz : 3 * hsz] = 4.0  # forget gate open: the cell integrates
+    inits = [numpy_helper.from_array(a.astype(np.float32), k) for k, a in arrays.items()]
+    nodes = [helper.make_node("LSTM", ["x", "W", "R", "B"], ["y", "hn", "cn"], hidden_size=hsz),
+             helper.make_node("Concat", ["hn", "cn"], ["state"], axis=0)]
+    g = helper.make_graph(nodes, "m",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["T", 1, isz])],
+                          [helper.make_tensor_value_info("state", TensorProto.FLOAT, [2, 1, hsz])],
+                          inits)
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 14)]),
+              str(tmp_path / "m.onnx"))
+    x = np.abs(np.random.default_rng(8).normal(0, 1.0, (8, 20, isz))).astype(np.float32)
+    fg = float_graph(tmp_path / "m.onnx")
+    cal = calibrate(fg, Dataset(x, np.full(8, 20, np.int64), None))
+    cell = next(n for n in cal.nodes if n.op == "lstm").outputs[1]
+    assert max(abs(v) for v in cal.tensors[cell].range) > 2.0  # the cell does leave +-1
+    lo, hi = cal.tensors["state"].range
+    assert max(-lo, hi) >= max(abs(v) for v in cal.tensors[cell].range)
