@@ -1,5 +1,9 @@
 """The .npz data format: `x` float [N, T, F]; optional `lengths` int [N]; optional `y`.
 
+A model run once per timestep (a streaming export with state inputs) takes a *stream file*:
+its input under `x` or its ONNX name as [N, T, *the ONNX input shape] (N streams of T calls),
+and each state input under its name as [N, *its shape] (the initial state; absent = zeros).
+
 `y` holds int class ids [N] (classifiers) or float targets shaped like the model's final output
 per sequence ([N, ...]). Sequences shorter than T are padded at the end; `lengths` says how many
 steps of each are real (default: all T).
@@ -60,12 +64,16 @@ def load_npz(source: DataSource, graph: Graph) -> Dataset:
     feat = graph.tensors[name].size
     if x.ndim == 2 and feat == 1:
         x = x[:, :, None]
+    if x.ndim > 3 and tuple(x.shape[2:]) == tuple(graph.tensors[name].shape):
+        x = x.reshape(*x.shape[:2], feat)  # [N, T, *the ONNX input shape] (a stream file)
     ids = graph.tensors[name].dtype == "int64"
     if ids and not np.issubdtype(x.dtype, np.integer):
         raise RnnqError(f"{path}: '{key}' must hold integer token ids for this model")
     if x.ndim != 3 or x.shape[2] != feat or x.shape[0] == 0 or x.shape[1] == 0:
+        shape = list(graph.tensors[name].shape)
+        also = f" or [N, T, *{shape}]" if len(shape) > 1 else ""
         raise RnnqError(f"{path}: '{key}' has shape {list(x.shape)}, the model needs "
-                        f"[N, T, {feat}] (N, T >= 1)")
+                        f"[N, T, {feat}]{also} (N, T >= 1)")
     if not np.issubdtype(x.dtype, np.number):
         raise RnnqError(f"{path}: '{key}' has dtype {x.dtype}, expected float")
     x = x.astype(np.int64 if ids else np.float32)

@@ -74,6 +74,12 @@ def jsonable(v):
     return v
 
 
+def _name(s: str, width: int = 40) -> str:
+    """A model's name as the terminal shows it: printable characters only, bounded length."""
+    t = "".join(c if c.isprintable() else "?" for c in s)
+    return t if len(t) <= width else t[: width - 3] + "..."
+
+
 def _f(v, pct: bool = False) -> str:
     if v is None:
         return "-"
@@ -113,6 +119,8 @@ def format_report(rep: dict) -> str:
         ("SQNR vs float", "", f"{rep['int']['sqnr_db']:.2f} dB", ""),
         ("max |error|", "", (f"{_f(rep['int']['max_abs_error'])} "
                              f"({rep['int']['max_error_lsb']:.1f} LSB)"), ""),
+        *[(f"  SQNR {_name(o['name'])}", "", f"{o['sqnr_db']:.2f} dB", "")
+          for o in rep.get("outputs", []) if len(rep["outputs"]) > 1],
         *_exactness_rows(rep),
     ]
     clipped = rep["int"].get("input_clipped")

@@ -22,20 +22,35 @@ from rnnq.backends.tflite.emit import TFLITE
 from rnnq.build_folder import BuildFolder
 from rnnq.data import Dataset, at_last_step, valid_mask
 from rnnq.ir import Graph, RnnqError
-from rnnq.report import error_by_step, float_vs_int
+from rnnq.report import error_by_step, float_vs_int, sqnr_db
 from rnnq.sim.float_ref import run_float
-from rnnq.sim.integer import dequantize_output, quantize_input, quantize_states, run_integer
+from rnnq.sim.integer import (
+    dequantize_output,
+    quantize_input,
+    quantize_states,
+    run_integer,
+    state_outputs,
+)
 from rnnq.sim.litert.interpreter import run as run_litert_profile
-from rnnq.sim.onnx_runtime import float_outputs
+from rnnq.sim.onnx_runtime import float_outputs, float_steps
+
+
+def with_states(g: Graph, data: Dataset) -> Dataset:
+    """The data with every state input present: an absent one is zeros, as documented, and
+    reaches the C quantised like any other value (not as raw 0s)."""
+    states = dict(data.states or {})
+    for name, info in g.meta.get("state_inputs", {}).items():
+        if name not in states:
+            states[name] = np.zeros((data.n, *info["shape"]))
+    return Dataset(data.x, data.lengths, data.y, states)
 
 
 def validate_c(b: BuildFolder, fg: Graph, ig: Graph, data: Dataset, on: str = "host") -> dict:
     """The C build against the simulator (exact) and the float model (SQNR, metrics)."""
-    fl, engine = float_outputs(b.model, fg, data)
+    data = with_states(fg, data)
     xq = quantize_input(ig, data.x)
-    sq = quantize_states(ig, data.states or {})
+    sq = quantize_states(ig, data.states)
     env = run_integer(ig, xq, data.lengths, sq)
-    ints = [dequantize_output(ig, o, at_last_step(env[o], data.lengths)) for o in ig.outputs]
     xs = xq.reshape(data.n, data.x.shape[1], -1)
     streaming = b.manifest.get("streaming", True)
     want = harness.expected_outputs(ig, env, data.lengths, streaming)
@@ -47,13 +62,48 @@ def validate_c(b: BuildFolder, fg: Graph, ig: Graph, data: Dataset, on: str = "h
 
     c_rep = on_harness("host")
     c_rep.pop("runner")
+    if fg.meta.get("step_graph"):
+        fl, ints, engine = _every_call(b, fg, ig, data, env)
+    else:
+        fls, engine = float_outputs(b.model, fg, data)
+        fl = dict(zip(fg.outputs, fls))
+        ints = {name: dequantize_output(ig, o, at_last_step(env[o], data.lengths))
+                for name, o in zip(fg.outputs, ig.outputs)}
+    first = fg.outputs[0]
     rep = {"n": data.n, "target": b.manifest["target"],
-           **float_vs_int(fl[0], ints[0], data.y, b.manifest["outputs"][0]["scale"], engine),
+           **float_vs_int(fl[first], ints[first], _labels(data, fg),
+                          b.manifest["outputs"][0]["scale"], engine),
+           "outputs": [{"name": k, "sqnr_db": sqnr_db(fl[k], ints[k]),
+                        "max_abs_error": float(np.max(np.abs(fl[k] - ints[k])))} for k in fl],
            "c": c_rep, "error_by_step": _error_by_step(fg, ig, data, env, streaming)}
     rep["int"]["input_clipped"] = _clipped_inputs(ig, data)
     if on == "emulator":
         rep["device"] = on_harness("emulator")
     return rep
+
+
+def _every_call(b: BuildFolder, fg: Graph, ig: Graph, data: Dataset, env: dict
+                ) -> tuple[dict, dict, str]:
+    """A graph run once per timestep: every output (state outputs included) at every real
+    call, float and integer, as [calls, *shape]."""
+    fsteps, engine = float_steps(b.model, fg, data)
+    mask = valid_mask(data.lengths, data.x.shape[1])
+    isteps = {name: dequantize_output(ig, o, env[o]) for name, o in zip(fg.outputs, ig.outputs)}
+    isteps.update(state_outputs(ig, env))
+    return ({k: v[mask] for k, v in fsteps.items()},
+            {k: isteps[k].reshape(fsteps[k].shape)[mask] for k in fsteps}, engine)
+
+
+def _labels(data: Dataset, fg: Graph) -> np.ndarray | None:
+    """Labels per compared value: per call ([N, T]) in a graph run once per timestep."""
+    y = data.y
+    if y is None or not fg.meta.get("step_graph"):
+        return y
+    if y.shape[:2] != data.x.shape[:2]:
+        raise RnnqError(f"'y' has shape {list(y.shape)}; for a model run once per timestep it "
+                        f"holds a label per call: [N, T{', ...' if y.ndim > 2 else ''}] = "
+                        f"{list(data.x.shape[:2])}")
+    return y[valid_mask(data.lengths, data.x.shape[1])]
 
 
 def _clipped_inputs(g: Graph, data: Dataset) -> float:
@@ -155,11 +205,13 @@ def simulate(b: BuildFolder, fg: Graph, ig: Graph | None, data: Dataset,
             out[name] = v.reshape(data.n, *([data.x.shape[1]] if fg.tensors[name].kind == "seq"
                                              else []), *fg.tensors[name].shape)
         return out
+    data = with_states(fg, data)
     env = run_integer(ig, quantize_input(ig, data.x), data.lengths,
-                      quantize_states(ig, data.states or {}))
+                      quantize_states(ig, data.states))
     for name, iname in zip(fg.outputs, ig.outputs, strict=True):
         v = env[iname]
         if ig.tensors[iname].kind != "seq":
             v = at_last_step(v, data.lengths)
         out[name] = v if integer else dequantize_output(ig, iname, v)
+    out.update(state_outputs(ig, env, dequantize=not integer))
     return out

@@ -153,7 +153,8 @@ def _short(t: Tensor) -> str:
 def static_time(g: Graph) -> int | None:
     """The model input's fixed number of timesteps, or None when the time axis is symbolic."""
     dims = g.meta.get("input_full_shape") or []
-    t = dims[g.meta["input_time_axis"]] if dims else None
+    axis = g.meta.get("input_time_axis")
+    t = dims[axis] if dims and axis is not None else None  # one step per call: any number
     return t if t else None
 
 

@@ -180,15 +180,14 @@ def run_float(graph: Graph, x: np.ndarray, taps: bool = False,
 
 
 
-def state_rows(graph: Graph, node: Node, states: dict, which: str, n: int):
-    """An initial-state model input's slice for this node: [N * B, H], or None."""
-    name, d = node.attrs.get("state_inputs", {}).get(which, (None, 0))
+def state_rows(node: Node, states: dict, which: str, n: int, hsz: int):
+    """The values a state input gives this node's initial state `which`: [N * B, H], or None
+    when the input is not in `states`."""
+    name, index = node.attrs.get("state_inputs", {}).get(which, (None, None))
     if name is None or name not in states:
         return None
-    info = graph.meta["state_inputs"][name]
-    v = states[name]
-    v = v[:, :, d] if info["layout"] else v[:, d]  # [N, B, H]
-    return v.reshape(n * v.shape[1], v.shape[2])
+    v = np.asarray(states[name]).reshape(n, -1)[:, index]  # [N, B * H]
+    return v.reshape(-1, hsz)
 
 
 def _recurrent(graph: Graph, node: Node, val, lengths: np.ndarray, states: dict,
@@ -196,7 +195,7 @@ def _recurrent(graph: Graph, node: Node, val, lengths: np.ndarray, states: dict,
     x, *consts = (val(i) for i in node.inputs)
     fn = _RECURRENT[node.op]
     for k, which in zip((i - 1 for i in INITIAL_STATES[node.op]), "hc"):  # [B, H] -> a row per (sequence, batch)
-        given = state_rows(graph, node, states, which, x.shape[0])
+        given = state_rows(node, states, which, x.shape[0], consts[k].shape[-1])
         consts[k] = given if given is not None else np.tile(consts[k], (x.shape[0], 1))
     outs = per_direction(x, lengths, node.attrs.get("reverse", False),
                          lambda xm: fn(xm, *consts, node.attrs, **(quant or {})))

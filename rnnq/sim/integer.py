@@ -17,6 +17,7 @@ import numpy as np
 
 from rnnq import numerics as nx
 from rnnq.ir import Graph, Node
+from rnnq.ir.states import state_targets, state_values
 from rnnq.sim import kernels as K
 from rnnq.sim.float_ref import per_direction, state_rows
 
@@ -53,7 +54,7 @@ def _recurrent(r: _Run, node: Node):
     for key, which, default in (("h0", "h", p.h0), ("c0", "c", getattr(p, "c0", None))):
         if default is None:
             continue
-        given = state_rows(r.graph, node, r.states, which, r.n)
+        given = state_rows(node, r.states, which, r.n, hsz)
         init[key] = given if given is not None else np.tile(default.reshape(batch, hsz), (r.n, 1))
 
     def run(xm: np.ndarray):
@@ -135,38 +136,60 @@ def quantize_input(graph: Graph, x: np.ndarray) -> np.ndarray:
     return nx.quantize(v, t.q.scale, t.q.zero_point, bits=bits).astype(dt)
 
 
-def state_formats(graph: Graph) -> dict[str, list]:
-    """Per initial-state input and direction: (ctype, scale, zero point) of its values."""
-    out: dict[str, list] = {}
-    for node in graph.nodes:
-        for which, (name, d) in node.attrs.get("state_inputs", {}).items():
-            p = node.attrs["params"]
+def state_formats(graph: Graph) -> dict[str, dict]:
+    """Per state input: the C type its values take (int16 when any element is a cell state or
+    a 16-bit h, else int8) and per element the scale, zero point and bits of the state it sets;
+    `parts` describes each recurrent state it sets (elements of no state: scale 1, zero 0)."""
+    out: dict[str, dict] = {}
+    for name, entries in state_targets(graph).items():
+        size = int(np.prod(graph.meta["state_inputs"][name]["shape"], dtype=np.int64))
+        scale, zp, bits = np.ones(size), np.zeros(size, np.int64), np.full(size, 8)
+        parts = []
+        for n, which, index in entries:
             if which == "h":
-                y = graph.tensors[node.outputs[0]]
-                fmt = ("int16_t" if y.dtype == "int16" else "int8_t", float(y.q.scale),
-                       int(y.q.zero_point))
+                y = graph.tensors[n.outputs[0]]
+                fmt = (float(y.q.scale), int(y.q.zero_point), 16 if y.dtype == "int16" else 8)
             else:
-                fmt = ("int16_t", 2.0 ** -p.cell_frac, 0)
-            lst = out.setdefault(name, [])
-            lst += [None] * (d + 1 - len(lst))
-            lst[d] = fmt
+                fmt = (2.0 ** -n.attrs["params"].cell_frac, 0, 16)
+            scale[index], zp[index], bits[index] = fmt
+            parts.append({"node": n.name, "which": which, "index": index, "scale": fmt[0],
+                          "zero_point": fmt[1], "bits": fmt[2]})
+        out[name] = {"ctype": "int16_t" if bits.max() == 16 else "int8_t", "scale": scale,
+                     "zero_point": zp, "bits": bits, "parts": parts}
     return out
 
 
 def quantize_states(graph: Graph, states: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Host-side quantisation of initial-state inputs, each direction with its own format."""
+    """Host-side quantisation of state inputs [N, *shape], each element in the format of the
+    state it sets; a state input missing from `states` is zeros (as the float model sees it)."""
     res = {}
-    for name, fmts in state_formats(graph).items():
-        if name not in states:
+    for name, f in state_formats(graph).items():
+        shape = graph.meta["state_inputs"][name]["shape"]
+        v = states.get(name)
+        if v is None:
             continue
-        info = graph.meta["state_inputs"][name]
-        v = states[name]
-        q = np.empty(v.shape, np.int64)
-        for d, (ctype, scale, zp) in enumerate(fmts):
-            sl = (slice(None), slice(None), d) if info["layout"] else (slice(None), d)
-            q[sl] = nx.quantize(v[sl], scale, zp, bits=16 if ctype == "int16_t" else 8)
-        res[name] = q
+        flat = np.asarray(v, np.float64).reshape(len(v), -1)
+        q = np.where(f["bits"] == 16, nx.quantize(flat, f["scale"], f["zero_point"], bits=16),
+                     nx.quantize(flat, f["scale"], f["zero_point"], bits=8))
+        res[name] = q.reshape(len(v), *shape)
     return res
+
+
+def state_outputs(graph: Graph, env: dict[str, np.ndarray], dequantize: bool = True
+                  ) -> dict[str, np.ndarray]:
+    """The state outputs of a graph run once per timestep, [N, T, *shape] at every step: the
+    carried states in the layout of their state inputs (integers, or real values)."""
+    out = {}
+    for name, info in graph.meta.get("state_inputs", {}).items():
+        if "output" not in info:
+            continue
+        f = state_formats(graph)[name]
+        q = state_values(graph, env, name).astype(np.int64)
+        if dequantize:
+            flat = q.reshape(*q.shape[:2], -1)
+            q = nx.dequantize(flat, f["scale"], f["zero_point"]).reshape(q.shape)
+        out[info["output"]] = q
+    return out
 
 
 def dequantize_output(graph: Graph, name: str, q: np.ndarray) -> np.ndarray:

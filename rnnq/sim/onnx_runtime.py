@@ -11,6 +11,7 @@ import numpy as np
 from rnnq.data import Dataset, at_last_step
 from rnnq.ir import Graph
 from rnnq.ir.ops import RECURRENT
+from rnnq.ir.states import state_values
 from rnnq.sim.float_ref import run_float
 
 
@@ -60,3 +61,43 @@ def float_outputs(model: Path, g: Graph, data: Dataset) -> tuple[list[np.ndarray
     except Exception:  # noqa: BLE001 - e.g. a model exported with a fixed sequence length
         env = run_float(g, data.x, lengths=data.lengths, states=data.states)
         return [at_last_step(env[name], data.lengths) for name in g.outputs], "rnnq-float-ref"
+
+
+def float_steps(model: Path, g: Graph, data: Dataset) -> tuple[dict[str, np.ndarray], str]:
+    """A graph run once per timestep: every output, state outputs included, after every call
+    [N, T, *shape], the state carried from each call's state outputs into the next call's
+    state inputs; by onnxruntime, or rnnq's float reference where onnxruntime cannot run it."""
+    import onnxruntime as ort
+
+    states = {k: v for k, v in g.meta.get("state_inputs", {}).items() if "output" in v}
+    names = list(g.outputs) + [v["output"] for v in states.values()]
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 4
+    out = {k: np.zeros((data.n, data.x.shape[1], *_shape(g, k, states)), np.float64)
+           for k in names}
+    try:
+        sess = ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
+        step_shape = list(g.tensors[g.inputs[0]].shape)
+        for i in range(data.n):
+            carry = {k: (data.states or {}).get(k, np.zeros((1, *v["shape"])))[
+                i if k in (data.states or {}) else 0].astype(np.float32)
+                for k, v in states.items()}
+            for t in range(int(data.lengths[i])):
+                feed = {g.inputs[0]: data.x[i, t].reshape(step_shape).astype(np.float32), **carry}
+                res = dict(zip(names, sess.run(names, feed)))
+                for k in names:
+                    out[k][i, t] = np.asarray(res[k], np.float64).reshape(out[k].shape[2:])
+                carry = {k: res[v["output"]].astype(np.float32) for k, v in states.items()}
+        return out, "onnxruntime"
+    except Exception:  # noqa: BLE001 - onnxruntime refused the model: rnnq's float reference
+        env = run_float(g, data.x, lengths=data.lengths, states=data.states)
+        res = {k: env[k] for k in g.outputs}
+        res.update({v["output"]: state_values(g, env, k) for k, v in states.items()})
+        return res, "rnnq-float-ref"
+
+
+def _shape(g: Graph, name: str, states: dict) -> list[int]:
+    for v in states.values():
+        if v["output"] == name:
+            return list(v["shape"])
+    return list(g.tensors[name].shape)

@@ -87,3 +87,17 @@ def test_state_inputs_and_outputs_bit_exact(tmp_path: Path) -> None:
     print(f"state inputs: SQNR {rep['int']['sqnr_db']:.1f} dB")
     assert rep["int"]["sqnr_db"] > 25.0
     subprocess.run(["make", "-s", "-C", str(build)], check=True)
+
+
+def test_data_without_state_keys_means_zero_states_bit_exact(tmp_path: Path) -> None:
+    """Issue 11 bug 2: the documented default for absent state keys is zero initial states;
+    the C must be given the quantised zero the simulator uses, not a raw 0 code."""
+    require_host_toolchain()
+    model = _model(tmp_path / "m.onnx")
+    _data(tmp_path / "cal.npz", 2)
+    d = _data(tmp_path / "full.npz", 3)
+    np.savez(tmp_path / "test.npz", x=d["x"], lengths=d["lengths"])
+    compile_model(model, tmp_path / "cal.npz", tmp_path / "b", "host", "s")
+    rep = validate(tmp_path / "b", tmp_path / "test.npz")
+    assert rep["c"]["compared_values"] > 0
+    assert rep["c"]["bit_exact"] and rep["c"]["mismatches"] == 0, rep["c"]

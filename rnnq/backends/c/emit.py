@@ -31,6 +31,14 @@ _CROSS = {"arm-none-eabi-": ("Generic", "arm"), "aarch64-linux-gnu-": ("Linux", 
 RUNTIME_FILES = ("rnnq_fixedpoint.h", "rnnq_tables.h", "rnnq_kernels.h", "rnnq_kernels.c")
 
 
+def comment_text(s: object) -> str:
+    """Text from the model (names) made safe inside a C block comment: ASCII, no control
+    characters, no comment terminator."""
+    t = str(s).encode("ascii", "backslashreplace").decode("ascii")
+    t = re.sub(r"[\x00-\x1f\x7f]", lambda m: f"\\x{ord(m.group()):02x}", t)
+    return t.replace("*/", "*\\/")
+
+
 def runtime_files(target: Target) -> list[str]:
     """The verbatim runtime a build gets: the kernels and the target's matvec variant."""
     files = list(RUNTIME_FILES)
@@ -98,6 +106,8 @@ def emit_c(graph: Graph, target: Target, prefix: str, io: dict,
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir() / "c")),
                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
                              trim_blocks=True, lstrip_blocks=True)
+    env.filters["comment"] = comment_text
+    env.tests["search"] = lambda s, pat: re.search(pat, s) is not None
     files = {out: env.get_template(tpl).render(**ctx).encode()
              for out, tpl in TEMPLATES.items()}
     if ctx["cmake_system"]:  # a cross compiler: a CMake toolchain file for it

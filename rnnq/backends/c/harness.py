@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from rnnq.ir import Graph, RnnqError
+from rnnq.sim.integer import state_outputs
 from rnnq.targets import Target, load_target
 
 
@@ -76,10 +77,9 @@ def run_harness(build: Path, manifest: dict, xq: np.ndarray, lengths: np.ndarray
         order = []
         for name, info in manifest.get("state_inputs", {}).items():
             v = (states or {}).get(name)
-            if v is None:
-                v = np.zeros((len(lengths), *info["shape"]), np.int64)
-            wide = any(f["ctype"] == "int16_t" for f in info["formats"])
-            order.append((v, "<i2" if wide else np.int8))
+            if v is None:  # the caller quantises absent states (zeros) in their formats
+                raise AssertionError(f"no values for state input {name}")
+            order.append((v, "<i2" if info["formats"]["ctype"] == "int16_t" else np.int8))
         write_inputs(work / "in.bin", xq, lengths, order)
         cmd = [a.replace("{firmware}", str(work / "harness")) for a in tgt["run"]["command"]]
         try:
@@ -95,38 +95,70 @@ def run_harness(build: Path, manifest: dict, xq: np.ndarray, lengths: np.ndarray
     return raw, f"{tgt['run']['board']} ({tc['cc']})"
 
 
+def _state_outputs(manifest: dict) -> list[tuple[int, str]]:
+    """The state outputs the harness writes after the outputs: (values, dtype) each."""
+    return [(int(np.prod(info["shape"])),
+             "<i2" if info["formats"]["ctype"] == "int16_t" else "i1")
+            for info in manifest.get("state_inputs", {}).values() if info.get("output")]
+
+
+def _values(block: np.ndarray, total: int, states: list[tuple[int, str]]) -> np.ndarray:
+    """Rows of harness bytes [R, total + state bytes] -> values [R, total + state values]."""
+    parts, off = [block[:, :total].view(np.int8).astype(np.int64)], total
+    for count, dt in states:
+        width = np.dtype(dt).itemsize
+        parts.append(np.ascontiguousarray(block[:, off : off + count * width]).view(dt)
+                     .astype(np.int64))
+        off += count * width
+    return np.concatenate(parts, axis=1)
+
+
 def split_outputs(raw: np.ndarray, manifest: dict, lengths: np.ndarray, where: Path) -> list:
-    """out.bin -> per sequence (step outputs [T, all outputs], run outputs flat)."""
+    """out.bin -> per sequence (step outputs [T, all outputs and state outputs], run outputs
+    and the state outputs after _run, flat)."""
     outs = manifest["outputs"]
     total = sum(o["size"] for o in outs)
+    states = _state_outputs(manifest)
+    sbytes = sum(c * np.dtype(dt).itemsize for c, dt in states)
     streaming = manifest.get("streaming", True)
+    raw = raw.view(np.uint8)
     pos = 0
     res = []
     for t_len in lengths:
-        n_step = t_len * total if streaming else 0
-        step = raw[pos : pos + n_step].reshape(-1, total)
+        rec = total + sbytes
+        n_step = t_len * rec if streaming else 0
+        if pos + n_step > raw.size:
+            break
+        step = _values(raw[pos : pos + n_step].reshape(-1, rec), total, states)
         pos += n_step
         n_run = sum(o["size"] * (t_len if o["kind"] == "seq" else 1) for o in outs)
-        res.append((step, raw[pos : pos + n_run]))
-        pos += n_run
-    if pos != raw.size:
-        raise RnnqError(f"{where}: C harness wrote {raw.size} bytes, expected {pos}")
+        if pos + n_run + sbytes > raw.size:
+            break
+        run = _values(raw[pos : pos + n_run + sbytes].reshape(1, -1), n_run, states)
+        res.append((step, run.ravel()))
+        pos += n_run + sbytes
+    if pos != raw.size or len(res) != len(lengths):
+        raise RnnqError(f"{where}: C harness wrote {raw.size} bytes, expected "
+                        f"{'more' if len(res) != len(lengths) else pos}")
     return res
 
 
 def expected_outputs(g: Graph, env: dict, lengths: np.ndarray, streaming: bool) -> list:
     """What the harness must write, from the simulator's values `env` of integer graph g: per
-    sequence (step outputs [T, all outputs], run outputs flat)."""
+    sequence (step outputs [T, all outputs and state outputs], run outputs flat)."""
+    svals = list(state_outputs(g, env, dequantize=False).values())
     per = []
     for i, t_len in enumerate(lengths):
-        step = np.concatenate([env[o][i, :t_len].reshape(t_len, -1) for o in g.outputs], axis=1)
+        states = [v[i, :t_len].reshape(t_len, -1) for v in svals]
+        step = np.concatenate([env[o][i, :t_len].reshape(t_len, -1) for o in g.outputs]
+                              + states, axis=1)
         if not streaming:
             step = step[:0]
         run = []
         for o in g.outputs:
             v = env[o][i, :t_len].reshape(t_len, -1)
             run.append(v.ravel() if g.tensors[o].kind == "seq" else v[-1])
-        per.append((step, np.concatenate(run)))
+        per.append((step, np.concatenate(run + [s[-1] for s in states])))
     return per
 
 

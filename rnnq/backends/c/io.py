@@ -43,11 +43,24 @@ def io_info(g: Graph) -> dict:
 
 
 def _states(g: Graph) -> dict:
-    """How each initial-state model input is quantised, per direction."""
+    """How each state input is quantised: per recurrent state it sets (node, h or c), the
+    elements of the input and their format."""
     out = {}
-    for name, fmts in state_formats(g).items():
-        out[name] = [{"ctype": ct, "scale": s, "zero_point": z, "text": _state_text(ct, s, z)}
-                     for ct, s, z in fmts]
+    for name, f in state_formats(g).items():
+        parts = []
+        for part in f["parts"]:
+            idx = np.asarray(part["index"])
+            run = np.array_equal(idx, idx[0] + np.arange(idx.size))
+            ctype = "int16_t" if part["bits"] == 16 else "int8_t"
+            parts.append({
+                "node": part["node"], "which": part["which"], "ctype": ctype,
+                "scale": part["scale"], "zero_point": part["zero_point"],
+                "elements": [int(idx[0]), int(idx[-1])] if run else idx.tolist(),
+                "text": (f"{'cell state c' if part['which'] == 'c' else 'hidden state h'} of "
+                         f"node '{part['node']}', elements "
+                         + (f"{idx[0]}..{idx[-1]}" if run else f"{idx.tolist()}") + ": "
+                         + _state_text(ctype, part["scale"], part["zero_point"]))})
+        out[name] = {"ctype": f["ctype"], "parts": parts}
     return out
 
 

@@ -61,7 +61,9 @@ def measure(build: Path, target: Target, prefix: str) -> dict | None:
                                 str(build / src), "-o", str(obj)],
                                capture_output=True, text=True, check=False)
             if r.returncode != 0:
-                msg = (r.stderr.strip().splitlines() or ["compiler error"])[0]
+                lines = r.stderr.strip().splitlines()
+                msg = next((x for x in lines if "error" in x), lines[0] if lines else
+                           "compiler error")
                 raise RnnqError(f"{src}: does not compile for {target.name}: {msg}")
             objs.append(obj)
         # What a firmware link keeps: the API and what it reaches (--gc-sections).

@@ -25,6 +25,7 @@ from rnnq.backends.c.layouts import matvec_layout
 from rnnq.backends.c.scratch import scratch_bytes
 from rnnq.ir import Graph, Node
 from rnnq.ir.ops import INT_RECURRENT, STATEFUL, VIEWS
+from rnnq.sim.integer import state_formats
 
 _CTYPE = {np.dtype(np.int8): "int8_t", np.dtype(np.int16): "int16_t",
           np.dtype(np.int32): "int32_t"}
@@ -69,7 +70,8 @@ class Plan:
     head: list[str] = field(default_factory=list)  # streaming: outputs "as if it ended now"
     whole: list[str] = field(default_factory=list)  # whole-sequence: the whole of _run
     loc: dict[str, tuple[str, bool]] = field(default_factory=dict)  # base, per-step buffer
-    #: initial-state model inputs: C name -> {"input", "ctype", "count", "lines"}
+    #: state inputs: C name -> {"input", "output", "ctype", "count", "lines" (set), "getter",
+    #: "covered" (elements some state comes from)}
     setters: dict[str, dict] = field(default_factory=dict)
     arena_bytes: int = 0
 
@@ -77,6 +79,20 @@ class Plan:
 def c_identifier(name: str) -> str:
     s = re.sub(r"[^A-Za-z0-9_]", "_", name)
     return s if re.match(r"[A-Za-z_]", s) else "m_" + s
+
+
+def state_c_names(names: list[str]) -> dict[str, str]:
+    """State input -> the C name of its _set_/_get_ functions: a C identifier, distinct from the
+    others and from the whole-state functions' "state" (an input named "state" -> "state_in")."""
+    out: dict[str, str] = {}
+    for name in names:
+        base = c_identifier(name)
+        base = "state_in" if base == "state" else base
+        c, k = base, 2
+        while c in out.values():
+            c, k = f"{base}_{k}", k + 1
+        out[name] = c
+    return out
 
 
 def _params_struct(plan: Plan, kind: str, cname: str, params, matvec: str = "ref") -> str:
@@ -109,6 +125,8 @@ class _Emitter:
         self.steps = 1 if self.streaming else max_steps
         self.p = Plan(prefix, streaming=self.streaming, max_steps=max_steps)
         self.arena = Arena()
+        self.state_fmts = state_formats(graph)
+        self.state_names = state_c_names(list(graph.meta.get("state_inputs", {})))
 
     # -- locations: a C pointer expression of a tensor's step-t value ------------------------
     def at(self, name: str, t: str = "t") -> str:
@@ -216,20 +234,38 @@ class _Emitter:
         self._place(True, body, reverse=bool(n.attrs.get("reverse")))
 
     def _setters(self, n: Node, batch: int, hsz: int, ptrs: dict) -> None:
-        """Code that loads an initial-state model input ([D, B, H] or [B, D, H]) into st."""
-        for which, (name, d) in n.attrs.get("state_inputs", {}).items():
-            info = self.g.meta["state_inputs"][name]
-            n_dirs = info["shape"][1] if info["layout"] else info["shape"][0]
+        """Code that loads (set) and reads back (get) the parts of state inputs that are this
+        node's initial states: a memcpy per contiguous row, else a loop over an index map."""
+        for which, (name, index) in n.attrs.get("state_inputs", {}).items():
             wide = which == "c" or getattr(n.attrs["params"], "state_bits", 8) == 16
-            ctype = "int16_t" if wide else "int8_t"
-            entry = self.p.setters.setdefault(c_identifier(name), {
-                "input": name, "ctype": ctype, "lines": [],
-                "count": int(np.prod(info["shape"]))})
+            fmt = self.state_fmts[name]
+            entry = self.p.setters.setdefault(self.state_names[name], {
+                "input": name, "output": self.g.meta["state_inputs"][name].get("output"),
+                "ctype": fmt["ctype"], "lines": [], "getter": [],
+                "count": int(np.prod(self.g.meta["state_inputs"][name]["shape"])),
+                "covered": np.zeros(int(np.prod(self.g.meta["state_inputs"][name]["shape"])),
+                                    bool)})
+            entry["covered"][index] = True
+            same = (fmt["ctype"] == "int16_t") == wide
             width = 2 if wide else 1
+            dst = ptrs[which]
             for b in range(batch):
-                row = b * n_dirs + d if info["layout"] else d * batch + b
-                entry["lines"].append(f"memcpy({ptrs[which]} + {b * hsz}, v + {row * hsz}, "
-                                      f"{hsz * width});")
+                row = np.asarray(index[b * hsz : (b + 1) * hsz])
+                at = f"{dst} + {b * hsz}" if b else dst
+                if same and np.array_equal(row, row[0] + np.arange(hsz)):
+                    entry["lines"].append(f"memcpy({dst} + {b * hsz}, v + {row[0]}, "
+                                          f"{hsz * width});")
+                    entry["getter"].append(f"memcpy(v + {row[0]}, {at}, {hsz * width});")
+                    continue
+                arr = f"{self.prefix}_{self.state_names[name]}_{len(self.p.arrays)}_index"
+                self.p.arrays.append(Array("int32_t", arr, row.astype(np.int32)))
+                put = f"v[{arr}[k]]"
+                narrow = (f"(int8_t)({put} < -128 ? -128 : {put} > 127 ? 127 : {put})"
+                          if fmt["ctype"] == "int16_t" and not wide else put)
+                entry["lines"].append(f"for (k = 0; k < {hsz}; ++k) {{ ({dst})[{b * hsz} + k] = "
+                                      f"{narrow}; }}")
+                entry["getter"].append(f"for (k = 0; k < {hsz}; ++k) {{ {put} = "
+                                    f"({dst})[{b * hsz} + k]; }}")
 
     def _stateless(self, cid: str, n: Node) -> list[str]:
         out = self.g.tensors[n.outputs[0]]
@@ -304,6 +340,8 @@ def plan(graph: Graph, prefix: str, max_steps: int, matvec: str = "ref") -> Plan
         em.node(i, n)
         em.arena.release_dead(lambda name, i=i: _dead(order, last_use, name, i))
     em.p.arena_bytes = em.arena.top
+    # state inputs in the model's order (the harness and manifest.json use that order)
+    em.p.setters = {c: em.p.setters[c] for c in em.state_names.values() if c in em.p.setters}
     return em.p
 
 

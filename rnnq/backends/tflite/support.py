@@ -66,6 +66,10 @@ def _check_node(g: Graph, n: Node) -> None:
 
 def check(g: Graph) -> None:
     """Raise what --format tflite cannot express in float IR g, if anything."""
+    if g.meta.get("step_graph"):
+        raise RnnqError("a model run once per timestep (state inputs and outputs: "
+                        f"{', '.join(g.meta['state_inputs'])}) is not supported by --format "
+                        "tflite yet; compile it for a C target")
     if g.meta.get("sequence_lens_inputs") or g.meta.get("length_inputs"):
         raise RnnqError("sequence lengths as a model input are not supported by --format "
                         "tflite (TFLite has no per-sequence length); export without them")

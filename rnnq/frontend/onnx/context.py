@@ -20,11 +20,25 @@ class Ctx:
         self.T = trace_t
         self.consts: dict[str, np.ndarray] = {}
         self.graph = Graph(tensors={}, nodes=[], inputs=[], outputs=[])
-        #: model inputs that set initial recurrent states: name -> {shape, which, layout}
-        self.state_inputs: dict[str, dict] = {}
+        #: state inputs (graph inputs that set initial recurrent states): name -> (first id,
+        #: size, ONNX shape); their values while importing are element ids
+        self.state_ids: dict[str, tuple[int, int, list[int]]] = {}
+        #: values that are state inputs or layout views of them (their ids)
+        self.state_derived: set[str] = set()
+        #: one call of the graph is one timestep (no time axis; states carried between calls)
+        self.step_mode = False
         self._n = 0
 
     # --- values -------------------------------------------------------------------------
+    def state_element(self, node, ids: np.ndarray) -> tuple[str, np.ndarray]:
+        """State ids -> (the state input they come from, its flat element indices)."""
+        ids = np.asarray(ids, np.float64).ravel()
+        for sname, (first, size, _) in self.state_ids.items():
+            if ids.size and np.all((ids >= first) & (ids < first + size) & (ids == np.round(ids))):
+                return sname, (ids - first).astype(np.int64)
+        raise node_error(node, "an initial state mixes state inputs with constants or "
+                         "several state inputs; rnnq needs each state vector from one input")
+
     def is_const(self, name: str) -> bool:
         return name == "" or name in self.consts
 
@@ -41,7 +55,7 @@ class Ctx:
     def full_shape(self, t: Tensor) -> list[int]:
         """The ONNX shape of an activation (time axis included, at trace length)."""
         s = list(t.shape)
-        if t.kind == "seq":
+        if timed(t):
             s.insert(t.time_axis, self.T)
         return s
 
@@ -63,6 +77,12 @@ class Ctx:
 
     def emit(self, op: str, inputs: list[str], outputs: list[str], node, **attrs) -> None:
         self.graph.nodes.append(Node(op, list(inputs), list(outputs), attrs, node.name))
+
+
+def timed(t: Tensor) -> bool:
+    """A per-step tensor with an ONNX time axis (in a one-step-per-call graph, a per-call
+    tensor has none: its ONNX shape is its per-step shape)."""
+    return t.kind == "seq" and t.time_axis is not None
 
 
 def attrs_of(node: onnx.NodeProto) -> dict:
@@ -87,7 +107,7 @@ def _alias_time_axis(ctx: Ctx, node, x: Tensor, out_full: list[int]) -> int:
 
 def reshape_to(ctx: Ctx, node, x: Tensor, out_full: list[int], out: str) -> None:
     """Emit a same-order reinterpretation of x with ONNX shape out_full."""
-    if x.kind == "seq":
+    if timed(x):
         ta = _alias_time_axis(ctx, node, x, out_full)
         shape = out_full[:ta] + out_full[ta + 1 :]
         ctx.add_act(out, shape, "seq", ta)
@@ -110,7 +130,7 @@ def emit_take(ctx: Ctx, node, x: Tensor, fn: Callable[[np.ndarray], np.ndarray],
 
 def step_axis(x: Tensor, axis: int) -> int:
     """ONNX axis of a seq tensor -> axis in its per-step shape."""
-    return axis - 1 if x.kind == "seq" and axis > x.time_axis else axis
+    return axis - 1 if timed(x) and axis > x.time_axis else axis
 
 
 def norm_axis(node, axis: int, rank: int) -> int:

@@ -16,6 +16,7 @@ from rnnq.frontend.onnx.context import (
     opset_of,
     reshape_to,
     step_axis,
+    timed,
 )
 from rnnq.frontend.onnx.recurrent import ONNX_RECURRENT, recurrent
 from rnnq.ir import Tensor
@@ -88,7 +89,7 @@ def _transpose(ctx: Ctx, node) -> None:
     x = ctx.act(node, node.input[0])
     rank = len(ctx.full_shape(x))
     perm = [int(p) for p in attrs_of(node).get("perm", list(range(rank))[::-1])]
-    if x.kind == "seq":
+    if timed(x):
         ta = perm.index(x.time_axis)
         step = [p - (p > x.time_axis) for p in perm if p != x.time_axis]
         emit_take(ctx, node, x, lambda a: a.transpose(step), node.output[0], ta)
@@ -125,7 +126,7 @@ def _gather(ctx: Ctx, node) -> None:
     idx = ctx.const(node, node.input[1], "the indices").astype(np.int64)
     full = ctx.full_shape(x)
     axis = norm_axis(node, attrs_of(node).get("axis", 0), len(full))
-    if x.kind == "seq" and axis == x.time_axis:
+    if timed(x) and axis == x.time_axis:
         step = int(idx.ravel()[0]) % ctx.T if idx.size == 1 else -1
         if step not in (0, ctx.T - 1):
             raise node_error(node, "gathers timesteps other than the first or last one")
@@ -137,7 +138,7 @@ def _gather(ctx: Ctx, node) -> None:
 
 
 def _gather_ta(x: Tensor, axis: int, idx: np.ndarray) -> int | None:
-    if x.kind != "seq":
+    if not timed(x):
         return None
     return x.time_axis if axis > x.time_axis else x.time_axis + idx.ndim - 1
 
@@ -160,7 +161,7 @@ def _slice(ctx: Ctx, node) -> None:
             raise node_error(node, "step 0")
         sel[a] = np.arange(*slice(int(s), int(e), int(st)).indices(full[a]))
     cur = x
-    if x.kind == "seq":
+    if timed(x):
         ts = sel[x.time_axis].tolist()
         if ts != list(range(ctx.T)):
             if ts not in ([ctx.T - 1], [0]):
@@ -226,7 +227,7 @@ def _binary(op: str):
             if list(bshape) != full:
                 raise node_error(node, f"constant {list(c.shape)} enlarges the activation {full}")
             c = c.reshape((1,) * (len(full) - c.ndim) + c.shape)
-            if a.kind == "seq":
+            if timed(a):
                 if c.shape[a.time_axis] != 1:
                     raise node_error(node, "constant varies along the time axis")
                 c = np.take(c, 0, axis=a.time_axis)
@@ -342,7 +343,7 @@ def _reduce_mean(ctx: Ctx, node) -> None:
     full = ctx.full_shape(x)
     axes = (ctx.const(node, node.input[1], "axes").tolist()
             if len(node.input) > 1 and node.input[1] else at.get("axes"))
-    if axes is None or x.kind != "seq":
+    if axes is None or not timed(x):
         raise node_error(node, "only a mean over the time axis is supported")
     axes = [norm_axis(node, int(a), len(full)) for a in axes]
     if axes != [x.time_axis]:

@@ -22,6 +22,7 @@ from rnnq.frontend.onnx.context import TRACE_T, Ctx, attrs_of, node_error, opset
 from rnnq.frontend.onnx.handlers import HANDLERS, SUPPORTED_OPS
 from rnnq.frontend.onnx.recurrent import ONNX_RECURRENT
 from rnnq.ir import Graph, RnnqError
+from rnnq.ir.states import StateError, pair_states
 
 
 def _fold(ctx: Ctx, node: onnx.NodeProto) -> None:
@@ -83,10 +84,13 @@ def _length_inputs(inputs: list[onnx.ValueInfoProto]) -> dict[str, tuple[str, in
     return out
 
 
-def _convert(model: onnx.ModelProto, vi: onnx.ValueInfoProto, time_axis: int,
+def _convert(model: onnx.ModelProto, vi: onnx.ValueInfoProto, time_axis: int | None,
              trace_t: int, length_inputs: dict | None = None) -> Graph:
+    """One import attempt with the model input's time on ONNX axis `time_axis`, or, with
+    None, as a graph run once per timestep (each call one step, state carried between calls)."""
     g = model.graph
     ctx = Ctx(model, trace_t)
+    ctx.step_mode = time_axis is None
     for init in g.initializer:
         ctx.consts[init.name] = numpy_helper.to_array(init)
     _, dims = _input_candidates(vi)
@@ -95,13 +99,16 @@ def _convert(model: onnx.ModelProto, vi: onnx.ValueInfoProto, time_axis: int,
         raise RnnqError(f"graph input {vi.name!r}: element type "
                         f"{onnx.TensorProto.DataType.Name(elem)}, rnnq expects float or int ids")
     full = [d if d else 1 for d in dims]
-    full[time_axis] = trace_t
-    step = [d for i, d in enumerate(full) if i != time_axis]
-    ctx.add_act(vi.name, step, "seq", time_axis)
+    if time_axis is None:
+        ctx.add_act(vi.name, full, "seq", None)
+    else:
+        full[time_axis] = trace_t
+        step = [d for i, d in enumerate(full) if i != time_axis]
+        ctx.add_act(vi.name, step, "seq", time_axis)
     if elem in _ID_TYPES:
         ctx.graph.tensors[vi.name].dtype = "int64"
     ctx.graph.inputs = [vi.name]
-    ctx.state_inputs = {n: {} for n in _state_input_names(model)}
+    _seed_state_ids(ctx, _state_input_names(model))
     # A length input holds the number of steps the caller runs: it folds with the traced
     # length, so sorting-by-length plumbing (batch 1) becomes constants.
     for name, (dt, count) in (length_inputs or {}).items():
@@ -110,7 +117,9 @@ def _convert(model: onnx.ModelProto, vi: onnx.ValueInfoProto, time_axis: int,
     for node in g.node:
         if node.domain not in ("", "ai.onnx"):
             raise node_error(node, f"operator domain {node.domain!r} is not supported")
-        if node.op_type == "Constant":
+        if node.op_type not in ONNX_RECURRENT and any(i in ctx.state_derived for i in node.input):
+            _state_layout(ctx, node)
+        elif node.op_type == "Constant":
             _fold(ctx, node)
         elif node.op_type == "Shape" and not ctx.is_const(node.input[0]):
             _shape_of(ctx, node)
@@ -125,22 +134,76 @@ def _convert(model: onnx.ModelProto, vi: onnx.ValueInfoProto, time_axis: int,
         if out.name not in ctx.graph.tensors:
             raise RnnqError(f"graph output {out.name!r} is a constant or undefined")
         ctx.graph.outputs.append(out.name)
+    used = {name for n in ctx.graph.nodes for name, _ in n.attrs.get("state_inputs", {}).values()}
+    ctx.graph.meta["state_inputs"] = {k: {"shape": list(v[2])} for k, v in ctx.state_ids.items()
+                                      if k in used}
+    if ctx.step_mode:
+        pair_states(ctx.graph)
     g = ctx.graph.prune().verify()
     g.meta["length_inputs"] = {k: [v[0], v[1], _rank(model, k)]
                                for k, v in (length_inputs or {}).items()}
     g.meta.update(input_time_axis=time_axis, input_full_shape=dims, streaming=is_streaming(g),
-                  state_inputs={k: v for k, v in ctx.state_inputs.items() if v})
+                  step_graph=ctx.step_mode)
     return g
 
 
+#: ONNX ops that only move values: a state input may reach a recurrent node's initial_h /
+#: initial_c through them (exporters split packed states with these).
+STATE_LAYOUT_OPS = frozenset({"Gather", "Slice", "Split", "Squeeze", "Unsqueeze", "Reshape",
+                              "Transpose", "Concat", "Identity", "Cast", "Flatten"})
+
+
+def _seed_state_ids(ctx: Ctx, names: set[str]) -> None:
+    """Give every element of every state input a distinct id (exact in float32) and fold the
+    layout ops on the ids: where each id lands says which element sets which state."""
+    next_id = 1
+    for vi in ctx.model.graph.input:
+        if vi.name not in names:
+            continue
+        dims = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else 1
+                for d in vi.type.tensor_type.shape.dim]
+        size = int(np.prod(dims, dtype=np.int64))
+        if next_id + size >= 2**24:
+            raise RnnqError(f"state input {vi.name!r} {dims}: state inputs of more than "
+                            f"{2**24 - 1} values are not supported")
+        ctx.consts[vi.name] = (next_id + np.arange(size, dtype=np.float64)).reshape(dims) \
+            .astype(np.float32)
+        ctx.state_ids[vi.name] = (next_id, size, dims)
+        ctx.state_derived.add(vi.name)
+        next_id += size
+
+
+def _state_layout(ctx: Ctx, node: onnx.NodeProto) -> None:
+    """A node reading a state input (or a part of one): only data movement is allowed."""
+    if node.op_type == "Shape":
+        _fold(ctx, node)
+        return
+    src = next(i for i in node.input if i in ctx.state_derived)
+    if node.op_type not in STATE_LAYOUT_OPS or not all(ctx.is_const(i) for i in node.input):
+        owner = next((k for k in ctx.state_ids if k == src), None)
+        what = f"state input {owner!r}" if owner else f"a part of a state input ({src!r})"
+        raise node_error(node, f"reads {what}; rnnq takes state inputs that reach a recurrent "
+                         f"node's initial_h/initial_c through "
+                         f"{'/'.join(sorted(STATE_LAYOUT_OPS))} only")
+    _fold(ctx, node)
+    ctx.state_derived.update(o for o in node.output if o)
+
+
 def _state_input_names(model: onnx.ModelProto) -> set[str]:
-    """Graph inputs used as a recurrent node's initial_h / initial_c."""
+    """Graph inputs that reach a recurrent node's initial_h / initial_c, directly or through
+    layout ops (packed states: Gather/Slice/Split/Squeeze/... of one tensor)."""
     inits = {i.name for i in model.graph.initializer}
-    names = {vi.name for vi in model.graph.input} - inits
-    used = set()
+    reach = {vi.name: {vi.name} for vi in model.graph.input if vi.name not in inits}
+    used: set[str] = set()
     for n in model.graph.node:
         if n.op_type in ONNX_RECURRENT:
-            used |= {i for k, i in enumerate(n.input) if k in (5, 6) and i in names}
+            for k in (5, 6):
+                if k < len(n.input) and n.input[k] in reach:
+                    used |= reach[n.input[k]]
+        elif n.op_type in STATE_LAYOUT_OPS and any(i in reach for i in n.input):
+            src = set().union(*(reach[i] for i in n.input if i in reach))
+            for o in n.output:
+                reach[o] = src
     return used
 
 
@@ -174,10 +237,25 @@ def load_model(path: str | Path) -> onnx.ModelProto:
     return model
 
 
+def _name_nodes(model: onnx.ModelProto) -> None:
+    """Give unnamed nodes the name onnxruntime's messages use ("<op>_<index>") so that errors,
+    the manifest and the header's state descriptions can point at them."""
+    taken = {n.name for n in model.graph.node if n.name}
+    for i, n in enumerate(model.graph.node):
+        if not n.name:
+            name, k = f"{n.op_type}_{i}", 0
+            while name in taken:
+                k += 1
+                name = f"{n.op_type}_{i}_{k}"
+            n.name = name
+            taken.add(name)
+
+
 def import_onnx(path: str | Path) -> Graph:
     """ONNX file -> float IR graph (stage FLOAT)."""
     path = Path(path)
     model = load_model(path)
+    _name_nodes(model)
     inits = {i.name for i in model.graph.initializer}
     lens = {n.input[4] for n in model.graph.node
             if n.op_type in ONNX_RECURRENT and len(n.input) > 4 and n.input[4]}
@@ -191,11 +269,20 @@ def import_onnx(path: str | Path) -> Graph:
                         f"and initial states), this one has {names}")
     vi = real_inputs[0]
     cands, dims = _input_candidates(vi)
-    if not cands:
+    # A graph with state inputs and a fully static input is run once per timestep (streaming
+    # exports); with a symbolic axis, that axis is time first and one step per call is the
+    # fallback.
+    static = all(d is not None for d in dims)
+    step: list[int | None] = [None] if _state_input_names(model) else []
+    order = step + cands if static else cands + step
+    if not order:
         raise RnnqError(f"{path}: input {vi.name!r} {dims} has no time axis")
     errors: list[RnnqError] = []
-    for axis in cands:
-        trace_t = dims[axis] or TRACE_T
+    for axis in order:
+        trace_t = 1 if axis is None else dims[axis] or TRACE_T
+        if axis is not None and dims[axis] == 1 and errors and isinstance(errors[0], StateError):
+            # a fixed T = 1 is one step per call, and the state error says why it is not one
+            raise errors[0]
         try:
             graph = _convert(model, vi, axis, trace_t, length_inputs)
             break
@@ -203,7 +290,8 @@ def import_onnx(path: str | Path) -> Graph:
             errors.append(e)
     else:
         # An axis that got past the time-axis checks failed for the real reason.
-        real = [e for e in errors if "carry time" not in str(e) and "time axis" not in str(e)]
+        real = [e for e in errors if "carry time" not in str(e) and "time axis" not in str(e)
+                and "one timestep per call" not in str(e)]
         raise (real or errors)[0]
     graph.meta.update(
         model_path=str(path),

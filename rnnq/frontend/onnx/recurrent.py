@@ -74,7 +74,9 @@ def recurrent(ctx: Ctx, node) -> None:
     if direction not in ("forward", "reverse", "bidirectional"):
         raise node_error(node, f"direction={direction!r} is not valid")
     n_dirs = 2 if direction == "bidirectional" else 1
-    if x.kind != "seq" or x.time_axis != (1 if layout else 0):
+    if ctx.step_mode:
+        x = _one_step(ctx, node, x, layout)
+    elif x.kind != "seq" or x.time_axis != (1 if layout else 0):
         raise node_error(node, f"input X does not carry time on axis {1 if layout else 0} "
                          f"(layout={layout})")
     if len(x.shape) != 2:
@@ -103,15 +105,13 @@ def recurrent(ctx: Ctx, node) -> None:
         if not ins[k]:
             init.append(np.zeros((n_dirs, batch, hsz)))
             continue
-        if ins[k] in ctx.state_inputs:  # a model input: the caller sets it after _reset
-            which = "h" if k == 5 else "c"
-            shape = [batch, n_dirs, hsz] if layout else [n_dirs, batch, hsz]
-            info = ctx.state_inputs[ins[k]]
-            if info.get("shape", shape) != shape or info.get("which", which) != which:
-                raise node_error(node, f"model input {ins[k]!r} feeds different kinds of state")
-            info.update(shape=shape, which=which, layout=layout)
-            info.setdefault("feeds", [])
-            state_inputs[which] = ins[k]
+        if ins[k] in ctx.state_derived:  # (a part of) a model input: set after _reset
+            ids = np.asarray(ctx.consts[ins[k]])
+            ids = np.swapaxes(ids, 0, 1) if layout and ids.ndim == 3 else ids
+            if ids.shape != (n_dirs, batch, hsz):
+                raise node_error(node, f"initial state {ins[k]!r} has shape {list(ids.shape)}, "
+                                 f"expected {[n_dirs, batch, hsz]}")
+            state_inputs["h" if k == 5 else "c"] = ids
             init.append(np.zeros((n_dirs, batch, hsz)))
             continue
         v = ctx.const(node, ins[k], "initial_h" if k == 5 else "initial_c").astype(np.float64)
@@ -135,10 +135,13 @@ def recurrent(ctx: Ctx, node) -> None:
     base = (node.output[0] if node.output and node.output[0] else None) or ctx.tmp(op)
     ys, cs = [], []
     for d in range(n_dirs):
-        reverse = direction == "reverse" or d == 1
+        # one step per call: the direction of a one-step recurrence does not matter
+        reverse = (direction == "reverse" or d == 1) and not ctx.step_mode
         attrs = {"hidden": hsz, "reverse": reverse, "clip": clip, **_check_acts(node, op, acts[d])}
-        if state_inputs:
-            attrs["state_inputs"] = {w: (name, d) for w, name in state_inputs.items()}
+        if state_inputs:  # which -> (state input, flat element per [B, H] value)
+            attrs["state_inputs"] = {
+                w: ctx.state_element(node, ids[d])
+                for w, ids in state_inputs.items()}
         if op == "lstm":
             attrs["input_forget"] = int(at.get("input_forget", 0))
             bias = b[d, : 4 * hsz] + b[d, 4 * hsz :]
@@ -151,10 +154,11 @@ def recurrent(ctx: Ctx, node) -> None:
         names = [ctx.add_const(v, f"{base}_d{d}") for v in consts]
         y = ctx.tmp(f"{base}_d{d}_h")
         outs = [y]
-        ctx.add_act(y, (batch, hsz), "seq", 0)
+        ta = None if ctx.step_mode else 0
+        ctx.add_act(y, (batch, hsz), "seq", ta)
         if op == "lstm":
             c = ctx.tmp(f"{base}_d{d}_c")
-            ctx.add_act(c, (batch, hsz), "seq", 0)
+            ctx.add_act(c, (batch, hsz), "seq", ta)
             outs.append(c)
             cs.append(c)
         ctx.emit(op, [x.name, *names], outs, node, **attrs)
@@ -168,9 +172,24 @@ def recurrent(ctx: Ctx, node) -> None:
               seq=False)
 
 
+def _one_step(ctx: Ctx, node, x, layout: int):
+    """One step per call: X [1, B, I] (layout 0) or [B, 1, I] holds this call's timestep."""
+    ta = 1 if layout else 0
+    if len(x.shape) != 3 or x.shape[ta] != 1:
+        raise node_error(node, f"input X is {list(x.shape)}: in a graph run once per call, "
+                         f"rnnq needs one timestep per call (size 1 on axis {ta})")
+    out = ctx.tmp(node.input[0] + "_step")
+    ctx.add_act(out, [d for i, d in enumerate(x.shape) if i != ta], "seq", None)
+    ctx.emit("reshape", [x.name], [out], node)
+    return ctx.graph.tensors[out]
+
+
 def _pick(ctx: Ctx, node, name: str, reverse: bool) -> str:
-    """The state at the end of the sequence: last step forward, first step in reverse."""
+    """The state at the end of the sequence: last step forward, first step in reverse (one
+    step per call: the state after this call)."""
     t = ctx.graph.tensors[name]
+    if ctx.step_mode:
+        return name
     out = ctx.tmp(name + ("_first" if reverse else "_last"))
     ctx.add_act(out, t.shape, "final")
     ctx.emit("first" if reverse else "last", [name], [out], node)
@@ -184,8 +203,17 @@ def _join(ctx: Ctx, node, parts: list[str], out: str, layout: int, seq: bool) ->
     t0 = ctx.graph.tensors[parts[0]]
     batch, hsz = t0.shape
     axis = 1 if layout else 0
-    kind = "seq" if seq else "final"
+    kind = "seq" if seq or ctx.step_mode else "final"
     ta = (1 if layout else 0) if seq else None
+    if ctx.step_mode and seq:  # Y keeps its size-1 time axis: [1, D, B, H] or [B, 1, D, H]
+        joined = ctx.tmp(out + "_steps")
+        _join(ctx, node, parts, joined, layout, seq=False)
+        j = ctx.graph.tensors[joined]
+        full = list(j.shape)
+        full.insert(1 if layout else 0, 1)
+        ctx.add_act(out, full, "seq", None)
+        ctx.emit("reshape", [joined], [out], node)
+        return
     one = (batch, 1, hsz) if layout else (1, batch, hsz)
     if len(parts) == 1:
         ctx.add_act(out, one, kind, ta)
