@@ -22,10 +22,13 @@ OPS: dict[str, tuple[int, int]] = {
     "relu": (1, 1),
     "sigmoid": (1, 1),
     "tanh": (1, 1),
+    "square": (1, 1),  # Pow(x, 2)
+    "sqrt": (1, 1),  # of a magnitude (negative values read as 0)
+    "leaky_relu": (1, 1),  # attrs alpha: x < 0 -> alpha * x
     "softmax": (1, 1),  # over the last per-step axis
     # layout (float and integer alike)
     "reshape": (1, 1),  # same elements, same order: an alias
-    "take": (1, 1),  # out.flat = in.flat[attrs["index"]]
+    "take": (1, 1),  # out.flat = in.flat[attrs["index"]]; index -1 reads a real 0 (padding)
     "last": (1, 1),  # seq -> final: the value at the current (last) step
     "first": (1, 1),  # seq -> final: the value at step 0 (whole-sequence models only)
     "concat": (-1, 1),  # attrs["axis"] (per-step axis)
@@ -63,7 +66,7 @@ LAYOUT = REARRANGE | {"concat"}
 STATEFUL = frozenset({*RECURRENT, *INT_RECURRENT, "mean_time", "qmean_time"})
 #: Elementwise float ops with two operands, and with one (int8 lookup tables once quantised).
 BINARY = frozenset({"add", "sub", "mul"})
-UNARY = frozenset({"relu", "sigmoid", "tanh"})
+UNARY = frozenset({"relu", "sigmoid", "tanh", "square", "sqrt", "leaky_relu"})
 ELEMENTWISE = BINARY | UNARY
 #: Ops whose first input feeds a matrix product (so per-feature input scales fold into it).
 LINEAR = frozenset({*RECURRENT, "dense"})

@@ -51,7 +51,9 @@ def _sources(g: Graph, name: str, codes: dict[str, int]) -> np.ndarray | None:
         return None
     if p.op in ("reshape", "last", "take"):
         s = _sources(g, p.inputs[0], codes)
-        return None if s is None else s[p.attrs["index"]] if p.op == "take" else s
+        if s is None or p.op != "take":
+            return s
+        return np.where(p.attrs["index"] < 0, -1, s[p.attrs["index"]])
     if p.op == "concat":
         parts = [_sources(g, i, codes) for i in p.inputs]
         if any(s is None for s in parts):

@@ -43,6 +43,7 @@ from rnnq.passes.qcommon import (
 )
 from rnnq.passes.qparams import act16_qparams, act_qparams
 from rnnq.passes.quantize_rnn import RECURRENT_QUANTIZERS
+from rnnq.sim.float_ref import UNARY_FNS
 
 
 def _quant_dense(g: Graph, n: Node) -> Node:
@@ -90,22 +91,22 @@ def _quant_binary(g: Graph, n: Node) -> Node:
     return Node("qbinary", ins, [y.name], {"params": p}, n.name)
 
 
-_LUT_FNS = {
-    "sigmoid": (lambda v: 0.5 * (1.0 + np.tanh(0.5 * v)), (1.0 / 256.0, -128)),
-    "tanh": (np.tanh, (1.0 / 128.0, 0)),
-    "relu": (lambda v: np.maximum(v, 0.0), None),
-}
+#: Output quantisation of a table op: fixed by the function's range, the input's (relu keeps
+#: it), or absent (the calibrated range of the output).
+_LUT_OUT = {"sigmoid": (1.0 / 256.0, -128), "tanh": (1.0 / 128.0, 0), "relu": "input"}
 
 
 def _quant_lut(g: Graph, n: Node) -> Node:
     x, y = g.tensors[n.inputs[0]], g.tensors[n.outputs[0]]
-    fn, fixed = _LUT_FNS[n.op]
-    if fixed is None:
+    fixed = _LUT_OUT.get(n.op)
+    if fixed == "input":
         set_q(y, x.q.scale, x.q.zero_point)
+    elif fixed is None:
+        from_range(y)
     else:
         set_q(y, *fixed)
     codes = np.arange(-128, 128)
-    table = quantize_values(fn(dequantize_values(codes, x.q)), y.q)
+    table = quantize_values(UNARY_FNS[n.op](dequantize_values(codes, x.q), n.attrs), y.q)
     return Node("qlut", [x.name], [y.name], {"table": table, "fn": n.op}, n.name)
 
 

@@ -133,8 +133,16 @@ def _softmax(v: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
-_UNARY = {"relu": lambda v: np.maximum(v, 0.0), "sigmoid": sigmoid, "tanh": np.tanh,
-          "softmax": _softmax}
+#: elementwise functions of one operand, f(v, node attrs); the integer model's tables are
+#: built from the same functions (passes/quantize.py)
+UNARY_FNS: dict[str, Callable[[np.ndarray, dict], np.ndarray]] = {
+    "relu": lambda v, a: np.maximum(v, 0.0),
+    "sigmoid": lambda v, a: sigmoid(v),
+    "tanh": lambda v, a: np.tanh(v),
+    "square": lambda v, a: np.square(v),
+    "sqrt": lambda v, a: np.sqrt(np.maximum(v, 0.0)),
+    "leaky_relu": lambda v, a: np.where(v < 0, a["alpha"] * v, v),
+}
 _BINARY = {"add": np.add, "sub": np.subtract, "mul": np.multiply}
 _RECURRENT = {"lstm": lstm_float, "gru": gru_float, "rnn": rnn_float}
 
@@ -215,7 +223,9 @@ def _first(graph, node: Node, val, lengths, states):
 
 def _take(graph, node: Node, val, lengths, states):
     v = val(node.inputs[0])
-    return v.reshape(*v.shape[:2], -1)[:, :, node.attrs["index"]]
+    idx = node.attrs["index"]
+    out = v.reshape(*v.shape[:2], -1)[:, :, idx]
+    return np.where(idx < 0, 0.0, out) if node.attrs.get("fill") else out
 
 
 def _mean_time(graph, node: Node, val, lengths, states):
@@ -238,6 +248,12 @@ def _elementwise(fn):
     return ev
 
 
+def _unary(fn):
+    def ev(graph, node: Node, val, lengths, states):
+        return fn(val(node.inputs[0]), node.attrs)
+    return ev
+
+
 def _concat(graph, node: Node, val, lengths, states):
     return np.concatenate([val(i) for i in node.inputs], axis=2 + node.attrs["axis"])
 
@@ -250,7 +266,8 @@ def _same(graph, node: Node, val, lengths, states):
 #: float IR op -> evaluator(graph, node, val, lengths, states) -> output value(s)
 NODES = {
     **dict.fromkeys(_RECURRENT, _recurrent),
-    **{op: _elementwise(f) for op, f in (*_BINARY.items(), *_UNARY.items())},
+    **{op: _elementwise(f) for op, f in _BINARY.items()}, "softmax": _elementwise(_softmax),
+    **{op: _unary(f) for op, f in UNARY_FNS.items()},
     "dense": _dense, "reshape": _same, "last": _same, "first": _first, "take": _take,
     "concat": _concat, "mean_time": _mean_time, "embed": _embed,
 }

@@ -95,7 +95,9 @@ NODES: dict[str, Callable[[_Run, Node], object]] = {
     "qrequant": lambda r, n: K.requant_s8(n.attrs["params"], r.val(n.inputs[0])),
     "qmean_time": lambda r, n: K.mean_time(n.attrs["params"], r.flat(n.inputs[0])),
     "qembed": lambda r, n: K.embed(n.attrs["params"], r.val(n.inputs[0])),
-    "take": lambda r, n: K.take(n.attrs["index"], r.flat(n.inputs[0])),
+    "take": lambda r, n: K.take(n.attrs["index"], r.flat(n.inputs[0]),
+                                int(r.graph.tensors[n.inputs[0]].q.zero_point)
+                                if n.attrs.get("fill") else None),
     "concat": lambda r, n: np.concatenate([r.val(i) for i in n.inputs],
                                           axis=2 + n.attrs["axis"]),
     "first": _first,

@@ -311,6 +311,8 @@ def softmax(p: SoftmaxParams, x: np.ndarray) -> np.ndarray:
     return np.clip(y, -128, 127).astype(np.int8)
 
 
-def take(index: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Gather along the last axis: x[..., index]."""
-    return np.asarray(x)[..., np.asarray(index, dtype=np.int64)]
+def take(index: np.ndarray, x: np.ndarray, fill: int | None = None) -> np.ndarray:
+    """Gather along the last axis: x[..., index]; with `fill`, index -1 gives fill (padding)."""
+    index = np.asarray(index, dtype=np.int64)
+    y = np.asarray(x)[..., index]
+    return y if fill is None else np.where(index < 0, np.asarray(fill, y.dtype), y)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import cases_compute  # noqa: F401 - registers its cases
+import cases_conv  # noqa: F401 - registers its cases
 import cases_layout  # noqa: F401 - registers its cases
 import onnx
 import pytest

@@ -302,6 +302,9 @@ class _Emitter:
         if n.op == "take":
             idx = n.attrs["index"].astype(np.int32)
             self.p.arrays.append(Array("int32_t", f"{cid}_index", idx))
+            if n.attrs.get("fill"):
+                zp = int(self.g.tensors[n.inputs[0]].q.zero_point)
+                return [f"rnnq_take_fill_s8({cid}_index, {idx.size}, {src}, {dst}, {zp});"]
             return [f"rnnq_take_s8({cid}_index, {idx.size}, {src}, {dst});"]
         if n.op == "concat":
             return self._concat(n, dst)

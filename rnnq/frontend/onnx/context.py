@@ -118,12 +118,15 @@ def reshape_to(ctx: Ctx, node, x: Tensor, out_full: list[int], out: str) -> None
 
 def emit_take(ctx: Ctx, node, x: Tensor, fn: Callable[[np.ndarray], np.ndarray], out: str,
           time_axis: int | None) -> None:
-    """Emit data movement as an offline index map computed by applying fn to indices."""
+    """Emit data movement as an offline index map computed by applying fn to indices (an index
+    of -1 reads a real 0: zero padding)."""
     idx = fn(np.arange(x.size, dtype=np.int64).reshape(x.shape))
     kind = x.kind
     ctx.add_act(out, idx.shape, kind, time_axis)
     if np.array_equal(idx.ravel(), np.arange(x.size)):
         ctx.emit("reshape", [x.name], [out], node)
+    elif idx.min(initial=0) < 0:  # -1: padding, a real 0
+        ctx.emit("take", [x.name], [out], node, index=idx.ravel().astype(np.int32), fill=True)
     else:
         ctx.emit("take", [x.name], [out], node, index=idx.ravel().astype(np.int32))
 

@@ -18,6 +18,7 @@ from rnnq.frontend.onnx.context import (
     step_axis,
     timed,
 )
+from rnnq.frontend.onnx.conv import batch_norm, conv, pad, reduce_features
 from rnnq.frontend.onnx.recurrent import ONNX_RECURRENT, recurrent
 from rnnq.ir import Tensor
 
@@ -182,13 +183,80 @@ def _slice(ctx: Ctx, node) -> None:
     emit_take(ctx, node, cur, pick, node.output[0], ta)
 
 
-def _unary(op: str):
+def _unary(op: str, **attrs):
     def handler(ctx: Ctx, node) -> None:
         x = ctx.act(node, node.input[0])
         ctx.add_act(node.output[0], x.shape, x.kind, x.time_axis)
-        ctx.emit(op, [x.name], [node.output[0]], node)
+        ctx.emit(op, [x.name], [node.output[0]], node, **attrs)
 
     return handler
+
+
+def _leaky_relu(ctx: Ctx, node) -> None:
+    _unary("leaky_relu", alpha=float(attrs_of(node).get("alpha", 0.01)))(ctx, node)
+
+
+def _prelu(ctx: Ctx, node) -> None:
+    """PRelu with one slope: a leaky ReLU; with a slope per element (channel): relu(x) minus
+    slope * relu(-x), from ops rnnq has."""
+    slope = ctx.const(node, node.input[1], "the slope").astype(np.float64)
+    if np.all(slope == slope.ravel()[0]):
+        _unary("leaky_relu", alpha=float(slope.ravel()[0]))(ctx, node)
+        return
+    x = ctx.act(node, node.input[0])
+    full = ctx.full_shape(x)
+    try:
+        s = np.broadcast_to(slope, full) if slope.ndim <= len(full) else None
+    except ValueError:
+        s = None
+    if s is None:
+        raise node_error(node, f"slope {list(slope.shape)} does not broadcast to {full}")
+    if timed(x):
+        if not np.all(s == np.take(s, [0], axis=x.time_axis)):
+            raise node_error(node, "slope varies along the time axis")
+        s = np.take(s, 0, axis=x.time_axis)
+    out = node.output[0]
+    pos, neg, nrelu, scaled = (ctx.tmp(out + k) for k in ("_pos", "_neg", "_nrelu", "_scaled"))
+    for name in (pos, neg, nrelu, scaled):
+        ctx.add_act(name, x.shape, x.kind, x.time_axis)
+    ctx.emit("relu", [x.name], [pos], node)
+    ctx.emit("mul", [x.name, ctx.add_const(np.full(x.shape, -1.0), neg + "_c")], [neg], node)
+    ctx.emit("relu", [neg], [nrelu], node)
+    ctx.emit("mul", [nrelu, ctx.add_const(np.ascontiguousarray(-s), scaled + "_c")], [scaled], node)
+    ctx.add_act(out, x.shape, x.kind, x.time_axis)
+    ctx.emit("add", [pos, scaled], [out], node)
+
+
+def _pow(ctx: Ctx, node) -> None:
+    e = ctx.const(node, node.input[1], "the exponent").astype(np.float64)
+    if e.size != 1 or float(e.ravel()[0]) not in (0.5, 1.0, 2.0):
+        raise node_error(node, f"exponent {e.ravel().tolist()}; rnnq supports 2 (a square), "
+                         "0.5 (a square root) and 1")
+    k = float(e.ravel()[0])
+    if k == 1.0:
+        _identity(ctx, node)
+    else:
+        _unary("square" if k == 2.0 else "sqrt")(ctx, node)
+
+
+_FLOATS = {onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16}
+
+
+def _cast(ctx: Ctx, node) -> None:
+    """A Cast between float types changes nothing rnnq models (it computes in its own
+    precision); any other cast of an activation would change the values."""
+    to = int(attrs_of(node).get("to", 0))
+    x = ctx.act(node, node.input[0])
+    if to in _FLOATS and x.dtype != "int64":
+        _identity(ctx, node)
+        return
+    if to == onnx.TensorProto.INT64 and x.dtype == "int64":
+        _identity(ctx, node)
+        return
+    name = onnx.TensorProto.DataType.Name(to) if to in onnx.TensorProto.DataType.values() \
+        else str(to)
+    raise node_error(node, f"cast of an activation to {name} changes its values; rnnq supports "
+                     "casts between float types")
 
 
 def _softmax(ctx: Ctx, node) -> None:
@@ -239,13 +307,33 @@ def _binary(op: str):
         if op == "div":
             raise node_error(node, "division by an activation is not supported")
         b = ctx.act(node, b_name)
-        if ctx.full_shape(a) != ctx.full_shape(b) or a.kind != b.kind or a.time_axis != b.time_axis:
-            raise node_error(node, f"operands {ctx.full_shape(a)} and {ctx.full_shape(b)} differ in shape "
-                             "or timing; rnnq supports equal shapes for two activations")
+        if a.kind != b.kind or a.time_axis != b.time_axis:
+            raise node_error(node, f"operands {ctx.full_shape(a)} and {ctx.full_shape(b)} differ "
+                             "in timing (per step vs final, or time on another axis)")
+        if ctx.full_shape(a) != ctx.full_shape(b):
+            a, b = (_broadcast(ctx, node, v, a, b) for v in (a, b))
         ctx.add_act(out, a.shape, a.kind, a.time_axis)
         ctx.emit(op, [a.name, b.name], [out], node)
 
     return handler
+
+
+def _broadcast(ctx: Ctx, node, v: Tensor, a: Tensor, b: Tensor) -> Tensor:
+    """v (a or b) broadcast to the shape of a op b, by an index map when it must grow."""
+    fa, fb = ctx.full_shape(a), ctx.full_shape(b)
+    try:
+        full = list(np.broadcast_shapes(tuple(fa), tuple(fb)))
+    except ValueError:
+        raise node_error(node, f"operands {fa} and {fb} do not broadcast") from None
+    if timed(a) and (len(fa) != len(full) or len(fb) != len(full)):
+        raise node_error(node, f"operands {fa} and {fb} of different ranks around the time axis")
+    if ctx.full_shape(v) == full:
+        return v
+    step = [d for i, d in enumerate(full) if not (timed(v) and i == v.time_axis)]
+    name = ctx.tmp(f"{node.output[0]}_{v.name}_b")
+    emit_take(ctx, node, v, lambda i: np.broadcast_to(
+        i.reshape((1,) * (len(step) - i.ndim) + i.shape), step), name, v.time_axis)
+    return ctx.graph.tensors[name]
 
 
 def _dense(ctx: Ctx, node, x: Tensor, w_nk: np.ndarray, b_n: np.ndarray, out: str) -> None:
@@ -336,16 +424,30 @@ def _split(ctx: Ctx, node) -> None:
             emit_take(ctx, node, x, lambda a, sel=sel: np.take(a, sel, axis=sa), name, x.time_axis)
 
 
-def _reduce_mean(ctx: Ctx, node) -> None:
-    """Mean over the time axis (a running mean, streamable)."""
+def _reduce(mean: bool):
+    def handler(ctx: Ctx, node) -> None:
+        _reduce_mean(ctx, node, mean)
+    return handler
+
+
+def _reduce_mean(ctx: Ctx, node, mean: bool = True) -> None:
+    """Mean over the time axis (a running mean, streamable), or mean/sum over per-step axes."""
     x = ctx.act(node, node.input[0])
     at = attrs_of(node)
     full = ctx.full_shape(x)
     axes = (ctx.const(node, node.input[1], "axes").tolist()
             if len(node.input) > 1 and node.input[1] else at.get("axes"))
-    if axes is None or not timed(x):
-        raise node_error(node, "only a mean over the time axis is supported")
-    axes = [norm_axis(node, int(a), len(full)) for a in axes]
+    if axes is None or len(axes) == 0:
+        if at.get("noop_with_empty_axes", 0):
+            _identity(ctx, node)
+            return
+        axes = list(range(len(full)))
+    axes = sorted({norm_axis(node, int(a), len(full)) for a in axes})
+    if not timed(x) or x.time_axis not in axes:
+        reduce_features(ctx, node, x, axes, mean)
+        return
+    if not mean:
+        raise node_error(node, "a sum over the time axis is not supported (a mean is)")
     if axes != [x.time_axis]:
         raise node_error(node, f"mean over axes {axes}; only the time axis {x.time_axis} is supported")
     shape = list(x.shape)
@@ -362,7 +464,9 @@ HANDLERS: dict[str, Callable[[Ctx, onnx.NodeProto], None]] = {
     "Softmax": _softmax, "Transpose": _transpose, "Squeeze": _squeeze, "Unsqueeze": _unsqueeze,
     "Reshape": _reshape, "Flatten": _flatten, "Slice": _slice, "Gather": _gather,
     "Identity": _identity, "Dropout": _identity, "Concat": _concat, "Split": _split,
-    "ReduceMean": _reduce_mean,
+    "ReduceMean": _reduce(True), "ReduceSum": _reduce(False), "Conv": conv, "Pad": pad,
+    "BatchNormalization": batch_norm, "Cast": _cast, "Pow": _pow, "Sqrt": _unary("sqrt"),
+    "LeakyRelu": _leaky_relu, "PRelu": _prelu,
 }
 #: Every ONNX op rnnq imports: those with a handler, and those that only ever fold into
 #: constants (a Shape of an activation folds too: its shape is known).

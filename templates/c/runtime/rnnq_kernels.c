@@ -500,3 +500,11 @@ void rnnq_take_s8(const int32_t *index, int32_t n, const int8_t *x, int8_t *y)
         y[k] = x[index[k]];
     }
 }
+
+void rnnq_take_fill_s8(const int32_t *index, int32_t n, const int8_t *x, int8_t *y, int32_t fill)
+{
+    int32_t k;
+    for (k = 0; k < n; ++k) {
+        y[k] = index[k] < 0 ? (int8_t)fill : x[index[k]];
+    }
+}

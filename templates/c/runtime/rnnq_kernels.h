@@ -262,6 +262,8 @@ void rnnq_softmax_s8(const rnnq_softmax_params *p, const int8_t *x, int8_t *y, i
 
 /* y[k] = x[index[k]] for k < n; x and y must not overlap. */
 void rnnq_take_s8(const int32_t *index, int32_t n, const int8_t *x, int8_t *y);
+/* As rnnq_take_s8, and index -1 writes fill (the zero point: padding). */
+void rnnq_take_fill_s8(const int32_t *index, int32_t n, const int8_t *x, int8_t *y, int32_t fill);
 
 #ifdef __cplusplus
 }
