@@ -182,10 +182,11 @@ def state_outputs(graph: Graph, env: dict[str, np.ndarray], dequantize: bool = T
     """The state outputs of a graph run once per timestep, [N, T, *shape] at every step: the
     carried states in the layout of their state inputs (integers, or real values)."""
     out = {}
+    fmts = state_formats(graph)
     for name, info in graph.meta.get("state_inputs", {}).items():
         if "output" not in info:
             continue
-        f = state_formats(graph)[name]
+        f = fmts[name]
         q = state_values(graph, env, name).astype(np.int64)
         if dequantize:
             flat = q.reshape(*q.shape[:2], -1)

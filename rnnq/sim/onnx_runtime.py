@@ -78,10 +78,10 @@ def float_steps(model: Path, g: Graph, data: Dataset) -> tuple[dict[str, np.ndar
     try:
         sess = ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
         step_shape = list(g.tensors[g.inputs[0]].shape)
+        given = data.states or {}
         for i in range(data.n):
-            carry = {k: (data.states or {}).get(k, np.zeros((1, *v["shape"])))[
-                i if k in (data.states or {}) else 0].astype(np.float32)
-                for k, v in states.items()}
+            carry = {k: (given[k][i] if k in given else np.zeros(v["shape"])).astype(np.float32)
+                     for k, v in states.items()}
             for t in range(int(data.lengths[i])):
                 feed = {g.inputs[0]: data.x[i, t].reshape(step_shape).astype(np.float32), **carry}
                 res = dict(zip(names, sess.run(names, feed)))

@@ -238,13 +238,11 @@ class _Emitter:
         node's initial states: a memcpy per contiguous row, else a loop over an index map."""
         for which, (name, index) in n.attrs.get("state_inputs", {}).items():
             wide = which == "c" or getattr(n.attrs["params"], "state_bits", 8) == 16
-            fmt = self.state_fmts[name]
+            fmt, info = self.state_fmts[name], self.g.meta["state_inputs"][name]
+            count = int(np.prod(info["shape"]))
             entry = self.p.setters.setdefault(self.state_names[name], {
-                "input": name, "output": self.g.meta["state_inputs"][name].get("output"),
-                "ctype": fmt["ctype"], "lines": [], "getter": [],
-                "count": int(np.prod(self.g.meta["state_inputs"][name]["shape"])),
-                "covered": np.zeros(int(np.prod(self.g.meta["state_inputs"][name]["shape"])),
-                                    bool)})
+                "input": name, "output": info.get("output"), "ctype": fmt["ctype"],
+                "lines": [], "getter": [], "count": count, "covered": np.zeros(count, bool)})
             entry["covered"][index] = True
             same = (fmt["ctype"] == "int16_t") == wide
             width = 2 if wide else 1

@@ -83,8 +83,7 @@ def pad(ctx: Ctx, node) -> None:
     if timed(x) and (full_pads[x.time_axis] or full_pads[x.time_axis + rank]):
         raise node_error(node, "padding the time axis is not supported")
     for a in range(rank):
-        if mode == "reflect" and max(full_pads[a], full_pads[a + rank]) >= full[a] > 0 and \
-                (full_pads[a] or full_pads[a + rank]):
+        if mode == "reflect" and max(full_pads[a], full_pads[a + rank]) >= full[a]:
             raise node_error(node, f"reflect pad {full_pads[a]}/{full_pads[a + rank]} on axis "
                              f"{a} of size {full[a]}; it must be smaller than the axis")
     if timed(x):
@@ -157,19 +156,17 @@ def conv(ctx: Ctx, node) -> None:
     kernel, strides, dil, pads = _conv_params(node, at, w, shape[2:])
     if any(s < 1 for s in strides + dil):
         raise node_error(node, "strides and dilations must be positive")
-    probe, outs = _im2col(np.zeros(shape, np.int64), group, kernel, strides, dil, pads)
+    # every group's windows at once, as flat element indices of x (-1: padding)
+    windows, outs = _im2col(np.arange(x.size).reshape(shape), group, kernel, strides, dil, pads)
     if min(outs) < 1:
         raise node_error(node, f"the kernel {kernel} does not fit the padded input {shape[2:]}")
     out = node.output[0]
     ta = x.time_axis
+    n = shape[0]
 
     def cols(g: int):
-        def fn(a: np.ndarray) -> np.ndarray:
-            a4 = a[None] if was_timed else a
-            c, _ = _im2col(a4, group, kernel, strides, dil, pads)
-            c = c[:, g]  # [N, P, K]
-            return c[0] if was_timed else c
-        return fn
+        sel = windows[0, g] if was_timed else windows[:, g]  # [(N,) P, K]
+        return lambda a: np.where(sel < 0, -1, a.ravel()[sel])
 
     mg = cout // group
     parts = []
@@ -190,7 +187,6 @@ def conv(ctx: Ctx, node) -> None:
         ctx.add_act(joined, first.shape[:-1] + (cout,), first.kind, ta)
         ctx.emit("concat", parts, [joined], node, axis=len(first.shape) - 1)
     src = ctx.graph.tensors[joined]
-    n = probe.shape[0]
 
     def to_onnx(a: np.ndarray) -> np.ndarray:  # [N, P, M] -> [N, M, *outs]
         a3 = a[None] if was_timed else a

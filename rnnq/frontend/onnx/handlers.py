@@ -425,12 +425,10 @@ def _split(ctx: Ctx, node) -> None:
 
 
 def _reduce(mean: bool):
-    def handler(ctx: Ctx, node) -> None:
-        _reduce_mean(ctx, node, mean)
-    return handler
+    return lambda ctx, node: _reduce_mean(ctx, node, mean)
 
 
-def _reduce_mean(ctx: Ctx, node, mean: bool = True) -> None:
+def _reduce_mean(ctx: Ctx, node, mean: bool) -> None:
     """Mean over the time axis (a running mean, streamable), or mean/sum over per-step axes."""
     x = ctx.act(node, node.input[0])
     at = attrs_of(node)
