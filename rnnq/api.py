@@ -30,7 +30,7 @@ from rnnq.validation import validate_c, validate_tflite
 
 #: ONNX -> canonical float IR (what validate and inspect rebuild from a build's model.onnx).
 FLOAT_STEPS: tuple[steps.Step, ...] = (steps.import_model, steps.fold_dense_bias,
-                                       steps.fuse_dense_relu)
+                                       steps.fuse_dense_relu, steps.fuse_magnitude)
 
 #: The steps of each output format, in order.
 PIPELINES: dict[str, tuple[steps.Step, ...]] = {

@@ -100,6 +100,7 @@ def import_model(job: Job) -> None:
 
 fold_dense_bias = graph_pass(canonicalize.fold_dense_bias)
 fuse_dense_relu = graph_pass(canonicalize.fuse_dense_relu)
+fuse_magnitude = graph_pass(canonicalize.fuse_magnitude)
 
 
 def load_data(job: Job) -> None:

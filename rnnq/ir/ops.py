@@ -25,6 +25,7 @@ OPS: dict[str, tuple[int, int]] = {
     "square": (1, 1),  # Pow(x, 2)
     "sqrt": (1, 1),  # of a magnitude (negative values read as 0)
     "leaky_relu": (1, 1),  # attrs alpha: x < 0 -> alpha * x
+    "magnitude": (-1, 1),  # sqrt of the sum of its 1-3 inputs' squares (canonicalize)
     "softmax": (1, 1),  # over the last per-step axis
     # layout (float and integer alike)
     "reshape": (1, 1),  # same elements, same order: an alias
@@ -45,6 +46,7 @@ OPS: dict[str, tuple[int, int]] = {
     "qrequant": (1, 1),  # int16/int8 -> int8 (RequantParams)
     "qmean_time": (1, 1),
     "qembed": (1, 1),
+    "qmagnitude": (-1, 1),  # int8 or int16 operands (one scale) -> isqrt of the sum of squares
 }
 
 #: Float recurrent nodes (one direction each) and the integer node each becomes.

@@ -148,6 +148,20 @@ class RequantParams:
 
 
 @dataclass(frozen=True, eq=False)
+class MagnitudeParams:
+    """sqrt of a sum of squares, operands (1-3, int8 or int16) of one scale and zero point:
+    y = clamp(out_zp + requant(isqrt_round(sum_i (x_i - in_zp)^2), mult, shift), act_min,
+    act_max); the sum is below 2^32 (uint32 in C) for up to three int16 operands."""
+
+    in_zp: int
+    out_zp: int
+    mult: int
+    shift: int
+    act_min: int
+    act_max: int
+
+
+@dataclass(frozen=True, eq=False)
 class MeanTimeParams:
     """Running mean over time of an int8 stream (ReduceMean over the time axis).
 

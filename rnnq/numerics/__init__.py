@@ -24,6 +24,9 @@ Definitions (x, M, s integers):
                               One table serves both functions.
 - ``div_round(a, b)``         a / b rounded to the nearest integer, halves away from zero, for
                               b >= 1: sign(a) * ((|a| + b // 2) // b).
+- ``isqrt_round(x)``          the integer nearest to sqrt(x) for 0 <= x < 2^32: r = floor(sqrt(x)),
+                              plus 1 when x > r^2 + r (sqrt(x) >= r + 1/2 exactly then; no tie
+                              is possible).
 """
 
 from __future__ import annotations
@@ -65,6 +68,22 @@ def rshift_round(x, n):
     n = _as_i64(n)
     half = np.where(n > 0, np.left_shift(np.int64(1), np.maximum(n - 1, 0)), 0)
     return np.right_shift(x + half, n)
+
+
+def isqrt_round(x):
+    """The integer nearest to sqrt(x), 0 <= x < 2^32 (bit by bit, as the C does)."""
+    scalar = isinstance(x, int)
+    v = _as_i64(x)
+    r = np.zeros_like(v)
+    rem = v.copy()
+    bit = np.int64(1) << 30
+    while bit:
+        take = rem >= r + bit
+        rem = np.where(take, rem - r - bit, rem)
+        r = np.where(take, (r >> 1) + bit, r >> 1)
+        bit >>= 2
+    r = r + (rem > r)  # x - floor^2 > floor: round up
+    return int(r) if scalar else r
 
 
 def requant(x, mult, shift):

@@ -43,14 +43,55 @@ def fold_dense_bias(graph: Graph) -> Graph:
 
 
 def fuse_dense_relu(graph: Graph) -> Graph:
-    """dense -> relu becomes dense(relu=True): the int8 output then spends no codes below 0."""
+    """dense -> relu becomes dense(relu=True): the int8 output then spends no codes below 0.
+
+    Also through index maps and reshapes between them (a Conv's output reordering): ReLU
+    commutes with moving values (and with zero padding); the ReLU becomes a reshape."""
     for node in list(graph.nodes):
         if node.op != "dense":
             continue
-        nxt = _sole_consumer(graph, node.outputs[0])
+        nxt, chain = _sole_consumer(graph, node.outputs[0]), []
+        while nxt is not None and nxt.op in ("take", "reshape"):
+            chain.append(nxt)
+            nxt = _sole_consumer(graph, nxt.outputs[0])
         if nxt is None or nxt.op != "relu":
             continue
         node.attrs["relu"] = True
+        if chain:
+            nxt.op = "reshape"
+            continue
         node.outputs = [nxt.outputs[0]]
         graph.nodes.remove(nxt)
     return graph.prune().verify()
+
+
+def fuse_magnitude(graph: Graph) -> Graph:
+    """sqrt(a^2 + b^2) (or sqrt(a^2), or three squares) becomes one magnitude(a, b): its integer
+    kernel sums exact squares and takes an integer square root, where a chain of int8 tables
+    would lose the small components (an STFT's magnitude spectrum)."""
+    for node in list(graph.nodes):
+        if node.op != "sqrt":
+            continue
+        parts = _sum_of_squares(graph, node.inputs[0])
+        if parts is None or not 1 <= len(parts[0]) <= 3:
+            continue
+        node.op, node.inputs = "magnitude", parts[0]
+        for n in parts[1]:
+            graph.nodes.remove(n)
+    return graph.prune().verify()
+
+
+def _sum_of_squares(graph: Graph, name: str) -> tuple[list[str], list[Node]] | None:
+    """The operands whose squares add up to `name`, and the nodes that compute it (each read
+    only on the way), or None."""
+    p = graph.producer(name)
+    if p is None or (name in graph.outputs or len(graph.consumers(name)) != 1):
+        return None
+    if p.op == "square":
+        return [p.inputs[0]], [p]
+    if p.op != "add":
+        return None
+    a, b = (_sum_of_squares(graph, i) for i in p.inputs)
+    if a is None or b is None:
+        return None
+    return a[0] + b[0], a[1] + b[1] + [p]

@@ -61,13 +61,18 @@ def from_range(t: Tensor) -> None:
     set_q(t, s, z)
 
 
-def unify_concat_ranges(g: Graph) -> None:
+def unify_operand_ranges(g: Graph) -> None:
     """Give every concatenated tensor (and what it aliases) the concat's range, so that the
-    producers choose one scale and the concatenation is a plain copy."""
+    producers choose one scale and the concatenation is a plain copy; the same for the operands
+    of a magnitude (the union of their ranges: its integer kernel adds their squares)."""
     for n in g.nodes:
-        if n.op != "concat":
+        if n.op == "concat":
+            lo, hi = g.tensors[n.outputs[0]].range
+        elif n.op == "magnitude":
+            lo = min(g.tensors[i].range[0] for i in n.inputs)
+            hi = max(g.tensors[i].range[1] for i in n.inputs)
+        else:
             continue
-        lo, hi = g.tensors[n.outputs[0]].range
         for name in n.inputs:
             while True:
                 t = g.tensors[name]

@@ -5,9 +5,14 @@ Requires stage CALIBRATED, produces stage INTEGER. Choices (see README "Numerics
 - activations between layers: int8 asymmetric from the calibrated range (0 always included);
 - the model input: int8 with one (scale, zero point) per feature when every consumer is a
   linear layer (recurrent, dense), whose weights then absorb the per-feature scales; else
-  per-tensor; integer inputs (token ids) stay integers. With graph.meta["input_bits"] = 16
-  (only when every consumer is a recurrent layer, `input16_possible`): int16, symmetric, one
-  scale per feature (max |v| / 32767), read by the recurrent kernels' _x16 steps;
+  per-tensor; integer inputs (token ids) stay integers. With graph.meta["input_bits"] = 16:
+  int16, symmetric (max |v| / 32767), one scale per feature when every consumer is linear,
+  else one scale;
+- a 16-bit front end: an int16 tensor stays int16 through the ops that have int16 kernels
+  (index maps, concatenation, dense/Conv with int8 weights while the int32 accumulator bound
+  holds, magnitude) and is read as it is by recurrent layers (their _x16 steps); any other
+  consumer reads it requantised to int8. So a raw signal (audio) framed, transformed and
+  convolved in front of the recurrence keeps 16 bits up to it (`input16_possible`);
 - weights: int8 symmetric, one scale per output row (per gate row for recurrent layers);
 - recurrent internals: passes/quantize_rnn.py;
 - concatenated tensors share one scale (their producers are given the same range);
@@ -26,6 +31,7 @@ from rnnq.ir.params import (
     BinaryParams,
     DenseParams,
     EmbedParams,
+    MagnitudeParams,
     MeanTimeParams,
     RequantParams,
     SoftmaxParams,
@@ -39,27 +45,59 @@ from rnnq.passes.qcommon import (
     quantize_values,
     row_weights,
     set_q,
-    unify_concat_ranges,
+    unify_operand_ranges,
 )
 from rnnq.passes.qparams import act16_qparams, act_qparams
 from rnnq.passes.quantize_rnn import RECURRENT_QUANTIZERS
 from rnnq.sim.float_ref import UNARY_FNS
 
 
+def _set_q16(t: Tensor) -> None:
+    """int16 symmetric from the calibrated range."""
+    s, z = act16_qparams(*t.range)
+    t.dtype, t.q = "int16", QParams(np.float64(s), np.int64(z))
+
+
+def _out_range(t: Tensor, wide: bool, relu: bool = False) -> tuple[int, int]:
+    """Quantise an op's output from its range: int16 (wide) or int8; the clamp range."""
+    if wide:
+        _set_q16(t)
+        return (0 if relu else -nx.INT16_MAX), nx.INT16_MAX
+    from_range(t)
+    return (int(t.q.zero_point) if relu else -128), 127
+
+
 def _quant_dense(g: Graph, n: Node) -> Node:
+    """int8 -> int8, or int16 -> int16 in a 16-bit front end (RnnqError when the int32
+    accumulator does not hold it)."""
     x = g.tensors[n.inputs[0]]
     w, b = (g.tensors[i].data.astype(np.float64) for i in n.inputs[1:])
     y = g.tensors[n.outputs[0]]
-    from_range(y)
+    wide = x.dtype == "int16"
+    lo, hi = _out_range(y, wide, bool(n.attrs.get("relu")))
     sx, zx = in_scale_zp(x, w.shape[1])
     wq, s_w = row_weights(w, sx)
     mult, shift = mults(n, s_w / float(y.q.scale))
-    zy = int(y.q.zero_point)
     params = DenseParams(
-        in_features=w.shape[1], out_features=w.shape[0], w=wq, bias=bias(n, b, s_w, wq, zx),
-        mult=mult, shift=shift, out_zp=zy, act_min=zy if n.attrs.get("relu") else -128,
-        act_max=127)
+        in_features=w.shape[1], out_features=w.shape[0], w=wq,
+        bias=bias(n, b, s_w, wq, zx, xmax=32768 if wide else 128), mult=mult, shift=shift,
+        out_zp=int(y.q.zero_point), act_min=lo, act_max=hi)
     return Node("qdense", [x.name], [y.name], {"params": params}, n.name)
+
+
+def _quant_magnitude(g: Graph, n: Node) -> Node:
+    """sqrt(sum of squares) of operands of one quantisation (unify_operand_ranges)."""
+    xs = [g.tensors[i] for i in n.inputs]
+    q = xs[0].q
+    if any(t.q.axis is not None or float(t.q.scale) != float(q.scale)
+           or int(t.q.zero_point) != int(q.zero_point) or t.dtype != xs[0].dtype for t in xs):
+        raise AssertionError(f"magnitude {n.name}: operands of different quantisation")
+    y = g.tensors[n.outputs[0]]
+    lo, hi = _out_range(y, xs[0].dtype == "int16")
+    m, sh = mults(n, np.array([float(q.scale) / float(y.q.scale)]))
+    p = MagnitudeParams(in_zp=int(q.zero_point), out_zp=int(y.q.zero_point), mult=int(m[0]),
+                        shift=int(sh[0]), act_min=lo, act_max=hi)
+    return Node("qmagnitude", list(n.inputs), [y.name], {"params": p}, n.name)
 
 
 def _quant_const(g: Graph, name: str) -> str:
@@ -142,10 +180,48 @@ def _input_per_channel(g: Graph) -> bool:
     return _input_reaches_only(g, LINEAR) is not None
 
 
+#: Ops with int16 kernels that keep a 16-bit front end 16-bit (dense: while its accumulator
+#: bound holds), and the recurrent layers that read it as it is.
+FRONT16 = frozenset({"take", "concat", "dense", "magnitude"})
+
+
 def input16_possible(g: Graph) -> bool:
-    """Whether the model input may be int16: real-valued and read only by recurrent layers."""
-    return (g.tensors[g.inputs[0]].dtype != "int64"
-            and _input_reaches_only(g, RECURRENT) is not None)
+    """Whether --input-bits auto makes the model input int16: it is real-valued and read only
+    by recurrent layers, directly or through a front end of FRONT16 ops (a raw signal framed
+    and convolved); not when linear layers read it directly (per-feature int8 scales then)."""
+    if g.tensors[g.inputs[0]].dtype == "int64":
+        return False
+    if _input_reaches_only(g, RECURRENT) is not None:
+        return True
+    if _input_per_channel(g):
+        return False
+    frontier, seen = [g.inputs[0]], set()
+    while frontier:
+        cur = frontier.pop()
+        for c in g.consumers(cur):
+            if c.op in RECURRENT and c.inputs[0] == cur:
+                continue
+            if c.op not in FRONT16 | VIEWS or c.outputs[0] in g.outputs:
+                return False
+            if c.outputs[0] not in seen:
+                seen.add(c.outputs[0])
+                frontier.append(c.outputs[0])
+    return True
+
+
+def _reads16(g: Graph, n: Node, name: str, front: set[str]) -> bool:
+    """Whether node n reads the int16 tensor `name` as it is (else: requantised to int8): views
+    read any; the other ops only the 16-bit front end's tensors (`front`), each op as its
+    int16 kernel allows."""
+    if n.op in VIEWS:
+        return True
+    if name not in front:
+        return False
+    if n.op in RECURRENT or n.op == "dense":
+        return n.inputs[0] == name
+    if n.op in ("concat", "magnitude"):
+        return all(i in front for i in n.inputs)
+    return n.op in REARRANGE
 
 
 def _quant_mean_time(g: Graph, n: Node) -> Node:
@@ -183,6 +259,9 @@ def _requant_to_int8(g: Graph, name: str, nodes: list[Node], rename: dict[str, s
 
 def _quant_concat(g: Graph, n: Node, nodes: list[Node]) -> Node:
     y = g.tensors[n.outputs[0]]
+    if all(g.tensors[i].dtype == "int16" for i in n.inputs):  # one scale (unified ranges)
+        y.dtype, y.q = "int16", g.tensors[n.inputs[0]].q
+        return Node("concat", list(n.inputs), [y.name], dict(n.attrs), n.name)
     from_range(y)
     ins = []
     for name in n.inputs:
@@ -211,7 +290,8 @@ def _alias(g: Graph, n: Node) -> Node:
 
 #: float op -> its quantiser (layout ops pass their input's quantisation on: `_alias`, concat)
 QUANTIZERS = {"dense": _quant_dense, **dict.fromkeys(BINARY, _quant_binary),
-              "softmax": _quant_softmax, "mean_time": _quant_mean_time, "embed": _quant_embed,
+              "softmax": _quant_softmax, "magnitude": _quant_magnitude,
+              "mean_time": _quant_mean_time, "embed": _quant_embed,
               **RECURRENT_QUANTIZERS, **dict.fromkeys(UNARY, _quant_lut)}
 
 
@@ -220,18 +300,20 @@ def quantize(graph: Graph) -> Graph:
     g = graph
     if g.stage != Stage.CALIBRATED:
         raise AssertionError("quantize requires a calibrated graph")
-    unify_concat_ranges(g)
+    unify_operand_ranges(g)
     xin = g.tensors[g.inputs[0]]
     bits = g.meta.get("input_bits", 8)
-    wide: list[str] | None = []  # the int16 input and its aliases: read as they are
     if bits == 16:
-        wide = _input_reaches_only(g, RECURRENT) if xin.dtype != "int64" else None
-        if wide is None:
-            raise RnnqError(f"input {xin.name!r}: a 16-bit input needs every consumer to be a "
-                            "recurrent layer (LSTM, GRU, RNN)")
-        s, z = act16_qparams(*g.meta["input_channel_range"])
+        if xin.dtype == "int64":
+            raise RnnqError(f"input {xin.name!r}: token ids have no 16-bit form")
+        lo, hi = g.meta["input_channel_range"]
         xin.dtype = "int16"
-        xin.q = QParams(s, z, axis=len(xin.shape) - 1)
+        if _input_per_channel(g):
+            s, z = act16_qparams(lo, hi)
+            xin.q = QParams(s, z, axis=len(xin.shape) - 1)
+        else:
+            s, z = act16_qparams(np.min(lo), np.max(hi))
+            xin.q = QParams(np.float64(s), np.int64(z))
     elif xin.dtype == "int64":
         pass  # token ids: no quantisation
     elif _input_per_channel(g):
@@ -242,11 +324,20 @@ def quantize(graph: Graph) -> Graph:
         from_range(xin)
     nodes: list[Node] = []
     rename: dict[str, str] = {}
+    front = {xin.name} if xin.dtype == "int16" else set()  # the 16-bit front end so far
     for n in g.nodes:
-        if n.op not in VIEWS:
-            n.inputs = [_requant_to_int8(g, i, nodes, rename)
-                        if g.tensors[i].dtype == "int16" and i not in wide else i
-                        for i in n.inputs]
+        n.inputs = [_requant_to_int8(g, i, nodes, rename)
+                    if g.tensors[i].dtype == "int16" and not _reads16(g, n, i, front) else i
+                    for i in n.inputs]
+        if n.op not in RECURRENT and any(i in front for i in n.inputs):
+            front.update(n.outputs)
+        if n.op == "dense" and n.inputs[0] in front:
+            try:
+                nodes.append(_quant_dense(g, n))
+                continue
+            except RnnqError:  # the accumulator bound: this layer reads int8
+                front.discard(n.outputs[0])
+                n.inputs[0] = _requant_to_int8(g, n.inputs[0], nodes, rename)
         if n.op in REARRANGE:
             nodes.append(_alias(g, n))
         elif n.op == "concat":

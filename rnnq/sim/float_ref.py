@@ -270,6 +270,7 @@ NODES = {
     **{op: _unary(f) for op, f in UNARY_FNS.items()},
     "dense": _dense, "reshape": _same, "last": _same, "first": _first, "take": _take,
     "concat": _concat, "mean_time": _mean_time, "embed": _embed,
+    "magnitude": _elementwise(lambda *v: np.sqrt(sum(np.square(a) for a in v))),
 }
 
 

@@ -91,6 +91,7 @@ NODES: dict[str, Callable[[_Run, Node], object]] = {
     "qdense": _per_row(K.dense, "in_features"),
     "qsoftmax": _per_row(K.softmax, "depth"),
     "qbinary": _binary,
+    "qmagnitude": lambda r, n: K.magnitude(n.attrs["params"], *(r.val(i) for i in n.inputs)),
     "qlut": lambda r, n: K.lut(n.attrs["table"], r.val(n.inputs[0])),
     "qrequant": lambda r, n: K.requant_s8(n.attrs["params"], r.val(n.inputs[0])),
     "qmean_time": lambda r, n: K.mean_time(n.attrs["params"], r.flat(n.inputs[0])),

@@ -19,6 +19,7 @@ from rnnq.ir.params import (
     EmbedParams,
     GruParams,
     LstmParams,
+    MagnitudeParams,
     MeanTimeParams,
     RequantParams,
     RnnParams,
@@ -30,6 +31,7 @@ from rnnq.numerics import (
     INT8_MAX,
     INT16_MAX,
     div_round,
+    isqrt_round,
     requant,
     rshift_round,
     sat,
@@ -274,7 +276,21 @@ def dense(p: DenseParams, x: np.ndarray) -> np.ndarray:
     _check_last("dense x", x, p.in_features)
     acc = _i64(p.bias) + _matvec(p.w, x)
     y = p.out_zp + requant(acc, p.mult, p.shift)
-    return np.clip(y, p.act_min, p.act_max).astype(np.int8)
+    return np.clip(y, p.act_min, p.act_max).astype(_out_type(p))
+
+
+def _out_type(p) -> type:
+    """int16 when the output's clamp range is wider than int8 (a 16-bit front end)."""
+    return np.int16 if p.act_max > INT8_MAX or p.act_min < -INT8_MAX - 1 else np.int8
+
+
+def magnitude(p: MagnitudeParams, *xs: np.ndarray) -> np.ndarray:
+    """sqrt of the sum of the operands' squares (MagnitudeParams' docstring)."""
+    if not 1 <= len(xs) <= 3:
+        raise ValueError(f"magnitude: 1-3 operands, got {len(xs)}")
+    ssq = sum(np.square(_i64(x) - p.in_zp) for x in xs)
+    y = p.out_zp + requant(isqrt_round(ssq), p.mult, p.shift)
+    return np.clip(y, p.act_min, p.act_max).astype(_out_type(p))
 
 
 def binary(p: BinaryParams, a: np.ndarray, b: np.ndarray) -> np.ndarray:

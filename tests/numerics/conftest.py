@@ -34,6 +34,7 @@ class FixedpointLib:
             ("shim_tanh_q15", 3),
             ("shim_sigmoid_q15", 3),
             ("shim_div_round", 3),
+            ("shim_isqrt_round", 2),
         ]:
             fn = getattr(lib, name)
             fn.argtypes = [_P] * nargs + [_I32] + ([_I32] if name == "shim_sat" else [])
@@ -84,6 +85,9 @@ class FixedpointLib:
     def div_round(self, a, b) -> np.ndarray:
         a = np.ravel(a)
         return self._call("shim_div_round", np.int32, (a, np.int32), (b, np.int32))
+
+    def isqrt_round(self, x) -> np.ndarray:
+        return self._call("shim_isqrt_round", np.int32, (np.ravel(x), np.uint32))
 
     def tanh_table(self) -> np.ndarray:
         out = np.zeros(2048, dtype=np.int16)

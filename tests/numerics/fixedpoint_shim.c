@@ -12,6 +12,7 @@ void shim_tanh_q15(const int32_t *x, const int32_t *f, int32_t *y, int32_t n);
 void shim_sigmoid_q15(const int32_t *x, const int32_t *f, int32_t *y, int32_t n);
 int32_t shim_tanh_table(int16_t *out);
 void shim_div_round(const int32_t *a, const int32_t *b, int32_t *y, int32_t n);
+void shim_isqrt_round(const uint32_t *x, int32_t *y, int32_t n);
 
 void shim_sat(const int64_t *x, int64_t *y, int32_t n, int32_t bits)
 {
@@ -75,5 +76,13 @@ void shim_div_round(const int32_t *a, const int32_t *b, int32_t *y, int32_t n)
     int32_t k;
     for (k = 0; k < n; ++k) {
         y[k] = rnnq_div_round(a[k], b[k]);
+    }
+}
+
+void shim_isqrt_round(const uint32_t *x, int32_t *y, int32_t n)
+{
+    int32_t k;
+    for (k = 0; k < n; ++k) {
+        y[k] = rnnq_isqrt_round(x[k]);
     }
 }

@@ -61,3 +61,10 @@ def div_round(a: int, b: int) -> int:
     if q.denominator == 2:
         return math.ceil(q) if q > 0 else math.floor(q)
     return round(q)  # not a tie: the nearest integer
+
+
+def isqrt_round(x: int) -> int:
+    """The integer nearest to sqrt(x) (x >= 0): exact, from math.isqrt; (r + 1/2)^2 is never
+    an integer, so there is no tie."""
+    r = math.isqrt(x)
+    return r + 1 if Fraction(x) > Fraction(2 * r + 1, 2) ** 2 else r

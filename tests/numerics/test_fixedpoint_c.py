@@ -110,3 +110,16 @@ def test_div_round_edges(fixedpoint_c):
             assert int(fixedpoint_c.div_round(np.array([x]), np.array([y]))[0]) == ref.div_round(
                 x, y
             )
+
+
+def test_isqrt_round(fixedpoint_c):
+    """C and numpy against exact rationals: small values, squares and midpoints and their
+    neighbours, random values, and the top of the uint32 range."""
+    r = np.random.default_rng(3)
+    k = np.arange(0, 65537, dtype=np.int64)
+    x = np.concatenate([np.arange(0, 5000), k * k, k * k + k, k * k + k + 1,
+                        r.integers(0, 2**32, 20000), [2**32 - 1, 3 * 2**30]])
+    x = x[(x >= 0) & (x < 2**32)]
+    want = [ref.isqrt_round(int(v)) for v in x]
+    assert nq.isqrt_round(x).tolist() == want
+    assert fixedpoint_c.isqrt_round(x).tolist() == want

@@ -18,6 +18,7 @@ from rnnq.ir.params import (
     EmbedParams,
     GruParams,
     LstmParams,
+    MagnitudeParams,
     MeanTimeParams,
     RequantParams,
     RnnParams,
@@ -248,6 +249,27 @@ def random_dense(rng: np.random.Generator, K: int, N: int) -> DenseParams:
     )
 
 
+def random_dense16(rng: np.random.Generator, K: int, N: int) -> DenseParams:
+    """int16 -> int16 (a 16-bit front end): |bias| + K * 127 * 32768 < 2^31 for K <= 500."""
+    m, s = _qm(rng, N, -16, 0)
+    lo = int(rng.integers(-32767, 1))
+    return DenseParams(
+        in_features=K, out_features=N, w=_i8(rng, (N, K)),
+        bias=rng.integers(-(2**24), 2**24, size=N).astype(np.int32), mult=m, shift=s,
+        out_zp=0, act_min=lo, act_max=int(rng.integers(max(lo, 128), 32768)))
+
+
+def random_magnitude(rng: np.random.Generator, wide: bool) -> MagnitudeParams:
+    """int16 operands (zero point 0) or int8 ones (any zero point), output of the same width."""
+    m, s = _qm(rng, 1, -3, 1)
+    if wide:
+        return MagnitudeParams(in_zp=0, out_zp=0, mult=int(m[0]), shift=int(s[0]),
+                               act_min=-32767, act_max=32767)
+    return MagnitudeParams(in_zp=int(rng.integers(-128, 128)),
+                           out_zp=int(rng.integers(-128, 128)), mult=int(m[0]),
+                           shift=int(s[0]), act_min=-128, act_max=127)
+
+
 def random_binary(rng: np.random.Generator, op: str) -> BinaryParams:
     lo = int(rng.integers(-128, 0))
     if op == "add":
@@ -362,6 +384,11 @@ class CRnnParams(ctypes.Structure):
 
 class CRequantParams(ctypes.Structure):
     _fields_ = [(name, _I32) for name in ("in_zp", "out_zp", "mult", "shift")]
+
+
+class CMagnitudeParams(ctypes.Structure):
+    _fields_ = [(name, _I32) for name in ("in_zp", "out_zp", "mult", "shift", "act_min",
+                                          "act_max")]
 
 
 class CMeanTimeParams(ctypes.Structure):

@@ -270,10 +270,15 @@ class _Emitter:
         dst = self.at(n.outputs[0])
         src = self.at(n.inputs[0])
         prm = n.attrs.get("params")
+        kind = "s16" if self.g.tensors[n.inputs[0]].dtype == "int16" else "s8"
         if n.op == "qdense":
             _params_struct(self.p, "dense", cid, prm, self.matvec)
-            return [(f"rnnq_dense_s8(&{cid}, {src}, {dst}, {out.size // prm.out_features}, "
+            return [(f"rnnq_dense_{kind}(&{cid}, {src}, {dst}, {out.size // prm.out_features}, "
                     f"{self.scratch(n)});")]
+        if n.op == "qmagnitude":
+            _params_struct(self.p, "magnitude", cid, prm)
+            ops = [self.at(i) for i in n.inputs] + ["NULL"] * (3 - len(n.inputs))
+            return [f"rnnq_magnitude_{kind}(&{cid}, {', '.join(ops)}, {dst}, {out.size});"]
         if n.op == "qbinary":
             b = self.g.tensors[n.inputs[1]]
             other = self.at(n.inputs[1]) if b.kind != "const" else f"{cid}_b"
@@ -290,7 +295,6 @@ class _Emitter:
             return [f"rnnq_softmax_s8(&{cid}, {src}, {dst}, {out.size // prm.depth});"]
         if n.op == "qrequant":
             _params_struct(self.p, "requant", cid, prm)
-            kind = "s16" if self.g.tensors[n.inputs[0]].dtype == "int16" else "s8"
             return [f"rnnq_requant_{kind}_s8(&{cid}, {src}, {dst}, {out.size});"]
         if n.op == "qembed":
             _params_struct(self.p, "embed", cid, prm)
@@ -302,8 +306,8 @@ class _Emitter:
             self.p.arrays.append(Array("int32_t", f"{cid}_index", idx))
             if n.attrs.get("fill"):
                 zp = int(self.g.tensors[n.inputs[0]].q.zero_point)
-                return [f"rnnq_take_fill_s8({cid}_index, {idx.size}, {src}, {dst}, {zp});"]
-            return [f"rnnq_take_s8({cid}_index, {idx.size}, {src}, {dst});"]
+                return [f"rnnq_take_fill_{kind}({cid}_index, {idx.size}, {src}, {dst}, {zp});"]
+            return [f"rnnq_take_{kind}({cid}_index, {idx.size}, {src}, {dst});"]
         if n.op == "concat":
             return self._concat(n, dst)
         raise AssertionError(f"C backend has no op {n.op}")
@@ -312,17 +316,18 @@ class _Emitter:
         axis = n.attrs["axis"]
         out = self.g.tensors[n.outputs[0]]
         outer = int(np.prod(out.shape[:axis], dtype=np.int64))
+        width = 2 if out.dtype == "int16" else 1  # bytes per value (offsets count values)
         total = out.size // outer
         lines, off = [], 0
         for name in n.inputs:
             piece = self.g.tensors[name].size // outer
             src = self.at(name)
             if outer == 1:
-                lines.append(f"memcpy({dst} + {off}, {src}, {piece});")
+                lines.append(f"memcpy({dst} + {off}, {src}, {piece * width});")
             else:
                 lines.append(f"for (b = 0; b < {outer}; ++b) {{")
                 lines.append(f"    memcpy({dst} + b * {total} + {off}, {src} + b * {piece}, "
-                             f"{piece});")
+                             f"{piece * width});")
                 lines.append("}")
             off += piece
         return lines

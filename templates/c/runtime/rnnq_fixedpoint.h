@@ -144,4 +144,22 @@ static inline int32_t rnnq_div_round(int32_t a, int32_t b)
     return -(int32_t)(q - 1u) - 1; /* -q without converting 2^31 to int32 */
 }
 
+/* The integer nearest to sqrt(x): r = floor(sqrt(x)) bit by bit, plus 1 when x > r^2 + r
+ * (no tie is possible). r <= 65536. */
+static inline int32_t rnnq_isqrt_round(uint32_t x)
+{
+    uint32_t r = 0u;
+    uint32_t bit = 1u << 30;
+    while (bit != 0u) {
+        if (x >= r + bit) {
+            x -= r + bit;
+            r = (r >> 1) + bit;
+        } else {
+            r >>= 1;
+        }
+        bit >>= 2;
+    }
+    return (int32_t)(r + (x > r ? 1u : 0u));
+}
+
 #endif /* RNNQ_FIXEDPOINT_H */

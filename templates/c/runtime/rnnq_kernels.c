@@ -17,6 +17,11 @@ static inline int8_t rnnq_clamp8(int64_t v, int32_t lo, int32_t hi)
     return (int8_t)(v < lo ? lo : (v > hi ? hi : v));
 }
 
+static inline int16_t rnnq_clamp16(int64_t v, int32_t lo, int32_t hi)
+{
+    return (int16_t)(v < lo ? lo : (v > hi ? hi : v));
+}
+
 /* Clamp a gate pre-activation to [-clip, clip] when clip > 0. */
 static inline int32_t rnnq_clip_gate(int32_t v, int32_t clip)
 {
@@ -393,14 +398,17 @@ int32_t rnnq_dense_scratch_size(const rnnq_dense_params *p)
     return p->out_features * (int32_t)sizeof(int32_t) + rnnq_matvec_xbuf_size(p->in_features);
 }
 
+/* A dense output before its clamp: out_zp + requant(bias + w.x) exactly (int64). */
+static inline int64_t rnnq_dense_out(const rnnq_dense_params *p, const int32_t *acc, int32_t n)
+{
+    return (int64_t)p->out_zp + rnnq_requant(p->bias[n] + acc[n], p->mult[n], p->shift[n]);
+}
+
 void rnnq_dense_s8(const rnnq_dense_params *p, const int8_t *x, int8_t *y, int32_t rows,
                    int16_t *scratch)
 {
     const int32_t n_in = p->in_features;
     const int32_t n_out = p->out_features;
-    const int32_t zp = p->out_zp;
-    const int32_t lo = p->act_min;
-    const int32_t hi = p->act_max;
     int32_t *acc = (int32_t *)(void *)scratch; /* [N] w.x */
     int16_t *xbuf = (int16_t *)(void *)(acc + n_out);
     int32_t b;
@@ -408,12 +416,66 @@ void rnnq_dense_s8(const rnnq_dense_params *p, const int8_t *x, int8_t *y, int32
     for (b = 0; b < rows; ++b) {
         rnnq_matvec_s8(p->w, x, n_out, n_in, acc, xbuf);
         for (n = 0; n < n_out; ++n) {
-            /* out_zp + requant(...) exactly, then the clamp. */
-            const int64_t v = (int64_t)zp + rnnq_requant(p->bias[n] + acc[n], p->mult[n],
-                                                         p->shift[n]);
-            *y++ = rnnq_clamp8(v, lo, hi);
+            *y++ = rnnq_clamp8(rnnq_dense_out(p, acc, n), p->act_min, p->act_max);
         }
         x += n_in;
+    }
+}
+
+void rnnq_dense_s16(const rnnq_dense_params *p, const int16_t *x, int16_t *y, int32_t rows,
+                    int16_t *scratch)
+{
+    const int32_t n_in = p->in_features;
+    const int32_t n_out = p->out_features;
+    int32_t *acc = (int32_t *)(void *)scratch; /* [N] w.x */
+    int16_t *xbuf = (int16_t *)(void *)(acc + n_out);
+    int32_t b;
+    int32_t n;
+    for (b = 0; b < rows; ++b) {
+        rnnq_matvec_s8_s16(p->w, x, n_out, n_in, acc, xbuf);
+        for (n = 0; n < n_out; ++n) {
+            *y++ = rnnq_clamp16(rnnq_dense_out(p, acc, n), p->act_min, p->act_max);
+        }
+        x += n_in;
+    }
+}
+
+/* The magnitude of one element before its clamp (sum of up to three squares: < 2^32). */
+static inline int64_t rnnq_magnitude_out(const rnnq_magnitude_params *p, uint32_t ssq)
+{
+    return (int64_t)p->out_zp + rnnq_requant(rnnq_isqrt_round(ssq), p->mult, p->shift);
+}
+
+/* (v - zp)^2 as uint32: |v - zp| <= 65535 for int16 v and zp. */
+static inline uint32_t rnnq_square_u32(int32_t v, int32_t zp)
+{
+    const uint32_t d = (uint32_t)(v >= zp ? v - zp : zp - v);
+    return d * d;
+}
+
+void rnnq_magnitude_s8(const rnnq_magnitude_params *p, const int8_t *a, const int8_t *b,
+                       const int8_t *c, int8_t *y, int32_t n)
+{
+    const int32_t zp = p->in_zp;
+    int32_t k;
+    for (k = 0; k < n; ++k) {
+        uint32_t ssq = rnnq_square_u32(a[k], zp);
+        ssq += b != NULL ? rnnq_square_u32(b[k], zp) : 0u;
+        ssq += c != NULL ? rnnq_square_u32(c[k], zp) : 0u;
+        y[k] = rnnq_clamp8(rnnq_magnitude_out(p, ssq), p->act_min, p->act_max);
+    }
+}
+
+void rnnq_magnitude_s16(const rnnq_magnitude_params *p, const int16_t *a, const int16_t *b,
+                        const int16_t *c, int16_t *y, int32_t n)
+{
+    const int32_t zp = p->in_zp;
+    int32_t k;
+    for (k = 0; k < n; ++k) {
+        uint32_t ssq = rnnq_square_u32(a[k], zp);
+        ssq += b != NULL ? rnnq_square_u32(b[k], zp) : 0u;
+        ssq += c != NULL ? rnnq_square_u32(c[k], zp) : 0u;
+        y[k] = rnnq_clamp16(rnnq_magnitude_out(p, ssq), p->act_min, p->act_max);
     }
 }
 
@@ -506,5 +568,22 @@ void rnnq_take_fill_s8(const int32_t *index, int32_t n, const int8_t *x, int8_t 
     int32_t k;
     for (k = 0; k < n; ++k) {
         y[k] = index[k] < 0 ? (int8_t)fill : x[index[k]];
+    }
+}
+
+void rnnq_take_s16(const int32_t *index, int32_t n, const int16_t *x, int16_t *y)
+{
+    int32_t k;
+    for (k = 0; k < n; ++k) {
+        y[k] = x[index[k]];
+    }
+}
+
+void rnnq_take_fill_s16(const int32_t *index, int32_t n, const int16_t *x, int16_t *y,
+                        int32_t fill)
+{
+    int32_t k;
+    for (k = 0; k < n; ++k) {
+        y[k] = index[k] < 0 ? (int16_t)fill : x[index[k]];
     }
 }

@@ -159,6 +159,17 @@ typedef struct {
     int32_t act_max;
 } rnnq_dense_params;
 
+/* y = clamp(out_zp + requant(isqrt_round(sum_i (x_i - in_zp)^2), mult, shift), act_min,
+ * act_max) over 1-3 operands of one scale; the sum is a uint32 (< 3 * 2^30). */
+typedef struct {
+    int32_t in_zp;
+    int32_t out_zp;
+    int32_t mult;
+    int32_t shift;
+    int32_t act_min;
+    int32_t act_max;
+} rnnq_magnitude_params;
+
 /* Values of rnnq_binary_params.op. */
 typedef enum { RNNQ_BINARY_ADD = 0, RNNQ_BINARY_MUL = 1 } rnnq_binary_op;
 
@@ -250,6 +261,18 @@ int32_t rnnq_dense_scratch_size(const rnnq_dense_params *p);
 void rnnq_dense_s8(const rnnq_dense_params *p, const int8_t *x, int8_t *y, int32_t rows,
                    int16_t *scratch);
 
+/* The same with int16 x and y (a 16-bit front end): K < 2^9 keeps |bias + w.x| < 2^31 (the
+ * compiler checks each row's bound). */
+void rnnq_dense_s16(const rnnq_dense_params *p, const int16_t *x, int16_t *y, int32_t rows,
+                    int16_t *scratch);
+
+/* Elementwise magnitude of n values of the operands a, b, c (b, c NULL when absent); y may
+ * alias none of them. int8 operands -> int8 y, int16 -> int16. */
+void rnnq_magnitude_s8(const rnnq_magnitude_params *p, const int8_t *a, const int8_t *b,
+                       const int8_t *c, int8_t *y, int32_t n);
+void rnnq_magnitude_s16(const rnnq_magnitude_params *p, const int16_t *a, const int16_t *b,
+                        const int16_t *c, int16_t *y, int32_t n);
+
 /* Elementwise over n values; y may alias a or b. */
 void rnnq_binary_s8(const rnnq_binary_params *p, const int8_t *a, const int8_t *b, int8_t *y,
                     int32_t n);
@@ -264,6 +287,10 @@ void rnnq_softmax_s8(const rnnq_softmax_params *p, const int8_t *x, int8_t *y, i
 void rnnq_take_s8(const int32_t *index, int32_t n, const int8_t *x, int8_t *y);
 /* As rnnq_take_s8, and index -1 writes fill (the zero point: padding). */
 void rnnq_take_fill_s8(const int32_t *index, int32_t n, const int8_t *x, int8_t *y, int32_t fill);
+/* The same over int16 values. */
+void rnnq_take_s16(const int32_t *index, int32_t n, const int16_t *x, int16_t *y);
+void rnnq_take_fill_s16(const int32_t *index, int32_t n, const int16_t *x, int16_t *y,
+                        int32_t fill);
 
 #ifdef __cplusplus
 }

@@ -24,6 +24,7 @@ from tests.sim.kernel_cases import (
     CEmbedParams,
     CGruParams,
     CLstmParams,
+    CMagnitudeParams,
     CMeanTimeParams,
     CRequantParams,
     CRnnParams,
@@ -68,6 +69,12 @@ class KernelsLib:
             "rnnq_lut_s8": ([_P] * 3 + [_I32], None),
             "rnnq_softmax_s8": ([_P] * 3 + [_I32], None),
             "rnnq_take_s8": ([_P, _I32, _P, _P], None),
+            "rnnq_take_s16": ([_P, _I32, _P, _P], None),
+            "rnnq_take_fill_s8": ([_P, _I32, _P, _P, _I32], None),
+            "rnnq_take_fill_s16": ([_P, _I32, _P, _P, _I32], None),
+            "rnnq_dense_s16": ([_P] * 3 + [_I32, _P], None),
+            "rnnq_magnitude_s8": ([_P] * 5 + [_I32], None),
+            "rnnq_magnitude_s16": ([_P] * 5 + [_I32], None),
             "shim_lstm_sequence": ([_P, _P, _I32, _I32, _I32, _P, _P, _P, _P, _P], None),
             "rnnq_gru_scratch_size": ([_P], _I32),
             "rnnq_rnn_scratch_size": ([_P], _I32),
@@ -202,12 +209,26 @@ class KernelsLib:
         return y
 
     def dense(self, p, x: np.ndarray) -> np.ndarray:
+        """int8 x -> rnnq_dense_s8, int16 x -> rnnq_dense_s16 (the output of the same width)."""
         cp = to_c(p, CDenseParams)
-        x = np.ascontiguousarray(x, dtype=np.int8)
+        x = np.ascontiguousarray(x)
+        assert x.dtype in (np.int8, np.int16)
         rows = x.size // p.in_features
-        y = np.zeros(x.shape[:-1] + (p.out_features,), dtype=np.int8)
+        y = np.zeros(x.shape[:-1] + (p.out_features,), dtype=x.dtype)
         scratch = _scratch(scratch_bytes("qdense", p))
-        self.lib.rnnq_dense_s8(ctypes.byref(cp), _ptr(x), _ptr(y), rows, _ptr(scratch))
+        fn = self.lib.rnnq_dense_s16 if x.dtype == np.int16 else self.lib.rnnq_dense_s8
+        fn(ctypes.byref(cp), _ptr(x), _ptr(y), rows, _ptr(scratch))
+        return y
+
+    def magnitude(self, p, *xs: np.ndarray) -> np.ndarray:
+        """rnnq_magnitude_s8 / _s16 on 1-3 operands of one shape and width."""
+        cp = to_c(p, CMagnitudeParams)
+        xs = [np.ascontiguousarray(x) for x in xs]
+        y = np.zeros_like(xs[0])
+        fn = (self.lib.rnnq_magnitude_s16 if xs[0].dtype == np.int16
+              else self.lib.rnnq_magnitude_s8)
+        ops = [_ptr(x) for x in xs] + [None] * (3 - len(xs))
+        fn(ctypes.byref(cp), *ops, _ptr(y), y.size)
         return y
 
     def binary(self, p, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -232,12 +253,17 @@ class KernelsLib:
         self.lib.rnnq_softmax_s8(ctypes.byref(cp), _ptr(x), _ptr(y), x.size // p.depth)
         return y
 
-    def take(self, index: np.ndarray, x: np.ndarray) -> np.ndarray:
-        """One row: x [m] -> x[index]."""
+    def take(self, index: np.ndarray, x: np.ndarray, fill: int | None = None) -> np.ndarray:
+        """One row: x [m] -> x[index] (int8 or int16; with fill, index -1 gives fill)."""
         index = np.ascontiguousarray(index, dtype=np.int32)
-        x = np.ascontiguousarray(x, dtype=np.int8)
-        y = np.zeros(index.size, dtype=np.int8)
-        self.lib.rnnq_take_s8(_ptr(index), index.size, _ptr(x), _ptr(y))
+        x = np.ascontiguousarray(x)
+        y = np.zeros(index.size, dtype=x.dtype)
+        kind = "s16" if x.dtype == np.int16 else "s8"
+        if fill is None:
+            getattr(self.lib, f"rnnq_take_{kind}")(_ptr(index), index.size, _ptr(x), _ptr(y))
+        else:
+            getattr(self.lib, f"rnnq_take_fill_{kind}")(_ptr(index), index.size, _ptr(x),
+                                                        _ptr(y), fill)
         return y
 
 

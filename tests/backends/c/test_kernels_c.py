@@ -17,6 +17,7 @@ from rnnq.ir.params import (
     EmbedParams,
     GruParams,
     LstmParams,
+    MagnitudeParams,
     MeanTimeParams,
     RequantParams,
     RnnParams,
@@ -31,15 +32,18 @@ from tests.sim.kernel_cases import (
     CEmbedParams,
     CGruParams,
     CLstmParams,
+    CMagnitudeParams,
     CMeanTimeParams,
     CRequantParams,
     CRnnParams,
     CSoftmaxParams,
     random_binary,
     random_dense,
+    random_dense16,
     random_embed,
     random_gru,
     random_lstm,
+    random_magnitude,
     random_mean_time,
     random_requant,
     random_rnn,
@@ -319,6 +323,53 @@ def test_take(kernels_c, seed, m, n):
     assert np.array_equal(kernels_c.take(index, x), sim.take(index, x))
 
 
+@settings(max_examples=30, deadline=None)
+@given(seed=SEEDS, m=st.integers(1, 100), n=st.integers(1, 200), wide=st.booleans())
+def test_take_fill(kernels_c, seed, m, n, wide):
+    """Index maps with padding (-1 -> the fill value), int8 and int16."""
+    rng = _rng(seed)
+    x = _i16(rng, m) if wide else _i8(rng, m)
+    index = rng.integers(-1, m, size=n).astype(np.int32)
+    fill = int(rng.integers(-128, 128))
+    assert np.array_equal(kernels_c.take(index, x, fill), sim.take(index, x, fill))
+    assert np.array_equal(kernels_c.take(np.maximum(index, 0), x),
+                          sim.take(np.maximum(index, 0), x))
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=SEEDS, K=st.integers(1, 500), N=st.integers(1, 24), rows=st.integers(1, 4))
+def test_dense_s16(kernels_c, seed, K, N, rows):
+    """int16 -> int16 dense of a 16-bit front end, extremes of x over-represented."""
+    rng = _rng(seed)
+    p = random_dense16(rng, K, N)
+    x = _i16(rng, (rows, K))
+    got = kernels_c.dense(p, x)
+    assert got.dtype == np.int16
+    assert np.array_equal(got, sim.dense(p, x))
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=SEEDS, n_ops=st.integers(1, 3), wide=st.booleans(), n=st.integers(1, 300))
+def test_magnitude(kernels_c, seed, n_ops, wide, n):
+    """sqrt of 1-3 squares, int8 and int16 (three int16 extremes: a sum near 3 * 2^30)."""
+    rng = _rng(seed)
+    p = random_magnitude(rng, wide)
+    xs = [_i16(rng, n) if wide else _i8(rng, n) for _ in range(n_ops)]
+    got = kernels_c.magnitude(p, *xs)
+    assert got.dtype == xs[0].dtype
+    assert np.array_equal(got, sim.magnitude(p, *xs))
+
+
+def test_magnitude_extremes(kernels_c):
+    """Every operand at -32768: the uint32 sum 3 * 2^30 and isqrt 55426 (= round(sqrt))."""
+    p = MagnitudeParams(in_zp=0, out_zp=0, mult=2**30, shift=30, act_min=-32767, act_max=32767)
+    x = np.full(4, -32768, np.int16)
+    for k in (1, 2, 3):
+        want = np.minimum(np.full(4, round((k * 2**30) ** 0.5)), 32767)
+        assert np.array_equal(sim.magnitude(p, *[x] * k), want)
+        assert np.array_equal(kernels_c.magnitude(p, *[x] * k), want)
+
+
 def _c_struct_fields(struct: str) -> list[str]:
     text = (cbuild.RUNTIME_DIR / "rnnq_kernels.h").read_text()
     m = re.search(r"typedef struct \{([^{}]*)\}\s*" + struct + ";", text)
@@ -339,6 +390,7 @@ def _c_struct_fields(struct: str) -> list[str]:
         (RequantParams, "rnnq_requant_params", CRequantParams),
         (MeanTimeParams, "rnnq_mean_time_params", CMeanTimeParams),
         (EmbedParams, "rnnq_embed_params", CEmbedParams),
+        (MagnitudeParams, "rnnq_magnitude_params", CMagnitudeParams),
     ],
 )
 def test_structs_mirror_params_field_for_field(cls, struct, ctype):
