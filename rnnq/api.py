@@ -29,7 +29,7 @@ from rnnq.validation import simulate as simulate_build
 from rnnq.validation import validate_c, validate_tflite
 
 #: ONNX -> canonical float IR (what validate and inspect rebuild from a build's model.onnx).
-FLOAT_STEPS: tuple[steps.Step, ...] = (steps.import_model, steps.fold_dense_bias,
+FLOAT_STEPS: tuple[steps.Step, ...] = (steps.import_model, steps.fold_dense_affine,
                                        steps.fuse_dense_relu, steps.fuse_magnitude)
 
 #: The steps of each output format, in order.

@@ -17,29 +17,63 @@ def _sole_consumer(graph: Graph, name: str) -> Node | None:
     return users[0]
 
 
-def fold_dense_bias(graph: Graph) -> Graph:
-    """dense -> add(const equal on every row) becomes one dense with the constant in its bias.
-
-    Exporters write Linear layers as MatMul + Add; one bias keeps one rounding.
-    """
-    for node in list(graph.nodes):
-        if node.op != "dense":
-            continue
-        nxt = _sole_consumer(graph, node.outputs[0])
-        if nxt is None or nxt.op != "add":
-            continue
-        other = nxt.inputs[1] if nxt.inputs[0] == node.outputs[0] else nxt.inputs[0]
-        t = graph.tensors[other]
-        if t.kind != "const":
-            continue
-        rows = t.data.reshape(-1, t.shape[-1])
-        if not np.all(rows == rows[0]):
-            continue
-        b = graph.tensors[node.inputs[2]]
-        b.data = (b.data.astype(np.float64) + rows[0]).astype(np.float32)
-        node.outputs = [nxt.outputs[0]]
-        graph.nodes.remove(nxt)
+def fold_dense_affine(graph: Graph) -> Graph:
+    """dense -> (index maps, reshapes) -> mul or add by a constant becomes one dense with the
+    constant folded into its weights and bias, when the constant is one value per dense output
+    feature wherever that feature lands: a Linear's bias (MatMul + Add), a BatchNormalization
+    after a Conv (its scale and shift, through the Conv's output reordering). Padding (a take
+    with fill) passes only a mul: zeros stay zeros."""
+    changed = True
+    while changed:
+        changed = False
+        for node in list(graph.nodes):
+            if node.op == "dense" and _fold_affine_after(graph, node):
+                changed = True
     return graph.prune().verify()
+
+
+def _fold_affine_after(graph: Graph, dense: Node) -> bool:
+    w, b = (graph.tensors[i] for i in dense.inputs[1:])
+    if any(len(graph.consumers(t.name)) > 1 for t in (w, b)):
+        return False  # weights shared with another layer
+    n_out = w.shape[0]
+    y = graph.tensors[dense.outputs[0]]
+    origin = np.arange(y.size) % n_out  # the dense feature of every per-step element
+    nxt, fill, chain = _sole_consumer(graph, dense.outputs[0]), False, False
+    while nxt is not None and nxt.op in ("take", "reshape"):
+        chain = True
+        if nxt.op == "take":
+            idx = np.asarray(nxt.attrs["index"])
+            fill = fill or bool(nxt.attrs.get("fill"))
+            origin = np.where(idx < 0, -1, origin[np.maximum(idx, 0)])
+        nxt = _sole_consumer(graph, nxt.outputs[0])
+    if nxt is None or nxt.op not in ("mul", "add") or (fill and nxt.op == "add"):
+        return False
+    consts = [i for i in nxt.inputs if graph.tensors[i].kind == "const"]
+    if len(consts) != 1:
+        return False
+    out = graph.tensors[nxt.outputs[0]]
+    c = np.broadcast_to(graph.tensors[consts[0]].data, out.shape).ravel().astype(np.float64)
+    per = np.full(n_out, 1.0 if nxt.op == "mul" else 0.0)
+    for f in range(n_out):
+        vals = c[origin == f]
+        if vals.size and not np.all(vals == vals[0]):
+            return False
+        if vals.size:
+            per[f] = vals[0]
+    wd, bd = w.data.astype(np.float64), b.data.astype(np.float64)
+    if nxt.op == "mul":
+        wd, bd = wd * per[:, None], bd * per
+    else:
+        bd = bd + per
+    w.data, b.data = wd.astype(np.float32), bd.astype(np.float32)
+    if not chain:  # directly after the dense: the dense writes its output
+        dense.outputs = [nxt.outputs[0]]
+        graph.nodes.remove(nxt)
+        return True
+    other = nxt.inputs[0] if nxt.inputs[1] == consts[0] else nxt.inputs[1]
+    nxt.op, nxt.inputs, nxt.attrs = "reshape", [other], {}
+    return True
 
 
 def fuse_dense_relu(graph: Graph) -> Graph:
