@@ -25,6 +25,16 @@ OPS: dict[str, tuple[int, int]] = {
     "square": (1, 1),  # Pow(x, 2)
     "sqrt": (1, 1),  # of a magnitude (negative values read as 0)
     "leaky_relu": (1, 1),  # attrs alpha: x < 0 -> alpha * x
+    # more elementwise functions of one operand (int8 tables once quantised; UNARY_FNS)
+    "log": (1, 1),  # of x, non-positive x read as the smallest float32 (ONNX gives -inf)
+    "exp": (1, 1),
+    "abs": (1, 1),
+    "softplus": (1, 1),
+    "elu": (1, 1),  # attrs alpha
+    "hard_sigmoid": (1, 1),  # attrs alpha, beta: clamp(alpha * x + beta, 0, 1)
+    "hard_swish": (1, 1),
+    "clip": (1, 1),  # attrs lo, hi
+    "reciprocal": (1, 1),  # 1 / x (a division by an activation multiplies by it)
     "magnitude": (-1, 1),  # sqrt of the sum of its 1-3 inputs' squares (canonicalize)
     "softmax": (1, 1),  # over the last per-step axis
     # layout (float and integer alike)
@@ -68,7 +78,8 @@ LAYOUT = REARRANGE | {"concat"}
 STATEFUL = frozenset({*RECURRENT, *INT_RECURRENT, "mean_time", "qmean_time"})
 #: Elementwise float ops with two operands, and with one (int8 lookup tables once quantised).
 BINARY = frozenset({"add", "sub", "mul"})
-UNARY = frozenset({"relu", "sigmoid", "tanh", "square", "sqrt", "leaky_relu"})
+UNARY = frozenset({"relu", "sigmoid", "tanh", "square", "sqrt", "leaky_relu", "log", "exp",
+                   "abs", "softplus", "elu", "hard_sigmoid", "hard_swish", "clip", "reciprocal"})
 ELEMENTWISE = BINARY | UNARY
 #: Ops whose first input feeds a matrix product (so per-feature input scales fold into it).
 LINEAR = frozenset({*RECURRENT, "dense"})

@@ -133,6 +133,8 @@ def _softmax(v: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
+_TINY32 = float(np.finfo(np.float32).tiny)  # log/reciprocal at 0: finite, as large as float32
+
 #: elementwise functions of one operand, f(v, node attrs); the integer model's tables are
 #: built from the same functions (passes/quantize.py)
 UNARY_FNS: dict[str, Callable[[np.ndarray, dict], np.ndarray]] = {
@@ -142,6 +144,15 @@ UNARY_FNS: dict[str, Callable[[np.ndarray, dict], np.ndarray]] = {
     "square": lambda v, a: np.square(v),
     "sqrt": lambda v, a: np.sqrt(np.maximum(v, 0.0)),
     "leaky_relu": lambda v, a: np.where(v < 0, a["alpha"] * v, v),
+    "log": lambda v, a: np.log(np.maximum(v, _TINY32)),
+    "exp": lambda v, a: np.exp(v),
+    "abs": lambda v, a: np.abs(v),
+    "softplus": lambda v, a: np.logaddexp(v, 0.0),
+    "elu": lambda v, a: np.where(v < 0, a["alpha"] * np.expm1(np.minimum(v, 0.0)), v),
+    "hard_sigmoid": lambda v, a: np.clip(a["alpha"] * v + a["beta"], 0.0, 1.0),
+    "hard_swish": lambda v, a: v * np.clip(v / 6.0 + 0.5, 0.0, 1.0),
+    "clip": lambda v, a: np.clip(v, a["lo"], a["hi"]),
+    "reciprocal": lambda v, a: 1.0 / np.where(v == 0, _TINY32, v),
 }
 _BINARY = {"add": np.add, "sub": np.subtract, "mul": np.multiply}
 _RECURRENT = {"lstm": lstm_float, "gru": gru_float, "rnn": rnn_float}

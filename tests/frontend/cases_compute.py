@@ -242,3 +242,27 @@ def add_residual_seq(n):
 def mul_gated_input(n):
     z = n.op("Mul", n.op("Sigmoid", "x"), n.op("Tanh", "x"))
     return X0, [n.lstm(z, F, outputs=("", "Y_h"))[1]]
+
+
+# --- more elementwise functions, divisions ----------------------------------------------------
+@case()
+def unary_functions(n):
+    """Log, Exp, Abs, Neg, Softplus, Elu, HardSigmoid, HardSwish, Clip (attributes at opset 6
+    and inputs at 11+: here inputs), Reciprocal: each a table once quantised."""
+    h = n.lstm("x", F, outputs=("Y", ""))[0]  # [T, 1, 1, H] in (-1, 1)
+    pos = n.op("Add", n.op("Abs", h), n.c(0.25))
+    outs = [n.op("Log", pos), n.op("Exp", h), n.op("Neg", h), n.op("Softplus", h),
+            n.op("Elu", h, alpha=0.7), n.op("HardSigmoid", h, alpha=0.3, beta=0.4),
+            n.op("HardSwish", n.op("Mul", h, n.c(4.0))), n.op("Clip", h, n.c(-0.3), n.c(0.5)),
+            n.op("Clip", h, "", n.c(0.2)), n.op("Reciprocal", pos)]
+    return X0, [n.op("Concat", *outs, axis=-1)]
+
+
+@case()
+def divisions_and_constant_minus(n):
+    """x / y of two activations (x * (1 / y)), c / x, c - x (the GRU-style 1 - z)."""
+    h = n.lstm("x", F, outputs=("Y", ""))[0]
+    z = n.op("Sigmoid", h)
+    d = n.op("Add", n.op("Abs", h), n.c(0.5))
+    outs = [n.op("Div", h, d), n.op("Div", n.c(0.5), d), n.op("Sub", n.c(1.0), z)]
+    return X0, [n.op("Concat", *outs, axis=-1)]

@@ -227,6 +227,36 @@ def _prelu(ctx: Ctx, node) -> None:
     ctx.emit("add", [pos, scaled], [out], node)
 
 
+def _elu(ctx: Ctx, node) -> None:
+    _unary("elu", alpha=float(attrs_of(node).get("alpha", 1.0)))(ctx, node)
+
+
+def _hard_sigmoid(ctx: Ctx, node) -> None:
+    at = attrs_of(node)
+    _unary("hard_sigmoid", alpha=float(at.get("alpha", 0.2)),
+           beta=float(at.get("beta", 0.5)))(ctx, node)
+
+
+def _clip(ctx: Ctx, node) -> None:
+    """Clip: bounds as attributes (opset < 11) or constant inputs (absent = unbounded)."""
+    at = attrs_of(node)
+    bounds = [float(at.get("min", -np.inf)), float(at.get("max", np.inf))]
+    for k in (1, 2):
+        if len(node.input) > k and node.input[k]:
+            v = ctx.const(node, node.input[k], ("min", "max")[k - 1]).astype(np.float64)
+            if v.size != 1:
+                raise node_error(node, f"{('min', 'max')[k - 1]} must be one value")
+            bounds[k - 1] = float(v.ravel()[0])
+    _unary("clip", lo=bounds[0], hi=bounds[1])(ctx, node)
+
+
+def _neg(ctx: Ctx, node) -> None:
+    x = ctx.act(node, node.input[0])
+    ctx.add_act(node.output[0], x.shape, x.kind, x.time_axis)
+    ctx.emit("mul", [x.name, ctx.add_const(np.full(x.shape, -1.0), node.output[0] + "_c")],
+             [node.output[0]], node)
+
+
 def _pow(ctx: Ctx, node) -> None:
     e = ctx.const(node, node.input[1], "the exponent").astype(np.float64)
     if e.size != 1 or float(e.ravel()[0]) not in (0.5, 1.0, 2.0):
@@ -277,7 +307,8 @@ def _binary(op: str):
         a_name, b_name = node.input[0], node.input[1]
         out = node.output[0]
         if ctx.is_const(a_name) and op in ("sub", "div"):
-            raise node_error(node, "constant minus/over activation is not supported")
+            _constant_minus_or_over(ctx, node, op)
+            return
         if ctx.is_const(a_name):
             a_name, b_name = b_name, a_name
         a = ctx.act(node, a_name)
@@ -304,18 +335,43 @@ def _binary(op: str):
             ctx.add_act(out, a.shape, a.kind, a.time_axis)
             ctx.emit("mul" if op == "div" else op, [a.name, b_const], [out], node)
             return
-        if op == "div":
-            raise node_error(node, "division by an activation is not supported")
         b = ctx.act(node, b_name)
+        kind = op
+        if op == "div":  # a * (1 / b)
+            b = _unary_to(ctx, node, "reciprocal", b, out + "_reciprocal")
+            kind = "mul"
         if a.kind != b.kind or a.time_axis != b.time_axis:
             raise node_error(node, f"operands {ctx.full_shape(a)} and {ctx.full_shape(b)} differ "
                              "in timing (per step vs final, or time on another axis)")
         if ctx.full_shape(a) != ctx.full_shape(b):
             a, b = (_broadcast(ctx, node, v, a, b) for v in (a, b))
         ctx.add_act(out, a.shape, a.kind, a.time_axis)
-        ctx.emit(op, [a.name, b.name], [out], node)
+        ctx.emit(kind, [a.name, b.name], [out], node)
 
     return handler
+
+
+def _unary_to(ctx: Ctx, node, op: str, x: Tensor, name: str) -> Tensor:
+    """op(x) into a new activation `name` (a step of a decomposed node)."""
+    name = ctx.tmp(name)
+    ctx.add_act(name, x.shape, x.kind, x.time_axis)
+    ctx.emit(op, [x.name], [name], node)
+    return ctx.act(node, name)
+
+
+def _constant_minus_or_over(ctx: Ctx, node, op: str) -> None:
+    """c - x as (-1 * x) + c, c / x as (1 / x) * c: the second step through the constant path
+    of Add/Mul (a node whose inputs are the new activation and the constant)."""
+    x = ctx.act(node, node.input[1])
+    if op == "sub":
+        mid = ctx.tmp(node.output[0] + "_neg")
+        ctx.add_act(mid, x.shape, x.kind, x.time_axis)
+        ctx.emit("mul", [x.name, ctx.add_const(np.full(x.shape, -1.0), mid + "_c")], [mid], node)
+    else:
+        mid = _unary_to(ctx, node, "reciprocal", x, node.output[0] + "_reciprocal").name
+    step = onnx.helper.make_node("Add" if op == "sub" else "Mul", [mid, node.input[0]],
+                                 list(node.output), name=node.name)
+    _binary("add" if op == "sub" else "mul")(ctx, step)
 
 
 def _broadcast(ctx: Ctx, node, v: Tensor, a: Tensor, b: Tensor) -> Tensor:
@@ -464,7 +520,10 @@ HANDLERS: dict[str, Callable[[Ctx, onnx.NodeProto], None]] = {
     "Identity": _identity, "Dropout": _identity, "Concat": _concat, "Split": _split,
     "ReduceMean": _reduce(True), "ReduceSum": _reduce(False), "Conv": conv, "Pad": pad,
     "BatchNormalization": batch_norm, "Cast": _cast, "Pow": _pow, "Sqrt": _unary("sqrt"),
-    "LeakyRelu": _leaky_relu, "PRelu": _prelu,
+    "LeakyRelu": _leaky_relu, "PRelu": _prelu, "Log": _unary("log"), "Exp": _unary("exp"),
+    "Abs": _unary("abs"), "Neg": _neg, "Softplus": _unary("softplus"), "Elu": _elu,
+    "HardSigmoid": _hard_sigmoid, "HardSwish": _unary("hard_swish"), "Clip": _clip,
+    "Reciprocal": _unary("reciprocal"),
 }
 #: Every ONNX op rnnq imports: those with a handler, and those that only ever fold into
 #: constants (a Shape of an activation folds too: its shape is known).

@@ -14,6 +14,7 @@ from tflite_common import require_litert
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "frontend"))
 import cases_compute  # noqa: F401 - registers its cases
+import cases_conv  # noqa: F401 - registers its cases
 import cases_layout  # noqa: F401 - registers its cases
 from onnx_cases import CASES, build_case, data_shape
 
