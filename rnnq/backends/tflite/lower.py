@@ -129,6 +129,12 @@ class _Lower(Recurrent):
         lead = (1, self.t) if src.kind == "seq" else (1,)
         flat = self.reshape(self.ir(n.inputs[0]), (*lead, src.size), n.outputs[0] + "/flat")
         idx = np.asarray(n.attrs["index"], dtype=np.int32).ravel()
+        if n.attrs.get("fill"):  # one zero (the zero point once int8) after the last value
+            padded = self.act(n.outputs[0] + "/padded", (*lead, src.size + 1))
+            pads = np.zeros((len(lead) + 1, 2), np.int32)
+            pads[-1, 1] = 1
+            self.op("PAD", [flat, self.const(n.outputs[0] + "/pads", pads)], [padded])
+            flat, idx = padded, np.where(idx < 0, src.size, idx).astype(np.int32)
         gathered = self.act(n.outputs[0] + "/taken", (*lead, idx.size))
         self.op("GATHER", [flat, self.const(n.outputs[0] + "/index", idx)], [gathered],
                 Axis=len(lead), BatchDims=0)

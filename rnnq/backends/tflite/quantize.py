@@ -37,7 +37,7 @@ from rnnq.passes.qparams import (
 from rnnq.sim.litert.constraints import FIXED_OUTPUT
 from rnnq.sim.litert.interpreter import run
 
-LAYOUT = {"RESHAPE": (0,), "GATHER": (0,), "PACK": None, "UNPACK": (0,), "SPLIT": (1,),
+LAYOUT = {"RESHAPE": (0,), "GATHER": (0,), "PAD": (0,), "PACK": None, "UNPACK": (0,), "SPLIT": (1,),
           "REVERSE_V2": (0,), "CONCATENATION": None,
           "RELU": (0,)}  # RELU at one scale: LiteRT's identity multiplier, then max(q, zp)
 FIXED = FIXED_OUTPUT  # LOGISTIC / SOFTMAX / TANH outputs

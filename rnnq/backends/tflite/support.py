@@ -47,8 +47,6 @@ def fused_lstm_blocker(g: Graph, n: Node) -> str | None:
 def _check_node(g: Graph, n: Node) -> None:
     if n.op not in LOWERED_OPS:
         raise err(n, f"IR op {n.op}")
-    if n.op == "take" and n.attrs.get("fill"):
-        raise err(n, "zero padding (Pad, or a Conv's pads)")
     kinds = {g.tensors[i].kind for i in n.inputs if g.tensors[i].kind != "const"}
     if n.op == "concat" and len(kinds) > 1:
         raise err(n, "concatenating per-step and final tensors")

@@ -26,7 +26,7 @@ from rnnq.numerics.gemmlowp import quantize_multiplier
 from rnnq.sim.litert.lstm import checked_log2
 
 #: Ops whose int8 inputs and outputs must share one scale and zero point (no requantisation).
-SAME_QUANT = {"CONCATENATION": None, "PACK": None, "UNPACK": (0,), "RELU": (0,)}
+SAME_QUANT = {"CONCATENATION": None, "PACK": None, "UNPACK": (0,), "RELU": (0,), "PAD": (0,)}
 #: Fixed int8 output quantisations (scale, zero point) LiteRT insists on.
 FIXED_OUTPUT = {"LOGISTIC": (1.0 / 256, -128), "SOFTMAX": (1.0 / 256, -128),
                 "TANH": (1.0 / 128, 0)}
@@ -144,6 +144,15 @@ def _gather(g: TGraph, op: TOp) -> str | None:
     return None
 
 
+def _pad(g: TGraph, op: TOp) -> str | None:
+    pads = g.tensors[op.inputs[1]].data
+    if len(op.inputs) > 2 and op.inputs[2] >= 0:
+        return "PAD with constant_values is not modelled (PADV2)"
+    if pads is None or np.any(np.asarray(pads).reshape(-1, 2)[0] != 0):
+        return "PAD needs constant paddings, none along dim 0"
+    return _same_quant(g, op)
+
+
 def _concatenation(g: TGraph, op: TOp) -> str | None:
     if op.options.get("FusedActivationFunction", 0) != 0:
         return "CONCATENATION takes no fused activation"
@@ -152,7 +161,7 @@ def _concatenation(g: TGraph, op: TOp) -> str | None:
 
 CHECKS = {"FULLY_CONNECTED": _fully_connected, "ADD": _add_sub, "SUB": _add_sub,
           "LOGISTIC": _fixed_output, "TANH": _fixed_output, "SOFTMAX": _fixed_output,
-          "GATHER": _gather,
+          "GATHER": _gather, "PAD": _pad,
           "CONCATENATION": _concatenation, "PACK": _same_quant, "UNPACK": _same_quant,
           "RELU": _same_quant}
 

@@ -21,7 +21,7 @@ from rnnq.sim.litert.context import Ctx, Kernel, folded, initial_variable
 #: Ops that only move values: one evaluator serves the integer and the float graph.
 _MOVES: dict[str, Kernel] = {
     "CONCATENATION": layout.concatenation, "SPLIT": layout.split, "UNPACK": layout.unpack,
-    "PACK": layout.pack, "RESHAPE": layout.reshape, "REVERSE_V2": layout.reverse_v2,
+    "PACK": layout.pack, "RESHAPE": layout.reshape, "PAD": layout.pad, "REVERSE_V2": layout.reverse_v2,
     "STRIDED_SLICE": layout.strided_slice, "GATHER": control.gather,
     "DYNAMIC_UPDATE_SLICE": control.dynamic_update_slice, "LESS": control.less,
     "WHILE": control.while_loop,

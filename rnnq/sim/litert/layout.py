@@ -63,6 +63,16 @@ def pack(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
     return [_fold(np.stack(parts, axis=axis + 1))]
 
 
+def pad(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
+    """PAD without constant_values: LiteRT pads int8 with the output's zero point (its Prepare
+    requires the input's quantisation), float with 0. Padding dim 0 is not modelled."""
+    x = _unfold(ctx, op.inputs[0], args[0])
+    pads = np.asarray(args[1], np.int64).reshape(-1, 2)
+    fill = qparams(ctx, op.outputs[0])[1] if x.dtype == np.int8 else 0
+    width = [(0, 0), *[(int(a), int(b)) for a, b in pads[1:]]]
+    return [_fold(np.pad(x, [(0, 0), *width], constant_values=fill))]
+
+
 def reshape(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
     out = tuple(ctx.tensor(op.outputs[0]).shape)
     return [np.ascontiguousarray(args[0]).reshape((-1, *out[1:]) if out else ())]
