@@ -194,6 +194,10 @@ class _Lower(Recurrent):
     def _relu(self, n: Node) -> None:
         self.op("RELU", [self.ir(n.inputs[0])], [self.out(n)])
 
+    def _leaky_relu(self, n: Node) -> None:
+        self.op("LEAKY_RELU", [self.ir(n.inputs[0])], [self.out(n)],
+                Alpha=float(n.attrs["alpha"]))
+
     def _sigmoid(self, n: Node) -> None:
         self.op("LOGISTIC", [self.ir(n.inputs[0])], [self.out(n)])
 

@@ -13,7 +13,8 @@ from rnnq.ir.ops import BINARY, RECURRENT, hard_sigmoid
 
 #: IR ops the lowering has a rule for (rnnq.backends.tflite.lower / lower_rnn).
 LOWERED_OPS = frozenset({*RECURRENT, "reshape", "take", "last", "first", "concat", "mean_time",
-                         "dense", "add", "sub", "mul", "relu", "sigmoid", "tanh", "softmax"})
+                         "dense", "add", "sub", "mul", "relu", "sigmoid", "tanh", "softmax",
+                         "leaky_relu"})
 
 
 def require(*modules: str) -> None:

@@ -39,14 +39,14 @@ OPTIONS = {
     "PACK": "PackOptions", "MEAN": "ReducerOptions", "STRIDED_SLICE": "StridedSliceOptions",
     "QUANTIZE": "QuantizeOptions", "DEQUANTIZE": "DequantizeOptions", "GATHER": "GatherOptions",
     "SPLIT": "SplitOptions", "WHILE": "WhileOptions", "LESS": "LessOptions",
-    "PAD": "PadOptions",
+    "PAD": "PadOptions", "LEAKY_RELU": "LeakyReluOptions",
 }
 # Operator versions as TensorFlow's converter records them for int8 kernels (informative only:
 # LiteRT's resolver accepts any registered version; older runtimes use it to refuse new files).
 VERSIONS = {"FULLY_CONNECTED": 4, "ADD": 2, "SUB": 2, "MUL": 2, "LOGISTIC": 2, "TANH": 2,
             "CONCATENATION": 2, "SOFTMAX": 2, "UNIDIRECTIONAL_SEQUENCE_LSTM": 3, "MEAN": 2,
             "QUANTIZE": 2, "DEQUANTIZE": 2, "PACK": 2, "UNPACK": 2, "STRIDED_SLICE": 2,
-            "REVERSE_V2": 2, "GATHER": 2, "SPLIT": 2, "PAD": 2}
+            "REVERSE_V2": 2, "GATHER": 2, "SPLIT": 2, "PAD": 2, "LEAKY_RELU": 2}
 TYPES = {"float32": TensorType.FLOAT32, "int8": TensorType.INT8, "int16": TensorType.INT16,
          "int32": TensorType.INT32, "int64": TensorType.INT64, "uint8": TensorType.UINT8,
          "bool": TensorType.BOOL}

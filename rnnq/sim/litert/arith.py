@@ -309,6 +309,25 @@ logistic = _lut_kernel("LOGISTIC")
 tanh = _lut_kernel("TANH")
 
 
+def leaky_relu(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
+    """reference_ops::QuantizeLeakyRelu: x - z_in >= 0 scaled by s_in / s_out, else by
+    alpha * s_in / s_out (each a QuantizeMultiplier of a float32 quotient, as LeakyReluPrepare
+    computes it in float), plus z_out, saturated."""
+    s_in, z_in = qparams(ctx, op.inputs[0])
+    s_out, z_out = qparams(ctx, op.outputs[0])
+    alpha = np.float32(op.options["Alpha"])
+    m_id, e_id = quantize_multiplier(float(np.float32(s_in / s_out)))
+    m_a, e_a = quantize_multiplier(float(np.float32(np.float32(s_in * alpha) / s_out)))
+    d = args[0].astype(np.int64) - z_in
+    y = np.where(d >= 0, mbqm(d, m_id, e_id), mbqm(d, m_a, e_a)) + z_out
+    return [to_int8(y)]
+
+
+def leaky_relu_float(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
+    x = args[0]
+    return [np.where(x >= 0, x, x * np.float32(op.options["Alpha"])).astype(np.float32)]
+
+
 def logistic_float(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
     return [(1.0 / (1.0 + np.exp(-args[0].astype(np.float64)))).astype(np.float32)]
 

@@ -33,7 +33,7 @@ KERNELS: dict[str, Kernel] = {
     "ADD": control.int32_or(arith.add, np.add), "SUB": arith.sub,
     "MUL": control.int32_or(arith.mul, np.multiply),
     "LOGISTIC": arith.logistic, "TANH": arith.tanh, "SOFTMAX": arith.softmax,
-    "MEAN": arith.mean, "RELU": control.relu,
+    "MEAN": arith.mean, "RELU": control.relu, "LEAKY_RELU": arith.leaky_relu,
     "QUANTIZE": layout.quantize, "DEQUANTIZE": layout.dequantize,
     "UNIDIRECTIONAL_SEQUENCE_LSTM": lstm.lstm_int8x8_16,
 }
@@ -45,6 +45,7 @@ FLOAT_KERNELS: dict[str, Kernel] = {
     "MUL": control.int32_or(arith.mul_float, np.multiply),
     "LOGISTIC": arith.logistic_float, "TANH": arith.tanh_float,
     "SOFTMAX": arith.softmax_float, "MEAN": arith.mean_float, "RELU": control.relu_float,
+    "LEAKY_RELU": arith.leaky_relu_float,
     "QUANTIZE": layout.passthrough_float, "DEQUANTIZE": layout.passthrough_float,
     "UNIDIRECTIONAL_SEQUENCE_LSTM": lstm.lstm_float,
 }

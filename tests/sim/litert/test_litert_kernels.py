@@ -208,6 +208,26 @@ def test_lut_activation_exhaustive(kind: str) -> None:
         check(g, [codes])
 
 
+def test_leaky_relu_exhaustive() -> None:
+    """Every int8 code through LEAKY_RELU at random scales, zero points and slopes (both
+    signs, above 1 too)."""
+    rng = np.random.default_rng(32)
+    codes = np.arange(-128, 128, dtype=np.int8).reshape(1, 1, 256)
+    for _ in range(200):
+        alpha = float(rng.choice([-1, 1]) * 10 ** rng.uniform(-3, 0.5))
+        s_in = _scale(rng, -3, 0.3)
+        s_out = np.float32(s_in * 10 ** rng.uniform(-0.5, 0.5))
+        g = single("LEAKY_RELU", [_q("x", (1, 256), s_in, _zp(rng))],
+                   [_q("y", (1, 256), s_out, _zp(rng))], Alpha=alpha)
+        check(g, [codes])
+
+
+def test_leaky_relu_float() -> None:
+    rng = np.random.default_rng(33)
+    g = single("LEAKY_RELU", [_f("x", (2, 33))], [_f("y", (2, 33))], Alpha=0.15)
+    check(g, [rng.normal(scale=4, size=(N, 2, 33)).astype(np.float32)])
+
+
 @pytest.mark.parametrize("kind", ["LOGISTIC", "TANH"])
 def test_lut_activation_float(kind: str) -> None:
     rng = np.random.default_rng(31)
@@ -313,6 +333,8 @@ LAYOUT_CASES = [
     ("RESHAPE", [(1, 12)], [(1, 3, 4)], [(1, np.array([1, 3, 4], np.int32))], {}),
     ("REVERSE_V2", [(2, 5, 3)], [(2, 5, 3)], [(1, np.array([1], np.int32))], {}),
     ("REVERSE_V2", [(1, 4, 3)], [(1, 4, 3)], [(1, np.array([2], np.int32))], {}),
+    ("PAD", [(2, 5)], [(2, 6)], [(1, np.array([[0, 0], [0, 1]], np.int32))], {}),
+    ("PAD", [(1, 3, 4)], [(1, 6, 5)], [(1, np.array([[0, 0], [2, 1], [0, 1]], np.int32))], {}),
     ("STRIDED_SLICE", [(2, 6, 4)], [(2, 2, 4)],
      [(1, np.array([0, 1, 0], np.int32)), (2, np.array([2, 5, 4], np.int32)),
       (3, np.array([1, 2, 1], np.int32))], {"BeginMask": 5, "EndMask": 5}),
