@@ -108,6 +108,9 @@ def validate(build_dir: str | Path, data_path: DataSource, on: str = "host",
     b, fg, ig = open_graphs(build_dir)
     data = load_npz(data_path, fg)
     if b.format == "tflite":
+        if per_layer and "state_inputs" in b.manifest["tflite"]:
+            raise RnnqError(f"{b.path}: --per-layer does not yet cover a .tflite run once per "
+                            "call (state inputs); the C build of the model has it")
         rep = validate_tflite(b, fg, data, on)
         if per_layer:
             rep["per_layer"] = per_layer_tflite(b, fg, data)

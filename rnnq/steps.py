@@ -20,7 +20,7 @@ from rnnq.backends.c.memory import measure
 from rnnq.backends.tflite import support
 from rnnq.backends.tflite.emit import TFLITE, encode, time_steps
 from rnnq.backends.tflite.lower import Lowered, lower
-from rnnq.backends.tflite.quantize import calibration_inputs
+from rnnq.backends.tflite.quantize import calibration_inputs, step_feeds
 from rnnq.backends.tflite.quantize import quantize as quantize_tgraph
 from rnnq.data import Dataset, DataSource, load_npz
 from rnnq.frontend.onnx import import_onnx
@@ -221,9 +221,15 @@ def quantize_tflite(job: Job) -> None:
     """Float TGraph, calibrated on data of exactly T steps -> the integer TGraph (job.tgraph).
     """
     low, data = job.lowered, job.data
-    xc = calibration_inputs(data, low.t_len)
-    if xc.shape[1] != data.x.shape[1]:
-        job.log(f"calibrating the TFLite graph on {xc.shape[0]} streams of {low.t_len} steps")
+    if job.graph.meta.get("step_graph"):
+        xc = step_feeds(job.graph, data)
+        job.log(f"calibrating the TFLite graph on {len(xc[0])} calls, each with the float "
+                "model's state before it")
+    else:
+        xc = calibration_inputs(data, low.t_len)
+        if xc.shape[1] != data.x.shape[1]:
+            job.log(f"calibrating the TFLite graph on {xc.shape[0]} streams of {low.t_len} "
+                    "steps")
     job.tgraph = quantize_tgraph(low, xc, headroom=job.headroom, float_io=job.float_io,
                                  loop=job.tflite_loop, method=job.calib_method)
 

@@ -144,6 +144,8 @@ def validate_tflite(b: BuildFolder, fg: Graph, data: Dataset, on: str = "host") 
     from rnnq.backends.tflite.reader import read_tflite  # needs the rnnq[tflite] extra
 
     info = b.manifest["tflite"]
+    if "state_inputs" in info:
+        return _validate_tflite_calls(b, fg, data)
     t_len = info["seq_len"]
     if data.x.shape[1] != t_len:
         raise RnnqError(f"{b.path}/{TFLITE} runs sequences of exactly {t_len} steps and the "
@@ -183,6 +185,67 @@ def validate_tflite(b: BuildFolder, fg: Graph, data: Dataset, on: str = "host") 
     }
 
 
+def tflite_calls(q, fg: Graph, data: Dataset, run) -> list[np.ndarray]:
+    """A .tflite run once per call (a graph run once per step): every call's outputs
+    [N, K, size] (graph outputs, then state outputs), each state output's codes fed back to
+    its state input (they share one quantisation). run(feeds) -> outputs runs one call of all
+    N streams (feeds: x [N, 1, F], then each state [N, size])."""
+    n, k = data.x.shape[:2]
+    xs = runtime.feeds(q, data.x)
+    names = list(fg.meta["state_inputs"])  # the file's state inputs, in this order
+    outs = [_base(q.tensors[i].name) for i in q.outputs]
+    back = [outs.index(fg.meta["state_inputs"][s]["output"])
+            if "output" in fg.meta["state_inputs"][s] else None for s in names]
+    states = [runtime.feeds(q, np.asarray(data.states[s], np.float64).reshape(n, -1), index=i)
+              for s, i in zip(names, q.inputs[1:], strict=True)]
+    calls: list[list[np.ndarray]] = [[] for _ in q.outputs]
+    for c in range(k):
+        for r, o in zip(calls, run([xs[:, c:c + 1], *states]), strict=True):
+            r.append(np.asarray(o).reshape(n, -1))
+        states = [st if j is None else calls[j][-1] for st, j in zip(states, back, strict=True)]
+    return [np.stack(r, axis=1) for r in calls]
+
+
+def _base(name: str) -> str:
+    """A file tensor's IR name (a float-I/O edge tensor is named <name>/float)."""
+    return name.removesuffix("/float")
+
+
+def _validate_tflite_calls(b: BuildFolder, fg: Graph, data: Dataset) -> dict:
+    """A one-call-per-invoke .tflite: LiteRT and the LiteRT profile carried over every call of
+    every stream (exact), and every output of every call against the float model."""
+    from rnnq.backends.tflite.reader import read_tflite  # needs the rnnq[tflite] extra
+
+    info = b.manifest["tflite"]
+    data = with_states(fg, data)
+    blob = (b.path / TFLITE).read_bytes()
+    q = read_tflite(blob)
+    sim = tflite_calls(q, fg, data, lambda f: run_litert_profile(q, f))
+    rt = tflite_calls(q, fg, data, lambda f: [o.reshape(o.shape[0], -1) for o in
+                                          runtime.invoke(blob, [a[:, None] for a in f])])
+    mism = sum(int(np.sum(s != r)) for s, r in zip(sim, rt, strict=True))
+    fsteps, engine = float_steps(b.model, fg, data)
+    mask = valid_mask(data.lengths, data.x.shape[1])
+    fl, ints = {}, {}
+    for (name, f), i, v in zip(fsteps.items(), q.outputs, sim, strict=True):
+        fl[name] = f[mask]
+        ints[name] = runtime.dequantize(q.tensors[i], v).reshape(f.shape)[mask]
+    first = fg.outputs[0]
+    return {
+        "n": data.n, "target": "tflite", "format": "tflite",
+        **float_vs_int(fl[first], ints[first], _labels(data, fg),
+                       info["outputs"][0].get("scale", 1.0), engine),
+        "outputs": [{"name": k, "sqnr_db": sqnr_db(fl[k], ints[k]),
+                     "max_abs_error": float(np.max(np.abs(fl[k] - ints[k])))} for k in fl],
+        "tflite": {"bit_exact": mism == 0, "mismatches": mism,
+                   "compared_values": sum(int(r.size) for r in rt),
+                   "runtime": f"{runtime.version()} (builtin kernels, XNNPACK off)",
+                   "file_bytes": len(blob), "ops": info["ops"], "calls_per_stream":
+                   int(data.x.shape[1])},
+        "tflite_micro": {"ran": False, "reason": "not run for a file invoked once per call"},
+    }
+
+
 def simulate(b: BuildFolder, fg: Graph, ig: Graph | None, data: Dataset,
              integer: bool = False) -> dict[str, np.ndarray]:
     """The build's outputs on data as its integer model computes them (a C build: rnnq's
@@ -195,10 +258,20 @@ def simulate(b: BuildFolder, fg: Graph, ig: Graph | None, data: Dataset,
         from rnnq.backends.tflite.reader import read_tflite  # needs the rnnq[tflite] extra
 
         info = b.manifest["tflite"]
+        q = read_tflite((b.path / TFLITE).read_bytes())
+        if "state_inputs" in info:  # one call per invoke: every call, state outputs too
+            data = with_states(fg, data)
+            vals = tflite_calls(q, fg, data, lambda f: run_litert_profile(q, f))
+            shapes = {o: fg.tensors[o].shape for o in fg.outputs}
+            shapes.update({m["output"]: m["shape"] for m in fg.meta["state_inputs"].values()
+                           if "output" in m})
+            for (name, shape), i, v in zip(shapes.items(), q.outputs, vals, strict=True):
+                v = v if integer else runtime.dequantize(q.tensors[i], v)
+                out[name] = v.reshape(data.n, data.x.shape[1], *shape)
+            return out
         if data.x.shape[1] != info["seq_len"]:
             raise RnnqError(f"{b.path}/{TFLITE} runs sequences of exactly {info['seq_len']} "
                             f"steps and the data has {data.x.shape[1]}")
-        q = read_tflite((b.path / TFLITE).read_bytes())
         vals = run_litert_profile(q, [runtime.feeds(q, data.x)])
         for name, i, v in zip(fg.outputs, q.outputs, vals, strict=True):
             v = v if integer else runtime.dequantize(q.tensors[i], v)

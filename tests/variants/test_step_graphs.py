@@ -23,6 +23,7 @@ from rnnq.ir import RnnqError
 from rnnq.ir.states import state_values
 from rnnq.sim.float_ref import run_float
 from rnnq.targets import load_target
+from tests.backends.tflite.tflite_common import require_litert
 from tests.cbuild import compile_executable
 from tests.conftest import require_tool
 
@@ -301,3 +302,45 @@ def test_step_graph_on_cortex_m4_integer_only(tmp_path: Path) -> None:
                           check=True).stdout
     assert "m_get_state" in syms and "m_set_state_in" in syms
     assert not re.findall(r"__aeabi_[fd]\w*", syms), re.findall(r"__aeabi_[fd]\w*", syms)
+
+
+@pytest.mark.parametrize("builder", ["vad_like", "gru_direct", "two_layer_packed",
+                                     "bidirectional_interleaved", "batch_first_t1"])
+def test_step_graph_as_tflite_with_state_tensors(builder: str, tmp_path: Path) -> None:
+    """--format tflite: one call per invoke, the state an input and an output tensor. LiteRT
+    carried over every call equals rnnq's LiteRT profile; every output of every call (state
+    outputs included) follows onnxruntime run call by call (a wrong feedback would not)."""
+    require_litert()
+    model = BUILDERS[builder](tmp_path / "m.onnx")
+    _stream(model, tmp_path / "cal.npz", 1, n=8, k=30, lengths=False)
+    _stream(model, tmp_path / "test.npz", 2)
+    m = compile_model(model, tmp_path / "cal.npz", tmp_path / "b", fmt="tflite")
+    g = float_graph(model)
+    info = m["tflite"]
+    assert info["seq_len"] == 1
+    assert [s["name"] for s in info["state_inputs"]] == list(g.meta["state_inputs"])
+    assert [s["output"] for s in info["state_inputs"]] == \
+        [v["output"] for v in g.meta["state_inputs"].values()]
+    rep = validate(tmp_path / "b", tmp_path / "test.npz")
+    assert rep["tflite"]["bit_exact"], rep["tflite"]
+    d = np.load(tmp_path / "test.npz")
+    wanted = set(g.outputs) | {v["output"] for v in g.meta["state_inputs"].values()}
+    assert {o["name"] for o in rep["outputs"]} == wanted
+    assert rep["tflite"]["compared_values"] >= N * K * len(wanted)
+    for o in rep["outputs"]:
+        assert o["sqnr_db"] > 20, o
+    out = simulate(tmp_path / "b", tmp_path / "test.npz")
+    ref = _ort_stream(_ort_model(builder, model), dict(d), 0)
+    for name in wanted:
+        got = out[name][0, : int(d["lengths"][0])].reshape(-1)
+        want = np.stack(ref[name])[: int(d["lengths"][0])].reshape(-1)
+        assert 10 * np.log10(np.sum(want**2) / np.sum((want - got) ** 2)) > 20, name
+
+
+def test_step_graph_tflite_refuses_seq_len(tmp_path: Path) -> None:
+    require_litert()
+    model = vad_like(tmp_path / "m.onnx")
+    _stream(model, tmp_path / "cal.npz", 1, n=4, k=10, lengths=False)
+    with pytest.raises(RnnqError, match="one call per invoke"):
+        compile_model(model, tmp_path / "cal.npz", tmp_path / "b", fmt="tflite", seq_len=5)
+    assert not (tmp_path / "b").exists()

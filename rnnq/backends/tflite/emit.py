@@ -14,6 +14,11 @@ TFLITE = "model.tflite"
 def time_steps(g: Graph, calib_steps: int, seq_len: int | None) -> int:
     """The T a .tflite file is fixed to: --seq-len, the model's static T, or the calibration
     data's T."""
+    if g.meta.get("step_graph"):  # one call per invoke, its state in and out as tensors
+        if seq_len not in (None, 1):
+            raise RnnqError(f"--seq-len {seq_len}: a model run once per step takes one call "
+                            "per invoke (its state is an input and an output)")
+        return 1
     static_t = static_time(g)
     if seq_len and static_t and seq_len != static_t:
         raise RnnqError(f"--seq-len {seq_len}: the model's time dimension is fixed at {static_t}")
@@ -55,8 +60,13 @@ def encode(q: TGraph, g: Graph, model_name: str, t_len: int, float_io: bool,
     q.description = f"rnnq {__version__} from {model_name}"
     blob = to_flatbuffer(q)
     kinds = {o: g.tensors[o].kind for o in g.outputs}
+    states = g.meta.get("state_inputs", {}) if g.meta.get("step_graph") else {}
+    kinds.update({v["output"]: "state" for v in states.values() if "output" in v})
     entry = {"file": TFLITE, "bytes": len(blob), "seq_len": t_len, "float_io": float_io,
              "loop": loop, "ops": q.op_counts(), "input": _io(q.tensors[q.inputs[0]]),
              "outputs": [_io(q.tensors[i], kinds[o])
-                         for i, o in zip(q.outputs, g.outputs, strict=True)]}
+                         for i, o in zip(q.outputs, kinds, strict=True)]}
+    if states:  # one call per invoke: each state output is fed back to its state input
+        entry["state_inputs"] = [{**_io(q.tensors[i]), "output": states[s].get("output")}
+                                 for i, s in zip(q.inputs[1:], states, strict=True)]
     return blob, entry

@@ -20,6 +20,7 @@ import numpy as np
 from rnnq.backends.tflite.lower_rnn import Loop, Recurrent
 from rnnq.backends.tflite.support import check
 from rnnq.ir import Graph, Node
+from rnnq.ir.states import state_targets, state_tensor
 from rnnq.ir.tgraph import TGraph, TTensor
 
 
@@ -43,6 +44,8 @@ class _Lower(Recurrent):
         self.cells: dict[int, float | None] = {}
         self.loops: list[Loop] = []
         self.layers = 0  # unrolled layers named so far (tag)
+        self.state_in: dict[str, int] = {}  # state input -> its flat [1, size] graph input
+        self.finals: dict[str, int] = {}  # recurrent output -> its tensor after the last step
 
     # -- tensors ---------------------------------------------------------------------------
     def shape_of(self, name: str) -> tuple[int, ...]:
@@ -208,6 +211,30 @@ class _Lower(Recurrent):
         self.op("SOFTMAX", [self.ir(n.inputs[0])], [self.out(n)], Beta=1.0)
 
 
+def _state_output(low: _Lower, state: str, name: str, size: int) -> int:
+    """A state output [1, size]: the layers' final h and c concatenated, then gathered into
+    the state input's layout (an element no state comes from: a PAD zero)."""
+    parts, where = [], np.full(size, -1, np.int64)
+    offset = 0
+    for n, which, index in state_targets(low.g).get(state, []):
+        v = low.finals[state_tensor(n, which)]
+        hsz = low.tg.tensors[v].shape[-1]
+        parts.append(low.reshape(v, (1, hsz), f"{name}/{n.name}_{which}"))
+        where[np.asarray(index).ravel()[:hsz]] = offset + np.arange(hsz)
+        offset += hsz
+    cat = low.act(name + "/parts", (1, offset))
+    low.op("CONCATENATION", parts, [cat], Axis=1, FusedActivationFunction=0)
+    if np.any(where < 0):
+        padded = low.act(name + "/padded", (1, offset + 1))
+        low.op("PAD", [cat, low.const(name + "/pads", np.array([[0, 0], [0, 1]], np.int32))],
+               [padded])
+        cat, where = padded, np.where(where < 0, offset, where)
+    out = low.act(name, (1, size))
+    low.op("GATHER", [cat, low.const(name + "/index", where.astype(np.int32))], [out], Axis=1,
+           BatchDims=0)
+    return out
+
+
 def lower(g: Graph, t_len: int) -> Lowered:
     """Float IR -> float TGraph over sequences of exactly `t_len` steps."""
     check(g)
@@ -217,8 +244,17 @@ def lower(g: Graph, t_len: int) -> Lowered:
     flat = low.act(name, (1, t_len, t.size))
     low.tg.inputs = [flat]
     low.idx[name] = low.reshape(flat, low.shape_of(name), name + "/steps")
+    states = g.meta.get("state_inputs", {}) if g.meta.get("step_graph") else {}
+    for s, info in states.items():
+        low.state_in[s] = low.act(s, (1, int(np.prod(info["shape"]))))
+        low.tg.inputs.append(low.state_in[s])
     for n in g.nodes:
         low.node(n)
     low.tg.outputs = [low.idx[o] for o in g.outputs]
+    for s, info in states.items():
+        if "output" in info:
+            out = _state_output(low, s, info["output"], int(np.prod(info["shape"])))
+            low.tg.outputs.append(out)
+            low.ties.append([low.state_in[s], out])  # its codes go back in as they are
     ties = low.ties + [v for v in low.roles.values() if len(v) > 1]
     return Lowered(low.tg, ties, t_len, low.cells, low.loops)

@@ -111,6 +111,21 @@ class Recurrent:
         loop.steps.append((start, len(self.tg.ops)))
         loop.hs.append(h)
 
+    def _initial(self, n: Node, which: str, value: np.ndarray, name: str, role: str) -> int:
+        """A layer's initial h or c [1, 1, H]: its constant, or (a graph run once per step)
+        its elements of a state input, gathered."""
+        hsz = value.shape[-1]
+        src = n.attrs.get("state_inputs", {}).get(which)
+        if src is None:
+            return self.const(f"{name}/{which}0", value.reshape(1, 1, hsz), role)
+        state, index = src
+        row = np.asarray(index, np.int32).ravel()[:hsz]  # batch 1 (support.check)
+        taken = self.act(f"{name}/{which}0_taken", (1, hsz))
+        self.op("GATHER", [self.state_in[state], self.const(f"{name}/{which}0_index", row)],
+                [taken], Axis=1, BatchDims=0)
+        return self.reshape(taken, (1, 1, hsz), f"{name}/{which}0",
+                            self.act(f"{name}/{which}0", (1, 1, hsz), role))
+
     def _order(self, n: Node) -> list[int]:
         return list(range(self.t))[::-1] if n.attrs.get("reverse") else list(range(self.t))
 
@@ -165,8 +180,8 @@ class Recurrent:
         r_g = self.weights(name + "/Rg", self._affine(n, r[rows], None)[0], None)
         r_c = self.weights(name + "/Rc", r[cell], None)
         hrole, crole = "h:" + name, "c:" + name
-        h = self.const(name + "/h0", h0.reshape(1, 1, hsz), hrole)
-        c = self.const(name + "/c0", c0.reshape(1, 1, hsz), crole)
+        h = self._initial(n, "h", h0, name, hrole)
+        c = self._initial(n, "c", c0, name, crole)
         one = self.const(name + "/one", np.ones((1, 1, 1), np.float32)) if len(keys) == 2 else -1
         axis = self.const(name + "/split_axis", np.array(2, dtype=np.int32))
         hs: list[int] = [0] * self.t
@@ -191,6 +206,7 @@ class Recurrent:
             tc = self.unary("TANH", c, s.format("tc"), name + ":tc")
             h = self.elementwise("MUL", go, tc, s.format("h"), hrole)
             hs[t], cs[t] = h, c
+        self.finals[n.outputs[0]], self.finals[n.outputs[1]] = hs[-1], cs[-1]
         self._pack(hs, n, 0, hrole, None)
         if self.g.consumers(n.outputs[1]) or n.outputs[1] in self.g.outputs:
             self._pack(cs, n, 1, crole, None)
@@ -208,7 +224,7 @@ class Recurrent:
         xs = self._steps(xw, name + "/xw", hsz)
         rw = self.weights(name + "/R", r, None)
         hrole = "h:" + name
-        h = self.const(name + "/h0", h0.reshape(1, 1, hsz), hrole)
+        h = self._initial(n, "h", h0, name, hrole)
         loop = self._loop(n, [xw], [xs], h)
         hs: list[int] = [0] * self.t
         for t in self._order(n):
@@ -225,6 +241,7 @@ class Recurrent:
                                hrole)
             hs[t] = h
             self._step_done(loop, start, h)
+        self.finals[n.outputs[0]] = h
         self._pack(hs, n, 0, hrole, loop)
 
     def _gru(self, n: Node) -> None:
@@ -242,7 +259,7 @@ class Recurrent:
         r_zr = self.weights(name + "/Rzr", self._affine(n, r[zr], None)[0], None)
         r_n = self.weights(name + "/Rn", r[hn], rb[hn] if lbr else None)
         hrole = "h:" + name
-        h = self.const(name + "/h0", h0.reshape(1, 1, hsz), hrole)
+        h = self._initial(n, "h", h0, name, hrole)
         axis = self.const(name + "/split_axis", np.array(2, dtype=np.int32))
         loop = self._loop(n, [xw_zr, xw_n], [xzr, xn], h)
         hs: list[int] = [0] * self.t
@@ -268,4 +285,5 @@ class Recurrent:
             h = self.elementwise("ADD", cand, zd, s.format("h"), hrole)
             hs[t] = h
             self._step_done(loop, start, h)
+        self.finals[n.outputs[0]] = h
         self._pack(hs, n, 0, hrole, loop)

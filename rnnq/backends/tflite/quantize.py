@@ -25,6 +25,8 @@ from rnnq.backends.tflite.lower import Lowered
 from rnnq.backends.tflite.lstm_quant import add_lstm, float_lstm_params
 from rnnq.backends.tflite.roll import roll
 from rnnq.data import Dataset, playback
+from rnnq.ir import Graph
+from rnnq.ir.states import state_values
 from rnnq.ir.tgraph import TGraph, TOp, TTensor
 from rnnq.passes.observer import Observer
 from rnnq.passes.qparams import (
@@ -34,6 +36,7 @@ from rnnq.passes.qparams import (
     symmetric_scale,
     widen,
 )
+from rnnq.sim.float_ref import run_float
 from rnnq.sim.litert.constraints import FIXED_OUTPUT
 from rnnq.sim.litert.interpreter import run
 
@@ -71,18 +74,34 @@ def calibration_inputs(data: Dataset, t_len: int) -> np.ndarray:
     return playback(data, t_len).x
 
 
-def observe_ranges(low: Lowered, x: np.ndarray, method: str = "minmax",
+def step_feeds(g: Graph, data: Dataset) -> list[np.ndarray]:
+    """A graph run once per step, lowered with its state as inputs: every call of the
+    calibration streams as one sample [N * K, 1, F], with the state the float model had
+    before that call (the initial state, then its state outputs) [N * K, size]."""
+    env = run_float(g, data.x, lengths=data.lengths, states=data.states)
+    n, k = data.x.shape[:2]
+    feeds = [data.x.reshape(n * k, 1, -1)]
+    for name, info in g.meta.get("state_inputs", {}).items():
+        size = int(np.prod(info["shape"]))
+        first = np.asarray((data.states or {}).get(name, np.zeros((n, size)))).reshape(n, 1, size)
+        after = state_values(g, env, name).reshape(n, k, size)
+        feeds.append(np.concatenate([first, after[:, :-1]], axis=1).reshape(n * k, size))
+    return feeds
+
+
+def observe_ranges(low: Lowered, feeds: list[np.ndarray], method: str = "minmax",
                    percentile: float = 99.99) -> dict[int, tuple[float, float]]:
-    """Run the float graph on x [N, T, F] and record every float tensor's range by `method`
-    (passes/observer.py, as for the IR)."""
+    """Run the float graph on its inputs (x [N, T, F], then any state inputs [N, size]) and
+    record every float tensor's range by `method` (passes/observer.py, as for the IR)."""
     g = low.graph
     obs = Observer(method, percentile)
 
     def see(i: int, v: np.ndarray) -> None:
         obs.add(i, np.asarray(v, np.float64).reshape(-1, 1))
 
-    see(g.inputs[0], x)
-    run(g, [x.astype(np.float32)], float_mode=True, observe=see)
+    for i, v in zip(g.inputs, feeds, strict=True):
+        see(i, v)
+    run(g, [v.astype(np.float32) for v in feeds], float_mode=True, observe=see)
     for i, t in enumerate(g.tensors):
         if t.data is not None and t.data.dtype == np.float32:
             see(i, t.data)
@@ -210,15 +229,16 @@ class _Builder:
         return self.q
 
 
-def quantize(low: Lowered, x: np.ndarray, headroom: float = 1.0, float_io: bool = False,
-             loop: str = "unrolled", method: str = "minmax") -> TGraph:
-    """Float TGraph + calibration inputs [N, T, F] -> integer TGraph.
+def quantize(low: Lowered, x: np.ndarray | list[np.ndarray], headroom: float = 1.0,
+             float_io: bool = False, loop: str = "unrolled", method: str = "minmax") -> TGraph:
+    """Float TGraph + calibration inputs [N, T, F] (a list: one per graph input, states
+    after x) -> integer TGraph.
 
     LSTM cell ranges come from rnnq's own calibration (`low.cells`). With float_io the graph
     takes and returns float32 through QUANTIZE and DEQUANTIZE. loop "while" rolls each
     unrolled GRU / RNN layer into a WHILE op (same integers; rnnq.backends.tflite.roll) at the edges; everything between stays integer.
     """
-    ranges = observe_ranges(low, x, method)
+    ranges = observe_ranges(low, x if isinstance(x, list) else [x], method)
     params = assign(low, ranges, headroom)
     builder = _Builder(low, params, ranges, low.cells)
     q = builder.build()

@@ -58,9 +58,10 @@ def invoke(model: bytes, feeds: list[np.ndarray], resolver: str = "builtin") -> 
     return [np.stack(r) for r in results]
 
 
-def feeds(q: TGraph, x: np.ndarray) -> np.ndarray:
-    """Test inputs [N, T, F] as the file's input tensor takes them."""
-    t = q.tensors[q.inputs[0]]
+def feeds(q: TGraph, x: np.ndarray, index: int | None = None) -> np.ndarray:
+    """Test inputs [N, T, F] as the file's input tensor takes them (another input tensor by
+    its index: a state input [N, size])."""
+    t = q.tensors[q.inputs[0] if index is None else index]
     if t.dtype == "float32":
         return x.astype(np.float32)
     return quantize_int8(x, t.scale, int(t.zero_point))

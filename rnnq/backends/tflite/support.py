@@ -32,6 +32,8 @@ def err(node: Node, what: str) -> RnnqError:
 def fused_lstm_blocker(g: Graph, n: Node) -> str | None:
     """Why LiteRT's fused integer LSTM cannot run this LSTM node (it is then unrolled), or None.
     """
+    if n.attrs.get("state_inputs"):
+        return "a state input (its variable tensors cannot be fed)"
     if hard_sigmoid(n.attrs) is not None:
         return "HardSigmoid gates"
     if n.attrs.get("clip") is not None:
@@ -57,7 +59,7 @@ def _check_node(g: Graph, n: Node) -> None:
         x = g.tensors[n.inputs[0]]
         if x.shape[0] != 1:
             raise err(n, f"batch {x.shape[0]} inside the model (batch 1 only)")
-        if n.attrs.get("state_inputs"):
+        if n.attrs.get("state_inputs") and not g.meta.get("step_graph"):
             raise err(n, "an initial-state model input")
     if n.op == "lstm":
         blocker = fused_lstm_blocker(g, n)
@@ -67,10 +69,6 @@ def _check_node(g: Graph, n: Node) -> None:
 
 def check(g: Graph) -> None:
     """Raise what --format tflite cannot express in float IR g, if anything."""
-    if g.meta.get("step_graph"):
-        raise RnnqError("a model run once per timestep (state inputs and outputs: "
-                        f"{', '.join(g.meta['state_inputs'])}) is not supported by --format "
-                        "tflite yet; compile it for a C target")
     if g.meta.get("sequence_lens_inputs") or g.meta.get("length_inputs"):
         raise RnnqError("sequence lengths as a model input are not supported by --format "
                         "tflite (TFLite has no per-sequence length); export without them")
