@@ -21,6 +21,7 @@ from rnnq.api import compile_model, float_graph, simulate, validate
 from rnnq.data import load_npz
 from rnnq.ir import RnnqError
 from rnnq.ir.states import state_values
+from rnnq.report import format_report
 from rnnq.sim.float_ref import run_float
 from rnnq.targets import load_target
 from tests.backends.tflite.tflite_common import require_litert
@@ -323,6 +324,7 @@ def test_step_graph_as_tflite_with_state_tensors(builder: str, tmp_path: Path) -
         [v["output"] for v in g.meta["state_inputs"].values()]
     rep = validate(tmp_path / "b", tmp_path / "test.npz")
     assert rep["tflite"]["bit_exact"], rep["tflite"]
+    assert "LiteRT bit-exact" in format_report(rep)  # what `rnnq validate` prints
     d = np.load(tmp_path / "test.npz")
     wanted = set(g.outputs) | {v["output"] for v in g.meta["state_inputs"].values()}
     assert {o["name"] for o in rep["outputs"]} == wanted
