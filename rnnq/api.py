@@ -12,6 +12,7 @@ needs and what it makes.
 from __future__ import annotations
 
 import dataclasses
+import math
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -28,8 +29,12 @@ from rnnq.passes.quantize import quantize
 from rnnq.validation import simulate as simulate_build
 from rnnq.validation import validate_c, validate_tflite
 
+#: The widest --headroom: 16x the calibrated range costs 4 bits of every int8 tensor already.
+MAX_HEADROOM = 16.0
+
 #: ONNX -> canonical float IR (what validate and inspect rebuild from a build's model.onnx).
-FLOAT_STEPS: tuple[steps.Step, ...] = (steps.import_model, steps.fold_dense_affine,
+FLOAT_STEPS: tuple[steps.Step, ...] = (steps.import_model, steps.collapse_reshapes,
+                                       steps.fold_dense_affine,
                                        steps.fuse_dense_relu, steps.fuse_magnitude)
 
 #: The steps of each output format, in order.
@@ -78,6 +83,9 @@ def compile_model(model: str | Path, calib: DataSource, out_dir: str | Path,
     copy); returns the manifest. The folder is written whole or not at all."""
     if fmt not in PIPELINES:
         raise RnnqError(f"unknown format {fmt!r} (one of {', '.join(PIPELINES)})")
+    if not (math.isfinite(headroom) and 1.0 <= headroom <= MAX_HEADROOM):
+        raise RnnqError(f"--headroom {headroom}: a factor from 1 to {MAX_HEADROOM:g} (how far "
+                        "beyond the calibrated ranges values may go)")
     for name, v in (("input_bits", input_bits), ("state_bits", state_bits)):
         if str(v) not in ("auto", "8", "16"):
             raise RnnqError(f"{name} {v!r}: one of auto, 8, 16")
@@ -96,7 +104,10 @@ def open_graphs(path: str | Path) -> tuple[BuildFolder, Graph, Graph | None]:
     """A build folder, its float IR and (C builds) its integer IR."""
     b = open_build(path)
     fg = float_graph(b.model)
-    ig = integer_graph(b.model, b.calibration) if b.format == "c" else None
+    try:
+        ig = integer_graph(b.model, b.calibration) if b.format == "c" else None
+    except RnnqError as e:
+        raise RnnqError(f"{b.path}: {e}") from None
     return b, fg, ig
 
 

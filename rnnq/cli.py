@@ -8,18 +8,30 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import sys
+import warnings
 from pathlib import Path
 
 import click
+import numpy as np
 
 from rnnq.ir import RnnqError
 from rnnq.passes.observer import METHODS
 from rnnq.version import __version__
 
+#: Control characters (C0, DEL, C1) and the bidi controls: a name from a file must not move
+#: the cursor, recolour the terminal or start a forged line.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """text with control characters shown as escapes (\\n, \\x1b, \\u202e): one line."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+
 
 def _fail(msg: str, code: int = 2) -> None:
-    click.echo(f"rnnq: error: {msg}", err=True)
+    click.echo(f"rnnq: error: {printable(msg)}", err=True)
     sys.exit(code)
 
 
@@ -29,7 +41,9 @@ def _guard(fn):
     @functools.wraps(fn)
     def wrapper(*a, **k):
         try:
-            return fn(*a, **k)
+            with warnings.catch_warnings(), np.errstate(all="ignore"):
+                warnings.simplefilter("ignore")  # numpy's notes are not the user's business
+                return fn(*a, **k)
         except RnnqError as e:
             _fail(str(e))
         except KeyboardInterrupt:
@@ -258,5 +272,18 @@ def targets_cmd():
         click.echo("  ".join(c.ljust(w[k]) for k, c in enumerate(r[:4])) + "  " + r[4])
 
 
+def run() -> None:
+    """The console script: click's usage errors (a bad option value, a missing argument) as
+    one line and exit 2, like every other refusal."""
+    try:
+        code = main(standalone_mode=False)
+    except click.exceptions.UsageError as e:
+        where = f"rnnq {e.ctx.info_name}: " if e.ctx is not None and e.ctx.parent else ""
+        _fail(where + e.format_message())
+    except click.exceptions.Abort:
+        _fail("interrupted", 130)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
 if __name__ == "__main__":
-    main()
+    run()

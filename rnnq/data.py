@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rnnq.files import data_file
 from rnnq.ir import Graph, RnnqError
 
 
@@ -42,7 +43,7 @@ def _arrays(source: DataSource) -> tuple[dict[str, np.ndarray], str]:
         return {"x": source}, "data"
     if isinstance(source, Mapping):
         return {str(k): np.asarray(v) for k, v in source.items()}, "data"
-    path = Path(source)
+    path = data_file(source)
     try:
         with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}, str(path)

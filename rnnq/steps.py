@@ -98,6 +98,7 @@ def import_model(job: Job) -> None:
     job.graph = import_onnx(job.model)
 
 
+collapse_reshapes = graph_pass(canonicalize.collapse_reshapes)
 fold_dense_affine = graph_pass(canonicalize.fold_dense_affine)
 fuse_dense_relu = graph_pass(canonicalize.fuse_dense_relu)
 fuse_magnitude = graph_pass(canonicalize.fuse_magnitude)

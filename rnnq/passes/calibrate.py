@@ -15,7 +15,7 @@ from collections.abc import Callable
 import numpy as np
 
 from rnnq.data import Dataset, playback, valid_mask
-from rnnq.ir import Graph, Stage
+from rnnq.ir import Graph, RnnqError, Stage
 from rnnq.ir.ops import INITIAL_STATES, LAYOUT, RECURRENT
 from rnnq.passes.observer import Observer
 from rnnq.passes.qparams import widen
@@ -133,6 +133,11 @@ def ranges_record(g: Graph) -> dict:
 
 def apply_ranges(g: Graph, record: dict) -> Graph:
     """Float graph + a `ranges_record` -> the calibrated graph it was recorded from."""
+    unknown = sorted(set(record["tensors"]) - set(g.tensors))
+    if unknown:
+        raise RnnqError(f"calibration.json does not match this rnnq's import of the model "
+                        f"({len(unknown)} tensors it does not make, e.g. {unknown[0]!r}): the "
+                        "build was made by another rnnq version; compile it again")
     for name, r in record["tensors"].items():
         g.tensors[name].range = (float(r[0]), float(r[1]))
     lo, hi = record["input_channel_range"]

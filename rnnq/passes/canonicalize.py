@@ -17,6 +17,18 @@ def _sole_consumer(graph: Graph, name: str) -> Node | None:
     return users[0]
 
 
+def collapse_reshapes(graph: Graph) -> Graph:
+    """A reshape of a reshape reads the first one's input (the same values in the same order),
+    in one pass: a chain of thousands of Identity nodes leaves one view, and no later pass
+    walks (or recurses along) the chain."""
+    root: dict[str, str] = {}
+    for node in graph.nodes:
+        if node.op == "reshape":
+            node.inputs = [root.get(node.inputs[0], node.inputs[0])]
+            root[node.outputs[0]] = node.inputs[0]
+    return graph.prune().verify()
+
+
 def fold_dense_affine(graph: Graph) -> Graph:
     """dense -> (index maps, reshapes) -> mul or add by a constant becomes one dense with the
     constant folded into its weights and bias, when the constant is one value per dense output

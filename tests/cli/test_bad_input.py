@@ -5,12 +5,14 @@ path: compile, validate --json (the report's keys and types), inspect."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 from cli_helpers import Result, run_rnnq, write_npz
 from onnx_cases import X0, F, H, Net
@@ -98,6 +100,25 @@ def _nan(path: Path) -> Path:
     return _npz(path, x=x)
 
 
+def _fifo(path: Path) -> Path:
+    os.mkfifo(path)  # reading it would block forever
+    return path
+
+
+def _control_chars_model(path: Path) -> tuple[Path, str]:
+    """An op type that would recolour the terminal and forge a second error line."""
+    n = Net()
+    h = n.squeeze(n.lstm("x", F, outputs=("", "Y_h"))[1], 0)
+    n.nodes.append(onnx.helper.make_node("Evil\x1b[31m\nrnnq: error: forged", [h], ["y"],
+                                         name="evil_node"))
+    g = onnx.helper.make_graph(n.nodes, "g", [onnx.helper.make_tensor_value_info(
+        "x", onnx.TensorProto.FLOAT, X0)], [onnx.helper.make_tensor_value_info(
+            "y", onnx.TensorProto.FLOAT, [1, H])], n.inits)
+    onnx.save(onnx.helper.make_model(g, opset_imports=[onnx.helper.make_opsetid("", 17)]),
+              str(path))
+    return path, "Evil\\x1b[31m"
+
+
 COMPILE_CASES: dict[str, Make] = {
     "not_onnx": lambda tmp, good: (
         _compile(_text(tmp / "notes.onnx", "not a model\n"), good["calib"], tmp),
@@ -119,10 +140,28 @@ COMPILE_CASES: dict[str, Make] = {
     "calib_not_npz": _bad_calib(lambda p: _text(p, "x,y\n1,2\n")),
     "bad_target": lambda tmp, good: (
         _compile(good["model"], good["calib"], tmp, "--target", "cortex-m99"), "cortex-m99"),
+    "model_fifo": lambda tmp, good: (
+        _compile(_fifo(tmp / "pipe.onnx"), good["calib"], tmp), str(tmp / "pipe.onnx")),
+    "model_device": lambda tmp, good: (
+        _compile(Path("/dev/zero"), good["calib"], tmp), "/dev/zero"),
+    "model_control_characters": _bad_model(_control_chars_model),
+    "calib_fifo": lambda tmp, good: (
+        _compile(good["model"], _fifo(tmp / "pipe.npz"), tmp), str(tmp / "pipe.npz")),
+    "headroom_nan": lambda tmp, good: (
+        _compile(good["model"], good["calib"], tmp, "--headroom", "nan"), "--headroom nan"),
+    "headroom_inf": lambda tmp, good: (
+        _compile(good["model"], good["calib"], tmp, "--headroom", "inf"), "--headroom inf"),
+    "headroom_below_one": lambda tmp, good: (
+        _compile(good["model"], good["calib"], tmp, "--headroom", "0.5"), "--headroom"),
+    "unknown_calib_method": lambda tmp, good: (
+        _compile(good["model"], good["calib"], tmp, "--calib-method", "nope"),
+        "--calib-method"),
+    "missing_calib_option": lambda tmp, good: (
+        ["compile", good["model"], "-o", tmp / "out" / "BUILD"], "--calib"),
 }
 #: Cases that fail after the model is imported, when `compile` has already logged a line.
 AFTER_IMPORT = {"calib_wrong_features", "calib_missing_x", "calib_nan", "calib_missing_file",
-                "calib_not_npz"}
+                "calib_not_npz", "calib_fifo"}
 VALIDATE_CASES: dict[str, Make] = {
     "data_wrong_features": _bad_data(lambda p: write_npz(p, feat=F - 1)),
     "data_missing_x": _bad_data(lambda p: _npz(p, inputs=np.zeros((4, 6, F)))),
@@ -137,6 +176,7 @@ VALIDATE_CASES: dict[str, Make] = {
 
 def _assert_clean_failure(r: Result, names: str) -> None:
     assert "Traceback" not in r.out + r.err, r.err
+    assert "\x1b" not in r.err and "Warning" not in r.err, r.err
     assert r.code == 2, (r.code, r.err)
     line = r.err_lines[-1] if r.err_lines else ""
     assert line.startswith("rnnq: error: ") and names in line, r.err

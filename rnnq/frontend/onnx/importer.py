@@ -18,6 +18,7 @@ import onnx
 from onnx import numpy_helper
 from onnx.reference import ReferenceEvaluator
 
+from rnnq.files import MODEL_MAX_BYTES, regular_file
 from rnnq.frontend.onnx.context import TRACE_T, Ctx, attrs_of, node_error, opset_of
 from rnnq.frontend.onnx.handlers import HANDLERS, SUPPORTED_OPS
 from rnnq.frontend.onnx.recurrent import ONNX_RECURRENT
@@ -221,7 +222,7 @@ def is_streaming(g: Graph) -> bool:
 
 def load_model(path: str | Path) -> onnx.ModelProto:
     """Read and check an ONNX file; errors name the file."""
-    path = Path(path)
+    path = regular_file(path, "an ONNX model", MODEL_MAX_BYTES)
     try:
         model = onnx.load(str(path))
     except FileNotFoundError:
