@@ -9,6 +9,7 @@ holds calibration.json (the recorded ranges, from which the integer IR is rebuil
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -23,7 +24,9 @@ MODEL_COPY = "model.onnx"
 
 
 def check_out_dir(out_dir: Path) -> None:
-    """The build folder is replaced as a whole: never a folder holding anything else."""
+    """The build folder is replaced as a whole: never a folder holding anything else; and its
+    place must be writable."""
+    check_writable(out_dir)
     if not out_dir.exists():
         return
     if not out_dir.is_dir():
@@ -35,6 +38,18 @@ def check_out_dir(out_dir: Path) -> None:
     if any(out_dir.iterdir()) and not (out_dir / MANIFEST).is_file():
         raise RnnqError(f"{out_dir}: exists and is not an rnnq build folder (no {MANIFEST}); "
                         "refusing to replace it")
+
+
+def check_writable(out_dir: Path) -> None:
+    """The folder that will hold the build accepts a new folder (tried now, before any work,
+    as the build's temporary folder will be)."""
+    parent = out_dir.resolve().parent
+    while not parent.exists():
+        parent = parent.parent
+    try:
+        Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.check.", dir=parent)).rmdir()
+    except OSError as e:
+        raise RnnqError(f"{out_dir}: cannot write a build folder there ({e.strerror})") from None
 
 
 def manifest_header(fmt: str, target: str, g: Graph, files: list[str],
@@ -60,6 +75,7 @@ def write(out_dir: Path, model: Path, files: dict[str, bytes], manifest: dict) -
         for name, data in files.items():
             (tmp / name).write_bytes(data)
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
+        tmp.chmod(0o777 & ~_umask())  # mkdtemp makes 0700; a build folder is a normal folder
         if out_dir.exists():
             shutil.rmtree(out_dir)
         tmp.rename(out_dir)
@@ -67,6 +83,12 @@ def write(out_dir: Path, model: Path, files: dict[str, bytes], manifest: dict) -
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return manifest
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def stage(files: dict[str, bytes], where: Path) -> Path:
@@ -88,8 +110,9 @@ class BuildFolder:
 
     @property
     def model(self) -> Path:
-        """The float model the build was made from."""
-        return self.path / self.manifest["model"]["file"]
+        """The float model the build was made from: its copy in the folder (whatever
+        manifest.json says, nothing outside the build is read)."""
+        return self.path / MODEL_COPY
 
 
 def open_build(path: str | Path) -> BuildFolder:
@@ -104,4 +127,36 @@ def open_build(path: str | Path) -> BuildFolder:
                  else json.loads((path / CALIBRATION).read_text()))
     except (OSError, json.JSONDecodeError) as e:
         raise RnnqError(f"{path}: unreadable build metadata ({e})") from None
+    _check_manifest(path, manifest, calib)
     return BuildFolder(path, manifest, calib)
+
+
+#: The manifest fields validate and inspect read, and their JSON types.
+_FIELDS = {"format": str, "target": str, "outputs": list, "streaming": bool,
+           "state_inputs": dict, "tflite": dict, "max_steps": int}
+
+
+def _check_manifest(path: Path, m, calib) -> None:
+    """The types of what validate and inspect read (a folder changed by hand or by another
+    program is refused with one line, not crashed on)."""
+    def bad(what: str) -> RnnqError:
+        return RnnqError(f"{path}/{MANIFEST}: {what}; the folder was changed after compiling: "
+                         "compile it again")
+
+    if not isinstance(m, dict):
+        raise bad("not a JSON object")
+    for key, typ in _FIELDS.items():
+        v = m.get(key)
+        if v is not None and (not isinstance(v, typ) or (typ is int and isinstance(v, bool))):
+            raise bad(f"{key!r} is a {type(v).__name__}, not a {typ.__name__}")
+    if m.get("format", "c") not in ("c", "tflite"):
+        raise bad(f"unknown format {m.get('format')!r}")
+    if m.get("format", "c") == "c" and not isinstance(calib, dict):
+        raise bad(f"{CALIBRATION} is not a JSON object")
+    for o in [*m.get("outputs", []), *m.get("tflite", {}).get("outputs", [])]:
+        if not isinstance(o, dict):
+            raise bad("an output is not an object")
+    for name, s in m.get("state_inputs", {}).items():
+        if not (isinstance(s, dict) and isinstance(s.get("shape"), list)
+                and all(isinstance(d, int) and d > 0 for d in s["shape"])):
+            raise bad(f"state input {name!r} has no shape")

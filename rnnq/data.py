@@ -75,8 +75,8 @@ def load_npz(source: DataSource, graph: Graph) -> Dataset:
         also = f" or [N, T, *{shape}]" if len(shape) > 1 else ""
         raise RnnqError(f"{path}: '{key}' has shape {list(x.shape)}, the model needs "
                         f"[N, T, {feat}]{also} (N, T >= 1)")
-    if not np.issubdtype(x.dtype, np.number):
-        raise RnnqError(f"{path}: '{key}' has dtype {x.dtype}, expected float")
+    if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
+        raise RnnqError(f"{path}: '{key}' has dtype {x.dtype}, expected real numbers")
     x = x.astype(np.int64 if ids else np.float32)
     if not np.all(np.isfinite(x)):
         bad = np.argwhere(~np.isfinite(x))[0]
@@ -92,8 +92,12 @@ def load_npz(source: DataSource, graph: Graph) -> Dataset:
         lengths = lg.astype(np.int64)
     y = arrays.get("y")
     if y is not None:
-        if y.shape[0] != n:
-            raise RnnqError(f"{path}: 'y' has {y.shape[0]} rows, 'x' has {n}")
+        if y.ndim == 0 or y.shape[0] != n:
+            raise RnnqError(f"{path}: 'y' has shape {list(y.shape)}; it needs one row per "
+                            f"sequence ({n})")
+        if not np.issubdtype(y.dtype, np.number) or np.issubdtype(y.dtype, np.complexfloating):
+            raise RnnqError(f"{path}: 'y' has dtype {y.dtype}; labels are integers, regression "
+                            "targets real numbers")
         if np.issubdtype(y.dtype, np.floating) and not np.all(np.isfinite(y)):
             raise RnnqError(f"{path}: 'y' holds NaN or Inf")
     states = {}

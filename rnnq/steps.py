@@ -119,8 +119,28 @@ def calibrate(job: Job) -> None:
     """Float IR + data -> calibrated IR (ranges of every tensor, LSTM cells and gates)."""
     job.log(f"imported {job.model}: {len(job.graph.nodes)} IR nodes")
     job.log(f"calibrating on {job.data.n} sequences ({job.calib_method})")
+    if job.seq_len:
+        _check_calibration_size(job)
     calibrate_graph(job.graph, job.data, method=job.calib_method, progress=job.progress,
                     seq_len=job.seq_len, headroom=job.headroom)
+
+
+#: The float values calibration may hold at once (8 bytes each): 4 GiB.
+CALIBRATION_MAX_VALUES = 2**29
+
+
+def _check_calibration_size(job: Job) -> None:
+    """--seq-len plays the calibration steps back into streams of that length, and the float
+    model keeps every tensor of every step: refuse what would not fit rnnq's limit, before
+    allocating it."""
+    per_step = sum(t.size for t in job.graph.tensors.values() if t.kind != "const")
+    steps = max(int(job.seq_len), int(job.data.lengths.sum()))
+    values = steps * per_step
+    if values > CALIBRATION_MAX_VALUES:
+        raise RnnqError(f"--seq-len {job.seq_len}: calibrating on streams that long holds about "
+                        f"{values * 8 / 2**30:.0f} GiB of float values (rnnq's limit is "
+                        f"{CALIBRATION_MAX_VALUES * 8 / 2**30:.0f} GiB); use a shorter --seq-len "
+                        "(ranges and states settle within a few thousand steps)")
 
 
 def write_folder(job: Job) -> None:
@@ -169,6 +189,10 @@ def emit_c(job: Job) -> None:
     """Integer IR -> the C files for job.tgt (job.files, job.facts, job.io)."""
     job.io = io_info(job.graph)
     files, job.facts = _emit_c(job.graph, job.tgt, job.prefix, job.io, _max_steps(job))
+    if job.facts["arena_bytes"] > 2**31 - 1:  # the C addresses the arena with int32 offsets
+        raise RnnqError(f"--max-steps {_max_steps(job)}: the whole-sequence buffers need "
+                        f"{job.facts['arena_bytes']} B of arena, more than 2 GiB; use a smaller "
+                        "--max-steps")
     job.files.update(files)
 
 

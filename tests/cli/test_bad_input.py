@@ -19,6 +19,8 @@ from onnx_cases import X0, F, H, Net
 
 from tests.conftest import require_tool
 
+_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
 # --- bad models ---------------------------------------------------------------------------------
 
 
@@ -119,6 +121,29 @@ def _control_chars_model(path: Path) -> tuple[Path, str]:
     return path, "Evil\\x1b[31m"
 
 
+def _nan_weights_model(path: Path) -> tuple[Path, str]:
+    n = Net()
+    m = n.model(X0, [n.lstm("x", F, outputs=("", "Y_h"))[1]])
+    w = onnx.numpy_helper.to_array(m.graph.initializer[0]).copy()
+    w.flat[3] = np.nan
+    m.graph.initializer[0].CopyFrom(onnx.numpy_helper.from_array(w, m.graph.initializer[0].name))
+    onnx.save(m, str(path))
+    return path, repr(m.graph.initializer[0].name)
+
+
+def _opset99_model(path: Path) -> tuple[Path, str]:
+    n = Net()
+    m = n.model(X0, [n.lstm("x", F, outputs=("", "Y_h"))[1]])
+    m.opset_import[0].version = 99
+    onnx.save(m, str(path))
+    return path, "opset 99"
+
+
+def _xy(path: Path, **arrays) -> Path:
+    x = np.random.default_rng(0).normal(size=(4, 6, F)).astype(np.float32)
+    return _npz(path, **{"x": x, **arrays})
+
+
 COMPILE_CASES: dict[str, Make] = {
     "not_onnx": lambda tmp, good: (
         _compile(_text(tmp / "notes.onnx", "not a model\n"), good["calib"], tmp),
@@ -158,10 +183,19 @@ COMPILE_CASES: dict[str, Make] = {
         "--calib-method"),
     "missing_calib_option": lambda tmp, good: (
         ["compile", good["model"], "-o", tmp / "out" / "BUILD"], "--calib"),
+    "model_nan_weights": _bad_model(_nan_weights_model),
+    "model_opset_99": _bad_model(_opset99_model),
+    "calib_y_scalar": _bad_calib(lambda p: _xy(p, y=np.array(3))),
+    "calib_y_strings": _bad_calib(lambda p: _xy(p, y=np.array(["a", "b", "c", "d"]))),
+    "calib_complex": _bad_calib(lambda p: _npz(p, x=np.ones((4, 6, F), np.complex64))),
+    "output_unwritable": lambda tmp, good: (
+        ["compile", good["model"], "--calib", good["calib"], "-o", "/proc/rnnq_build"],
+        "/proc/rnnq_build"),
 }
 #: Cases that fail after the model is imported, when `compile` has already logged a line.
 AFTER_IMPORT = {"calib_wrong_features", "calib_missing_x", "calib_nan", "calib_missing_file",
-                "calib_not_npz", "calib_fifo"}
+                "calib_not_npz", "calib_fifo", "calib_y_scalar", "calib_y_strings",
+                "calib_complex"}
 VALIDATE_CASES: dict[str, Make] = {
     "data_wrong_features": _bad_data(lambda p: write_npz(p, feat=F - 1)),
     "data_missing_x": _bad_data(lambda p: _npz(p, inputs=np.zeros((4, 6, F)))),
@@ -218,6 +252,55 @@ def test_failed_compile_leaves_existing_build_untouched(name: str, good: dict,
     _assert_clean_failure(run_rnnq(*argv, "-q"), names)
     assert _tree(out) == before
     assert sorted(p.name for p in out.parent.iterdir()) == ["BUILD"], "temporary folder left"
+
+
+@pytest.mark.parametrize(("model", "option", "value"), [
+    ("classifier", "--seq-len", "1000000000"),
+    ("bidirectional", "--max-steps", "1000000000")])
+def test_absurd_lengths_refused_before_allocating(model: str, option: str, value: str,
+                                                  cli_inputs: dict, tmp_path: Path) -> None:
+    """A length that would need hundreds of GiB (calibration) or a > 2 GiB arena: one line
+    naming the option, instead of being killed for memory or a harness that crashes."""
+    path = cli_inputs["model"] if model == "classifier" else _FIXTURES / "torch_lstm_bi_bf_mean.onnx"
+    calib = cli_inputs["calib"]
+    if model != "classifier":
+        calib = _npz(tmp_path / "bi.npz",
+                     x=np.random.default_rng(0).normal(size=(4, 6, 4)).astype(np.float32))
+    r = run_rnnq(*_compile(path, calib, tmp_path, option, value), "-q")
+    _assert_clean_failure(r, f"{option} {value}")
+    assert not (tmp_path / "out").exists()
+
+
+def test_build_folder_mode_follows_the_umask(good: dict) -> None:
+    """Not the 0700 of a temporary folder: a build folder is shared like any other."""
+    mask = os.umask(0)
+    os.umask(mask)
+    assert good["build"].stat().st_mode & 0o777 == 0o777 & ~mask
+
+
+def test_validate_reads_the_builds_own_model_whatever_the_manifest_says(
+        good: dict, tmp_path: Path) -> None:
+    b = tmp_path / "b"
+    shutil.copytree(good["build"], b)
+    m = json.loads((b / "manifest.json").read_text())
+    m["model"] = {"file": "../../../../etc/passwd"}
+    (b / "manifest.json").write_text(json.dumps(m))
+    r = run_rnnq("validate", b, "--data", good["test"])
+    assert r.code == 0, r.err
+
+
+@pytest.mark.parametrize("field, value", [("outputs", "y"), ("streaming", "yes"),
+                                          ("state_inputs", {"s": {"shape": "x"}}),
+                                          ("format", "exe")])
+def test_tampered_manifest_is_refused_with_one_line(field: str, value, good: dict,
+                                                    tmp_path: Path) -> None:
+    b = tmp_path / "b"
+    shutil.copytree(good["build"], b)
+    m = json.loads((b / "manifest.json").read_text())
+    m[field] = value
+    (b / "manifest.json").write_text(json.dumps(m))
+    for argv in (["validate", b, "--data", good["test"]], ["inspect", b]):
+        _assert_clean_failure(run_rnnq(*argv), "manifest.json")
 
 
 @pytest.mark.parametrize("name", list(VALIDATE_CASES))

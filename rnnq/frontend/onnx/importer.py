@@ -94,6 +94,9 @@ def _convert(model: onnx.ModelProto, vi: onnx.ValueInfoProto, time_axis: int | N
     ctx.step_mode = time_axis is None
     for init in g.initializer:
         ctx.consts[init.name] = numpy_helper.to_array(init)
+        v = ctx.consts[init.name]
+        if np.issubdtype(v.dtype, np.floating) and np.any(np.isnan(v)):
+            raise RnnqError(f"initializer {init.name!r}: holds NaN")
     _, dims = _input_candidates(vi)
     elem = vi.type.tensor_type.elem_type
     if elem not in _FLOAT_TYPES + _ID_TYPES:
@@ -231,6 +234,11 @@ def load_model(path: str | Path) -> onnx.ModelProto:
         raise RnnqError(f"{path}: not an ONNX model ({type(e).__name__})") from None
     if not model.graph.node:
         raise RnnqError(f"{path}: not an ONNX model (no graph nodes)")
+    known = onnx.defs.onnx_opset_version()
+    for o in model.opset_import:
+        if o.domain in ("", "ai.onnx") and o.version > known:
+            raise RnnqError(f"{path}: opset {o.version} is newer than this rnnq's onnx knows "
+                            f"({known}); export with opset {known} or lower")
     try:
         onnx.checker.check_model(model)
     except Exception as e:  # noqa: BLE001
@@ -294,6 +302,13 @@ def import_onnx(path: str | Path) -> Graph:
         real = [e for e in errors if "carry time" not in str(e) and "time axis" not in str(e)
                 and "one timestep per call" not in str(e)]
         raise (real or errors)[0]
+    for n in graph.nodes:  # weights and constant operands (constants folded in, too)
+        for name in n.inputs:
+            t = graph.tensors[name]
+            if t.kind == "const" and np.issubdtype(t.data.dtype, np.floating) and \
+                    not np.all(np.isfinite(t.data)):
+                raise RnnqError(f"node {n.name!r}: its constant operand {name!r} holds NaN or "
+                                "Inf")
     graph.meta.update(
         model_path=str(path),
         model_sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
