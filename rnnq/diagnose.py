@@ -60,6 +60,35 @@ def _tensors(ig: Graph, fg: Graph) -> list[tuple[str, str, str]]:
             and ig.tensors[t].dtype in _BITS and fg.tensors[t].kind != "const"]
 
 
+def saturation_c(fg: Graph, ig: Graph, data: Dataset, streaming: bool) -> dict:
+    """Which quantised tensors saturate on the data, and how often: the fraction of the float
+    model's values (at every real step) that lie more than half a step beyond what the
+    tensor's integer range can hold, above and below. Only tensors that saturate are listed,
+    most first."""
+    fenv = run_float(fg, data.x, lengths=data.lengths, states=data.states)
+    mask = valid_mask(data.lengths, data.x.shape[1])
+    last = data.lengths - 1
+    rows = []
+    for name, node, op in _tensors(ig, fg):
+        t = ig.tensors[name]
+        bits = _BITS[t.dtype]
+        whole = not streaming and fg.tensors[name].kind == "final"
+        f = _meaningful(fenv[name], mask, last if whole else None)
+        f = f.reshape(-1, int(np.prod(t.shape)))  # per-feature scales run along the last axis
+        f = f.reshape(f.shape[0], -1, t.shape[-1]) if t.shape else f
+        s, z = np.asarray(t.q.scale, np.float64), np.asarray(t.q.zero_point, np.float64)
+        lo = (-(1 << (bits - 1)) - z - 0.5) * s
+        hi = ((1 << (bits - 1)) - 1 - z + 0.5) * s
+        above, below = float(np.mean(f > hi)), float(np.mean(f < lo))
+        if above + below > 0:
+            rows.append({"tensor": name, "node": node, "op": op, "dtype": t.dtype,
+                         "fraction": above + below, "above": above, "below": below,
+                         "float_range": [float(f.min()), float(f.max())],
+                         "int_range": [float(np.min(lo)), float(np.max(hi))]})
+    rows.sort(key=lambda r: -r["fraction"])
+    return {"tensors": rows, "checked": len(_tensors(ig, fg))}
+
+
 def per_layer_c(fg: Graph, ig: Graph, data: Dataset, streaming: bool,
                 threshold_db: float = THRESHOLD_DB) -> dict:
     """The per-layer report of a C build (rnnq's integer simulator against the float IR)."""

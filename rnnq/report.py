@@ -134,6 +134,17 @@ def format_report(rep: dict) -> str:
     if clipped and clipped > 0.01:
         lines.append("note: some test inputs lie beyond the calibrated input range and saturate; "
                      "compile with more --headroom or more representative calibration data")
+    sat = rep.get("saturation", {}).get("tensors", [])
+    if sat:
+        lines.append("saturating tensors (float values beyond the integer range):")
+        for r in sat[:5]:
+            lines.append(f"  {_name(r['tensor'])}  {100 * r['fraction']:.2f} % "
+                         f"(above {100 * r['above']:.2f} %, below {100 * r['below']:.2f} %; "
+                         f"float {r['float_range'][0]:.3g}..{r['float_range'][1]:.3g}, "
+                         f"{r['dtype']} {r['int_range'][0]:.3g}..{r['int_range'][1]:.3g})")
+        if len(sat) > 5:
+            lines.append(f"  ... and {len(sat) - 5} more (--json: saturation)")
+    lines += [f"warning: {w}" for w in rep.get("warnings", [])]
     return "\n".join(lines)
 
 

@@ -21,6 +21,7 @@ from rnnq.backends.tflite import runtime, support
 from rnnq.backends.tflite.emit import TFLITE
 from rnnq.build_folder import BuildFolder
 from rnnq.data import Dataset, at_last_step, valid_mask
+from rnnq.diagnose import THRESHOLD_DB, saturation_c
 from rnnq.ir import Graph, RnnqError
 from rnnq.report import error_by_step, float_vs_int, sqnr_db
 from rnnq.sim.float_ref import run_float
@@ -75,11 +76,30 @@ def validate_c(b: BuildFolder, fg: Graph, ig: Graph, data: Dataset, on: str = "h
                           b.manifest["outputs"][0]["scale"], engine),
            "outputs": [{"name": k, "sqnr_db": sqnr_db(fl[k], ints[k]),
                         "max_abs_error": float(np.max(np.abs(fl[k] - ints[k])))} for k in fl],
-           "c": c_rep, "error_by_step": _error_by_step(fg, ig, data, env, streaming)}
+           "c": c_rep, "error_by_step": _error_by_step(fg, ig, data, env, streaming),
+           "saturation": saturation_c(fg, ig, data, streaming)}
     rep["int"]["input_clipped"] = _clipped_inputs(ig, data)
+    rep["warnings"] = warnings_of(rep)
     if on == "emulator":
         rep["device"] = on_harness("emulator")
     return rep
+
+
+def warnings_of(rep: dict) -> list[str]:
+    """What a user should look at: an SQNR below the accuracy goal, tensors that saturate."""
+    out = []
+    sq = rep["int"].get("sqnr_db")
+    if sq is not None and sq < THRESHOLD_DB:
+        out.append(f"the integer model's SQNR against float is {sq:.1f} dB, below the "
+                   f"{THRESHOLD_DB:g} dB goal: `--per-layer` shows where the error enters")
+    sat = rep.get("saturation", {}).get("tensors", [])
+    if sat:
+        worst = sat[0]
+        out.append(f"{len(sat)} tensor(s) saturate on this data, most {worst['tensor']!r} "
+                   f"({100 * worst['fraction']:.2f} % of its values beyond its "
+                   f"{worst['dtype']} range): the calibration data did not reach what this data "
+                   "does (more representative calibration data, or --headroom)")
+    return out
 
 
 def _every_call(b: BuildFolder, fg: Graph, ig: Graph, data: Dataset, env: dict
