@@ -197,6 +197,12 @@ int main(void) {
     printf("%s %s\n", memcmp(a[0], a[1], sizeof a[0]) == 0 ? "same" : "differ",
            memcmp(s[0], s[1], sizeof s[0]) == 0 ? "same" : "differ");
     printf("%d %d\n", (int)saved[0], (int)st.t);
+    saved[0] = INT32_MAX - 1;  /* a stream resumed after 2^31 - 2 steps */
+    m_set_state(&st, saved);
+    for (int t = 0; t < 3; t++) {
+        if (m_step(&st, x, y, arena) != 0) return 1;
+    }
+    printf("%ld\n", (long)st.t);
     return 0;
 }
 """
@@ -205,7 +211,7 @@ int main(void) {
 def test_get_state_set_state_round_trip_in_c(tmp_path: Path) -> None:
     """Firmware's use: a state written with _set_state_in reads back with _get_state_in; a
     stream saved with _get_state half way and restored with _set_state repeats its second
-    half exactly (outputs and state)."""
+    half exactly (outputs and state); the step count saturates after 2^31 - 1 steps."""
     require_host_toolchain()
     model = vad_like(tmp_path / "m.onnx")
     _stream(model, tmp_path / "cal.npz", 1, n=8, k=30, lengths=False)
@@ -215,7 +221,8 @@ def test_get_state_set_state_round_trip_in_c(tmp_path: Path) -> None:
     assert "void m_set_state_in(m_state *st, const int16_t *v);" in h
     (b / "drv.c").write_text(DRIVER)
     srcs = [p for p in b.glob("*.c") if p.name != "harness.c"]
-    exe = compile_executable(srcs, ["-O1", "-Wall", "-Werror"], include_dirs=[b],
+    exe = compile_executable(srcs, ["-O1", "-Wall", "-Werror", "-fsanitize=undefined",
+                                    "-fno-sanitize-recover=all"], include_dirs=[b],
                              out_dir=tmp_path)
     out = subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout
     lines = out.splitlines()
@@ -224,6 +231,7 @@ def test_get_state_set_state_round_trip_in_c(tmp_path: Path) -> None:
     assert back == [i * 7 - 50 if i < 16 else i * 300 - 7000 for i in range(32)]
     assert lines[1] == "same same"
     assert lines[2] == "10 20"  # layout [0] = steps since reset
+    assert lines[3] == "2147483647"  # the step count saturates, never wraps (UBSan on)
 
 
 def _graph_with(tmp_path: Path, edit) -> Path:
