@@ -74,8 +74,7 @@ def saturation_c(fg: Graph, ig: Graph, data: Dataset, streaming: bool) -> dict:
         bits = _BITS[t.dtype]
         whole = not streaming and fg.tensors[name].kind == "final"
         f = _meaningful(fenv[name], mask, last if whole else None)
-        f = f.reshape(-1, int(np.prod(t.shape)))  # per-feature scales run along the last axis
-        f = f.reshape(f.shape[0], -1, t.shape[-1]) if t.shape else f
+        f = f.reshape(-1, t.shape[-1] if t.shape else 1)  # per-feature scales: the last axis
         s, z = np.asarray(t.q.scale, np.float64), np.asarray(t.q.zero_point, np.float64)
         lo = (-(1 << (bits - 1)) - z - 0.5) * s
         hi = ((1 << (bits - 1)) - 1 - z + 0.5) * s

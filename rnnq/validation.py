@@ -241,6 +241,7 @@ def _validate_tflite_calls(b: BuildFolder, fg: Graph, data: Dataset) -> dict:
     blob = (b.path / TFLITE).read_bytes()
     q = read_tflite(blob)
     sim = tflite_calls(q, fg, data, lambda f: run_litert_profile(q, f))
+
     def litert(resolver: str) -> list[np.ndarray]:
         return tflite_calls(q, fg, data, lambda f: [
             o.reshape(o.shape[0], -1)

@@ -51,14 +51,13 @@ def _fold_affine_after(graph: Graph, dense: Node) -> bool:
     n_out = w.shape[0]
     y = graph.tensors[dense.outputs[0]]
     origin = np.arange(y.size) % n_out  # the dense feature of every per-step element
-    nxt, fill, chain = _sole_consumer(graph, dense.outputs[0]), False, False
-    while nxt is not None and nxt.op in ("take", "reshape"):
-        chain = True
-        if nxt.op == "take":
-            idx = np.asarray(nxt.attrs["index"])
-            fill = fill or bool(nxt.attrs.get("fill"))
+    chain, nxt = _after_moves(graph, dense.outputs[0])
+    fill = False
+    for m in chain:
+        if m.op == "take":
+            idx = np.asarray(m.attrs["index"])
+            fill = fill or bool(m.attrs.get("fill"))
             origin = np.where(idx < 0, -1, origin[np.maximum(idx, 0)])
-        nxt = _sole_consumer(graph, nxt.outputs[0])
     if nxt is None or nxt.op not in ("mul", "add") or (fill and nxt.op == "add"):
         return False
     consts = [i for i in nxt.inputs if graph.tensors[i].kind == "const"]
@@ -79,13 +78,30 @@ def _fold_affine_after(graph: Graph, dense: Node) -> bool:
     else:
         bd = bd + per
     w.data, b.data = wd.astype(np.float32), bd.astype(np.float32)
-    if not chain:  # directly after the dense: the dense writes its output
-        dense.outputs = [nxt.outputs[0]]
-        graph.nodes.remove(nxt)
-        return True
-    other = nxt.inputs[0] if nxt.inputs[1] == consts[0] else nxt.inputs[1]
-    nxt.op, nxt.inputs, nxt.attrs = "reshape", [other], {}
+    _absorb(graph, dense, chain, nxt, nxt.inputs[0] if nxt.inputs[1] == consts[0]
+            else nxt.inputs[1])
     return True
+
+
+def _after_moves(graph: Graph, name: str) -> tuple[list[Node], Node | None]:
+    """The index maps and reshapes that alone read `name` one after another (a Conv's output
+    reordering), and the one node that alone reads the last of them (None if there is not
+    one)."""
+    chain, nxt = [], _sole_consumer(graph, name)
+    while nxt is not None and nxt.op in ("take", "reshape"):
+        chain.append(nxt)
+        nxt = _sole_consumer(graph, nxt.outputs[0])
+    return chain, nxt
+
+
+def _absorb(graph: Graph, dense: Node, chain: list[Node], node: Node, source: str) -> None:
+    """`node`, whose work the dense now does: directly after the dense, the dense writes its
+    output instead; after index maps, it becomes a reshape of `source` (its activation)."""
+    if not chain:
+        dense.outputs = [node.outputs[0]]
+        graph.nodes.remove(node)
+    else:
+        node.op, node.inputs, node.attrs = "reshape", [source], {}
 
 
 def fuse_dense_relu(graph: Graph) -> Graph:
@@ -96,18 +112,11 @@ def fuse_dense_relu(graph: Graph) -> Graph:
     for node in list(graph.nodes):
         if node.op != "dense":
             continue
-        nxt, chain = _sole_consumer(graph, node.outputs[0]), []
-        while nxt is not None and nxt.op in ("take", "reshape"):
-            chain.append(nxt)
-            nxt = _sole_consumer(graph, nxt.outputs[0])
+        chain, nxt = _after_moves(graph, node.outputs[0])
         if nxt is None or nxt.op != "relu":
             continue
         node.attrs["relu"] = True
-        if chain:
-            nxt.op = "reshape"
-            continue
-        node.outputs = [nxt.outputs[0]]
-        graph.nodes.remove(nxt)
+        _absorb(graph, node, chain, nxt, nxt.inputs[0])
     return graph.prune().verify()
 
 
