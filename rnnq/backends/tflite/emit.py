@@ -34,8 +34,10 @@ def _io(t: TTensor, kind: str | None = None) -> dict:
     return d
 
 
-def check(q: TGraph, float_io: bool) -> None:
-    """No float tensor between input and output; every op runnable as LiteRT prepares it."""
+def check(q: TGraph, float_io: bool, origin: dict[str, str] | None = None) -> None:
+    """No float tensor between input and output; every op runnable as LiteRT prepares it (and
+    loadable with its default delegate). origin: tensor name -> the IR node it was lowered
+    from (Lowered.origin), named first in the error."""
     edges = set(q.inputs + q.outputs) if float_io else set()
     floats = [t.name for i, t in enumerate(q.tensors)
               if t.dtype == "float32" and i not in edges and t.shape != (0,)]
@@ -45,9 +47,10 @@ def check(q: TGraph, float_io: bool) -> None:
     found = first_problem(q)
     if found is not None:
         sub, k, op, what = found
-        outs = ", ".join(sub.tensors[i].name for i in op.outputs)
-        raise RnnqError(f"op {k} ({op.kind} -> {outs}): {what}; LiteRT cannot run this model "
-                        "as quantised")
+        names = [sub.tensors[i].name for i in op.outputs]
+        node = next((origin[n] for n in names if n in (origin or {})), None)
+        raise RnnqError(f"{node + ': ' if node else ''}op {k} ({op.kind} -> {', '.join(names)}): "
+                        f"{what}; LiteRT cannot run this model as quantised")
 
 
 def encode(q: TGraph, g: Graph, model_name: str, t_len: int, float_io: bool,

@@ -18,20 +18,24 @@ from __future__ import annotations
 import numpy as np
 
 from rnnq.backends.tflite.lower_rnn import Loop, Recurrent
-from rnnq.backends.tflite.support import check
+from rnnq.backends.tflite.support import check, label
 from rnnq.ir import Graph, Node
 from rnnq.ir.states import state_targets, state_tensor
 from rnnq.ir.tgraph import TGraph, TTensor
 
 
 class Lowered:
-    """The float TGraph, its quantisation ties, T, and each LSTM op's calibrated max |c|
-    (by op position; None when the IR was not calibrated)."""
+    """The float TGraph, its quantisation ties, T, each LSTM op's calibrated max |c| (by op
+    position; None when the IR was not calibrated), and the IR node each tensor was made for
+    (`origin`, by tensor name: support.label, so that errors about a tensor name the node a
+    user knows, not the TFLite-level names such as an unrolled layer's `rnn1/...`)."""
 
     def __init__(self, graph: TGraph, ties: list[list[int]], t_len: int,
-                 cells: dict[int, float | None], loops: list[Loop]):
+                 cells: dict[int, float | None], loops: list[Loop],
+                 origin: dict[str, str] | None = None):
         self.graph, self.ties, self.t_len, self.cells = graph, ties, t_len, cells
         self.loops = loops
+        self.origin = origin or {}
 
 
 class _Lower(Recurrent):
@@ -46,6 +50,7 @@ class _Lower(Recurrent):
         self.layers = 0  # unrolled layers named so far (tag)
         self.state_in: dict[str, int] = {}  # state input -> its flat [1, size] graph input
         self.finals: dict[str, int] = {}  # recurrent output -> its tensor after the last step
+        self.origin: dict[str, str] = {}  # tensor name -> the IR node it was made for
 
     # -- tensors ---------------------------------------------------------------------------
     def shape_of(self, name: str) -> tuple[int, ...]:
@@ -121,7 +126,10 @@ class _Lower(Recurrent):
 
     # -- nodes -----------------------------------------------------------------------------
     def node(self, n: Node) -> None:
+        first = len(self.tg.tensors)
         getattr(self, "_" + n.op)(n)  # every op support.check lets through has a rule
+        for t in self.tg.tensors[first:]:
+            self.origin.setdefault(t.name, label(n))
 
     def _reshape(self, n: Node) -> None:
         self.reshape(self.ir(n.inputs[0]), self.shape_of(n.outputs[0]), n.outputs[0],
@@ -257,4 +265,4 @@ def lower(g: Graph, t_len: int) -> Lowered:
             low.tg.outputs.append(out)
             low.ties.append([low.state_in[s], out])  # its codes go back in as they are
     ties = low.ties + [v for v in low.roles.values() if len(v) > 1]
-    return Lowered(low.tg, ties, t_len, low.cells, low.loops)
+    return Lowered(low.tg, ties, t_len, low.cells, low.loops, low.origin)

@@ -83,11 +83,12 @@ def _options(cell_clip: float, time_major: bool) -> dict:
 
 def add_lstm(graph: TGraph, x_index: int, y_index: int, W: dict, R: dict, b: dict,
              cell_absmax: float, name: str, peephole: dict | None = None,
-             cell_clip: float = 0.0, time_major: bool = False) -> TOp:
+             cell_clip: float = 0.0, time_major: bool = False, where: str | None = None) -> TOp:
     """Add an int8x8->16 UNIDIRECTIONAL_SEQUENCE_LSTM reading x (int8) and writing y (int8,
     whose quantisation h takes). W/R/b: float arrays by gate "i", "f", "c", "o" in TFLite's
     layout (W [H, I], R [H, H], b [H]); peephole: optional {"i", "f", "o"} -> [H];
-    cell_absmax: the calibrated max |c| (sets the power-of-two cell scale)."""
+    cell_absmax: the calibrated max |c| (sets the power-of-two cell scale); where: what an
+    error names (the IR node; default the tensor names, prefixed `name`)."""
     batch, _, hsz = _check_shapes(graph, x_index, y_index, W, R, b, time_major)
     xt, yt = graph.tensors[x_index], graph.tensors[y_index]
     for t in (xt, yt):
@@ -104,7 +105,8 @@ def add_lstm(graph: TGraph, x_index: int, y_index: int, W: dict, R: dict, b: dic
         q, s = _sym(np.asarray(W[g], np.float64), 8)
         wi.append(graph.const(f"{name}/W_{g}", q, scale=s, zero_point=0))
         bs = np.float32(s_x * s)  # the scale LiteRT's x-side rescale implies
-        qb = bias_int32(np.asarray(b[g], np.float64), np.float64(bs), f"{name}/b_{g}")
+        qb = bias_int32(np.asarray(b[g], np.float64), np.float64(bs),
+                        f"{where}, gate {g}" if where else f"{name}/b_{g}")
         bi.append(graph.const(f"{name}/b_{g}", qb, scale=bs, zero_point=0))
         q, s = _sym(np.asarray(R[g], np.float64), 8)
         ri.append(graph.const(f"{name}/R_{g}", q, scale=s, zero_point=0))

@@ -12,8 +12,14 @@ simulator. Scheme (TFLite's full-integer convention):
   SPLIT, REVERSE_V2, CONCATENATION) and tensors the lowering ties (a state across steps, one
   role at every step) form one class with one scale: the union of their ranges;
 - LOGISTIC / SOFTMAX outputs are fixed at scale 1/256, zero point -128; TANH at 1/128, 0;
-- FULLY_CONNECTED weights int8 symmetric per output channel, biases int32 at s_in*s_w;
+- FULLY_CONNECTED weights int8 symmetric per output channel, biases int32 at s_in*s_w; an
+  output range narrower than XNNPACK takes (rescale s_in*s_w/s_out of 256 or more: the whole
+  int8 output spans less than one accumulator step, so the finer grid carries nothing) is
+  widened to a rescale of FC_RESCALE_MAX, so that LiteRT's default delegate loads the file;
 - the LSTM is quantised by `lstm_quant` (8x8_16: int16 cell, Q3.12 gates).
+
+The result is checked as LiteRT prepares it (emit.check); errors name the IR node a tensor was
+made for (`Lowered.origin`).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from rnnq import numerics as nx
+from rnnq.backends.tflite.emit import check
 from rnnq.backends.tflite.lower import Lowered
 from rnnq.backends.tflite.lstm_quant import add_lstm, float_lstm_params
 from rnnq.backends.tflite.roll import roll
@@ -37,13 +44,16 @@ from rnnq.passes.qparams import (
     widen,
 )
 from rnnq.sim.float_ref import run_float
-from rnnq.sim.litert.constraints import FIXED_OUTPUT
+from rnnq.sim.litert.constraints import FIXED_OUTPUT, XNNPACK_FC_MAX_RESCALE, xnnpack_fc_rescale
 from rnnq.sim.litert.interpreter import run
 
 LAYOUT = {"RESHAPE": (0,), "GATHER": (0,), "PAD": (0,), "PACK": None, "UNPACK": (0,), "SPLIT": (1,),
           "REVERSE_V2": (0,), "CONCATENATION": None,
           "RELU": (0,)}  # RELU at one scale: LiteRT's identity multiplier, then max(q, zp)
 FIXED = FIXED_OUTPUT  # LOGISTIC / SOFTMAX / TANH outputs
+#: The largest FULLY_CONNECTED rescale s_in*s_w/s_out written (XNNPACK's limit, 256 excluded,
+#: less a margin for the float32 rounding of the widened scale).
+FC_RESCALE_MAX = XNNPACK_FC_MAX_RESCALE - 1.0
 
 
 class _Classes:
@@ -123,6 +133,12 @@ def quantize_int8(v: np.ndarray, scale, zp: int) -> np.ndarray:
     return nx.quantize(v, np.float64(scale), zp).astype(np.int8)
 
 
+def fc_weight_scales(w: np.ndarray) -> np.ndarray:
+    """A FULLY_CONNECTED's weight scales as the file stores them: symmetric, per output row,
+    float32."""
+    return symmetric_scale(np.asarray(w, np.float64)).astype(np.float32)
+
+
 def assign(low: Lowered, ranges: dict[int, tuple[float, float]], headroom: float
            ) -> dict[int, tuple[np.float32, int]]:
     """Quantisation parameters of every float activation (and tied constant) tensor."""
@@ -143,7 +159,8 @@ def assign(low: Lowered, ranges: dict[int, tuple[float, float]], headroom: float
         if t.dtype == "float32" and (t.data is None or i in tied):
             members.setdefault(cls.find(i), []).append(i)
     params: dict[int, tuple[np.float32, int]] = {}
-    for ids in members.values():
+    spans: dict[int, tuple[float, float]] = {}  # free classes: the range their params cover
+    for root, ids in members.items():
         fix = {fixed[i] for i in ids if i in fixed}
         if len(fix) > 1:
             raise AssertionError(f"tensors {ids} need two fixed quantisations {fix}")
@@ -158,17 +175,58 @@ def assign(low: Lowered, ranges: dict[int, tuple[float, float]], headroom: float
                 if g.tensors[i].clamp is not None:
                     bounds = [max(bounds[0], g.tensors[i].clamp[0]),
                               min(bounds[1], g.tensors[i].clamp[1])]
-            p = int8_params(*widen(lo, hi, headroom, bounds))
+            span = widen(lo, hi, headroom, bounds)
+            p = int8_params(*span)
+            if np.all(np.isinf(bounds)):
+                spans[root] = (float(span[0]), float(span[1]))
         for i in ids:
             params[i] = p
+    _fit_fully_connected(g, cls, members, spans, params)
     return params
+
+
+def _fit_fully_connected(g: TGraph, cls: _Classes, members: dict[int, list[int]],
+                         spans: dict[int, tuple[float, float]],
+                         params: dict[int, tuple[np.float32, int]]) -> None:
+    """Widen (about zero) the output class of every FULLY_CONNECTED whose rescale would reach
+    XNNPACK's limit, to a rescale of FC_RESCALE_MAX. In op order, so that a widened output is
+    the input its consumers see. A class with a fixed quantisation or a clamp, or one that is
+    also the layer's input, is left as it is (emit.check then refuses the file)."""
+    for op in g.ops:
+        if op.kind != "FULLY_CONNECTED":
+            continue
+        x, w, y = op.inputs[0], g.tensors[op.inputs[1]].data, op.outputs[0]
+        r = float(xnnpack_fc_rescale(params[x][0], fc_weight_scales(w), params[y][0]).max())
+        root = cls.find(y)
+        if r < FC_RESCALE_MAX or root not in spans or root == cls.find(x) or not np.isfinite(r):
+            continue
+        spans[root] = _span_at(spans[root], float(params[y][0]) * r / FC_RESCALE_MAX)
+        p = int8_params(*spans[root])
+        for i in members[root]:
+            params[i] = p
+
+
+def _span_at(span: tuple[float, float], scale: float) -> tuple[float, float]:
+    """The range `span` (covering 0) scaled about zero to an int8 scale of `scale`; a range
+    of one point (a tensor that was always 0) becomes [-128, 127] steps of `scale`."""
+    lo, hi = min(span[0], 0.0), max(span[1], 0.0)
+    if hi - lo <= 0:
+        return -128.0 * scale, 127.0 * scale
+    k = 255.0 * scale / (hi - lo)
+    return lo * k, hi * k
 
 
 class _Builder:
     def __init__(self, low: Lowered, params: dict, ranges: dict, cells: dict[int, float]):
         self.f, self.params, self.ranges, self.cells = low.graph, params, ranges, cells
+        self.origin = low.origin
         self.q = TGraph(description=low.graph.description)
         self.map: dict[int, int] = {}
+
+    def where(self, op: TOp) -> str:
+        """The IR node an op was lowered from, for errors (else its output tensor)."""
+        name = self.f.tensors[op.outputs[0]].name
+        return self.origin.get(name, name)
 
     def tensor(self, i: int) -> int:
         """The integer copy of float tensor i (activations and tied or int constants)."""
@@ -194,7 +252,7 @@ class _Builder:
         w = self.f.tensors[w_i].data.astype(np.float64)
         key = ("fc", w_i, b_i, self.params[x])
         if key not in self.map:
-            sw = symmetric_scale(w).astype(np.float32)
+            sw = fc_weight_scales(w)
             wq = quantize_symmetric(w, sw[:, None].astype(np.float64))
             wt = self.q.const(self.f.tensors[w_i].name, wq, scale=sw,
                               zero_point=np.zeros(len(sw), np.int64), qdim=0)
@@ -202,7 +260,7 @@ class _Builder:
             if b_i >= 0:
                 sb = (np.float32(self.params[x][0]) * sw).astype(np.float32)
                 b = self.f.tensors[b_i].data.astype(np.float64)
-                bq = bias_int32(b, sb.astype(np.float64), self.f.tensors[b_i].name)
+                bq = bias_int32(b, sb.astype(np.float64), self.where(op))
                 bt = self.q.const(self.f.tensors[b_i].name, bq, scale=sb,
                                   zero_point=np.zeros(len(sb), np.int64), qdim=0)
             self.map[key] = (wt, bt)
@@ -213,7 +271,7 @@ class _Builder:
     def lstm(self, k: int, op) -> None:
         add_lstm(self.q, self.tensor(op.inputs[0]), self.tensor(op.outputs[0]),
                  cell_absmax=self.cells[k], name=self.f.tensors[op.outputs[0]].name,
-                 **float_lstm_params(self.f, op))
+                 where=self.where(op), **float_lstm_params(self.f, op))
 
     def build(self) -> TGraph:
         for k, op in enumerate(self.f.ops):
@@ -246,6 +304,7 @@ def quantize(low: Lowered, x: np.ndarray | list[np.ndarray], headroom: float = 1
         roll(q, low.loops, builder.map, low.t_len)
     if float_io:
         _float_edges(q)
+    check(q, float_io, low.origin)
     return q
 
 

@@ -24,9 +24,13 @@ def require(*modules: str) -> None:
         raise RnnqError(f"--format tflite needs {', '.join(missing)}: pip install 'rnnq[tflite]'")
 
 
+def label(node: Node) -> str:
+    """How a one-line error names an IR node: its ONNX node's name and its IR op."""
+    return f"node {node.name or node.op} ({node.op})"
+
+
 def err(node: Node, what: str) -> RnnqError:
-    return RnnqError(f"node {node.name or node.op} ({node.op}): {what} is not supported by "
-                     "--format tflite")
+    return RnnqError(f"{label(node)}: {what} is not supported by --format tflite")
 
 
 def fused_lstm_blocker(g: Graph, n: Node) -> str | None:

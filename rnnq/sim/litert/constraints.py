@@ -4,8 +4,13 @@ None; the tflite backend runs it on every op when it builds a file (a one-line e
 time) and the simulator before it evaluates one (kernels then only compute).
 
 Where LiteRT runs an op but computes garbage (a cell scale outside what its integer tanh
-handles), that is a problem for a file rnnq writes (`strict`), but not for the simulator, which
-models what LiteRT then does.
+handles), or where only LiteRT's default XNNPACK delegate refuses a file that the builtin kernels
+run (a FULLY_CONNECTED rescale of 256 or more), that is a problem for a file rnnq writes
+(`strict`), but not for the simulator, which models the builtin kernels.
+
+Scales are float32 in the file and LiteRT forms some rescales in float32 too: very large scales
+(an exploding ReLU recurrence) overflow there, and LiteRT then aborts the process while it
+prepares the op (a CHECK on a multiplier of 0 or infinity); those are problems as well.
 """
 
 from __future__ import annotations
@@ -32,6 +37,10 @@ FIXED_OUTPUT = {"LOGISTIC": (1.0 / 256, -128), "SOFTMAX": (1.0 / 256, -128),
                 "TANH": (1.0 / 128, 0)}
 #: Exponents k of the LSTM cell scale 2^k that LiteRT's integer tanh handles (|c| < 64).
 CELL_EXP_MIN, CELL_EXP_MAX = -15, -9
+#: XNNPACK creates an int8 fully-connected operator only when its requantisation scale
+#: s_in * s_w / s_out (in float32, every output channel) is below this; otherwise LiteRT's
+#: default delegate fails to prepare and the file does not load.
+XNNPACK_FC_MAX_RESCALE = 256.0
 
 
 def _int8(t: TTensor) -> bool:
@@ -66,12 +75,25 @@ def _same_quant(g: TGraph, op: TOp) -> str | None:
     return None
 
 
+def xnnpack_fc_rescale(s_in, w_scales, s_out) -> np.ndarray:
+    """XNNPACK's requantisation scale of an int8 fully-connected layer, per output channel:
+    s_in * s_w / s_out, each step in float32 (inf where the product overflows)."""
+    with np.errstate(over="ignore"):
+        prod = np.float32(s_in) * np.asarray(w_scales, np.float32)
+        return (prod / np.float32(s_out)).astype(np.float32)
+
+
 def _fully_connected(g: TGraph, op: TOp) -> str | None:
     x, w = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]]
     if not _int8(x):
         return None
     if np.any(w.zero_points() != 0):
         return f"weights {w.name} need zero point 0"
+    with np.errstate(over="ignore"):  # per-tensor weights: LiteRT's product is float32
+        product = np.float32(x.scales()[0]) * w.scales()
+    if w.scales().size == 1 and not np.isfinite(product[0]):
+        return (f"the input scale {float(x.scales()[0]):.3g} times the weight scale of "
+                f"{w.name} overflows float32, where LiteRT forms its rescale")
     if len(op.inputs) > 2 and op.inputs[2] >= 0:
         b = g.tensors[op.inputs[2]]
         if b.dtype != "int32":
@@ -87,8 +109,15 @@ def _add_sub(g: TGraph, op: TOp) -> str | None:
     a, b, y = (g.tensors[i] for i in (*op.inputs, op.outputs[0]))
     if not _int8(y):
         return None
-    twice = float(np.float32(2 * max(np.float32(a.scales()[0]), np.float32(b.scales()[0]))))
-    real = twice / float(np.float32((1 << 20) * np.float32(y.scales()[0])))
+    with np.errstate(over="ignore"):  # LiteRT's Prepare forms both in float32
+        twice = float(np.float32(2 * max(np.float32(a.scales()[0]), np.float32(b.scales()[0]))))
+        shifted = float(np.float32((1 << 20) * np.float32(y.scales()[0])))
+    if not (np.isfinite(twice) and np.isfinite(shifted)):
+        return (f"int8 {op.kind}: the scales ({float(a.scales()[0]):.3g}, "
+                f"{float(b.scales()[0]):.3g} -> {float(y.scales()[0]):.3g}) are too large: "
+                "LiteRT's rescale (2^20 times the output scale) overflows float32, its output "
+                "multiplier becomes 0 and LiteRT aborts while preparing the op")
+    real = twice / shifted
     if quantize_multiplier(real)[1] > 0:
         return (f"int8 {op.kind}: the inputs' scales ({float(a.scales()[0]):.3g}, "
                 f"{float(b.scales()[0]):.3g}) are too large for the output's "
@@ -132,6 +161,32 @@ def _lstm(g: TGraph, op: TOp, strict: bool) -> str | None:
     return None
 
 
+def _mul(g: TGraph, op: TOp) -> str | None:
+    a, b, y = (g.tensors[i] for i in (*op.inputs, op.outputs[0]))
+    if not _int8(y):
+        return None
+    with np.errstate(over="ignore"):  # as LiteRT's Prepare: float32 product and quotient
+        real = np.float32(np.float32(a.scales()[0]) * np.float32(b.scales()[0])) / np.float32(
+            y.scales()[0])
+    if not np.isfinite(real):
+        return (f"int8 MUL: the rescale s_a * s_b / s_y of ({float(a.scales()[0]):.3g}, "
+                f"{float(b.scales()[0]):.3g} -> {float(y.scales()[0]):.3g}) overflows float32, "
+                "where LiteRT forms it")
+    return None
+
+
+def _xnnpack_fully_connected(g: TGraph, op: TOp) -> str | None:
+    x, w, y = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]], g.tensors[op.outputs[0]]
+    if not _int8(x):
+        return None
+    r = float(xnnpack_fc_rescale(x.scales()[0], w.scales(), y.scales()[0]).max())
+    if r >= XNNPACK_FC_MAX_RESCALE:
+        return (f"int8 FULLY_CONNECTED: its rescale s_in * s_w / s_out reaches {r:.4g}; LiteRT's "
+                f"default XNNPACK delegate needs it below {XNNPACK_FC_MAX_RESCALE:g} and would "
+                "fail to load the file")
+    return None
+
+
 def _gather(g: TGraph, op: TOp) -> str | None:
     x, idx = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]]
     axis = int(op.options.get("Axis", 0))
@@ -159,11 +214,13 @@ def _concatenation(g: TGraph, op: TOp) -> str | None:
     return _same_quant(g, op)
 
 
-CHECKS = {"FULLY_CONNECTED": _fully_connected, "ADD": _add_sub, "SUB": _add_sub,
+CHECKS = {"FULLY_CONNECTED": _fully_connected, "ADD": _add_sub, "SUB": _add_sub, "MUL": _mul,
           "LOGISTIC": _fixed_output, "TANH": _fixed_output, "SOFTMAX": _fixed_output,
           "GATHER": _gather, "PAD": _pad,
           "CONCATENATION": _concatenation, "PACK": _same_quant, "UNPACK": _same_quant,
           "RELU": _same_quant}
+#: What LiteRT's builtin kernels run but its default delegate refuses (files rnnq writes only).
+STRICT_CHECKS = {"FULLY_CONNECTED": _xnnpack_fully_connected}
 
 
 def problem(g: TGraph, op: TOp, strict: bool = True) -> str | None:
@@ -174,6 +231,8 @@ def problem(g: TGraph, op: TOp, strict: bool = True) -> str | None:
         found = _lstm(g, op, strict)
     elif found is None and op.kind in CHECKS:
         found = CHECKS[op.kind](g, op)
+    if found is None and strict and op.kind in STRICT_CHECKS:
+        found = STRICT_CHECKS[op.kind](g, op)
     return found
 
 

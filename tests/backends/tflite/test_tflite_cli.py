@@ -155,3 +155,74 @@ def test_litert_constraint_is_a_compile_error(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.npz", "cancel.onnx"]
     assert run_rnnq("compile", model, "--calib", tmp_path / "c.npz", "-o", tmp_path / "c",
                     "-q").code == 0
+
+
+@pytest.mark.parametrize("shape", [(1, 8), (-1,), (1, 1, 1, 8)])
+def test_last_step_by_negative_gather_then_reshape(shape: tuple[int, ...],
+                                                   tmp_path: Path) -> None:
+    """Gather(Y, indices=[-1], axis=0) keeps a unit time axis ([1, D, B, H]) and a Reshape
+    follows: this was "internal error (AssertionError)", exit 3, while the C path compiled it.
+    Now it compiles (GATHER of the last step + RESHAPE) and LiteRT runs it bit-exactly."""
+    require_litert()
+    sys.path.insert(0, str(ROOT / "tests" / "frontend"))
+    from onnx_cases import F, H, Net
+
+    n = Net(seed=3)
+    y = n.lstm("x", F, outputs=("Y",))[0]  # [T, 1, 1, H]
+    last = n.reshape(n.gather(y, [-1], axis=0), *shape)
+    model = n.save(tmp_path / "m.onnx", ["T", 1, F], [n.gemm(last, H) if shape == (1, H)
+                                                      else last])
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "c.npz", x=rng.normal(size=(16, 7, F)).astype(np.float32))
+    np.savez(tmp_path / "t.npz", x=rng.normal(size=(4, 7, F)).astype(np.float32))
+    r = run_rnnq("compile", model, "--calib", tmp_path / "c.npz", "--format", "tflite",
+                 "-o", tmp_path / "b", "-q")
+    assert r.code == 0, r.err
+    r = run_rnnq("validate", tmp_path / "b", "--data", tmp_path / "t.npz", "--json",
+                 tmp_path / "r.json")
+    assert r.code == 0, r.err + r.out
+    tf = json.loads((tmp_path / "r.json").read_text())["tflite"]
+    assert tf["bit_exact"] is True and tf["compared_values"] > 0, tf
+
+
+def test_bias_refusal_names_its_own_node(tmp_path: Path) -> None:
+    """Two vanilla RNN layers named as an exporter numbers them (rnn0, rnn1). On near-zero
+    calibration input rnn0's input-side bias (5.0) does not fit int32 at s_x * s_w. The error
+    named "rnn1/xw/b" (the unrolled layer's TFLite tensor: rnn0 is the first unrolled layer,
+    tagged rnn1), which reads as the next node; it names rnn0 now, as the C backend does."""
+    require_litert()
+    import onnx
+    from onnx import TensorProto
+    from onnx import helper as oh
+    from onnx import numpy_helper as nh
+
+    rng = np.random.default_rng(0)
+    f, h = 3, 5
+    inits = [nh.from_array(np.array([1], np.int64), "axis")]
+    nodes = []
+    for k, size in enumerate((f, h)):
+        b = rng.uniform(-1, 1, (1, 2 * h)).astype(np.float32)
+        b[0, :h] = 5.0
+        for name, v in ((f"W{k}", rng.uniform(-1, 1, (1, h, size))),
+                        (f"R{k}", rng.uniform(-1, 1, (1, h, h))), (f"B{k}", b)):
+            inits.append(nh.from_array(np.asarray(v, np.float32), name))
+        nodes.append(oh.make_node("RNN", ["x" if k == 0 else "x1", f"W{k}", f"R{k}", f"B{k}"],
+                                  [f"Y{k}"], name=f"rnn{k}", hidden_size=h))
+        if k == 0:
+            nodes.append(oh.make_node("Squeeze", ["Y0", "axis"], ["x1"], name="squeeze0"))
+    graph = oh.make_graph(nodes, "two", [oh.make_tensor_value_info("x", TensorProto.FLOAT,
+                                                                   ["T", 1, f])],
+                          [oh.make_tensor_value_info("Y1", TensorProto.FLOAT, ["T", 1, 1, h])],
+                          inits)
+    model = oh.make_model(graph, opset_imports=[oh.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(tmp_path / "two.onnx"))
+    x = 1e-9 * rng.normal(size=(16, 7, f))
+    np.savez(tmp_path / "c.npz", x=x.astype(np.float32))
+    for fmt in ("tflite", "c"):
+        r = run_rnnq("compile", tmp_path / "two.onnx", "--calib", tmp_path / "c.npz",
+                     "--format", fmt, "-o", tmp_path / fmt, "-q")
+        assert r.code == 2 and len(r.err_lines) == 1, r.err
+        msg = r.err_lines[0]
+        assert "rnn0" in msg and "rnn1" not in msg and "does not fit int32" in msg, msg
+        assert not (tmp_path / fmt).exists()
