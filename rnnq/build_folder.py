@@ -26,6 +26,8 @@ MODEL_COPY = "model.onnx"
 def check_out_dir(out_dir: Path) -> None:
     """The build folder is replaced as a whole: never a folder holding anything else; and its
     place must be writable."""
+    if out_dir.is_symlink():  # replacing it would replace the link, not the folder it names
+        raise RnnqError(f"{out_dir}: is a symbolic link; give the build folder's own path")
     check_writable(out_dir)
     if not out_dir.exists():
         return
@@ -65,14 +67,15 @@ def manifest_header(fmt: str, target: str, g: Graph, files: list[str],
     }
 
 
-def write(out_dir: Path, model: Path, files: dict[str, bytes], manifest: dict) -> dict:
-    """Write model.onnx (a copy of `model`), `files` and manifest.json into out_dir, atomically.
-    """
+def write(out_dir: Path, model: bytes, files: dict[str, bytes], manifest: dict) -> dict:
+    """Write model.onnx (the float model's bytes), `files` and manifest.json into out_dir,
+    atomically."""
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
-        shutil.copyfile(model, tmp / MODEL_COPY)
+        (tmp / MODEL_COPY).write_bytes(model)
         for name, data in files.items():
+            (tmp / name).parent.mkdir(parents=True, exist_ok=True)  # package layouts nest
             (tmp / name).write_bytes(data)
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
         tmp.chmod(0o777 & ~_umask())  # mkdtemp makes 0700; a build folder is a normal folder
@@ -94,6 +97,7 @@ def _umask() -> int:
 def stage(files: dict[str, bytes], where: Path) -> Path:
     """Write `files` into the existing folder `where` (to build or measure them)."""
     for name, data in files.items():
+        (where / name).parent.mkdir(parents=True, exist_ok=True)
         (where / name).write_bytes(data)
     return where
 
@@ -123,7 +127,7 @@ def open_build(path: str | Path) -> BuildFolder:
         raise RnnqError(f"{path}: not an rnnq build folder (no {MANIFEST})")
     try:
         manifest = json.loads(mf.read_text())
-        calib = (None if manifest.get("format", "c") != "c"
+        calib = (None if not isinstance(manifest, dict) or manifest.get("format", "c") != "c"
                  else json.loads((path / CALIBRATION).read_text()))
     except (OSError, json.JSONDecodeError) as e:
         raise RnnqError(f"{path}: unreadable build metadata ({e})") from None

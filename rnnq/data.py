@@ -46,11 +46,15 @@ def _arrays(source: DataSource) -> tuple[dict[str, np.ndarray], str]:
     path = data_file(source)
     try:
         with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}, str(path)
+            arrays = {k: z[k] for k in z.files}
     except FileNotFoundError:
         raise RnnqError(f"{path}: no such file") from None
     except Exception as e:  # noqa: BLE001 - numpy raises many kinds for a bad archive
         raise RnnqError(f"{path}: not a readable .npz file ({type(e).__name__})") from None
+    for k, v in arrays.items():
+        if not isinstance(v, np.ndarray):  # a zip member that is not a .npy comes as bytes
+            raise RnnqError(f"{path}: {k!r} is not a numpy array (.npy) member")
+    return arrays, str(path)
 
 
 def load_npz(source: DataSource, graph: Graph) -> Dataset:
@@ -100,6 +104,7 @@ def load_npz(source: DataSource, graph: Graph) -> Dataset:
                             "targets real numbers")
         if np.issubdtype(y.dtype, np.floating) and not np.all(np.isfinite(y)):
             raise RnnqError(f"{path}: 'y' holds NaN or Inf")
+        _check_y(path, y, graph, t_len)
     states = {}
     for sname, info in graph.meta.get("state_inputs", {}).items():
         if sname not in arrays:
@@ -110,6 +115,24 @@ def load_npz(source: DataSource, graph: Graph) -> Dataset:
                             f"{[n, *info['shape']]}, got {list(v.shape)}")
         states[sname] = v.astype(np.float64)
     return Dataset(x, lengths, y, states)
+
+
+def _check_y(path: str, y: np.ndarray, graph: Graph, t_len: int) -> None:
+    """Class ids within the first output's classes (0/1 for one output); float targets of the
+    first output's size (per sequence, or per step)."""
+    out = graph.outputs[0]
+    k = graph.tensors[out].size
+    if np.issubdtype(y.dtype, np.integer):
+        top = max(k, 2)
+        if y.size and (y.min() < 0 or y.max() >= top):
+            bad = int(y.min() if y.min() < 0 else y.max())
+            raise RnnqError(f"{path}: 'y' holds class {bad}; the model's first output "
+                            f"{out!r} has {k} values (classes 0..{top - 1})")
+        return
+    per = int(np.prod(y.shape[1:], dtype=np.int64))
+    if per not in (k, k * t_len):
+        raise RnnqError(f"{path}: 'y' has {per} values per sequence; the model's first output "
+                        f"{out!r} has {k} per step")
 
 
 def valid_mask(lengths: np.ndarray, t_len: int) -> np.ndarray:

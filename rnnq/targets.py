@@ -73,7 +73,8 @@ def _merge(base: dict, over: dict) -> dict:
 def load_target(name: str, _seen: tuple[str, ...] = ()) -> Target:
     path = targets_dir() / f"{name}.toml"
     if not path.is_file():
-        raise RnnqError(f"unknown target {name!r} (available: {', '.join(available())})")
+        raise RnnqError(f"--target {name!r}: unknown target (available: "
+                        f"{', '.join(available())})")
     if name in _seen:
         raise RnnqError(f"{path}: inheritance cycle through {name!r}")
     try:

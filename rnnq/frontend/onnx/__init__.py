@@ -2,6 +2,6 @@
 recurrent.py), the import state and layout helpers they share (context.py)."""
 
 from rnnq.frontend.onnx.handlers import SUPPORTED_OPS
-from rnnq.frontend.onnx.importer import import_onnx, load_model
+from rnnq.frontend.onnx.importer import import_onnx, load_model, model_bytes
 
-__all__ = ["SUPPORTED_OPS", "import_onnx", "load_model"]
+__all__ = ["SUPPORTED_OPS", "import_onnx", "load_model", "model_bytes"]

@@ -25,10 +25,53 @@ from rnnq.frontend.onnx.recurrent import ONNX_RECURRENT
 from rnnq.ir import Graph, RnnqError
 from rnnq.ir.states import StateError, pair_states
 
+#: Iterations of a constant Loop and elements of a constant made from a shape that folding
+#: runs or allocates: beyond these a model is refused rather than folded for hours or
+#: allocated until the machine runs out of memory.
+MAX_FOLD_ITERATIONS = 100_000
+MAX_FOLD_ELEMENTS = 2**26
+
+
+def _fold_cost(node: onnx.NodeProto, feeds: dict) -> str | None:
+    """Why folding `node` would loop or allocate beyond the limits (None: it would not)."""
+    def ins(k: int):
+        return np.asarray(feeds[node.input[k]]) if len(node.input) > k and node.input[k] else None
+
+    op = node.op_type
+    if op == "Loop":
+        if ins(0) is None:
+            return (f"a constant Loop without a trip count (rnnq folds loops of at most "
+                    f"{MAX_FOLD_ITERATIONS} iterations)")
+        n = int(ins(0))
+        return (f"folding this constant Loop runs {n} iterations, more than rnnq evaluates "
+                f"({MAX_FOLD_ITERATIONS})" if n > MAX_FOLD_ITERATIONS else None)
+    if op == "ConstantOfShape":
+        n = int(np.prod(ins(0).astype(object))) if ins(0) is not None else 1
+    elif op == "Range":
+        start, limit, delta = (float(ins(k)) for k in range(3))
+        n = int(max(np.ceil((limit - start) / delta), 0)) if delta else MAX_FOLD_ELEMENTS + 1
+    elif op == "Tile":
+        n = int(np.prod(np.asarray(ins(0).shape, dtype=object) * ins(1).astype(object)))
+    elif op == "Expand":
+        a, shape = ins(0), [int(d) for d in ins(1)]
+        full = [max(x, y) for x, y in zip([1] * (len(shape) - a.ndim) + list(a.shape),
+                                          [1] * (a.ndim - len(shape)) + shape)]
+        n = int(np.prod(np.asarray(full, dtype=object)))
+    else:
+        return None
+    return (f"folding this constant node makes {n} elements, more than rnnq evaluates "
+            f"({MAX_FOLD_ELEMENTS})" if n > MAX_FOLD_ELEMENTS else None)
+
 
 def _fold(ctx: Ctx, node: onnx.NodeProto) -> None:
     """Evaluate a node whose inputs are all constant (shape arithmetic, weight transforms)."""
     feeds = {i: ctx.consts[i] for i in node.input if i}
+    try:
+        cost = _fold_cost(node, feeds)
+    except (TypeError, ValueError, OverflowError):
+        cost = None  # malformed operands: the evaluator says what is wrong
+    if cost is not None:
+        raise node_error(node, cost)
     try:
         outs = ReferenceEvaluator(_single_node_model(ctx.model, node, feeds)).run(None, feeds)
     except Exception as e:  # noqa: BLE001 - any evaluator failure is the model's problem
@@ -66,6 +109,22 @@ def _input_candidates(vi: onnx.ValueInfoProto) -> tuple[list[int], list[int | No
     # Axes of static size 1 come last: a model exported with a fixed T of 1 still has one.
     cands = [a for a in order if dims[a] != 1] + [a for a in order if dims[a] == 1]
     return cands, dims
+
+
+#: Elements of one call's input: more is an absurd shape, refused before anything is allocated.
+MAX_INPUT_ELEMENTS = 2**26
+
+
+def _check_dims(path: Path, name: str, dims: list[int | None]) -> None:
+    """Static input dimensions are positive and their product is a size rnnq can trace."""
+    shown = [d if d is not None else "?" for d in dims]
+    for d in dims:
+        if d is not None and d <= 0:
+            raise RnnqError(f"{path}: input {name!r} {shown} has a dimension of size {d}")
+    n = int(np.prod([d for d in dims if d is not None], dtype=object))
+    if n > MAX_INPUT_ELEMENTS:
+        raise RnnqError(f"{path}: input {name!r} {shown} holds {n} elements, more than rnnq "
+                        f"handles ({MAX_INPUT_ELEMENTS})")
 
 
 _FLOAT_TYPES = (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16)
@@ -241,9 +300,28 @@ def load_model(path: str | Path) -> onnx.ModelProto:
                             f"({known}); export with opset {known} or lower")
     try:
         onnx.checker.check_model(model)
+        # types too (an int32 or float16 weight where the op's type T is the input's float):
+        # onnxruntime refuses such a file, so rnnq does not guess what it means
+        onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
     except Exception as e:  # noqa: BLE001
-        raise RnnqError(f"{path}: invalid ONNX model: {str(e).splitlines()[0]}") from None
+        raise RnnqError(f"{path}: invalid ONNX model: {str(e).strip().splitlines()[0]}") from None
     return model
+
+
+def model_bytes(path: str | Path) -> bytes:
+    """The ONNX file as one self-contained protobuf: weights kept as external data beside it
+    are read in (a build folder's model.onnx must not depend on files outside the folder)."""
+    path = Path(path)
+    head = onnx.load(str(path), load_external_data=False)
+    external = any(t.data_location == onnx.TensorProto.EXTERNAL
+                   for t in head.graph.initializer)
+    if not external:
+        return path.read_bytes()
+    try:
+        return load_model(path).SerializeToString()
+    except ValueError as e:  # protobuf's 2 GiB limit
+        raise RnnqError(f"{path}: with its external data it is too big for one ONNX file "
+                        f"({e})") from None
 
 
 def _name_nodes(model: onnx.ModelProto) -> None:
@@ -278,6 +356,7 @@ def import_onnx(path: str | Path) -> Graph:
                         f"and initial states), this one has {names}")
     vi = real_inputs[0]
     cands, dims = _input_candidates(vi)
+    _check_dims(path, vi.name, dims)
     # A graph with state inputs and a fully static input is run once per timestep (streaming
     # exports); with a symbolic axis, that axis is time first and one step per call is the
     # fallback.
