@@ -47,6 +47,28 @@ bench-accuracy: setup-dev
 bench-tflite: setup-dev
 	$(BIN)/python bench/tflite_bench.py
 
+# Differential fuzzing (tools/fuzz.py, tests/fuzz/): FUZZ_N random LSTM/GRU/RNN models from
+# seed FUZZ_START on, each with extreme inputs, through rnnq's float reference vs onnxruntime,
+# the host C (ASan/UBSan) vs the integer simulator and the .tflite in LiteRT vs its simulator
+# profile, FUZZ_JOBS at a time. A failure prints the command that reruns that seed; CI=true makes
+# a missing tool a failure. A fixed-seed slice runs in `make test` (tests/fuzz/).
+FUZZ_N ?= 200
+FUZZ_START ?= 0
+FUZZ_JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+.PHONY: fuzz
+fuzz: setup-dev
+	$(BIN)/python tools/fuzz.py --start $(FUZZ_START) --n $(FUZZ_N) --jobs $(FUZZ_JOBS)
+
+# Hostile inputs (tests/hostile): every case through the command line in its own process under a
+# memory limit and a timeout, every file it opens traced; -v lists each case.
+.PHONY: hostile reliability
+hostile: setup-dev
+	$(BIN)/python -m tests.hostile.run $(OUT)/hostile -v
+
+# The README's "Reliability" figures: `make fuzz` and `make hostile` measured and written there.
+reliability: setup-dev
+	$(BIN)/python tools/reliability.py --fuzz-n $(FUZZ_N) --jobs $(FUZZ_JOBS)
+
 lint: setup-dev
 	$(BIN)/ruff check rnnq tests examples tools
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rnnq import steps
+from rnnq import progress, steps
 from rnnq.build_folder import BuildFolder, open_build
 from rnnq.data import DataSource, load_npz
 from rnnq.diagnose import per_layer_c, per_layer_tflite
@@ -78,7 +78,8 @@ def compile_model(model: str | Path, calib: DataSource, out_dir: str | Path,
                   max_steps: int | None = None, headroom: float = 1.25,
                   flash: int | None = None, ram: int | None = None, fmt: str = "c",
                   float_io: bool = False, tflite_loop: str = "unrolled",
-                  input_bits: str | int = "auto", state_bits: str | int = "auto") -> dict:
+                  input_bits: str | int = "auto", state_bits: str | int = "auto",
+                  packages: tuple[str, ...] | list[str] = ()) -> dict:
     """ONNX + calibration data -> BUILD/ (C sources or model.tflite, manifest.json, the ONNX
     copy); returns the manifest. The folder is written whole or not at all."""
     if fmt not in PIPELINES:
@@ -92,10 +93,10 @@ def compile_model(model: str | Path, calib: DataSource, out_dir: str | Path,
         if fmt == "tflite" and str(v) == "16":
             raise RnnqError(f"{name} 16 is a C build option (.tflite keeps LiteRT's int8)")
     job = steps.Job(Path(model), _source(calib), Path(out_dir), fmt=fmt, target=target,
-                    prefix=prefix or "model", calib_method=calib_method, seq_len=seq_len,
+                    prefix="model" if prefix is None else prefix, calib_method=calib_method, seq_len=seq_len,
                     max_steps=max_steps, headroom=headroom, flash=flash, ram=ram,
                     float_io=float_io, tflite_loop=tflite_loop, input_bits=str(input_bits),
-                    state_bits=str(state_bits),
+                    state_bits=str(state_bits), packages=tuple(dict.fromkeys(packages)),
                     log=log, progress=progress)
     return run_pipeline(job, PIPELINES[fmt]).manifest
 
@@ -124,12 +125,24 @@ def validate(build_dir: str | Path, data_path: DataSource, on: str = "host",
                             "call (state inputs); the C build of the model has it")
         rep = validate_tflite(b, fg, data, on)
         if per_layer:
-            rep["per_layer"] = per_layer_tflite(b, fg, data)
+            with progress.stage("per-layer error (float model with one tensor quantised at a time)"):
+                rep["per_layer"] = per_layer_tflite(b, fg, data)
         return rep
     rep = validate_c(b, fg, ig, data, on)
     if per_layer:
-        rep["per_layer"] = per_layer_c(fg, ig, data, b.manifest.get("streaming", True))
+        with progress.stage("per-layer error (float model with one tensor quantised at a time)"):
+            rep["per_layer"] = per_layer_c(fg, ig, data, b.manifest.get("streaming", True))
     return rep
+
+
+def uart_firmware(build_dir: str | Path, board: str, out: str | Path) -> Path:
+    """Write and build the UART test firmware of a C build for a board (targets/boards) in
+    `out`; returns its firmware.elf (firmware.bin beside it). `validate(..., on="serial:PORT")`
+    talks to it."""
+    from rnnq.backends.c.uart_firmware import build_firmware
+
+    b = open_build(build_dir)
+    return build_firmware(b.path, b.manifest, board, Path(out))
 
 
 def simulate(build_dir: str | Path, data: DataSource,

@@ -16,8 +16,12 @@ from pathlib import Path
 import click
 import numpy as np
 
+from rnnq import progress
+from rnnq.backends.c.packages import PACKAGES
+from rnnq.boards import available_boards
 from rnnq.ir import RnnqError
 from rnnq.passes.observer import METHODS
+from rnnq.targets import available
 from rnnq.version import __version__
 
 #: Control characters (C0, DEL, C1) and the bidi controls: a name from a file must not move
@@ -57,14 +61,27 @@ def _guard(fn):
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="rnnq")
 def main() -> None:
-    """Compile float ONNX recurrent networks to integer-only C."""
+    """Compile float ONNX recurrent networks to integer-only C (or .tflite).
+
+    \b
+    Examples:
+      rnnq compile model.onnx --calib calib.npz --target cortex-m4 -o build/
+      rnnq validate build/ --data test.npz                 C vs simulator vs float
+      rnnq validate build/ --data test.npz --on emulator   on the emulated board too
+      rnnq firmware build/ --board nucleo-f401re -o fw/    UART test firmware for a board
+      rnnq validate build/ --data test.npz --on serial:/dev/ttyACM0   on that board
+      rnnq inspect model.onnx --target cortex-m4           cost before you have data
+      rnnq targets                                         targets, kernels, budgets
+    """
 
 
 @main.command("compile")
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("--calib", required=True, type=click.Path(dir_okay=False),
               help="Calibration data (.npz with x [N, T, F]).")
-@click.option("--target", default="generic-c99", show_default=True, help="Target name (targets/).")
+@click.option("--target", default="generic-c99", show_default=True,
+              help=f"Target: {', '.join(available())} (`rnnq targets` shows their kernels "
+                   "and budgets).")
 @click.option("-o", "--output", "out", required=True, type=click.Path(file_okay=False),
               help="Build folder to write (replaced as a whole on success).")
 @click.option("--prefix", default="model", show_default=True,
@@ -111,26 +128,38 @@ def main() -> None:
               help="tflite: GRU / vanilla RNN as ops repeated for every step (fastest; the file "
                    "grows with T) or as one WHILE loop (file size independent of T; slower, "
                    "and TFLite Micro may lack the ops). Same integers either way.")
+@click.option("--package", "packages", multiple=True, type=click.Choice(PACKAGES),
+              help="C: also lay the build folder out as this ecosystem expects (repeatable): "
+                   "cmake (install rules, find_package), arduino (a library with an example "
+                   "sketch), zephyr (a module), platformio (a library).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @_guard
 def compile_cmd(model, calib, target, out, prefix, calib_method, seq_len, max_steps, headroom,
-                input_bits, state_bits, flash, ram, fmt, float_io, tflite_loop, quiet):
-    """Compile MODEL.onnx into an integer-only C build folder."""
+                input_bits, state_bits, flash, ram, fmt, float_io, tflite_loop, packages, quiet):
+    """Compile MODEL.onnx into an integer-only C build folder (or a .tflite).
+
+    \b
+    Examples:
+      rnnq compile kws.onnx --calib calib.npz --target cortex-m4 -o build/
+      rnnq compile vad.onnx --calib stream.npz --target cortex-m0plus --prefix vad -o vad/
+      rnnq compile lstm.onnx --calib calib.npz --seq-len 2000 -o build/   long streams
+      rnnq compile lstm.onnx --calib calib.npz --format tflite -o phone/
+    """
     from rnnq import api
 
     _check_format_options(fmt)
     log = (lambda s: None) if quiet else (lambda s: click.echo(s, err=True))
     tty = sys.stderr.isatty()
 
-    def progress(done: int, total: int) -> None:
+    def calib_progress(done: int, total: int) -> None:
         if tty:
             click.echo(f"\r  calibrating: {done}/{total} sequences", err=True, nl=done == total)
 
     m = api.compile_model(model, calib, out, target, prefix, calib_method,
-                          None if quiet else progress, log, seq_len=seq_len, max_steps=max_steps,
+                          None if quiet else calib_progress, log, seq_len=seq_len, max_steps=max_steps,
                           headroom=headroom, flash=flash, ram=ram, fmt=fmt, float_io=float_io,
                           tflite_loop=tflite_loop, input_bits=input_bits,
-                          state_bits=state_bits)
+                          state_bits=state_bits, packages=packages)
     if quiet:
         return
     if fmt == "tflite":
@@ -149,7 +178,8 @@ def compile_cmd(model, calib, target, out, prefix, calib_method, seq_len, max_st
 
 
 #: Options that mean something for one output format only.
-_ONLY = {"c": ("target", "prefix", "max_steps", "input_bits", "state_bits", "flash", "ram"),
+_ONLY = {"c": ("target", "prefix", "max_steps", "input_bits", "state_bits", "flash", "ram",
+              "packages"),
          "tflite": ("float_io", "tflite_loop")}
 
 
@@ -163,8 +193,15 @@ def _check_format_options(fmt: str) -> None:
             continue
         given = [n for n in names if ctx.get_parameter_source(n) == ParameterSource.COMMANDLINE]
         if given:
-            flags = ", ".join("--" + n.replace("_", "-") for n in given)
+            opts = {p.name: p.opts[0] for p in ctx.command.params}
+            flags = ", ".join(opts[n] for n in given)
             raise RnnqError(f"{flags} only applies to --format {other} (this is --format {fmt})")
+
+
+def _check_on(ctx, param, value: str) -> str:
+    if value in ("host", "emulator") or value.startswith("serial:"):
+        return value
+    raise click.BadParameter(f"{value!r}: host, emulator or serial:PORT[,BAUD]")
 
 
 @main.command("validate")
@@ -172,9 +209,10 @@ def _check_format_options(fmt: str) -> None:
 @click.option("--data", required=True, type=click.Path(dir_okay=False),
               help="Test data (.npz: x, optional lengths and y).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the report here.")
-@click.option("--on", "on", type=click.Choice(["host", "emulator"]), default="host",
-              show_default=True,
-              help="Also run the target's test firmware on its emulated board (QEMU).")
+@click.option("--on", "on", default="host", show_default=True, callback=_check_on,
+              help="host | emulator | serial:PORT[,BAUD]: also run the target's test firmware "
+                   "on its emulated board (QEMU), or the UART test firmware (rnnq firmware) "
+                   "on a board at a serial port (default 115200 baud).")
 @click.option("--per-layer", is_flag=True,
               help="Also show, for every quantised tensor, its SQNR against the float model "
                    "and what its quantisation alone costs at the output: where error enters.")
@@ -182,8 +220,10 @@ def _check_format_options(fmt: str) -> None:
               help="Also write one self-contained HTML page: the accuracy table, the per-layer "
                    "SQNR chart (implies --per-layer), error against the timestep and, for "
                    "classifiers, the confusion matrices.")
+@click.option("-q", "--quiet", is_flag=True,
+              help="No progress output (also with --json): only the report.")
 @_guard
-def validate_cmd(build, data, json_path, on, per_layer, html_path):
+def validate_cmd(build, data, json_path, on, per_layer, html_path, quiet):
     """Compare float, integer simulator and compiled C on DATA. Exit 1 if C != simulator."""
     from rnnq import api
     from rnnq.html_report import render_html
@@ -193,7 +233,8 @@ def validate_cmd(build, data, json_path, on, per_layer, html_path):
         if out and not Path(out).resolve().parent.is_dir():
             raise RnnqError(f"{out}: its folder does not exist")
     per_layer = per_layer or bool(html_path)
-    rep = api.validate(build, data, on=on, per_layer=per_layer)
+    with progress.use(None if quiet or json_path else progress.Reporter()):
+        rep = api.validate(build, data, on=on, per_layer=per_layer)
     click.echo(format_report(rep))
     if per_layer:
         click.echo(format_per_layer(rep["per_layer"]))
@@ -210,6 +251,24 @@ def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
+
+
+@main.command("firmware")
+@click.argument("build", type=click.Path(file_okay=False))
+@click.option("--board", required=True,
+              help="A board file in targets/boards: " + ", ".join(available_boards()) + ".")
+@click.option("-o", "--output", "out", required=True, type=click.Path(file_okay=False),
+              help="Folder to write the firmware's sources, Makefile, firmware.elf and "
+                   "firmware.bin into.")
+@_guard
+def firmware_cmd(build, board, out):
+    """Build the UART test firmware of BUILD for a board: flash it, then
+    `rnnq validate BUILD --data TEST.npz --on serial:PORT`."""
+    from rnnq import api
+
+    elf = api.uart_firmware(build, board, out)
+    click.echo(f"{elf} and {elf.with_suffix('.bin')}: flash one, then rnnq validate {build} "
+               "--data TEST.npz --on serial:PORT[,BAUD]")
 
 
 @main.command("inspect")

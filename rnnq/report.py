@@ -106,6 +106,8 @@ def _exactness_rows(rep: dict) -> list[tuple[str, str, str, str]]:
         d = rep["device"]
         rows.append(("on the device", "", "", (f"{'yes' if d['bit_exact'] else 'NO'} "
                      f"({d['mismatches']} of {d['compared_values']} differ; {d['runner']})")))
+        if d.get("cycles_per_step") is not None:  # measured on the board (serial_run.py)
+            rows.append(("  cycles per step", "", "", f"{d['cycles_per_step']:g}"))
     return rows
 
 
@@ -144,6 +146,9 @@ def format_report(rep: dict) -> str:
                          f"{r['dtype']} {r['int_range'][0]:.3g}..{r['int_range'][1]:.3g})")
         if len(sat) > 5:
             lines.append(f"  ... and {len(sat) - 5} more (--json: saturation)")
+    if rep.get("c", {}).get("target_kernels") is False and "device" not in rep:
+        lines.append(f"note: the host run built the C as portable code (generic-c99 kernels); "
+                     f"`--on emulator` tests {rep['target']}'s own kernels on its emulated board")
     lines += [f"warning: {w}" for w in rep.get("warnings", [])]
     return "\n".join(lines)
 

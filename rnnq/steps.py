@@ -13,17 +13,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rnnq import build_folder
+from rnnq.backends.c.emit import check_prefix
 from rnnq.backends.c.emit import emit_c as _emit_c
 from rnnq.backends.c.io import io_info
 from rnnq.backends.c.manifest import c_entries
 from rnnq.backends.c.memory import measure
+from rnnq.backends.c.packages import check_packages
 from rnnq.backends.tflite import support
 from rnnq.backends.tflite.emit import TFLITE, encode, time_steps
 from rnnq.backends.tflite.lower import Lowered, lower
 from rnnq.backends.tflite.quantize import calibration_inputs, step_feeds
 from rnnq.backends.tflite.quantize import quantize as quantize_tgraph
 from rnnq.data import Dataset, DataSource, load_npz
-from rnnq.frontend.onnx import import_onnx
+from rnnq.frontend.onnx import import_onnx, model_bytes
 from rnnq.ir import Graph, RnnqError, static_time
 from rnnq.ir.tgraph import TGraph
 from rnnq.passes import canonicalize
@@ -31,6 +33,7 @@ from rnnq.passes.calibrate import calibrate as calibrate_graph
 from rnnq.passes.calibrate import ranges_record
 from rnnq.passes.quantize import input16_possible
 from rnnq.passes.quantize import quantize as quantize_graph
+from rnnq.sim.integer import quantize_input
 from rnnq.targets import Target, load_target
 
 Progress = Callable[[int, int], None]  # (sequences done, total)
@@ -56,6 +59,7 @@ class Job:
     ram: int | None = None
     float_io: bool = False
     tflite_loop: str = "unrolled"
+    packages: tuple[str, ...] = ()  # C: drop-in package layouts (rnnq.backends.c.packages)
     log: Callable[[str], None] = lambda s: None
     progress: Progress | None = None
     # what the steps make
@@ -89,8 +93,12 @@ def check_out_dir(job: Job) -> None:
 
 
 def resolve_target(job: Job) -> None:
-    """The target file (an unknown target is refused before any work) -> job.tgt."""
+    """The target file (an unknown target is refused before any work) -> job.tgt; the prefix
+    checked too (C builds)."""
     job.tgt = load_target(job.target)
+    if job.fmt == "c":
+        check_prefix(job.prefix)
+        check_packages(job.packages)
 
 
 def import_model(job: Job) -> None:
@@ -145,7 +153,7 @@ def _check_calibration_size(job: Job) -> None:
 
 def write_folder(job: Job) -> None:
     """job.files + job.manifest -> the build folder, atomically (the model copied in)."""
-    build_folder.write(job.out_dir, job.model, job.files, job.manifest)
+    build_folder.write(job.out_dir, model_bytes(job.model), job.files, job.manifest)
 
 
 # --- C ----------------------------------------------------------------------------------
@@ -188,7 +196,12 @@ def _max_steps(job: Job) -> int:
 def emit_c(job: Job) -> None:
     """Integer IR -> the C files for job.tgt (job.files, job.facts, job.io)."""
     job.io = io_info(job.graph)
-    files, job.facts = _emit_c(job.graph, job.tgt, job.prefix, job.io, _max_steps(job))
+    example = None
+    if job.packages:  # the Arduino sketch streams the first calibration sequence
+        n = int(job.data.lengths[0])
+        example = quantize_input(job.graph, job.data.x[:1, :n]).reshape(n, -1)
+    files, job.facts = _emit_c(job.graph, job.tgt, job.prefix, job.io, _max_steps(job),
+                               job.packages, example)
     if job.facts["arena_bytes"] > 2**31 - 1:  # the C addresses the arena with int32 offsets
         raise RnnqError(f"--max-steps {_max_steps(job)}: the whole-sequence buffers need "
                         f"{job.facts['arena_bytes']} B of arena, more than 2 GiB; use a smaller "
@@ -200,6 +213,7 @@ def measure_on_target(job: Job) -> None:
     """Flash and RAM on the target, measured with its toolchain, checked against the budget
     (job.facts["target_memory"])."""
     tgt, facts = job.tgt, job.facts
+    job.log(f"building with {tgt['toolchain']['cc']} to measure flash and RAM on {tgt.name}")
     with tempfile.TemporaryDirectory(prefix="rnnq-stage-") as td:
         m = measure(build_folder.stage(job.files, Path(td)), tgt, job.prefix)
     budget = tgt["budget"]
@@ -232,6 +246,8 @@ def describe_c(job: Job) -> None:
                                                     if f != build_folder.CALIBRATION],
                                                    g.meta.get("calibration")),
                     **c_entries(g, job.tgt, job.prefix, job.io, job.facts)}
+    if job.packages:
+        job.manifest["packages"] = list(job.packages)
 
 
 # --- tflite -----------------------------------------------------------------------------

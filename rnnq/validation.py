@@ -16,7 +16,8 @@ from __future__ import annotations
 import numpy as np
 
 from rnnq import numerics as nx
-from rnnq.backends.c import harness
+from rnnq import progress
+from rnnq.backends.c import harness, serial_run
 from rnnq.backends.tflite import runtime, support
 from rnnq.backends.tflite.emit import TFLITE
 from rnnq.build_folder import BuildFolder
@@ -48,41 +49,65 @@ def with_states(g: Graph, data: Dataset) -> Dataset:
 
 def validate_c(b: BuildFolder, fg: Graph, ig: Graph, data: Dataset, on: str = "host") -> dict:
     """The C build against the simulator (exact) and the float model (SQNR, metrics)."""
+    _check_max_steps(b, data)
     data = with_states(fg, data)
     xq = quantize_input(ig, data.x)
     sq = quantize_states(ig, data.states)
-    env = run_integer(ig, xq, data.lengths, sq)
+    with progress.stage(f"integer simulator on {data.n} sequences"):
+        env = run_integer(ig, xq, data.lengths, sq)
     xs = xq.reshape(data.n, data.x.shape[1], -1)
     streaming = b.manifest.get("streaming", True)
     want = harness.expected_outputs(ig, env, data.lengths, streaming)
 
     def on_harness(where: str) -> dict:
-        raw, runner = harness.run_harness(b.path, b.manifest, xs, data.lengths, where, sq)
+        with progress.stage(f"building and running the C harness ({where})"):
+            raw, runner = harness.run_harness(b.path, b.manifest, xs, data.lengths, where, sq)
         got = harness.split_outputs(raw, b.manifest, data.lengths, b.path)
         return {**harness.compare(got, want), "runner": runner}
 
     c_rep = on_harness("host")
     c_rep.pop("runner")
-    if fg.meta.get("step_graph"):
-        fl, ints, engine = _every_call(b, fg, ig, data, env)
-    else:
-        fls, engine = float_outputs(b.model, fg, data)
-        fl = dict(zip(fg.outputs, fls))
-        ints = {name: dequantize_output(ig, o, at_last_step(env[o], data.lengths))
-                for name, o in zip(fg.outputs, ig.outputs)}
+    # a cross build runs on the host as portable C: its own kernel variants are not tested
+    c_rep["target_kernels"] = harness.harness_target(b.manifest, "host")[1]
+    with progress.stage("float model"):
+        if fg.meta.get("step_graph"):
+            fl, ints, engine = _every_call(b, fg, ig, data, env)
+        else:
+            fls, engine = float_outputs(b.model, fg, data)
+            fl = dict(zip(fg.outputs, fls))
+            ints = {name: dequantize_output(ig, o, at_last_step(env[o], data.lengths))
+                    for name, o in zip(fg.outputs, ig.outputs)}
     first = fg.outputs[0]
+    with progress.stage("error by step and saturation"):
+        by_step = _error_by_step(fg, ig, data, env, streaming)
+        saturation = saturation_c(fg, ig, data, streaming)
     rep = {"n": data.n, "target": b.manifest["target"],
            **float_vs_int(fl[first], ints[first], _labels(data, fg),
                           b.manifest["outputs"][0]["scale"], engine),
            "outputs": [{"name": k, "sqnr_db": sqnr_db(fl[k], ints[k]),
                         "max_abs_error": float(np.max(np.abs(fl[k] - ints[k])))} for k in fl],
-           "c": c_rep, "error_by_step": _error_by_step(fg, ig, data, env, streaming),
-           "saturation": saturation_c(fg, ig, data, streaming)}
+           "c": c_rep, "error_by_step": by_step, "saturation": saturation}
     rep["int"]["input_clipped"] = _clipped_inputs(ig, data)
     rep["warnings"] = warnings_of(rep)
     if on == "emulator":
         rep["device"] = on_harness("emulator")
+    elif on.startswith("serial:"):  # the UART test firmware on a board (serial_run.py)
+        with progress.stage(f"running on the board at {on.removeprefix('serial:')}"):
+            raw, facts = serial_run.run_serial(on, b.manifest, xs, data.lengths, sq)
+        got = harness.split_outputs(raw, b.manifest, data.lengths, b.path)
+        rep["device"] = {**harness.compare(got, want), "runner": on, **facts}
     return rep
+
+
+def _check_max_steps(b: BuildFolder, data: Dataset) -> None:
+    """A whole-sequence build's _run takes at most its max_steps (its arena holds that many);
+    a streaming build has no limit of its own (the harness takes what memory holds)."""
+    limit = b.manifest.get("max_steps")
+    longest = int(np.max(data.lengths, initial=0))
+    if not b.manifest.get("streaming", True) and limit is not None and longest > limit:
+        raise RnnqError(f"{b.path}: the data has a sequence of {longest} steps and this "
+                        f"whole-sequence build runs up to {limit} (its --max-steps); compile it "
+                        f"with --max-steps {longest} to validate on it")
 
 
 def warnings_of(rep: dict) -> list[str]:
@@ -177,14 +202,19 @@ def validate_tflite(b: BuildFolder, fg: Graph, data: Dataset, on: str = "host") 
     blob = (b.path / TFLITE).read_bytes()
     q = read_tflite(blob)
     x = runtime.feeds(q, data.x)
-    sim = run_litert_profile(q, [x])
-    rt = runtime.invoke(blob, [x[:, None]])
+    with progress.stage("LiteRT profile (the simulator)"):
+        sim = run_litert_profile(q, [x])
+    with progress.stage("LiteRT (builtin kernels, then default delegates)"):
+        rt = runtime.invoke(blob, [x[:, None]])
+        auto = runtime.invoke(blob, [x[:, None]], resolver="auto")
     mism = sum(int(np.sum(s.reshape(r.shape) != r)) for s, r in zip(sim, rt, strict=True))
     compared = sum(int(r.size) for r in rt)
-    auto = runtime.invoke(blob, [x[:, None]], resolver="auto")
     xnn = np.concatenate([np.abs(a.astype(np.int64) - r.astype(np.int64)).ravel()
                           for a, r in zip(auto, rt, strict=True)])
-    fl, engine = float_outputs(b.model, fg, data)
+    with progress.stage("float model"):
+        fl, engine = float_outputs(b.model, fg, data)
+    with progress.stage("TFLite Micro"):
+        tflm = runtime.tflm_compare(blob, x, rt)
     ints = []
     for k, (i, v) in enumerate(zip(q.outputs, sim, strict=True)):
         v = runtime.dequantize(q.tensors[i], v)
@@ -201,7 +231,7 @@ def validate_tflite(b: BuildFolder, fg: Graph, data: Dataset, on: str = "host") 
                    # LiteRT's default (XNNPACK takes the ops it supports; not what rnnq models)
                    "default_delegates": {"mismatches": int(np.sum(xnn != 0)),
                                          "max_diff_lsb": int(xnn.max(initial=0))}},
-        "tflite_micro": runtime.tflm_compare(blob, x, rt),
+        "tflite_micro": tflm,
     }
 
 
@@ -240,18 +270,21 @@ def _validate_tflite_calls(b: BuildFolder, fg: Graph, data: Dataset) -> dict:
     data = with_states(fg, data)
     blob = (b.path / TFLITE).read_bytes()
     q = read_tflite(blob)
-    sim = tflite_calls(q, fg, data, lambda f: run_litert_profile(q, f))
+    with progress.stage(f"LiteRT profile (the simulator), {data.x.shape[1]} calls per stream"):
+        sim = tflite_calls(q, fg, data, lambda f: run_litert_profile(q, f))
 
     def litert(resolver: str) -> list[np.ndarray]:
         return tflite_calls(q, fg, data, lambda f: [
             o.reshape(o.shape[0], -1)
             for o in runtime.invoke(blob, [a[:, None] for a in f], resolver=resolver)])
 
-    rt, auto = litert("builtin"), litert("auto")
+    with progress.stage("LiteRT (builtin kernels, then default delegates)"):
+        rt, auto = litert("builtin"), litert("auto")
     mism = sum(int(np.sum(s != r)) for s, r in zip(sim, rt, strict=True))
     xnn = np.concatenate([np.abs(a.astype(np.int64) - r.astype(np.int64)).ravel()
                           for a, r in zip(auto, rt, strict=True)])
-    fsteps, engine = float_steps(b.model, fg, data)
+    with progress.stage("float model, call by call"):
+        fsteps, engine = float_steps(b.model, fg, data)
     mask = valid_mask(data.lengths, data.x.shape[1])
     fl, ints = {}, {}
     for (name, f), i, v in zip(fsteps.items(), q.outputs, sim, strict=True):

@@ -15,8 +15,8 @@ PKG = Path(__file__).resolve().parents[1] / "rnnq"
 
 #: Layers, bottom up: a module may import modules of its own layer or below.
 LAYERS = [
-    ("rnnq.version", "rnnq.resources", "rnnq.numerics", "rnnq.ir"),
-    ("rnnq.data", "rnnq.files", "rnnq.targets", "rnnq.report", "rnnq.html_report",
+    ("rnnq.version", "rnnq.resources", "rnnq.numerics", "rnnq.ir", "rnnq.progress"),
+    ("rnnq.data", "rnnq.files", "rnnq.targets", "rnnq.boards", "rnnq.report", "rnnq.html_report",
      "rnnq.build_folder"),
     ("rnnq.frontend", "rnnq.sim"),
     ("rnnq.passes",),

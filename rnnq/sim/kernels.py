@@ -30,6 +30,7 @@ from rnnq.numerics import (
     GATE_FRAC_BITS,
     INT8_MAX,
     INT16_MAX,
+    INT32_MAX,
     div_round,
     isqrt_round,
     requant,
@@ -246,14 +247,50 @@ def requant_s8(p: RequantParams, x: np.ndarray) -> np.ndarray:
     return sat(y, 8).astype(np.int8)
 
 
-def mean_time(p: MeanTimeParams, x: np.ndarray) -> np.ndarray:
-    """Running mean over time (MeanTimeParams' docstring): x int8 [..., T, size] ->
-    y int8 [..., T, size], y at step t the mean of steps 0..t (n = t + 1)."""
+def _requant_wide(a: np.ndarray, mult: int, shift: int) -> np.ndarray:
+    """floor((a * mult + 2^(shift-1)) / 2^shift) for int64 |a| <= 2^62, exact, without the
+    int64 overflow of a * mult: a = hi * 2^31 + lo with 0 <= lo < 2^31 (the C's split).
+    Exact whenever the exact result is below 2^60 in magnitude; beyond, +-2^62 may stand for
+    it (shift < 31 only): divided by a count below 2^31 either is far beyond the int8 range,
+    so the mean's output is the exact one."""
+    hi, lo = a >> 31, a & INT32_MAX
+    b = lo * mult + (1 << (shift - 1))  # < 2^62 + 2^61
+    t = hi * mult
+    if shift >= 31:
+        return (t + (b >> 31)) >> (shift - 31)
+    k = 31 - shift
+    lim = 1 << (62 - k)
+    big = np.abs(t) >= lim
+    return np.where(big, np.sign(t) << 62, (np.clip(t, -lim, lim) << k) + (b >> shift))
+
+
+def mean_time(p: MeanTimeParams, x: np.ndarray, acc0: np.ndarray | None = None,
+              n0: int = 0) -> np.ndarray:
+    """Running mean over time: x int8 [..., T, size] -> y int8 [..., T, size], y at step t the
+    mean of the steps so far, from a stream already n0 steps long whose sums are acc0 ([size]
+    or [..., size]; default 0, as after reset).
+
+    Per step, with n = min(steps so far, INT32_MAX) (the C's saturating step count):
+      sum[k] += x[k] - in_zp, exactly (int64; |sum| <= 255 n < 2^40);
+      y[k] = sat8(out_zp + div_round(round_half_up(sum[k] * mult / 2^shift), n)), exactly
+    (no int32 wrap nor saturation in between: the C splits the products, _requant_wide).
+    Once the count is saturated (a stream of 2^31 - 1 steps and more), each step first takes
+    one mean out, sum -= div_round(sum, n): the sum keeps n values' worth and y stays a mean
+    (over a window of about 2^31 steps) instead of drifting."""
     x = _i64(x)
-    _, T = _seq_shape("mean_time", x, p.size)
-    acc = np.cumsum(x - p.in_zp, axis=-2)  # exact; int32 in C (|acc| <= 255 * T)
-    n = np.arange(1, T + 1, dtype=np.int64)[:, None]
-    y = p.out_zp + div_round(requant(acc, p.mult, p.shift), n)
+    lead, T = _seq_shape("mean_time", x, p.size)
+    acc = np.zeros(lead + (p.size,), np.int64) if acc0 is None else _i64(acc0)
+    acc = np.broadcast_to(acc, lead + (p.size,))
+    n = np.minimum(n0 + np.arange(1, T + 1, dtype=np.int64), INT32_MAX)
+    free = int(np.sum(n < INT32_MAX))  # steps before the count saturates: one cumsum
+    sums = np.empty(lead + (T, p.size), np.int64)
+    sums[..., :free, :] = acc[..., None, :] + np.cumsum(x[..., :free, :] - p.in_zp, axis=-2)
+    a = sums[..., free - 1, :] if free else acc
+    for t in range(free, T):
+        a = a - div_round(a, INT32_MAX) + (x[..., t, :] - p.in_zp)
+        sums[..., t, :] = a
+    v = _requant_wide(sums, int(p.mult), int(p.shift))
+    y = p.out_zp + div_round(v, n[:, None])
     return sat(y, 8).astype(np.int8)
 
 

@@ -10,8 +10,10 @@ import re
 from pathlib import Path
 
 import jinja2
+import numpy as np
 
 from rnnq.backends.c.arena import ALIGN
+from rnnq.backends.c.packages import EXAMPLE_STEPS, check_packages, package_files
 from rnnq.backends.c.plan import Plan, plan
 from rnnq.ir import Graph, RnnqError
 from rnnq.resources import templates_dir
@@ -31,12 +33,26 @@ _CROSS = {"arm-none-eabi-": ("Generic", "arm"), "aarch64-linux-gnu-": ("Linux", 
 RUNTIME_FILES = ("rnnq_fixedpoint.h", "rnnq_tables.h", "rnnq_kernels.h", "rnnq_kernels.c")
 
 
+#: C99 guarantees 31 significant characters in external names; the prefix leaves room for
+#: "_set_<state>" and the like after it.
+MAX_PREFIX = 24
+
+
+def check_prefix(prefix: str) -> None:
+    """The prefix of every C name of a build: an identifier of at most MAX_PREFIX characters."""
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", prefix):
+        raise RnnqError(f"--prefix {prefix!r} is not a C identifier")
+    if len(prefix) > MAX_PREFIX:
+        raise RnnqError(f"--prefix: {len(prefix)} characters, more than {MAX_PREFIX} (the "
+                        "names it starts must stay distinct for every C compiler and linker)")
+
+
 def comment_text(s: object) -> str:
     """Text from the model (names) made safe inside a C block comment: ASCII, no control
-    characters, no comment terminator."""
+    characters, no comment terminator and no comment opener (-Wcomment)."""
     t = str(s).encode("ascii", "backslashreplace").decode("ascii")
     t = re.sub(r"[\x00-\x1f\x7f]", lambda m: f"\\x{ord(m.group()):02x}", t)
-    return t.replace("*/", "*\\/")
+    return t.replace("*/", "*\\/").replace("/*", "/\\*")
 
 
 def runtime_files(target: Target) -> list[str]:
@@ -95,14 +111,23 @@ def _cmake_system(cc: str) -> dict:
     return {"cmake_system": None, "cmake_processor": None}
 
 
-def emit_c(graph: Graph, target: Target, prefix: str, io: dict,
-           max_steps: int) -> tuple[dict[str, bytes], dict]:
+def emit_c(graph: Graph, target: Target, prefix: str, io: dict, max_steps: int,
+           packages: tuple[str, ...] = (), example: np.ndarray | None = None
+           ) -> tuple[dict[str, bytes], dict]:
     """The C files of integer graph `graph` for `target` (name -> bytes), and facts about them
-    for manifest.json (memory, schedule)."""
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", prefix):
-        raise RnnqError(f"--prefix {prefix!r} is not a C identifier")
+    for manifest.json (memory, schedule); with `packages`, their files too (`example`: input
+    codes [T, F] of a test sequence the Arduino sketch streams)."""
+    check_prefix(prefix)
+    check_packages(packages)
     p = plan(graph, prefix, max_steps, target["kernels"]["matvec"])
     ctx = _context(graph, target, prefix, p, io)
+    ctx["packages"] = list(packages)
+    if example is not None:
+        seq = example[:EXAMPLE_STEPS] if p.streaming else example[: min(EXAMPLE_STEPS,
+                                                                        p.max_steps)]
+        ctx.update(sequence=seq.astype(np.int64).tolist(), steps=len(seq),
+                   run_output_bytes=sum(o["size"] * (len(seq) if o["seq"] else 1)
+                                        for o in ctx["outputs"]))
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir() / "c")),
                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
                              trim_blocks=True, lstrip_blocks=True)
@@ -114,6 +139,8 @@ def emit_c(graph: Graph, target: Target, prefix: str, io: dict,
         files[TOOLCHAIN_FILE] = env.get_template("toolchain.cmake.j2").render(**ctx).encode()
     for f in runtime_files(target):
         files[f] = (templates_dir() / "c" / "runtime" / f).read_bytes()
+    if packages:
+        files.update(package_files(packages, env, ctx, files))
     facts = {"weight_bytes": sum(a.nbytes for a in p.arrays),
              "arena_bytes": ctx["arena_bytes"], "state_bytes": ctx["state_bytes"],
              "input_size": ctx["input_size"], "output_size": ctx["output_size"],

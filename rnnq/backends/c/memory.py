@@ -57,9 +57,12 @@ def measure(build: Path, target: Target, prefix: str) -> dict | None:
         objs = []
         for src in lib_sources(build):
             obj = Path(td) / (src[:-2] + ".o")
-            r = subprocess.run([tc["cc"], *tc["cflags"], "-fstack-usage", "-c",
-                                str(build / src), "-o", str(obj)],
-                               capture_output=True, text=True, check=False)
+            # Compiled from inside the build by its relative name: sanitizer and assert
+            # diagnostics embed the source's path in the object, and a temporary folder's
+            # path would make the measured size vary from compile to compile.
+            r = subprocess.run([tc["cc"], *tc["cflags"], "-fstack-usage", "-c", src,
+                                "-o", str(obj)],
+                               cwd=build, capture_output=True, text=True, check=False)
             if r.returncode != 0:
                 lines = r.stderr.strip().splitlines()
                 msg = next((x for x in lines if "error" in x), lines[0] if lines else

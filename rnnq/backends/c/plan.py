@@ -177,7 +177,7 @@ class _Emitter:
         if n.op == "qmean_time":
             prm = n.attrs["params"]
             _params_struct(self.p, "mean_time", cid, prm)
-            acc = self.state("int32_t", f"{cid}_acc", prm.size)
+            acc = self.state("int32_t", f"{cid}_acc", 2 * prm.size)  # int64 sums, halves
             self.p.resets.append(f"rnnq_mean_time_reset(&{cid}, {acc});")
             dst = self.new_buffer(n.outputs[0])
             body.append(f"rnnq_mean_time_step_s8(&{cid}, {self.at(n.inputs[0])}, {acc}, "

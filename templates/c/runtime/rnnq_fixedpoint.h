@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT-0 */
 /* rnnq_fixedpoint.h - integer primitives of rnnq, mirroring rnnq/numerics name for name.
  *
  * rnnq/numerics/__init__.py is the definition; tests compare every function here with it

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT-0 */
 /* rnnq_kernels.c - integer kernels of rnnq (portable C99).
  *
  * Mirrors rnnq/sim/kernels.py bit for bit (tests compare with np.array_equal). Written for
@@ -363,9 +364,48 @@ void rnnq_requant_s8_s8(const rnnq_requant_params *p, const int8_t *x, int8_t *y
 void rnnq_mean_time_reset(const rnnq_mean_time_params *p, int32_t *acc)
 {
     int32_t k;
-    for (k = 0; k < p->size; ++k) {
+    for (k = 0; k < 2 * p->size; ++k) {
         acc[k] = 0;
     }
+}
+
+/* a / b rounded half away from zero (rnnq_div_round) for int64 a, |a| < 2^63 - 2^31, b >= 1.
+ * The 64-bit division runs only when a does not fit int32. */
+static int64_t rnnq_div_round64(int64_t a, int32_t b)
+{
+    uint64_t ua;
+    uint64_t q;
+    if (a >= INT32_MIN && a <= INT32_MAX) {
+        return rnnq_div_round((int32_t)a, b);
+    }
+    ua = a < 0 ? 0u - (uint64_t)a : (uint64_t)a;
+    q = (ua + (uint64_t)b / 2u) / (uint64_t)b;
+    return a < 0 ? -(int64_t)q : (int64_t)q; /* q <= |a| < 2^63 */
+}
+
+/* floor((a * mult + 2^(shift-1)) / 2^shift) for |a| <= 2^62 without overflowing the int64
+ * product: a = hi * 2^31 + lo, 0 <= lo < 2^31, |hi * mult| < 2^62. Exact when the exact
+ * result is below 2^60 in magnitude; beyond, +-2^62 may stand for it (shift < 31 only), which
+ * changes no mean: divided by n < 2^31 both are far beyond the int8 range. The simulator's
+ * _requant_wide is the same. */
+static int64_t rnnq_requant_wide(int64_t a, int32_t mult, int32_t shift)
+{
+    const int64_t hi = a >> 31;
+    const int64_t lo = a - hi * ((int64_t)1 << 31);
+    const int64_t b = lo * mult + ((int64_t)1 << (shift - 1));
+    const int64_t t = hi * mult;
+    int64_t lim;
+    if (a >= INT32_MIN && a <= INT32_MAX) { /* the usual case: the product fits */
+        return rnnq_rshift_round64(a * mult, shift);
+    }
+    if (shift >= 31) {
+        return (t + (b >> 31)) >> (shift - 31);
+    }
+    lim = (int64_t)1 << (62 - (31 - shift));
+    if (t >= lim || t <= -lim) {
+        return t > 0 ? ((int64_t)1 << 62) : -((int64_t)1 << 62);
+    }
+    return t * ((int64_t)1 << (31 - shift)) + (b >> shift);
 }
 
 void rnnq_mean_time_step_s8(const rnnq_mean_time_params *p, const int8_t *x, int32_t *acc,
@@ -375,9 +415,16 @@ void rnnq_mean_time_step_s8(const rnnq_mean_time_params *p, const int8_t *x, int
     const int64_t out_zp = p->out_zp;
     int32_t k;
     for (k = 0; k < p->size; ++k) {
-        const int32_t a = acc[k] + ((int32_t)x[k] - in_zp);
-        acc[k] = a;
-        y[k] = rnnq_sat8(out_zp + rnnq_div_round(rnnq_requant(a, p->mult, p->shift), n_steps));
+        int32_t *s = acc + 2 * k;
+        int64_t a = (int64_t)s[1] * ((int64_t)1 << 31) + s[0];
+        if (n_steps == INT32_MAX) { /* the count saturated: take one mean out first */
+            a -= rnnq_div_round64(a, n_steps);
+        }
+        a += (int32_t)x[k] - in_zp;
+        s[1] = (int32_t)(a >> 31);
+        s[0] = (int32_t)(a - (int64_t)s[1] * ((int64_t)1 << 31));
+        y[k] = rnnq_sat8(out_zp + rnnq_div_round64(rnnq_requant_wide(a, p->mult, p->shift),
+                                                   n_steps));
     }
 }
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT-0 */
 /* rnnq_kernels.h - integer kernels of rnnq (portable C99).
  *
  * Each params struct maps field for field onto the Python dataclass of the same name in
@@ -26,7 +27,8 @@
  *   (their recurrent operand is the int16 r * (h - out_zp) / 2^8); a GRU with state_bits 16:
  *   |bias_h[r]| + H * 128 * 32768 < 2^31 on every row (its recurrent operand is int16);
  * - requant: in_zp may span the int16 range;
- * - mean over time: |acc| stays below 2^31 (n_steps * 255 < 2^31) and n_steps >= 1.
+ * - mean over time: 1 <= n_steps <= INT32_MAX, and acc holds what _reset and _step made of it
+ *   (its sums stay within 255 * n_steps, below 2^40, by themselves).
  * Array pointers documented "or NULL" may be NULL (empty arrays); all others must be valid.
  */
 #ifndef RNNQ_KERNELS_H
@@ -129,8 +131,10 @@ typedef struct {
     int32_t shift;
 } rnnq_requant_params;
 
-/* Running mean over time: acc[k] += x[k] - in_zp;
- * y[k] = sat8(out_zp + div_round(requant(acc[k], mult, shift), n_steps)). */
+/* Running mean over time (rnnq/sim/kernels.py mean_time): sum[k] += x[k] - in_zp (int64);
+ * y[k] = sat8(out_zp + div_round(round(sum[k] * mult / 2^shift), n_steps)), exact (no int32
+ * wrap or saturation in between). With n_steps at INT32_MAX (the saturated step count) each
+ * step first takes one mean out of the sum, sum -= div_round(sum, n_steps): a mean still. */
 typedef struct {
     int32_t size;
     int32_t in_zp;
@@ -242,11 +246,11 @@ void rnnq_requant_s16_s8(const rnnq_requant_params *p, const int16_t *x, int8_t 
 /* Elementwise over n int8 values; y may alias x. */
 void rnnq_requant_s8_s8(const rnnq_requant_params *p, const int8_t *x, int8_t *y, int32_t n);
 
-/* Zero the accumulators acc [size]. */
+/* Zero the sums acc [2 * size]: sum[k] = acc[2k + 1] * 2^31 + acc[2k], 0 <= acc[2k] < 2^31. */
 void rnnq_mean_time_reset(const rnnq_mean_time_params *p, int32_t *acc);
 
-/* Add x [size] to acc [size], then write the mean over n_steps (>= 1) steps into y [size]
- * (y may alias x). */
+/* Add x [size] to the sums acc [2 * size], then write the mean over n_steps (>= 1) steps into
+ * y [size] (y may alias x). */
 void rnnq_mean_time_step_s8(const rnnq_mean_time_params *p, const int8_t *x, int32_t *acc,
                             int32_t n_steps, int8_t *y);
 

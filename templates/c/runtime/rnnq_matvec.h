@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT-0 */
 /* rnnq_matvec.h - the int8 matrix-vector products every rnnq kernel computes its dot products
  * with. One interface, three implementations with the same symbols; a build compiles exactly
  * one of them (the target file's kernels.matvec picks it):

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT-0 */
 /* rnnq_matvec_arm_dsp.c - rnnq_matvec.h with the Arm DSP extension (Cortex-M4/M7/M33/M55,
  * ACLE <arm_acle.h>): SXTB16 widens two int8 weights to int16 lanes in one instruction, SMLAD
  * adds two 16 x 16 products to an int32 accumulator in one instruction.

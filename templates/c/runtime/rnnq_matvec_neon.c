@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT-0 */
 /* rnnq_matvec_neon.c - rnnq_matvec.h with AArch64 Advanced SIMD (phone-class Armv8-A).
  *
  * Four rows per pass, sixteen columns per iteration, each x vector loaded once for the four

@@ -85,6 +85,7 @@ class KernelsLib:
             "rnnq_requant_s16_s8": ([_P] * 3 + [_I32], None),
             "rnnq_requant_s8_s8": ([_P] * 3 + [_I32], None),
             "shim_mean_time_sequence": ([_P, _P, _I32, _I32, _P, _P], None),
+            "shim_mean_time_from": ([_P, _P, _I32, _I32, _P, _P], None),
             "rnnq_embed_s8": ([_P, _I32, _P], None),
             "shim_embed": ([_P, _P, _I32, _P], None),
         }
@@ -191,14 +192,27 @@ class KernelsLib:
         fn(ctypes.byref(cp), _ptr(x), _ptr(y), x.size)
         return y
 
-    def mean_time(self, p, x: np.ndarray) -> np.ndarray:
+    def mean_time(self, p, x: np.ndarray, acc0: np.ndarray | None = None,
+                  n0: int = 0) -> np.ndarray:
         cp = to_c(p, CMeanTimeParams)
         x = np.ascontiguousarray(x, dtype=np.int8)
         *lead, T, _ = x.shape
         B = int(np.prod(lead, dtype=np.int64))
         y = np.zeros(x.shape, dtype=np.int8)
-        acc = np.zeros(p.size, dtype=np.int32)
-        self.lib.shim_mean_time_sequence(ctypes.byref(cp), _ptr(x), B, T, _ptr(y), _ptr(acc))
+        if acc0 is None and n0 == 0:
+            acc = np.zeros(2 * p.size, dtype=np.int32)  # int64 sums as int32 halves
+            self.lib.shim_mean_time_sequence(ctypes.byref(cp), _ptr(x), B, T, _ptr(y),
+                                             _ptr(acc))
+            return y
+        sums = np.broadcast_to(np.zeros(p.size, np.int64) if acc0 is None
+                               else np.asarray(acc0, np.int64), (*lead, p.size))
+        xs, ys, sums = x.reshape(B, T, -1), y.reshape(B, T, -1), sums.reshape(B, -1)
+        for b in range(B):  # the sums as the C keeps them: [lo, hi] per element
+            acc = np.stack([sums[b] & (2**31 - 1), sums[b] >> 31], axis=1).astype(np.int32)
+            out = np.zeros((T, p.size), np.int8)
+            self.lib.shim_mean_time_from(ctypes.byref(cp), _ptr(np.ascontiguousarray(xs[b])),
+                                         T, n0, _ptr(acc), _ptr(out))
+            ys[b] = out
         return y
 
     def embed(self, p, ids: np.ndarray) -> np.ndarray:

@@ -42,6 +42,8 @@ void shim_rnn_sequence(const rnnq_rnn_params *p, const void *x, int32_t x16, int
                        int32_t steps, const int8_t *h_init, int8_t *y, int16_t *scratch, int8_t *h);
 void shim_mean_time_sequence(const rnnq_mean_time_params *p, const int8_t *x, int32_t batch,
                              int32_t steps, int8_t *y, int32_t *acc);
+void shim_mean_time_from(const rnnq_mean_time_params *p, const int8_t *x, int32_t steps,
+                         int32_t n0, int32_t *acc, int8_t *y);
 void shim_embed(const rnnq_embed_params *p, const int32_t *ids, int32_t n, int8_t *y);
 
 /* x [batch][steps][I] -> y [batch][steps][H]; h: [H] state, reset from p->h0, or copied from
@@ -102,7 +104,7 @@ void shim_rnn_sequence(const rnnq_rnn_params *p, const void *x, int32_t x16, int
     }
 }
 
-/* x [batch][steps][size] -> y [batch][steps][size]; acc: [size] state. */
+/* x [batch][steps][size] -> y [batch][steps][size]; acc: [2 * size] state. */
 void shim_mean_time_sequence(const rnnq_mean_time_params *p, const int8_t *x, int32_t batch,
                              int32_t steps, int8_t *y, int32_t *acc)
 {
@@ -124,5 +126,19 @@ void shim_embed(const rnnq_embed_params *p, const int32_t *ids, int32_t n, int8_
     int32_t k;
     for (k = 0; k < n; ++k) {
         rnnq_embed_s8(p, ids[k], y + (size_t)k * (size_t)p->dim);
+    }
+}
+
+/* One stream continued from a stream n0 steps long whose sums are acc [2 * size]: x [steps][size]
+ * -> y [steps][size]; the step count saturates at INT32_MAX as the generated _step's does. */
+void shim_mean_time_from(const rnnq_mean_time_params *p, const int8_t *x, int32_t steps,
+                         int32_t n0, int32_t *acc, int8_t *y)
+{
+    int32_t t;
+    for (t = 0; t < steps; ++t) {
+        const int32_t n = n0 < INT32_MAX - t ? n0 + t + 1 : INT32_MAX;
+        rnnq_mean_time_step_s8(p, x, acc, n, y);
+        x += p->size;
+        y += p->size;
     }
 }

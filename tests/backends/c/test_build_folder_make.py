@@ -34,7 +34,7 @@ def test_plain_make_uses_the_targets_toolchain(target: str, tool: str, machine: 
     r = subprocess.run(["make", "-s"], check=False, cwd=out, env=env, capture_output=True, text=True,
                        timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert (out / "libjv.a").is_file()
+    assert (out / "librnnq_jv.a").is_file()
     objs = sorted(out.glob("*.o"))
     assert objs
     if machine is not None:
@@ -59,7 +59,7 @@ def test_cmake_with_the_shipped_toolchain_file_cross_compiles(tmp_path: Path) ->
                 ["cmake", "--build", str(cb)]):
         r = subprocess.run(cmd, check=False, env=env, capture_output=True, text=True, timeout=300)
         assert r.returncode == 0, r.stdout + r.stderr
-    assert (cb / "libjv.a").is_file()
+    assert (cb / "librnnq_jv.a").is_file()
     objs = [o for o in cb.rglob("*.obj") if "CompilerId" not in str(o)]
     assert objs and {_machine(o) for o in objs} == {40}
 

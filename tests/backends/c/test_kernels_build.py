@@ -159,7 +159,7 @@ def _add_small_kernels(prog: CProgram, rng, n: int) -> None:
     want = sim.mean_time(p, x)
     ps = struct(prog, "rnnq_mean_time_params", fields(prog, p, {}))
     xs, w, o = prog.array(x, np.int8), prog.array(want, np.int8), prog.out(want, np.int8)
-    acc = prog.out(np.zeros(size), np.int32)
+    acc = prog.out(np.zeros(2 * size), np.int32)  # int64 sums as int32 halves
     prog.body += [
         f"    rnnq_mean_time_reset(&{ps}, {acc});",
         f"    for (k = 0; k < {T}; ++k) {{",
