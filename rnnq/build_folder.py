@@ -157,6 +157,14 @@ def _check_manifest(path: Path, m, calib) -> None:
         raise bad(f"unknown format {m.get('format')!r}")
     if m.get("format", "c") == "c" and not isinstance(calib, dict):
         raise bad(f"{CALIBRATION} is not a JSON object")
+    files = m.get("files", [])
+    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+        raise bad("'files' is not a list of names")
+    for f in files:  # a file deleted by hand fails here, not halfway through a validate
+        if Path(f).is_absolute() or ".." in Path(f).parts:
+            raise bad(f"file {f!r} lies outside the build folder")
+        if not (path / f).is_file():
+            raise bad(f"{f} is missing")
     for o in [*m.get("outputs", []), *m.get("tflite", {}).get("outputs", [])]:
         if not isinstance(o, dict):
             raise bad("an output is not an object")

@@ -30,7 +30,14 @@ class Result:
 
     @property
     def err_lines(self) -> list[str]:
-        return [ln for ln in self.err.splitlines() if ln.strip()]
+        """stderr's lines but the progress stages ("rnnq: <stage> ...", rnnq/progress.py)."""
+        return [ln for ln in self.err.splitlines() if ln.strip() and not is_progress(ln)]
+
+
+def is_progress(line: str) -> bool:
+    """A stage line of rnnq/progress.py off a terminal: "rnnq: <stage> ..."."""
+    return (line.startswith("rnnq: ") and line.endswith(" ...")
+            and not line.startswith(("rnnq: error:", "rnnq: warning:", "rnnq: note:")))
 
 
 def run_rnnq(*args: str | Path, cwd: Path | None = None) -> Result:

@@ -137,7 +137,8 @@ def check_case(root: Path, case: dict) -> Outcome:
             out.problems.append(f"{where}traceback")
         if _CONTROL.search(se.replace("\n", "")):
             out.problems.append(f"{where}control characters on stderr")
-        lines = [ln for ln in se.splitlines() if ln.strip()]
+        # progress stages ("rnnq: <stage> ...", rnnq/progress.py) may precede the error line
+        lines = [ln for ln in se.splitlines() if ln.strip() and not _progress(ln)]
         wanted = {"error": 2, "ok": 0, "mismatch": 1}[want]
         if code != wanted:
             last = lines[-1] if lines else ""
@@ -179,6 +180,11 @@ def check_case(root: Path, case: dict) -> Outcome:
         out.problems.append(f"temporary files left: {leftovers[:5]}")
     out.problems = list(dict.fromkeys(out.problems))[:6]
     return out
+
+
+def _progress(line: str) -> bool:
+    return (line.startswith("rnnq: ") and line.endswith(" ...")
+            and not line.startswith(("rnnq: error:", "rnnq: warning:", "rnnq: note:")))
 
 
 def run_corpus(root: Path, only: list[str] | None = None, jobs: int = 8) -> list[Outcome]:

@@ -148,4 +148,4 @@ def test_cmake_project_builds(tmp_path: Path) -> None:
     cb = tmp_path / "cmake"
     subprocess.run(["cmake", "-S", str(build), "-B", str(cb)], check=True, capture_output=True)
     subprocess.run(["cmake", "--build", str(cb)], check=True, capture_output=True)
-    assert list(cb.glob("libm.a"))
+    assert list(cb.glob("librnnq_m.a"))
