@@ -15,6 +15,7 @@ import dataclasses
 import math
 import tempfile
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -124,14 +125,13 @@ def validate(build_dir: str | Path, data_path: DataSource, on: str = "host",
             raise RnnqError(f"{b.path}: --per-layer does not yet cover a .tflite run once per "
                             "call (state inputs); the C build of the model has it")
         rep = validate_tflite(b, fg, data, on)
-        if per_layer:
-            with progress.stage("per-layer error (float model with one tensor quantised at a time)"):
-                rep["per_layer"] = per_layer_tflite(b, fg, data)
-        return rep
-    rep = validate_c(b, fg, ig, data, on)
+        layers = partial(per_layer_tflite, b, fg, data)
+    else:
+        rep = validate_c(b, fg, ig, data, on)
+        layers = partial(per_layer_c, fg, ig, data, b.manifest.get("streaming", True))
     if per_layer:
         with progress.stage("per-layer error (float model with one tensor quantised at a time)"):
-            rep["per_layer"] = per_layer_c(fg, ig, data, b.manifest.get("streaming", True))
+            rep["per_layer"] = layers()
     return rep
 
 

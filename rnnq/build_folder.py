@@ -74,9 +74,7 @@ def write(out_dir: Path, model: bytes, files: dict[str, bytes], manifest: dict) 
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
         (tmp / MODEL_COPY).write_bytes(model)
-        for name, data in files.items():
-            (tmp / name).parent.mkdir(parents=True, exist_ok=True)  # package layouts nest
-            (tmp / name).write_bytes(data)
+        stage(files, tmp)
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
         tmp.chmod(0o777 & ~_umask())  # mkdtemp makes 0700; a build folder is a normal folder
         if out_dir.exists():
@@ -97,7 +95,7 @@ def _umask() -> int:
 def stage(files: dict[str, bytes], where: Path) -> Path:
     """Write `files` into the existing folder `where` (to build or measure them)."""
     for name, data in files.items():
-        (where / name).parent.mkdir(parents=True, exist_ok=True)
+        (where / name).parent.mkdir(parents=True, exist_ok=True)  # package layouts nest
         (where / name).write_bytes(data)
     return where
 

@@ -75,6 +75,13 @@ def stage(what: str) -> Iterator[None]:
         _current.end()
 
 
+def is_stage_line(line: str) -> bool:
+    """A line a Reporter prints off a terminal ("rnnq: <stage> ..."), not an error, warning or
+    note: what a caller reading stderr may skip."""
+    return (line.startswith("rnnq: ") and line.endswith(" ...")
+            and not line.startswith(("rnnq: error:", "rnnq: warning:", "rnnq: note:")))
+
+
 def advance(done: int, total: int) -> None:
     """How far the current stage is (a bar on a terminal)."""
     _current.advance(done, total)

@@ -17,6 +17,7 @@ if _FRONTEND not in sys.path:
 from onnx_cases import X0, F, H, Net
 
 import rnnq
+from rnnq.progress import is_stage_line
 
 #: Where the rnnq under test is imported from; the child process must run the same code.
 _RNNQ_ROOT = str(Path(rnnq.__file__).resolve().parents[1])
@@ -31,13 +32,7 @@ class Result:
     @property
     def err_lines(self) -> list[str]:
         """stderr's lines but the progress stages ("rnnq: <stage> ...", rnnq/progress.py)."""
-        return [ln for ln in self.err.splitlines() if ln.strip() and not is_progress(ln)]
-
-
-def is_progress(line: str) -> bool:
-    """A stage line of rnnq/progress.py off a terminal: "rnnq: <stage> ..."."""
-    return (line.startswith("rnnq: ") and line.endswith(" ...")
-            and not line.startswith(("rnnq: error:", "rnnq: warning:", "rnnq: note:")))
+        return [ln for ln in self.err.splitlines() if ln.strip() and not is_stage_line(ln)]
 
 
 def run_rnnq(*args: str | Path, cwd: Path | None = None) -> Result:

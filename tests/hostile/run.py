@@ -32,6 +32,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rnnq.progress import is_stage_line
+
 ROOT = Path(__file__).resolve().parents[2]
 #: Per command. The slowest valid cases compile and build C in a few seconds.
 TIMEOUT_S = 120
@@ -138,7 +140,7 @@ def check_case(root: Path, case: dict) -> Outcome:
         if _CONTROL.search(se.replace("\n", "")):
             out.problems.append(f"{where}control characters on stderr")
         # progress stages ("rnnq: <stage> ...", rnnq/progress.py) may precede the error line
-        lines = [ln for ln in se.splitlines() if ln.strip() and not _progress(ln)]
+        lines = [ln for ln in se.splitlines() if ln.strip() and not is_stage_line(ln)]
         wanted = {"error": 2, "ok": 0, "mismatch": 1}[want]
         if code != wanted:
             last = lines[-1] if lines else ""
@@ -181,10 +183,6 @@ def check_case(root: Path, case: dict) -> Outcome:
     out.problems = list(dict.fromkeys(out.problems))[:6]
     return out
 
-
-def _progress(line: str) -> bool:
-    return (line.startswith("rnnq: ") and line.endswith(" ...")
-            and not line.startswith(("rnnq: error:", "rnnq: warning:", "rnnq: note:")))
 
 
 def run_corpus(root: Path, only: list[str] | None = None, jobs: int = 8) -> list[Outcome]:

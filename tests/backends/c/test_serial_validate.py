@@ -27,6 +27,7 @@ from rnnq.backends.c.serial_run import HELLO, LOAD, STEP
 from rnnq.backends.c.uart_firmware import build_firmware, firmware_files
 from rnnq.boards import available_boards, load_board
 from rnnq.ir import RnnqError
+from rnnq.progress import is_stage_line
 from tests.cbuild import compile_executable, skip_or_fail
 from tests.conftest import EXAMPLE, ROOT, require_tool
 
@@ -402,8 +403,7 @@ def test_a_board_that_does_not_answer(jv_m4: Path, tmp_path: Path) -> None:
         r = _rnnq("validate", jv_m4, "--data", tmp_path / "t.npz", "--on", f"serial:{path}")
         assert r.returncode == 2, (r.stdout, r.stderr)
         # the stages before the board (rnnq: <stage> ...), then exactly the one error line
-        lines = [ln for ln in r.stderr.splitlines()
-                 if ln.strip() and not (ln.startswith("rnnq: ") and ln.endswith(" ..."))]
+        lines = [ln for ln in r.stderr.splitlines() if ln.strip() and not is_stage_line(ln)]
         want = (f"rnnq: error: serial:{path}: the board did not answer within 5 s "
                 "(is the UART firmware flashed? baud 115200?)")
         assert lines == [want], lines
