@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rnnq import build_folder
+from rnnq import build_folder, progress
 from rnnq.backends.c.emit import check_prefix
 from rnnq.backends.c.emit import emit_c as _emit_c
 from rnnq.backends.c.io import io_info
@@ -29,9 +29,10 @@ from rnnq.frontend.onnx import import_onnx, model_bytes
 from rnnq.ir import Graph, RnnqError, static_time
 from rnnq.ir.tgraph import TGraph
 from rnnq.passes import canonicalize
+from rnnq.passes import measure as measured
 from rnnq.passes.calibrate import calibrate as calibrate_graph
 from rnnq.passes.calibrate import ranges_record
-from rnnq.passes.quantize import input16_possible
+from rnnq.passes.quantize import input16_possible, input_scales_choosable
 from rnnq.passes.quantize import quantize as quantize_graph
 from rnnq.sim.integer import quantize_input
 from rnnq.targets import Target, load_target
@@ -177,10 +178,42 @@ def quantize_c(job: Job) -> None:
             if k == len(tries) - 1:
                 raise
             job.log(f"input {ib}-bit / GRU state {sb}-bit refused ({e}); trying narrower")
+    if input_scales_choosable(g):
+        q = _choose_input_scales(job, q)
     record = ranges_record(g)
     job.files[build_folder.CALIBRATION] = (json.dumps(record, indent=1, sort_keys=True)
                                            + "\n").encode()
     job.graph = q
+
+
+#: A measured alternative replaces the default only when it is better by more than this: a
+#: smaller difference is within what another choice of calibration sequences moves.
+CHOICE_MARGIN_DB = 0.5
+
+
+def _choose_input_scales(job: Job, per_feature: Graph) -> Graph:
+    """The model input with one scale per feature (`per_feature`, already quantised) or one
+    scale: quantised both ways, each measured against the float model on the first
+    calibration sequences; one scale is kept when it measures better by CHOICE_MARGIN_DB, and
+    the integer graph's meta["choices"] records what each measured."""
+    g = job.graph
+    g.meta["input_scales"] = "tensor"
+    per_tensor = quantize_graph(copy.deepcopy(g))
+    with progress.stage("measuring the input's scales (per feature, per tensor)"):
+        data = measured.subset(g, job.data)
+        fenv = measured.float_outputs(g, data)
+        db = {"feature": measured.output_sqnr(g, fenv, per_feature, data),
+              "tensor": measured.output_sqnr(g, fenv, per_tensor, data)}
+    best = "tensor" if db["tensor"] > db["feature"] + CHOICE_MARGIN_DB else "feature"
+    g.meta["input_scales"] = best
+    chosen = per_feature if best == "feature" else per_tensor
+    chosen.meta.setdefault("choices", {})["input_scales"] = {
+        "chosen": best, "sequences": data.n,
+        "output_sqnr_db": {k: round(v, 2) for k, v in db.items()}}
+    words = {"feature": "per feature", "tensor": "one scale"}
+    job.log(f"input scales: per feature {db['feature']:.1f} dB, one scale {db['tensor']:.1f} dB "
+            f"on {data.n} calibration sequences -> {words[best]}")
+    return chosen
 
 
 def _max_steps(job: Job) -> int:

@@ -4,10 +4,13 @@ Requires stage CALIBRATED, produces stage INTEGER. Choices (see README "Numerics
 
 - activations between layers: int8 asymmetric from the calibrated range (0 always included);
 - the model input: int8 with one (scale, zero point) per feature when every consumer is a
-  linear layer (recurrent, dense), whose weights then absorb the per-feature scales; else
-  per-tensor; integer inputs (token ids) stay integers. With graph.meta["input_bits"] = 16:
-  int16, symmetric (max |v| / 32767), one scale per feature when every consumer is linear,
-  else one scale;
+  linear layer (recurrent, dense), whose weights then absorb the per-feature scales, and
+  graph.meta["input_scales"] is "feature" (the compiler measures both and keeps the better:
+  per-feature scales resolve small features finely, but folded into a weight row they make
+  the row's step as coarse as its widest feature needs, which costs the small features'
+  weights); else per-tensor; integer inputs (token ids) stay integers. With
+  graph.meta["input_bits"] = 16: int16, symmetric (max |v| / 32767), scales chosen the same
+  way;
 - a 16-bit front end: an int16 tensor stays int16 through the ops that have int16 kernels
   (index maps, concatenation, dense/Conv with int8 weights while the int32 accumulator bound
   holds, magnitude) and is read as it is by recurrent layers (their _x16 steps); any other
@@ -185,6 +188,17 @@ def _input_per_channel(g: Graph) -> bool:
 FRONT16 = frozenset({"take", "concat", "dense", "magnitude"})
 
 
+def input_scales_choosable(g: Graph) -> bool:
+    """Whether the model input may take one scale per feature (folded into the weights of the
+    linear layers that read it) as well as one scale: graph.meta["input_scales"] says which."""
+    x = g.tensors[g.inputs[0]]
+    return x.dtype != "int64" and x.shape[-1] > 1 and _input_per_channel(g)
+
+
+def _per_feature(g: Graph) -> bool:
+    return input_scales_choosable(g) and g.meta.get("input_scales", "feature") == "feature"
+
+
 def input16_possible(g: Graph) -> bool:
     """Whether --input-bits auto makes the model input int16: it is real-valued and read only
     by recurrent layers, directly or through a front end of FRONT16 ops (a raw signal framed
@@ -308,7 +322,7 @@ def quantize(graph: Graph) -> Graph:
             raise RnnqError(f"input {xin.name!r}: token ids have no 16-bit form")
         lo, hi = g.meta["input_channel_range"]
         xin.dtype = "int16"
-        if _input_per_channel(g):
+        if _per_feature(g):
             s, z = act16_qparams(lo, hi)
             xin.q = QParams(s, z, axis=len(xin.shape) - 1)
         else:
@@ -316,7 +330,7 @@ def quantize(graph: Graph) -> Graph:
             xin.q = QParams(np.float64(s), np.int64(z))
     elif xin.dtype == "int64":
         pass  # token ids: no quantisation
-    elif _input_per_channel(g):
+    elif _per_feature(g):
         lo, hi = g.meta["input_channel_range"]
         s, z = act_qparams(lo, hi)
         xin.dtype, xin.q = "int8", QParams(s, z, axis=len(xin.shape) - 1)

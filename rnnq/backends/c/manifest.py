@@ -45,5 +45,7 @@ def c_entries(g: Graph, tgt: Target, prefix: str, io: dict, facts: dict) -> dict
         "state_inputs": {k: {**g.meta["state_inputs"][k], "formats": v}
                          for k, v in io["states"].items()},
         "recurrent": rec,
+        # what the compiler chose by measured error, with what each alternative measured
+        "choices": g.meta.get("choices", {}),
         "tensors": tensors,
     }

@@ -1,0 +1,54 @@
+"""Choices made by measured error: an integer graph's outputs against the float graph's on
+(part of) the calibration data, as SQNR in dB. The compiler quantises a graph in each way it
+may and keeps the one this measures best (rnnq.steps.quantize_c).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rnnq.data import Dataset, valid_mask
+from rnnq.ir import Graph
+from rnnq.report import sqnr_db
+from rnnq.sim.float_ref import run_float
+from rnnq.sim.integer import dequantize_output, quantize_input, quantize_states, run_integer
+
+#: Timesteps of calibration data a measured choice runs on (the first sequences up to this
+#: many steps, at least one sequence): enough for a stable SQNR, cheap beside calibration.
+MEASURE_STEPS = 4000
+
+
+def subset(g: Graph, data: Dataset, steps: int = MEASURE_STEPS) -> Dataset:
+    """The first sequences of `data` whose real steps add up to at most `steps` (at least one),
+    with every state input of `g` present (an absent one is zeros, as in validate)."""
+    n = max(1, int(np.searchsorted(np.cumsum(data.lengths), steps, side="right")))
+    states = {k: v[:n] for k, v in (data.states or {}).items()}
+    for name, info in g.meta.get("state_inputs", {}).items():
+        states.setdefault(name, np.zeros((n, *info["shape"])))
+    return Dataset(data.x[:n], data.lengths[:n], None if data.y is None else data.y[:n],
+                   states)
+
+
+def float_outputs(fg: Graph, data: Dataset) -> dict[str, np.ndarray]:
+    """The float graph's outputs on `data` (every tensor it computes, by name)."""
+    return run_float(fg, data.x, lengths=data.lengths, states=data.states)
+
+
+def output_sqnr(fg: Graph, fenv: dict[str, np.ndarray], ig: Graph, data: Dataset) -> float:
+    """The lowest SQNR (dB) over the graph's outputs of the integer graph `ig` against the float
+    values `fenv` (float_outputs of the same data): every real step of a per-step output, the
+    last real step of a final one."""
+    env = run_integer(ig, quantize_input(ig, data.x), data.lengths,
+                      quantize_states(ig, data.states or {}))
+    mask = valid_mask(data.lengths, data.x.shape[1])
+    last = data.lengths - 1
+    worst = np.inf
+    for fname, iname in zip(fg.outputs, ig.outputs, strict=True):
+        f = fenv[fname]
+        i = dequantize_output(ig, iname, env[iname]).reshape(f.shape)
+        if ig.tensors[iname].kind == "seq" or fg.meta.get("step_graph"):
+            f, i = f[mask], i[mask]
+        else:
+            f, i = f[np.arange(data.n), last], i[np.arange(data.n), last]
+        worst = min(worst, sqnr_db(f, i))
+    return float(worst)
