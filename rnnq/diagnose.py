@@ -34,7 +34,7 @@ from rnnq.sim.litert.interpreter import run as run_litert
 #: the accumulated SQNR below which a tensor is said to have lost the signal (the default
 #: accuracy goal, README "Numerics")
 THRESHOLD_DB = 35.0
-_BITS = {"int8": 8, "int16": 16}
+_BITS = {"int8": 8, "int16": 16, "int32": 32}
 
 
 def fake_quant(q: QParams, bits: int):

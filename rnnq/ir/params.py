@@ -18,16 +18,17 @@ class LstmParams:
 
     g[r] = sat16(requant(bias_x[r] + w[r]·x, mult_x[r], shift_x[r])
                + requant(bias_h[r] + rw[r]·h, mult_h[r], shift_h[r]))        Q3.12
-    peepholes (p non-empty; p = [p_i, p_o, p_f], each H int16):
-        g_i = sat16(g_i + requant(p_i * c_prev, p_mult[0], p_shift[0]))
-        g_f = sat16(g_f + requant(p_f * c_prev, p_mult[2], p_shift[2]))
+    peepholes (p non-empty; p = [p_i, p_o, p_f], each H int16), on the cell's top 16 bits
+    c16 = rshift_round(c, 16):
+        g_i = sat16(g_i + requant(p_i * c16_prev, p_mult[0], p_shift[0]))
+        g_f = sat16(g_f + requant(p_f * c16_prev, p_mult[2], p_shift[2]))
     clip (> 0): every gate pre-activation is clamped to [-clip, clip] just before its activation
     act(v) = sigmoid_q15(v, 12)                                        (gate_act 0)
            = clamp(rshift_round(v * hs_mult, hs_shift) + hs_offset, 0, 32767)   (gate_act 1,
              ONNX HardSigmoid: alpha -> hs_mult * 2^-hs_shift per Q3.12 unit, beta -> hs_offset)
     i = act(g_i); f = min(32768 - i, 32767) if input_forget else act(g_f); z = tanh_q15(g_c, 12)
-    c = sat16(rshift_round(f*c, 15) + rshift_round(i*z, 30 - cell_frac))      Q(15-cf).cf
-    peepholes: g_o = sat16(g_o + requant(p_o * c, p_mult[1], p_shift[1]))     (the new c)
+    c = sat32(rshift_round(f*c, 15) + rshift_round(i*z, 30 - cell_frac))      Q(31-cf).cf
+    peepholes: g_o = sat16(g_o + requant(p_o * c16, p_mult[1], p_shift[1]))   (the new c)
     o = act(g_o)
     h = sat8(out_zp + requant(o * tanh_q15(c, cell_frac), out_mult, out_shift))
     """
@@ -42,12 +43,12 @@ class LstmParams:
     shift_x: np.ndarray  # int32 [4H]
     mult_h: np.ndarray  # int32 [4H]
     shift_h: np.ndarray  # int32 [4H]
-    cell_frac: int  # fractional bits of the int16 cell state, 7..15
+    cell_frac: int  # fractional bits of the int32 cell state, 7..CELL_FRAC_MAX (27)
     out_mult: int
     out_shift: int
     out_zp: int
     h0: np.ndarray  # int8 [H]
-    c0: np.ndarray  # int16 [H]
+    c0: np.ndarray  # int32 [H]
     gate_act: int = 0  # 0 sigmoid, 1 hard sigmoid
     hs_mult: int = 0
     hs_shift: int = 1

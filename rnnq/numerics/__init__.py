@@ -42,6 +42,12 @@ INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 #: Q format of LSTM gate pre-activations (Q3.12) and gate outputs (Q0.15).
 GATE_FRAC_BITS = 12
 ACT_FRAC_BITS = 15
+#: The LSTM cell is int32 with at most CELL_FRAC_MAX fractional bits: tanh_q15 of it then
+#: interpolates in int32 (2^(27-7) steps between table entries times a table difference <= 256
+#: < 2^31), and i * z (Q0.30) is shifted right by >= 3 into it.
+CELL_FRAC_MAX = 27
+#: LSTM peepholes read the cell's top 16 bits, rshift_round(c, PEEP_SHIFT): p * c16 fits int32.
+PEEP_SHIFT = 16
 
 #: The activation table: tanh at k / 2^TABLE_STEP_BITS (step 1/128), k = 0..1024, over [0, 8].
 TABLE_STEP_BITS = 7

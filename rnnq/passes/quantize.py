@@ -19,7 +19,8 @@ Requires stage CALIBRATED, produces stage INTEGER. Choices (see README "Numerics
 - weights: int8 symmetric, one scale per output row (per gate row for recurrent layers);
 - recurrent internals: passes/quantize_rnn.py;
 - concatenated tensors share one scale (their producers are given the same range);
-- int16 tensors (LSTM cell state) become int8 through a requantisation where they leave;
+- int16 and int32 tensors (a 16-bit h, the LSTM cell) become int8 through a requantisation
+  where they leave;
 - every rescale: integer multiplier + shift (numerics.quantize_multiplier), computed here.
 """
 
@@ -53,6 +54,9 @@ from rnnq.passes.qcommon import (
 from rnnq.passes.qparams import act16_qparams, act_qparams
 from rnnq.passes.quantize_rnn import RECURRENT_QUANTIZERS
 from rnnq.sim.float_ref import UNARY_FNS
+
+#: Integer tensors wider than int8: consumers without a kernel for them read them requantised.
+WIDE = frozenset({"int16", "int32"})
 
 
 def _set_q16(t: Tensor) -> None:
@@ -257,7 +261,8 @@ def _quant_embed(g: Graph, n: Node) -> Node:
 
 
 def _requant_to_int8(g: Graph, name: str, nodes: list[Node], rename: dict[str, str]) -> str:
-    """An int16 tensor leaving the recurrence: requantise to int8 with its calibrated range."""
+    """An int16 or int32 tensor leaving the recurrence (or a 16-bit front end): requantise to
+    int8 with its calibrated range."""
     if name in rename:
         return rename[name]
     t = g.tensors[name]
@@ -341,7 +346,7 @@ def quantize(graph: Graph) -> Graph:
     front = {xin.name} if xin.dtype == "int16" else set()  # the 16-bit front end so far
     for n in g.nodes:
         n.inputs = [_requant_to_int8(g, i, nodes, rename)
-                    if g.tensors[i].dtype == "int16" and not _reads16(g, n, i, front) else i
+                    if g.tensors[i].dtype in WIDE and not _reads16(g, n, i, front) else i
                     for i in n.inputs]
         if n.op not in RECURRENT and any(i in front for i in n.inputs):
             front.update(n.outputs)
@@ -361,7 +366,7 @@ def quantize(graph: Graph) -> Graph:
         else:
             raise AssertionError(f"quantize: unhandled op {n.op}")
     g.nodes = nodes
-    g.outputs = [_requant_to_int8(g, o, g.nodes, rename) if g.tensors[o].dtype == "int16" else o
+    g.outputs = [_requant_to_int8(g, o, g.nodes, rename) if g.tensors[o].dtype in WIDE else o
                  for o in g.outputs]
     g.stage = Stage.INTEGER
     return g.prune().verify()

@@ -3,7 +3,11 @@
 Shared scheme (README "Numerics"): int8 weights with one scale per gate row, input scales
 folded into the weights; gate pre-activations Q3.12, gate outputs Q0.15; the hidden state h
 int8 with the output's scale and zero point (its zero point folded into recurrent biases);
-the LSTM cell int16 with a power-of-two scale.
+the LSTM cell int32 with a power-of-two scale: CELL_HEADROOM times the calibrated |c| (a cell
+integrates over a stream and may go further than calibration saw it go) at up to
+CELL_FRAC_MAX fractional bits, far finer than any step of the model's int8/int16 tensors (an
+int16 cell had to choose between range and resolution: a denoiser's cell reaching 300 was
+clipped at 256 with 7 fractional bits).
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from rnnq.passes.qcommon import bias, from_range, in_scale_zp, mults, row_weight
 from rnnq.passes.qparams import act16_qparams
 
 _GATE = float(1 << nx.GATE_FRAC_BITS)
+#: The int32 cell's range is at least this many times the largest |c| calibration saw.
+CELL_HEADROOM = 4
 
 
 def _consts(g: Graph, n: Node) -> list[np.ndarray]:
@@ -72,15 +78,15 @@ def quant_lstm(g: Graph, n: Node) -> Node:
     mult_x, shift_x = mults(n, s_w * _GATE)
     mult_h, shift_h = mults(n, s_r * _GATE)
     absmax = max(n.attrs.get("cell_absmax", 1.0), float(np.abs(c0).max(initial=0.0)), 1e-6)
-    k = max(0, math.ceil(math.log2(absmax)))
-    cell_frac = 15 - min(k, 15 - nx.TABLE_STEP_BITS)
+    k = max(0, math.ceil(math.log2(absmax * CELL_HEADROOM)))
+    cell_frac = max(nx.TABLE_STEP_BITS, min(31 - k, nx.CELL_FRAC_MAX))
     out_mult, out_shift = nx.quantize_multiplier(2.0**-30 / sh)
     extra = _gate_act(n)
     if np.any(p != 0):
         blocks = p.reshape(3, hsz)
         s_p = np.maximum(np.abs(blocks).max(axis=1) / 32767.0, 2.0**-30)
         pq = np.clip(nx.round_half_away(blocks / s_p[:, None]), -32767, 32767).astype(np.int16)
-        pm, ps = mults(n, s_p * 2.0 ** (nx.GATE_FRAC_BITS - cell_frac))
+        pm, ps = mults(n, s_p * 2.0 ** (nx.GATE_FRAC_BITS - cell_frac + nx.PEEP_SHIFT))
         extra.update(p=pq.reshape(-1), p_mult=pm, p_shift=ps)
     params = LstmParams(
         input_size=w.shape[1], hidden_size=hsz, w=wq, rw=rq,
@@ -89,13 +95,13 @@ def quant_lstm(g: Graph, n: Node) -> Node:
         mult_x=mult_x, shift_x=shift_x, mult_h=mult_h, shift_h=shift_h,
         cell_frac=cell_frac, out_mult=out_mult, out_shift=out_shift, out_zp=zh,
         h0=_states(h0, y.q),
-        c0=np.clip(nx.round_half_away(c0 * 2.0**cell_frac), -32768, 32767)
-        .astype(np.int16).reshape(-1),
+        c0=np.clip(nx.round_half_away(c0 * 2.0**cell_frac), -(2**31), 2**31 - 1)
+        .astype(np.int32).reshape(-1),
         clip=_clip_q(n, 1.0 / _GATE), input_forget=int(n.attrs.get("input_forget", 0)),
         **extra,
     )
     c = g.tensors[n.outputs[1]]
-    c.dtype, c.q = "int16", QParams(np.float64(2.0**-cell_frac), np.int64(0))
+    c.dtype, c.q = "int32", QParams(np.float64(2.0**-cell_frac), np.int64(0))
     return _node(n, "qlstm", x.name, [y.name, c.name], params, cell_absmax=absmax)
 
 

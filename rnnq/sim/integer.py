@@ -140,8 +140,9 @@ def quantize_input(graph: Graph, x: np.ndarray) -> np.ndarray:
 
 
 def state_formats(graph: Graph) -> dict[str, dict]:
-    """Per state input: the C type its values take (int16 when any element is a cell state or
-    a 16-bit h, else int8) and per element the scale, zero point and bits of the state it sets;
+    """Per state input: the C type its values take (int32 when any element is an LSTM cell
+    state, else int16 when any is a 16-bit h, else int8) and per element the scale, zero point
+    and bits of the state it sets;
     `parts` describes each recurrent state it sets (elements of no state: scale 1, zero 0)."""
     out: dict[str, dict] = {}
     for name, entries in state_targets(graph).items():
@@ -153,11 +154,11 @@ def state_formats(graph: Graph) -> dict[str, dict]:
                 y = graph.tensors[n.outputs[0]]
                 fmt = (float(y.q.scale), int(y.q.zero_point), 16 if y.dtype == "int16" else 8)
             else:
-                fmt = (2.0 ** -n.attrs["params"].cell_frac, 0, 16)
+                fmt = (2.0 ** -n.attrs["params"].cell_frac, 0, 32)
             scale[index], zp[index], bits[index] = fmt
             parts.append({"node": n.name, "which": which, "index": index, "scale": fmt[0],
                           "zero_point": fmt[1], "bits": fmt[2]})
-        out[name] = {"ctype": "int16_t" if bits.max() == 16 else "int8_t", "scale": scale,
+        out[name] = {"ctype": f"int{bits.max()}_t", "scale": scale,
                      "zero_point": zp, "bits": bits, "parts": parts}
     return out
 
@@ -172,8 +173,9 @@ def quantize_states(graph: Graph, states: dict[str, np.ndarray]) -> dict[str, np
         if v is None:
             continue
         flat = np.asarray(v, np.float64).reshape(len(v), -1)
-        q = np.where(f["bits"] == 16, nx.quantize(flat, f["scale"], f["zero_point"], bits=16),
-                     nx.quantize(flat, f["scale"], f["zero_point"], bits=8))
+        q = np.select([f["bits"] == b for b in (8, 16)],
+                      [nx.quantize(flat, f["scale"], f["zero_point"], bits=b) for b in (8, 16)],
+                      nx.quantize(flat, f["scale"], f["zero_point"], bits=32))
         res[name] = q.reshape(len(v), *shape)
     return res
 

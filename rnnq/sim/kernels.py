@@ -31,6 +31,7 @@ from rnnq.numerics import (
     INT8_MAX,
     INT16_MAX,
     INT32_MAX,
+    PEEP_SHIFT,
     div_round,
     isqrt_round,
     requant,
@@ -89,7 +90,7 @@ def lstm_step(
     p: LstmParams, x: np.ndarray, h: np.ndarray, c: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """One LSTM step as defined in LstmParams' docstring: (x[..., I], h[..., H], c[..., H]) ->
-    (h int8, c int16). All four gates use the old h; ONNX gate order i, o, f, c.
+    (h int8, c int32). All four gates use the old h; ONNX gate order i, o, f, c.
 
     Options: hard-sigmoid gates (gate_act 1), clip, input_forget (coupled f = 1 - i) and
     peepholes (p non-empty: i and f see the old c, o sees the new c)."""
@@ -106,8 +107,9 @@ def lstm_step(
     if peep:
         pw = _i64(p.p)
         pm, ps = [int(v) for v in p.p_mult], [int(v) for v in p.p_shift]
-        gi = sat(gi + requant(pw[:H] * c, pm[0], ps[0]), 16)
-        gf = sat(gf + requant(pw[2 * H :] * c, pm[2], ps[2]), 16)
+        c16 = rshift_round(c, PEEP_SHIFT)
+        gi = sat(gi + requant(pw[:H] * c16, pm[0], ps[0]), 16)
+        gf = sat(gf + requant(pw[2 * H :] * c16, pm[2], ps[2]), 16)
     i = _gate_act(p, _clip_gate(gi, p.clip))
     if p.input_forget:
         f = np.minimum(32768 - i, INT16_MAX)
@@ -116,14 +118,14 @@ def lstm_step(
     cc = tanh_q15(_clip_gate(gc, p.clip), GATE_FRAC_BITS)
     c_new = sat(
         rshift_round(f * c, ACT_FRAC_BITS) + rshift_round(i * cc, 2 * ACT_FRAC_BITS - p.cell_frac),
-        16,
+        32,
     )
     if peep:
-        go = sat(go + requant(pw[H : 2 * H] * c_new, pm[1], ps[1]), 16)
+        go = sat(go + requant(pw[H : 2 * H] * rshift_round(c_new, PEEP_SHIFT), pm[1], ps[1]), 16)
     o = _gate_act(p, _clip_gate(go, p.clip))
     t = tanh_q15(c_new, p.cell_frac)
     h_new = sat(p.out_zp + requant(o * t, p.out_mult, p.out_shift), 8)
-    return h_new.astype(np.int8), c_new.astype(np.int16)
+    return h_new.astype(np.int8), c_new.astype(np.int32)
 
 
 def lstm_sequence(
@@ -132,7 +134,7 @@ def lstm_sequence(
     h0: np.ndarray | None = None,
     c0: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Run T steps from (h0, c0): x[..., T, I] -> (y int8 [..., T, H], c int16 [..., T, H]).
+    """Run T steps from (h0, c0): x[..., T, I] -> (y int8 [..., T, H], c int32 [..., T, H]).
 
     y[..., t, :] is h after step t and c[..., t, :] the cell state after step t. The initial
     state is p.h0 / p.c0 unless h0 / c0 ([H] or one row per batch element, [..., H]) are given.
@@ -143,7 +145,7 @@ def lstm_sequence(
     h = _initial_state("lstm h0", p.h0, h0, lead, H)
     c = _initial_state("lstm c0", p.c0, c0, lead, H)
     ys = np.empty(lead + (T, H), dtype=np.int8)
-    cs = np.empty(lead + (T, H), dtype=np.int16)
+    cs = np.empty(lead + (T, H), dtype=np.int32)
     for t in range(T):
         h, c = lstm_step(p, x[..., t, :], h, c)
         ys[..., t, :] = h

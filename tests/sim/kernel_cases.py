@@ -85,7 +85,7 @@ def random_lstm(
     if input_forget:
         extra["input_forget"] = 1
     if peepholes:
-        # p * c: int16 x Q(15-cf).cf -> Q3.12, factors 2^-20 .. 2^-8.
+        # p * c16 (the cell's top 16 bits): int16 x int16 -> Q3.12, factors 2^-20 .. 2^-8.
         pm, ps = _qm(rng, 3, -20, -8)
         extra.update(
             p=rng.integers(-32768, 32768, size=3 * H).astype(np.int16), p_mult=pm, p_shift=ps
@@ -106,7 +106,8 @@ def random_lstm(
         out_shift=osh,
         out_zp=int(rng.integers(-128, 128)),
         h0=_i8(rng, H),
-        c0=rng.integers(-32768, 32768, size=H).astype(np.int16),
+        # any int32 cell, large ones too (f * c needs 64 bits; saturation at 2^31)
+        c0=(rng.integers(-(2**31), 2**31, size=H) >> int(rng.integers(0, 24))).astype(np.int32),
         **extra,
     )
 
@@ -440,7 +441,7 @@ _ARRAY_DTYPES = {
     "w": np.int8,
     "rw": np.int8,
     "h0": np.int8,
-    "c0": np.int16,
+    "c0": np.int32,
     "p": np.int16,
     "table": np.int8,
     "exp_table": np.int32,

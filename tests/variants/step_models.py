@@ -158,6 +158,52 @@ def t1_squeeze_all(path: Path) -> Path:
 
 
 #: name -> builder
+def keras_cells(path: Path, feat: int = 9, hsz: int = 7, seed: int = 5) -> Path:
+    """DTLN's second stage as tf2onnx wrote it (opset 11, axes as attributes): two stacked Keras
+    LSTM cells written as their arithmetic (MatMul x.W + MatMul h.R + bias, Split into gates in
+    Keras order i, f, c, o, Sigmoid/Tanh, c = f*c + i*g, h = o*tanh(c)), the state packed as
+    [1, 2 layers, H, 2 (h, c)]: Slice + Squeeze in, Unsqueeze + Concat out; a Sigmoid mask."""
+    r = np.random.default_rng(seed)
+    inits = [_c("Wd", r.normal(0, 0.5, (hsz, feat))), _c("bd", r.normal(0, 0.1, feat))]
+    mk = oh.make_node
+    nodes = [mk("Squeeze", ["x"], ["x2"], axes=[1])]  # [1, F]
+    prev, layers = "x2", []
+    for k, size in enumerate((feat, hsz)):
+        inits += [_c(f"W{k}", r.normal(0, 0.5, (size, 4 * hsz))),
+                  _c(f"R{k}", r.normal(0, 0.3, (hsz, 4 * hsz))),
+                  _c(f"b{k}", r.normal(0, 0.2, 4 * hsz))]
+        for j, w in enumerate("hc"):
+            inits += [_c(f"st{k}{w}", [0, k, 0, j], np.int64),
+                      _c(f"en{k}{w}", [1, k + 1, hsz, j + 1], np.int64)]
+            nodes += [mk("Slice", ["state", f"st{k}{w}", f"en{k}{w}"], [f"{w}{k}_4d"]),
+                      mk("Squeeze", [f"{w}{k}_4d"], [f"{w}{k}"], axes=[1, 3])]  # [1, H]
+        nodes += [mk("MatMul", [prev, f"W{k}"], [f"xw{k}"]),
+                  mk("MatMul", [f"h{k}", f"R{k}"], [f"hr{k}"]),
+                  mk("Add", [f"xw{k}", f"hr{k}"], [f"s{k}"]),
+                  mk("Add", [f"s{k}", f"b{k}"], [f"p{k}"]),
+                  mk("Split", [f"p{k}"], [f"gi{k}", f"gf{k}", f"gc{k}", f"go{k}"], axis=1),
+                  mk("Sigmoid", [f"gi{k}"], [f"i{k}"]), mk("Sigmoid", [f"gf{k}"], [f"f{k}"]),
+                  mk("Tanh", [f"gc{k}"], [f"g{k}"]), mk("Sigmoid", [f"go{k}"], [f"o{k}"]),
+                  mk("Mul", [f"f{k}", f"c{k}"], [f"fc{k}"]),
+                  mk("Mul", [f"i{k}", f"g{k}"], [f"ig{k}"]),
+                  mk("Add", [f"fc{k}", f"ig{k}"], [f"cn{k}"]),
+                  mk("Tanh", [f"cn{k}"], [f"tc{k}"]),
+                  mk("Mul", [f"o{k}", f"tc{k}"], [f"hn{k}"])]
+        for w in "hc":  # [1, H] -> [1, H, 1]
+            nodes.append(mk("Unsqueeze", [f"{w}n{k}"], [f"{w}n{k}_u"], axes=[2]))
+        nodes += [mk("Concat", [f"hn{k}_u", f"cn{k}_u"], [f"hc{k}"], axis=2),  # [1, H, 2]
+                  mk("Unsqueeze", [f"hc{k}"], [f"hc{k}_u"], axes=[1])]  # [1, 1, H, 2]
+        prev = f"hn{k}"
+        layers.append(f"hc{k}_u")
+    nodes += [mk("Concat", layers, ["state_out"], axis=1),
+              mk("MatMul", [prev, "Wd"], ["m"]), mk("Add", ["m", "bd"], ["mb"]),
+              mk("Sigmoid", ["mb"], ["mask2"]), mk("Unsqueeze", ["mask2"], ["mask"], axes=[1])]
+    return _save(path, nodes, [_io("x", [1, 1, feat]), _io("state", [1, 2, hsz, 2])],
+                 [_io("mask", [1, 1, feat]), _io("state_out", [1, 2, hsz, 2])], inits,
+                 opset=11)
+
+
 BUILDERS = {"vad_like": vad_like, "gru_direct": gru_direct, "two_layer_packed": two_layer_packed,
             "bidirectional_interleaved": bidirectional_interleaved,
-            "batch_first_t1": batch_first_t1, "t1_squeeze_all": t1_squeeze_all}
+            "batch_first_t1": batch_first_t1, "t1_squeeze_all": t1_squeeze_all,
+            "keras_cells": keras_cells}

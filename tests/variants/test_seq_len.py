@@ -9,8 +9,9 @@ step), which follows c while |c| < ~2.
 Calibrated on 20-step sequences with `seq_len=1000` (calibration also plays the sequences back
 to back into 1000-step streams) and validated on 1000-step sequences, the integer model must be
 at least as accurate at step 1000 as at step 10, minus 3 dB (SQNR per step from `validate`'s
-`error_by_step`), and the C bit-exact. Without `seq_len` the int16 cell state and the int8
-output are scaled for what 20 steps reach, so the model saturates long before step 1000.
+`error_by_step`), and the C bit-exact. Without `seq_len` the int8 output (and the cell state's
+calibrated range) are scaled for what 20 steps reach, so the model saturates long before step
+1000.
 
 The `test_minimal_*` tests use Y_c itself as the output: its range must not be clipped to
 [-1, 1] (the hidden state's bounds), and `validate` must handle the renamed int8 output.

@@ -80,7 +80,7 @@ def test_state_inputs_and_outputs_bit_exact(tmp_path: Path) -> None:
     compile_model(model, tmp_path / "cal.npz", build, "host", "s")
     header = (build / "model.h").read_text()
     assert "void s_set_h0(s_state *st, const int8_t *v);" in header
-    assert "void s_set_c0(s_state *st, const int16_t *v);" in header
+    assert "void s_set_c0(s_state *st, const int32_t *v);" in header
     rep = validate(build, tmp_path / "test.npz")
     assert rep["c"]["bit_exact"] and rep["c"]["mismatches"] == 0, rep["c"]
     assert rep["float"]["engine"] == "onnxruntime"

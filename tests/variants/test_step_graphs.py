@@ -173,9 +173,9 @@ static int32_t saved[M_STATE_VALUES];
 static int64_t arena[M_ARENA_BYTES / 8 + 1];
 int main(void) {
     m_state st;
-    int16_t v[32], back[32];
+    int32_t v[32], back[32];
     m_reset(&st);
-    for (int i = 0; i < 32; i++) v[i] = (int16_t)(i < 16 ? i * 7 - 50 : i * 300 - 7000);
+    for (int i = 0; i < 32; i++) v[i] = i < 16 ? i * 7 - 50 : i * 300000 - 7000000;
     m_set_state_in(&st, v);
     m_get_state_in(&st, back);
     for (int i = 0; i < 32; i++) printf("%d ", back[i]);
@@ -183,7 +183,7 @@ int main(void) {
     m_input_t x[M_INPUT_SIZE];
     int8_t y[M_OUTPUT_SIZE];
     int8_t a[2][10][M_OUTPUT_SIZE];
-    int16_t s[2][32];
+    int32_t s[2][32];
     for (int pass = 0; pass < 2; pass++) {
         if (pass) m_set_state(&st, saved);
         for (int t = pass ? 10 : 0; t < 20; t++) {
@@ -218,7 +218,7 @@ def test_get_state_set_state_round_trip_in_c(tmp_path: Path) -> None:
     b = tmp_path / "b"
     compile_model(model, tmp_path / "cal.npz", b, "generic-c99", "m")
     h = (b / "model.h").read_text()
-    assert "void m_set_state_in(m_state *st, const int16_t *v);" in h
+    assert "void m_set_state_in(m_state *st, const int32_t *v);" in h
     (b / "drv.c").write_text(DRIVER)
     srcs = [p for p in b.glob("*.c") if p.name != "harness.c"]
     exe = compile_executable(srcs, ["-O1", "-Wall", "-Werror", "-fsanitize=undefined",
@@ -227,8 +227,8 @@ def test_get_state_set_state_round_trip_in_c(tmp_path: Path) -> None:
     out = subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout
     lines = out.splitlines()
     back = [int(v) for v in lines[0].split()]
-    # h is int8: what was written in range reads back; c is int16 and reads back whole
-    assert back == [i * 7 - 50 if i < 16 else i * 300 - 7000 for i in range(32)]
+    # h is int8: what was written in range reads back; c is int32 and reads back whole
+    assert back == [i * 7 - 50 if i < 16 else i * 300000 - 7000000 for i in range(32)]
     assert lines[1] == "same same"
     assert lines[2] == "10 20"  # layout [0] = steps since reset
     assert lines[3] == "2147483647"  # the step count saturates, never wraps (UBSan on)
@@ -264,7 +264,7 @@ M4_MAIN = r"""
 static m_state st;
 static int32_t arena[(M_ARENA_BYTES + 3) / 4];
 static int32_t saved[M_STATE_VALUES];
-static int16_t v[M_STATE_IN_SIZE];
+static int32_t v[M_STATE_IN_SIZE];
 static m_input_t x[M_INPUT_SIZE];
 static int8_t y[M_OUTPUT_SIZE];
 int main(void) {

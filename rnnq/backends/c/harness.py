@@ -5,7 +5,7 @@ build is never modified) and run on the host or, with on="emulator", on the targ
 board. It reads in.bin and writes out.bin:
 
 in.bin:  int32 N; per sequence: int32 T, T input steps (int8, int16 or int32 token ids), then each
-         initial-state input in the harness's order (int8 h, int16 c or 16-bit h;
+         initial-state input in the harness's order (int8 h, int32 c, int16 16-bit h;
          little-endian)
 out.bin: per sequence: the outputs of every `_step` call (streaming models; T x all outputs),
          then the outputs of one `_run` over the whole sequence (seq outputs for every step,
@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rnnq.backends.c.io import WIRE
 from rnnq.ir import Graph, RnnqError
 from rnnq.sim.integer import state_outputs
 from rnnq.targets import Target, load_target
@@ -79,7 +80,7 @@ def run_harness(build: Path, manifest: dict, xq: np.ndarray, lengths: np.ndarray
             v = (states or {}).get(name)
             if v is None:  # the caller quantises absent states (zeros) in their formats
                 raise AssertionError(f"no values for state input {name}")
-            order.append((v, "<i2" if info["formats"]["ctype"] == "int16_t" else np.int8))
+            order.append((v, WIRE[info["formats"]["ctype"]]))
         write_inputs(work / "in.bin", xq, lengths, order)
         cmd = [a.replace("{firmware}", str(work / "harness")) for a in tgt["run"]["command"]]
         try:
@@ -97,8 +98,7 @@ def run_harness(build: Path, manifest: dict, xq: np.ndarray, lengths: np.ndarray
 
 def _state_outputs(manifest: dict) -> list[tuple[int, str]]:
     """The state outputs the harness writes after the outputs: (values, dtype) each."""
-    return [(int(np.prod(info["shape"])),
-             "<i2" if info["formats"]["ctype"] == "int16_t" else "i1")
+    return [(int(np.prod(info["shape"])), WIRE[info["formats"]["ctype"]])
             for info in manifest.get("state_inputs", {}).values() if info.get("output")]
 
 

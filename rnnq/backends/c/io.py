@@ -42,6 +42,10 @@ def io_info(g: Graph) -> dict:
     return {"input": inp, "outputs": _outputs(g), "states": _states(g)}
 
 
+#: How a value of each C type travels between the host and a harness: little endian.
+WIRE = {"int8_t": "i1", "int16_t": "<i2", "int32_t": "<i4"}
+
+
 def _states(g: Graph) -> dict:
     """How each state input is quantised: per recurrent state it sets (node, h or c), the
     elements of the input and their format."""
@@ -51,7 +55,7 @@ def _states(g: Graph) -> dict:
         for part in f["parts"]:
             idx = np.asarray(part["index"])
             run = np.array_equal(idx, idx[0] + np.arange(idx.size))
-            ctype = "int16_t" if part["bits"] == 16 else "int8_t"
+            ctype = f"int{part['bits']}_t"
             parts.append({
                 "node": part["node"], "which": part["which"], "ctype": ctype,
                 "scale": part["scale"], "zero_point": part["zero_point"],
@@ -66,10 +70,10 @@ def _states(g: Graph) -> dict:
 
 def _state_text(ctype: str, s: float, z: int) -> str:
     """How firmware quantises a state value v: the LSTM cell has a power-of-two scale."""
-    if ctype == "int16_t" and float(np.log2(s)).is_integer():
-        return f"int16, q = round(v * 2^{round(-np.log2(s))})"
-    if ctype == "int16_t":
-        return f"int16, q = round(v / {s:.9g})"
+    if ctype != "int8_t" and float(np.log2(s)).is_integer():
+        return f"{ctype[:-2]}, q = round(v * 2^{round(-np.log2(s))})"
+    if ctype != "int8_t":
+        return f"{ctype[:-2]}, q = round(v / {s:.9g})"
     return f"int8, q = round(v / {s:.9g}) + {z}"
 
 

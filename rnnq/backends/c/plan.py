@@ -27,8 +27,11 @@ from rnnq.ir import Graph, Node
 from rnnq.ir.ops import INT_RECURRENT, STATEFUL, VIEWS
 from rnnq.sim.integer import state_formats
 
+_WIDTH = {"int8": 1, "int16": 2, "int32": 4}  # bytes per value of an integer tensor
 _CTYPE = {np.dtype(np.int8): "int8_t", np.dtype(np.int16): "int16_t",
           np.dtype(np.int32): "int32_t"}
+
+
 @dataclass
 class Array:
     ctype: str
@@ -138,9 +141,10 @@ class _Emitter:
     def new_buffer(self, name: str) -> str:
         t = self.g.tensors[name]
         per_step = t.kind == "seq" and not self.streaming
-        nbytes = t.size * (2 if t.dtype == "int16" else 1) * (self.steps if per_step else 1)
+        nbytes = t.size * _WIDTH.get(t.dtype, 1) * (self.steps if per_step else 1)
         off = self.arena.alloc(nbytes, owner=name)
-        base = f"(a + {off})" if t.dtype != "int16" else f"((int16_t *)(void *)(a + {off}))"
+        base = (f"(({t.dtype}_t *)(void *)(a + {off}))" if t.dtype in ("int16", "int32")
+                else f"(a + {off})")
         self.p.loc[name] = (base, per_step)
         return base
 
@@ -208,13 +212,13 @@ class _Emitter:
         h16 = getattr(prm, "state_bits", 8) == 16
         hw = 2 if h16 else 1  # bytes per h value
         h = self.state("int16_t" if h16 else "int8_t", f"{cid}_h", batch * hsz)
-        c = self.state("int16_t", f"{cid}_c", batch * hsz) if n.op == "qlstm" else None
+        c = self.state("int32_t", f"{cid}_c", batch * hsz) if n.op == "qlstm" else None
         self.p.resets.append(f"memcpy({h}, {cid}_h0, {hw * batch * hsz});")
         if c:
-            self.p.resets.append(f"memcpy({c}, {cid}_c0, {2 * batch * hsz});")
+            self.p.resets.append(f"memcpy({c}, {cid}_c0, {4 * batch * hsz});")
         outs = [(n.outputs[0], h, hw * batch * hsz)]
         if c:
-            outs.append((n.outputs[1], c, 2 * batch * hsz))
+            outs.append((n.outputs[1], c, 4 * batch * hsz))
         copies = []
         if self.streaming:
             for name, ptr, _ in outs:
@@ -237,15 +241,16 @@ class _Emitter:
         """Code that loads (set) and reads back (get) the parts of state inputs that are this
         node's initial states: a memcpy per contiguous row, else a loop over an index map."""
         for which, (name, index) in n.attrs.get("state_inputs", {}).items():
-            wide = which == "c" or getattr(n.attrs["params"], "state_bits", 8) == 16
+            ctype = ("int32_t" if which == "c" else
+                     "int16_t" if getattr(n.attrs["params"], "state_bits", 8) == 16 else "int8_t")
             fmt, info = self.state_fmts[name], self.g.meta["state_inputs"][name]
             count = int(np.prod(info["shape"]))
             entry = self.p.setters.setdefault(self.state_names[name], {
                 "input": name, "output": info.get("output"), "ctype": fmt["ctype"],
                 "lines": [], "getter": [], "count": count, "covered": np.zeros(count, bool)})
             entry["covered"][index] = True
-            same = (fmt["ctype"] == "int16_t") == wide
-            width = 2 if wide else 1
+            same = fmt["ctype"] == ctype
+            width = _WIDTH[ctype[:-2]]
             dst = ptrs[which]
             for b in range(batch):
                 row = np.asarray(index[b * hsz : (b + 1) * hsz])
@@ -258,8 +263,9 @@ class _Emitter:
                 arr = f"{self.prefix}_{self.state_names[name]}_{len(self.p.arrays)}_index"
                 self.p.arrays.append(Array("int32_t", arr, row.astype(np.int32)))
                 put = f"v[{arr}[k]]"
-                narrow = (f"(int8_t)({put} < -128 ? -128 : {put} > 127 ? 127 : {put})"
-                          if fmt["ctype"] == "int16_t" and not wide else put)
+                lim = 1 << (8 * width - 1)  # the state's range; the input's may be wider
+                narrow = (f"({ctype})({put} < -{lim} ? -{lim} : {put} > {lim - 1} ? {lim - 1} "
+                          f": {put})" if not same else put)
                 entry["lines"].append(f"for (k = 0; k < {hsz}; ++k) {{ ({dst})[{b * hsz} + k] = "
                                       f"{narrow}; }}")
                 entry["getter"].append(f"for (k = 0; k < {hsz}; ++k) {{ {put} = "
@@ -270,7 +276,7 @@ class _Emitter:
         dst = self.at(n.outputs[0])
         src = self.at(n.inputs[0])
         prm = n.attrs.get("params")
-        kind = "s16" if self.g.tensors[n.inputs[0]].dtype == "int16" else "s8"
+        kind = {"int16": "s16", "int32": "s32"}.get(self.g.tensors[n.inputs[0]].dtype, "s8")
         if n.op == "qdense":
             _params_struct(self.p, "dense", cid, prm, self.matvec)
             return [(f"rnnq_dense_{kind}(&{cid}, {src}, {dst}, {out.size // prm.out_features}, "
@@ -316,7 +322,7 @@ class _Emitter:
         axis = n.attrs["axis"]
         out = self.g.tensors[n.outputs[0]]
         outer = int(np.prod(out.shape[:axis], dtype=np.int64))
-        width = 2 if out.dtype == "int16" else 1  # bytes per value (offsets count values)
+        width = _WIDTH.get(out.dtype, 1)  # bytes per value (offsets count values)
         total = out.size // outer
         lines, off = [], 0
         for name in n.inputs:

@@ -14,6 +14,7 @@ import time
 
 import numpy as np
 
+from rnnq.backends.c.io import WIRE
 from rnnq.backends.c.serial_link import Link, Port, parse_spec
 from rnnq.ir import RnnqError
 
@@ -81,9 +82,9 @@ def run_serial(on: str, manifest: dict, xs: np.ndarray, lengths: np.ndarray,
     path, baud = parse_spec(on)
     order = []
     for name, info in manifest.get("state_inputs", {}).items():
-        wide = info["formats"]["ctype"] == "int16_t"
-        order.append((states[name], "<i2" if wide else "i1",
-                      (int(np.prod(info["shape"])), 2 if wide else 1, bool(info.get("output")))))
+        wire = WIRE[info["formats"]["ctype"]]
+        order.append((states[name], wire, (int(np.prod(info["shape"])), np.dtype(wire).itemsize,
+                                           bool(info.get("output")))))
     dt = _io_dtype(xs.dtype)
     want = _expect(manifest, [o[2] for o in order], np.dtype(dt).itemsize)
     rec = want["output_size"] + sum(c * w for c, w, o in want["states"] if o)

@@ -10,7 +10,9 @@ import subprocess
 from pathlib import Path
 
 import jinja2
+import numpy as np
 
+from rnnq.backends.c.io import WIRE
 from rnnq.backends.c.memory import lib_sources
 from rnnq.backends.c.plan import state_c_names
 from rnnq.boards import Board, load_board
@@ -32,7 +34,7 @@ def _setters(manifest: dict) -> tuple[list[dict], int, int]:
     names = state_c_names(list(infos))
     out, off_in, off_out = [], 0, 0
     for name, info in infos.items():
-        width = 2 if info["formats"]["ctype"] == "int16_t" else 1
+        width = np.dtype(WIRE[info["formats"]["ctype"]]).itemsize
         count = 1
         for d in info["shape"]:
             count *= int(d)

@@ -19,6 +19,7 @@ from onnx import numpy_helper
 from onnx.reference import ReferenceEvaluator
 
 from rnnq.files import MODEL_MAX_BYTES, regular_file
+from rnnq.frontend.onnx.cells import fuse_lstm_cells
 from rnnq.frontend.onnx.context import TRACE_T, Ctx, attrs_of, node_error, opset_of
 from rnnq.frontend.onnx.handlers import HANDLERS, SUPPORTED_OPS
 from rnnq.frontend.onnx.recurrent import ONNX_RECURRENT
@@ -343,6 +344,7 @@ def import_onnx(path: str | Path) -> Graph:
     path = Path(path)
     model = load_model(path)
     _name_nodes(model)
+    fuse_lstm_cells(model)  # LSTM cells written as elementwise ops -> LSTM nodes
     inits = {i.name for i in model.graph.initializer}
     lens = {n.input[4] for n in model.graph.node
             if n.op_type in ONNX_RECURRENT and len(n.input) > 4 and n.input[4]}

@@ -25,6 +25,7 @@ typedef char rnnq_asr64_check[(((int64_t)-5) >> 1) == (int64_t)-3 ? 1 : -1];
 #define RNNQ_INT16_MAX 32767
 #define RNNQ_GATE_FRAC_BITS 12 /* Q3.12 gate pre-activations */
 #define RNNQ_ACT_FRAC_BITS 15  /* Q0.15 gate outputs */
+#define RNNQ_PEEP_SHIFT 16     /* LSTM peepholes read the int32 cell's top 16 bits */
 #define RNNQ_TABLE_LAST (RNNQ_TANH_TABLE_SIZE - 1) /* index of the table entry at 8.0 */
 
 /* Clamp to the signed 8/16/32-bit range. */

@@ -72,7 +72,7 @@ int32_t rnnq_lstm_scratch_size(const rnnq_lstm_params *p)
 }
 
 /* The step after the input product: scratch holds w.x in its first 4H int32. */
-static void rnnq_lstm_rest(const rnnq_lstm_params *p, int8_t *h, int16_t *c, int16_t *scratch)
+static void rnnq_lstm_rest(const rnnq_lstm_params *p, int8_t *h, int32_t *c, int16_t *scratch)
 {
     const int32_t n_hid = p->hidden_size;
     const int32_t rows = 4 * n_hid;
@@ -116,11 +116,12 @@ static void rnnq_lstm_rest(const rnnq_lstm_params *p, int8_t *h, int16_t *c, int
             int32_t c_new;
             int32_t t;
             if (peep != NULL) {
-                /* Peepholes on the old cell: |p * c| <= 2^30 fits int32. */
-                gi_v = rnnq_sat16((int64_t)gi_v + rnnq_requant((int32_t)peep[j] * c_prev,
+                /* Peepholes on the old cell's top 16 bits: |p * c16| <= 2^30 fits int32. */
+                const int32_t c16 = (int32_t)rnnq_rshift_round64(c_prev, RNNQ_PEEP_SHIFT);
+                gi_v = rnnq_sat16((int64_t)gi_v + rnnq_requant((int32_t)peep[j] * c16,
                                                                p->p_mult[0], p->p_shift[0]));
                 gf_v = rnnq_sat16((int64_t)gf_v +
-                                  rnnq_requant((int32_t)peep[2 * n_hid + j] * c_prev,
+                                  rnnq_requant((int32_t)peep[2 * n_hid + j] * c16,
                                                p->p_mult[2], p->p_shift[2]));
             }
             i_t = rnnq_gate_q15(ga, hs_mult, hs_shift, hs_offset, rnnq_clip_gate(gi_v, clip));
@@ -130,23 +131,24 @@ static void rnnq_lstm_rest(const rnnq_lstm_params *p, int8_t *h, int16_t *c, int
                 f_t = rnnq_gate_q15(ga, hs_mult, hs_shift, hs_offset, rnnq_clip_gate(gf_v, clip));
             }
             cc = rnnq_tanh_q15(rnnq_clip_gate(gc[j], clip), RNNQ_GATE_FRAC_BITS);
-            /* |f * c| <= 2^30 and |i * cc| < 2^30: both products fit in int32. */
-            c_new = rnnq_sat16((int64_t)rnnq_rshift_round(f_t * c_prev, RNNQ_ACT_FRAC_BITS) +
+            /* |f * c| < 2^46 in 64 bits; |i * cc| < 2^30 fits int32; the sum in 64 bits. */
+            c_new = rnnq_sat32(rnnq_rshift_round64((int64_t)f_t * c_prev, RNNQ_ACT_FRAC_BITS) +
                                rnnq_rshift_round(i_t * cc, ic_shift));
             if (peep != NULL) {
                 /* The output peephole sees the new cell. */
-                go_v = rnnq_sat16((int64_t)go_v + rnnq_requant((int32_t)peep[n_hid + j] * c_new,
+                const int32_t c16 = (int32_t)rnnq_rshift_round64(c_new, RNNQ_PEEP_SHIFT);
+                go_v = rnnq_sat16((int64_t)go_v + rnnq_requant((int32_t)peep[n_hid + j] * c16,
                                                                p->p_mult[1], p->p_shift[1]));
             }
             o_t = rnnq_gate_q15(ga, hs_mult, hs_shift, hs_offset, rnnq_clip_gate(go_v, clip));
             t = rnnq_tanh_q15(c_new, cell_frac);
-            c[j] = (int16_t)c_new;
+            c[j] = c_new;
             h[j] = rnnq_sat8((int64_t)p->out_zp + rnnq_requant(o_t * t, p->out_mult, p->out_shift));
         }
     }
 }
 
-void rnnq_lstm_step_s8(const rnnq_lstm_params *p, const int8_t *x, int8_t *h, int16_t *c,
+void rnnq_lstm_step_s8(const rnnq_lstm_params *p, const int8_t *x, int8_t *h, int32_t *c,
                        int16_t *scratch)
 {
     int32_t *gx = (int32_t *)(void *)scratch;
@@ -155,7 +157,7 @@ void rnnq_lstm_step_s8(const rnnq_lstm_params *p, const int8_t *x, int8_t *h, in
     rnnq_lstm_rest(p, h, c, scratch);
 }
 
-void rnnq_lstm_step_x16(const rnnq_lstm_params *p, const int16_t *x, int8_t *h, int16_t *c,
+void rnnq_lstm_step_x16(const rnnq_lstm_params *p, const int16_t *x, int8_t *h, int32_t *c,
                         int16_t *scratch)
 {
     int32_t *gx = (int32_t *)(void *)scratch;
@@ -348,6 +350,16 @@ void rnnq_requant_s16_s8(const rnnq_requant_params *p, const int16_t *x, int8_t 
     int32_t k;
     for (k = 0; k < n; ++k) {
         y[k] = rnnq_sat8(out_zp + rnnq_requant((int32_t)x[k] - in_zp, p->mult, p->shift));
+    }
+}
+
+void rnnq_requant_s32_s8(const rnnq_requant_params *p, const int32_t *x, int8_t *y, int32_t n)
+{
+    /* An int32 tensor (the LSTM cell) has zero point 0 (p->in_zp is 0). */
+    const int64_t out_zp = p->out_zp;
+    int32_t k;
+    for (k = 0; k < n; ++k) {
+        y[k] = rnnq_sat8(out_zp + rnnq_requant(x[k], p->mult, p->shift));
     }
 }
 

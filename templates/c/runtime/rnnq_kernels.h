@@ -53,12 +53,12 @@ typedef struct {
     const int32_t *shift_x; /* [4H] */
     const int32_t *mult_h; /* [4H] */
     const int32_t *shift_h; /* [4H] */
-    int32_t cell_frac;     /* fractional bits of the int16 cell state, 7..15 */
+    int32_t cell_frac;     /* fractional bits of the int32 cell state, 7..27 */
     int32_t out_mult;
     int32_t out_shift;
     int32_t out_zp;
     const int8_t *h0;      /* [B * H] initial hidden state, a row per batch entry */
-    const int16_t *c0;     /* [B * H] initial cell state, a row per batch entry */
+    const int32_t *c0;     /* [B * H] initial cell state, a row per batch entry */
     int32_t gate_act;      /* rnnq_gate_act: 0 sigmoid, 1 hard sigmoid (i, o, f gates) */
     int32_t hs_mult;       /* hard sigmoid: clamp(rshift_round(v * hs_mult, hs_shift) */
     int32_t hs_shift;      /*   + hs_offset, 0, 32767), v in Q3.12 */
@@ -66,7 +66,8 @@ typedef struct {
     int32_t clip;          /* Q3.12 bound of every gate pre-activation, 0 = none */
     int32_t input_forget;  /* nonzero: f = min(32768 - i, 32767) */
     const int16_t *p;      /* [3H] peepholes p_i, p_o, p_f, or NULL (none) */
-    const int32_t *p_mult; /* [3] multipliers of p_i * c, p_o * c, p_f * c (NULL with p) */
+    const int32_t *p_mult; /* [3] multipliers of p_i * c16, p_o * c16, p_f * c16 (NULL with p;
+                            * c16 = the cell's top 16 bits, rshift_round(c, RNNQ_PEEP_SHIFT)) */
     const int32_t *p_shift; /* [3] */
 } rnnq_lstm_params;
 
@@ -204,12 +205,12 @@ int32_t rnnq_lstm_scratch_size(const rnnq_lstm_params *p);
 
 /* One step: x [I]; h [H] and c [H] updated in place (every gate uses the old h);
  * scratch: rnnq_lstm_scratch_size(p) bytes, 4-byte aligned. */
-void rnnq_lstm_step_s8(const rnnq_lstm_params *p, const int8_t *x, int8_t *h, int16_t *c,
+void rnnq_lstm_step_s8(const rnnq_lstm_params *p, const int8_t *x, int8_t *h, int32_t *c,
                        int16_t *scratch);
 
 /* The same step with an int16 input x [I] (a model input quantised to 16 bits; the rest of
  * the layer is unchanged: w, bias_x, mult_x and shift_x are computed for that input). */
-void rnnq_lstm_step_x16(const rnnq_lstm_params *p, const int16_t *x, int8_t *h, int16_t *c,
+void rnnq_lstm_step_x16(const rnnq_lstm_params *p, const int16_t *x, int8_t *h, int32_t *c,
                         int16_t *scratch);
 
 /* Bytes of scratch rnnq_gru_step_s8 needs: 26 H + X(max(I, H)) (two int32 [3H] accumulators,
@@ -242,6 +243,9 @@ void rnnq_rnn_step_x16(const rnnq_rnn_params *p, const int16_t *x, int8_t *h, in
 
 /* Elementwise over n int16 values; x and y must not overlap. */
 void rnnq_requant_s16_s8(const rnnq_requant_params *p, const int16_t *x, int8_t *y, int32_t n);
+
+/* Elementwise over n int32 values with zero point 0 (the LSTM cell); x and y must not overlap. */
+void rnnq_requant_s32_s8(const rnnq_requant_params *p, const int32_t *x, int8_t *y, int32_t n);
 
 /* Elementwise over n int8 values; y may alias x. */
 void rnnq_requant_s8_s8(const rnnq_requant_params *p, const int8_t *x, int8_t *y, int32_t n);

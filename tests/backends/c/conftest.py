@@ -105,8 +105,8 @@ class KernelsLib:
         assert nbytes == scratch_bytes("qlstm", p)
         scratch = _scratch(nbytes)
         y = np.zeros((B, T, H), dtype=np.int8)
-        c = np.zeros((B, T, H), dtype=np.int16)
-        h_state, c_state = np.zeros(H, np.int8), np.zeros(H, np.int16)
+        c = np.zeros((B, T, H), dtype=np.int32)
+        h_state, c_state = np.zeros(H, np.int8), np.zeros(H, np.int32)
         self.lib.shim_lstm_sequence(
             ctypes.byref(cp),
             _ptr(x),
@@ -126,7 +126,7 @@ class KernelsLib:
         cp = to_c(p, CLstmParams)
         x = np.ascontiguousarray(x, dtype=np.int8)
         h = np.array(h, dtype=np.int8)
-        c = np.array(c, dtype=np.int16)
+        c = np.array(c, dtype=np.int32)
         scratch = _scratch(scratch_bytes("qlstm", p))
         self.lib.rnnq_lstm_step_s8(ctypes.byref(cp), _ptr(x), _ptr(h), _ptr(c), _ptr(scratch))
         return h, c

@@ -171,7 +171,7 @@ def fields(prog: CProgram, p, arrays: dict) -> dict[str, str]:
 _KIND = {"LstmParams": "lstm", "GruParams": "gru", "RnnParams": "rnn", "DenseParams": "dense"}
 ROW_ARRAYS = {k: np.int32 for k in ("bias_x", "bias_h", "mult_x", "shift_x", "mult_h", "shift_h")}
 ROW_ARRAYS.update(w=np.int8, rw=np.int8, h0=np.int8)
-LSTM_ARRAYS = {**ROW_ARRAYS, "c0": np.int16, "p": np.int16, "p_mult": np.int32}
+LSTM_ARRAYS = {**ROW_ARRAYS, "c0": np.int32, "p": np.int16, "p_mult": np.int32}
 LSTM_ARRAYS["p_shift"] = np.int32
 
 
@@ -187,20 +187,20 @@ def add_lstm(prog: CProgram, p, x: np.ndarray) -> None:
     y, c = sim.lstm_sequence(p, x)
     ps = struct(prog, "rnnq_lstm_params", fields(prog, p, LSTM_ARRAYS))
     step, xt = _step_of(x)
-    xs, yw, cw = prog.array(x, xt), prog.array(y, np.int8), prog.array(c, np.int16)
-    yo, co = prog.out(y, np.int8), prog.out(c, np.int16)
-    h, cs = prog.out(np.zeros(H), np.int8), prog.out(np.zeros(H), np.int16)
+    xs, yw, cw = prog.array(x, xt), prog.array(y, np.int8), prog.array(c, np.int32)
+    yo, co = prog.out(y, np.int8), prog.out(c, np.int32)
+    h, cs = prog.out(np.zeros(H), np.int8), prog.out(np.zeros(H), np.int32)
     nbytes = scratch_bytes("qlstm", p)
     scratch = prog.scratch(nbytes)
     label = f"lstm {step} I={I} H={H} T={T}"
     prog.check_value(f"rnnq_lstm_scratch_size(&{ps})", nbytes, f"{label} scratch size")
     prog.body += [
         f"    memcpy({h}, {ps}.h0, {H});",
-        f"    memcpy({cs}, {ps}.c0, {2 * H});",
+        f"    memcpy({cs}, {ps}.c0, {4 * H});",
         f"    for (k = 0; k < {T}; ++k) {{",
         f"        rnnq_lstm_step_{step}(&{ps}, {xs} + k * {I}, {h}, {cs}, {scratch});",
         f"        memcpy({yo} + k * {H}, {h}, {H});",
-        f"        memcpy({co} + k * {H}, {cs}, {2 * H});",
+        f"        memcpy({co} + k * {H}, {cs}, {4 * H});",
         "    }",
     ]
     prog.check(yo, yw, label)

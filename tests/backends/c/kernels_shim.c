@@ -7,11 +7,11 @@
 #include "rnnq_kernels.h"
 
 void shim_lstm_sequence(const rnnq_lstm_params *p, const void *x, int32_t x16, int32_t batch,
-                        int32_t steps, int8_t *y, int16_t *c_out, int16_t *scratch, int8_t *h, int16_t *c);
+                        int32_t steps, int8_t *y, int32_t *c_out, int16_t *scratch, int8_t *h, int32_t *c);
 
 /* x [batch][steps][I] -> y [batch][steps][H], c_out [batch][steps][H]; h, c: [H] state. */
 void shim_lstm_sequence(const rnnq_lstm_params *p, const void *x, int32_t x16, int32_t batch,
-                        int32_t steps, int8_t *y, int16_t *c_out, int16_t *scratch, int8_t *h, int16_t *c)
+                        int32_t steps, int8_t *y, int32_t *c_out, int16_t *scratch, int8_t *h, int32_t *c)
 {
     const int32_t n_in = p->input_size;
     const int32_t n_hid = p->hidden_size;
@@ -19,7 +19,7 @@ void shim_lstm_sequence(const rnnq_lstm_params *p, const void *x, int32_t x16, i
     int32_t t;
     for (b = 0; b < batch; ++b) {
         memcpy(h, p->h0, (size_t)n_hid);
-        memcpy(c, p->c0, (size_t)n_hid * sizeof(int16_t));
+        memcpy(c, p->c0, (size_t)n_hid * sizeof(int32_t));
         for (t = 0; t < steps; ++t) {
             if (x16) {
                 rnnq_lstm_step_x16(p, (const int16_t *)x + (size_t)(b * steps + t) * n_in, h, c,
@@ -29,7 +29,7 @@ void shim_lstm_sequence(const rnnq_lstm_params *p, const void *x, int32_t x16, i
                                   scratch);
             }
             memcpy(y, h, (size_t)n_hid * sizeof(int8_t));
-            memcpy(c_out, c, (size_t)n_hid * sizeof(int16_t));
+            memcpy(c_out, c, (size_t)n_hid * sizeof(int32_t));
             y += n_hid;
             c_out += n_hid;
         }

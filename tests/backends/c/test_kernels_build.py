@@ -246,10 +246,10 @@ def _program(seed: int, layout: str = "ref") -> str:
     rng = np.random.default_rng(seed)
     prog = CProgram(matvec=layout)  # the weights in the layout the variant reads
     _add_primitives(prog, rng)
-    for I, H, T, cf in [(1, 1, 3, 7), (3, 5, 20, 15), (40, 40, 6, 11), (17, 9, 12, 9)]:
+    for I, H, T, cf in [(1, 1, 3, 7), (3, 5, 20, 15), (40, 40, 6, 27), (17, 9, 12, 21)]:
         _add_lstm(prog, rng, I, H, T, cf)
     for k, opts in enumerate(LSTM_OPTIONS.values()):
-        _add_lstm(prog, rng, 1 + 3 * k, 1 + 2 * k, 8, 7 + k, **opts)
+        _add_lstm(prog, rng, 1 + 3 * k, 1 + 2 * k, 8, 7 + 3 * k, **opts)
     for I, H, T in [(1, 1, 3), (7, 12, 9), (24, 5, 6)]:
         for lbr in (0, 1):
             for hs in (False, True):

@@ -283,7 +283,7 @@ def _float_lstm(W, R, Wb, Rb, P, x, h, c, gate, clip, input_forget, peep):
 )
 def test_lstm_options_track_float(kernels_c, gate, clip, input_forget, peep):
     rng = np.random.default_rng(300)
-    I, H, T, B, cf = 6, 10, 25, 4, 12
+    I, H, T, B, cf = 6, 10, 25, 4, 27  # the int32 cell: range +-16
     qx, x_q, x = _inputs(rng, B, T, I)
     qh = QTensor.of_range(-1.0, 1.2)
     W, R, Wb, Rb = _float_weights(rng, 4 * H, I, H)
@@ -295,9 +295,10 @@ def test_lstm_options_track_float(kernels_c, gate, clip, input_forget, peep):
     if input_forget:
         extra["input_forget"] = 1
     if peep:
-        # p_k * c: int16 peephole (one scale for all three) times the Q.cf cell.
+        # p_k * c16: int16 peephole (one scale for all three) times the cell's top 16 bits
+        # (Q.(cf - 16)).
         s_p = np.abs(P).max() / 32767
-        pm, ps = _qm([s_p * 2.0**-cf * Q12] * 3)
+        pm, ps = _qm([s_p * 2.0 ** (16 - cf) * Q12] * 3)
         extra.update(p=np.round(P / s_p).astype(np.int16), p_mult=pm, p_shift=ps)
     p = LstmParams(
         input_size=I,
@@ -315,7 +316,7 @@ def test_lstm_options_track_float(kernels_c, gate, clip, input_forget, peep):
         out_shift=osh,
         out_zp=qh.zp,
         h0=qh.q(rng.uniform(-0.5, 0.5, H)),
-        c0=np.round(rng.uniform(-1.0, 1.0, H) * 2**cf).astype(np.int16),
+        c0=np.round(rng.uniform(-1.0, 1.0, H) * 2**cf).astype(np.int32),
         **extra,
     )
     y_q, c_q = sim.lstm_sequence(p, x_q)
