@@ -20,6 +20,7 @@ import pytest
 from rnnq.api import compile_model, validate
 from rnnq.frontend.onnx.cells import LAYOUT_OPS, fuse_lstm_cells
 from rnnq.frontend.onnx.importer import STATE_LAYOUT_OPS
+from rnnq.ir import RnnqError
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "variants"))
 from step_models import keras_cells
@@ -113,3 +114,10 @@ def test_not_a_cell_is_left_alone(tmp_path: Path) -> None:
     tanh = next(n for n in m.graph.node if n.op_type == "Tanh")
     mul.input[list(mul.input).index("c")] = tanh.output[0]
     assert fuse_lstm_cells(m) == 0
+    # compiled, it is refused with one line naming where each extra input goes
+    onnx.save(m, str(tmp_path / "not_a_cell.onnx"))
+    np.savez(tmp_path / "cal.npz", x=np.zeros((1, 4, 1, F), np.float32))
+    with pytest.raises(RnnqError) as e:
+        compile_model(tmp_path / "not_a_cell.onnx", tmp_path / "cal.npz", tmp_path / "b")
+    msg = str(e.value)
+    assert "\n" not in msg and "'h' reaches Gemm" in msg and not (tmp_path / "b").exists()

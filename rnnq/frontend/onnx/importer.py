@@ -271,6 +271,18 @@ def _state_input_names(model: onnx.ModelProto) -> set[str]:
     return used
 
 
+def _first_compute(model: onnx.ModelProto, name: str) -> str:
+    """The first node that computes with graph input `name` (past layout ops), as
+    "<op> '<node>'", or "" when none does."""
+    reach = {name}
+    for n in model.graph.node:
+        if any(i in reach for i in n.input):
+            if n.op_type not in STATE_LAYOUT_OPS:
+                return f"{n.op_type} {n.name!r}"
+            reach.update(n.output)
+    return ""
+
+
 def _rank(model: onnx.ModelProto, name: str) -> int:
     for vi in model.graph.input:
         if vi.name == name:
@@ -354,8 +366,11 @@ def import_onnx(path: str | Path) -> Graph:
     real_inputs = [vi for vi in real_inputs if vi.name not in length_inputs]
     if len(real_inputs) != 1:
         names = [vi.name for vi in real_inputs]
+        why = "".join(f"; {vi.name!r} reaches {_first_compute(model, vi.name)}"
+                      for vi in real_inputs[1:] if _first_compute(model, vi.name))
         raise RnnqError(f"{path}: rnnq takes models with one sequence input (plus sequence_lens "
-                        f"and initial states), this one has {names}")
+                        f"and initial states: inputs that reach a recurrent node's initial_h/"
+                        f"initial_c through layout ops), this one has {names}{why}")
     vi = real_inputs[0]
     cands, dims = _input_candidates(vi)
     _check_dims(path, vi.name, dims)
