@@ -60,12 +60,14 @@ def _tensors(ig: Graph, fg: Graph) -> list[tuple[str, str, str]]:
             and ig.tensors[t].dtype in _BITS and fg.tensors[t].kind != "const"]
 
 
-def saturation_c(fg: Graph, ig: Graph, data: Dataset, streaming: bool) -> dict:
+def saturation_c(fg: Graph, ig: Graph, data: Dataset, streaming: bool,
+                 fenv: dict | None = None) -> dict:
     """Which quantised tensors saturate on the data, and how often: the fraction of the float
     model's values (at every real step) that lie more than half a step beyond what the
     tensor's integer range can hold, above and below. Only tensors that saturate are listed,
-    most first."""
-    fenv = run_float(fg, data.x, lengths=data.lengths, states=data.states)
+    most first. fenv: the float IR's values on the data, when the caller has them."""
+    if fenv is None:
+        fenv = run_float(fg, data.x, lengths=data.lengths, states=data.states)
     mask = valid_mask(data.lengths, data.x.shape[1])
     last = data.lengths - 1
     rows = []

@@ -79,8 +79,9 @@ def validate_c(b: BuildFolder, fg: Graph, ig: Graph, data: Dataset, on: str = "h
                     for name, o in zip(fg.outputs, ig.outputs)}
     first = fg.outputs[0]
     with progress.stage("error by step and saturation"):
-        by_step = _error_by_step(fg, ig, data, env, streaming)
-        saturation = saturation_c(fg, ig, data, streaming)
+        fenv = run_float(fg, data.x, lengths=data.lengths, states=data.states)
+        by_step = _error_by_step(fg, ig, data, env, streaming, fenv)
+        saturation = saturation_c(fg, ig, data, streaming, fenv)
     rep = {"n": data.n, "target": b.manifest["target"],
            **float_vs_int(fl[first], ints[first], _labels(data, fg),
                           b.manifest["outputs"][0]["scale"], engine),
@@ -165,14 +166,15 @@ def _clipped_inputs(g: Graph, data: Dataset) -> float:
     return float(np.sum(out & mask) / max(1, np.sum(np.broadcast_to(mask, out.shape))))
 
 
-def _error_by_step(fg: Graph, ig: Graph, data: Dataset, env: dict, streaming: bool) -> dict:
+def _error_by_step(fg: Graph, ig: Graph, data: Dataset, env: dict, streaming: bool,
+                   fenv: dict) -> dict:
     """Integer-vs-float error of the first output at each timestep t (over the sequences that
     reach t). A 'final' output at t is the answer "if the sequence ended at t" (streamable
-    models); whole-sequence models only have an answer at the end."""
+    models); whole-sequence models only have an answer at the end. fenv: the float IR's values
+    on the data (run_float)."""
     name = ig.outputs[0]
     if not streaming and ig.tensors[name].kind != "seq":
         return {"sqnr_db": [], "rmse": []}
-    fenv = run_float(fg, data.x, lengths=data.lengths, states=data.states)
     # the integer graph may rename an output (an int16 state requantised to int8)
     fl = fenv[fg.outputs[0]].reshape(data.n, data.x.shape[1], -1)
     iq = dequantize_output(ig, name, env[name]).reshape(fl.shape)

@@ -142,11 +142,27 @@ TANH_TABLE: tuple[int, ...] = _build_tanh_table()
 _TANH = np.array(TANH_TABLE, dtype=np.int64)
 
 
+_TANH_INT16: dict[int, np.ndarray] = {}  # frac_bits -> tanh_q15 of every int16 input
+
+
 def tanh_q15(x, frac_bits: int):
-    """tanh(x / 2^frac_bits) in Q0.15 (-32767..32767); x int32, frac_bits >= 7."""
+    """tanh(x / 2^frac_bits) in Q0.15 (-32767..32767); x int32, frac_bits >= 7.
+
+    Inputs within int16 (gate pre-activations) are looked up in a table of this same function
+    over all 65,536 int16 values, made once per frac_bits: the same numbers, one gather."""
     if frac_bits < TABLE_STEP_BITS:
         raise ValueError(f"tanh input needs >= {TABLE_STEP_BITS} fractional bits")
     x = _as_i64(x)
+    if x.size > 4096 and x.min(initial=0) >= -32768 and x.max(initial=0) <= 32767:
+        table = _TANH_INT16.get(frac_bits)
+        if table is None:
+            table = _TANH_INT16[frac_bits] = _tanh_q15(np.arange(-32768, 32768), frac_bits)
+        return table[x + 32768]
+    return _tanh_q15(x, frac_bits)
+
+
+def _tanh_q15(x: np.ndarray, frac_bits: int) -> np.ndarray:
+    """tanh_q15 computed: the table of TANH_TABLE with linear interpolation."""
     a = np.abs(x)
     sh = frac_bits - TABLE_STEP_BITS
     limit = (TABLE_SIZE - 1) << sh  # 8.0 in the input format

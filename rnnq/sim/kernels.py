@@ -51,9 +51,35 @@ def _check_last(name: str, a: np.ndarray, n: int) -> None:
         raise ValueError(f"{name}: expected last dimension {n}, got shape {a.shape}")
 
 
-def _matvec(w: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """sum_k w[r, k] * x[..., k] in int64 (exact): x[..., K] -> [..., R]."""
-    return x @ _i64(w).T
+#: Integers of magnitude below 2^53 are exact in float64, and so is every sum of them that stays
+#: below it: a dot product of K terms, each |w * x| <= max|w| * max|x|, is exact in float64 in
+#: any order of summation (BLAS's blocking, FMA) when K * max|w| * max|x| < 2^53.
+FLOAT64_EXACT = 2**53
+_WEIGHTS_F64: dict[int, tuple[np.ndarray, np.ndarray, int]] = {}
+
+
+def _as_f64(w: np.ndarray) -> tuple[np.ndarray, int]:
+    """(w transposed as float64, max |w|), computed once per weight array (the cache holds the
+    array, so its id is not reused while the entry lives)."""
+    hit = _WEIGHTS_F64.get(id(w))
+    if hit is None or hit[0] is not w:
+        if len(_WEIGHTS_F64) > 4096:
+            _WEIGHTS_F64.clear()
+        wf = np.ascontiguousarray(np.asarray(w, np.float64).T)
+        hit = (w, wf, int(np.max(np.abs(wf), initial=0)))
+        _WEIGHTS_F64[id(w)] = hit
+    return hit[1], hit[2]
+
+
+def _matvec(w: np.ndarray, x: np.ndarray, rows: slice = slice(None)) -> np.ndarray:
+    """sum_k w[r, k] * x[..., k] for the rows r of w, exact: x[..., K] -> [..., R] int64.
+    Through float64 BLAS while FLOAT64_EXACT proves it exact (always, for int8 weights and
+    int16 operands: K would have to exceed 2^31), else in int64."""
+    wf, wmax = _as_f64(w)
+    xmax = int(np.max(np.abs(x), initial=0))
+    if x.shape[-1] * wmax * xmax < FLOAT64_EXACT:
+        return (x.astype(np.float64) @ wf[:, rows]).astype(np.int64)
+    return x @ _i64(w)[rows].T
 
 
 def _clip_gate(g: np.ndarray, clip: int) -> np.ndarray:
@@ -164,21 +190,21 @@ def gru_step(p: GruParams, x: np.ndarray, h: np.ndarray) -> np.ndarray:
     _check_last("gru h", h, H)
     bx, bh = _i64(p.bias_x), _i64(p.bias_h)
     mh, sh = _i64(p.mult_h), _i64(p.shift_h)
-    rw = _i64(p.rw)
     ax = requant(bx + _matvec(p.w, x), p.mult_x, p.shift_x)  # [..., 3H] int32
     zr = 2 * H
-    ah = requant(bh[:zr] + _matvec(rw[:zr], h), mh[:zr], sh[:zr])
+    ah = requant(bh[:zr] + _matvec(p.rw, h, slice(0, zr)), mh[:zr], sh[:zr])
     g = _clip_gate(sat(ax[..., :zr] + ah, 16), p.clip)
     a = _gate_act(p, g)
     z, r = a[..., :H], a[..., H:]
     hc = h - p.out_zp  # the state without its zero point
     if p.linear_before_reset == 1:
-        ahc = sat(requant(bh[zr:] + _matvec(rw[zr:], h), mh[zr:], sh[zr:]), 16)
+        ahc = sat(requant(bh[zr:] + _matvec(p.rw, h, slice(zr, None)), mh[zr:], sh[zr:]), 16)
         pre = sat(ax[..., zr:] + rshift_round(r * ahc, ACT_FRAC_BITS), 16)
     elif p.linear_before_reset == 0:
         # int8 h: |rh| <= 32640; int16 h (zero point 0): |rh| <= 32767
         rh = rshift_round(r * hc, 15 if p.state_bits == 16 else 8)
-        pre = sat(ax[..., zr:] + requant(bh[zr:] + _matvec(rw[zr:], rh), mh[zr:], sh[zr:]), 16)
+        pre = sat(ax[..., zr:] + requant(bh[zr:] + _matvec(p.rw, rh, slice(zr, None)),
+                                         mh[zr:], sh[zr:]), 16)
     else:
         raise ValueError(f"gru: linear_before_reset must be 0 or 1, got {p.linear_before_reset}")
     n = tanh_q15(_clip_gate(pre, p.clip), GATE_FRAC_BITS)

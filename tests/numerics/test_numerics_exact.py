@@ -131,3 +131,14 @@ def test_quantize_multiplier(real):
         assert 2**30 <= mult
         # relative error of the Q31 mantissa: at most half a unit in 2^30
         assert abs(mult * 2.0**-shift - real) <= real * 2.0**-30
+
+
+def test_tanh_int16_lookup_is_the_computed_function():
+    """Large int16 inputs go through a table made of the function itself: every int16 input,
+    at every format the kernels use, equals the computed path (which the tests above compare
+    with Python integers)."""
+    x = np.arange(-32768, 32768, dtype=np.int64)
+    for f in range(7, 28):
+        assert np.array_equal(nq.tanh_q15(x, f), nq._tanh_q15(x, f)), f
+        assert np.array_equal(nq.sigmoid_q15(x, f), np.minimum(
+            np.right_shift(32768 + nq._tanh_q15(x, f + 1) + 1, 1), nq.INT16_MAX)), f
