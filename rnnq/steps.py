@@ -28,7 +28,7 @@ from rnnq.data import Dataset, DataSource, load_npz
 from rnnq.frontend.onnx import import_onnx, model_bytes
 from rnnq.ir import Graph, RnnqError, static_time
 from rnnq.ir.tgraph import TGraph
-from rnnq.passes import canonicalize
+from rnnq.passes import bias_correction, canonicalize
 from rnnq.passes import measure as measured
 from rnnq.passes.calibrate import calibrate as calibrate_graph
 from rnnq.passes.calibrate import ranges_record
@@ -178,8 +178,13 @@ def quantize_c(job: Job) -> None:
             if k == len(tries) - 1:
                 raise
             job.log(f"input {ib}-bit / GRU state {sb}-bit refused ({e}); trying narrower")
-    if input_scales_choosable(g):
-        q = _choose_input_scales(job, q)
+    with progress.stage("measuring quantisation choices on calibration data"):
+        data = measured.subset(g, job.data)
+        fenv = measured.float_outputs(g, data)
+        base = None
+        if input_scales_choosable(g):
+            q, base = _choose_input_scales(job, q, data, fenv)
+        q = _choose_bias_correction(job, q, data, fenv, base)
     record = ranges_record(g)
     job.files[build_folder.CALIBRATION] = (json.dumps(record, indent=1, sort_keys=True)
                                            + "\n").encode()
@@ -191,19 +196,18 @@ def quantize_c(job: Job) -> None:
 CHOICE_MARGIN_DB = 0.5
 
 
-def _choose_input_scales(job: Job, per_feature: Graph) -> Graph:
+def _choose_input_scales(job: Job, per_feature: Graph, data: Dataset, fenv: dict
+                         ) -> tuple[Graph, float]:
     """The model input with one scale per feature (`per_feature`, already quantised) or one
-    scale: quantised both ways, each measured against the float model on the first
-    calibration sequences; one scale is kept when it measures better by CHOICE_MARGIN_DB, and
-    the integer graph's meta["choices"] records what each measured."""
+    scale: quantised both ways, each measured against the float model (its values `fenv` on
+    `data`, the first calibration sequences); one scale is kept when it measures better by
+    CHOICE_MARGIN_DB, and the integer graph's meta["choices"] records what each measured.
+    Returns the integer graph and its SQNR."""
     g = job.graph
     g.meta["input_scales"] = "tensor"
     per_tensor = quantize_graph(copy.deepcopy(g))
-    with progress.stage("measuring the input's scales (per feature, per tensor)"):
-        data = measured.subset(g, job.data)
-        fenv = measured.float_outputs(g, data)
-        db = {"feature": measured.output_sqnr(g, fenv, per_feature, data),
-              "tensor": measured.output_sqnr(g, fenv, per_tensor, data)}
+    db = {"feature": measured.output_sqnr(g, fenv, per_feature, data),
+          "tensor": measured.output_sqnr(g, fenv, per_tensor, data)}
     best = "tensor" if db["tensor"] > db["feature"] + CHOICE_MARGIN_DB else "feature"
     g.meta["input_scales"] = best
     chosen = per_feature if best == "feature" else per_tensor
@@ -213,6 +217,31 @@ def _choose_input_scales(job: Job, per_feature: Graph) -> Graph:
     words = {"feature": "per feature", "tensor": "one scale"}
     job.log(f"input scales: per feature {db['feature']:.1f} dB, one scale {db['tensor']:.1f} dB "
             f"on {data.n} calibration sequences -> {words[best]}")
+    return chosen, db[best]
+
+
+def _choose_bias_correction(job: Job, q: Graph, data: Dataset, fenv: dict,
+                            base: float | None) -> Graph:
+    """Bias correction (passes/bias_correction.py) measured like the input's scales: kept
+    when the corrected model is better by CHOICE_MARGIN_DB; calibration.json keeps the
+    corrections (meta["bias_correction"]) so that the build can be made again."""
+    g = job.graph
+    corr = bias_correction.corrections(g, q, fenv, data.lengths)
+    if not corr:
+        return q
+    fixed = bias_correction.apply(copy.deepcopy(g), corr)
+    q2 = quantize_graph(fixed)
+    db = {"off": measured.output_sqnr(g, fenv, q, data) if base is None else base,
+          "on": measured.output_sqnr(g, fenv, q2, data)}
+    on = db["on"] > db["off"] + CHOICE_MARGIN_DB
+    chosen = q2 if on else q
+    chosen.meta["choices"] = {**q.meta.get("choices", {}), "bias_correction": {
+        "chosen": "on" if on else "off", "sequences": data.n,
+        "output_sqnr_db": {k: round(v, 2) for k, v in db.items()}}}
+    if on:
+        g.meta["bias_correction"] = corr
+    job.log(f"bias correction: off {db['off']:.1f} dB, on {db['on']:.1f} dB -> "
+            f"{'on' if on else 'off'}")
     return chosen
 
 

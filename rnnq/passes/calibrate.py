@@ -17,6 +17,7 @@ import numpy as np
 from rnnq.data import Dataset, playback, valid_mask
 from rnnq.ir import Graph, RnnqError, Stage
 from rnnq.ir.ops import INITIAL_STATES, LAYOUT, RECURRENT
+from rnnq.passes import bias_correction
 from rnnq.passes.observer import Observer
 from rnnq.passes.qparams import widen
 from rnnq.sim.float_ref import run_float
@@ -126,6 +127,7 @@ def ranges_record(g: Graph) -> dict:
         "input_bits": int(g.meta.get("input_bits", 8)),
         "gru_state_bits": int(g.meta.get("gru_state_bits", 8)),
         "input_scales": g.meta.get("input_scales", "feature"),
+        "bias_correction": g.meta.get("bias_correction", {}),
         "recurrent": {n.outputs[0]: {k: n.attrs[k] for k in ("cell_absmax", "gate_range")
                                      if k in n.attrs}
                       for n in g.nodes if n.op in RECURRENT},
@@ -153,5 +155,11 @@ def apply_ranges(g: Graph, record: dict) -> Graph:
     if record.get("input_scales", "feature") not in ("feature", "tensor"):
         raise RnnqError("calibration.json: 'input_scales' is neither 'feature' nor 'tensor'")
     g.meta["input_scales"] = record.get("input_scales", "feature")  # older builds: per feature
+    corr = record.get("bias_correction", {})
+    if not isinstance(corr, dict) or not set(corr) <= {n.outputs[0] for n in g.nodes}:
+        raise RnnqError("calibration.json: 'bias_correction' names nodes this model does not "
+                        "have")
+    bias_correction.apply(g, corr)
+    g.meta["bias_correction"] = corr
     g.stage = Stage.CALIBRATED
     return g
