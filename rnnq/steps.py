@@ -205,7 +205,12 @@ def _choose_input_scales(job: Job, per_feature: Graph, data: Dataset, fenv: dict
     Returns the integer graph and its SQNR."""
     g = job.graph
     g.meta["input_scales"] = "tensor"
-    per_tensor = quantize_graph(copy.deepcopy(g))
+    try:
+        per_tensor = quantize_graph(copy.deepcopy(g))
+    except RnnqError as e:  # an accumulator bound: per feature stays
+        g.meta["input_scales"] = "feature"
+        job.log(f"input scales: one scale refused ({e}); per feature")
+        return per_feature, measured.output_sqnr(g, fenv, per_feature, data)
     db = {"feature": measured.output_sqnr(g, fenv, per_feature, data),
           "tensor": measured.output_sqnr(g, fenv, per_tensor, data)}
     best = "tensor" if db["tensor"] > db["feature"] + CHOICE_MARGIN_DB else "feature"
@@ -230,7 +235,11 @@ def _choose_bias_correction(job: Job, q: Graph, data: Dataset, fenv: dict,
     if not corr:
         return q
     fixed = bias_correction.apply(copy.deepcopy(g), corr)
-    q2 = quantize_graph(fixed)
+    try:
+        q2 = quantize_graph(fixed)
+    except RnnqError as e:  # a corrected bias beyond what int32 holds: no correction
+        job.log(f"bias correction refused ({e}); off")
+        return q
     db = {"off": measured.output_sqnr(g, fenv, q, data) if base is None else base,
           "on": measured.output_sqnr(g, fenv, q2, data)}
     on = db["on"] > db["off"] + CHOICE_MARGIN_DB
