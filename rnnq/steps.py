@@ -171,6 +171,8 @@ def quantize_c(job: Job) -> None:
     tries = [(i, s) for s in states for i in inputs]  # widest first
     for k, (ib, sb) in enumerate(tries):
         g.meta["input_bits"], g.meta["gru_state_bits"] = ib, sb
+        # the LSTM's h: 16 when forced, else 8 here and measured below
+        g.meta["lstm_state_bits"] = 16 if job.state_bits == "16" else 8
         try:
             q = quantize_graph(copy.deepcopy(g))  # g stays calibrated: the record is made from it
             break
@@ -184,7 +186,9 @@ def quantize_c(job: Job) -> None:
         base = None
         if input_scales_choosable(g):
             q, base = _choose_input_scales(job, q, data, fenv)
-        q = _choose_bias_correction(job, q, data, fenv, base)
+        q, base = _choose_bias_correction(job, q, data, fenv, base)
+        if job.state_bits == "auto":
+            q = _choose_lstm_state(job, q, data, fenv, base)
     record = ranges_record(g)
     job.files[build_folder.CALIBRATION] = (json.dumps(record, indent=1, sort_keys=True)
                                            + "\n").encode()
@@ -226,14 +230,15 @@ def _choose_input_scales(job: Job, per_feature: Graph, data: Dataset, fenv: dict
 
 
 def _choose_bias_correction(job: Job, q: Graph, data: Dataset, fenv: dict,
-                            base: float | None) -> Graph:
+                            base: float | None) -> tuple[Graph, float]:
     """Bias correction (passes/bias_correction.py) measured like the input's scales: kept
     when the corrected model is better by CHOICE_MARGIN_DB; calibration.json keeps the
-    corrections (meta["bias_correction"]) so that the build can be made again."""
+    corrections (meta["bias_correction"]) so that the build can be made again. Returns the
+    integer graph and its SQNR."""
     g = job.graph
     corr = bias_correction.corrections(g, q, fenv, data.lengths)
     if not corr:
-        return q
+        return q, measured.output_sqnr(g, fenv, q, data) if base is None else base
     fixed = bias_correction.apply(copy.deepcopy(g), corr)
     try:
         q2 = quantize_graph(fixed)
@@ -251,6 +256,33 @@ def _choose_bias_correction(job: Job, q: Graph, data: Dataset, fenv: dict,
         g.meta["bias_correction"] = corr
     job.log(f"bias correction: off {db['off']:.1f} dB, on {db['on']:.1f} dB -> "
             f"{'on' if on else 'off'}")
+    return chosen, db["on" if on else "off"]
+
+
+def _choose_lstm_state(job: Job, q: Graph, data: Dataset, fenv: dict, base: float) -> Graph:
+    """The LSTMs' h as int16 (symmetric; the recurrent product reads 16 bits, RAM H bytes more
+    per layer) instead of int8, kept when it measures better by CHOICE_MARGIN_DB (or refused by
+    an accumulator bound: then int8)."""
+    g = job.graph
+    if not any(n.op == "lstm" for n in g.nodes):
+        return q
+    wide = bias_correction.apply(copy.deepcopy(g), g.meta.get("bias_correction", {}))
+    wide.meta["lstm_state_bits"] = 16
+    try:
+        q16 = quantize_graph(wide)
+    except RnnqError as e:
+        job.log(f"LSTM state 16-bit refused ({e}); 8-bit")
+        return q
+    db = {"8": base, "16": measured.output_sqnr(g, fenv, q16, data)}
+    wider = db["16"] > db["8"] + CHOICE_MARGIN_DB
+    chosen = q16 if wider else q
+    chosen.meta["choices"] = {**q.meta.get("choices", {}), "lstm_state_bits": {
+        "chosen": 16 if wider else 8, "sequences": data.n,
+        "output_sqnr_db": {k: round(v, 2) for k, v in db.items()}}}
+    if wider:
+        g.meta["lstm_state_bits"] = 16
+    job.log(f"LSTM state: 8-bit {db['8']:.1f} dB, 16-bit {db['16']:.1f} dB -> "
+            f"{16 if wider else 8}-bit")
     return chosen
 
 

@@ -31,6 +31,9 @@ class LstmParams:
     peepholes: g_o = sat16(g_o + requant(p_o * c16, p_mult[1], p_shift[1]))   (the new c)
     o = act(g_o)
     h = sat8(out_zp + requant(o * tanh_q15(c, cell_frac), out_mult, out_shift))
+
+    state_bits = 16: h is int16, symmetric (out_zp = 0), h0 int16, and the new h is sat16
+    (the recurrent product reads the int16 h).
     """
 
     input_size: int
@@ -47,7 +50,7 @@ class LstmParams:
     out_mult: int
     out_shift: int
     out_zp: int
-    h0: np.ndarray  # int8 [H]
+    h0: np.ndarray  # int8 [H] (int16 with state_bits 16)
     c0: np.ndarray  # int32 [H]
     gate_act: int = 0  # 0 sigmoid, 1 hard sigmoid
     hs_mult: int = 0
@@ -58,6 +61,7 @@ class LstmParams:
     p: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int16))  # int16 [3H] or empty
     p_mult: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))  # int32 [3]
     p_shift: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))  # int32 [3]
+    state_bits: int = 8  # 8 or 16: the width of h (16: symmetric, out_zp 0, sat16, h0 int16)
 
 
 @dataclass(frozen=True, eq=False)

@@ -126,6 +126,7 @@ def ranges_record(g: Graph) -> dict:
         "input_channel_range": [lo.tolist(), hi.tolist()],
         "input_bits": int(g.meta.get("input_bits", 8)),
         "gru_state_bits": int(g.meta.get("gru_state_bits", 8)),
+        "lstm_state_bits": int(g.meta.get("lstm_state_bits", 8)),
         "input_scales": g.meta.get("input_scales", "feature"),
         "bias_correction": g.meta.get("bias_correction", {}),
         "recurrent": {n.outputs[0]: {k: n.attrs[k] for k in ("cell_absmax", "gate_range")
@@ -152,6 +153,7 @@ def apply_ranges(g: Graph, record: dict) -> Graph:
     # builds from before 16-bit inputs and states: 8
     g.meta["input_bits"] = int(record.get("input_bits", 8))
     g.meta["gru_state_bits"] = int(record.get("gru_state_bits", 8))
+    g.meta["lstm_state_bits"] = int(record.get("lstm_state_bits", 8))
     if record.get("input_scales", "feature") not in ("feature", "tensor"):
         raise RnnqError("calibration.json: 'input_scales' is neither 'feature' nor 'tensor'")
     g.meta["input_scales"] = record.get("input_scales", "feature")  # older builds: per feature

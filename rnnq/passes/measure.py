@@ -9,9 +9,16 @@ import numpy as np
 
 from rnnq.data import Dataset, valid_mask
 from rnnq.ir import Graph
+from rnnq.ir.states import state_values
 from rnnq.report import sqnr_db
 from rnnq.sim.float_ref import run_float
-from rnnq.sim.integer import dequantize_output, quantize_input, quantize_states, run_integer
+from rnnq.sim.integer import (
+    dequantize_output,
+    quantize_input,
+    quantize_states,
+    run_integer,
+    state_outputs,
+)
 
 #: Timesteps of calibration data a measured choice runs on (the first sequences up to this
 #: many steps, at least one sequence): enough for a stable SQNR, cheap beside calibration.
@@ -35,14 +42,15 @@ def float_outputs(fg: Graph, data: Dataset) -> dict[str, np.ndarray]:
 
 
 def output_sqnr(fg: Graph, fenv: dict[str, np.ndarray], ig: Graph, data: Dataset) -> float:
-    """The lowest SQNR (dB) over the graph's outputs of the integer graph `ig` against the float
+    """The mean SQNR (dB) over the graph's outputs of the integer graph `ig` against the float
     values `fenv` (float_outputs of the same data): every real step of a per-step output, the
-    last real step of a final one."""
+    last real step of a final one; a graph run once per step also its state outputs, every
+    call (as validate compares them)."""
     env = run_integer(ig, quantize_input(ig, data.x), data.lengths,
                       quantize_states(ig, data.states or {}))
     mask = valid_mask(data.lengths, data.x.shape[1])
     last = data.lengths - 1
-    worst = np.inf
+    dbs = []
     for fname, iname in zip(fg.outputs, ig.outputs, strict=True):
         f = fenv[fname]
         i = dequantize_output(ig, iname, env[iname]).reshape(f.shape)
@@ -50,5 +58,10 @@ def output_sqnr(fg: Graph, fenv: dict[str, np.ndarray], ig: Graph, data: Dataset
             f, i = f[mask], i[mask]
         else:
             f, i = f[np.arange(data.n), last], i[np.arange(data.n), last]
-        worst = min(worst, sqnr_db(f, i))
-    return float(worst)
+        dbs.append(sqnr_db(f, i))
+    ints = state_outputs(ig, env)
+    for name, info in fg.meta.get("state_inputs", {}).items():
+        if "output" in info:
+            f = state_values(fg, fenv, name)
+            dbs.append(sqnr_db(f[mask], ints[info["output"]].reshape(f.shape)[mask]))
+    return float(np.mean(dbs))

@@ -54,10 +54,15 @@ def x_max(x) -> int:
     return 32768 if x.dtype == "int16" else 128
 
 
-def _common(g: Graph, n: Node, w: np.ndarray, r: np.ndarray):
-    """Input/hidden quantisation and per-row weights shared by every recurrent kind."""
+def _common(g: Graph, n: Node, w: np.ndarray, r: np.ndarray, bits: int = 8):
+    """Input/hidden quantisation and per-row weights shared by every recurrent kind (h int8,
+    or int16 symmetric with bits 16)."""
     x, y = g.tensors[n.inputs[0]], g.tensors[n.outputs[0]]
-    from_range(y)
+    if bits == 16:
+        s16, z16 = act16_qparams(*y.range)
+        y.dtype, y.q = "int16", QParams(np.float64(s16), np.int64(z16))
+    else:
+        from_range(y)
     sx, zx = in_scale_zp(x, w.shape[1])
     sh, zh = float(y.q.scale), int(y.q.zero_point)
     wq, s_w = row_weights(w, sx)
@@ -72,8 +77,11 @@ def _states(h0: np.ndarray, q: QParams, bits: int = 8) -> np.ndarray:
 
 
 def quant_lstm(g: Graph, n: Node) -> Node:
+    """A 16-bit h (graph.meta["lstm_state_bits"] = 16): int16 symmetric, consumers of the
+    output get it requantised to int8 (quantize.py), as the GRU's."""
     w, r, b, h0, c0, p = _consts(g, n)
-    x, y, zx, sh, zh, wq, s_w, rq, s_r = _common(g, n, w, r)
+    bits = int(g.meta.get("lstm_state_bits", 8))
+    x, y, zx, sh, zh, wq, s_w, rq, s_r = _common(g, n, w, r, bits)
     hsz = r.shape[1]
     mult_x, shift_x = mults(n, s_w * _GATE)
     mult_h, shift_h = mults(n, s_r * _GATE)
@@ -91,14 +99,14 @@ def quant_lstm(g: Graph, n: Node) -> Node:
     params = LstmParams(
         input_size=w.shape[1], hidden_size=hsz, w=wq, rw=rq,
         bias_x=bias(n, b, s_w, wq, zx, xmax=x_max(x)),
-        bias_h=bias(n, np.zeros(4 * hsz), s_r, rq, np.full(hsz, zh)),
+        bias_h=bias(n, np.zeros(4 * hsz), s_r, rq, np.full(hsz, zh), xmax=x_max(y)),
         mult_x=mult_x, shift_x=shift_x, mult_h=mult_h, shift_h=shift_h,
         cell_frac=cell_frac, out_mult=out_mult, out_shift=out_shift, out_zp=zh,
-        h0=_states(h0, y.q),
+        h0=_states(h0, y.q, bits),
         c0=np.clip(nx.round_half_away(c0 * 2.0**cell_frac), -(2**31), 2**31 - 1)
         .astype(np.int32).reshape(-1),
         clip=_clip_q(n, 1.0 / _GATE), input_forget=int(n.attrs.get("input_forget", 0)),
-        **extra,
+        state_bits=bits, **extra,
     )
     c = g.tensors[n.outputs[1]]
     c.dtype, c.q = "int32", QParams(np.float64(2.0**-cell_frac), np.int64(0))

@@ -116,7 +116,7 @@ def lstm_step(
     p: LstmParams, x: np.ndarray, h: np.ndarray, c: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """One LSTM step as defined in LstmParams' docstring: (x[..., I], h[..., H], c[..., H]) ->
-    (h int8, c int32). All four gates use the old h; ONNX gate order i, o, f, c.
+    (h int8 (int16 with state_bits 16), c int32). All four gates use the old h; ONNX gate order i, o, f, c.
 
     Options: hard-sigmoid gates (gate_act 1), clip, input_forget (coupled f = 1 - i) and
     peepholes (p non-empty: i and f see the old c, o sees the new c)."""
@@ -150,8 +150,8 @@ def lstm_step(
         go = sat(go + requant(pw[H : 2 * H] * rshift_round(c_new, PEEP_SHIFT), pm[1], ps[1]), 16)
     o = _gate_act(p, _clip_gate(go, p.clip))
     t = tanh_q15(c_new, p.cell_frac)
-    h_new = sat(p.out_zp + requant(o * t, p.out_mult, p.out_shift), 8)
-    return h_new.astype(np.int8), c_new.astype(np.int32)
+    h_new = sat(p.out_zp + requant(o * t, p.out_mult, p.out_shift), p.state_bits)
+    return h_new.astype(np.int16 if p.state_bits == 16 else np.int8), c_new.astype(np.int32)
 
 
 def lstm_sequence(
@@ -170,7 +170,7 @@ def lstm_sequence(
     H = p.hidden_size
     h = _initial_state("lstm h0", p.h0, h0, lead, H)
     c = _initial_state("lstm c0", p.c0, c0, lead, H)
-    ys = np.empty(lead + (T, H), dtype=np.int8)
+    ys = np.empty(lead + (T, H), dtype=np.int16 if p.state_bits == 16 else np.int8)
     cs = np.empty(lead + (T, H), dtype=np.int32)
     for t in range(T):
         h, c = lstm_step(p, x[..., t, :], h, c)

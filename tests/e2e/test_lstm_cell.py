@@ -66,3 +66,22 @@ def test_slow_integrators_beside_large_cells(tmp_path: Path) -> None:
     assert rep["c"]["bit_exact"] and rep["c"]["compared_values"] > 0
     # 32.1 dB with the int16 cell (measured before the change), 52.7 dB with the int32 one
     assert rep["int"]["sqnr_db"] > 45.0
+
+
+def test_lstm_16bit_state_bit_exact(tmp_path: Path) -> None:
+    """--state-bits 16 gives the LSTM an int16 h (the _h16 steps): C bit-exact with the
+    simulator, the manifest says so, and the model is at least as close to float as with the
+    measured default."""
+    model, calib, test = tmp_path / "m.onnx", tmp_path / "calib.npz", tmp_path / "test.npz"
+    _model(model, 1)
+    _spectra(calib, 3)
+    _spectra(test, 4)
+    m16 = compile_model(model, calib, tmp_path / "b16", state_bits=16)
+    m = compile_model(model, calib, tmp_path / "b")
+    assert m16["recurrent"][0]["state_bits"] == 16
+    assert m["choices"]["lstm_state_bits"]["chosen"] in (8, 16)
+    rep16, rep = validate(tmp_path / "b16", test), validate(tmp_path / "b", test)
+    print(f"int16 h {rep16['int']['sqnr_db']:.2f} dB, default "
+          f"(int{m['recurrent'][0]['state_bits']} h) {rep['int']['sqnr_db']:.2f} dB")
+    assert rep16["c"]["bit_exact"] and rep16["c"]["compared_values"] > 0
+    assert rep16["int"]["sqnr_db"] > rep["int"]["sqnr_db"] - 0.5

@@ -71,12 +71,16 @@ def random_lstm(
     clip: bool = False,
     input_forget: bool = False,
     peepholes: bool = False,
+    state_bits: int = 8,
 ) -> LstmParams:
+    """state_bits 16: an int16 h (zero point 0), its products and the output multiplier scaled
+    as the quantiser scales them (2^8 smaller, 2^8 larger)."""
     G = 4 * H
+    wide = 8 if state_bits == 16 else 0
     # Q3.12 gates: accumulators of up to ~2^14 * K units scaled by 2^-12 .. 2^-2.
     mx, sx = _qm(rng, G, -12, -2)
-    mh, sh = _qm(rng, G, -12, -2)
-    om, osh = nq.quantize_multiplier(2.0 ** rng.uniform(-27, -19))  # Q0.30 -> int8
+    mh, sh = _qm(rng, G, -12 - wide, -2 - wide)
+    om, osh = nq.quantize_multiplier(2.0 ** (rng.uniform(-27, -19) + wide))  # Q0.30 -> h
     extra: dict = {}
     if hard_sigmoid:
         extra.update(random_hard_sigmoid(rng))
@@ -104,8 +108,10 @@ def random_lstm(
         cell_frac=cell_frac,
         out_mult=om,
         out_shift=osh,
-        out_zp=int(rng.integers(-128, 128)),
-        h0=_i8(rng, H),
+        out_zp=0 if state_bits == 16 else int(rng.integers(-128, 128)),
+        h0=(rng.integers(-32768, 32768, H).astype(np.int16) if state_bits == 16
+            else _i8(rng, H)),
+        state_bits=state_bits,
         # any int32 cell, large ones too (f * c needs 64 bits; saturation at 2^31)
         c0=(rng.integers(-(2**31), 2**31, size=H) >> int(rng.integers(0, 24))).astype(np.int32),
         **extra,
@@ -333,6 +339,7 @@ class CLstmParams(ctypes.Structure):
         ("p", _P),
         ("p_mult", _P),
         ("p_shift", _P),
+        ("state_bits", _I32),
     ]
 
 
@@ -461,7 +468,7 @@ def to_c(p, struct_type: type[ctypes.Structure]) -> ctypes.Structure:
         if ctype is _P:
             dt = _ARRAY_DTYPES.get(name, np.int32)
             if name == "h0" and getattr(p, "state_bits", 8) == 16:
-                dt = np.int16  # a GRU's 16-bit state
+                dt = np.int16  # a 16-bit state
             arr = np.ascontiguousarray(v, dtype=dt)
             keep.append(arr)
             values[name] = arr.ctypes.data if arr.size else None

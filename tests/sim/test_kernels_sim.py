@@ -83,7 +83,8 @@ def lstm_step_scalar(p, x, h, c):
                         16)
         o = _act(p, _clip(go, p.clip))
         t = _i(nq.tanh_q15(cn, p.cell_frac))
-        h_new.append(nq.sat(p.out_zp + nq.requant(o * t, p.out_mult, p.out_shift), 8))
+        h_new.append(nq.sat(p.out_zp + nq.requant(o * t, p.out_mult, p.out_shift),
+                            p.state_bits))
         c_new.append(cn)
     return h_new, c_new
 
@@ -96,10 +97,11 @@ def lstm_step_scalar(p, x, h, c):
     H=st.integers(1, 12),
     T=st.integers(1, 5),
     cell_frac=st.integers(7, 27),
+    state_bits=st.sampled_from([8, 16]),
 )
-def test_lstm_sequence_matches_scalar_loop(option, seed, I, H, T, cell_frac):
+def test_lstm_sequence_matches_scalar_loop(option, seed, I, H, T, cell_frac, state_bits):
     rng = np.random.default_rng(seed)
-    p = random_lstm(rng, I, H, cell_frac, **LSTM_OPTIONS[option])
+    p = random_lstm(rng, I, H, cell_frac, state_bits=state_bits, **LSTM_OPTIONS[option])
     x = rng.integers(-128, 128, size=(T, I)).astype(np.int8)
     y, c = sim.lstm_sequence(p, x)
     h_s, c_s = list(p.h0), list(p.c0)

@@ -71,8 +71,10 @@ int32_t rnnq_lstm_scratch_size(const rnnq_lstm_params *p)
            rnnq_xbuf_bytes(p->input_size, p->hidden_size);
 }
 
-/* The step after the input product: scratch holds w.x in its first 4H int32. */
-static void rnnq_lstm_rest(const rnnq_lstm_params *p, int8_t *h, int32_t *c, int16_t *scratch)
+/* The step after the input product: scratch holds w.x in its first 4H int32. The hidden state
+ * is h8 (int8) or, when h8 is NULL, h16 (int16, zero point 0; state_bits 16). */
+static void rnnq_lstm_rest(const rnnq_lstm_params *p, int8_t *h8, int16_t *h16, int32_t *c,
+                           int16_t *scratch)
 {
     const int32_t n_hid = p->hidden_size;
     const int32_t rows = 4 * n_hid;
@@ -92,7 +94,11 @@ static void rnnq_lstm_rest(const rnnq_lstm_params *p, int8_t *h, int32_t *c, int
 
     /* 1. Gate pre-activations (Q3.12) from x and the old h:
      *    g = sat16(requant(bias_x + w.x) + requant(bias_h + rw.h)), the sum exact in 64 bits. */
-    rnnq_matvec_s8(p->rw, h, rows, n_hid, gh, xbuf);
+    if (h8 != NULL) {
+        rnnq_matvec_s8(p->rw, h8, rows, n_hid, gh, xbuf);
+    } else {
+        rnnq_matvec_s8_s16(p->rw, h16, rows, n_hid, gh, xbuf);
+    }
     for (r = 0; r < rows; ++r) {
         gx[r] = rnnq_sat16(rnnq_requant_pair(p->bias_x[r] + gx[r], p->mult_x[r], p->shift_x[r],
                                              p->bias_h[r] + gh[r], p->mult_h[r], p->shift_h[r]));
@@ -143,7 +149,12 @@ static void rnnq_lstm_rest(const rnnq_lstm_params *p, int8_t *h, int32_t *c, int
             o_t = rnnq_gate_q15(ga, hs_mult, hs_shift, hs_offset, rnnq_clip_gate(go_v, clip));
             t = rnnq_tanh_q15(c_new, cell_frac);
             c[j] = c_new;
-            h[j] = rnnq_sat8((int64_t)p->out_zp + rnnq_requant(o_t * t, p->out_mult, p->out_shift));
+            if (h8 != NULL) {
+                h8[j] = rnnq_sat8((int64_t)p->out_zp +
+                                  rnnq_requant(o_t * t, p->out_mult, p->out_shift));
+            } else {
+                h16[j] = (int16_t)rnnq_sat16(rnnq_requant(o_t * t, p->out_mult, p->out_shift));
+            }
         }
     }
 }
@@ -154,7 +165,7 @@ void rnnq_lstm_step_s8(const rnnq_lstm_params *p, const int8_t *x, int8_t *h, in
     int32_t *gx = (int32_t *)(void *)scratch;
     rnnq_matvec_s8(p->w, x, 4 * p->hidden_size, p->input_size, gx,
                    (int16_t *)(void *)(gx + 8 * p->hidden_size));
-    rnnq_lstm_rest(p, h, c, scratch);
+    rnnq_lstm_rest(p, h, NULL, c, scratch);
 }
 
 void rnnq_lstm_step_x16(const rnnq_lstm_params *p, const int16_t *x, int8_t *h, int32_t *c,
@@ -163,7 +174,25 @@ void rnnq_lstm_step_x16(const rnnq_lstm_params *p, const int16_t *x, int8_t *h, 
     int32_t *gx = (int32_t *)(void *)scratch;
     rnnq_matvec_s8_s16(p->w, x, 4 * p->hidden_size, p->input_size, gx,
                        (int16_t *)(void *)(gx + 8 * p->hidden_size));
-    rnnq_lstm_rest(p, h, c, scratch);
+    rnnq_lstm_rest(p, h, NULL, c, scratch);
+}
+
+void rnnq_lstm_step_s8_h16(const rnnq_lstm_params *p, const int8_t *x, int16_t *h, int32_t *c,
+                           int16_t *scratch)
+{
+    int32_t *gx = (int32_t *)(void *)scratch;
+    rnnq_matvec_s8(p->w, x, 4 * p->hidden_size, p->input_size, gx,
+                   (int16_t *)(void *)(gx + 8 * p->hidden_size));
+    rnnq_lstm_rest(p, NULL, h, c, scratch);
+}
+
+void rnnq_lstm_step_x16_h16(const rnnq_lstm_params *p, const int16_t *x, int16_t *h,
+                            int32_t *c, int16_t *scratch)
+{
+    int32_t *gx = (int32_t *)(void *)scratch;
+    rnnq_matvec_s8_s16(p->w, x, 4 * p->hidden_size, p->input_size, gx,
+                       (int16_t *)(void *)(gx + 8 * p->hidden_size));
+    rnnq_lstm_rest(p, NULL, h, c, scratch);
 }
 
 int32_t rnnq_gru_scratch_size(const rnnq_gru_params *p)

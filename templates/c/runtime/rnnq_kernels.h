@@ -57,7 +57,8 @@ typedef struct {
     int32_t out_mult;
     int32_t out_shift;
     int32_t out_zp;
-    const int8_t *h0;      /* [B * H] initial hidden state, a row per batch entry */
+    const void *h0;        /* [B * H] initial hidden state, a row per batch entry: int8_t, or
+                            * int16_t with state_bits 16 */
     const int32_t *c0;     /* [B * H] initial cell state, a row per batch entry */
     int32_t gate_act;      /* rnnq_gate_act: 0 sigmoid, 1 hard sigmoid (i, o, f gates) */
     int32_t hs_mult;       /* hard sigmoid: clamp(rshift_round(v * hs_mult, hs_shift) */
@@ -69,6 +70,8 @@ typedef struct {
     const int32_t *p_mult; /* [3] multipliers of p_i * c16, p_o * c16, p_f * c16 (NULL with p;
                             * c16 = the cell's top 16 bits, rshift_round(c, RNNQ_PEEP_SHIFT)) */
     const int32_t *p_shift; /* [3] */
+    int32_t state_bits;    /* 8: h int8 (rnnq_lstm_step_s8 / _x16); 16: h int16, out_zp 0,
+                            * h0 int16 (rnnq_lstm_step_s8_h16 / _x16_h16) */
 } rnnq_lstm_params;
 
 /* Values of the gate_act fields. */
@@ -212,6 +215,12 @@ void rnnq_lstm_step_s8(const rnnq_lstm_params *p, const int8_t *x, int8_t *h, in
  * the layer is unchanged: w, bias_x, mult_x and shift_x are computed for that input). */
 void rnnq_lstm_step_x16(const rnnq_lstm_params *p, const int16_t *x, int8_t *h, int32_t *c,
                         int16_t *scratch);
+
+/* The steps of an LSTM with state_bits 16: h [H] int16 (zero point 0; LstmParams). */
+void rnnq_lstm_step_s8_h16(const rnnq_lstm_params *p, const int8_t *x, int16_t *h, int32_t *c,
+                           int16_t *scratch);
+void rnnq_lstm_step_x16_h16(const rnnq_lstm_params *p, const int16_t *x, int16_t *h,
+                            int32_t *c, int16_t *scratch);
 
 /* Bytes of scratch rnnq_gru_step_s8 needs: 26 H + X(max(I, H)) (two int32 [3H] accumulators,
  * the matvec xbuf, int16 [H] r * (h - out_zp) / 2^8). */

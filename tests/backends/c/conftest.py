@@ -104,9 +104,10 @@ class KernelsLib:
         nbytes = self.lib.rnnq_lstm_scratch_size(ctypes.byref(cp))
         assert nbytes == scratch_bytes("qlstm", p)
         scratch = _scratch(nbytes)
-        y = np.zeros((B, T, H), dtype=np.int8)
+        ht = np.int16 if p.state_bits == 16 else np.int8
+        y = np.zeros((B, T, H), dtype=ht)
         c = np.zeros((B, T, H), dtype=np.int32)
-        h_state, c_state = np.zeros(H, np.int8), np.zeros(H, np.int32)
+        h_state, c_state = np.zeros(H, ht), np.zeros(H, np.int32)
         self.lib.shim_lstm_sequence(
             ctypes.byref(cp),
             _ptr(x),

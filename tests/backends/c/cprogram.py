@@ -185,21 +185,24 @@ def add_lstm(prog: CProgram, p, x: np.ndarray) -> None:
     int16), from the params' h0 and c0."""
     I, H, T = p.input_size, p.hidden_size, x.shape[0]
     y, c = sim.lstm_sequence(p, x)
-    ps = struct(prog, "rnnq_lstm_params", fields(prog, p, LSTM_ARRAYS))
+    wide = p.state_bits == 16  # an int16 h: the _h16 steps
+    ht, hw = (np.int16, 2) if wide else (np.int8, 1)
+    ps = struct(prog, "rnnq_lstm_params", fields(prog, p, {**LSTM_ARRAYS, "h0": ht}))
     step, xt = _step_of(x)
-    xs, yw, cw = prog.array(x, xt), prog.array(y, np.int8), prog.array(c, np.int32)
-    yo, co = prog.out(y, np.int8), prog.out(c, np.int32)
-    h, cs = prog.out(np.zeros(H), np.int8), prog.out(np.zeros(H), np.int32)
+    step += "_h16" if wide else ""
+    xs, yw, cw = prog.array(x, xt), prog.array(y, ht), prog.array(c, np.int32)
+    yo, co = prog.out(y, ht), prog.out(c, np.int32)
+    h, cs = prog.out(np.zeros(H), ht), prog.out(np.zeros(H), np.int32)
     nbytes = scratch_bytes("qlstm", p)
     scratch = prog.scratch(nbytes)
     label = f"lstm {step} I={I} H={H} T={T}"
     prog.check_value(f"rnnq_lstm_scratch_size(&{ps})", nbytes, f"{label} scratch size")
     prog.body += [
-        f"    memcpy({h}, {ps}.h0, {H});",
+        f"    memcpy({h}, {ps}.h0, {hw * H});",
         f"    memcpy({cs}, {ps}.c0, {4 * H});",
         f"    for (k = 0; k < {T}; ++k) {{",
         f"        rnnq_lstm_step_{step}(&{ps}, {xs} + k * {I}, {h}, {cs}, {scratch});",
-        f"        memcpy({yo} + k * {H}, {h}, {H});",
+        f"        memcpy({yo} + k * {H}, {h}, {hw * H});",
         f"        memcpy({co} + k * {H}, {cs}, {4 * H});",
         "    }",
     ]

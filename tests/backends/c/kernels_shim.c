@@ -7,30 +7,34 @@
 #include "rnnq_kernels.h"
 
 void shim_lstm_sequence(const rnnq_lstm_params *p, const void *x, int32_t x16, int32_t batch,
-                        int32_t steps, int8_t *y, int32_t *c_out, int16_t *scratch, int8_t *h, int32_t *c);
+                        int32_t steps, void *y, int32_t *c_out, int16_t *scratch, void *h, int32_t *c);
 
-/* x [batch][steps][I] -> y [batch][steps][H], c_out [batch][steps][H]; h, c: [H] state. */
+/* x [batch][steps][I] -> y [batch][steps][H], c_out [batch][steps][H]; h, c: [H] state.
+ * With p->state_bits 16, y and h are int16 and the steps are rnnq_lstm_step_*_h16. */
 void shim_lstm_sequence(const rnnq_lstm_params *p, const void *x, int32_t x16, int32_t batch,
-                        int32_t steps, int8_t *y, int32_t *c_out, int16_t *scratch, int8_t *h, int32_t *c)
+                        int32_t steps, void *y, int32_t *c_out, int16_t *scratch, void *h, int32_t *c)
 {
     const int32_t n_in = p->input_size;
     const int32_t n_hid = p->hidden_size;
+    const size_t hbytes = (size_t)n_hid * (p->state_bits == 16 ? 2u : 1u);
     int32_t b;
     int32_t t;
     for (b = 0; b < batch; ++b) {
-        memcpy(h, p->h0, (size_t)n_hid);
+        memcpy(h, p->h0, hbytes);
         memcpy(c, p->c0, (size_t)n_hid * sizeof(int32_t));
         for (t = 0; t < steps; ++t) {
-            if (x16) {
-                rnnq_lstm_step_x16(p, (const int16_t *)x + (size_t)(b * steps + t) * n_in, h, c,
-                                   scratch);
+            const size_t at = (size_t)(b * steps + t) * (size_t)n_in;
+            if (p->state_bits == 16 && x16) {
+                rnnq_lstm_step_x16_h16(p, (const int16_t *)x + at, (int16_t *)h, c, scratch);
+            } else if (p->state_bits == 16) {
+                rnnq_lstm_step_s8_h16(p, (const int8_t *)x + at, (int16_t *)h, c, scratch);
+            } else if (x16) {
+                rnnq_lstm_step_x16(p, (const int16_t *)x + at, (int8_t *)h, c, scratch);
             } else {
-                rnnq_lstm_step_s8(p, (const int8_t *)x + (size_t)(b * steps + t) * n_in, h, c,
-                                  scratch);
+                rnnq_lstm_step_s8(p, (const int8_t *)x + at, (int8_t *)h, c, scratch);
             }
-            memcpy(y, h, (size_t)n_hid * sizeof(int8_t));
+            memcpy((char *)y + (size_t)(b * steps + t) * hbytes, h, hbytes);
             memcpy(c_out, c, (size_t)n_hid * sizeof(int32_t));
-            y += n_hid;
             c_out += n_hid;
         }
     }

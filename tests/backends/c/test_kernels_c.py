@@ -111,12 +111,16 @@ def test_lstm_step_extreme_state(kernels_c, seed, I, H, cell_frac):
     T=st.integers(1, 12),
     B=st.integers(1, 3),
     cell_frac=st.integers(7, 27),
+    state_bits=st.sampled_from([8, 16]),
+    x16=st.booleans(),
 )
-def test_lstm_options_sequence(kernels_c, option, seed, I, H, T, B, cell_frac):
-    """Each new LSTM option alone and combined, state carried over several steps."""
+def test_lstm_options_sequence(kernels_c, option, seed, I, H, T, B, cell_frac, state_bits, x16):
+    """Each LSTM option alone and combined, state carried over several steps; int8 or int16
+    h (the _h16 steps), int8 or int16 x."""
     rng = _rng(seed)
-    p = random_lstm(rng, I, H, cell_frac, **LSTM_OPTIONS[option])
-    x = _i8(rng, (B, T, I))
+    p = random_lstm(rng, I, H, cell_frac, state_bits=state_bits, **LSTM_OPTIONS[option])
+    x = (rng.integers(-32768, 32768, (B, T, I)).astype(np.int16) if x16
+         else _i8(rng, (B, T, I)))
     y_sim, c_sim = sim.lstm_sequence(p, x)
     y_c, c_c = kernels_c.lstm_sequence(p, x)
     assert np.array_equal(y_c, y_sim)

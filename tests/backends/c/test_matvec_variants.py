@@ -140,6 +140,10 @@ def _add_kernels(prog: CProgram, rng: np.random.Generator, large: bool) -> None:
                                  extreme))
             add_h_rnn(prog, "gru", *_x16(random_gru(rng, I, H, k % 2), rng, T, extreme))
             # a GRU with a 16-bit state, int8 and int16 inputs
+            l16 = random_lstm(rng, I, H, 7 + (5 * k) % 21, state_bits=16,
+                              **LSTM_OPTIONS[sorted(LSTM_OPTIONS)[k % len(LSTM_OPTIONS)]])
+            add_lstm(prog, l16, _x(rng, T, I, extreme))
+            add_lstm(prog, *_x16(l16, rng, T, extreme))
             g16 = random_gru(rng, I, H, (k + 1) % 2, clip=extreme, state_bits=16)
             add_h_rnn(prog, "gru", g16, _x(rng, T, I, extreme))
             add_h_rnn(prog, "gru", *_x16(g16, rng, T, extreme))
