@@ -244,7 +244,7 @@ def _choose_bias_correction(job: Job, q: Graph, data: Dataset, fenv: dict,
         q2 = quantize_graph(fixed)
     except RnnqError as e:  # a corrected bias beyond what int32 holds: no correction
         job.log(f"bias correction refused ({e}); off")
-        return q
+        return q, measured.output_sqnr(g, fenv, q, data) if base is None else base
     db = {"off": measured.output_sqnr(g, fenv, q, data) if base is None else base,
           "on": measured.output_sqnr(g, fenv, q2, data)}
     on = db["on"] > db["off"] + CHOICE_MARGIN_DB
