@@ -112,8 +112,8 @@ def main() -> None:
               show_default=True,
               help="C: width of recurrent hidden states. auto: GRU 16 (their accumulators "
                    "permitting: a GRU whose update gate is near 1 moves its state by less "
-                   "than an int8 step per call, which an 8-bit state rounds away), LSTM 16 "
-                   "where it measures better on the calibration data, else 8.")
+                   "than an int8 step per call, which an 8-bit state rounds away), LSTM 8; "
+                   "16: every recurrent layer's h int16.")
 @click.option("--flash", type=click.IntRange(min=0), default=None,
               help="Flash budget in bytes (default: the target's typical part; 0 = no limit).")
 @click.option("--ram", type=click.IntRange(min=0), default=None,
