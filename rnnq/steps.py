@@ -187,7 +187,7 @@ def quantize_c(job: Job) -> None:
         base = None
         if input_scales_choosable(g):
             q, base = _choose_input_scales(job, q, data, fenv)
-        q, base = _choose_bias_correction(job, q, data, fenv, base)
+        q = _choose_bias_correction(job, q, data, fenv, base)
     record = ranges_record(g)
     job.files[build_folder.CALIBRATION] = (json.dumps(record, indent=1, sort_keys=True)
                                            + "\n").encode()
@@ -229,21 +229,20 @@ def _choose_input_scales(job: Job, per_feature: Graph, data: Dataset, fenv: dict
 
 
 def _choose_bias_correction(job: Job, q: Graph, data: Dataset, fenv: dict,
-                            base: float | None) -> tuple[Graph, float]:
-    """Bias correction (passes/bias_correction.py) measured like the input's scales: kept
-    when the corrected model is better by CHOICE_MARGIN_DB; calibration.json keeps the
-    corrections (meta["bias_correction"]) so that the build can be made again. Returns the
-    integer graph and its SQNR."""
+                            base: float | None) -> Graph:
+    """Bias correction (passes/bias_correction.py) measured like the input's scales (`base`:
+    q's SQNR when already measured): kept when the corrected model is better by
+    CHOICE_MARGIN_DB; calibration.json keeps the corrections (meta["bias_correction"]) so that
+    the build can be made again."""
     g = job.graph
     corr = bias_correction.corrections(g, q, fenv, data.lengths)
     if not corr:
-        return q, measured.output_sqnr(g, fenv, q, data) if base is None else base
-    fixed = bias_correction.apply(copy.deepcopy(g), corr)
+        return q
     try:
-        q2 = quantize_graph(fixed)
+        q2 = quantize_graph(bias_correction.apply(copy.deepcopy(g), corr))
     except RnnqError as e:  # a corrected bias beyond what int32 holds: no correction
         job.log(f"bias correction refused ({e}); off")
-        return q, measured.output_sqnr(g, fenv, q, data) if base is None else base
+        return q
     db = {"off": measured.output_sqnr(g, fenv, q, data) if base is None else base,
           "on": measured.output_sqnr(g, fenv, q2, data)}
     on = db["on"] > db["off"] + CHOICE_MARGIN_DB
@@ -255,7 +254,7 @@ def _choose_bias_correction(job: Job, q: Graph, data: Dataset, fenv: dict,
         g.meta["bias_correction"] = corr
     job.log(f"bias correction: off {db['off']:.1f} dB, on {db['on']:.1f} dB -> "
             f"{'on' if on else 'off'}")
-    return chosen, db["on" if on else "off"]
+    return chosen
 
 
 def _max_steps(job: Job) -> int:
