@@ -54,15 +54,20 @@ def x_max(x) -> int:
     return 32768 if x.dtype == "int16" else 128
 
 
-def _common(g: Graph, n: Node, w: np.ndarray, r: np.ndarray, bits: int = 8):
-    """Input/hidden quantisation and per-row weights shared by every recurrent kind (h int8,
-    or int16 symmetric with bits 16)."""
-    x, y = g.tensors[n.inputs[0]], g.tensors[n.outputs[0]]
+def _state_q(y, bits: int) -> None:
+    """The hidden state's quantisation: int8 asymmetric, or int16 symmetric with bits 16."""
     if bits == 16:
         s16, z16 = act16_qparams(*y.range)
         y.dtype, y.q = "int16", QParams(np.float64(s16), np.int64(z16))
     else:
         from_range(y)
+
+
+def _common(g: Graph, n: Node, w: np.ndarray, r: np.ndarray, bits: int = 8):
+    """Input/hidden quantisation and per-row weights shared by every recurrent kind (h int8,
+    or int16 symmetric with bits 16)."""
+    x, y = g.tensors[n.inputs[0]], g.tensors[n.outputs[0]]
+    _state_q(y, bits)
     sx, zx = in_scale_zp(x, w.shape[1])
     sh, zh = float(y.q.scale), int(y.q.zero_point)
     wq, s_w = row_weights(w, sx)
@@ -121,11 +126,7 @@ def quant_gru(g: Graph, n: Node) -> Node:
     hsz = r.shape[1]
     lbr = int(n.attrs.get("linear_before_reset", 0))
     bits = int(g.meta.get("gru_state_bits", 8))
-    if bits == 16:
-        s16, z16 = act16_qparams(*y.range)
-        y.dtype, y.q = "int16", QParams(np.float64(s16), np.int64(z16))
-    else:
-        from_range(y)
+    _state_q(y, bits)
     hmax = x_max(y)  # the largest |h - zh| the recurrent product sees
     sx, zx = in_scale_zp(x, w.shape[1])
     sh, zh = float(y.q.scale), int(y.q.zero_point)

@@ -116,7 +116,8 @@ def lstm_step(
     p: LstmParams, x: np.ndarray, h: np.ndarray, c: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """One LSTM step as defined in LstmParams' docstring: (x[..., I], h[..., H], c[..., H]) ->
-    (h int8 (int16 with state_bits 16), c int32). All four gates use the old h; ONNX gate order i, o, f, c.
+    (h int8 (int16 with state_bits 16), c int32). All four gates use the old h; ONNX gate order
+    i, o, f, c.
 
     Options: hard-sigmoid gates (gate_act 1), clip, input_forget (coupled f = 1 - i) and
     peepholes (p non-empty: i and f see the old c, o sees the new c)."""

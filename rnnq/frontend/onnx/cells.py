@@ -56,7 +56,8 @@ class _G:
         return default
 
 
-#: Ops that only move values: a state reaches its cell through them (packed states).
+#: ONNX ops that only move values: a state reaches its cell through them (packed states); the
+#: importer follows state inputs through the same set.
 LAYOUT_OPS = frozenset({"Gather", "Slice", "Split", "Squeeze", "Unsqueeze", "Reshape",
                         "Transpose", "Concat", "Identity", "Cast", "Flatten"})
 
@@ -141,7 +142,7 @@ def _affine(g: _G, p: str) -> list[tuple[str, np.ndarray]] | None:
         n = g.prod.get(t)
         if n is None:
             return None
-        if n.op_type == "Add" and len(g.cons.get(t, [])) == 1 or n.op_type == "Add" and t == p:
+        if n.op_type == "Add" and (t == p or len(g.cons.get(t, [])) == 1):
             todo.extend(n.input)
         elif n.op_type == "MatMul" and n.input[1] in g.const and n.input[0] not in g.const:
             terms.append((n.input[0], np.asarray(g.const[n.input[1]], np.float64)))

@@ -19,7 +19,7 @@ from onnx import numpy_helper
 from onnx.reference import ReferenceEvaluator
 
 from rnnq.files import MODEL_MAX_BYTES, regular_file
-from rnnq.frontend.onnx.cells import fuse_lstm_cells
+from rnnq.frontend.onnx.cells import LAYOUT_OPS, fuse_lstm_cells
 from rnnq.frontend.onnx.context import TRACE_T, Ctx, attrs_of, node_error, opset_of
 from rnnq.frontend.onnx.handlers import HANDLERS, SUPPORTED_OPS
 from rnnq.frontend.onnx.recurrent import ONNX_RECURRENT
@@ -212,9 +212,9 @@ def _convert(model: onnx.ModelProto, vi: onnx.ValueInfoProto, time_axis: int | N
 
 
 #: ONNX ops that only move values: a state input may reach a recurrent node's initial_h /
-#: initial_c through them (exporters split packed states with these).
-STATE_LAYOUT_OPS = frozenset({"Gather", "Slice", "Split", "Squeeze", "Unsqueeze", "Reshape",
-                              "Transpose", "Concat", "Identity", "Cast", "Flatten"})
+#: initial_c through them (exporters split packed states with these); the cell fusion uses
+#: the same set.
+STATE_LAYOUT_OPS = LAYOUT_OPS
 
 
 def _seed_state_ids(ctx: Ctx, names: set[str]) -> None:
