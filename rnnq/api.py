@@ -80,6 +80,8 @@ def compile_model(model: str | Path, calib: DataSource, out_dir: str | Path,
                   flash: int | None = None, ram: int | None = None, fmt: str = "c",
                   float_io: bool = False, tflite_loop: str = "unrolled",
                   input_bits: str | int = "auto", state_bits: str | int = "auto",
+                  precision: str = "auto", min_sqnr: float = 35.0,
+                  max_drop: float | None = None,
                   packages: tuple[str, ...] | list[str] = ()) -> dict:
     """ONNX + calibration data -> BUILD/ (C sources or model.tflite, manifest.json, the ONNX
     copy); returns the manifest. The folder is written whole or not at all."""
@@ -93,11 +95,23 @@ def compile_model(model: str | Path, calib: DataSource, out_dir: str | Path,
             raise RnnqError(f"{name} {v!r}: one of auto, 8, 16")
         if fmt == "tflite" and str(v) == "16":
             raise RnnqError(f"{name} 16 is a C build option (.tflite keeps LiteRT's int8)")
+    if str(state_bits) != "auto":  # the older spelling of --precision int8 / int16
+        if precision != "auto":
+            raise RnnqError("--state-bits and --precision both given: use --precision")
+        precision = f"int{state_bits}"
+    steps.parse_precision(precision)  # a malformed spec fails before any work
+    if fmt == "tflite" and precision not in ("auto", "int8"):
+        raise RnnqError("--precision is a C build option (.tflite keeps LiteRT's int8 states)")
+    if not (math.isfinite(min_sqnr) and 0 <= min_sqnr <= 200):
+        raise RnnqError(f"--min-sqnr {min_sqnr}: an SQNR in dB from 0 to 200")
+    if max_drop is not None and not (math.isfinite(max_drop) and 0 <= max_drop <= 100):
+        raise RnnqError(f"--max-drop {max_drop}: accuracy points from 0 to 100")
     job = steps.Job(Path(model), _source(calib), Path(out_dir), fmt=fmt, target=target,
                     prefix="model" if prefix is None else prefix, calib_method=calib_method, seq_len=seq_len,
                     max_steps=max_steps, headroom=headroom, flash=flash, ram=ram,
                     float_io=float_io, tflite_loop=tflite_loop, input_bits=str(input_bits),
-                    state_bits=str(state_bits), packages=tuple(dict.fromkeys(packages)),
+                    precision=precision, min_sqnr=float(min_sqnr),
+                    max_drop=None if max_drop is None else float(max_drop), packages=tuple(dict.fromkeys(packages)),
                     log=log, progress=progress)
     return run_pipeline(job, PIPELINES[fmt]).manifest
 
@@ -243,14 +257,33 @@ def inspect(path: str | Path) -> str:
                      f"(stack {tm['stack_bytes']} B); budget {tm['flash_budget_bytes']} / "
                      f"{tm['ram_budget_bytes']} B ({tm['part']})")
     for r in m["recurrent"]:
-        cell = (f", cell Q{15 - r['cell_frac_bits']}.{r['cell_frac_bits']} (calibrated "
+        cell = (f", cell Q{31 - r['cell_frac_bits']}.{r['cell_frac_bits']} (calibrated "
                 f"max |c| {r['cell_absmax_calibrated']:.3g})" if "cell_frac_bits" in r else "")
         cell += f", state int{r['state_bits']}" if "state_bits" in r else ""
         lines.append(f"{r['kind'].upper()} {r['node']}{' (reverse)' if r['reverse'] else ''}: "
                      f"I={r['input_size']} H={r['hidden_size']}{cell}")
     if not m.get("streaming", True):
         lines.append(f"whole-sequence model (no streaming): up to {m['max_steps']} steps")
+    lines += [f"chosen by measured error: {c}" for c in _choices_text(m.get("choices", {}))]
     return "\n".join(lines)
+
+
+def _choices_text(choices: dict) -> list[str]:
+    """One line per measured choice of the manifest (what was chosen, what each measured)."""
+    out = []
+    for what, c in choices.items():
+        if what == "precision":
+            db = c["output_sqnr_db"]
+            path = "".join(f" -> {w} int16" for w in c["widened"])
+            path += f" -> {db['chosen']} dB" if c["widened"] else ""
+            out.append(f"precision for {c['target']}: default {db['default']} dB{path} "
+                       f"({'met' if c['met'] else 'NOT met'}; int16 states: "
+                       f"{', '.join(c['int16']) or 'none'}; {c['sequences']} calibration "
+                       "sequences)")
+        else:
+            alts = ", ".join(f"{k} {v} dB" for k, v in c["output_sqnr_db"].items())
+            out.append(f"{what} {c['chosen']} ({alts}; {c['sequences']} calibration sequences)")
+    return out
 
 
 def _inspect_tflite(path: Path, manifest: dict) -> str:

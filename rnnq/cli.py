@@ -108,12 +108,23 @@ def main() -> None:
                    "layers (their accumulators permitting), else 8. A 16-bit input costs twice "
                    "the input buffer and nothing else, and removes the input's quantisation "
                    "noise, which chaotic or bistable models amplify.")
+@click.option("--precision", default="auto", show_default=True, metavar="SPEC",
+              help="C: width of each recurrent layer's hidden state. auto: GRU int16 (a GRU "
+                   "whose update gate is near 1 moves its state by less than an int8 step "
+                   "per call), LSTM int8, then, while the output misses --min-sqnr on the "
+                   "calibration data, the LSTM/GRU state whose int16 measures best is widened; "
+                   "int8 / int16: every layer; LAYER=int16,LAYER=int8,...: those layers "
+                   "(by node name), the others auto. manifest.json 'choices' and `rnnq "
+                   "inspect` say what was chosen and what each alternative measured.")
+@click.option("--min-sqnr", type=click.FloatRange(0, 200), default=35.0, show_default=True,
+              metavar="DB", help="C, --precision auto: the output SQNR against the float model "
+                                 "(calibration data) to reach.")
+@click.option("--max-drop", type=click.FloatRange(0, 100), default=None, metavar="PP",
+              help="C, --precision auto: instead of --min-sqnr, a classifier's decisions "
+                   "(argmax) may differ from the float model's on at most PP %% of the "
+                   "calibration data (a bound on the accuracy points lost).")
 @click.option("--state-bits", type=click.Choice(["auto", "8", "16"]), default="auto",
-              show_default=True,
-              help="C: width of recurrent hidden states. auto: GRU 16 (their accumulators "
-                   "permitting: a GRU whose update gate is near 1 moves its state by less "
-                   "than an int8 step per call, which an 8-bit state rounds away), LSTM 8; "
-                   "16: every recurrent layer's h int16.")
+              hidden=True, help="The older spelling of --precision int8 / int16.")
 @click.option("--flash", type=click.IntRange(min=0), default=None,
               help="Flash budget in bytes (default: the target's typical part; 0 = no limit).")
 @click.option("--ram", type=click.IntRange(min=0), default=None,
@@ -136,7 +147,8 @@ def main() -> None:
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @_guard
 def compile_cmd(model, calib, target, out, prefix, calib_method, seq_len, max_steps, headroom,
-                input_bits, state_bits, flash, ram, fmt, float_io, tflite_loop, packages, quiet):
+                input_bits, precision, min_sqnr, max_drop, state_bits, flash, ram, fmt, float_io,
+                tflite_loop, packages, quiet):
     """Compile MODEL.onnx into an integer-only C build folder (or a .tflite).
 
     \b
@@ -145,6 +157,7 @@ def compile_cmd(model, calib, target, out, prefix, calib_method, seq_len, max_st
       rnnq compile vad.onnx --calib stream.npz --target cortex-m0plus --prefix vad -o vad/
       rnnq compile lstm.onnx --calib calib.npz --seq-len 2000 -o build/   long streams
       rnnq compile lstm.onnx --calib calib.npz --format tflite -o phone/
+      rnnq compile lstm.onnx --calib calib.npz --precision lstm_2=int16 -o build/
     """
     from rnnq import api
 
@@ -160,7 +173,8 @@ def compile_cmd(model, calib, target, out, prefix, calib_method, seq_len, max_st
                           None if quiet else calib_progress, log, seq_len=seq_len, max_steps=max_steps,
                           headroom=headroom, flash=flash, ram=ram, fmt=fmt, float_io=float_io,
                           tflite_loop=tflite_loop, input_bits=input_bits,
-                          state_bits=state_bits, packages=packages)
+                          state_bits=state_bits, precision=precision, min_sqnr=min_sqnr,
+                          max_drop=max_drop, packages=packages)
     if quiet:
         return
     if fmt == "tflite":
@@ -179,8 +193,8 @@ def compile_cmd(model, calib, target, out, prefix, calib_method, seq_len, max_st
 
 
 #: Options that mean something for one output format only.
-_ONLY = {"c": ("target", "prefix", "max_steps", "input_bits", "state_bits", "flash", "ram",
-              "packages"),
+_ONLY = {"c": ("target", "prefix", "max_steps", "input_bits", "state_bits", "precision",
+              "min_sqnr", "max_drop", "flash", "ram", "packages"),
          "tflite": ("float_io", "tflite_loop")}
 
 

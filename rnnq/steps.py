@@ -27,6 +27,7 @@ from rnnq.backends.tflite.quantize import quantize as quantize_tgraph
 from rnnq.data import Dataset, DataSource, load_npz
 from rnnq.frontend.onnx import import_onnx, model_bytes
 from rnnq.ir import Graph, RnnqError, static_time
+from rnnq.ir.ops import RECURRENT
 from rnnq.ir.tgraph import TGraph
 from rnnq.passes import bias_correction, canonicalize
 from rnnq.passes import measure as measured
@@ -34,6 +35,7 @@ from rnnq.passes.calibrate import calibrate as calibrate_graph
 from rnnq.passes.calibrate import ranges_record
 from rnnq.passes.quantize import input16_possible, input_scales_choosable
 from rnnq.passes.quantize import quantize as quantize_graph
+from rnnq.passes.quantize_rnn import STATE16, state_bits
 from rnnq.sim.integer import quantize_input
 from rnnq.targets import Target, load_target
 
@@ -55,7 +57,9 @@ class Job:
     max_steps: int | None = None
     headroom: float = 1.25
     input_bits: str = "auto"  # C: "auto" (16 where the input reaches only recurrent layers), "8", "16"
-    state_bits: str = "auto"  # C: width of GRU states, "auto" (16 where it fits), "8", "16"
+    precision: str = "auto"  # C: recurrent states' widths: auto | int8 | int16 | layer=int16,...
+    min_sqnr: float = 35.0  # C, precision auto: the output SQNR (dB) to reach
+    max_drop: float | None = None  # C, precision auto: instead, at most this % of decisions flip
     flash: int | None = None
     ram: int | None = None
     float_io: bool = False
@@ -160,20 +164,23 @@ def write_folder(job: Job) -> None:
 # --- C ----------------------------------------------------------------------------------
 def quantize_c(job: Job) -> None:
     """Calibrated IR -> integer IR (rnnq's numerics); the ranges and the chosen widths go to
-    calibration.json. --input-bits / --state-bits auto: 16 (the input where it reaches only
-    recurrent layers; GRU states) unless an accumulator does not fit int32 with it, then 8."""
+    calibration.json. --input-bits auto: 16 where the input reaches only recurrent layers;
+    --precision auto: GRU states 16-bit, LSTM 8-bit, each unless an accumulator does not fit
+    int32 with it (then 8), then measured choices (_choose_precision and the others below)."""
     g = job.graph
+    default, forced = resolve_precision(g, job.precision)
+    g.meta["layer_state_bits"] = dict(forced)
     if job.input_bits != "auto":
         inputs = [int(job.input_bits)]
     else:
         inputs = [16, 8] if input16_possible(g) else [8]
-    states = [16, 8] if job.state_bits == "auto" else [int(job.state_bits)]
+    states = {"auto": [16, 8], "int8": [8], "int16": [16]}[default]
     tries = [(i, s) for s in states for i in inputs]  # widest first
     for k, (ib, sb) in enumerate(tries):
         g.meta["input_bits"], g.meta["gru_state_bits"] = ib, sb
-        # the LSTM's h: int16 when forced (--state-bits 16), else int8: measured on the models
-        # tried, it was not what limits an LSTM (+0.1-0.2 dB; the cell is int32)
-        g.meta["lstm_state_bits"] = 16 if job.state_bits == "16" else 8
+        # the LSTM's h: int16 when asked for, else int8 (auto widens it where measured error
+        # asks: on the models tried it added 0.1-0.2 dB, the cell being int32)
+        g.meta["lstm_state_bits"] = 16 if default == "int16" else 8
         try:
             q = quantize_graph(copy.deepcopy(g))  # g stays calibrated: the record is made from it
             break
@@ -187,7 +194,9 @@ def quantize_c(job: Job) -> None:
         base = None
         if input_scales_choosable(g):
             q, base = _choose_input_scales(job, q, data, fenv)
-        q = _choose_bias_correction(job, q, data, fenv, base)
+        q, base = _choose_bias_correction(job, q, data, fenv, base)
+        if default == "auto":  # after what costs nothing at run time
+            q = _choose_precision(job, q, data, fenv, base)
     record = ranges_record(g)
     job.files[build_folder.CALIBRATION] = (json.dumps(record, indent=1, sort_keys=True)
                                            + "\n").encode()
@@ -197,6 +206,65 @@ def quantize_c(job: Job) -> None:
 #: A measured alternative replaces the default only when it is better by more than this: a
 #: smaller difference is within what another choice of calibration sequences moves.
 CHOICE_MARGIN_DB = 0.5
+
+PRECISIONS = ("auto", "int8", "int16")
+
+
+def parse_precision(spec: str) -> tuple[str, dict[str, int]]:
+    """--precision: auto | int8 | int16, or LAYER=int8|int16 entries separated by commas (the
+    layers named are forced; the others are chosen as with auto). -> (default, {layer: bits})."""
+    spec = spec.strip()
+    if spec in PRECISIONS:
+        return spec, {}
+    per = {}
+    for item in filter(None, (s.strip() for s in spec.split(","))):
+        name, _, width = item.rpartition("=")
+        if not name or width not in ("int8", "int16"):
+            raise RnnqError(f"--precision {spec!r}: one of {', '.join(PRECISIONS)}, or "
+                            "LAYER=int8|int16 entries separated by commas "
+                            f"(not {item!r})")
+        per[name.strip()] = int(width[3:])
+    if not per:
+        raise RnnqError(f"--precision {spec!r}: one of {', '.join(PRECISIONS)} or LAYER=int16")
+    return "auto", per
+
+
+def layer_labels(g: Graph) -> dict[str, str]:
+    """{output name: label} of the recurrent nodes: the node's name, with ':forward' /
+    ':reverse' (or ':d<k>') where one ONNX node became several (a bidirectional layer)."""
+    rec = [n for n in g.nodes if n.op in RECURRENT]
+    out = {}
+    for n in rec:
+        same = [m for m in rec if m.name == n.name]
+        if len(same) == 1:
+            out[n.outputs[0]] = n.name
+        elif len(same) == 2 and same[0].attrs.get("reverse") != same[1].attrs.get("reverse"):
+            out[n.outputs[0]] = f"{n.name}:{'reverse' if n.attrs.get('reverse') else 'forward'}"
+        else:
+            out[n.outputs[0]] = f"{n.name}:d{same.index(n)}"
+    return out
+
+
+def resolve_precision(g: Graph, spec: str) -> tuple[str, dict[str, int]]:
+    """parse_precision with the layers named by label (layer_labels), node name (every node
+    of that name: both directions of a bidirectional layer) or output name -> {output: bits};
+    an unknown name, or int16 for a layer kind without a 16-bit state, is an error."""
+    default, per = parse_precision(spec)
+    labels = layer_labels(g)
+    nodes = {n.outputs[0]: n for n in g.nodes if n.outputs and n.outputs[0] in labels}
+    out = {}
+    for name, bits in per.items():
+        hit = [n for o, n in nodes.items() if name in (labels[o], n.name, o)]
+        if not hit:
+            known = ", ".join(repr(v) for v in labels.values()) or "none"
+            raise RnnqError(f"--precision: no recurrent layer {name!r} (layers: {known})")
+        for n in hit:
+            if bits == 16 and n.op not in STATE16:
+                raise RnnqError(f"--precision: {n.op.upper()} {name!r} has no 16-bit state "
+                                f"(int16 is for {' and '.join(k.upper() for k in STATE16)} "
+                                "layers)")
+            out[n.outputs[0]] = bits
+    return default, out
 
 
 def _choose_input_scales(job: Job, per_feature: Graph, data: Dataset, fenv: dict
@@ -228,23 +296,104 @@ def _choose_input_scales(job: Job, per_feature: Graph, data: Dataset, fenv: dict
     return chosen, db[best]
 
 
+def _requantize(g: Graph) -> Graph:
+    """The calibrated graph g quantised again as its meta says (bias corrections included)."""
+    h = copy.deepcopy(g)
+    return quantize_graph(bias_correction.apply(h, h.meta.get("bias_correction", {})))
+
+
+def _choose_precision(job: Job, q: Graph, data: Dataset, fenv: dict, base: float
+                      ) -> Graph:
+    """--precision auto: while the integer graph misses the target (--min-sqnr, or --max-drop:
+    the share of flipped decisions), widen to int16 the one 8-bit LSTM/GRU state that measures
+    best, as long as that gains more than CHOICE_MARGIN_DB (or flips fewer decisions). Layers
+    the user named keep their width. meta["layer_state_bits"] keeps the choice (calibration.json),
+    meta["choices"]["precision"] what each step measured (`base`: q's SQNR)."""
+    g = job.graph
+    drop = job.max_drop
+    db, flips = (base, None) if drop is None else measured.compare(g, fenv, q, data)
+    if drop is not None and flips is None:
+        raise RnnqError("--max-drop: the model has no classifier output (an output whose last "
+                        "dimension has two or more classes); use --min-sqnr")
+
+    goal = f"max_drop {drop} %" if drop is not None else f"min_sqnr {job.min_sqnr} dB"
+
+    def said(m: tuple[float, float | None]) -> str:
+        return f"{m[1]:.2f} % of decisions flip" if drop is not None else f"{m[0]:.1f} dB"
+
+    def met(m: tuple[float, float | None]) -> bool:
+        return m[1] <= drop if drop is not None else m[0] >= job.min_sqnr
+
+    def gain(m: tuple[float, float | None], ref: tuple[float, float | None]) -> bool:
+        fewer = drop is not None and m[1] < ref[1]
+        return fewer or m[0] > ref[0] + CHOICE_MARGIN_DB
+
+    per = g.meta["layer_state_bits"]
+    names = layer_labels(g)
+
+    def key(m: tuple[float, float | None]) -> tuple:
+        return (m[1], -m[0]) if drop is not None else (-m[0],)
+
+    cur, widened, tried = (db, flips), [], []
+    while not met(cur):
+        best = None
+        for n in g.nodes:
+            if n.op not in STATE16 or n.outputs[0] in per or state_bits(g, n) == 16:
+                continue
+            per[n.outputs[0]] = 16
+            try:
+                q2 = _requantize(g)
+                m = measured.compare(g, fenv, q2, data)
+                tried.append({"int16": [*widened, names[n.outputs[0]]],
+                              "output_sqnr_db": round(m[0], 2),
+                              **({} if m[1] is None else {"flips_percent": round(m[1], 2)})})
+                if best is None or key(m) < key(best[2]):
+                    best = (n, q2, m)
+            except RnnqError as e:  # an accumulator bound
+                job.log(f"precision: {names[n.outputs[0]]!r} int16 refused ({e})")
+            finally:
+                del per[n.outputs[0]]
+        if best is None or not gain(best[2], cur):
+            break
+        per[best[0].outputs[0]] = 16
+        widened.append(names[best[0].outputs[0]])
+        job.log(f"precision: {said(cur)}, short of {goal}; {best[0].op.upper()} "
+                f"{widened[-1]!r} int16 -> {said(best[2])}")
+        q, cur = best[1], best[2]
+    q.meta["choices"] = {**q.meta.get("choices", {}), "precision": {
+        "target": goal, "met": bool(met(cur)), "sequences": data.n,
+        "int16": [names[n.outputs[0]] for n in g.nodes
+                  if n.op in RECURRENT and state_bits(g, n) == 16],
+        "widened": widened,
+        "output_sqnr_db": {"default": round(db, 2), "chosen": round(cur[0], 2)},
+        **({} if flips is None else {"flips_percent": {"default": round(flips, 2),
+                                                       "chosen": round(cur[1], 2)}}),
+        "tried": tried}}
+    if not met(cur):
+        why = (f"no further int16 state gains {CHOICE_MARGIN_DB} dB" if tried
+               else "no state to widen")
+        job.log(f"warning: precision auto: {said(cur)} on calibration data, short of {goal} "
+                f"({why}); `rnnq validate --per-layer` shows where the error enters")
+    return q
+
+
 def _choose_bias_correction(job: Job, q: Graph, data: Dataset, fenv: dict,
-                            base: float | None) -> Graph:
+                            base: float | None) -> tuple[Graph, float]:
     """Bias correction (passes/bias_correction.py) measured like the input's scales (`base`:
     q's SQNR when already measured): kept when the corrected model is better by
     CHOICE_MARGIN_DB; calibration.json keeps the corrections (meta["bias_correction"]) so that
-    the build can be made again."""
+    the build can be made again. Returns the integer graph and its SQNR."""
     g = job.graph
+    off = measured.output_sqnr(g, fenv, q, data) if base is None else base
     corr = bias_correction.corrections(g, q, fenv, data.lengths)
     if not corr:
-        return q
+        return q, off
     try:
         q2 = quantize_graph(bias_correction.apply(copy.deepcopy(g), corr))
     except RnnqError as e:  # a corrected bias beyond what int32 holds: no correction
         job.log(f"bias correction refused ({e}); off")
-        return q
-    db = {"off": measured.output_sqnr(g, fenv, q, data) if base is None else base,
-          "on": measured.output_sqnr(g, fenv, q2, data)}
+        return q, off
+    db = {"off": off, "on": measured.output_sqnr(g, fenv, q2, data)}
     on = db["on"] > db["off"] + CHOICE_MARGIN_DB
     chosen = q2 if on else q
     chosen.meta["choices"] = {**q.meta.get("choices", {}), "bias_correction": {
@@ -254,7 +403,7 @@ def _choose_bias_correction(job: Job, q: Graph, data: Dataset, fenv: dict,
         g.meta["bias_correction"] = corr
     job.log(f"bias correction: off {db['off']:.1f} dB, on {db['on']:.1f} dB -> "
             f"{'on' if on else 'off'}")
-    return chosen
+    return chosen, db["on" if on else "off"]
 
 
 def _max_steps(job: Job) -> int:

@@ -120,7 +120,8 @@ def ranges_record(g: Graph) -> dict:
     """What calibration found (calibration.json of a C build): with it, `apply_ranges`
     rebuilds the same calibrated graph without the data."""
     lo, hi = g.meta["input_channel_range"]
-    return {
+    per = {k: int(v) for k, v in g.meta.get("layer_state_bits", {}).items()}
+    return ({"layer_state_bits": per} if per else {}) | {
         "meta": g.meta["calibration"],
         "tensors": {t.name: list(t.range) for t in g.tensors.values() if t.range is not None},
         "input_channel_range": [lo.tolist(), hi.tolist()],
@@ -157,6 +158,12 @@ def apply_ranges(g: Graph, record: dict) -> Graph:
     if record.get("input_scales", "feature") not in ("feature", "tensor"):
         raise RnnqError("calibration.json: 'input_scales' is neither 'feature' nor 'tensor'")
     g.meta["input_scales"] = record.get("input_scales", "feature")  # older builds: per feature
+    per = record.get("layer_state_bits", {})
+    if (not isinstance(per, dict) or not set(per) <= {n.outputs[0] for n in g.nodes}
+            or not set(per.values()) <= {8, 16}):
+        raise RnnqError("calibration.json: 'layer_state_bits' names nodes this model does not "
+                        "have or widths other than 8 and 16")
+    g.meta["layer_state_bits"] = {k: int(v) for k, v in per.items()}
     corr = record.get("bias_correction", {})
     if not isinstance(corr, dict) or not set(corr) <= {n.outputs[0] for n in g.nodes}:
         raise RnnqError("calibration.json: 'bias_correction' names nodes this model does not "

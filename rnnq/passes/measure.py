@@ -46,11 +46,20 @@ def output_sqnr(fg: Graph, fenv: dict[str, np.ndarray], ig: Graph, data: Dataset
     values `fenv` (float_outputs of the same data): every real step of a per-step output, the
     last real step of a final one; a graph run once per step also its state outputs, every
     call (as validate compares them)."""
+    return compare(fg, fenv, ig, data)[0]
+
+
+def compare(fg: Graph, fenv: dict[str, np.ndarray], ig: Graph, data: Dataset
+            ) -> tuple[float, float | None]:
+    """(output_sqnr, flips): flips is the percentage of decisions (argmax over the last axis
+    of an output with at least two classes, at the positions output_sqnr compares) where the
+    integer graph and the float one differ, the largest over such outputs; None without one.
+    It bounds how many accuracy points the integer model can lose against the float one."""
     env = run_integer(ig, quantize_input(ig, data.x), data.lengths,
                       quantize_states(ig, data.states or {}))
     mask = valid_mask(data.lengths, data.x.shape[1])
     last = data.lengths - 1
-    dbs = []
+    dbs, flips = [], []
     for fname, iname in zip(fg.outputs, ig.outputs, strict=True):
         f = fenv[fname]
         i = dequantize_output(ig, iname, env[iname]).reshape(f.shape)
@@ -59,9 +68,11 @@ def output_sqnr(fg: Graph, fenv: dict[str, np.ndarray], ig: Graph, data: Dataset
         else:
             f, i = f[np.arange(data.n), last], i[np.arange(data.n), last]
         dbs.append(sqnr_db(f, i))
+        if f.ndim >= 2 and f.shape[-1] >= 2:
+            flips.append(100.0 * float(np.mean(f.argmax(-1) != i.argmax(-1))))
     ints = state_outputs(ig, env)
     for name, info in fg.meta.get("state_inputs", {}).items():
         if "output" in info:
             f = state_values(fg, fenv, name)
             dbs.append(sqnr_db(f[mask], ints[info["output"]].reshape(f.shape)[mask]))
-    return float(np.mean(dbs))
+    return float(np.mean(dbs)), (max(flips) if flips else None)

@@ -63,6 +63,22 @@ def _state_q(y, bits: int) -> None:
         from_range(y)
 
 
+#: Recurrent kinds whose hidden state may be int16 (a vanilla RNN's is int8).
+STATE16 = ("lstm", "gru")
+
+
+def state_bits(g: Graph, n: Node) -> int:
+    """The width of recurrent node n's hidden state: graph.meta["layer_state_bits"] (by output
+    name: --precision per layer, or what --precision auto chose), else the graph's default for
+    its kind (meta "lstm_state_bits" / "gru_state_bits"); 8 for a vanilla RNN."""
+    if n.op not in STATE16:
+        return 8
+    per = g.meta.get("layer_state_bits", {})
+    if n.outputs[0] in per:
+        return int(per[n.outputs[0]])
+    return int(g.meta.get(f"{n.op}_state_bits", 8))
+
+
 def _common(g: Graph, n: Node, w: np.ndarray, r: np.ndarray, bits: int = 8):
     """Input/hidden quantisation and per-row weights shared by every recurrent kind (h int8,
     or int16 symmetric with bits 16)."""
@@ -85,7 +101,7 @@ def quant_lstm(g: Graph, n: Node) -> Node:
     """A 16-bit h (graph.meta["lstm_state_bits"] = 16): int16 symmetric, consumers of the
     output get it requantised to int8 (quantize.py), as the GRU's."""
     w, r, b, h0, c0, p = _consts(g, n)
-    bits = int(g.meta.get("lstm_state_bits", 8))
+    bits = state_bits(g, n)
     x, y, zx, sh, zh, wq, s_w, rq, s_r = _common(g, n, w, r, bits)
     hsz = r.shape[1]
     mult_x, shift_x = mults(n, s_w * _GATE)
@@ -125,7 +141,7 @@ def quant_gru(g: Graph, n: Node) -> Node:
     x, y = g.tensors[n.inputs[0]], g.tensors[n.outputs[0]]
     hsz = r.shape[1]
     lbr = int(n.attrs.get("linear_before_reset", 0))
-    bits = int(g.meta.get("gru_state_bits", 8))
+    bits = state_bits(g, n)
     _state_q(y, bits)
     hmax = x_max(y)  # the largest |h - zh| the recurrent product sees
     sx, zx = in_scale_zp(x, w.shape[1])

@@ -1,0 +1,165 @@
+"""Per-layer precision (issue 10 item 4): --precision auto widens to int16 the recurrent states
+whose width the measured output error asks for, until --min-sqnr (or --max-drop) holds on the
+calibration data; --precision int8|int16|LAYER=int16 forces it. The figures the compiler
+measured are checked against validate's (onnxruntime float, the C harness), not its own."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from rnnq.api import compile_model, inspect, validate
+from rnnq.cli import main
+from rnnq.ir import RnnqError
+from rnnq.passes import bias_correction
+
+ROOT = Path(__file__).resolve().parents[2]
+#: tools/make_bilstm_fixture.py --seed 7: on BasicMotions' calibration sequences its all-int8
+#: states lose one sequence to the other attractor of a cell (about 16 dB against float)
+BILSTM7 = ROOT / "tests" / "fixtures" / "accuracy" / "bilstm_basicmotions_s7.onnx"
+BM = ROOT / "examples" / "basic_motions_gru"
+JV = ROOT / "examples" / "japanese_vowels"
+SUNSPOTS = ROOT / "examples" / "sunspots_rnn"
+
+
+def _states(m: dict) -> list[int]:
+    return [r.get("state_bits", 8) for r in m["recurrent"]]
+
+
+@pytest.fixture
+def no_bias_correction(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bias correction (chosen before the precision, as it costs nothing at run time) also
+    brings BILSTM7's lost sequence back; with it off the model is one where it does not help."""
+    monkeypatch.setattr(bias_correction, "corrections", lambda *a, **k: {})
+
+
+def test_auto_widens_the_state_the_error_needs(tmp_path: Path, no_bias_correction) -> None:
+    auto = compile_model(BILSTM7, BM / "calib.npz", tmp_path / "auto")
+    narrow = compile_model(BILSTM7, BM / "calib.npz", tmp_path / "int8", precision="int8")
+    c = auto["choices"]["precision"]
+    print(json.dumps(c))
+    r_auto, r_narrow = validate(tmp_path / "auto", BM / "calib.npz"), \
+        validate(tmp_path / "int8", BM / "calib.npz")
+    print(f"calibration data: int8 {r_narrow['int']['sqnr_db']:.1f} dB, auto "
+          f"{r_auto['int']['sqnr_db']:.1f} dB ({c['widened']})")
+    # validate's own figures: the all-int8 build misses 35 dB, the chosen one meets it
+    assert r_narrow["int"]["sqnr_db"] < 35.0 <= r_auto["int"]["sqnr_db"]
+    assert r_auto["c"]["bit_exact"] and r_narrow["c"]["bit_exact"]
+    assert c["met"] and c["widened"] and set(c["widened"]) <= set(c["int16"])
+    assert _states(narrow) == [8, 8, 8, 8]
+    # the cheapest assignment: one state widened, not all four
+    assert _states(auto).count(16) == len(c["int16"]) == 1
+    rec = json.loads((tmp_path / "auto" / "calibration.json").read_text())
+    assert list(rec["layer_state_bits"].values()) == [16]
+    # the compiler's figure is validate's on the same (whole) calibration set
+    assert abs(c["output_sqnr_db"]["chosen"] - r_auto["int"]["sqnr_db"]) < 0.5
+    assert abs(c["output_sqnr_db"]["default"] - r_narrow["int"]["sqnr_db"]) < 0.5
+    assert "precision for min_sqnr 35.0 dB: default" in inspect(tmp_path / "auto")
+
+
+def test_bias_correction_comes_first(tmp_path: Path) -> None:
+    """What costs nothing at run time is tried before a wider state: on BILSTM7 bias
+    correction alone meets the goal, and no state is widened."""
+    m = compile_model(BILSTM7, BM / "calib.npz", tmp_path / "b")
+    c = m["choices"]
+    assert c["bias_correction"]["chosen"] == "on"
+    assert c["precision"]["met"] and c["precision"]["widened"] == []
+    assert _states(m) == [8, 8, 8, 8]
+
+
+def test_a_met_target_widens_nothing(tmp_path: Path) -> None:
+    """Where the default widths already meet --min-sqnr, auto is the default: the same C."""
+    m = compile_model(JV / "model.onnx", JV / "calib.npz", tmp_path / "auto")
+    d = compile_model(JV / "model.onnx", JV / "calib.npz", tmp_path / "int8", precision="int8")
+    c = m["choices"]["precision"]
+    assert c["met"] and c["widened"] == [] and c["tried"] == []
+    assert c["output_sqnr_db"]["default"] >= 35.0
+    assert (tmp_path / "auto" / "model.c").read_bytes() == (tmp_path / "int8" / "model.c").read_bytes()
+    assert _states(m) == _states(d) == [8]
+
+
+def test_an_unreachable_target_is_said_and_the_best_kept(tmp_path: Path) -> None:
+    logs: list[str] = []
+    m = compile_model(JV / "model.onnx", JV / "calib.npz", tmp_path / "b", min_sqnr=80.0,
+                      log=logs.append)
+    c = m["choices"]["precision"]
+    print(c, logs)
+    assert not c["met"] and c["tried"]
+    assert any(s.startswith("warning: precision auto:") and "min_sqnr 80.0 dB" in s
+               for s in logs)
+    assert validate(tmp_path / "b", JV / "test.npz")["c"]["bit_exact"]
+
+
+def test_max_drop_counts_flipped_decisions(tmp_path: Path, no_bias_correction) -> None:
+    m = compile_model(BILSTM7, BM / "calib.npz", tmp_path / "b", max_drop=3.0)
+    c = m["choices"]["precision"]
+    print(c)
+    assert c["target"] == "max_drop 3.0 %"
+    # the default flips two of the 40 calibration sequences' classes; one widened state, one
+    assert c["flips_percent"]["default"] == pytest.approx(2 * 100 / 40)
+    assert c["met"] and c["flips_percent"]["chosen"] == pytest.approx(100 / 40)
+    assert len(c["widened"]) == 1
+    rep = validate(tmp_path / "b", BM / "calib.npz")
+    assert rep["c"]["bit_exact"]
+
+
+def test_forced_layers_by_name_direction_or_output(tmp_path: Path) -> None:
+    spec = "/lstm/LSTM:reverse=int16,/lstm/LSTM_1=int16"
+    m = compile_model(BILSTM7, BM / "calib.npz", tmp_path / "b", precision=spec)
+    assert _states(m) == [8, 16, 16, 16]
+    assert m["choices"]["precision"]["widened"] == []  # forced, not chosen
+    rep = validate(tmp_path / "b", BM / "test.npz")
+    assert rep["c"]["bit_exact"] and rep["c"]["compared_values"] > 0
+    m = compile_model(BILSTM7, BM / "calib.npz", tmp_path / "c", precision="int16")
+    assert _states(m) == [16, 16, 16, 16] and "precision" not in m["choices"]
+    m = compile_model(BILSTM7, BM / "calib.npz", tmp_path / "d",
+                      precision="/lstm/LSTM:forward=int8")
+    assert _states(m)[0] == 8
+
+
+@pytest.mark.parametrize("kw, match", [
+    ({"precision": "nosuch=int16"}, r"no recurrent layer 'nosuch' \(layers: '/lstm/LSTM:forward'"),
+    ({"precision": "/lstm/LSTM=int4"}, "LAYER=int8|int16"),
+    ({"precision": "int12"}, "one of auto, int8, int16"),
+    ({"precision": "int16", "state_bits": 8}, "--state-bits and --precision"),
+    ({"precision": "int16", "fmt": "tflite"}, "C build option"),
+    ({"min_sqnr": float("nan")}, "--min-sqnr"),
+])
+def test_bad_precision_options(kw: dict, match: str, tmp_path: Path) -> None:
+    with pytest.raises(RnnqError, match=match):
+        compile_model(BILSTM7, BM / "calib.npz", tmp_path / "b", **kw)
+    assert not (tmp_path / "b").exists()
+
+
+def test_int16_for_a_vanilla_rnn_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(RnnqError, match="RNN .* has no 16-bit state"):
+        compile_model(SUNSPOTS / "model.onnx", SUNSPOTS / "calib.npz", tmp_path / "b",
+                      precision=f"{_rnn_name()}=int16")
+
+
+def _rnn_name() -> str:
+    from rnnq.api import float_graph
+
+    return next(n.name for n in float_graph(SUNSPOTS / "model.onnx").nodes if n.op == "rnn")
+
+
+def test_max_drop_needs_a_classifier(tmp_path: Path) -> None:
+    with pytest.raises(RnnqError, match="--max-drop: the model has no classifier output"):
+        compile_model(SUNSPOTS / "model.onnx", SUNSPOTS / "calib.npz", tmp_path / "b",
+                      max_drop=1.0)
+
+
+def test_cli_precision_error_is_one_line(tmp_path: Path) -> None:
+    r = CliRunner().invoke(main, ["compile", str(BILSTM7), "--calib", str(BM / "calib.npz"),
+                                  "-o", str(tmp_path / "b"), "--precision", "nosuch=int16"])
+    assert r.exit_code == 2, r.output
+    last = r.output.strip().splitlines()[-1]
+    assert last.startswith("rnnq: error: --precision: no recurrent layer 'nosuch'")
+    assert "Traceback" not in r.output and not (tmp_path / "b").exists()
+    r = CliRunner().invoke(main, ["compile", str(BILSTM7), "--calib", str(BM / "calib.npz"),
+                                  "-o", str(tmp_path / "b"), "--format", "tflite",
+                                  "--min-sqnr", "30"])
+    assert r.exit_code == 2 and "--min-sqnr" in r.output
