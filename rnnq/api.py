@@ -40,7 +40,8 @@ FLOAT_STEPS: tuple[steps.Step, ...] = (steps.import_model, steps.collapse_reshap
 
 #: The steps of each output format, in order.
 PIPELINES: dict[str, tuple[steps.Step, ...]] = {
-    "c": (steps.check_out_dir, steps.resolve_target, *FLOAT_STEPS, steps.load_data, steps.calibrate,
+    "c": (steps.check_out_dir, steps.resolve_target, *FLOAT_STEPS, steps.check_precision,
+          steps.load_data, steps.calibrate,
           steps.quantize_c, steps.emit_c, steps.measure_on_target, steps.describe_c,
           steps.write_folder),
     "tflite": (steps.check_out_dir, *FLOAT_STEPS, steps.load_data, steps.check_tflite,

@@ -156,6 +156,11 @@ def _check_calibration_size(job: Job) -> None:
                         "(ranges and states settle within a few thousand steps)")
 
 
+def check_precision(job: Job) -> None:
+    """--precision's layer names against the imported graph, before calibration's work."""
+    resolve_precision(job.graph, job.precision)
+
+
 def write_folder(job: Job) -> None:
     """job.files + job.manifest -> the build folder, atomically (the model copied in)."""
     build_folder.write(job.out_dir, model_bytes(job.model), job.files, job.manifest)

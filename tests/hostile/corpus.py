@@ -606,6 +606,11 @@ def build(root: Path) -> list[Case]:
             ("format_option_mismatch", ["--tflite-loop", "while"], "--tflite-loop"),
             ("flash_negative", ["--flash", "-1"], "--flash"),
             ("input_bits_12", ["--input-bits", "12"], "--input-bits"),
+            ("precision_unknown_layer", ["--precision", "lstm9=int16"], "--precision"),
+            ("precision_width", ["--precision", "int4"], "--precision"),
+            ("precision_injection", ["--precision", "a\";system(\"x\");//=int16"],
+             "--precision"),
+            ("min_sqnr_negative", ["--min-sqnr", "-3"], "--min-sqnr"),
             ("unknown_option", ["--turbo"], "--turbo")]:
         c.compile(case, good_model, *opts, names=names)
     toml = c.dir("target_outside_targets") / "evil.toml"

@@ -30,7 +30,7 @@ def _kind(name: str) -> str:
         if name.startswith(prefix):
             return kind
     if any(name.startswith(p) for p in ("seq_len", "headroom", "target_", "format_", "flash",
-                                        "input_bits", "unknown_option", "calib_method",
+                                        "input_bits", "precision", "min_sqnr", "unknown_option", "calib_method",
                                         "max_steps", "validate_on")):
         return "option"
     return "model"
