@@ -16,10 +16,11 @@ import numpy as np
 
 from rnnq.data import Dataset, playback, valid_mask
 from rnnq.ir import Graph, RnnqError, Stage
-from rnnq.ir.ops import INITIAL_STATES, LAYOUT, RECURRENT
+from rnnq.ir.ops import INITIAL_STATES, RECURRENT
 from rnnq.passes import bias_correction
 from rnnq.passes.observer import Observer
 from rnnq.passes.qparams import widen
+from rnnq.passes.reach import FREE, reachable
 from rnnq.sim.float_ref import run_float
 
 
@@ -41,27 +42,6 @@ def _at_end(v: np.ndarray, lengths: np.ndarray, graph: Graph) -> np.ndarray:
     if graph.meta.get("streaming", True):
         return v[valid_mask(lengths, v.shape[1])]
     return v[np.arange(v.shape[0]), lengths - 1]
-
-
-#: Natural bounds of recurrent outputs: headroom never widens a range past them.
-_BOUNDS = {"lstm": (-1.0, 1.0), "gru": (-1.0, 1.0), ("rnn", "tanh"): (-1.0, 1.0),
-           ("rnn", "sigmoid"): (0.0, 1.0)}
-
-
-def _bounds(graph: Graph, name: str) -> tuple[float, float]:
-    """Natural bounds of a tensor: those of the recurrent outputs it is a view of, if any (a
-    Concat is bounded by all of its inputs: h and c packed in one state tensor take the cell's
-    unbounded range, not the hidden state's +-1)."""
-    p = graph.producer(name)
-    if p is not None and p.op == "concat":
-        parts = [_bounds(graph, i) for i in p.inputs]
-        return (min(b[0] for b in parts), max(b[1] for b in parts))
-    if p is not None and p.op in LAYOUT:
-        return _bounds(graph, p.inputs[0])
-    if p is None or (p.op == "lstm" and name != p.outputs[0]):  # not recurrent, or the cell
-        return (-np.inf, np.inf)
-    key = (p.op, p.attrs.get("act", "tanh")) if p.op == "rnn" else p.op
-    return _BOUNDS.get(key, (-np.inf, np.inf))
 
 
 def _initial_h(graph: Graph, recurrent) -> dict[str, tuple[float, float]]:
@@ -98,8 +78,13 @@ def calibrate(graph: Graph, data: Dataset, method: str = "minmax", percentile: f
             if progress:
                 progress(done, total)
     held = _initial_h(graph, recurrent)
+    reach = reachable(graph)
     for t in acts:
-        lo, hi = widen(*obs.range(t.name), headroom, _bounds(graph, t.name))
+        lo, hi = obs.range(t.name)
+        # headroom where values can drift: never past what the tensor can reach (nor inside
+        # what calibration saw)
+        r = reach.get(t.name, FREE)
+        lo, hi = widen(lo, hi, headroom, (min(r[0], float(lo[0])), max(r[1], float(hi[0]))))
         h0lo, h0hi = held.get(t.name, (0.0, 0.0))
         t.range = (min(float(lo[0]), h0lo), max(float(hi[0]), h0hi))
     lo, hi = widen(*obs.range(graph.inputs[0], per_channel=True), headroom)
