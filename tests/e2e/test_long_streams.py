@@ -2,7 +2,7 @@
 
 A GRU whose update gate is near 1 moves its state by less than an int8 step per call; an
 8-bit state rounds those updates away and freezes where the float state does not. With the
-16-bit GRU state (--state-bits auto) the error per decade of steps stays where it starts.
+16-bit GRU state (--precision auto) the error per decade of steps stays where it starts.
 10^5 steps of constant maximal input (each feature at its largest calibration value), float
 reference against the integer simulator; the C is checked against the simulator on the same
 stream, every step.
@@ -80,7 +80,7 @@ def test_gru_error_per_decade_stays_within_3db(stream, tmp_path: Path) -> None:
 
 
 def test_gru_with_an_8bit_state_freezes(stream, tmp_path: Path) -> None:
-    """What the 16-bit state fixes (the state before it): the same GRU with --state-bits 8."""
+    """What the 16-bit state fixes (the state before it): the same GRU with --precision int8."""
     build = tmp_path / "b8"
     compile_model(GRU / "model.onnx", GRU / "calib.npz", build, state_bits=8)
     dec = _decades(build, stream)

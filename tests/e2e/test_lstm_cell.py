@@ -69,7 +69,7 @@ def test_slow_integrators_beside_large_cells(tmp_path: Path) -> None:
 
 
 def test_lstm_16bit_state_bit_exact(tmp_path: Path) -> None:
-    """--state-bits 16 gives the LSTM an int16 h (the _h16 steps): C bit-exact with the
+    """--precision int16 (--state-bits 16) gives the LSTM an int16 h (the _h16 steps): C bit-exact with the
     simulator, the manifest says so, and the model is at least as close to float as with the
     measured default."""
     model, calib, test = tmp_path / "m.onnx", tmp_path / "calib.npz", tmp_path / "test.npz"
