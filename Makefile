@@ -26,13 +26,18 @@ demo: setup
 	$(BIN)/rnnq validate $(OUT)/japanese_vowels --data $(EXAMPLE)/test.npz \
 	    --json $(OUT)/japanese_vowels_report.json
 
+# One pytest worker per CPU (pytest-xdist), a test file's tests on one worker (their
+# module fixtures are built once); TEST_JOBS=0 runs them in this process.
+TEST_JOBS ?= auto
+PYTEST = $(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_JOBS) --dist loadfile
+
 test: setup-dev
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+	$(PYTEST) tests
 
 # Every emulated board, RISC-V included (needs gcc-riscv64-unknown-elf,
 # picolibc-riscv64-unknown-elf and qemu-system-misc besides what .ci/run installs).
 test-all: setup-dev
-	RNNQ_TEST_ALL=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests
+	RNNQ_TEST_ALL=1 $(PYTEST) tests
 
 # Instruction counts on an emulated Cortex-M4 (bench/README.md is regenerated).
 bench: setup-dev

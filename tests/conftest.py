@@ -12,9 +12,21 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "japanese_vowels"
 
 
+#: Test files that take minutes (a corpus of processes, every op case compiled, 10^6-step
+#: streams): collected first, so that parallel workers (make test) do not end waiting on one.
+SLOW_FIRST = ("hostile/test_hostile.py", "frontend/test_ops.py", "e2e/test_long_streams.py")
+
+
+def _slow_rank(item) -> int:
+    path = str(item.path).replace(os.sep, "/")
+    return next((k for k, s in enumerate(SLOW_FIRST) if path.endswith(s)), len(SLOW_FIRST))
+
+
 def pytest_collection_modifyitems(config, items) -> None:
-    """Tests marked all_boards run only in `make test-all` (RNNQ_TEST_ALL=1): deselected, not
-    skipped, so that a CI run shows no skip that is not a missing tool."""
+    """The slowest files first (stable otherwise). Tests marked all_boards run only in `make
+    test-all` (RNNQ_TEST_ALL=1): deselected, not skipped, so that a CI run shows no skip that
+    is not a missing tool."""
+    items.sort(key=_slow_rank)
     if os.environ.get("RNNQ_TEST_ALL") == "1":
         return
     keep = [i for i in items if i.get_closest_marker("all_boards") is None]
