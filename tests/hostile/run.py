@@ -77,7 +77,7 @@ def _option(argv: list[str], *flags: str) -> str | None:
 def _run(argv: list[str], cwd: Path, trace: Path, tmp: Path) -> tuple[int, str, str, float]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RNNQ_")}
     env.update({"RNNQ_TRACE": str(trace), "TMPDIR": str(tmp), "PYTHONDONTWRITEBYTECODE": "1",
-                "PYTHONPATH": str(ROOT), "COLUMNS": "100"})
+                "PYTHONPATH": str(ROOT), "COLUMNS": "100", "RNNQ_CACHE": str(_cache(cwd))})
     t0 = time.monotonic()
     try:
         p = subprocess.run([sys.executable, "-m", "tests.hostile.traced", *argv], cwd=cwd,
@@ -87,6 +87,12 @@ def _run(argv: list[str], cwd: Path, trace: Path, tmp: Path) -> tuple[int, str, 
         return -999, "", "", time.monotonic() - t0
     return (p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace"),
             time.monotonic() - t0)
+
+
+def _cache(cdir: Path) -> Path:
+    """The case's object cache (validate's compiled runtime, RNNQ_CACHE): the one place
+    besides -o and the temporary folder where rnnq may write."""
+    return cdir / ".cache"
 
 
 def _own_temporary(path: str, out: str | None) -> bool:
@@ -154,7 +160,8 @@ def check_case(root: Path, case: dict) -> Outcome:
                                     f"{lines[0][:300]}")
             if o and not existed and Path(o).exists():
                 out.problems.append(f"{where}failed compile left {o} behind")
-        allowed = [tmp.resolve(), Path("/dev/null"), trace.resolve(), *dests]
+        allowed = [tmp.resolve(), Path("/dev/null"), trace.resolve(), _cache(cdir).resolve(),
+                   *dests]
         for ln in trace.read_text().splitlines() if trace.exists() else []:
             rec = json.loads(ln)
             if rec["event"] == "subprocess.Popen":
