@@ -38,6 +38,17 @@ def _keep(v):
     return v
 
 
+def _steps(x: np.ndarray) -> np.ndarray:
+    """x [M, T, I] as [T, M, I], each step contiguous: one BLAS product per step is several
+    times faster than one stacked product over [M, T, I] (and needs no [M, T, 4H] buffer)."""
+    return np.ascontiguousarray(np.moveaxis(x, 1, 0), dtype=np.float64)
+
+
+def _batch_first(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
+    """[T, M, K] per-step buffers -> [M, T, K]."""
+    return tuple(np.moveaxis(a, 0, 1) for a in arrays)
+
+
 def lstm_float(x, w, r, b, h0, c0, p, attrs, qh=_keep, qc=_keep):
     """ONNX LSTM one direction (gates i, o, f, c) over x [M, T, I] -> (y, c, gate pre-acts).
     qh, qc: applied to the states at every step (fake quantisation; identity by default)."""
@@ -47,19 +58,19 @@ def lstm_float(x, w, r, b, h0, c0, p, attrs, qh=_keep, qc=_keep):
     h = np.broadcast_to(h0, (m, hsz)).astype(np.float64)
     c = np.broadcast_to(c0, (m, hsz)).astype(np.float64)
     pi, po, pf = p[:hsz], p[hsz : 2 * hsz], p[2 * hsz :]
-    xw = x @ w.T + b
-    ys, cs, gs = (np.empty((m, t_len, k)) for k in (hsz, hsz, 4 * hsz))
+    xs, wt, rt = _steps(x), np.ascontiguousarray(w.T), np.ascontiguousarray(r.T)
+    ys, cs, gs = (np.empty((t_len, m, k)) for k in (hsz, hsz, 4 * hsz))
     for t in range(t_len):
-        g = xw[:, t] + h @ r.T
-        gs[:, t] = g
+        g = xs[t] @ wt + b + h @ rt
+        gs[t] = g
         gi, go, gf, gc = (g[:, k * hsz : (k + 1) * hsz] for k in range(4))
         i = act(clip(gi + pi * c))
         f = 1.0 - i if attrs.get("input_forget") else act(clip(gf + pf * c))
         c = qc(f * c + i * np.tanh(clip(gc)))
         o = act(clip(go + po * c))
         h = qh(o * np.tanh(c))
-        ys[:, t], cs[:, t] = h, c
-    return ys, cs, gs
+        ys[t], cs[t] = h, c
+    return _batch_first(ys, cs, gs)
 
 
 def gru_float(x, w, r, wb, rb, h0, attrs, qh=_keep):
@@ -68,22 +79,23 @@ def gru_float(x, w, r, wb, rb, h0, attrs, qh=_keep):
     hsz = r.shape[1]
     act, clip = _gate_fn(attrs), _clip(attrs)
     h = np.broadcast_to(h0, (m, hsz)).astype(np.float64)
-    xw = x @ w.T + wb
-    rz, rr, rh = r[:hsz], r[hsz : 2 * hsz], r[2 * hsz :]
-    ys, gs = np.empty((m, t_len, hsz)), np.empty((m, t_len, 3 * hsz))
+    xs, wt = _steps(x), np.ascontiguousarray(w.T)
+    rzr, rht = np.ascontiguousarray(r[: 2 * hsz].T), np.ascontiguousarray(r[2 * hsz :].T)
+    ys, gs = np.empty((t_len, m, hsz)), np.empty((t_len, m, 3 * hsz))
     for t in range(t_len):
-        gz = xw[:, t, :hsz] + h @ rz.T + rb[:hsz]
-        gr = xw[:, t, hsz : 2 * hsz] + h @ rr.T + rb[hsz : 2 * hsz]
+        xw = xs[t] @ wt + wb
+        gzr = xw[:, : 2 * hsz] + h @ rzr + rb[: 2 * hsz]
+        gz, gr = gzr[:, :hsz], gzr[:, hsz:]
         z, rg = act(clip(gz)), act(clip(gr))
         if attrs.get("linear_before_reset"):
-            gh = xw[:, t, 2 * hsz :] + rg * (h @ rh.T + rb[2 * hsz :])
+            gh = xw[:, 2 * hsz :] + rg * (h @ rht + rb[2 * hsz :])
         else:
-            gh = xw[:, t, 2 * hsz :] + (rg * h) @ rh.T + rb[2 * hsz :]
+            gh = xw[:, 2 * hsz :] + (rg * h) @ rht + rb[2 * hsz :]
         n = np.tanh(clip(gh))
         h = qh((1.0 - z) * n + z * h)
-        ys[:, t] = h
-        gs[:, t] = np.concatenate([gz, gr, gh], axis=1)
-    return ys, gs
+        ys[t] = h
+        gs[t, :, : 2 * hsz], gs[t, :, 2 * hsz :] = gzr, gh
+    return _batch_first(ys, gs)
 
 
 _RNN_ACTS = {"tanh": np.tanh, "relu": lambda v: np.maximum(v, 0.0), "sigmoid": sigmoid}
@@ -94,14 +106,14 @@ def rnn_float(x, w, r, b, h0, attrs, qh=_keep):
     hsz = r.shape[1]
     f, clip = _RNN_ACTS[attrs.get("act", "tanh")], _clip(attrs)
     h = np.broadcast_to(h0, (m, hsz)).astype(np.float64)
-    xw = x @ w.T + b
-    ys, gs = np.empty((m, t_len, hsz)), np.empty((m, t_len, hsz))
+    xs, wt, rt = _steps(x), np.ascontiguousarray(w.T), np.ascontiguousarray(r.T)
+    ys, gs = np.empty((t_len, m, hsz)), np.empty((t_len, m, hsz))
     for t in range(t_len):
-        g = xw[:, t] + h @ r.T
-        gs[:, t] = g
+        g = xs[t] @ wt + b + h @ rt
+        gs[t] = g
         h = qh(f(clip(g)))
-        ys[:, t] = h
-    return ys, gs
+        ys[t] = h
+    return _batch_first(ys, gs)
 
 
 def reverse_within(a: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -211,7 +223,9 @@ def state_rows(node: Node, states: dict, which: str, n: int, hsz: int):
 
 def _recurrent(graph: Graph, node: Node, val, lengths: np.ndarray, states: dict,
                quant: dict | None = None):
-    x, *consts = (val(i) for i in node.inputs)
+    # float64 throughout: a float32 operand would take numpy's matmul off BLAS (a 30x slower
+    # loop) and the result is float64 either way
+    x, *consts = (np.asarray(val(i), np.float64) for i in node.inputs)
     fn = _RECURRENT[node.op]
     for k, which in zip((i - 1 for i in INITIAL_STATES[node.op]), "hc"):  # [B, H] -> a row per (sequence, batch)
         given = state_rows(node, states, which, x.shape[0], consts[k].shape[-1])
