@@ -113,6 +113,9 @@ def test_forced_layers_by_name_direction_or_output(tmp_path: Path) -> None:
     assert m["choices"]["precision"]["widened"] == []  # forced, not chosen
     rep = validate(tmp_path / "b", BM / "test.npz")
     assert rep["c"]["bit_exact"] and rep["c"]["compared_values"] > 0
+    # inspect names the layers as --precision takes them
+    text = inspect(tmp_path / "b")
+    assert "LSTM /lstm/LSTM:reverse (reverse): I=6 H=16" in text and "state int16" in text
     m = compile_model(BILSTM7, BM / "calib.npz", tmp_path / "c", precision="int16")
     assert _states(m) == [16, 16, 16, 16] and "precision" not in m["choices"]
     m = compile_model(BILSTM7, BM / "calib.npz", tmp_path / "d",
