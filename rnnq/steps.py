@@ -319,7 +319,8 @@ def _choose_precision(job: Job, q: Graph, data: Dataset, fenv: dict, base: float
     db, flips = (base, None) if drop is None else measured.compare(g, fenv, q, data)
     if drop is not None and flips is None:
         raise RnnqError("--max-drop: the model has no classifier output (an output whose last "
-                        "dimension has two or more classes); use --min-sqnr")
+                        "dimension has two or more classes, or one probability in [0, 1]); "
+                        "use --min-sqnr")
 
     goal = f"max_drop {drop} %" if drop is not None else f"min_sqnr {job.min_sqnr} dB"
 

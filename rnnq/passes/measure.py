@@ -10,6 +10,7 @@ import numpy as np
 from rnnq.data import Dataset, valid_mask
 from rnnq.ir import Graph
 from rnnq.ir.states import state_values
+from rnnq.passes.reach import reachable
 from rnnq.report import sqnr_db
 from rnnq.sim.float_ref import run_float
 from rnnq.sim.integer import (
@@ -51,10 +52,13 @@ def output_sqnr(fg: Graph, fenv: dict[str, np.ndarray], ig: Graph, data: Dataset
 
 def compare(fg: Graph, fenv: dict[str, np.ndarray], ig: Graph, data: Dataset
             ) -> tuple[float, float | None]:
-    """(output_sqnr, flips): flips is the percentage of decisions (argmax over the last axis
-    of an output with at least two classes, at the positions output_sqnr compares) where the
-    integer graph and the float one differ, the largest over such outputs; None without one.
-    It bounds how many accuracy points the integer model can lose against the float one."""
+    """(output_sqnr, flips): flips is the percentage of decisions where the integer graph and
+    the float one differ, at the positions output_sqnr compares, the largest over the outputs
+    that make decisions: argmax over the last axis of an output with two or more classes, or
+    value > 0.5 of a single probability (an output that can only reach [0, 1]: a sigmoid's, a
+    VAD's); None without one. It bounds how many accuracy points the integer model can lose
+    against the float one."""
+    reach = reachable(fg)
     env = run_integer(ig, quantize_input(ig, data.x), data.lengths,
                       quantize_states(ig, data.states or {}))
     mask = valid_mask(data.lengths, data.x.shape[1])
@@ -70,6 +74,8 @@ def compare(fg: Graph, fenv: dict[str, np.ndarray], ig: Graph, data: Dataset
         dbs.append(sqnr_db(f, i))
         if f.ndim >= 2 and f.shape[-1] >= 2:
             flips.append(100.0 * float(np.mean(f.argmax(-1) != i.argmax(-1))))
+        elif f.shape[-1] == 1 and 0.0 <= reach[fname][0] and reach[fname][1] <= 1.0:
+            flips.append(100.0 * float(np.mean((f > 0.5) != (i > 0.5))))
     ints = state_outputs(ig, env)
     for name, info in fg.meta.get("state_inputs", {}).items():
         if "output" in info:

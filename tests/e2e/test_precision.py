@@ -166,3 +166,52 @@ def test_cli_precision_error_is_one_line(tmp_path: Path) -> None:
                                   "-o", str(tmp_path / "b"), "--format", "tflite",
                                   "--min-sqnr", "30"])
     assert r.exit_code == 2 and "--min-sqnr" in r.output
+
+
+def _vad_like(path: Path, seed: int) -> None:
+    """x [T, 1, F] -> LSTM(H) -> one speech probability per step, sigmoid(h w + b)."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, numpy_helper
+    from onnx import helper as oh
+
+    f, h = 6, 16
+    r = np.random.default_rng(seed)
+    c = {"W": r.normal(size=(1, 4 * h, f)) / 2, "R": r.normal(size=(1, 4 * h, h)) / 3,
+         "w": r.normal(size=(h, 1)) * 2, "b": np.array([0.1]), "axis": np.array([1])}
+    c = {k: v.astype(np.float32) if v.dtype != np.int64 else v for k, v in c.items()}
+    g = oh.make_graph(
+        [oh.make_node("LSTM", ["x", "W", "R"], ["Y"], hidden_size=h),
+         oh.make_node("Squeeze", ["Y", "axis"], ["hs"]),
+         oh.make_node("MatMul", ["hs", "w"], ["m"]), oh.make_node("Add", ["m", "b"], ["a"]),
+         oh.make_node("Sigmoid", ["a"], ["p"])], "vad",
+        [oh.make_tensor_value_info("x", TensorProto.FLOAT, ["T", 1, f])],
+        [oh.make_tensor_value_info("p", TensorProto.FLOAT, ["T", 1, 1])],
+        [numpy_helper.from_array(v, k) for k, v in c.items()])
+    onnx.save(oh.make_model(g, opset_imports=[oh.make_opsetid("", 17)]), path)
+    x = r.normal(size=(12, 40, f)).astype(np.float32)
+    np.savez(path.with_suffix(".npz"), x=x)
+
+
+def test_max_drop_on_a_single_probability(tmp_path: Path) -> None:
+    """A sigmoid output (a VAD's speech probability) decides at 0.5: --max-drop counts those
+    decisions; the count is checked against onnxruntime and the build's integer model."""
+    import numpy as np
+    import onnxruntime as ort
+
+    from rnnq.api import simulate
+
+    model = tmp_path / "vad.onnx"
+    _vad_like(model, 5)
+    calib = model.with_suffix(".npz")
+    m = compile_model(model, calib, tmp_path / "b", max_drop=100.0)
+    c = m["choices"]["precision"]
+    assert c["target"] == "max_drop 100.0 %" and c["met"]
+    x = np.load(calib)["x"]
+    sess = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    pf = np.stack([sess.run(None, {"x": s[:, None, :]})[0].reshape(-1) for s in x])
+    pi = next(iter(simulate(tmp_path / "b", calib).values())).reshape(pf.shape)
+    flips = 100.0 * float(np.mean((pf > 0.5) != (pi > 0.5)))
+    print(f"{flips:.2f} % of {pf.size} decisions flip")
+    assert c["flips_percent"]["default"] == pytest.approx(flips, abs=0.01)
+    assert 0.0 < np.mean(pf > 0.5) < 1.0  # both decisions occur
