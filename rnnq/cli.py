@@ -122,7 +122,7 @@ def main() -> None:
 @click.option("--max-drop", type=click.FloatRange(0, 100), default=None, metavar="PP",
               help="C, --precision auto: instead of --min-sqnr, a classifier's decisions "
                    "(argmax, or a single probability > 0.5) may differ from the float model's "
-                   "on at most PP %% of the calibration data (a bound on the accuracy points "
+                   "on at most PP % of the calibration data (a bound on the accuracy points "
                    "lost).")
 @click.option("--state-bits", type=click.Choice(["auto", "8", "16"]), default="auto",
               hidden=True, help="The older spelling of --precision int8 / int16.")
