@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import tempfile
-from collections import Counter
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -258,14 +257,19 @@ def inspect(path: str | Path) -> str:
         lines.append(f"on {m['target']}: flash {tm['flash_bytes']} B, RAM {tm['ram_bytes']} B "
                      f"(stack {tm['stack_bytes']} B); budget {tm['flash_budget_bytes']} / "
                      f"{tm['ram_budget_bytes']} B ({tm['part']})")
-    shared = Counter(r["node"] for r in m["recurrent"])
+    shared: dict[str, list[dict]] = {}
+    for r in m["recurrent"]:
+        shared.setdefault(r["node"], []).append(r)
     for r in m["recurrent"]:
         cell = (f", cell Q{31 - r['cell_frac_bits']}.{r['cell_frac_bits']} (calibrated "
                 f"max |c| {r['cell_absmax_calibrated']:.3g})" if "cell_frac_bits" in r else "")
         cell += f", state int{r['state_bits']}" if "state_bits" in r else ""
         # the name --precision takes (steps.layer_labels): NAME, or NAME:forward / :reverse
-        label = r["node"] if shared[r["node"]] == 1 else \
-            f"{r['node']}:{'reverse' if r['reverse'] else 'forward'}"
+        same = shared[r["node"]]
+        label = (r["node"] if len(same) == 1 else
+                 f"{r['node']}:{'reverse' if r['reverse'] else 'forward'}"
+                 if len(same) == 2 and same[0]["reverse"] != same[1]["reverse"] else
+                 f"{r['node']}:d{same.index(r)}")
         lines.append(f"{r['kind'].upper()} {label}{' (reverse)' if r['reverse'] else ''}: "
                      f"I={r['input_size']} H={r['hidden_size']}{cell}")
     if not m.get("streaming", True):
