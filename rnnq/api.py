@@ -25,6 +25,7 @@ from rnnq.build_folder import BuildFolder, open_build
 from rnnq.data import DataSource, load_npz
 from rnnq.diagnose import per_layer_c, per_layer_tflite
 from rnnq.ir import Graph, RnnqError, macs_per_step, node_macs, static_time
+from rnnq.ir.ops import INT_RECURRENT
 from rnnq.passes.calibrate import apply_ranges
 from rnnq.passes.quantize import quantize
 from rnnq.validation import simulate as simulate_build
@@ -257,19 +258,13 @@ def inspect(path: str | Path) -> str:
         lines.append(f"on {m['target']}: flash {tm['flash_bytes']} B, RAM {tm['ram_bytes']} B "
                      f"(stack {tm['stack_bytes']} B); budget {tm['flash_budget_bytes']} / "
                      f"{tm['ram_budget_bytes']} B ({tm['part']})")
-    shared: dict[str, list[dict]] = {}
-    for r in m["recurrent"]:
-        shared.setdefault(r["node"], []).append(r)
-    for r in m["recurrent"]:
+    labels = steps.layer_labels(ig)  # the names --precision takes
+    rec_nodes = [n for n in ig.nodes if n.op in INT_RECURRENT]
+    for r, n in zip(m["recurrent"], rec_nodes, strict=True):
         cell = (f", cell Q{31 - r['cell_frac_bits']}.{r['cell_frac_bits']} (calibrated "
                 f"max |c| {r['cell_absmax_calibrated']:.3g})" if "cell_frac_bits" in r else "")
         cell += f", state int{r['state_bits']}" if "state_bits" in r else ""
-        # the name --precision takes (steps.layer_labels): NAME, or NAME:forward / :reverse
-        same = shared[r["node"]]
-        label = (r["node"] if len(same) == 1 else
-                 f"{r['node']}:{'reverse' if r['reverse'] else 'forward'}"
-                 if len(same) == 2 and same[0]["reverse"] != same[1]["reverse"] else
-                 f"{r['node']}:d{same.index(r)}")
+        label = labels[n.outputs[0]]
         lines.append(f"{r['kind'].upper()} {label}{' (reverse)' if r['reverse'] else ''}: "
                      f"I={r['input_size']} H={r['hidden_size']}{cell}")
     if not m.get("streaming", True):

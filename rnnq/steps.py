@@ -27,7 +27,7 @@ from rnnq.backends.tflite.quantize import quantize as quantize_tgraph
 from rnnq.data import Dataset, DataSource, load_npz
 from rnnq.frontend.onnx import import_onnx, model_bytes
 from rnnq.ir import Graph, RnnqError, static_time
-from rnnq.ir.ops import RECURRENT
+from rnnq.ir.ops import RECURRENT, recurrent_kind
 from rnnq.ir.tgraph import TGraph
 from rnnq.passes import bias_correction, canonicalize
 from rnnq.passes import measure as measured
@@ -235,9 +235,10 @@ def parse_precision(spec: str) -> tuple[str, dict[str, int]]:
 
 
 def layer_labels(g: Graph) -> dict[str, str]:
-    """{output name: label} of the recurrent nodes: the node's name, with ':forward' /
-    ':reverse' (or ':d<k>') where one ONNX node became several (a bidirectional layer)."""
-    rec = [n for n in g.nodes if n.op in RECURRENT]
+    """{output name: label} of the recurrent nodes (float or integer graph): the node's name,
+    with ':forward' / ':reverse' (or ':d<k>') where one ONNX node became several (a
+    bidirectional layer). --precision takes these; `rnnq inspect` prints them."""
+    rec = [n for n in g.nodes if recurrent_kind(n.op)]
     out = {}
     for n in rec:
         same = [m for m in rec if m.name == n.name]

@@ -58,7 +58,7 @@ def compare(fg: Graph, fenv: dict[str, np.ndarray], ig: Graph, data: Dataset
     value > 0.5 of a single probability (an output that can only reach [0, 1]: a sigmoid's, a
     VAD's); None without one. It bounds how many accuracy points the integer model can lose
     against the float one."""
-    reach = reachable(fg)
+    reach: dict | None = None  # what each float tensor can reach, for one-column outputs
     env = run_integer(ig, quantize_input(ig, data.x), data.lengths,
                       quantize_states(ig, data.states or {}))
     mask = valid_mask(data.lengths, data.x.shape[1])
@@ -74,8 +74,10 @@ def compare(fg: Graph, fenv: dict[str, np.ndarray], ig: Graph, data: Dataset
         dbs.append(sqnr_db(f, i))
         if f.ndim >= 2 and f.shape[-1] >= 2:
             flips.append(100.0 * float(np.mean(f.argmax(-1) != i.argmax(-1))))
-        elif f.shape[-1] == 1 and 0.0 <= reach[fname][0] and reach[fname][1] <= 1.0:
-            flips.append(100.0 * float(np.mean((f > 0.5) != (i > 0.5))))
+        elif f.shape[-1] == 1:
+            reach = reachable(fg) if reach is None else reach
+            if 0.0 <= reach[fname][0] and reach[fname][1] <= 1.0:
+                flips.append(100.0 * float(np.mean((f > 0.5) != (i > 0.5))))
     ints = state_outputs(ig, env)
     for name, info in fg.meta.get("state_inputs", {}).items():
         if "output" in info:
