@@ -11,9 +11,26 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+#: A requantisation whose shift is at least this is the high word of the 32 x 32-bit product
+#: plus a rounding shift (rnnq_requant in rnnq_fixedpoint.h).
+HI_SHIFT_MIN = 33
+
+
+class _RequantHi:
+    """Sets the derived field requant_hi of a recurrent layer's params: 1 when every row shift
+    and out_shift (where used) reach HI_SHIFT_MIN. The C kernels then take their branch-free
+    path (which compilers vectorise); the integers are the same either way."""
+
+    def __post_init__(self) -> None:
+        shifts = [np.asarray(self.shift_x), np.asarray(self.shift_h)]
+        if getattr(self, "act", 0) != 1:  # a Relu RNN has no output requantisation
+            shifts.append(np.asarray([self.out_shift]))
+        hi = all(s.size == 0 or int(s.min()) >= HI_SHIFT_MIN for s in shifts)
+        object.__setattr__(self, "requant_hi", int(hi))
+
 
 @dataclass(frozen=True, eq=False)
-class LstmParams:
+class LstmParams(_RequantHi):
     """Integer LSTM step. Gate rows are ONNX-ordered blocks of H: i, o, f, c.
 
     g[r] = sat16(requant(bias_x[r] + w[r]·x, mult_x[r], shift_x[r])
@@ -62,10 +79,11 @@ class LstmParams:
     p_mult: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))  # int32 [3]
     p_shift: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))  # int32 [3]
     state_bits: int = 8  # 8 or 16: the width of h (16: symmetric, out_zp 0, sat16, h0 int16)
+    requant_hi: int = field(init=False)  # derived (_RequantHi): a C fast path, same bits
 
 
 @dataclass(frozen=True, eq=False)
-class GruParams:
+class GruParams(_RequantHi):
     """Integer GRU step. Rows are ONNX-ordered blocks of H: z, r, h (candidate).
 
     z, r rows (0..2H-1), with h the int8 state (its zero point folded into bias_h):
@@ -109,10 +127,11 @@ class GruParams:
     hs_offset: int = 0
     clip: int = 0
     state_bits: int = 8  # 8 or 16: the width of h
+    requant_hi: int = field(init=False)  # derived (_RequantHi): a C fast path, same bits
 
 
 @dataclass(frozen=True, eq=False)
-class RnnParams:
+class RnnParams(_RequantHi):
     """Integer vanilla RNN step (ONNX RNN), rows of H.
 
     act 0 (Tanh) / 2 (Sigmoid):
@@ -140,6 +159,7 @@ class RnnParams:
     out_zp: int
     h0: np.ndarray  # int8 [H]
     clip: int = 0  # Q3.12 (act 0/2) or h units (act 1), 0 = none
+    requant_hi: int = field(init=False)  # derived (_RequantHi): a C fast path, same bits
 
 
 @dataclass(frozen=True, eq=False)

@@ -41,6 +41,12 @@ def _qm(rng: np.random.Generator, n: int, lo_exp: float, hi_exp: float):
     return m, s
 
 
+def _gate_top(rng: np.random.Generator) -> float:
+    """The largest log2 factor of gate-row requantisations: -2 (every shift >= 33, the C
+    kernels' requant_hi path) or, half the time, 1 (some shifts <= 32: the general path)."""
+    return -2.0 if rng.integers(2) else 1.0
+
+
 def random_hard_sigmoid(rng: np.random.Generator) -> dict:
     """gate_act 1 fields: ONNX HardSigmoid alpha in [0.05, 1], beta in [0, 1] on Q3.12 -> Q0.15
     (slope alpha * 8 per Q3.12 unit); sometimes an integer slope with hs_shift 0."""
@@ -78,8 +84,9 @@ def random_lstm(
     G = 4 * H
     wide = 8 if state_bits == 16 else 0
     # Q3.12 gates: accumulators of up to ~2^14 * K units scaled by 2^-12 .. 2^-2.
-    mx, sx = _qm(rng, G, -12, -2)
-    mh, sh = _qm(rng, G, -12 - wide, -2 - wide)
+    top = _gate_top(rng)
+    mx, sx = _qm(rng, G, -12, top)
+    mh, sh = _qm(rng, G, -12 - wide, top - wide)
     om, osh = nq.quantize_multiplier(2.0 ** (rng.uniform(-27, -19) + wide))  # Q0.30 -> h
     extra: dict = {}
     if hard_sigmoid:
@@ -144,8 +151,9 @@ def random_gru(
     scaled as the quantiser scales them (2^8 smaller, 2^8 larger)."""
     G = 3 * H
     wide = 8 if state_bits == 16 else 0
-    mx, sx = _qm(rng, G, -12, -2)
-    mh, sh = _qm(rng, G, -12 - wide, -2 - wide)
+    top = _gate_top(rng)
+    mx, sx = _qm(rng, G, -12, top)
+    mh, sh = _qm(rng, G, -12 - wide, top - wide)
     if not linear_before_reset:
         # Candidate rows see rw . (r * (h - zp) / 2^8): accumulators up to ~H * 2^22.
         mh[2 * H :], sh[2 * H :] = _qm(rng, H, -20, -10)
@@ -183,13 +191,15 @@ RNN_ACTS = {"tanh": 0, "relu": 1, "sigmoid": 2}
 def random_rnn(rng: np.random.Generator, I: int, H: int, act: int, *, clip: bool = False):
     if act == 1:
         # Relu: accumulators straight to h units.
-        mx, sx = _qm(rng, H, -16, -6)
-        mh, sh = _qm(rng, H, -16, -6)
+        top = -6.0 if rng.integers(2) else 1.0
+        mx, sx = _qm(rng, H, -16, top)
+        mh, sh = _qm(rng, H, -16, top)
         om, osh = 0, 1
         c = int(rng.integers(1, 300)) if clip else 0
     else:
-        mx, sx = _qm(rng, H, -12, -2)
-        mh, sh = _qm(rng, H, -12, -2)
+        top = _gate_top(rng)
+        mx, sx = _qm(rng, H, -12, top)
+        mh, sh = _qm(rng, H, -12, top)
         om, osh = nq.quantize_multiplier(2.0 ** rng.uniform(-11, -5))  # Q0.15 -> int8
         c = random_clip(rng) if clip else 0
     return RnnParams(
@@ -340,6 +350,7 @@ class CLstmParams(ctypes.Structure):
         ("p_mult", _P),
         ("p_shift", _P),
         ("state_bits", _I32),
+        ("requant_hi", _I32),
     ]
 
 
@@ -366,6 +377,7 @@ class CGruParams(ctypes.Structure):
         ("hs_offset", _I32),
         ("clip", _I32),
         ("state_bits", _I32),
+        ("requant_hi", _I32),
     ]
 
 
@@ -387,6 +399,7 @@ class CRnnParams(ctypes.Structure):
         ("out_zp", _I32),
         ("h0", _P),
         ("clip", _I32),
+        ("requant_hi", _I32),
     ]
 
 

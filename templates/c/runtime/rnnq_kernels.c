@@ -65,10 +65,150 @@ static inline int64_t rnnq_requant_pair(int32_t ax, int32_t mx, int32_t sx, int3
     return (int64_t)rnnq_requant(ax, mx, sx) + (int64_t)rnnq_requant(ah, mh, sh);
 }
 
+/* The branch-free forms of the recurrent kernels' fast path (params' requant_hi set: every
+ * row shift and out_shift >= 33). Loops built from them only use 32-bit lanes (and 64-bit
+ * products), so C compilers vectorise them; each returns the same integers as the general
+ * form named beside it (tests compare both with rnnq/sim). */
+
+/* rnnq_requant(a, m, s) for s >= 33: the high word of a * m (|hi| < 2^30), rounded, shifted
+ * by s - 32 >= 1: |result| <= 2^29, so sums of two and small terms fit int32. */
+#define RNNQ_HI_SHIFT_MIN 33 /* rnnq.ir.params.HI_SHIFT_MIN */
+
+static inline int32_t rnnq_requant_hi(int32_t a, int32_t m, int32_t s)
+{
+    const int32_t hi = (int32_t)(((int64_t)a * m) >> 32);
+    return (hi + ((int32_t)1 << (s - 33))) >> (s - 32);
+}
+
+/* rnnq_sat16 of an int32. */
+static inline int32_t rnnq_sat16_32(int32_t v)
+{
+    return v < RNNQ_INT16_MIN ? RNNQ_INT16_MIN : (v > RNNQ_INT16_MAX ? RNNQ_INT16_MAX : v);
+}
+
+/* sat16 of the sum of two rnnq_requant_hi results (an exact int32 sum). */
+static inline int32_t rnnq_requant_hi_pair16(int32_t ax, int32_t mx, int32_t sx, int32_t ah,
+                                             int32_t mh, int32_t sh)
+{
+    return rnnq_sat16_32(rnnq_requant_hi(ax, mx, sx) + rnnq_requant_hi(ah, mh, sh));
+}
+
+/* rnnq_tanh_q15(x, sh + 7) for 0 <= sh <= 20, branch-free: |x| by xor with the sign mask
+ * (exact for INT32_MIN too); the interval index clamped to the last one, whose fraction is
+ * clamped to 2^sh, which gives the last entry exactly once |x| reaches 8.0.
+ * d * frac <= 256 * 2^20: int32. */
+static inline int32_t rnnq_tanh_lut(int32_t x, int32_t sh)
+{
+    const uint32_t m = (uint32_t)(x >> 31);
+    const uint32_t a = ((uint32_t)x ^ m) - m;
+    const uint32_t idx = a >> sh;
+    const uint32_t k = idx < RNNQ_TABLE_LAST - 1u ? idx : RNNQ_TABLE_LAST - 1u;
+    const uint32_t rest = a - (k << sh);
+    const int32_t frac = (int32_t)(rest < (1u << sh) ? rest : (1u << sh));
+    const int32_t lo = rnnq_tanh_table[k];
+    const int32_t y =
+        lo + (((rnnq_tanh_table[k + 1u] - lo) * frac + (((int32_t)1 << sh) >> 1)) >> sh);
+    return x < 0 ? -y : y;
+}
+
+/* rnnq_sigmoid_q15(x, RNNQ_GATE_FRAC_BITS). */
+static inline int32_t rnnq_sigmoid_lut(int32_t x)
+{
+    const int32_t sh = RNNQ_GATE_FRAC_BITS + 1 - RNNQ_TANH_TABLE_STEP_BITS;
+    const int32_t y = (32768 + rnnq_tanh_lut(x, sh) + 1) >> 1;
+    return y > RNNQ_INT16_MAX ? RNNQ_INT16_MAX : y;
+}
+
+/* rnnq_rshift_round64((int64_t)f * c, 15) for 0 <= f <= 32767 in 32-bit lanes: with
+ * c = c_hi * 2^16 + c_lo (c_lo in [0, 65535]), f * c_hi * 2^16 is a multiple of 2^15, so the
+ * result is 2 * f * c_hi + rshift_round(f * c_lo, 15); |2 * f * c_hi| <= 2^31 - 2^17 and
+ * f * c_lo + 2^14 < 2^31. */
+static inline int32_t rnnq_mul_q15_round(int32_t f, int32_t c)
+{
+    const int32_t c_hi = c >> 16;
+    const int32_t c_lo = (int32_t)((uint32_t)c & 0xFFFFu);
+    return 2 * f * c_hi + ((f * c_lo + ((int32_t)1 << (RNNQ_ACT_FRAC_BITS - 1))) >>
+                           RNNQ_ACT_FRAC_BITS);
+}
+
+/* rnnq_sat32((int64_t)a + b) without 64-bit lanes. */
+static inline int32_t rnnq_add_sat32(int32_t a, int32_t b)
+{
+    if (b >= 0) {
+        return a > INT32_MAX - b ? INT32_MAX : a + b;
+    }
+    return a < INT32_MIN - b ? INT32_MIN : a + b;
+}
+
+/* rnnq_clip_gate on a sat16 value, as a clamp to [-b, b]: b = clip, or 32768 (no effect)
+ * without a clip or with one beyond the int16 range. */
+static inline int32_t rnnq_gate_bound(int32_t clip)
+{
+    return clip > 0 && clip < 32768 ? clip : 32768;
+}
+
+static inline int32_t rnnq_clamp_gate(int32_t v, int32_t b)
+{
+    return v < -b ? -b : (v > b ? b : v);
+}
+
+/* A new state computed in int32 lanes (already in its type's range) into h8, or h16 when h8
+ * is NULL. */
+static void rnnq_store_h(const int32_t *v, int32_t n, int8_t *h8, int16_t *h16)
+{
+    int32_t k;
+    if (h8 != NULL) {
+        for (k = 0; k < n; ++k) {
+            h8[k] = (int8_t)v[k];
+        }
+    } else {
+        for (k = 0; k < n; ++k) {
+            h16[k] = (int16_t)v[k];
+        }
+    }
+}
+
 int32_t rnnq_lstm_scratch_size(const rnnq_lstm_params *p)
 {
     return 8 * p->hidden_size * (int32_t)sizeof(int32_t) +
            rnnq_xbuf_bytes(p->input_size, p->hidden_size);
+}
+
+/* Step 2 of rnnq_lstm_rest on its fast path (requant_hi, sigmoid gates, no peepholes, no
+ * input_forget), branch-free: the new h lands in hv [H] (int32 scratch), then in h8 or h16. */
+static void rnnq_lstm_cells_hi(const rnnq_lstm_params *p, const int32_t *restrict g,
+                               int32_t *restrict c, int32_t *restrict hv, int8_t *h8,
+                               int16_t *h16)
+{
+    const int32_t n_hid = p->hidden_size;
+    const int32_t b = rnnq_gate_bound(p->clip);
+    const int32_t gate_sh = RNNQ_GATE_FRAC_BITS - RNNQ_TANH_TABLE_STEP_BITS;
+    const int32_t cell_sh = p->cell_frac - RNNQ_TANH_TABLE_STEP_BITS; /* 0 .. 20 */
+    const int32_t ic_shift = 2 * RNNQ_ACT_FRAC_BITS - p->cell_frac;   /* 3 .. 23 */
+    const int32_t ic_half = (int32_t)1 << (ic_shift - 1);
+    const int32_t out_mult = p->out_mult;
+    const int32_t out_shift = p->out_shift;
+    const int32_t out_zp = p->out_zp;
+    const int32_t h_min = h8 != NULL ? RNNQ_INT8_MIN : RNNQ_INT16_MIN;
+    const int32_t h_max = h8 != NULL ? RNNQ_INT8_MAX : RNNQ_INT16_MAX;
+    const int32_t *gi = g;
+    const int32_t *go = g + n_hid;
+    const int32_t *gf = g + 2 * n_hid;
+    const int32_t *gc = g + 3 * n_hid;
+    int32_t j;
+    for (j = 0; j < n_hid; ++j) {
+        const int32_t i_t = rnnq_sigmoid_lut(rnnq_clamp_gate(gi[j], b));
+        const int32_t f_t = rnnq_sigmoid_lut(rnnq_clamp_gate(gf[j], b));
+        const int32_t o_t = rnnq_sigmoid_lut(rnnq_clamp_gate(go[j], b));
+        const int32_t cc = rnnq_tanh_lut(rnnq_clamp_gate(gc[j], b), gate_sh);
+        const int32_t c_new = rnnq_add_sat32(rnnq_mul_q15_round(f_t, c[j]),
+                                             (i_t * cc + ic_half) >> ic_shift);
+        const int32_t v =
+            out_zp + rnnq_requant_hi(o_t * rnnq_tanh_lut(c_new, cell_sh), out_mult, out_shift);
+        c[j] = c_new;
+        hv[j] = v < h_min ? h_min : (v > h_max ? h_max : v);
+    }
+    rnnq_store_h(hv, n_hid, h8, h16);
 }
 
 /* The step after the input product: scratch holds w.x in its first 4H int32. The hidden state
@@ -99,9 +239,21 @@ static void rnnq_lstm_rest(const rnnq_lstm_params *p, int8_t *h8, int16_t *h16, 
     } else {
         rnnq_matvec_s8_s16(p->rw, h16, rows, n_hid, gh, xbuf);
     }
-    for (r = 0; r < rows; ++r) {
-        gx[r] = rnnq_sat16(rnnq_requant_pair(p->bias_x[r] + gx[r], p->mult_x[r], p->shift_x[r],
-                                             p->bias_h[r] + gh[r], p->mult_h[r], p->shift_h[r]));
+    if (p->requant_hi) {
+        for (r = 0; r < rows; ++r) {
+            gx[r] = rnnq_requant_hi_pair16(p->bias_x[r] + gx[r], p->mult_x[r], p->shift_x[r],
+                                           p->bias_h[r] + gh[r], p->mult_h[r], p->shift_h[r]);
+        }
+        if (peep == NULL && ga == RNNQ_GATE_SIGMOID && !p->input_forget) {
+            rnnq_lstm_cells_hi(p, gx, c, gh, h8, h16);
+            return;
+        }
+    } else {
+        for (r = 0; r < rows; ++r) {
+            gx[r] = rnnq_sat16(rnnq_requant_pair(p->bias_x[r] + gx[r], p->mult_x[r],
+                                                 p->shift_x[r], p->bias_h[r] + gh[r],
+                                                 p->mult_h[r], p->shift_h[r]));
+        }
     }
 
     /* 2. Gates (Q0.15), cell and hidden state, element by element (blocks i, o, f, c). */
@@ -202,6 +354,37 @@ int32_t rnnq_gru_scratch_size(const rnnq_gru_params *p)
            p->hidden_size * (int32_t)sizeof(int16_t);
 }
 
+/* Step 3 of rnnq_gru_rest with requant_hi, branch-free in int32 lanes: the centred old h
+ * into hc [H] (int32 scratch), the new h into z's place, then into h8 or h16.
+ * (32768 - z) * n <= 2^15 * 32767 and |z * hc| < 2^30: int32; the sum is below 2^31. */
+static void rnnq_gru_update_hi(const rnnq_gru_params *p, int32_t *restrict z,
+                               const int32_t *restrict n, int32_t *restrict hc, int8_t *h8,
+                               int16_t *h16)
+{
+    const int32_t n_hid = p->hidden_size;
+    const int32_t zp = p->out_zp;
+    const int32_t out_mult = p->out_mult;
+    const int32_t out_shift = p->out_shift;
+    const int32_t h_min = h8 != NULL ? RNNQ_INT8_MIN : RNNQ_INT16_MIN;
+    const int32_t h_max = h8 != NULL ? RNNQ_INT8_MAX : RNNQ_INT16_MAX;
+    int32_t k;
+    if (h8 != NULL) {
+        for (k = 0; k < n_hid; ++k) {
+            hc[k] = (int32_t)h8[k] - zp;
+        }
+    } else {
+        for (k = 0; k < n_hid; ++k) {
+            hc[k] = h16[k];
+        }
+    }
+    for (k = 0; k < n_hid; ++k) {
+        const int32_t v = zp + rnnq_requant_hi((32768 - z[k]) * n[k], out_mult, out_shift) +
+                          ((z[k] * hc[k] + (1 << (RNNQ_ACT_FRAC_BITS - 1))) >> RNNQ_ACT_FRAC_BITS);
+        z[k] = v < h_min ? h_min : (v > h_max ? h_max : v);
+    }
+    rnnq_store_h(z, n_hid, h8, h16);
+}
+
 /* The step after the input product: scratch holds w.x in its first 3H int32. The state is
  * h8 (int8) or, when h8 is NULL, h16 (int16, zero point 0; state_bits 16). */
 static void rnnq_gru_rest(const rnnq_gru_params *p, int8_t *h8, int16_t *h16, int16_t *scratch)
@@ -228,16 +411,39 @@ static void rnnq_gru_rest(const rnnq_gru_params *p, int8_t *h8, int16_t *h16, in
         rnnq_matvec_s8_s16(p->rw, h16, (p->linear_before_reset ? 3 : 2) * n_hid, n_hid, ah,
                            xbuf);
     }
-    for (r = 0; r < 2 * n_hid; ++r) {
-        const int32_t g = rnnq_sat16(rnnq_requant_pair(p->bias_x[r] + ax[r], p->mult_x[r],
-                                                       p->shift_x[r], p->bias_h[r] + ah[r],
-                                                       p->mult_h[r], p->shift_h[r]));
-        ax[r] = rnnq_gate_q15(p->gate_act, p->hs_mult, p->hs_shift, p->hs_offset,
-                              rnnq_clip_gate(g, clip));
+    if (p->requant_hi && p->gate_act == RNNQ_GATE_SIGMOID) {
+        const int32_t b = rnnq_gate_bound(clip);
+        for (r = 0; r < 2 * n_hid; ++r) {
+            ax[r] = rnnq_sigmoid_lut(rnnq_clamp_gate(
+                rnnq_requant_hi_pair16(p->bias_x[r] + ax[r], p->mult_x[r], p->shift_x[r],
+                                       p->bias_h[r] + ah[r], p->mult_h[r], p->shift_h[r]),
+                b));
+        }
+    } else {
+        for (r = 0; r < 2 * n_hid; ++r) {
+            const int32_t g = rnnq_sat16(rnnq_requant_pair(p->bias_x[r] + ax[r], p->mult_x[r],
+                                                           p->shift_x[r], p->bias_h[r] + ah[r],
+                                                           p->mult_h[r], p->shift_h[r]));
+            ax[r] = rnnq_gate_q15(p->gate_act, p->hs_mult, p->hs_shift, p->hs_offset,
+                                  rnnq_clip_gate(g, clip));
+        }
     }
 
     /* 2. Candidate rows j = 2H + k. */
-    if (p->linear_before_reset) {
+    if (p->linear_before_reset && p->requant_hi) {
+        const int32_t b = rnnq_gate_bound(clip);
+        const int32_t gate_sh = RNNQ_GATE_FRAC_BITS - RNNQ_TANH_TABLE_STEP_BITS;
+        for (k = 0; k < n_hid; ++k) {
+            const int32_t j = 2 * n_hid + k;
+            const int32_t a_x = rnnq_requant_hi(p->bias_x[j] + ax[j], p->mult_x[j], p->shift_x[j]);
+            const int32_t a_h =
+                rnnq_sat16_32(rnnq_requant_hi(p->bias_h[j] + ah[j], p->mult_h[j], p->shift_h[j]));
+            /* |a_x| <= 2^29 and |r * a_h| < 2^30: an int32 sum. */
+            const int32_t pre = rnnq_sat16_32(
+                a_x + ((rg[k] * a_h + (1 << (RNNQ_ACT_FRAC_BITS - 1))) >> RNNQ_ACT_FRAC_BITS));
+            ng[k] = rnnq_tanh_lut(rnnq_clamp_gate(pre, b), gate_sh);
+        }
+    } else if (p->linear_before_reset) {
         for (k = 0; k < n_hid; ++k) {
             const int32_t j = 2 * n_hid + k;
             const int32_t a_x = rnnq_requant(p->bias_x[j] + ax[j], p->mult_x[j], p->shift_x[j]);
@@ -257,16 +463,34 @@ static void rnnq_gru_rest(const rnnq_gru_params *p, int8_t *h8, int16_t *h16, in
                                          : rnnq_rshift_round(rg[k] * (int32_t)h16[k], 15));
         }
         rnnq_matvec_s8_s16(p->rw + cand * (size_t)n_hid, rh, n_hid, n_hid, ah + cand, xbuf);
-        for (k = 0; k < n_hid; ++k) {
-            const int32_t j = 2 * n_hid + k;
-            const int32_t pre = rnnq_sat16(rnnq_requant_pair(
-                p->bias_x[j] + ax[j], p->mult_x[j], p->shift_x[j], p->bias_h[j] + ah[j],
-                p->mult_h[j], p->shift_h[j]));
-            ng[k] = rnnq_tanh_q15(rnnq_clip_gate(pre, clip), RNNQ_GATE_FRAC_BITS);
+        if (p->requant_hi) {
+            const int32_t b = rnnq_gate_bound(clip);
+            const int32_t gate_sh = RNNQ_GATE_FRAC_BITS - RNNQ_TANH_TABLE_STEP_BITS;
+            for (k = 0; k < n_hid; ++k) {
+                const int32_t j = 2 * n_hid + k;
+                ng[k] = rnnq_tanh_lut(
+                    rnnq_clamp_gate(rnnq_requant_hi_pair16(p->bias_x[j] + ax[j], p->mult_x[j],
+                                                           p->shift_x[j], p->bias_h[j] + ah[j],
+                                                           p->mult_h[j], p->shift_h[j]),
+                                    b),
+                    gate_sh);
+            }
+        } else {
+            for (k = 0; k < n_hid; ++k) {
+                const int32_t j = 2 * n_hid + k;
+                const int32_t pre = rnnq_sat16(rnnq_requant_pair(
+                    p->bias_x[j] + ax[j], p->mult_x[j], p->shift_x[j], p->bias_h[j] + ah[j],
+                    p->mult_h[j], p->shift_h[j]));
+                ng[k] = rnnq_tanh_q15(rnnq_clip_gate(pre, clip), RNNQ_GATE_FRAC_BITS);
+            }
         }
     }
 
     /* 3. h = zp + (1 - z) * n + z * (h - zp), each term in h units. */
+    if (p->requant_hi) {
+        rnnq_gru_update_hi(p, zg, ng, ah, h8, h16);
+        return;
+    }
     for (k = 0; k < n_hid; ++k) {
         const int32_t z = zg[k];
         const int32_t hc = (h8 != NULL ? (int32_t)h8[k] : (int32_t)h16[k]) - zp;
@@ -322,6 +546,41 @@ int32_t rnnq_rnn_scratch_size(const rnnq_rnn_params *p)
            rnnq_xbuf_bytes(p->input_size, p->hidden_size);
 }
 
+/* Step 2 of rnnq_rnn_rest with requant_hi, branch-free in int32 lanes: the new h (relu
+ * bounded by relu_hi) into ax, then into h. */
+static void rnnq_rnn_update_hi(const rnnq_rnn_params *p, int32_t *restrict ax,
+                               const int32_t *restrict ah, int32_t relu_hi, int8_t *h)
+{
+    const int32_t n_hid = p->hidden_size;
+    const int32_t zp = p->out_zp;
+    const int32_t b = rnnq_gate_bound(p->clip);
+    const int32_t act = p->act;
+    const int32_t sh = RNNQ_GATE_FRAC_BITS - RNNQ_TANH_TABLE_STEP_BITS + (act == RNNQ_RNN_SIGMOID);
+    const int32_t relu = -(int32_t)(act == RNNQ_RNN_RELU); /* all ones or 0: the selections */
+    const int32_t sigm = -(int32_t)(act == RNNQ_RNN_SIGMOID);
+    const int32_t out_mult = p->out_mult;
+    const int32_t out_shift = act == RNNQ_RNN_RELU ? RNNQ_HI_SHIFT_MIN : p->out_shift; /* unused */
+    int32_t r;
+    for (r = 0; r < n_hid; ++r) {
+        ax[r] = rnnq_requant_hi(p->bias_x[r] + ax[r], p->mult_x[r], p->shift_x[r]) +
+                rnnq_requant_hi(p->bias_h[r] + ah[r], p->mult_h[r], p->shift_h[r]);
+    }
+    for (r = 0; r < n_hid; ++r) {
+        /* Both forms computed, one kept by mask: no branch in the loop. */
+        const int32_t v = ax[r];
+        const int32_t y_relu = v < 0 ? zp : (zp + v > relu_hi ? relu_hi : zp + v);
+        const int32_t g = rnnq_clamp_gate(rnnq_sat16_32(v), b);
+        /* sigmoid(g) = (1 + tanh(g / 2)) / 2: one lookup either way (rnnq_sigmoid_lut). */
+        const int32_t u = rnnq_tanh_lut(g, sh);
+        const int32_t s = (32768 + u + 1) >> 1;
+        const int32_t t = ((s > RNNQ_INT16_MAX ? RNNQ_INT16_MAX : s) & sigm) | (u & ~sigm);
+        const int32_t y = zp + rnnq_requant_hi(t, out_mult, out_shift);
+        const int32_t y8 = y < RNNQ_INT8_MIN ? RNNQ_INT8_MIN : (y > RNNQ_INT8_MAX ? RNNQ_INT8_MAX : y);
+        ax[r] = (y_relu & relu) | (y8 & ~relu);
+    }
+    rnnq_store_h(ax, n_hid, h, NULL);
+}
+
 /* The step after the input product: scratch holds w.x in its first H int32. */
 static void rnnq_rnn_rest(const rnnq_rnn_params *p, int8_t *h, int16_t *scratch)
 {
@@ -341,6 +600,10 @@ static void rnnq_rnn_rest(const rnnq_rnn_params *p, int8_t *h, int16_t *scratch)
     /* 1. The recurrent product from the old h. */
     rnnq_matvec_s8(p->rw, h, n_hid, n_hid, ah, xbuf);
     /* 2. The new state (h is no longer read). */
+    if (p->requant_hi) {
+        rnnq_rnn_update_hi(p, ax, ah, hi, h);
+        return;
+    }
     for (r = 0; r < n_hid; ++r) {
         const int64_t v = rnnq_requant_pair(p->bias_x[r] + ax[r], p->mult_x[r], p->shift_x[r],
                                             p->bias_h[r] + ah[r], p->mult_h[r], p->shift_h[r]);

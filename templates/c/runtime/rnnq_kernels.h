@@ -72,6 +72,8 @@ typedef struct {
     const int32_t *p_shift; /* [3] */
     int32_t state_bits;    /* 8: h int8 (rnnq_lstm_step_s8 / _x16); 16: h int16, out_zp 0,
                             * h0 int16 (rnnq_lstm_step_s8_h16 / _x16_h16) */
+    int32_t requant_hi;    /* 1: every shift_x, shift_h and out_shift >= 33 (derived offline;
+                            * the kernel's branch-free path, same integers) */
 } rnnq_lstm_params;
 
 /* Values of the gate_act fields. */
@@ -102,6 +104,7 @@ typedef struct {
     int32_t clip;                /* Q3.12, 0 = none */
     int32_t state_bits;          /* 8: h int8 (rnnq_gru_step_s8 / _x16); 16: h int16, out_zp 0
                                     (rnnq_gru_step_s8_h16 / _x16_h16) */
+    int32_t requant_hi;          /* as in rnnq_lstm_params */
 } rnnq_gru_params;
 
 /* Values of rnnq_rnn_params.act. */
@@ -125,6 +128,7 @@ typedef struct {
     int32_t out_zp;        /* zero point of h */
     const int8_t *h0;      /* [B * H] initial hidden state, a row per batch entry */
     int32_t clip;          /* Q3.12 (tanh, sigmoid) or h units (relu), 0 = none */
+    int32_t requant_hi;    /* as in rnnq_lstm_params */
 } rnnq_rnn_params;
 
 /* y = sat8(out_zp + requant(x - in_zp, mult, shift)). */

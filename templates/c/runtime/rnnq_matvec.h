@@ -20,8 +20,8 @@
  * - out [rows] is int32_t-aligned and overlaps none of w, x, xbuf;
  * - xbuf is RNNQ_MATVEC_XBUF_BYTES(cols) bytes of scratch, 4-byte aligned, not overlapping x
  *   (its contents are undefined after the call). The size is the same in every variant, so
- *   scratch sizes do not depend on the variant; rnnq_matvec_ref.c and rnnq_matvec_neon.c do
- *   not use it.
+ *   scratch sizes do not depend on the variant; the portable loops widen an int8 x into it,
+ *   the NEON variant does not use it.
  */
 /* The weight layout of rnnq_matvec_arm_dsp.c (its DSP path and its portable fallback alike),
  * instead of row-major: the DSP interleaved layout of rnnq/backends/layouts.py, the same size.
@@ -66,70 +66,55 @@ void rnnq_matvec_s8_s16(const int8_t *w, const int16_t *x, int32_t rows, int32_t
  * once. Only the variant sources define RNNQ_MATVEC_PORTABLE before including this header. */
 #ifdef RNNQ_MATVEC_PORTABLE
 
-/* Two rows per pass (each x[k] loaded once for both), four columns per iteration. */
-static void rnnq_matvec_s8_portable(const int8_t *w, const int8_t *x, int32_t rows,
-                                    int32_t cols, int32_t *out)
-{
-    int32_t r = 0;
-    for (; r + 2 <= rows; r += 2) {
-        const int8_t *w0 = w;
-        const int8_t *w1 = w + cols;
-        int32_t a0 = 0;
-        int32_t a1 = 0;
-        int32_t k = 0;
-        for (; k + 4 <= cols; k += 4) {
-            const int32_t x0 = x[k];
-            const int32_t x1 = x[k + 1];
-            const int32_t x2 = x[k + 2];
-            const int32_t x3 = x[k + 3];
-            a0 += w0[k] * x0 + w0[k + 1] * x1 + w0[k + 2] * x2 + w0[k + 3] * x3;
-            a1 += w1[k] * x0 + w1[k + 1] * x1 + w1[k + 2] * x2 + w1[k + 3] * x3;
-        }
-        for (; k < cols; ++k) {
-            a0 += w0[k] * (int32_t)x[k];
-            a1 += w1[k] * (int32_t)x[k];
-        }
-        out[r] = a0;
-        out[r + 1] = a1;
-        w += 2 * cols;
-    }
-    if (r < rows) {
-        int32_t a0 = 0;
-        int32_t k;
-        for (k = 0; k < cols; ++k) {
-            a0 += w[k] * (int32_t)x[k];
-        }
-        out[r] = a0;
-    }
-}
-
+/* Four rows per pass (each x[k] loaded once for four rows), one column per iteration: a loop
+ * C compilers vectorise (int16 x int8 products summed in int32 lanes, e.g. VPMADDWD). */
 static void rnnq_matvec_s8_s16_portable(const int8_t *w, const int16_t *x, int32_t rows,
                                         int32_t cols, int32_t *out)
 {
     int32_t r = 0;
-    for (; r + 2 <= rows; r += 2) {
+    for (; r + 4 <= rows; r += 4) {
         const int8_t *w0 = w;
         const int8_t *w1 = w + cols;
+        const int8_t *w2 = w1 + cols;
+        const int8_t *w3 = w2 + cols;
         int32_t a0 = 0;
         int32_t a1 = 0;
+        int32_t a2 = 0;
+        int32_t a3 = 0;
         int32_t k;
         for (k = 0; k < cols; ++k) {
             const int32_t xk = x[k];
             a0 += w0[k] * xk;
             a1 += w1[k] * xk;
+            a2 += w2[k] * xk;
+            a3 += w3[k] * xk;
         }
         out[r] = a0;
         out[r + 1] = a1;
-        w += 2 * cols;
+        out[r + 2] = a2;
+        out[r + 3] = a3;
+        w += 4 * cols;
     }
-    if (r < rows) {
+    for (; r < rows; ++r) {
         int32_t a0 = 0;
         int32_t k;
         for (k = 0; k < cols; ++k) {
             a0 += w[k] * (int32_t)x[k];
         }
         out[r] = a0;
+        w += cols;
     }
+}
+
+/* int8 x: widened once into xbuf (int16), then the loop above. */
+static void rnnq_matvec_s8_portable(const int8_t *w, const int8_t *x, int32_t rows,
+                                    int32_t cols, int32_t *out, int16_t *xbuf)
+{
+    int32_t k;
+    for (k = 0; k < cols; ++k) {
+        xbuf[k] = x[k];
+    }
+    rnnq_matvec_s8_s16_portable(w, xbuf, rows, cols, out);
 }
 
 #ifdef RNNQ_MATVEC_PORTABLE_API
@@ -142,8 +127,7 @@ int32_t rnnq_matvec_xbuf_size(int32_t cols)
 void rnnq_matvec_s8(const int8_t *w, const int8_t *x, int32_t rows, int32_t cols, int32_t *out,
                     int16_t *xbuf)
 {
-    (void)xbuf;
-    rnnq_matvec_s8_portable(w, x, rows, cols, out);
+    rnnq_matvec_s8_portable(w, x, rows, cols, out, xbuf);
 }
 
 void rnnq_matvec_s8_s16(const int8_t *w, const int16_t *x, int32_t rows, int32_t cols,

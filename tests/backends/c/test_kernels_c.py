@@ -466,3 +466,41 @@ def test_gru_h16_sequence(kernels_c, x16, lbr, gates, seed, I, H, T, B):
     assert np.array_equal(kernels_c.gru_sequence(p, x), y_sim)
     h0 = _i16(rng, (B, H))
     assert np.array_equal(kernels_c.gru_sequence(p, x, h0), sim.gru_sequence(p, x, h0))
+
+
+def _recurrent(kind: str, rng) -> object:
+    if kind.startswith("lstm"):
+        return random_lstm(rng, 9, 13, int(rng.integers(7, 28)),
+                           state_bits=16 if kind.endswith("h16") else 8)
+    if kind.startswith("gru"):
+        return random_gru(rng, 9, 13, int(kind[3]), clip=bool(rng.integers(2)),
+                          state_bits=16 if kind.endswith("h16") else 8)
+    return random_rnn(rng, 9, 13, RNN_ACTS[kind[4:]], clip=bool(rng.integers(2)))
+
+
+@pytest.mark.parametrize("hi", [0, 1])
+@pytest.mark.parametrize("kind", ["lstm", "lstm_h16", "gru0", "gru1", "gru1_h16", "rnn_tanh",
+                                  "rnn_relu", "rnn_sigmoid"])
+def test_requant_hi_and_general_paths(kernels_c, kind, hi):
+    """Both paths of each recurrent kernel: requant_hi (every shift >= 33: the branch-free loops
+    compilers vectorise) and the general one, the same bits as the simulator, from extreme
+    states. The random params give both (tests/sim/kernel_cases._gate_top)."""
+    seeds = (s for s in range(100) if _recurrent(kind, _rng(s)).requant_hi == hi)
+    rng = _rng(next(seeds))
+    p = _recurrent(kind, rng)
+    assert p.requant_hi == hi
+    x = _i8(rng, (2, 12, 9))
+    if kind.startswith("lstm"):
+        got, want = kernels_c.lstm_sequence(p, x), sim.lstm_sequence(p, x)
+        assert all(np.array_equal(a, b) for a, b in zip(got, want, strict=True))
+        if p.state_bits == 16:
+            return  # (the step helper takes an int8 h; the sequence above covers h16)
+        c = rng.choice(np.array(CELL_EXTREMES, dtype=np.int32), 13)
+        h = np.asarray(p.h0)
+        h_sim, c_sim = sim.lstm_step(p, x[0, 0][None], h[None], c[None])
+        h_c, c_c = kernels_c.lstm_step(p, x[0, 0], h, c)
+        assert np.array_equal(h_c, h_sim[0]) and np.array_equal(c_c, c_sim[0])
+    elif kind.startswith("gru"):
+        assert np.array_equal(kernels_c.gru_sequence(p, x), sim.gru_sequence(p, x))
+    else:
+        assert np.array_equal(kernels_c.rnn_sequence(p, x), sim.rnn_sequence(p, x))

@@ -264,6 +264,31 @@ def test_host_sanitized(cc, variant, tmp_path, tmp_main):
     _run([str(exe)], env={**os.environ, **cbuild.SANITIZE_ENV})
 
 
+def _cpu_flags() -> set[str]:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    return {f for line in text.splitlines() if line.startswith("flags") for f in line.split()}
+
+
+@pytest.mark.parametrize("march", ["x86-64-v3", "native"])
+@pytest.mark.parametrize("cc", ["gcc", "clang"])
+def test_host_vectorised(cc, march, tmp_path, tmp_main):
+    """The portable runtime as a release build compiles it for x86-64: -O3 with AVX2 and with
+    every extension of this CPU (AVX-512 where it has it). The branch-free recurrent loops
+    must have been vectorised (per-lane shifts of the row requantisations: VPSRAVD) and, with
+    gcc, the matvec too (VPMADDWD, or VPDPWSSD with AVX-512 VNNI)."""
+    if "avx2" not in _cpu_flags():
+        pytest.skip("this CPU has no AVX2")
+    cbuild.require_compiler(cc)
+    exe = _build(cc, [f"-march={march}"], ["-O3"], [], "ref", True, tmp_path, tmp_main)
+    assert _disassembles_to("objdump", exe, "vpsravd")
+    if cc == "gcc":  # (clang 14 multiplies the four-row loop with VPMULLD)
+        assert any(_disassembles_to("objdump", exe, m) for m in ("vpmaddwd", "vpdpwssd"))
+    _run([str(exe)])
+
+
 # ---- Cortex-M -------------------------------------------------------------------------------
 
 

@@ -1,0 +1,257 @@
+"""rnnq's C on this machine against onnxruntime (float) and LiteRT (int8), per sequence.
+
+    python bench/host.py [--work DIR] [--no-readme] [--rounds N]     # or: make bench-host
+
+What a user on a Linux board or a phone would compare: one sequence of T = 50 steps
+(`_reset` + `_run` of rnnq's generated C; one `run()` of onnxruntime on the float ONNX model with
+one thread; one `invoke()` of LiteRT on rnnq's own `.tflite` after `reset_all_variables()`, with
+the builtin int8 kernels and with the default resolver, which adds XNNPACK). Models: the Cortex-M
+benchmark's LSTM and GRU (bench/models.py) and two sizes that are multiples of neither 4 nor 16.
+
+rnnq's C is the generic-c99 build (the portable kernels) compiled twice with gcc: with the
+target's own flags (`-O2`: what plain `make` in the build folder gives) and as a release
+build for this CPU (`-O3 -march=native`). A small C driver times `_run` itself
+(clock_gettime), so no Python call is inside rnnq's time; onnxruntime and LiteRT are timed
+around their Python calls (which is how they are called). Each engine runs in turns of blocks,
+ROUNDS rounds, every engine once per round; a figure is the median over rounds of the mean time
+per sequence within the block. Every C build's outputs are checked against rnnq's integer
+simulator (exactly) before it is timed.
+
+Rewrites the generated section of bench/README.md unless --no-readme. Times depend on the
+machine: the ratios are what the issue's goals are stated in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from importlib.metadata import version
+from pathlib import Path
+
+import measure
+import numpy as np
+import onnxruntime as ort
+import report
+from models import BenchModel, all_models, build_onnx
+
+from rnnq import api
+from rnnq.api import open_graphs
+from rnnq.backends.tflite import runtime as litert
+from rnnq.sim.integer import quantize_input, run_integer
+
+HERE = Path(__file__).resolve().parent
+BEGIN = "<!-- host:begin -->"
+END = "<!-- host:end -->"
+T = measure.T
+ROUNDS = 15
+BLOCK_S = 0.02  # seconds of work per engine and round
+EXTRA = (BenchModel("lstm", 13, 45), BenchModel("gru", 13, 45))
+#: the C builds: label -> gcc flags (the first is the generic-c99 target's optimisation level)
+C_FLAGS = {"-O2": ["-O2"], "release": ["-O3", "-march=native"]}
+
+DRIVER = r"""
+#define _POSIX_C_SOURCE 199309L
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include "model.h"
+static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t);
+                          return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec; }
+int main(int argc, char **argv) {
+    static int32_t arena[(%(P)s_ARENA_BYTES + 3) / 4];
+    static %(p)s_input_t x[%(T)d * %(P)s_INPUT_SIZE];
+    static int8_t y[%(P)s_OUTPUT_SIZE * %(T)d + 64];
+    %(p)s_state st;
+    int reps = argc > 2 ? atoi(argv[2]) : 1, k;
+    FILE *f = fopen(argv[1], "rb");
+    double t0;
+    if (f == NULL || fread(x, sizeof x, 1, f) != 1) return 2;
+    fclose(f);
+    %(p)s_reset(&st); %(p)s_run(&st, x, %(T)d, y, arena); /* warm-up */
+    t0 = now();
+    for (k = 0; k < reps; ++k) { %(p)s_reset(&st); %(p)s_run(&st, x, %(T)d, y, arena); }
+    printf("%%.9f\n", (now() - t0) / reps);
+    for (k = 0; k < %(P)s_OUTPUT_SIZE; ++k) printf("%%d ", y[k]);
+    printf("\n");
+    return 0;
+}
+"""
+
+
+@dataclass
+class Row:
+    model: BenchModel
+    us: dict[str, float] = field(default_factory=dict)  # engine -> median µs per sequence
+
+
+@dataclass
+class Engine:
+    """One thing to time: run(reps) -> seconds per sequence."""
+
+    name: str
+    run: object
+    reps: int = 1
+    times: list[float] = field(default_factory=list)
+
+
+def c_engine(build: Path, flags: list[str], xq: np.ndarray, expected: np.ndarray,
+             label: str) -> Engine:
+    """The build's C (model.c, weights.c, rnnq_*.c) + DRIVER, compiled with gcc flags, checked
+    against the simulator's final output."""
+    exe = build / f"host_bench_{label.strip('-')}"
+    (build / "host_bench.c").write_text(DRIVER % {"T": T, "p": measure.PREFIX,
+                                                  "P": measure.PREFIX.upper()})
+    srcs = [str(p) for p in sorted(build.glob("*.c")) if p.name not in ("harness.c",)]
+    subprocess.run(["gcc", "-std=c99", *flags, "-I", str(build), *srcs, "-o", str(exe)],
+                   check=True, capture_output=True, text=True)
+    xfile = build / "host_bench_x.bin"
+    xfile.write_bytes(np.ascontiguousarray(xq).tobytes())
+
+    def run(reps: int) -> float:
+        out = subprocess.run([str(exe), str(xfile), str(reps)], check=True,
+                             capture_output=True, text=True).stdout.split("\n")
+        got = np.array([int(v) for v in out[1].split()], np.int8)
+        if not np.array_equal(got, expected):
+            raise SystemExit(f"{build.parent.name} ({label}): C output {got.tolist()} differs "
+                             f"from the integer simulator's {expected.tolist()}")
+        return float(out[0])
+
+    return Engine(f"rnnq C {label}", run)
+
+
+def ort_engine(m: BenchModel, x: np.ndarray) -> Engine:
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    so.inter_op_num_threads = 1
+    sess = ort.InferenceSession(build_onnx(m).SerializeToString(), so,
+                                providers=["CPUExecutionProvider"])
+    feed = {sess.get_inputs()[0].name: x.reshape(T, 1, m.inp)}
+
+    def run(reps: int) -> float:
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            sess.run(None, feed)
+        return (time.perf_counter() - t0) / reps
+
+    return Engine("onnxruntime float", run)
+
+
+def litert_engine(blob: bytes, resolver: str) -> Engine:
+    it = litert.interpreter(blob, resolver)
+    d = it.get_input_details()[0]
+    it.set_tensor(d["index"], np.random.default_rng(1).integers(-100, 100, d["shape"])
+                  .astype(d["dtype"]))
+
+    def run(reps: int) -> float:
+        total = 0.0
+        for _ in range(reps):
+            it.reset_all_variables()
+            t0 = time.perf_counter()
+            it.invoke()
+            total += time.perf_counter() - t0
+        return total / reps
+
+    return Engine(f"LiteRT {resolver}", run)
+
+
+def tflite_of(m: BenchModel, work: Path) -> bytes:
+    folder = work / m.name
+    out = folder / "build_tflite"
+    api.compile_model(folder / "model.onnx", folder / "calib.npz", out, fmt="tflite",
+                      seq_len=T)
+    return (out / "model.tflite").read_bytes()
+
+
+def measure_model(m: BenchModel, work: Path, rounds: int) -> Row:
+    build = measure.compile_variant(m, work, "ref")  # generic-c99 (writes model.onnx, calib)
+    ig = open_graphs(build)[2]
+    x = measure.bench_input(m)  # [1, T, I]
+    xq = quantize_input(ig, x)
+    expected = run_integer(ig, xq)[ig.outputs[0]].reshape(-1)[-ig_out_size(ig):]
+    engines = [c_engine(build, f, xq, expected, k) for k, f in C_FLAGS.items()]
+    engines.append(ort_engine(m, x))
+    blob = tflite_of(m, work)
+    engines += [litert_engine(blob, r) for r in ("builtin", "auto")]
+    for e in engines:  # block size: BLOCK_S of work
+        one = e.run(1)
+        e.reps = max(1, int(BLOCK_S / max(one, 1e-7)))
+    for _ in range(rounds):
+        for e in engines:
+            e.times.append(e.run(e.reps))
+    return Row(m, {e.name: statistics.median(e.times) * 1e6 for e in engines})
+
+
+def ig_out_size(ig) -> int:
+    return int(np.prod(ig.tensors[ig.outputs[0]].shape[1:]))
+
+
+def _n(v: float) -> str:
+    return f"{v:,.1f}"
+
+
+def section(rows: list[Row], rounds: int) -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        name = next(line.split(":", 1)[1].strip() for line in
+                    Path("/proc/cpuinfo").read_text().splitlines()
+                    if line.startswith("model name"))
+    except (OSError, StopIteration):
+        name = cpu
+    gcc = subprocess.run(["gcc", "-dumpfullversion"], capture_output=True, text=True,
+                         check=False).stdout
+    engines = ["rnnq C -O2", "rnnq C release", "onnxruntime float", "LiteRT builtin",
+               "LiteRT auto"]
+    head = (f"Measured on {name} ({os.cpu_count()} CPUs), one thread, gcc {gcc.strip()}, "
+            f"onnxruntime {version('onnxruntime')}, {litert.version()}; T = {T}, median of "
+            f"{rounds} rounds. µs per sequence:")
+    lines = [BEGIN, "", head, "",
+             "| model | I×H | " + " | ".join(engines) + " | release / onnxruntime | "
+             "LiteRT builtin / release |",
+             "|---|---|" + "--:|" * (len(engines) + 2)]
+    for r in rows:
+        rel = r.us["rnnq C release"]
+        lines.append(f"| {r.model.kind.upper()} | {r.model.inp}×{r.model.hidden} | "
+                     + " | ".join(_n(r.us[e]) for e in engines)
+                     + f" | {rel / r.us['onnxruntime float']:.2f}× | "
+                     f"{r.us['LiteRT builtin'] / rel:.1f}× |")
+    met = [r for r in rows if r.us["rnnq C release"] <= r.us["onnxruntime float"]]
+    ten = [r for r in rows if r.us["LiteRT builtin"] >= 10 * r.us["rnnq C release"]]
+    goals = (f"Goals (issue 12): release ≤ onnxruntime float: {len(met)} of {len(rows)} "
+             f"models; ≥ 10× faster than LiteRT int8: {len(ten)} of {len(rows)}.")
+    lines += ["", goals, "", END]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--work", type=Path, help="keep models and builds here")
+    ap.add_argument("--no-readme", action="store_true", help="print the table only")
+    ap.add_argument("--rounds", type=int, default=ROUNDS)
+    ap.add_argument("--models", help="comma-separated names, e.g. lstm_64x128")
+    args = ap.parse_args()
+    models = [*all_models(), *EXTRA]
+    if args.models:
+        models = [m for m in models if m.name in args.models.split(",")]
+    with tempfile.TemporaryDirectory(prefix="rnnq-host-") as td:
+        work = args.work or Path(td)
+        rows = []
+        for m in models:
+            print(f"{m.name} ...", file=sys.stderr, flush=True)
+            rows.append(measure_model(m, work, args.rounds))
+    text = section(rows, args.rounds)
+    print(text)
+    if not args.no_readme:
+        readme = HERE / "README.md"
+        readme.write_text(report.splice(readme.read_text(), text, BEGIN, END))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
