@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 EXAMPLE := examples/japanese_vowels
 OUT := out
 
-.PHONY: setup setup-dev demo test test-all bench bench-tflite bench-accuracy lint clean
+.PHONY: setup setup-dev demo test test-all bench bench-tflite bench-accuracy bench-host lint clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -51,6 +51,11 @@ bench-accuracy: setup-dev
 # (bench/README.md's tflite section is regenerated).
 bench-tflite: setup-dev
 	$(BIN)/python bench/tflite_bench.py
+
+# rnnq's C on this machine against onnxruntime float and LiteRT, per sequence
+# (bench/README.md's host section is regenerated).
+bench-host: setup-dev
+	$(BIN)/python bench/host.py
 
 # Differential fuzzing (tools/fuzz.py, tests/fuzz/): FUZZ_N random LSTM/GRU/RNN models from
 # seed FUZZ_START on, each with extreme inputs, through rnnq's float reference vs onnxruntime,

@@ -8,9 +8,10 @@ one thread; one `invoke()` of LiteRT on rnnq's own `.tflite` after `reset_all_va
 the builtin int8 kernels and with the default resolver, which adds XNNPACK). Models: the Cortex-M
 benchmark's LSTM and GRU (bench/models.py) and two sizes that are multiples of neither 4 nor 16.
 
-rnnq's C is the generic-c99 build (the portable kernels) compiled twice with gcc: with the
-target's own flags (`-O2`: what plain `make` in the build folder gives) and as a release
-build for this CPU (`-O3 -march=native`). A small C driver times `_run` itself
+rnnq's C is the generic-c99 build (the portable kernels) compiled three times with gcc: with the
+generic-c99 target's flags (`-O3`, what plain `make` in its build folder gives), with the x86-64
+target's (`-O3 -march=x86-64-v3`, AVX2) and as a release build for this CPU (`-O3
+-march=native`). A small C driver times `_run` itself
 (clock_gettime), so no Python call is inside rnnq's time; onnxruntime and LiteRT are timed
 around their Python calls (which is how they are called). Each engine runs in turns of blocks,
 ROUNDS rounds, every engine once per round; a figure is the median over rounds of the mean time
@@ -45,6 +46,7 @@ from rnnq import api
 from rnnq.api import open_graphs
 from rnnq.backends.tflite import runtime as litert
 from rnnq.sim.integer import quantize_input, run_integer
+from rnnq.targets import load_target
 
 HERE = Path(__file__).resolve().parent
 BEGIN = "<!-- host:begin -->"
@@ -53,8 +55,12 @@ T = measure.T
 ROUNDS = 15
 BLOCK_S = 0.02  # seconds of work per engine and round
 EXTRA = (BenchModel("lstm", 13, 45), BenchModel("gru", 13, 45))
-#: the C builds: label -> gcc flags (the first is the generic-c99 target's optimisation level)
-C_FLAGS = {"-O2": ["-O2"], "release": ["-O3", "-march=native"]}
+#: the C builds: label -> gcc flags (two targets' own, and a release build for this CPU)
+C_FLAGS = {"generic-c99": load_target("generic-c99")["toolchain"]["cflags"],
+           "x86-64": load_target("x86-64")["toolchain"]["cflags"],
+           "native": ["-std=c99", "-O3", "-march=native"]}
+ENGINES = ["rnnq C generic-c99", "rnnq C x86-64", "rnnq C native", "onnxruntime float",
+           "LiteRT builtin", "LiteRT auto"]
 
 DRIVER = r"""
 #define _POSIX_C_SOURCE 199309L
@@ -109,7 +115,7 @@ def c_engine(build: Path, flags: list[str], xq: np.ndarray, expected: np.ndarray
     (build / "host_bench.c").write_text(DRIVER % {"T": T, "p": measure.PREFIX,
                                                   "P": measure.PREFIX.upper()})
     srcs = [str(p) for p in sorted(build.glob("*.c")) if p.name not in ("harness.c",)]
-    subprocess.run(["gcc", "-std=c99", *flags, "-I", str(build), *srcs, "-o", str(exe)],
+    subprocess.run(["gcc", *flags, "-I", str(build), *srcs, "-o", str(exe)],
                    check=True, capture_output=True, text=True)
     xfile = build / "host_bench_x.bin"
     xfile.write_bytes(np.ascontiguousarray(xq).tobytes())
@@ -206,25 +212,23 @@ def section(rows: list[Row], rounds: int) -> str:
         name = cpu
     gcc = subprocess.run(["gcc", "-dumpfullversion"], capture_output=True, text=True,
                          check=False).stdout
-    engines = ["rnnq C -O2", "rnnq C release", "onnxruntime float", "LiteRT builtin",
-               "LiteRT auto"]
     head = (f"Measured on {name} ({os.cpu_count()} CPUs), one thread, gcc {gcc.strip()}, "
             f"onnxruntime {version('onnxruntime')}, {litert.version()}; T = {T}, median of "
             f"{rounds} rounds. µs per sequence:")
     lines = [BEGIN, "", head, "",
-             "| model | I×H | " + " | ".join(engines) + " | release / onnxruntime | "
-             "LiteRT builtin / release |",
-             "|---|---|" + "--:|" * (len(engines) + 2)]
+             "| model | I×H | " + " | ".join(ENGINES) + " | x86-64 / onnxruntime | "
+             "native / onnxruntime | LiteRT builtin / native |",
+             "|---|---|" + "--:|" * (len(ENGINES) + 3)]
     for r in rows:
-        rel = r.us["rnnq C release"]
+        nat, ox = r.us["rnnq C native"], r.us["onnxruntime float"]
         lines.append(f"| {r.model.kind.upper()} | {r.model.inp}×{r.model.hidden} | "
-                     + " | ".join(_n(r.us[e]) for e in engines)
-                     + f" | {rel / r.us['onnxruntime float']:.2f}× | "
-                     f"{r.us['LiteRT builtin'] / rel:.1f}× |")
-    met = [r for r in rows if r.us["rnnq C release"] <= r.us["onnxruntime float"]]
-    ten = [r for r in rows if r.us["LiteRT builtin"] >= 10 * r.us["rnnq C release"]]
-    goals = (f"Goals (issue 12): release ≤ onnxruntime float: {len(met)} of {len(rows)} "
-             f"models; ≥ 10× faster than LiteRT int8: {len(ten)} of {len(rows)}.")
+                     + " | ".join(_n(r.us[e]) for e in ENGINES)
+                     + f" | {r.us['rnnq C x86-64'] / ox:.2f}× | {nat / ox:.2f}× | "
+                     f"{r.us['LiteRT builtin'] / nat:.1f}× |")
+    met = [r for r in rows if r.us["rnnq C native"] <= r.us["onnxruntime float"]]
+    ten = [r for r in rows if r.us["LiteRT builtin"] >= 10 * r.us["rnnq C native"]]
+    goals = (f"Goals (issue 12): native ≤ onnxruntime float: {len(met)} of {len(rows)} "
+             f"models; ≥ 10× faster than LiteRT int8 (builtin): {len(ten)} of {len(rows)}.")
     lines += ["", goals, "", END]
     return "\n".join(lines)
 

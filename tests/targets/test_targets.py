@@ -149,3 +149,17 @@ def test_cmake_project_builds(tmp_path: Path) -> None:
     subprocess.run(["cmake", "-S", str(build), "-B", str(cb)], check=True, capture_output=True)
     subprocess.run(["cmake", "--build", str(cb)], check=True, capture_output=True)
     assert list(cb.glob("librnnq_m.a"))
+
+
+def test_x86_64_target_is_vectorised_and_exact(small_test: Path, tmp_path: Path) -> None:
+    """--target x86-64: the portable kernels at -O3 for x86-64-v3 (AVX2), run on this host by
+    validate, bit-exact with the simulator."""
+    cpu = Path("/proc/cpuinfo")
+    if not cpu.exists() or " avx2" not in cpu.read_text():
+        pytest.skip("this host has no AVX2 to run an x86-64-v3 build")
+    build = tmp_path / "b"
+    compile_model(EXAMPLE / "model.onnx", EXAMPLE / "calib.npz", build, "x86-64", "m")
+    assert "-march=x86-64-v3" in (build / "Makefile").read_text()
+    rep = validate(build, small_test)
+    assert rep["c"]["bit_exact"] and rep["c"]["mismatches"] == 0, rep["c"]
+    assert rep["c"]["compared_values"] > 0
