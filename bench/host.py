@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -49,6 +50,7 @@ from rnnq.sim.integer import quantize_input, run_integer
 from rnnq.targets import load_target
 
 HERE = Path(__file__).resolve().parent
+RUNTIME = HERE.parent / "templates" / "c" / "runtime"
 BEGIN = "<!-- host:begin -->"
 END = "<!-- host:end -->"
 T = measure.T
@@ -95,6 +97,7 @@ int main(int argc, char **argv) {
 class Row:
     model: BenchModel
     us: dict[str, float] = field(default_factory=dict)  # engine -> median µs per sequence
+    arm64: dict[str, int] | None = None  # matvec variant -> instructions per sequence
 
 
 @dataclass
@@ -167,6 +170,42 @@ def litert_engine(blob: bytes, resolver: str) -> Engine:
     return Engine(f"LiteRT {resolver}", run)
 
 
+def arm64_counts(build: Path, xq: np.ndarray, expected: np.ndarray) -> dict[str, int] | None:
+    """Instructions per sequence on qemu-aarch64 (-cpu cortex-a76, one instruction per
+    translation block, every executed one traced): the arm64 target's build (NEON matvec,
+    its flags) and the portable kernels with the same flags; a run of zero sequences is
+    subtracted (start-up, reading the input). None without the cross tools."""
+    cc, qemu = "aarch64-linux-gnu-gcc", "qemu-aarch64"
+    if shutil.which(cc) is None or shutil.which(qemu) is None:
+        return None
+    flags = load_target("arm64")["toolchain"]["cflags"]
+    xfile = build / "host_bench_x.bin"
+    counts = {}
+    for variant in ("neon", "ref"):
+        src = build / f"host_bench_matvec_{variant}.c"
+        src.write_text((RUNTIME / f"rnnq_matvec_{variant}.c").read_text())
+        exe = build / f"host_bench_arm64_{variant}"
+        srcs = [str(build / n) for n in ("host_bench.c", "model.c", "weights.c",
+                                          "rnnq_kernels.c")]
+        subprocess.run([cc, *flags, "-static", "-I", str(build), *srcs, str(src), "-o",
+                        str(exe)], check=True, capture_output=True, text=True)
+        n = []
+        out = build / "host_bench_arm64_out.txt"
+        for reps in (0, 1):
+            # the trace (millions of lines) goes to fd 3 and is counted by grep as it comes
+            cmd = (f"{qemu} -cpu cortex-a76 -singlestep -d exec,nochain -D /dev/fd/3 {exe} "
+                   f"{xfile} {reps} 3>&1 1>{out} | grep -c '^Trace'")
+            proc = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], capture_output=True,
+                                  text=True, check=True)
+            n.append(int(proc.stdout))
+            got = np.array([int(v) for v in out.read_text().split("\n")[1].split()], np.int8)
+            if not np.array_equal(got, expected):
+                raise SystemExit(f"{build.parent.name} (arm64 {variant}): output differs from "
+                                 "the integer simulator's")
+        counts[variant] = n[1] - n[0]
+    return counts
+
+
 def tflite_of(m: BenchModel, work: Path) -> bytes:
     folder = work / m.name
     out = folder / "build_tflite"
@@ -191,7 +230,8 @@ def measure_model(m: BenchModel, work: Path, rounds: int) -> Row:
     for _ in range(rounds):
         for e in engines:
             e.times.append(e.run(e.reps))
-    return Row(m, {e.name: statistics.median(e.times) * 1e6 for e in engines})
+    return Row(m, {e.name: statistics.median(e.times) * 1e6 for e in engines},
+               arm64_counts(build, xq, expected))
 
 
 def ig_out_size(ig) -> int:
@@ -229,7 +269,22 @@ def section(rows: list[Row], rounds: int) -> str:
     ten = [r for r in rows if r.us["LiteRT builtin"] >= 10 * r.us["rnnq C native"]]
     goals = (f"Goals (issue 12): native ≤ onnxruntime float: {len(met)} of {len(rows)} "
              f"models; ≥ 10× faster than LiteRT int8 (builtin): {len(ten)} of {len(rows)}.")
-    lines += ["", goals, "", END]
+    lines += ["", goals]
+    counted = [r for r in rows if r.arm64]
+    if counted:
+        lines += ["", ("arm64 (`--target arm64`: NEON matvec with SDOT, "
+                  f"`{' '.join(load_target('arm64')['toolchain']['cflags'][:3])}`), "
+                  "instructions per sequence executed on qemu-aarch64 (cortex-a76), against "
+                  "the portable kernels built with the same flags:"), "",
+                  "| model | I×H | arm64 (neon) | portable | neon / portable | per recurrent MAC (neon) |",
+                  "|---|---|--:|--:|--:|--:|"]
+        for r in counted:
+            macs = T * r.model.recurrent_macs
+            a = r.arm64
+            lines.append(f"| {r.model.kind.upper()} | {r.model.inp}×{r.model.hidden} | "
+                         f"{a['neon']:,} | {a['ref']:,} | {a['neon'] / a['ref']:.2f}× | "
+                         f"{a['neon'] / macs:.2f} |")
+    lines += ["", END]
     return "\n".join(lines)
 
 
