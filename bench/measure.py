@@ -22,6 +22,7 @@ from rnnq import api
 from rnnq.api import open_graphs
 from rnnq.backends.c.memory import measure as measure_memory
 from rnnq.build_folder import MANIFEST
+from rnnq.ir.params import hi_path
 from rnnq.sim.integer import quantize_input, run_integer
 from rnnq.targets import load_target
 
@@ -115,11 +116,13 @@ def _code_bytes(m4: emu.M4) -> tuple[int, int]:
 
 def _kernel(ig, kind: str) -> str:
     """The recurrent step function the build calls: rnnq_<kind>_step_s8, or _x16 for a 16-bit
-    model input, + _h16 for a 16-bit GRU state (the defaults)."""
+    model input, + _h16 for a 16-bit GRU state (the defaults), + _hi on the branch-free path."""
     x16 = ig.tensors[ig.inputs[0]].dtype == "int16"
     (node,) = [n for n in ig.nodes if n.op == "q" + kind]
-    h16 = getattr(node.attrs["params"], "state_bits", 8) == 16
-    return f"rnnq_{kind}_step_{'x16' if x16 else 's8'}{'_h16' if h16 else ''}"
+    prm = node.attrs["params"]
+    h16 = getattr(prm, "state_bits", 8) == 16
+    return (f"rnnq_{kind}_step_{'x16' if x16 else 's8'}{'_h16' if h16 else ''}"
+            f"{'_hi' if hi_path(prm) else ''}")
 
 
 def run(m: BenchModel, build: Path, variant: str) -> Result:

@@ -256,3 +256,15 @@ class SoftmaxParams:
 
     depth: int
     exp_table: np.ndarray  # int32 [256]
+
+
+def hi_path(p: LstmParams | GruParams | RnnParams) -> bool:
+    """Whether the C step of p is its branch-free `_hi` entry point (rnnq_kernels.h): the C
+    backend calls those where this holds, so that a build links only the path it takes."""
+    if not p.requant_hi:
+        return False
+    if isinstance(p, LstmParams):
+        return p.gate_act == 0 and np.asarray(p.p).size == 0 and not p.input_forget
+    if isinstance(p, GruParams):
+        return p.gate_act == 0
+    return True

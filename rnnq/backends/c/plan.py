@@ -25,6 +25,7 @@ from rnnq.backends.c.layouts import matvec_layout
 from rnnq.backends.c.scratch import scratch_bytes
 from rnnq.ir import Graph, Node
 from rnnq.ir.ops import INT_RECURRENT, STATEFUL, VIEWS
+from rnnq.ir.params import hi_path
 from rnnq.sim.integer import state_formats
 
 _WIDTH = {"int8": 1, "int16": 2, "int32": 4}  # bytes per value of an integer tensor
@@ -231,7 +232,8 @@ class _Emitter:
         self._setters(n, batch, hsz, {"h": h, "c": c})
         scr = self.scratch(n)
         state_args = f"{h} + b * {hsz}" + (f", {c} + b * {hsz}" if c else "")
-        step = ("x16" if x.dtype == "int16" else "s8") + ("_h16" if h16 else "")
+        step = (("x16" if x.dtype == "int16" else "s8") + ("_h16" if h16 else "")
+                + ("_hi" if hi_path(prm) else ""))
         call = (f"rnnq_{kind}_step_{step}(&{cid}, {self.at(n.inputs[0])} + b * {prm.input_size}, "
                 f"{state_args}, {scr});")
         body = [f"for (b = 0; b < {batch}; ++b) {{", "    " + call, "}", *copies]

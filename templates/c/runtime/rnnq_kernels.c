@@ -174,8 +174,19 @@ int32_t rnnq_lstm_scratch_size(const rnnq_lstm_params *p)
            rnnq_xbuf_bytes(p->input_size, p->hidden_size);
 }
 
-/* Step 2 of rnnq_lstm_rest on its fast path (requant_hi, sigmoid gates, no peepholes, no
- * input_forget), branch-free: the new h lands in hv [H] (int32 scratch), then in h8 or h16. */
+/* The recurrent product of a step: rw [rows][n_hid] times the old h, h8 (int8) or, when h8 is
+ * NULL, h16 (int16). */
+static void rnnq_recurrent_matvec(const int8_t *rw, const int8_t *h8, const int16_t *h16,
+                                  int32_t rows, int32_t n_hid, int32_t *out, int16_t *xbuf)
+{
+    if (h8 != NULL) {
+        rnnq_matvec_s8(rw, h8, rows, n_hid, out, xbuf);
+    } else {
+        rnnq_matvec_s8_s16(rw, h16, rows, n_hid, out, xbuf);
+    }
+}
+
+/* Step 2 of rnnq_lstm_rest_hi, branch-free: the new h lands in hv [H] (int32 scratch), then in h8 or h16. */
 static void rnnq_lstm_cells_hi(const rnnq_lstm_params *p, const int32_t *restrict g,
                                int32_t *restrict c, int32_t *restrict hv, int8_t *h8,
                                int16_t *h16)
@@ -211,10 +222,29 @@ static void rnnq_lstm_cells_hi(const rnnq_lstm_params *p, const int32_t *restric
     rnnq_store_h(hv, n_hid, h8, h16);
 }
 
-/* The step after the input product: scratch holds w.x in its first 4H int32. The hidden state
- * is h8 (int8) or, when h8 is NULL, h16 (int16, zero point 0; state_bits 16). */
-static void rnnq_lstm_rest(const rnnq_lstm_params *p, int8_t *h8, int16_t *h16, int32_t *c,
-                           int16_t *scratch)
+/* The step after the input product on the branch-free path (rnnq_lstm_step_*_hi): scratch
+ * holds w.x in its first 4H int32; h8 or h16 as in rnnq_lstm_rest_general. */
+static void rnnq_lstm_rest_hi(const rnnq_lstm_params *p, int8_t *h8, int16_t *h16, int32_t *c,
+                              int16_t *scratch)
+{
+    const int32_t n_hid = p->hidden_size;
+    const int32_t rows = 4 * n_hid;
+    int32_t *gx = (int32_t *)(void *)scratch; /* [4H] w.x, then the gates */
+    int32_t *gh = gx + rows;                  /* [4H] rw.h, then the new h */
+    int32_t r;
+
+    rnnq_recurrent_matvec(p->rw, h8, h16, rows, n_hid, gh, (int16_t *)(void *)(gh + rows));
+    for (r = 0; r < rows; ++r) {
+        gx[r] = rnnq_requant_hi_pair16(p->bias_x[r] + gx[r], p->mult_x[r], p->shift_x[r],
+                                       p->bias_h[r] + gh[r], p->mult_h[r], p->shift_h[r]);
+    }
+    rnnq_lstm_cells_hi(p, gx, c, gh, h8, h16);
+}
+
+/* The step after the input product, general path: scratch holds w.x in its first 4H int32. The
+ * hidden state is h8 (int8) or, when h8 is NULL, h16 (int16, zero point 0; state_bits 16). */
+static void rnnq_lstm_rest_general(const rnnq_lstm_params *p, int8_t *h8, int16_t *h16,
+                                   int32_t *c, int16_t *scratch)
 {
     const int32_t n_hid = p->hidden_size;
     const int32_t rows = 4 * n_hid;
@@ -234,26 +264,10 @@ static void rnnq_lstm_rest(const rnnq_lstm_params *p, int8_t *h8, int16_t *h16, 
 
     /* 1. Gate pre-activations (Q3.12) from x and the old h:
      *    g = sat16(requant(bias_x + w.x) + requant(bias_h + rw.h)), the sum exact in 64 bits. */
-    if (h8 != NULL) {
-        rnnq_matvec_s8(p->rw, h8, rows, n_hid, gh, xbuf);
-    } else {
-        rnnq_matvec_s8_s16(p->rw, h16, rows, n_hid, gh, xbuf);
-    }
-    if (p->requant_hi) {
-        for (r = 0; r < rows; ++r) {
-            gx[r] = rnnq_requant_hi_pair16(p->bias_x[r] + gx[r], p->mult_x[r], p->shift_x[r],
-                                           p->bias_h[r] + gh[r], p->mult_h[r], p->shift_h[r]);
-        }
-        if (peep == NULL && ga == RNNQ_GATE_SIGMOID && !p->input_forget) {
-            rnnq_lstm_cells_hi(p, gx, c, gh, h8, h16);
-            return;
-        }
-    } else {
-        for (r = 0; r < rows; ++r) {
-            gx[r] = rnnq_sat16(rnnq_requant_pair(p->bias_x[r] + gx[r], p->mult_x[r],
-                                                 p->shift_x[r], p->bias_h[r] + gh[r],
-                                                 p->mult_h[r], p->shift_h[r]));
-        }
+    rnnq_recurrent_matvec(p->rw, h8, h16, rows, n_hid, gh, xbuf);
+    for (r = 0; r < rows; ++r) {
+        gx[r] = rnnq_sat16(rnnq_requant_pair(p->bias_x[r] + gx[r], p->mult_x[r], p->shift_x[r],
+                                             p->bias_h[r] + gh[r], p->mult_h[r], p->shift_h[r]));
     }
 
     /* 2. Gates (Q0.15), cell and hidden state, element by element (blocks i, o, f, c). */
@@ -311,40 +325,81 @@ static void rnnq_lstm_rest(const rnnq_lstm_params *p, int8_t *h8, int16_t *h16, 
     }
 }
 
+/* The path of an LSTM step: the _hi entry points' condition (rnnq_kernels.h). */
+static void rnnq_lstm_rest(const rnnq_lstm_params *p, int8_t *h8, int16_t *h16, int32_t *c,
+                           int16_t *scratch)
+{
+    if (p->requant_hi && p->gate_act == RNNQ_GATE_SIGMOID && p->p == NULL && !p->input_forget) {
+        rnnq_lstm_rest_hi(p, h8, h16, c, scratch);
+    } else {
+        rnnq_lstm_rest_general(p, h8, h16, c, scratch);
+    }
+}
+
+typedef void rnnq_lstm_rest_fn(const rnnq_lstm_params *p, int8_t *h8, int16_t *h16, int32_t *c,
+                               int16_t *scratch);
+
+/* One LSTM step: the input product of x8 (int8) or, when x8 is NULL, x16, then rest. */
+static inline void rnnq_lstm_step(const rnnq_lstm_params *p, const int8_t *x8,
+                                  const int16_t *x16, int8_t *h8, int16_t *h16, int32_t *c,
+                                  int16_t *scratch, rnnq_lstm_rest_fn *rest)
+{
+    int32_t *gx = (int32_t *)(void *)scratch;
+    int16_t *xbuf = (int16_t *)(void *)(gx + 8 * p->hidden_size);
+    if (x8 != NULL) {
+        rnnq_matvec_s8(p->w, x8, 4 * p->hidden_size, p->input_size, gx, xbuf);
+    } else {
+        rnnq_matvec_s8_s16(p->w, x16, 4 * p->hidden_size, p->input_size, gx, xbuf);
+    }
+    rest(p, h8, h16, c, scratch);
+}
+
 void rnnq_lstm_step_s8(const rnnq_lstm_params *p, const int8_t *x, int8_t *h, int32_t *c,
                        int16_t *scratch)
 {
-    int32_t *gx = (int32_t *)(void *)scratch;
-    rnnq_matvec_s8(p->w, x, 4 * p->hidden_size, p->input_size, gx,
-                   (int16_t *)(void *)(gx + 8 * p->hidden_size));
-    rnnq_lstm_rest(p, h, NULL, c, scratch);
+    rnnq_lstm_step(p, x, NULL, h, NULL, c, scratch, rnnq_lstm_rest);
 }
 
 void rnnq_lstm_step_x16(const rnnq_lstm_params *p, const int16_t *x, int8_t *h, int32_t *c,
                         int16_t *scratch)
 {
-    int32_t *gx = (int32_t *)(void *)scratch;
-    rnnq_matvec_s8_s16(p->w, x, 4 * p->hidden_size, p->input_size, gx,
-                       (int16_t *)(void *)(gx + 8 * p->hidden_size));
-    rnnq_lstm_rest(p, h, NULL, c, scratch);
+    rnnq_lstm_step(p, NULL, x, h, NULL, c, scratch, rnnq_lstm_rest);
 }
 
 void rnnq_lstm_step_s8_h16(const rnnq_lstm_params *p, const int8_t *x, int16_t *h, int32_t *c,
                            int16_t *scratch)
 {
-    int32_t *gx = (int32_t *)(void *)scratch;
-    rnnq_matvec_s8(p->w, x, 4 * p->hidden_size, p->input_size, gx,
-                   (int16_t *)(void *)(gx + 8 * p->hidden_size));
-    rnnq_lstm_rest(p, NULL, h, c, scratch);
+    rnnq_lstm_step(p, x, NULL, NULL, h, c, scratch, rnnq_lstm_rest);
 }
 
 void rnnq_lstm_step_x16_h16(const rnnq_lstm_params *p, const int16_t *x, int16_t *h,
                             int32_t *c, int16_t *scratch)
 {
-    int32_t *gx = (int32_t *)(void *)scratch;
-    rnnq_matvec_s8_s16(p->w, x, 4 * p->hidden_size, p->input_size, gx,
-                       (int16_t *)(void *)(gx + 8 * p->hidden_size));
-    rnnq_lstm_rest(p, NULL, h, c, scratch);
+    rnnq_lstm_step(p, NULL, x, NULL, h, c, scratch, rnnq_lstm_rest);
+}
+
+void rnnq_lstm_step_s8_hi(const rnnq_lstm_params *p, const int8_t *x, int8_t *h, int32_t *c,
+                          int16_t *scratch)
+{
+    rnnq_lstm_step(p, x, NULL, h, NULL, c, scratch, rnnq_lstm_rest_hi);
+}
+
+void rnnq_lstm_step_x16_hi(const rnnq_lstm_params *p, const int16_t *x, int8_t *h, int32_t *c,
+                           int16_t *scratch)
+{
+    rnnq_lstm_step(p, NULL, x, h, NULL, c, scratch, rnnq_lstm_rest_hi);
+}
+
+void rnnq_lstm_step_s8_h16_hi(const rnnq_lstm_params *p, const int8_t *x, int16_t *h,
+                              int32_t *c, int16_t *scratch)
+{
+    rnnq_lstm_step(p, x, NULL, NULL, h, c, scratch, rnnq_lstm_rest_hi);
+}
+
+void rnnq_lstm_step_x16_h16_hi(const rnnq_lstm_params *p, const int16_t *x, int16_t *h,
+                               int32_t *c, int16_t *scratch)
+{
+    rnnq_lstm_step(p, NULL, x, NULL, h, c, scratch, rnnq_lstm_rest_hi);
 }
 
 int32_t rnnq_gru_scratch_size(const rnnq_gru_params *p)
@@ -354,7 +409,24 @@ int32_t rnnq_gru_scratch_size(const rnnq_gru_params *p)
            p->hidden_size * (int32_t)sizeof(int16_t);
 }
 
-/* Step 3 of rnnq_gru_rest with requant_hi, branch-free in int32 lanes: the centred old h
+/* The candidate rows' recurrent product with linear_before_reset 0: the reset gate r scales the
+ * centred old state, rh = r * (h - zp) / 2^8, |rh| <= 32640 (int16 h: rh = r * h / 2^15,
+ * |r * h| < 2^30 fits int32, |rh| <= 32767), and rw's candidate rows multiply it into ah's. */
+static void rnnq_gru_reset_product(const rnnq_gru_params *p, const int32_t *rg, const int8_t *h8,
+                                   const int16_t *h16, int16_t *rh, int32_t *ah, int16_t *xbuf)
+{
+    const int32_t n_hid = p->hidden_size;
+    const int32_t zp = p->out_zp;
+    const size_t cand = (size_t)2 * (size_t)n_hid;
+    int32_t k;
+    for (k = 0; k < n_hid; ++k) {
+        rh[k] = (int16_t)(h8 != NULL ? rnnq_rshift_round(rg[k] * ((int32_t)h8[k] - zp), 8)
+                                     : rnnq_rshift_round(rg[k] * (int32_t)h16[k], 15));
+    }
+    rnnq_matvec_s8_s16(p->rw + cand * (size_t)n_hid, rh, n_hid, n_hid, ah + cand, xbuf);
+}
+
+/* Step 3 of rnnq_gru_rest_hi, branch-free in int32 lanes: the centred old h
  * into hc [H] (int32 scratch), the new h into z's place, then into h8 or h16.
  * (32768 - z) * n <= 2^15 * 32767 and |z * hc| < 2^30: int32; the sum is below 2^31. */
 static void rnnq_gru_update_hi(const rnnq_gru_params *p, int32_t *restrict z,
@@ -385,9 +457,62 @@ static void rnnq_gru_update_hi(const rnnq_gru_params *p, int32_t *restrict z,
     rnnq_store_h(z, n_hid, h8, h16);
 }
 
-/* The step after the input product: scratch holds w.x in its first 3H int32. The state is
- * h8 (int8) or, when h8 is NULL, h16 (int16, zero point 0; state_bits 16). */
-static void rnnq_gru_rest(const rnnq_gru_params *p, int8_t *h8, int16_t *h16, int16_t *scratch)
+/* The step after the input product on the branch-free path (rnnq_gru_step_*_hi): the scratch
+ * and state as in rnnq_gru_rest_general. */
+static void rnnq_gru_rest_hi(const rnnq_gru_params *p, int8_t *h8, int16_t *h16, int16_t *scratch)
+{
+    const int32_t n_in = p->input_size;
+    const int32_t n_hid = p->hidden_size;
+    const int32_t clip = p->clip;
+    const int32_t b = rnnq_gate_bound(clip);
+    const int32_t gate_sh = RNNQ_GATE_FRAC_BITS - RNNQ_TANH_TABLE_STEP_BITS;
+    int32_t *ax = (int32_t *)(void *)scratch; /* [3H] w.x, then z, r, candidate n */
+    int32_t *ah = ax + 3 * n_hid;             /* [3H] rw.h; its first H: the centred old h */
+    int16_t *xbuf = (int16_t *)(void *)(ah + 3 * n_hid);
+    int16_t *rh = (int16_t *)(void *)((int8_t *)xbuf + rnnq_xbuf_bytes(n_in, n_hid)); /* [H] */
+    int32_t *rg = ax + n_hid;
+    int32_t *ng = ax + 2 * n_hid;
+    int32_t r;
+    int32_t k;
+
+    rnnq_recurrent_matvec(p->rw, h8, h16, (p->linear_before_reset ? 3 : 2) * n_hid, n_hid, ah,
+                          xbuf);
+    for (r = 0; r < 2 * n_hid; ++r) {
+        ax[r] = rnnq_sigmoid_lut(rnnq_clamp_gate(
+            rnnq_requant_hi_pair16(p->bias_x[r] + ax[r], p->mult_x[r], p->shift_x[r],
+                                   p->bias_h[r] + ah[r], p->mult_h[r], p->shift_h[r]),
+            b));
+    }
+    if (p->linear_before_reset) {
+        for (k = 0; k < n_hid; ++k) {
+            const int32_t j = 2 * n_hid + k;
+            const int32_t a_x = rnnq_requant_hi(p->bias_x[j] + ax[j], p->mult_x[j], p->shift_x[j]);
+            const int32_t a_h =
+                rnnq_sat16_32(rnnq_requant_hi(p->bias_h[j] + ah[j], p->mult_h[j], p->shift_h[j]));
+            /* |a_x| <= 2^29 and |r * a_h| < 2^30: an int32 sum. */
+            const int32_t pre = rnnq_sat16_32(
+                a_x + ((rg[k] * a_h + (1 << (RNNQ_ACT_FRAC_BITS - 1))) >> RNNQ_ACT_FRAC_BITS));
+            ng[k] = rnnq_tanh_lut(rnnq_clamp_gate(pre, b), gate_sh);
+        }
+    } else {
+        rnnq_gru_reset_product(p, rg, h8, h16, rh, ah, xbuf);
+        for (k = 0; k < n_hid; ++k) {
+            const int32_t j = 2 * n_hid + k;
+            ng[k] = rnnq_tanh_lut(
+                rnnq_clamp_gate(rnnq_requant_hi_pair16(p->bias_x[j] + ax[j], p->mult_x[j],
+                                                       p->shift_x[j], p->bias_h[j] + ah[j],
+                                                       p->mult_h[j], p->shift_h[j]),
+                                b),
+                gate_sh);
+        }
+    }
+    rnnq_gru_update_hi(p, ax, ng, ah, h8, h16);
+}
+
+/* The step after the input product, general path: scratch holds w.x in its first 3H int32. The
+ * state is h8 (int8) or, when h8 is NULL, h16 (int16, zero point 0; state_bits 16). */
+static void rnnq_gru_rest_general(const rnnq_gru_params *p, int8_t *h8, int16_t *h16,
+                                  int16_t *scratch)
 {
     const int32_t n_in = p->input_size;
     const int32_t n_hid = p->hidden_size;
@@ -405,45 +530,18 @@ static void rnnq_gru_rest(const rnnq_gru_params *p, int8_t *h8, int16_t *h16, in
 
     /* 1. Update and reset gates from x and the old h (rows 0 .. 2H-1); the input side of the
      *    candidate rows too, and their recurrent side when it does not depend on r. */
-    if (h8 != NULL) {
-        rnnq_matvec_s8(p->rw, h8, (p->linear_before_reset ? 3 : 2) * n_hid, n_hid, ah, xbuf);
-    } else {
-        rnnq_matvec_s8_s16(p->rw, h16, (p->linear_before_reset ? 3 : 2) * n_hid, n_hid, ah,
-                           xbuf);
-    }
-    if (p->requant_hi && p->gate_act == RNNQ_GATE_SIGMOID) {
-        const int32_t b = rnnq_gate_bound(clip);
-        for (r = 0; r < 2 * n_hid; ++r) {
-            ax[r] = rnnq_sigmoid_lut(rnnq_clamp_gate(
-                rnnq_requant_hi_pair16(p->bias_x[r] + ax[r], p->mult_x[r], p->shift_x[r],
-                                       p->bias_h[r] + ah[r], p->mult_h[r], p->shift_h[r]),
-                b));
-        }
-    } else {
-        for (r = 0; r < 2 * n_hid; ++r) {
-            const int32_t g = rnnq_sat16(rnnq_requant_pair(p->bias_x[r] + ax[r], p->mult_x[r],
-                                                           p->shift_x[r], p->bias_h[r] + ah[r],
-                                                           p->mult_h[r], p->shift_h[r]));
-            ax[r] = rnnq_gate_q15(p->gate_act, p->hs_mult, p->hs_shift, p->hs_offset,
-                                  rnnq_clip_gate(g, clip));
-        }
+    rnnq_recurrent_matvec(p->rw, h8, h16, (p->linear_before_reset ? 3 : 2) * n_hid, n_hid, ah,
+                          xbuf);
+    for (r = 0; r < 2 * n_hid; ++r) {
+        const int32_t g = rnnq_sat16(rnnq_requant_pair(p->bias_x[r] + ax[r], p->mult_x[r],
+                                                       p->shift_x[r], p->bias_h[r] + ah[r],
+                                                       p->mult_h[r], p->shift_h[r]));
+        ax[r] = rnnq_gate_q15(p->gate_act, p->hs_mult, p->hs_shift, p->hs_offset,
+                              rnnq_clip_gate(g, clip));
     }
 
     /* 2. Candidate rows j = 2H + k. */
-    if (p->linear_before_reset && p->requant_hi) {
-        const int32_t b = rnnq_gate_bound(clip);
-        const int32_t gate_sh = RNNQ_GATE_FRAC_BITS - RNNQ_TANH_TABLE_STEP_BITS;
-        for (k = 0; k < n_hid; ++k) {
-            const int32_t j = 2 * n_hid + k;
-            const int32_t a_x = rnnq_requant_hi(p->bias_x[j] + ax[j], p->mult_x[j], p->shift_x[j]);
-            const int32_t a_h =
-                rnnq_sat16_32(rnnq_requant_hi(p->bias_h[j] + ah[j], p->mult_h[j], p->shift_h[j]));
-            /* |a_x| <= 2^29 and |r * a_h| < 2^30: an int32 sum. */
-            const int32_t pre = rnnq_sat16_32(
-                a_x + ((rg[k] * a_h + (1 << (RNNQ_ACT_FRAC_BITS - 1))) >> RNNQ_ACT_FRAC_BITS));
-            ng[k] = rnnq_tanh_lut(rnnq_clamp_gate(pre, b), gate_sh);
-        }
-    } else if (p->linear_before_reset) {
+    if (p->linear_before_reset) {
         for (k = 0; k < n_hid; ++k) {
             const int32_t j = 2 * n_hid + k;
             const int32_t a_x = rnnq_requant(p->bias_x[j] + ax[j], p->mult_x[j], p->shift_x[j]);
@@ -455,42 +553,17 @@ static void rnnq_gru_rest(const rnnq_gru_params *p, int8_t *h8, int16_t *h16, in
             ng[k] = rnnq_tanh_q15(rnnq_clip_gate(pre, clip), RNNQ_GATE_FRAC_BITS);
         }
     } else {
-        /* The reset gate scales the centred old state: rh = r * (h - zp) / 2^8, |rh| <= 32640
-         * (int16 h: rh = r * h / 2^15, |r * h| < 2^30 fits int32, |rh| <= 32767). */
-        const size_t cand = (size_t)2 * (size_t)n_hid;
+        rnnq_gru_reset_product(p, rg, h8, h16, rh, ah, xbuf);
         for (k = 0; k < n_hid; ++k) {
-            rh[k] = (int16_t)(h8 != NULL ? rnnq_rshift_round(rg[k] * ((int32_t)h8[k] - zp), 8)
-                                         : rnnq_rshift_round(rg[k] * (int32_t)h16[k], 15));
-        }
-        rnnq_matvec_s8_s16(p->rw + cand * (size_t)n_hid, rh, n_hid, n_hid, ah + cand, xbuf);
-        if (p->requant_hi) {
-            const int32_t b = rnnq_gate_bound(clip);
-            const int32_t gate_sh = RNNQ_GATE_FRAC_BITS - RNNQ_TANH_TABLE_STEP_BITS;
-            for (k = 0; k < n_hid; ++k) {
-                const int32_t j = 2 * n_hid + k;
-                ng[k] = rnnq_tanh_lut(
-                    rnnq_clamp_gate(rnnq_requant_hi_pair16(p->bias_x[j] + ax[j], p->mult_x[j],
-                                                           p->shift_x[j], p->bias_h[j] + ah[j],
-                                                           p->mult_h[j], p->shift_h[j]),
-                                    b),
-                    gate_sh);
-            }
-        } else {
-            for (k = 0; k < n_hid; ++k) {
-                const int32_t j = 2 * n_hid + k;
-                const int32_t pre = rnnq_sat16(rnnq_requant_pair(
-                    p->bias_x[j] + ax[j], p->mult_x[j], p->shift_x[j], p->bias_h[j] + ah[j],
-                    p->mult_h[j], p->shift_h[j]));
-                ng[k] = rnnq_tanh_q15(rnnq_clip_gate(pre, clip), RNNQ_GATE_FRAC_BITS);
-            }
+            const int32_t j = 2 * n_hid + k;
+            const int32_t pre = rnnq_sat16(rnnq_requant_pair(
+                p->bias_x[j] + ax[j], p->mult_x[j], p->shift_x[j], p->bias_h[j] + ah[j],
+                p->mult_h[j], p->shift_h[j]));
+            ng[k] = rnnq_tanh_q15(rnnq_clip_gate(pre, clip), RNNQ_GATE_FRAC_BITS);
         }
     }
 
     /* 3. h = zp + (1 - z) * n + z * (h - zp), each term in h units. */
-    if (p->requant_hi) {
-        rnnq_gru_update_hi(p, zg, ng, ah, h8, h16);
-        return;
-    }
     for (k = 0; k < n_hid; ++k) {
         const int32_t z = zg[k];
         const int32_t hc = (h8 != NULL ? (int32_t)h8[k] : (int32_t)h16[k]) - zp;
@@ -506,38 +579,77 @@ static void rnnq_gru_rest(const rnnq_gru_params *p, int8_t *h8, int16_t *h16, in
     }
 }
 
-void rnnq_gru_step_s8(const rnnq_gru_params *p, const int8_t *x, int8_t *h, int16_t *scratch)
+/* The path of a GRU step: the _hi entry points' condition (rnnq_kernels.h). */
+static void rnnq_gru_rest(const rnnq_gru_params *p, int8_t *h8, int16_t *h16, int16_t *scratch)
+{
+    if (p->requant_hi && p->gate_act == RNNQ_GATE_SIGMOID) {
+        rnnq_gru_rest_hi(p, h8, h16, scratch);
+    } else {
+        rnnq_gru_rest_general(p, h8, h16, scratch);
+    }
+}
+
+typedef void rnnq_gru_rest_fn(const rnnq_gru_params *p, int8_t *h8, int16_t *h16,
+                              int16_t *scratch);
+
+/* One GRU step: the input product of x8 (int8) or, when x8 is NULL, x16, then rest. */
+static inline void rnnq_gru_step(const rnnq_gru_params *p, const int8_t *x8, const int16_t *x16,
+                                 int8_t *h8, int16_t *h16, int16_t *scratch,
+                                 rnnq_gru_rest_fn *rest)
 {
     int32_t *ax = (int32_t *)(void *)scratch;
-    rnnq_matvec_s8(p->w, x, 3 * p->hidden_size, p->input_size, ax,
-                   (int16_t *)(void *)(ax + 6 * p->hidden_size));
-    rnnq_gru_rest(p, h, NULL, scratch);
+    int16_t *xbuf = (int16_t *)(void *)(ax + 6 * p->hidden_size);
+    if (x8 != NULL) {
+        rnnq_matvec_s8(p->w, x8, 3 * p->hidden_size, p->input_size, ax, xbuf);
+    } else {
+        rnnq_matvec_s8_s16(p->w, x16, 3 * p->hidden_size, p->input_size, ax, xbuf);
+    }
+    rest(p, h8, h16, scratch);
+}
+
+void rnnq_gru_step_s8(const rnnq_gru_params *p, const int8_t *x, int8_t *h, int16_t *scratch)
+{
+    rnnq_gru_step(p, x, NULL, h, NULL, scratch, rnnq_gru_rest);
 }
 
 void rnnq_gru_step_x16(const rnnq_gru_params *p, const int16_t *x, int8_t *h, int16_t *scratch)
 {
-    int32_t *ax = (int32_t *)(void *)scratch;
-    rnnq_matvec_s8_s16(p->w, x, 3 * p->hidden_size, p->input_size, ax,
-                       (int16_t *)(void *)(ax + 6 * p->hidden_size));
-    rnnq_gru_rest(p, h, NULL, scratch);
+    rnnq_gru_step(p, NULL, x, h, NULL, scratch, rnnq_gru_rest);
 }
 
 void rnnq_gru_step_s8_h16(const rnnq_gru_params *p, const int8_t *x, int16_t *h,
                           int16_t *scratch)
 {
-    int32_t *ax = (int32_t *)(void *)scratch;
-    rnnq_matvec_s8(p->w, x, 3 * p->hidden_size, p->input_size, ax,
-                   (int16_t *)(void *)(ax + 6 * p->hidden_size));
-    rnnq_gru_rest(p, NULL, h, scratch);
+    rnnq_gru_step(p, x, NULL, NULL, h, scratch, rnnq_gru_rest);
 }
 
 void rnnq_gru_step_x16_h16(const rnnq_gru_params *p, const int16_t *x, int16_t *h,
                            int16_t *scratch)
 {
-    int32_t *ax = (int32_t *)(void *)scratch;
-    rnnq_matvec_s8_s16(p->w, x, 3 * p->hidden_size, p->input_size, ax,
-                       (int16_t *)(void *)(ax + 6 * p->hidden_size));
-    rnnq_gru_rest(p, NULL, h, scratch);
+    rnnq_gru_step(p, NULL, x, NULL, h, scratch, rnnq_gru_rest);
+}
+
+void rnnq_gru_step_s8_hi(const rnnq_gru_params *p, const int8_t *x, int8_t *h, int16_t *scratch)
+{
+    rnnq_gru_step(p, x, NULL, h, NULL, scratch, rnnq_gru_rest_hi);
+}
+
+void rnnq_gru_step_x16_hi(const rnnq_gru_params *p, const int16_t *x, int8_t *h,
+                          int16_t *scratch)
+{
+    rnnq_gru_step(p, NULL, x, h, NULL, scratch, rnnq_gru_rest_hi);
+}
+
+void rnnq_gru_step_s8_h16_hi(const rnnq_gru_params *p, const int8_t *x, int16_t *h,
+                             int16_t *scratch)
+{
+    rnnq_gru_step(p, x, NULL, NULL, h, scratch, rnnq_gru_rest_hi);
+}
+
+void rnnq_gru_step_x16_h16_hi(const rnnq_gru_params *p, const int16_t *x, int16_t *h,
+                              int16_t *scratch)
+{
+    rnnq_gru_step(p, NULL, x, NULL, h, scratch, rnnq_gru_rest_hi);
 }
 
 int32_t rnnq_rnn_scratch_size(const rnnq_rnn_params *p)
@@ -546,7 +658,18 @@ int32_t rnnq_rnn_scratch_size(const rnnq_rnn_params *p)
            rnnq_xbuf_bytes(p->input_size, p->hidden_size);
 }
 
-/* Step 2 of rnnq_rnn_rest with requant_hi, branch-free in int32 lanes: the new h (relu
+/* The upper bound of a Relu RNN's h: out_zp + clip when a clip keeps it below 127. */
+static int32_t rnnq_relu_max(const rnnq_rnn_params *p)
+{
+    const int32_t zp = p->out_zp;
+    const int32_t clip = p->clip;
+    if (p->act == RNNQ_RNN_RELU && clip > 0 && (int64_t)zp + clip < RNNQ_INT8_MAX) {
+        return zp + clip;
+    }
+    return RNNQ_INT8_MAX;
+}
+
+/* Step 2 of rnnq_rnn_rest_hi, branch-free in int32 lanes: the new h (relu
  * bounded by relu_hi) into ax, then into h. */
 static void rnnq_rnn_update_hi(const rnnq_rnn_params *p, int32_t *restrict ax,
                                const int32_t *restrict ah, int32_t relu_hi, int8_t *h)
@@ -581,8 +704,18 @@ static void rnnq_rnn_update_hi(const rnnq_rnn_params *p, int32_t *restrict ax,
     rnnq_store_h(ax, n_hid, h, NULL);
 }
 
-/* The step after the input product: scratch holds w.x in its first H int32. */
-static void rnnq_rnn_rest(const rnnq_rnn_params *p, int8_t *h, int16_t *scratch)
+/* The step after the input product on the branch-free path (rnnq_rnn_step_*_hi). */
+static void rnnq_rnn_rest_hi(const rnnq_rnn_params *p, int8_t *h, int16_t *scratch)
+{
+    int32_t *ax = (int32_t *)(void *)scratch; /* [H] w.x */
+    int32_t *ah = ax + p->hidden_size;        /* [H] rw.h */
+    rnnq_matvec_s8(p->rw, h, p->hidden_size, p->hidden_size, ah,
+                   (int16_t *)(void *)(ah + p->hidden_size));
+    rnnq_rnn_update_hi(p, ax, ah, rnnq_relu_max(p), h);
+}
+
+/* The step after the input product, general path: scratch holds w.x in its first H int32. */
+static void rnnq_rnn_rest_general(const rnnq_rnn_params *p, int8_t *h, int16_t *scratch)
 {
     const int32_t n_hid = p->hidden_size;
     const int32_t zp = p->out_zp;
@@ -591,19 +724,12 @@ static void rnnq_rnn_rest(const rnnq_rnn_params *p, int8_t *h, int16_t *scratch)
     int32_t *ax = (int32_t *)(void *)scratch; /* [H] w.x */
     int32_t *ah = ax + n_hid;                 /* [H] rw.h */
     int16_t *xbuf = (int16_t *)(void *)(ah + n_hid);
-    int32_t hi = RNNQ_INT8_MAX; /* relu upper bound */
+    const int32_t hi = rnnq_relu_max(p);
     int32_t r;
 
-    if (act == RNNQ_RNN_RELU && clip > 0 && (int64_t)zp + clip < RNNQ_INT8_MAX) {
-        hi = zp + clip;
-    }
     /* 1. The recurrent product from the old h. */
     rnnq_matvec_s8(p->rw, h, n_hid, n_hid, ah, xbuf);
     /* 2. The new state (h is no longer read). */
-    if (p->requant_hi) {
-        rnnq_rnn_update_hi(p, ax, ah, hi, h);
-        return;
-    }
     for (r = 0; r < n_hid; ++r) {
         const int64_t v = rnnq_requant_pair(p->bias_x[r] + ax[r], p->mult_x[r], p->shift_x[r],
                                             p->bias_h[r] + ah[r], p->mult_h[r], p->shift_h[r]);
@@ -619,20 +745,51 @@ static void rnnq_rnn_rest(const rnnq_rnn_params *p, int8_t *h, int16_t *scratch)
     }
 }
 
-void rnnq_rnn_step_s8(const rnnq_rnn_params *p, const int8_t *x, int8_t *h, int16_t *scratch)
+/* The path of an RNN step: the _hi entry points' condition (rnnq_kernels.h). */
+static void rnnq_rnn_rest(const rnnq_rnn_params *p, int8_t *h, int16_t *scratch)
+{
+    if (p->requant_hi) {
+        rnnq_rnn_rest_hi(p, h, scratch);
+    } else {
+        rnnq_rnn_rest_general(p, h, scratch);
+    }
+}
+
+typedef void rnnq_rnn_rest_fn(const rnnq_rnn_params *p, int8_t *h, int16_t *scratch);
+
+/* One RNN step: the input product of x8 (int8) or, when x8 is NULL, x16, then rest. */
+static inline void rnnq_rnn_step(const rnnq_rnn_params *p, const int8_t *x8, const int16_t *x16,
+                                 int8_t *h, int16_t *scratch, rnnq_rnn_rest_fn *rest)
 {
     int32_t *ax = (int32_t *)(void *)scratch;
-    rnnq_matvec_s8(p->w, x, p->hidden_size, p->input_size, ax,
-                   (int16_t *)(void *)(ax + 2 * p->hidden_size));
-    rnnq_rnn_rest(p, h, scratch);
+    int16_t *xbuf = (int16_t *)(void *)(ax + 2 * p->hidden_size);
+    if (x8 != NULL) {
+        rnnq_matvec_s8(p->w, x8, p->hidden_size, p->input_size, ax, xbuf);
+    } else {
+        rnnq_matvec_s8_s16(p->w, x16, p->hidden_size, p->input_size, ax, xbuf);
+    }
+    rest(p, h, scratch);
+}
+
+void rnnq_rnn_step_s8(const rnnq_rnn_params *p, const int8_t *x, int8_t *h, int16_t *scratch)
+{
+    rnnq_rnn_step(p, x, NULL, h, scratch, rnnq_rnn_rest);
 }
 
 void rnnq_rnn_step_x16(const rnnq_rnn_params *p, const int16_t *x, int8_t *h, int16_t *scratch)
 {
-    int32_t *ax = (int32_t *)(void *)scratch;
-    rnnq_matvec_s8_s16(p->w, x, p->hidden_size, p->input_size, ax,
-                       (int16_t *)(void *)(ax + 2 * p->hidden_size));
-    rnnq_rnn_rest(p, h, scratch);
+    rnnq_rnn_step(p, NULL, x, h, scratch, rnnq_rnn_rest);
+}
+
+void rnnq_rnn_step_s8_hi(const rnnq_rnn_params *p, const int8_t *x, int8_t *h, int16_t *scratch)
+{
+    rnnq_rnn_step(p, x, NULL, h, scratch, rnnq_rnn_rest_hi);
+}
+
+void rnnq_rnn_step_x16_hi(const rnnq_rnn_params *p, const int16_t *x, int8_t *h,
+                          int16_t *scratch)
+{
+    rnnq_rnn_step(p, NULL, x, h, scratch, rnnq_rnn_rest_hi);
 }
 
 void rnnq_requant_s16_s8(const rnnq_requant_params *p, const int16_t *x, int8_t *y, int32_t n)

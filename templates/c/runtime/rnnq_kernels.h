@@ -226,6 +226,19 @@ void rnnq_lstm_step_s8_h16(const rnnq_lstm_params *p, const int8_t *x, int16_t *
 void rnnq_lstm_step_x16_h16(const rnnq_lstm_params *p, const int16_t *x, int16_t *h,
                             int32_t *c, int16_t *scratch);
 
+/* The branch-free entry points: the same steps as the functions without _hi, for params on
+ * that path only (the compiler calls them where rnnq.ir.params.hi_path holds; the functions
+ * without _hi choose the path themselves, so a build that calls only _hi ones links only that
+ * path). Requires requant_hi, gate_act 0 (sigmoid), no peepholes (p NULL), input_forget 0. */
+void rnnq_lstm_step_s8_hi(const rnnq_lstm_params *p, const int8_t *x, int8_t *h, int32_t *c,
+                          int16_t *scratch);
+void rnnq_lstm_step_x16_hi(const rnnq_lstm_params *p, const int16_t *x, int8_t *h, int32_t *c,
+                           int16_t *scratch);
+void rnnq_lstm_step_s8_h16_hi(const rnnq_lstm_params *p, const int8_t *x, int16_t *h,
+                              int32_t *c, int16_t *scratch);
+void rnnq_lstm_step_x16_h16_hi(const rnnq_lstm_params *p, const int16_t *x, int16_t *h,
+                               int32_t *c, int16_t *scratch);
+
 /* Bytes of scratch rnnq_gru_step_s8 needs: 26 H + X(max(I, H)) (two int32 [3H] accumulators,
  * the matvec xbuf, int16 [H] r * (h - out_zp) / 2^8). */
 int32_t rnnq_gru_scratch_size(const rnnq_gru_params *p);
@@ -243,6 +256,15 @@ void rnnq_gru_step_s8_h16(const rnnq_gru_params *p, const int8_t *x, int16_t *h,
 void rnnq_gru_step_x16_h16(const rnnq_gru_params *p, const int16_t *x, int16_t *h,
                            int16_t *scratch);
 
+/* The branch-free entry points (as the LSTM's): requant_hi and gate_act 0 (sigmoid). */
+void rnnq_gru_step_s8_hi(const rnnq_gru_params *p, const int8_t *x, int8_t *h, int16_t *scratch);
+void rnnq_gru_step_x16_hi(const rnnq_gru_params *p, const int16_t *x, int8_t *h,
+                          int16_t *scratch);
+void rnnq_gru_step_s8_h16_hi(const rnnq_gru_params *p, const int8_t *x, int16_t *h,
+                             int16_t *scratch);
+void rnnq_gru_step_x16_h16_hi(const rnnq_gru_params *p, const int16_t *x, int16_t *h,
+                              int16_t *scratch);
+
 /* Bytes of scratch rnnq_rnn_step_s8 needs: 8 H + X(max(I, H)) (two int32 [H] accumulators, the
  * matvec xbuf). */
 int32_t rnnq_rnn_scratch_size(const rnnq_rnn_params *p);
@@ -253,6 +275,11 @@ void rnnq_rnn_step_s8(const rnnq_rnn_params *p, const int8_t *x, int8_t *h, int1
 
 /* The same step with an int16 input x [I] (as rnnq_lstm_step_x16). */
 void rnnq_rnn_step_x16(const rnnq_rnn_params *p, const int16_t *x, int8_t *h, int16_t *scratch);
+
+/* The branch-free entry points (as the LSTM's): requant_hi. */
+void rnnq_rnn_step_s8_hi(const rnnq_rnn_params *p, const int8_t *x, int8_t *h, int16_t *scratch);
+void rnnq_rnn_step_x16_hi(const rnnq_rnn_params *p, const int16_t *x, int8_t *h,
+                          int16_t *scratch);
 
 /* Elementwise over n int16 values; x and y must not overlap. */
 void rnnq_requant_s16_s8(const rnnq_requant_params *p, const int16_t *x, int8_t *y, int32_t n);

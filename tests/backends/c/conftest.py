@@ -94,8 +94,9 @@ class KernelsLib:
             fn.argtypes, fn.restype = args, res
         self.lib = lib
 
-    def lstm_sequence(self, p, x: np.ndarray):
-        """int8 x through rnnq_lstm_step_s8, int16 x through rnnq_lstm_step_x16."""
+    def lstm_sequence(self, p, x: np.ndarray, hi: bool = False):
+        """int8 x through rnnq_lstm_step_s8, int16 x through rnnq_lstm_step_x16; hi: their
+        _hi entry points (params on the branch-free path only)."""
         cp = to_c(p, CLstmParams)
         x = _x(x)
         *lead, T, _ = x.shape
@@ -111,7 +112,7 @@ class KernelsLib:
         self.lib.shim_lstm_sequence(
             ctypes.byref(cp),
             _ptr(x),
-            int(x.dtype == np.int16),
+            int(x.dtype == np.int16) | (2 if hi else 0),
             B,
             T,
             _ptr(y),
@@ -132,9 +133,9 @@ class KernelsLib:
         self.lib.rnnq_lstm_step_s8(ctypes.byref(cp), _ptr(x), _ptr(h), _ptr(c), _ptr(scratch))
         return h, c
 
-    def _h_sequence(self, kind, p, x, h0, ctype):
+    def _h_sequence(self, kind, p, x, h0, ctype, hi=False):
         """GRU / RNN sequence through shim_<kind>_sequence; h0: None (p.h0) or [..., H];
-        int16 x through the _x16 step."""
+        int16 x through the _x16 step; hi: the _hi entry points."""
         cp = to_c(p, ctype)
         x = _x(x)
         *lead, T, _ = x.shape
@@ -152,7 +153,7 @@ class KernelsLib:
         getattr(self.lib, f"shim_{kind}_sequence")(
             ctypes.byref(cp),
             _ptr(x),
-            int(x.dtype == np.int16),
+            int(x.dtype == np.int16) | (2 if hi else 0),
             B,
             T,
             None if h_init is None else _ptr(h_init),
@@ -162,11 +163,11 @@ class KernelsLib:
         )
         return y.reshape(*lead, T, H)
 
-    def gru_sequence(self, p, x: np.ndarray, h0=None) -> np.ndarray:
-        return self._h_sequence("gru", p, x, h0, CGruParams)
+    def gru_sequence(self, p, x: np.ndarray, h0=None, hi: bool = False) -> np.ndarray:
+        return self._h_sequence("gru", p, x, h0, CGruParams, hi)
 
-    def rnn_sequence(self, p, x: np.ndarray, h0=None) -> np.ndarray:
-        return self._h_sequence("rnn", p, x, h0, CRnnParams)
+    def rnn_sequence(self, p, x: np.ndarray, h0=None, hi: bool = False) -> np.ndarray:
+        return self._h_sequence("rnn", p, x, h0, CRnnParams, hi)
 
     def _h_step(self, kind, ctype, p, x, h):
         cp = to_c(p, ctype)

@@ -20,6 +20,7 @@ import numpy as np
 
 from rnnq.backends.c.layouts import matvec_layout
 from rnnq.backends.c.scratch import scratch_bytes
+from rnnq.ir.params import hi_path
 from rnnq.sim import kernels as sim
 
 _CTYPE = {np.int8: "int8_t", np.int16: "int16_t", np.int32: "int32_t", np.int64: "int64_t"}
@@ -189,7 +190,7 @@ def add_lstm(prog: CProgram, p, x: np.ndarray) -> None:
     ht, hw = (np.int16, 2) if wide else (np.int8, 1)
     ps = struct(prog, "rnnq_lstm_params", fields(prog, p, {**LSTM_ARRAYS, "h0": ht}))
     step, xt = _step_of(x)
-    step += "_h16" if wide else ""
+    step += ("_h16" if wide else "") + ("_hi" if hi_path(p) else "")
     xs, yw, cw = prog.array(x, xt), prog.array(y, ht), prog.array(c, np.int32)
     yo, co = prog.out(y, ht), prog.out(c, np.int32)
     h, cs = prog.out(np.zeros(H), ht), prog.out(np.zeros(H), np.int32)
@@ -221,7 +222,7 @@ def add_h_rnn(prog: CProgram, kind: str, p, x: np.ndarray) -> None:
     arrays = {**ROW_ARRAYS, "h0": ht}
     ps = struct(prog, f"rnnq_{kind}_params", fields(prog, p, arrays))
     step, xt = _step_of(x)
-    step += "_h16" if wide else ""
+    step += ("_h16" if wide else "") + ("_hi" if hi_path(p) else "")
     xs, yw, yo = prog.array(x, xt), prog.array(y, ht), prog.out(y, ht)
     h = prog.out(np.zeros(H), ht)
     nbytes = scratch_bytes(f"q{kind}", p)

@@ -1,17 +1,18 @@
-/* Test-only: runs whole sequences through rnnq_lstm_step_s8 (or, x16 nonzero, the int16-input
- * rnnq_lstm_step_x16 with x int16) so that Python makes one ctypes call per case
- * (tests/backends/c/conftest.py is the Python side); the same for the GRU and RNN. */
+/* Test-only: runs whole sequences through rnnq_lstm_step_s8 (or, bit 0 of mode set, the
+ * int16-input rnnq_lstm_step_x16 with x int16; bit 1 set: the _hi entry points) so that Python
+ * makes one ctypes call per case (tests/backends/c/conftest.py is the Python side); the same for
+ * the GRU and RNN. */
 #include <stdint.h>
 #include <string.h>
 
 #include "rnnq_kernels.h"
 
-void shim_lstm_sequence(const rnnq_lstm_params *p, const void *x, int32_t x16, int32_t batch,
+void shim_lstm_sequence(const rnnq_lstm_params *p, const void *x, int32_t mode, int32_t batch,
                         int32_t steps, void *y, int32_t *c_out, int16_t *scratch, void *h, int32_t *c);
 
 /* x [batch][steps][I] -> y [batch][steps][H], c_out [batch][steps][H]; h, c: [H] state.
  * With p->state_bits 16, y and h are int16 and the steps are rnnq_lstm_step_*_h16. */
-void shim_lstm_sequence(const rnnq_lstm_params *p, const void *x, int32_t x16, int32_t batch,
+void shim_lstm_sequence(const rnnq_lstm_params *p, const void *x, int32_t mode, int32_t batch,
                         int32_t steps, void *y, int32_t *c_out, int16_t *scratch, void *h, int32_t *c)
 {
     const int32_t n_in = p->input_size;
@@ -24,14 +25,19 @@ void shim_lstm_sequence(const rnnq_lstm_params *p, const void *x, int32_t x16, i
         memcpy(c, p->c0, (size_t)n_hid * sizeof(int32_t));
         for (t = 0; t < steps; ++t) {
             const size_t at = (size_t)(b * steps + t) * (size_t)n_in;
-            if (p->state_bits == 16 && x16) {
-                rnnq_lstm_step_x16_h16(p, (const int16_t *)x + at, (int16_t *)h, c, scratch);
-            } else if (p->state_bits == 16) {
-                rnnq_lstm_step_s8_h16(p, (const int8_t *)x + at, (int16_t *)h, c, scratch);
-            } else if (x16) {
-                rnnq_lstm_step_x16(p, (const int16_t *)x + at, (int8_t *)h, c, scratch);
-            } else {
-                rnnq_lstm_step_s8(p, (const int8_t *)x + at, (int8_t *)h, c, scratch);
+            const int16_t *x16 = (mode & 1) ? (const int16_t *)x + at : NULL;
+            const int8_t *x8 = (const int8_t *)x + at;
+            int16_t *h16 = (int16_t *)h;
+            int8_t *h8 = (int8_t *)h;
+            switch ((p->state_bits == 16 ? 4 : 0) | mode) {
+            case 0: rnnq_lstm_step_s8(p, x8, h8, c, scratch); break;
+            case 1: rnnq_lstm_step_x16(p, x16, h8, c, scratch); break;
+            case 2: rnnq_lstm_step_s8_hi(p, x8, h8, c, scratch); break;
+            case 3: rnnq_lstm_step_x16_hi(p, x16, h8, c, scratch); break;
+            case 4: rnnq_lstm_step_s8_h16(p, x8, h16, c, scratch); break;
+            case 5: rnnq_lstm_step_x16_h16(p, x16, h16, c, scratch); break;
+            case 6: rnnq_lstm_step_s8_h16_hi(p, x8, h16, c, scratch); break;
+            default: rnnq_lstm_step_x16_h16_hi(p, x16, h16, c, scratch); break;
             }
             memcpy((char *)y + (size_t)(b * steps + t) * hbytes, h, hbytes);
             memcpy(c_out, c, (size_t)n_hid * sizeof(int32_t));
@@ -40,9 +46,9 @@ void shim_lstm_sequence(const rnnq_lstm_params *p, const void *x, int32_t x16, i
     }
 }
 
-void shim_gru_sequence(const rnnq_gru_params *p, const void *x, int32_t x16, int32_t batch,
+void shim_gru_sequence(const rnnq_gru_params *p, const void *x, int32_t mode, int32_t batch,
                        int32_t steps, const void *h_init, void *y, int16_t *scratch, void *h);
-void shim_rnn_sequence(const rnnq_rnn_params *p, const void *x, int32_t x16, int32_t batch,
+void shim_rnn_sequence(const rnnq_rnn_params *p, const void *x, int32_t mode, int32_t batch,
                        int32_t steps, const int8_t *h_init, int8_t *y, int16_t *scratch, int8_t *h);
 void shim_mean_time_sequence(const rnnq_mean_time_params *p, const int8_t *x, int32_t batch,
                              int32_t steps, int8_t *y, int32_t *acc);
@@ -53,7 +59,7 @@ void shim_embed(const rnnq_embed_params *p, const int32_t *ids, int32_t n, int8_
 /* x [batch][steps][I] -> y [batch][steps][H]; h: [H] state, reset from p->h0, or copied from
  * h_init [batch][H] when h_init is not NULL. With p->state_bits 16, h_init, y and h are int16
  * and the steps are rnnq_gru_step_s8_h16 / _x16_h16. */
-void shim_gru_sequence(const rnnq_gru_params *p, const void *x, int32_t x16, int32_t batch,
+void shim_gru_sequence(const rnnq_gru_params *p, const void *x, int32_t mode, int32_t batch,
                        int32_t steps, const void *h_init, void *y, int16_t *scratch, void *h)
 {
     const int32_t n_hid = p->hidden_size;
@@ -68,14 +74,19 @@ void shim_gru_sequence(const rnnq_gru_params *p, const void *x, int32_t x16, int
         }
         for (t = 0; t < steps; ++t) {
             const size_t at = (size_t)(b * steps + t) * (size_t)p->input_size;
-            if (p->state_bits == 16 && x16) {
-                rnnq_gru_step_x16_h16(p, (const int16_t *)x + at, (int16_t *)h, scratch);
-            } else if (p->state_bits == 16) {
-                rnnq_gru_step_s8_h16(p, (const int8_t *)x + at, (int16_t *)h, scratch);
-            } else if (x16) {
-                rnnq_gru_step_x16(p, (const int16_t *)x + at, (int8_t *)h, scratch);
-            } else {
-                rnnq_gru_step_s8(p, (const int8_t *)x + at, (int8_t *)h, scratch);
+            const int16_t *x16 = (mode & 1) ? (const int16_t *)x + at : NULL;
+            const int8_t *x8 = (const int8_t *)x + at;
+            int16_t *h16 = (int16_t *)h;
+            int8_t *h8 = (int8_t *)h;
+            switch ((p->state_bits == 16 ? 4 : 0) | mode) {
+            case 0: rnnq_gru_step_s8(p, x8, h8, scratch); break;
+            case 1: rnnq_gru_step_x16(p, x16, h8, scratch); break;
+            case 2: rnnq_gru_step_s8_hi(p, x8, h8, scratch); break;
+            case 3: rnnq_gru_step_x16_hi(p, x16, h8, scratch); break;
+            case 4: rnnq_gru_step_s8_h16(p, x8, h16, scratch); break;
+            case 5: rnnq_gru_step_x16_h16(p, x16, h16, scratch); break;
+            case 6: rnnq_gru_step_s8_h16_hi(p, x8, h16, scratch); break;
+            default: rnnq_gru_step_x16_h16_hi(p, x16, h16, scratch); break;
             }
             memcpy((char *)y + (size_t)(b * steps + t) * hbytes, h, hbytes);
         }
@@ -83,7 +94,7 @@ void shim_gru_sequence(const rnnq_gru_params *p, const void *x, int32_t x16, int
 }
 
 /* The same for rnnq_rnn_step_s8. */
-void shim_rnn_sequence(const rnnq_rnn_params *p, const void *x, int32_t x16, int32_t batch,
+void shim_rnn_sequence(const rnnq_rnn_params *p, const void *x, int32_t mode, int32_t batch,
                        int32_t steps, const int8_t *h_init, int8_t *y, int16_t *scratch, int8_t *h)
 {
     const int32_t n_hid = p->hidden_size;
@@ -97,10 +108,11 @@ void shim_rnn_sequence(const rnnq_rnn_params *p, const void *x, int32_t x16, int
         }
         for (t = 0; t < steps; ++t) {
             const size_t at = (size_t)(b * steps + t) * (size_t)p->input_size;
-            if (x16) {
-                rnnq_rnn_step_x16(p, (const int16_t *)x + at, h, scratch);
-            } else {
-                rnnq_rnn_step_s8(p, (const int8_t *)x + at, h, scratch);
+            switch (mode) {
+            case 0: rnnq_rnn_step_s8(p, (const int8_t *)x + at, h, scratch); break;
+            case 1: rnnq_rnn_step_x16(p, (const int16_t *)x + at, h, scratch); break;
+            case 2: rnnq_rnn_step_s8_hi(p, (const int8_t *)x + at, h, scratch); break;
+            default: rnnq_rnn_step_x16_hi(p, (const int16_t *)x + at, h, scratch); break;
             }
             memcpy(y, h, (size_t)n_hid);
             y += n_hid;

@@ -22,6 +22,7 @@ from rnnq.ir.params import (
     RequantParams,
     RnnParams,
     SoftmaxParams,
+    hi_path,
 )
 from rnnq.sim import kernels as sim
 from tests.sim.kernel_cases import (
@@ -490,6 +491,14 @@ def test_requant_hi_and_general_paths(kernels_c, kind, hi):
     p = _recurrent(kind, rng)
     assert p.requant_hi == hi
     x = _i8(rng, (2, 12, 9))
+    if hi:  # the _hi entry points too, which the C backend calls for these params
+        assert hi_path(p)
+        name = "lstm" if kind.startswith("lstm") else kind[:3]
+        for xs in (x, rng.integers(-32768, 32768, (2, 5, 9)).astype(np.int16)):
+            got = getattr(kernels_c, f"{name}_sequence")(p, xs, hi=True)
+            want = getattr(sim, f"{name}_sequence")(p, xs)
+            got, want = (got, want) if name == "lstm" else ((got,), (want,))
+            assert all(np.array_equal(a, b) for a, b in zip(got, want, strict=True))
     if kind.startswith("lstm"):
         got, want = kernels_c.lstm_sequence(p, x), sim.lstm_sequence(p, x)
         assert all(np.array_equal(a, b) for a, b in zip(got, want, strict=True))
