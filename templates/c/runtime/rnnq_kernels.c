@@ -80,17 +80,17 @@ static inline int32_t rnnq_requant_hi(int32_t a, int32_t m, int32_t s)
     return (hi + ((int32_t)1 << (s - 33))) >> (s - 32);
 }
 
-/* rnnq_sat16 of an int32. */
-static inline int32_t rnnq_sat16_32(int32_t v)
+static inline int32_t rnnq_clamp32(int32_t v, int32_t lo, int32_t hi)
 {
-    return v < RNNQ_INT16_MIN ? RNNQ_INT16_MIN : (v > RNNQ_INT16_MAX ? RNNQ_INT16_MAX : v);
+    return v < lo ? lo : (v > hi ? hi : v);
 }
 
-/* sat16 of the sum of two rnnq_requant_hi results (an exact int32 sum). */
-static inline int32_t rnnq_requant_hi_pair16(int32_t ax, int32_t mx, int32_t sx, int32_t ah,
-                                             int32_t mh, int32_t sh)
+/* The sum of two rnnq_requant_hi results (exact in int32) clamped to [g_lo, g_hi], the gate
+ * range of rnnq_gate_range: sat16 and the clip in one clamp. */
+static inline int32_t rnnq_requant_hi_gate(int32_t ax, int32_t mx, int32_t sx, int32_t ah,
+                                           int32_t mh, int32_t sh, int32_t g_lo, int32_t g_hi)
 {
-    return rnnq_sat16_32(rnnq_requant_hi(ax, mx, sx) + rnnq_requant_hi(ah, mh, sh));
+    return rnnq_clamp32(rnnq_requant_hi(ax, mx, sx) + rnnq_requant_hi(ah, mh, sh), g_lo, g_hi);
 }
 
 /* rnnq_tanh_q15(x, sh + 7) for 0 <= sh <= 20, branch-free: |x| by xor with the sign mask
@@ -140,16 +140,13 @@ static inline int32_t rnnq_add_sat32(int32_t a, int32_t b)
     return a < INT32_MIN - b ? INT32_MIN : a + b;
 }
 
-/* rnnq_clip_gate on a sat16 value, as a clamp to [-b, b]: b = clip, or 32768 (no effect)
- * without a clip or with one beyond the int16 range. */
-static inline int32_t rnnq_gate_bound(int32_t clip)
+/* rnnq_clip_gate(rnnq_sat16(v), clip) is one clamp of v to [*lo, *hi]: the int16 range, cut
+ * to [-clip, clip] by a clip (> 0) inside it (nested clamps to intervals holding 0). */
+static inline void rnnq_gate_range(int32_t clip, int32_t *lo, int32_t *hi)
 {
-    return clip > 0 && clip < 32768 ? clip : 32768;
-}
-
-static inline int32_t rnnq_clamp_gate(int32_t v, int32_t b)
-{
-    return v < -b ? -b : (v > b ? b : v);
+    const int32_t b = clip > 0 && clip < 32768 ? clip : 32768;
+    *lo = -b;
+    *hi = b < RNNQ_INT16_MAX ? b : RNNQ_INT16_MAX;
 }
 
 /* A new state computed in int32 lanes (already in its type's range) into h8, or h16 when h8
@@ -186,13 +183,13 @@ static void rnnq_recurrent_matvec(const int8_t *rw, const int8_t *h8, const int1
     }
 }
 
-/* Step 2 of rnnq_lstm_rest_hi, branch-free: the new h lands in hv [H] (int32 scratch), then in h8 or h16. */
+/* Step 2 of rnnq_lstm_rest_hi, branch-free, from the gate pre-activations g [4H] (sat16 and
+ * clipped): the new h lands in hv [H] (int32 scratch), then in h8 or h16. */
 static void rnnq_lstm_cells_hi(const rnnq_lstm_params *p, const int32_t *restrict g,
                                int32_t *restrict c, int32_t *restrict hv, int8_t *h8,
                                int16_t *h16)
 {
     const int32_t n_hid = p->hidden_size;
-    const int32_t b = rnnq_gate_bound(p->clip);
     const int32_t gate_sh = RNNQ_GATE_FRAC_BITS - RNNQ_TANH_TABLE_STEP_BITS;
     const int32_t cell_sh = p->cell_frac - RNNQ_TANH_TABLE_STEP_BITS; /* 0 .. 20 */
     const int32_t ic_shift = 2 * RNNQ_ACT_FRAC_BITS - p->cell_frac;   /* 3 .. 23 */
@@ -208,10 +205,10 @@ static void rnnq_lstm_cells_hi(const rnnq_lstm_params *p, const int32_t *restric
     const int32_t *gc = g + 3 * n_hid;
     int32_t j;
     for (j = 0; j < n_hid; ++j) {
-        const int32_t i_t = rnnq_sigmoid_lut(rnnq_clamp_gate(gi[j], b));
-        const int32_t f_t = rnnq_sigmoid_lut(rnnq_clamp_gate(gf[j], b));
-        const int32_t o_t = rnnq_sigmoid_lut(rnnq_clamp_gate(go[j], b));
-        const int32_t cc = rnnq_tanh_lut(rnnq_clamp_gate(gc[j], b), gate_sh);
+        const int32_t i_t = rnnq_sigmoid_lut(gi[j]);
+        const int32_t f_t = rnnq_sigmoid_lut(gf[j]);
+        const int32_t o_t = rnnq_sigmoid_lut(go[j]);
+        const int32_t cc = rnnq_tanh_lut(gc[j], gate_sh);
         const int32_t c_new = rnnq_add_sat32(rnnq_mul_q15_round(f_t, c[j]),
                                              (i_t * cc + ic_half) >> ic_shift);
         const int32_t v =
@@ -231,12 +228,16 @@ static void rnnq_lstm_rest_hi(const rnnq_lstm_params *p, int8_t *h8, int16_t *h1
     const int32_t rows = 4 * n_hid;
     int32_t *gx = (int32_t *)(void *)scratch; /* [4H] w.x, then the gates */
     int32_t *gh = gx + rows;                  /* [4H] rw.h, then the new h */
+    int32_t g_lo;
+    int32_t g_hi;
     int32_t r;
 
+    rnnq_gate_range(p->clip, &g_lo, &g_hi);
     rnnq_recurrent_matvec(p->rw, h8, h16, rows, n_hid, gh, (int16_t *)(void *)(gh + rows));
     for (r = 0; r < rows; ++r) {
-        gx[r] = rnnq_requant_hi_pair16(p->bias_x[r] + gx[r], p->mult_x[r], p->shift_x[r],
-                                       p->bias_h[r] + gh[r], p->mult_h[r], p->shift_h[r]);
+        gx[r] = rnnq_requant_hi_gate(p->bias_x[r] + gx[r], p->mult_x[r], p->shift_x[r],
+                                     p->bias_h[r] + gh[r], p->mult_h[r], p->shift_h[r], g_lo,
+                                     g_hi);
     }
     rnnq_lstm_cells_hi(p, gx, c, gh, h8, h16);
 }
@@ -463,8 +464,6 @@ static void rnnq_gru_rest_hi(const rnnq_gru_params *p, int8_t *h8, int16_t *h16,
 {
     const int32_t n_in = p->input_size;
     const int32_t n_hid = p->hidden_size;
-    const int32_t clip = p->clip;
-    const int32_t b = rnnq_gate_bound(clip);
     const int32_t gate_sh = RNNQ_GATE_FRAC_BITS - RNNQ_TANH_TABLE_STEP_BITS;
     int32_t *ax = (int32_t *)(void *)scratch; /* [3H] w.x, then z, r, candidate n */
     int32_t *ah = ax + 3 * n_hid;             /* [3H] rw.h; its first H: the centred old h */
@@ -472,38 +471,39 @@ static void rnnq_gru_rest_hi(const rnnq_gru_params *p, int8_t *h8, int16_t *h16,
     int16_t *rh = (int16_t *)(void *)((int8_t *)xbuf + rnnq_xbuf_bytes(n_in, n_hid)); /* [H] */
     int32_t *rg = ax + n_hid;
     int32_t *ng = ax + 2 * n_hid;
+    int32_t g_lo;
+    int32_t g_hi;
     int32_t r;
     int32_t k;
 
+    rnnq_gate_range(p->clip, &g_lo, &g_hi);
     rnnq_recurrent_matvec(p->rw, h8, h16, (p->linear_before_reset ? 3 : 2) * n_hid, n_hid, ah,
                           xbuf);
     for (r = 0; r < 2 * n_hid; ++r) {
-        ax[r] = rnnq_sigmoid_lut(rnnq_clamp_gate(
-            rnnq_requant_hi_pair16(p->bias_x[r] + ax[r], p->mult_x[r], p->shift_x[r],
-                                   p->bias_h[r] + ah[r], p->mult_h[r], p->shift_h[r]),
-            b));
+        ax[r] = rnnq_sigmoid_lut(rnnq_requant_hi_gate(p->bias_x[r] + ax[r], p->mult_x[r],
+                                                      p->shift_x[r], p->bias_h[r] + ah[r],
+                                                      p->mult_h[r], p->shift_h[r], g_lo, g_hi));
     }
     if (p->linear_before_reset) {
         for (k = 0; k < n_hid; ++k) {
             const int32_t j = 2 * n_hid + k;
             const int32_t a_x = rnnq_requant_hi(p->bias_x[j] + ax[j], p->mult_x[j], p->shift_x[j]);
-            const int32_t a_h =
-                rnnq_sat16_32(rnnq_requant_hi(p->bias_h[j] + ah[j], p->mult_h[j], p->shift_h[j]));
+            const int32_t a_h = rnnq_clamp32(
+                rnnq_requant_hi(p->bias_h[j] + ah[j], p->mult_h[j], p->shift_h[j]),
+                RNNQ_INT16_MIN, RNNQ_INT16_MAX);
             /* |a_x| <= 2^29 and |r * a_h| < 2^30: an int32 sum. */
-            const int32_t pre = rnnq_sat16_32(
-                a_x + ((rg[k] * a_h + (1 << (RNNQ_ACT_FRAC_BITS - 1))) >> RNNQ_ACT_FRAC_BITS));
-            ng[k] = rnnq_tanh_lut(rnnq_clamp_gate(pre, b), gate_sh);
+            const int32_t pre =
+                a_x + ((rg[k] * a_h + (1 << (RNNQ_ACT_FRAC_BITS - 1))) >> RNNQ_ACT_FRAC_BITS);
+            ng[k] = rnnq_tanh_lut(rnnq_clamp32(pre, g_lo, g_hi), gate_sh);
         }
     } else {
         rnnq_gru_reset_product(p, rg, h8, h16, rh, ah, xbuf);
         for (k = 0; k < n_hid; ++k) {
             const int32_t j = 2 * n_hid + k;
-            ng[k] = rnnq_tanh_lut(
-                rnnq_clamp_gate(rnnq_requant_hi_pair16(p->bias_x[j] + ax[j], p->mult_x[j],
+            ng[k] = rnnq_tanh_lut(rnnq_requant_hi_gate(p->bias_x[j] + ax[j], p->mult_x[j],
                                                        p->shift_x[j], p->bias_h[j] + ah[j],
-                                                       p->mult_h[j], p->shift_h[j]),
-                                b),
-                gate_sh);
+                                                       p->mult_h[j], p->shift_h[j], g_lo, g_hi),
+                                  gate_sh);
         }
     }
     rnnq_gru_update_hi(p, ax, ng, ah, h8, h16);
@@ -676,7 +676,8 @@ static void rnnq_rnn_update_hi(const rnnq_rnn_params *p, int32_t *restrict ax,
 {
     const int32_t n_hid = p->hidden_size;
     const int32_t zp = p->out_zp;
-    const int32_t b = rnnq_gate_bound(p->clip);
+    int32_t g_lo;
+    int32_t g_hi;
     const int32_t act = p->act;
     const int32_t sh = RNNQ_GATE_FRAC_BITS - RNNQ_TANH_TABLE_STEP_BITS + (act == RNNQ_RNN_SIGMOID);
     const int32_t relu = -(int32_t)(act == RNNQ_RNN_RELU); /* all ones or 0: the selections */
@@ -684,6 +685,8 @@ static void rnnq_rnn_update_hi(const rnnq_rnn_params *p, int32_t *restrict ax,
     const int32_t out_mult = p->out_mult;
     const int32_t out_shift = act == RNNQ_RNN_RELU ? RNNQ_HI_SHIFT_MIN : p->out_shift; /* unused */
     int32_t r;
+
+    rnnq_gate_range(p->clip, &g_lo, &g_hi);
     for (r = 0; r < n_hid; ++r) {
         ax[r] = rnnq_requant_hi(p->bias_x[r] + ax[r], p->mult_x[r], p->shift_x[r]) +
                 rnnq_requant_hi(p->bias_h[r] + ah[r], p->mult_h[r], p->shift_h[r]);
@@ -692,7 +695,7 @@ static void rnnq_rnn_update_hi(const rnnq_rnn_params *p, int32_t *restrict ax,
         /* Both forms computed, one kept by mask: no branch in the loop. */
         const int32_t v = ax[r];
         const int32_t y_relu = v < 0 ? zp : (zp + v > relu_hi ? relu_hi : zp + v);
-        const int32_t g = rnnq_clamp_gate(rnnq_sat16_32(v), b);
+        const int32_t g = rnnq_clamp32(v, g_lo, g_hi);
         /* sigmoid(g) = (1 + tanh(g / 2)) / 2: one lookup either way (rnnq_sigmoid_lut). */
         const int32_t u = rnnq_tanh_lut(g, sh);
         const int32_t s = (32768 + u + 1) >> 1;
