@@ -795,33 +795,58 @@ void rnnq_rnn_step_x16_hi(const rnnq_rnn_params *p, const int16_t *x, int8_t *h,
     rnnq_rnn_step(p, NULL, x, h, scratch, rnnq_rnn_rest_hi);
 }
 
+/* sat8(zp + rnnq_requant_hi(v, mult, shift)) in int32 (|requant_hi| <= 2^29): the element of
+ * the requantisations below when shift >= RNNQ_HI_SHIFT_MIN, the usual case. */
+static inline int8_t rnnq_requant8_hi(int32_t v, int32_t zp, int32_t mult, int32_t shift)
+{
+    return (int8_t)rnnq_clamp32(zp + rnnq_requant_hi(v, mult, shift), RNNQ_INT8_MIN,
+                                RNNQ_INT8_MAX);
+}
+
 void rnnq_requant_s16_s8(const rnnq_requant_params *p, const int16_t *x, int8_t *y, int32_t n)
 {
     const int32_t in_zp = p->in_zp;
-    const int64_t out_zp = p->out_zp;
     int32_t k;
+    if (p->shift >= RNNQ_HI_SHIFT_MIN) {
+        for (k = 0; k < n; ++k) {
+            y[k] = rnnq_requant8_hi((int32_t)x[k] - in_zp, p->out_zp, p->mult, p->shift);
+        }
+        return;
+    }
     for (k = 0; k < n; ++k) {
-        y[k] = rnnq_sat8(out_zp + rnnq_requant((int32_t)x[k] - in_zp, p->mult, p->shift));
+        y[k] = rnnq_sat8((int64_t)p->out_zp +
+                         rnnq_requant((int32_t)x[k] - in_zp, p->mult, p->shift));
     }
 }
 
 void rnnq_requant_s32_s8(const rnnq_requant_params *p, const int32_t *x, int8_t *y, int32_t n)
 {
     /* An int32 tensor (the LSTM cell) has zero point 0 (p->in_zp is 0). */
-    const int64_t out_zp = p->out_zp;
     int32_t k;
+    if (p->shift >= RNNQ_HI_SHIFT_MIN) {
+        for (k = 0; k < n; ++k) {
+            y[k] = rnnq_requant8_hi(x[k], p->out_zp, p->mult, p->shift);
+        }
+        return;
+    }
     for (k = 0; k < n; ++k) {
-        y[k] = rnnq_sat8(out_zp + rnnq_requant(x[k], p->mult, p->shift));
+        y[k] = rnnq_sat8((int64_t)p->out_zp + rnnq_requant(x[k], p->mult, p->shift));
     }
 }
 
 void rnnq_requant_s8_s8(const rnnq_requant_params *p, const int8_t *x, int8_t *y, int32_t n)
 {
     const int32_t in_zp = p->in_zp;
-    const int64_t out_zp = p->out_zp;
     int32_t k;
+    if (p->shift >= RNNQ_HI_SHIFT_MIN) {
+        for (k = 0; k < n; ++k) {
+            y[k] = rnnq_requant8_hi((int32_t)x[k] - in_zp, p->out_zp, p->mult, p->shift);
+        }
+        return;
+    }
     for (k = 0; k < n; ++k) {
-        y[k] = rnnq_sat8(out_zp + rnnq_requant((int32_t)x[k] - in_zp, p->mult, p->shift));
+        y[k] = rnnq_sat8((int64_t)p->out_zp +
+                         rnnq_requant((int32_t)x[k] - in_zp, p->mult, p->shift));
     }
 }
 

@@ -84,6 +84,7 @@ class KernelsLib:
             "shim_rnn_sequence": ([_P, _P, _I32, _I32, _I32, _P, _P, _P, _P], None),
             "rnnq_requant_s16_s8": ([_P] * 3 + [_I32], None),
             "rnnq_requant_s8_s8": ([_P] * 3 + [_I32], None),
+            "rnnq_requant_s32_s8": ([_P] * 3 + [_I32], None),
             "shim_mean_time_sequence": ([_P, _P, _I32, _I32, _P, _P], None),
             "shim_mean_time_from": ([_P, _P, _I32, _I32, _P, _P], None),
             "rnnq_embed_s8": ([_P, _I32, _P], None),
@@ -185,12 +186,15 @@ class KernelsLib:
         return self._h_step("rnn", CRnnParams, p, x, h)
 
     def requant_s8(self, p, x: np.ndarray) -> np.ndarray:
-        """int16 input -> rnnq_requant_s16_s8, int8 input -> rnnq_requant_s8_s8."""
+        """int16 input -> rnnq_requant_s16_s8, int8 -> rnnq_requant_s8_s8, int32 (an LSTM
+        cell, zero point 0) -> rnnq_requant_s32_s8."""
         cp = to_c(p, CRequantParams)
         x = np.ascontiguousarray(x)
-        assert x.dtype in (np.int8, np.int16)
+        assert x.dtype in (np.int8, np.int16, np.int32)
         y = np.zeros(x.shape, dtype=np.int8)
-        fn = self.lib.rnnq_requant_s16_s8 if x.dtype == np.int16 else self.lib.rnnq_requant_s8_s8
+        fn = {np.dtype(np.int16): self.lib.rnnq_requant_s16_s8,
+              np.dtype(np.int8): self.lib.rnnq_requant_s8_s8,
+              np.dtype(np.int32): self.lib.rnnq_requant_s32_s8}[x.dtype]
         fn(ctypes.byref(cp), _ptr(x), _ptr(y), x.size)
         return y
 

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rnnq import numerics as nq
 from rnnq.ir.params import (
     BinaryParams,
     DenseParams,
@@ -232,6 +233,17 @@ def test_requant(kernels_c, seed, n, wide):
     else:
         x = _i8(rng, n)
         x[0], x[-1] = -128, 127
+    assert np.array_equal(kernels_c.requant_s8(p, x), sim.requant_s8(p, x))
+
+
+@pytest.mark.parametrize("log2_factor", [-30.0, -20.5, -9.0, -1.0, 0.5, 3.0])
+def test_requant_s32_both_forms(kernels_c, log2_factor):
+    """An int32 tensor (an LSTM cell leaving the layer) to int8, across the factors that give
+    shifts >= 33 (the high-word form) and below, with the int32 extremes."""
+    mult, shift = nq.quantize_multiplier(2.0**log2_factor)
+    p = RequantParams(in_zp=0, out_zp=-7, mult=mult, shift=shift)
+    x = _rng(int(shift)).integers(-(2**31), 2**31, 500).astype(np.int32)
+    x[:6] = [-(2**31), 2**31 - 1, -1, 0, 1, 2**20]
     assert np.array_equal(kernels_c.requant_s8(p, x), sim.requant_s8(p, x))
 
 
