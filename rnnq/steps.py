@@ -19,6 +19,7 @@ from rnnq.backends.c.io import io_info
 from rnnq.backends.c.manifest import c_entries
 from rnnq.backends.c.memory import measure
 from rnnq.backends.c.packages import check_packages
+from rnnq.backends.c.plan import ram_bytes
 from rnnq.backends.tflite import support
 from rnnq.backends.tflite.emit import TFLITE, encode, time_steps
 from rnnq.backends.tflite.lower import Lowered, lower
@@ -313,8 +314,10 @@ def _choose_precision(job: Job, q: Graph, data: Dataset, fenv: dict, base: float
     """--precision auto: while the integer graph misses the target (--min-sqnr, or --max-drop:
     the share of flipped decisions), widen to int16 the one 8-bit LSTM/GRU state that measures
     best, as long as that gains more than CHOICE_MARGIN_DB (or flips fewer decisions). Layers
-    the user named keep their width. meta["layer_state_bits"] keeps the choice (calibration.json),
-    meta["choices"]["precision"] what each step measured (`base`: q's SQNR)."""
+    the user named keep their width; a widening whose arena and state alone exceed the RAM
+    budget (--ram, else the target's) is not tried. meta["layer_state_bits"] keeps the choice
+    (calibration.json), meta["choices"]["precision"] what each step measured (`base`: q's
+    SQNR)."""
     g = job.graph
     drop = job.max_drop
     db, flips = (base, None) if drop is None else measured.compare(g, fenv, q, data)
@@ -341,6 +344,8 @@ def _choose_precision(job: Job, q: Graph, data: Dataset, fenv: dict, base: float
     def key(m: tuple[float, float | None]) -> tuple:
         return (m[1], -m[0]) if drop is not None else (-m[0],)
 
+    budget = job.tgt["budget"]["ram_bytes"] if job.ram is None else job.ram
+    steps = _max_steps(job)
     cur, widened, tried = (db, flips), [], []
     while not met(cur):
         best = None
@@ -350,6 +355,13 @@ def _choose_precision(job: Job, q: Graph, data: Dataset, fenv: dict, base: float
             per[n.outputs[0]] = 16
             try:
                 q2 = _requantize(g)
+                ram = ram_bytes(q2, job.prefix, steps, job.tgt["kernels"]["matvec"])
+                if budget and ram > budget:  # before stack and static data, so a lower bound
+                    job.log(f"precision: {names[n.outputs[0]]!r} int16 refused: its arena and "
+                            f"state alone need {ram} B, over the RAM budget of {budget} B")
+                    tried.append({"int16": [*widened, names[n.outputs[0]]],
+                                  "refused": f"arena + state {ram} B > RAM budget {budget} B"})
+                    continue
                 m = measured.compare(g, fenv, q2, data)
                 tried.append({"int16": [*widened, names[n.outputs[0]]],
                               "output_sqnr_db": round(m[0], 2),

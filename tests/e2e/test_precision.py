@@ -215,3 +215,35 @@ def test_max_drop_on_a_single_probability(tmp_path: Path) -> None:
     print(f"{flips:.2f} % of {pf.size} decisions flip")
     assert c["flips_percent"]["default"] == pytest.approx(flips, abs=0.01)
     assert 0.0 < np.mean(pf > 0.5) < 1.0  # both decisions occur
+
+
+def test_auto_keeps_within_the_ram_budget(tmp_path: Path, no_bias_correction,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A widening whose arena and state exceed the RAM budget is not tried: with every int16
+    candidate made to cost more than --ram, auto widens nothing, says so and keeps the goal
+    unmet (the estimate itself is checked against built folders below)."""
+    from rnnq import steps
+
+    real = steps.ram_bytes
+
+    def costly(q, *a):
+        wide = any(getattr(n.attrs.get("params"), "state_bits", 8) == 16 for n in q.nodes)
+        return 10**9 if wide else real(q, *a)
+
+    monkeypatch.setattr(steps, "ram_bytes", costly)
+    m = compile_model(BILSTM7, BM / "calib.npz", tmp_path / "b", ram=10**8)
+    c = m["choices"]["precision"]
+    assert not c["met"] and c["widened"] == [] and _states(m) == [8, 8, 8, 8]
+    assert c["tried"] and all("RAM budget 100000000 B" in t["refused"] for t in c["tried"])
+
+
+@pytest.mark.parametrize("precision", ["int8", "int16"])
+def test_ram_estimate_is_the_built_arena_and_state(tmp_path: Path, precision: str) -> None:
+    """plan.ram_bytes (what auto weighs) equals the arena + state of the folder it builds."""
+    from rnnq.api import open_graphs
+    from rnnq.backends.c.plan import ram_bytes
+
+    m = compile_model(BILSTM7, BM / "calib.npz", tmp_path / "b", precision=precision)
+    ig = open_graphs(tmp_path / "b")[2]
+    mem = m["memory"]
+    assert ram_bytes(ig, m["prefix"], m["max_steps"]) == mem["arena_bytes"] + mem["state_bytes"]

@@ -14,7 +14,7 @@ import numpy as np
 
 from rnnq.backends.c.arena import ALIGN
 from rnnq.backends.c.packages import EXAMPLE_STEPS, check_packages, package_files
-from rnnq.backends.c.plan import Plan, plan
+from rnnq.backends.c.plan import Plan, plan, state_bytes
 from rnnq.ir import Graph, RnnqError
 from rnnq.resources import templates_dir
 from rnnq.targets import Target
@@ -76,9 +76,6 @@ def _context(graph: Graph, target: Target, prefix: str, p: Plan, io: dict) -> di
         off += t.size
         run_off += f" + (int32_t)n_steps * {t.size}" if t.kind == "seq" else f" + {t.size}"
     p.state.sort(key=lambda e: {"int32_t": 0, "int16_t": 1}.get(e[0], 2))  # no inner padding
-    size = {"int32_t": 4, "int16_t": 2, "int8_t": 1}
-    state_bytes = 4 + sum(n * size[ct] for ct, _, n in p.state)  # + the step counter
-    state_bytes += -state_bytes % 4
     xin = graph.tensors[graph.inputs[0]]
     meta = graph.meta
     return {
@@ -86,7 +83,7 @@ def _context(graph: Graph, target: Target, prefix: str, p: Plan, io: dict) -> di
         "model_hash": meta.get("model_sha256", "")[:16], "model_name": meta.get("model_path", ""),
         "input_size": xin.size, "input_ctype": {"int64": "int32_t", "int16": "int16_t"}.get(xin.dtype, "int8_t"),
         "output_size": off, "outputs": outs,
-        "arena_bytes": max(p.arena_bytes, ALIGN), "state_bytes": state_bytes,
+        "arena_bytes": max(p.arena_bytes, ALIGN), "state_bytes": state_bytes(p),
         "state": p.state, "resets": p.resets, "core": p.core, "head": p.head, "whole": p.whole,
         "streaming": p.streaming, "max_steps": p.max_steps,
         "arrays": p.arrays, "structs": p.structs, "input_q": io["input"],

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-from rnnq.backends.c.arena import Arena
+from rnnq.backends.c.arena import ALIGN, Arena
 from rnnq.backends.c.layouts import matvec_layout
 from rnnq.backends.c.scratch import scratch_bytes
 from rnnq.ir import Graph, Node
@@ -357,6 +357,21 @@ def plan(graph: Graph, prefix: str, max_steps: int, matvec: str = "ref") -> Plan
     # state inputs in the model's order (the harness and manifest.json use that order)
     em.p.setters = {c: em.p.setters[c] for c in em.state_names.values() if c in em.p.setters}
     return em.p
+
+
+def state_bytes(p: Plan) -> int:
+    """Bytes of the <prefix>_state struct: the step counter and the state arrays (int32 first,
+    so no inner padding), rounded up to 4."""
+    size = {"int32_t": 4, "int16_t": 2, "int8_t": 1}
+    n = 4 + sum(k * size[ct] for ct, _, k in p.state)
+    return n + -n % 4
+
+
+def ram_bytes(graph: Graph, prefix: str, max_steps: int, matvec: str = "ref") -> int:
+    """Arena and state bytes of a C build of graph: its RAM before stack and static data, known
+    without building (what --precision auto weighs against a RAM budget)."""
+    p = plan(graph, prefix, max_steps, matvec)
+    return max(p.arena_bytes, ALIGN) + state_bytes(p)
 
 
 def _dead(order: list[Node], last_use: dict, name: str, i: int) -> bool:
