@@ -32,7 +32,7 @@ _REQUIRED = {
 #: kernel variants of the dot products (templates/c/runtime/rnnq_matvec_<variant>.c) and the ISA
 #: features each needs (isa.features of the target must list them)
 MATVEC_VARIANTS: dict[str, tuple[str, ...]] = {"ref": (), "arm_dsp": ("dsp",),
-                                               "neon": ("neon", "dotprod")}
+                                               "neon": ("neon", "dotprod"), "x86": ("avx2",)}
 RUNNERS = ("host", "qemu-system", "qemu-user")
 
 

@@ -13,6 +13,11 @@ Every block starts where its first row starts in the row-major layout (r * cols)
 that passes w + row_start * cols for a block of rows works unchanged, provided that block was
 interleaved on its own (`interleave_blocks`).
 
+The x86 variant (rnnq_matvec_x86.c) reads the "rows8" layout, also of the row-major size: for
+each block of eight rows, for each pair of columns k, k + 1, the 16 bytes w[r][k], w[r][k + 1],
+w[r + 1][k], ..., w[r + 7][k + 1]; then, when cols is odd, the last column of the eight rows;
+the rows past the last full block row-major. Blocks start at r * cols too.
+
 The ref and neon variants read row-major weights (`matvec_layout` returns the identity).
 """
 
@@ -53,12 +58,34 @@ def dsp_deinterleave(flat: np.ndarray, rows: int, cols: int) -> np.ndarray:
     return np.concatenate([blocks.reshape(full, cols), flat[full * cols :].reshape(rows - full, cols)])
 
 
-def interleave_blocks(w: np.ndarray, splits: Sequence[int] = ()) -> np.ndarray:
-    """dsp_interleave of each row block of w on its own; splits: the rows where a block starts
-    (besides 0), i.e. every row_start a kernel passes to rnnq_matvec_* as w + row_start * cols."""
+def rows8(w: np.ndarray) -> np.ndarray:
+    """int8 [rows, cols] row-major -> flat int8 [rows * cols] in the x86 rows8 layout."""
+    w = np.asarray(w)
+    if w.ndim != 2:
+        raise ValueError(f"rows8 expects a 2-D matrix, got shape {w.shape}")
+    rows, cols = w.shape
+    nb, pairs = rows // 8, cols // 2
+    full = 8 * nb
+    blocks = w[:full].reshape(nb, 8, cols)
+    main = blocks[:, :, : 2 * pairs].reshape(nb, 8, pairs, 2).transpose(0, 2, 1, 3)
+    tails = blocks[:, :, 2 * pairs :].transpose(0, 2, 1)  # [nb, cols % 2, 8]
+    head = np.concatenate([main.reshape(nb, 16 * pairs), tails.reshape(nb, 8 * (cols % 2))],
+                          axis=1)
+    return np.concatenate([head.ravel(), w[full:].ravel()]).astype(w.dtype, copy=False)
+
+
+#: variant -> its layout of one block of rows (the others read row-major weights)
+LAYOUTS = {"arm_dsp": dsp_interleave, "x86": rows8}
+
+
+def interleave_blocks(w: np.ndarray, splits: Sequence[int] = (), layout=dsp_interleave
+                      ) -> np.ndarray:
+    """layout (dsp_interleave, rows8) of each row block of w on its own; splits: the rows where a
+    block starts (besides 0), i.e. every row_start a kernel passes to rnnq_matvec_* as
+    w + row_start * cols."""
     w = np.asarray(w)
     bounds = [0, *sorted({int(s) for s in splits if 0 < s < w.shape[0]}), w.shape[0]]
-    parts = [dsp_interleave(w[a:b]) for a, b in pairwise(bounds)]
+    parts = [layout(w[a:b]) for a, b in pairwise(bounds)]
     return np.concatenate(parts) if parts else w.ravel()
 
 
@@ -78,9 +105,9 @@ def matvec_blocks(kind: str, params) -> dict[str, list[int]]:
 
 def matvec_layout(matvec: str, kind: str, params, name: str, value: np.ndarray) -> np.ndarray:
     """The array to emit for params field `name` of a `kind` kernel under the matvec variant."""
-    if matvec != "arm_dsp" or value.ndim != 2 or value.dtype != np.int8:
+    if matvec not in LAYOUTS or value.ndim != 2 or value.dtype != np.int8:
         return value
     splits = matvec_blocks(kind, params).get(name)
     if splits is None:
         return value
-    return interleave_blocks(value, splits)
+    return interleave_blocks(value, splits, LAYOUTS[matvec])

@@ -8,7 +8,7 @@
  *
  * The dot products of the LSTM, GRU, RNN and dense kernels are rnnq_matvec_* calls
  * (rnnq_matvec.h); a build links exactly one of rnnq_matvec_ref.c, rnnq_matvec_arm_dsp.c,
- * rnnq_matvec_neon.c next to rnnq_kernels.c. All give the same bits.
+ * rnnq_matvec_neon.c, rnnq_matvec_x86.c next to rnnq_kernels.c. All give the same bits.
  *
  * Scratch: the kernels that take `scratch` need rnnq_<op>_scratch_size(p) bytes (the same in
  * every matvec variant; rnnq/backends/scratch.py is the Python twin), aligned to 4 bytes: the

@@ -1,14 +1,16 @@
 /* SPDX-License-Identifier: MIT-0 */
 /* rnnq_matvec.h - the int8 matrix-vector products every rnnq kernel computes its dot products
- * with. One interface, three implementations with the same symbols; a build compiles exactly
+ * with. One interface, four implementations with the same symbols; a build compiles exactly
  * one of them (the target file's kernels.matvec picks it):
  *   rnnq_matvec_ref.c      portable C99 (the reference);
  *   rnnq_matvec_arm_dsp.c  Armv7E-M / Armv8-M DSP extension (SXTB16 + SMLAD, four rows per
  *                          pass); portable code when __ARM_FEATURE_DSP is not defined;
  *   rnnq_matvec_neon.c     AArch64 NEON (SDOT with __ARM_FEATURE_DOTPROD, else SMULL +
- *                          SADALP); portable code elsewhere.
+ *                          SADALP); portable code elsewhere;
+ *   rnnq_matvec_x86.c      x86-64 AVX2 (VPMADDWD across blocks of eight rows, weights in its
+ *                          rows8 layout: rnnq_matvec_x86.c); portable code elsewhere.
  * Every variant returns the same integers: the sums are exact int32 sums, so the order in which
- * a variant adds the products does not change a bit (tests compare all three with
+ * a variant adds the products does not change a bit (tests compare all four with
  * rnnq/sim/kernels.py).
  *
  * Preconditions (established offline by the compiler, as for rnnq_kernels.h):

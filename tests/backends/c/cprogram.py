@@ -27,7 +27,7 @@ _CTYPE = {np.int8: "int8_t", np.int16: "int16_t", np.int32: "int32_t", np.int64:
 _GUARD = 0x5AA5C33C
 
 #: The matvec variants (templates/c/runtime/rnnq_matvec_<variant>.c); a build links one.
-MATVEC_VARIANTS = ("ref", "arm_dsp", "neon")
+MATVEC_VARIANTS = ("ref", "arm_dsp", "neon", "x86")
 RUNTIME_DIR = Path(__file__).resolve().parents[3] / "templates" / "c" / "runtime"
 
 INT32_MIN = -(2**31)

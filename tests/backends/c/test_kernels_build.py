@@ -29,6 +29,7 @@ from cprogram import (
 )
 
 from rnnq import numerics as nq
+from rnnq.backends.c.layouts import LAYOUTS
 from rnnq.sim import kernels as sim
 from tests.sim.kernel_cases import (
     LSTM_OPTIONS,
@@ -284,7 +285,7 @@ def test_runtime_sanitized(cc, variant, tmp_path, program_dir):
             cbuild.skip_or_fail("gcc cannot build/run -fsanitize=address,undefined here")
         pytest.skip(f"{cc} cannot build/run -fsanitize=address,undefined here")
     flags = (*cbuild.STRICT_FLAGS, *cbuild.SANITIZE_FLAGS, "-O1")
-    layout = "arm_dsp" if variant == "arm_dsp" else "ref"
+    layout = variant if variant in LAYOUTS else "ref"
     src = program_dir / f"sanitized_main_{layout}.c"
     if not src.exists():
         src.write_text(_program(seed=20240611, layout=layout))

@@ -65,3 +65,18 @@ def test_interleave_blocks_without_splits_is_dsp_interleave():
     w = np.arange(-60, 60).reshape(10, 12).astype(np.int8)
     assert np.array_equal(interleave_blocks(w), dsp_interleave(w))
     assert np.array_equal(interleave_blocks(w, [4, 8]), dsp_interleave(w))  # multiples of 4
+
+
+def test_rows8_is_eight_rows_by_column_pairs():
+    """x86's layout: per block of eight rows, per column pair, (row, column) pairs row by row;
+    an odd last column of the eight rows after them; remaining rows row-major; same size."""
+    from rnnq.backends.c.layouts import rows8
+
+    w = np.arange(11 * 5).reshape(11, 5).astype(np.int8)
+    flat = rows8(w)
+    assert flat.size == w.size
+    assert flat[:4].tolist() == [w[0, 0], w[0, 1], w[1, 0], w[1, 1]]
+    assert flat[14:18].tolist() == [w[7, 0], w[7, 1], w[0, 2], w[0, 3]]
+    assert flat[32:40].tolist() == w[:8, 4].tolist()  # the odd column
+    assert np.array_equal(flat[40:], w[8:].ravel())
+    assert matvec_layout("x86", "lstm", None, "w", w).tolist() == flat.tolist()
