@@ -35,14 +35,30 @@ static void rnnq_matvec_rows8(const int8_t *w, const int16_t *x, int32_t rows, i
         const int8_t *wb = w + (size_t)r * (size_t)cols;
         int32_t kp;
 #if defined(__AVX2__)
+        const int8_t *g = wb;
+        const int16_t *xk = x;
         __m256i acc = _mm256_setzero_si256();
-        for (kp = 0; kp < pairs; ++kp) {
-            int32_t xp;
-            const __m256i wv =
-                _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(wb + 16 * kp)));
-            memcpy(&xp, x + 2 * kp, sizeof xp);
-            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(wv, _mm256_set1_epi32(xp)));
+        __m256i acc2 = _mm256_setzero_si256(); /* odd pairs: two chains of additions */
+        for (kp = 0; kp + 2 <= pairs; kp += 2, g += 32, xk += 4) {
+            int32_t x01;
+            int32_t x23;
+            memcpy(&x01, xk, sizeof x01);
+            memcpy(&x23, xk + 2, sizeof x23);
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(
+                _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)g)),
+                _mm256_set1_epi32(x01)));
+            acc2 = _mm256_add_epi32(acc2, _mm256_madd_epi16(
+                _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(g + 16))),
+                _mm256_set1_epi32(x23)));
         }
+        if (kp < pairs) {
+            int32_t x01;
+            memcpy(&x01, xk, sizeof x01);
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(
+                _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)g)),
+                _mm256_set1_epi32(x01)));
+        }
+        acc = _mm256_add_epi32(acc, acc2);
         if (cols & 1) {
             const __m256i wv =
                 _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(wb + 16 * pairs)));
