@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 EXAMPLE := examples/japanese_vowels
 OUT := out
 
-.PHONY: setup setup-dev demo test test-all bench bench-tflite bench-accuracy bench-host lint clean
+.PHONY: setup setup-dev demo test test-all bench bench-tflite bench-accuracy bench-host bench-tooling lint clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -56,6 +56,10 @@ bench-tflite: setup-dev
 # (bench/README.md's host section is regenerated).
 bench-host: setup-dev
 	$(BIN)/python bench/host.py
+
+# rnnq compile / validate wall time on a 100k-parameter LSTM (bench/README.md is regenerated)
+bench-tooling: setup-dev
+	$(BIN)/python bench/tooling.py
 
 # Differential fuzzing (tools/fuzz.py, tests/fuzz/): FUZZ_N random LSTM/GRU/RNN models from
 # seed FUZZ_START on, each with extreme inputs, through rnnq's float reference vs onnxruntime,
