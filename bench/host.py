@@ -310,10 +310,7 @@ def main() -> int:
             print(f"{m.name} ...", file=sys.stderr, flush=True)
             rows.append(measure_model(m, work, args.rounds))
     text = section(rows, args.rounds)
-    print(text)
-    if not args.no_readme:
-        readme = HERE / "README.md"
-        readme.write_text(report.splice(readme.read_text(), text, BEGIN, END))
+    report.publish(text, not args.no_readme, BEGIN, END)
     return 0
 
 

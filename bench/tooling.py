@@ -28,7 +28,6 @@ import onnx
 import report
 from models import BenchModel, build_onnx
 
-HERE = Path(__file__).resolve().parent
 BEGIN = "<!-- tooling:begin -->"
 END = "<!-- tooling:end -->"
 MODEL = BenchModel("lstm", 40, 128)
@@ -71,10 +70,7 @@ def main() -> int:
         f"| `rnnq compile` (calibration on all {N:,} sequences) | {compile_s:.1f} | ≤ 5 |",
         f"| `rnnq validate` (float, simulator, compiled C) | {validate_s:.1f} | ≤ 5 |",
         "", END])
-    print(text)
-    if not args.no_readme:
-        readme = HERE / "README.md"
-        readme.write_text(report.splice(readme.read_text(), text, BEGIN, END))
+    report.publish(text, not args.no_readme, BEGIN, END)
     return 0
 
 
