@@ -355,8 +355,10 @@ def _choose_precision(job: Job, q: Graph, data: Dataset, fenv: dict, base: float
             per[n.outputs[0]] = 16
             try:
                 q2 = _requantize(g)
-                ram = ram_bytes(q2, job.prefix, steps, job.tgt["kernels"]["matvec"])
-                if budget and ram > budget:  # before stack and static data, so a lower bound
+                # arena + state only when there is a budget (a plan per candidate otherwise)
+                ram = ram_bytes(q2, job.prefix, steps, job.tgt["kernels"]["matvec"]) \
+                    if budget else 0
+                if ram > budget:  # before stack and static data, so a lower bound
                     job.log(f"precision: {names[n.outputs[0]]!r} int16 refused: its arena and "
                             f"state alone need {ram} B, over the RAM budget of {budget} B")
                     tried.append({"int16": [*widened, names[n.outputs[0]]],

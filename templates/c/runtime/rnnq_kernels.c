@@ -51,16 +51,23 @@ static inline int32_t rnnq_xbuf_bytes(int32_t n_in, int32_t n_hid)
     return rnnq_matvec_xbuf_size(n_in > n_hid ? n_in : n_hid);
 }
 
+#define RNNQ_HI_SHIFT_MIN 33 /* rnnq.ir.params.HI_SHIFT_MIN */
+
+/* rnnq_requant(a, m, s) for s >= RNNQ_HI_SHIFT_MIN: the high word of a * m (|hi| < 2^30),
+ * rounded, shifted by s - 32 >= 1: |result| <= 2^29, so sums of two and small terms fit int32. */
+static inline int32_t rnnq_requant_hi(int32_t a, int32_t m, int32_t s)
+{
+    const int32_t hi = (int32_t)(((int64_t)a * m) >> 32);
+    return (hi + ((int32_t)1 << (s - 33))) >> (s - 32);
+}
+
 /* Two requantised accumulators, summed exactly: requant(ax, mx, sx) + requant(ah, mh, sh). */
 static inline int64_t rnnq_requant_pair(int32_t ax, int32_t mx, int32_t sx, int32_t ah,
                                         int32_t mh, int32_t sh)
 {
-    if (sx >= 33 && sh >= 33) {
-        /* The usual case, as in rnnq_requant: two high words, |each| < 2^30, an int32 sum. */
-        const int32_t hx = (int32_t)(((int64_t)ax * mx) >> 32);
-        const int32_t hh = (int32_t)(((int64_t)ah * mh) >> 32);
-        return ((hx + ((int32_t)1 << (sx - 33))) >> (sx - 32)) +
-               ((hh + ((int32_t)1 << (sh - 33))) >> (sh - 32));
+    if (sx >= RNNQ_HI_SHIFT_MIN && sh >= RNNQ_HI_SHIFT_MIN) {
+        /* The usual case: two high words, an int32 sum. */
+        return rnnq_requant_hi(ax, mx, sx) + rnnq_requant_hi(ah, mh, sh);
     }
     return (int64_t)rnnq_requant(ax, mx, sx) + (int64_t)rnnq_requant(ah, mh, sh);
 }
@@ -69,16 +76,6 @@ static inline int64_t rnnq_requant_pair(int32_t ax, int32_t mx, int32_t sx, int3
  * row shift and out_shift >= 33). Loops built from them only use 32-bit lanes (and 64-bit
  * products), so C compilers vectorise them; each returns the same integers as the general
  * form named beside it (tests compare both with rnnq/sim). */
-
-/* rnnq_requant(a, m, s) for s >= 33: the high word of a * m (|hi| < 2^30), rounded, shifted
- * by s - 32 >= 1: |result| <= 2^29, so sums of two and small terms fit int32. */
-#define RNNQ_HI_SHIFT_MIN 33 /* rnnq.ir.params.HI_SHIFT_MIN */
-
-static inline int32_t rnnq_requant_hi(int32_t a, int32_t m, int32_t s)
-{
-    const int32_t hi = (int32_t)(((int64_t)a * m) >> 32);
-    return (hi + ((int32_t)1 << (s - 33))) >> (s - 32);
-}
 
 static inline int32_t rnnq_clamp32(int32_t v, int32_t lo, int32_t hi)
 {
@@ -214,7 +211,7 @@ static void rnnq_lstm_cells_hi(const rnnq_lstm_params *p, const int32_t *restric
         const int32_t v =
             out_zp + rnnq_requant_hi(o_t * rnnq_tanh_lut(c_new, cell_sh), out_mult, out_shift);
         c[j] = c_new;
-        hv[j] = v < h_min ? h_min : (v > h_max ? h_max : v);
+        hv[j] = rnnq_clamp32(v, h_min, h_max);
     }
     rnnq_store_h(hv, n_hid, h8, h16);
 }
@@ -453,7 +450,7 @@ static void rnnq_gru_update_hi(const rnnq_gru_params *p, int32_t *restrict z,
     for (k = 0; k < n_hid; ++k) {
         const int32_t v = zp + rnnq_requant_hi((32768 - z[k]) * n[k], out_mult, out_shift) +
                           ((z[k] * hc[k] + (1 << (RNNQ_ACT_FRAC_BITS - 1))) >> RNNQ_ACT_FRAC_BITS);
-        z[k] = v < h_min ? h_min : (v > h_max ? h_max : v);
+        z[k] = rnnq_clamp32(v, h_min, h_max);
     }
     rnnq_store_h(z, n_hid, h8, h16);
 }
@@ -701,8 +698,7 @@ static void rnnq_rnn_update_hi(const rnnq_rnn_params *p, int32_t *restrict ax,
         const int32_t s = (32768 + u + 1) >> 1;
         const int32_t t = ((s > RNNQ_INT16_MAX ? RNNQ_INT16_MAX : s) & sigm) | (u & ~sigm);
         const int32_t y = zp + rnnq_requant_hi(t, out_mult, out_shift);
-        const int32_t y8 = y < RNNQ_INT8_MIN ? RNNQ_INT8_MIN : (y > RNNQ_INT8_MAX ? RNNQ_INT8_MAX : y);
-        ax[r] = (y_relu & relu) | (y8 & ~relu);
+        ax[r] = (y_relu & relu) | (rnnq_clamp32(y, RNNQ_INT8_MIN, RNNQ_INT8_MAX) & ~relu);
     }
     rnnq_store_h(ax, n_hid, h, NULL);
 }

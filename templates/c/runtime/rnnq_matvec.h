@@ -64,6 +64,16 @@ void rnnq_matvec_s8_s16(const int8_t *w, const int16_t *x, int32_t rows, int32_t
 }
 #endif
 
+/* An int8 x widened into the int16 xbuf (cols values fit RNNQ_MATVEC_XBUF_BYTES(cols)): what
+ * the variants that multiply int16 operands do first in rnnq_matvec_s8. */
+static inline void rnnq_matvec_widen(const int8_t *x, int16_t *xbuf, int32_t cols)
+{
+    int32_t k;
+    for (k = 0; k < cols; ++k) {
+        xbuf[k] = x[k];
+    }
+}
+
 /* The portable loops: all of rnnq_matvec_ref.c and the fallback of the other variants, written
  * once. Only the variant sources define RNNQ_MATVEC_PORTABLE before including this header. */
 #ifdef RNNQ_MATVEC_PORTABLE
@@ -112,10 +122,7 @@ static void rnnq_matvec_s8_s16_portable(const int8_t *w, const int16_t *x, int32
 static void rnnq_matvec_s8_portable(const int8_t *w, const int8_t *x, int32_t rows,
                                     int32_t cols, int32_t *out, int16_t *xbuf)
 {
-    int32_t k;
-    for (k = 0; k < cols; ++k) {
-        xbuf[k] = x[k];
-    }
+    rnnq_matvec_widen(x, xbuf, cols);
     rnnq_matvec_s8_s16_portable(w, xbuf, rows, cols, out);
 }
 

@@ -355,11 +355,7 @@ int32_t rnnq_matvec_xbuf_size(int32_t cols)
 void rnnq_matvec_s8(const int8_t *w, const int8_t *x, int32_t rows, int32_t cols, int32_t *out,
                     int16_t *xbuf)
 {
-    /* x widened into xbuf (cols int16 values fit RNNQ_MATVEC_XBUF_BYTES(cols)). */
-    int32_t k;
-    for (k = 0; k < cols; ++k) {
-        xbuf[k] = x[k];
-    }
+    rnnq_matvec_widen(x, xbuf, cols);
     rnnq_matvec_il_portable(w, xbuf, rows, cols, out);
 }
 
