@@ -68,7 +68,11 @@ def sat(x, bits: int):
 
 def rshift_round(x, n):
     """Round-half-up right shift: (x + 2^(n-1)) >> n, x unchanged when n == 0."""
-    if isinstance(x, int) and isinstance(n, int):
+    if isinstance(n, (int, np.integer)):
+        n = int(n)
+        if isinstance(x, int):
+            return x if n == 0 else (x + (1 << (n - 1))) >> n
+        x = _as_i64(x)
         return x if n == 0 else (x + (1 << (n - 1))) >> n
     x = _as_i64(x)
     n = _as_i64(n)
@@ -101,7 +105,9 @@ def requant(x, mult, shift):
     if isinstance(x, int) and isinstance(mult, int) and isinstance(shift, int):
         return sat((x * mult + (1 << (shift - 1))) >> shift, 32)
     x, m, s = _as_i64(x), _as_i64(mult), _as_i64(shift)
-    return sat(np.right_shift(x * m + np.left_shift(np.int64(1), s - 1), s), 32)
+    y = np.right_shift(x * m + np.left_shift(np.int64(1), s - 1), s)
+    # |x * m| < 2^62, so shifts >= 32 leave |y| <= 2^30: nothing to saturate
+    return y if s.min(initial=62) >= 32 else sat(y, 32)
 
 
 def quantize_multiplier(real: float) -> tuple[int, int]:
@@ -175,9 +181,27 @@ def _tanh_q15(x: np.ndarray, frac_bits: int) -> np.ndarray:
     return np.where(x < 0, -y, y)
 
 
+_SIGMOID_INT16: dict[int, np.ndarray] = {}  # frac_bits -> sigmoid_q15 of every int16 input
+
+
 def sigmoid_q15(x, frac_bits: int):
-    """sigmoid(x / 2^frac_bits) in Q0.15 (0..32767), from tanh at half the argument."""
-    return np.minimum(np.right_shift(32768 + tanh_q15(x, frac_bits + 1) + 1, 1), INT16_MAX)
+    """sigmoid(x / 2^frac_bits) in Q0.15 (0..32767), from tanh at half the argument.
+
+    Inputs within int16 are looked up in a table of this same function over all int16 values,
+    as tanh_q15 does."""
+    if frac_bits + 1 < TABLE_STEP_BITS:
+        raise ValueError(f"sigmoid input needs >= {TABLE_STEP_BITS - 1} fractional bits")
+    x = _as_i64(x)
+    if x.size > 4096 and x.min(initial=0) >= -32768 and x.max(initial=0) <= 32767:
+        table = _SIGMOID_INT16.get(frac_bits)
+        if table is None:
+            table = _SIGMOID_INT16[frac_bits] = _sigmoid_q15(np.arange(-32768, 32768), frac_bits)
+        return table[x + 32768]
+    return _sigmoid_q15(x, frac_bits)
+
+
+def _sigmoid_q15(x: np.ndarray, frac_bits: int) -> np.ndarray:
+    return np.minimum(np.right_shift(32768 + _tanh_q15(x, frac_bits + 1) + 1, 1), INT16_MAX)
 
 
 def div_round(a, b):

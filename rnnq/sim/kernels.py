@@ -1,8 +1,11 @@
 """Bit-exact integer kernels of the simulator, built only from rnnq.numerics.
 
 These are the reference the C kernels in templates/c/runtime/rnnq_kernels.c are tested against
-(np.array_equal). All arithmetic is int64 numpy on integer inputs: no float at evaluation time.
-Every kernel is vectorised over arbitrary leading batch dimensions.
+(np.array_equal). All arithmetic is int64 numpy on integer inputs; the only floats are the dot
+products _matvec hands to float32/float64 BLAS where a bound proves every partial sum exact.
+Every kernel is vectorised over arbitrary leading batch dimensions; a recurrent sequence
+computes its input products (the part of each step that depends on x alone) for blocks of
+steps at once and runs the rest step by step.
 
 Sums are exact here (int64). The C kernels keep dot-product accumulators (bias + w·x) in int32,
 so the compiler must guarantee |bias| + K * 128 * 128 < 2^31 for each row; everything after the
@@ -51,35 +54,46 @@ def _check_last(name: str, a: np.ndarray, n: int) -> None:
         raise ValueError(f"{name}: expected last dimension {n}, got shape {a.shape}")
 
 
-#: Integers of magnitude below 2^53 are exact in float64, and so is every sum of them that stays
-#: below it: a dot product of K terms, each |w * x| <= max|w| * max|x|, is exact in float64 in
-#: any order of summation (BLAS's blocking, FMA) when K * max|w| * max|x| < 2^53.
+#: Integers of magnitude below 2^53 are exact in float64 (below 2^24 in float32), and so is every
+#: sum of them that stays below that bound: a dot product of K terms, each |w * x| <= max|w| *
+#: max|x|, has every partial sum (in any order of summation: BLAS's blocking, FMA) an integer
+#: of magnitude <= K * max|w| * max|x|, so it is exact when that is below the bound.
 FLOAT64_EXACT = 2**53
-_WEIGHTS_F64: dict[int, tuple[np.ndarray, np.ndarray, int]] = {}
+FLOAT32_EXACT = 2**24
+_WEIGHTS_F: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, int]] = {}
+#: |x| bound of an integer operand known from its dtype alone (no scan of the values)
+_DTYPE_BOUND = {np.dtype(np.int8): 128, np.dtype(np.int16): 32768}
 
 
-def _as_f64(w: np.ndarray) -> tuple[np.ndarray, int]:
-    """(w transposed as float64, max |w|), computed once per weight array (the cache holds the
-    array, so its id is not reused while the entry lives)."""
-    hit = _WEIGHTS_F64.get(id(w))
+def _as_float(w: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """(w transposed as float32 and as float64, max |w|), made once per weight array (the
+    cache holds the array, so its id is not reused while the entry lives)."""
+    hit = _WEIGHTS_F.get(id(w))
     if hit is None or hit[0] is not w:
-        if len(_WEIGHTS_F64) > 4096:
-            _WEIGHTS_F64.clear()
+        if len(_WEIGHTS_F) > 4096:
+            _WEIGHTS_F.clear()
         wf = np.ascontiguousarray(np.asarray(w, np.float64).T)
-        hit = (w, wf, int(np.max(np.abs(wf), initial=0)))
-        _WEIGHTS_F64[id(w)] = hit
-    return hit[1], hit[2]
+        hit = (w, wf.astype(np.float32), wf, int(np.max(np.abs(wf), initial=0)))
+        _WEIGHTS_F[id(w)] = hit
+    return hit[1], hit[2], hit[3]
 
 
 def _matvec(w: np.ndarray, x: np.ndarray, rows: slice = slice(None)) -> np.ndarray:
     """sum_k w[r, k] * x[..., k] for the rows r of w, exact: x[..., K] -> [..., R] int64.
-    Through float64 BLAS while FLOAT64_EXACT proves it exact (always, for int8 weights and
-    int16 operands: K would have to exceed 2^31), else in int64."""
-    wf, wmax = _as_f64(w)
-    xmax = int(np.max(np.abs(x), initial=0))
-    if x.shape[-1] * wmax * xmax < FLOAT64_EXACT:
-        return (x.astype(np.float64) @ wf[:, rows]).astype(np.int64)
-    return x @ _i64(w)[rows].T
+    Through float32 or float64 BLAS where FLOAT32_EXACT / FLOAT64_EXACT proves it exact
+    (float32: int8 weights and int8 x up to K = 1040; float64: always for int8 weights and
+    int16 operands, K would have to exceed 2^31), else in int64. max |x| comes from x's dtype
+    when it is int8/int16, else from its values."""
+    w32, w64, wmax = _as_float(w)
+    xmax = _DTYPE_BOUND.get(x.dtype)
+    if xmax is None:
+        xmax = int(np.max(np.abs(x), initial=0))
+    bound = x.shape[-1] * wmax * xmax
+    if bound < FLOAT32_EXACT:
+        return (x.astype(np.float32) @ w32[:, rows]).astype(np.int64)
+    if bound < FLOAT64_EXACT:
+        return (x.astype(np.float64) @ w64[:, rows]).astype(np.int64)
+    return _i64(x) @ _i64(w)[rows].T
 
 
 def _clip_gate(g: np.ndarray, clip: int) -> np.ndarray:
@@ -121,13 +135,25 @@ def lstm_step(
 
     Options: hard-sigmoid gates (gate_act 1), clip, input_forget (coupled f = 1 - i) and
     peepholes (p non-empty: i and f see the old c, o sees the new c)."""
-    H = p.hidden_size
-    x, h, c = _i64(x), _i64(h), _i64(c)
+    x, h, c = np.asarray(x), np.asarray(h), np.asarray(c)
     _check_last("lstm x", x, p.input_size)
-    _check_last("lstm h", h, H)
-    _check_last("lstm c", c, H)
-    gx = requant(_i64(p.bias_x) + _matvec(p.w, x), p.mult_x, p.shift_x)
+    _check_last("lstm h", h, p.hidden_size)
+    _check_last("lstm c", c, p.hidden_size)
+    return _lstm_cell(p, _input_part(p, x), h, c)
+
+
+def _input_part(p: LstmParams | GruParams | RnnParams, x: np.ndarray) -> np.ndarray:
+    """requant(bias_x + W·x, mult_x, shift_x): the part of a recurrent step's gates that
+    depends on x alone (so a sequence computes it for many steps in one product)."""
+    return requant(_i64(p.bias_x) + _matvec(p.w, x), p.mult_x, p.shift_x)
+
+
+def _lstm_cell(p: LstmParams, gx: np.ndarray, h: np.ndarray, c: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """lstm_step after its input part gx = _input_part(p, x)."""
+    H = p.hidden_size
     gh = requant(_i64(p.bias_h) + _matvec(p.rw, h), p.mult_h, p.shift_h)
+    c = _i64(c)
     g = sat(gx + gh, 16)  # exact int64 sum of two int32 values, then sat16: Q3.12
     gi, go, gf, gc = (g[..., k * H : (k + 1) * H] for k in range(4))
     peep = np.asarray(p.p).size > 0
@@ -166,18 +192,35 @@ def lstm_sequence(
     y[..., t, :] is h after step t and c[..., t, :] the cell state after step t. The initial
     state is p.h0 / p.c0 unless h0 / c0 ([H] or one row per batch element, [..., H]) are given.
     """
-    x = _i64(x)
+    x = np.asarray(x)
     lead, T = _seq_shape("lstm", x, p.input_size)
     H = p.hidden_size
     h = _initial_state("lstm h0", p.h0, h0, lead, H)
     c = _initial_state("lstm c0", p.c0, c0, lead, H)
     ys = np.empty(lead + (T, H), dtype=np.int16 if p.state_bits == 16 else np.int8)
     cs = np.empty(lead + (T, H), dtype=np.int32)
-    for t in range(T):
-        h, c = lstm_step(p, x[..., t, :], h, c)
+    for t, gx in _input_parts(p, x):
+        h, c = _lstm_cell(p, gx, h, c)
         ys[..., t, :] = h
         cs[..., t, :] = c
     return ys, cs
+
+
+#: elements of the input parts a sequence computes at once (int64: 8 MB; larger blocks measured
+#: no faster: the elementwise work is memory-bound)
+_BLOCK_ELEMENTS = 1 << 20
+
+
+def _input_parts(p: LstmParams | GruParams | RnnParams, x: np.ndarray):
+    """(t, _input_part(p, x[..., t, :])) for t = 0..T-1, computed for blocks of steps."""
+    T = x.shape[-2]
+    rows = np.asarray(p.bias_x).shape[-1]
+    per_step = max(1, int(np.prod(x.shape[:-2], dtype=np.int64)) * rows)
+    block = max(1, min(T, _BLOCK_ELEMENTS // per_step))
+    for t0 in range(0, T, block):
+        gx = _input_part(p, x[..., t0 : t0 + block, :])
+        for k in range(gx.shape[-2]):
+            yield t0 + k, gx[..., k, :]
 
 
 def gru_step(p: GruParams, x: np.ndarray, h: np.ndarray) -> np.ndarray:
@@ -185,19 +228,22 @@ def gru_step(p: GruParams, x: np.ndarray, h: np.ndarray) -> np.ndarray:
     (int16 with state_bits 16).
 
     Rows are ONNX-ordered blocks z, r, h; every row uses the old h."""
-    H = p.hidden_size
-    x, h = _i64(x), _i64(h)
+    x, h = np.asarray(x), np.asarray(h)
     _check_last("gru x", x, p.input_size)
-    _check_last("gru h", h, H)
-    bx, bh = _i64(p.bias_x), _i64(p.bias_h)
-    mh, sh = _i64(p.mult_h), _i64(p.shift_h)
-    ax = requant(bx + _matvec(p.w, x), p.mult_x, p.shift_x)  # [..., 3H] int32
+    _check_last("gru h", h, p.hidden_size)
+    return _gru_cell(p, _input_part(p, x), h)  # ax: [..., 3H] int32
+
+
+def _gru_cell(p: GruParams, ax: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """gru_step after its input part ax = _input_part(p, x)."""
+    H = p.hidden_size
+    bh, mh, sh = _i64(p.bias_h), _i64(p.mult_h), _i64(p.shift_h)
     zr = 2 * H
     ah = requant(bh[:zr] + _matvec(p.rw, h, slice(0, zr)), mh[:zr], sh[:zr])
     g = _clip_gate(sat(ax[..., :zr] + ah, 16), p.clip)
     a = _gate_act(p, g)
     z, r = a[..., :H], a[..., H:]
-    hc = h - p.out_zp  # the state without its zero point
+    hc = _i64(h) - p.out_zp  # the state without its zero point
     if p.linear_before_reset == 1:
         ahc = sat(requant(bh[zr:] + _matvec(p.rw, h, slice(zr, None)), mh[zr:], sh[zr:]), 16)
         pre = sat(ax[..., zr:] + rshift_round(r * ahc, ACT_FRAC_BITS), 16)
@@ -221,13 +267,13 @@ def gru_step(p: GruParams, x: np.ndarray, h: np.ndarray) -> np.ndarray:
 def gru_sequence(p: GruParams, x: np.ndarray, h0: np.ndarray | None = None) -> np.ndarray:
     """Run T GRU steps from h0 (p.h0 unless given, [H] or [..., H]): x[..., T, I] ->
     y int8 (state_bits 16: int16) [..., T, H], y[..., t, :] the state after step t."""
-    x = _i64(x)
+    x = np.asarray(x)
     lead, T = _seq_shape("gru", x, p.input_size)
     H = p.hidden_size
     h = _initial_state("gru h0", p.h0, h0, lead, H)
     ys = np.empty(lead + (T, H), dtype=np.int16 if p.state_bits == 16 else np.int8)
-    for t in range(T):
-        h = gru_step(p, x[..., t, :], h)
+    for t, ax in _input_parts(p, x):
+        h = _gru_cell(p, ax, h)
         ys[..., t, :] = h
     return ys
 
@@ -236,13 +282,15 @@ def rnn_step(p: RnnParams, x: np.ndarray, h: np.ndarray) -> np.ndarray:
     """One vanilla RNN step as defined in RnnParams' docstring: (x[..., I], h[..., H]) -> h int8.
 
     act 0 tanh, 1 relu, 2 sigmoid."""
-    H = p.hidden_size
-    x, h = _i64(x), _i64(h)
+    x, h = np.asarray(x), np.asarray(h)
     _check_last("rnn x", x, p.input_size)
-    _check_last("rnn h", h, H)
-    v = requant(_i64(p.bias_x) + _matvec(p.w, x), p.mult_x, p.shift_x) + requant(
-        _i64(p.bias_h) + _matvec(p.rw, h), p.mult_h, p.shift_h
-    )  # exact int64 sum
+    _check_last("rnn h", h, p.hidden_size)
+    return _rnn_cell(p, _input_part(p, x), h)
+
+
+def _rnn_cell(p: RnnParams, vx: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """rnn_step after its input part vx = _input_part(p, x)."""
+    v = vx + requant(_i64(p.bias_h) + _matvec(p.rw, h), p.mult_h, p.shift_h)  # exact int64 sum
     if p.act == 1:
         hi = min(INT8_MAX, p.out_zp + p.clip) if p.clip > 0 else INT8_MAX
         h_new = np.clip(p.out_zp + v, p.out_zp, hi)
@@ -259,13 +307,13 @@ def rnn_step(p: RnnParams, x: np.ndarray, h: np.ndarray) -> np.ndarray:
 def rnn_sequence(p: RnnParams, x: np.ndarray, h0: np.ndarray | None = None) -> np.ndarray:
     """Run T RNN steps from h0 (p.h0 unless given, [H] or [..., H]): x[..., T, I] ->
     y int8 [..., T, H], y[..., t, :] the state after step t."""
-    x = _i64(x)
+    x = np.asarray(x)
     lead, T = _seq_shape("rnn", x, p.input_size)
     H = p.hidden_size
     h = _initial_state("rnn h0", p.h0, h0, lead, H)
     ys = np.empty(lead + (T, H), dtype=np.int8)
-    for t in range(T):
-        h = rnn_step(p, x[..., t, :], h)
+    for t, vx in _input_parts(p, x):
+        h = _rnn_cell(p, vx, h)
         ys[..., t, :] = h
     return ys
 

@@ -347,3 +347,57 @@ def test_shape_errors():
         sim.gru_sequence(random_gru(rng, 4, 2, 1), np.zeros((3, 4), np.int8), h0=np.zeros(3))
     with pytest.raises(ValueError):
         sim.mean_time(random_mean_time(rng, 3), np.zeros((5, 4), np.int8))
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru0", "gru1", "rnn"])
+def test_batched_sequence_matches_scalar_loop(kind, monkeypatch):
+    """A batch large enough for the int16-table activations (> 4096 values per call), the input
+    products computed for blocks of 2 steps (T = 5: blocks 2, 2, 1): rows equal the scalar
+    loop."""
+    rng = np.random.default_rng(11)
+    n, T, I, H = 800, 5, 5, 6
+    p, step = {
+        "lstm": (random_lstm(rng, I, H, 13, peepholes=True), None),
+        "gru0": (random_gru(rng, I, H, 0), gru_step_scalar),
+        "gru1": (random_gru(rng, I, H, 1, clip=True), gru_step_scalar),
+        "rnn": (random_rnn(rng, I, H, 0), rnn_step_scalar),
+    }[kind]
+    rows = np.asarray(p.bias_x).shape[-1]
+    monkeypatch.setattr(sim, "_BLOCK_ELEMENTS", 2 * n * rows)
+    x = rng.integers(-128, 128, size=(n, T, I)).astype(np.int8)
+    if kind == "lstm":
+        y, c = sim.lstm_sequence(p, x)
+    else:
+        y = (sim.gru_sequence if kind.startswith("gru") else sim.rnn_sequence)(p, x)
+    for b in (0, 417, n - 1):
+        h_s, c_s = list(p.h0), list(getattr(p, "c0", []))
+        for t in range(T):
+            if kind == "lstm":
+                h_s, c_s = lstm_step_scalar(p, x[b, t], h_s, c_s)
+                assert c[b, t].tolist() == c_s
+            else:
+                h_s = step(p, x[b, t], h_s)
+            assert y[b, t].tolist() == h_s
+
+
+@pytest.mark.parametrize("x_dtype, x_max, w_max, k", [
+    (np.int8, 128, 127, 1000),       # K * 128 * 127 < 2^24: float32
+    (np.int8, 128, 128, 1024),       # = 2^24: float64
+    (np.int16, 32768, 127, 600),     # float64
+    (np.int64, 2**40, 127, 300),     # beyond 2^53: int64
+    (np.int64, 100, 127, 50),        # int64 values, small: scanned, float32
+])
+def test_matvec_exact_on_every_path(x_dtype, x_max, w_max, k):
+    """sim._matvec against Python integers at the edges of its float32 / float64 / int64
+    choice (extreme values, so a rounded sum would show)."""
+    rng = np.random.default_rng(k)
+    w = rng.choice([-w_max, w_max - 1, w_max], size=(7, k)).astype(np.int64)
+    w[:, 0] = -w_max
+    x = rng.choice([-x_max, x_max - 1, 1 - x_max], size=(3, k))
+    x[0] = np.where(w[0] > 0, x_max - 1, 1 - x_max)  # row 0's sum is as large as it gets
+    x = x.astype(x_dtype)
+    got = sim._matvec(w, x)
+    want = np.array([[sum(int(a) * int(b) for a, b in zip(wr, xr)) for wr in w] for xr in x],
+                    dtype=object)
+    assert got.dtype == np.int64 and (got.astype(object) == want).all()
+    assert np.array_equal(sim._matvec(w, x, slice(2, 5)), got[:, 2:5])
