@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 EXAMPLE := examples/japanese_vowels
 OUT := out
 
-.PHONY: setup setup-dev demo test test-all bench bench-tflite bench-accuracy bench-host bench-tooling lint clean
+.PHONY: setup setup-dev demo test test-all bench bench-tflite bench-accuracy bench-host bench-tooling bench-memory lint clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -60,6 +60,11 @@ bench-host: setup-dev
 # rnnq compile / validate wall time on a 100k-parameter LSTM (bench/README.md is regenerated)
 bench-tooling: setup-dev
 	$(BIN)/python bench/tooling.py
+
+# RAM of rnnq's Cortex-M4 build against TensorFlow Lite Micro's arena for the bench LSTMs
+# (bench/README.md's memory section is regenerated).
+bench-memory: setup-dev
+	$(BIN)/python bench/memory.py
 
 # Differential fuzzing (tools/fuzz.py, tests/fuzz/): FUZZ_N random LSTM/GRU/RNN models from
 # seed FUZZ_START on, each with extreme inputs, through rnnq's float reference vs onnxruntime,

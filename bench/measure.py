@@ -10,6 +10,7 @@ Variants:
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +23,6 @@ from rnnq import api
 from rnnq.api import open_graphs
 from rnnq.backends.c.memory import measure as measure_memory
 from rnnq.build_folder import MANIFEST
-from rnnq.ir.params import hi_path
 from rnnq.sim.integer import quantize_input, run_integer
 from rnnq.targets import load_target
 
@@ -114,15 +114,11 @@ def _code_bytes(m4: emu.M4) -> tuple[int, int]:
     return code, tables
 
 
-def _kernel(ig, kind: str) -> str:
-    """The recurrent step function the build calls: rnnq_<kind>_step_s8, or _x16 for a 16-bit
-    model input, + _h16 for a 16-bit GRU state (the defaults), + _hi on the branch-free path."""
-    x16 = ig.tensors[ig.inputs[0]].dtype == "int16"
-    (node,) = [n for n in ig.nodes if n.op == "q" + kind]
-    prm = node.attrs["params"]
-    h16 = getattr(prm, "state_bits", 8) == 16
-    return (f"rnnq_{kind}_step_{'x16' if x16 else 's8'}{'_h16' if h16 else ''}"
-            f"{'_hi' if hi_path(prm) else ''}")
+def _kernel(build: Path, kind: str) -> str:
+    """The recurrent step function the build calls (rnnq_<kind>_step_s8 / _x16, + _h16, + _hi
+    or _fused: the C backend's choice), read from its model.c."""
+    (name,) = set(re.findall(rf"\b(rnnq_{kind}_step_\w+)\(", (build / "model.c").read_text()))
+    return name
 
 
 def run(m: BenchModel, build: Path, variant: str) -> Result:
@@ -131,7 +127,7 @@ def run(m: BenchModel, build: Path, variant: str) -> Result:
     xq = quantize_input(ig, bench_input(m))  # [1, T, 1, I]
     expected = run_integer(ig, xq)[ig.outputs[0]].reshape(T, -1)
     elf = firmware.build_elf(build, xq.reshape(T, m.inp), build / "bench.elf")
-    kernel = _kernel(ig, m.kind)
+    kernel = _kernel(build, m.kind)
     head = "rnnq_dense_s8"
     m4 = emu.M4(elf, inclusive=(kernel, head))
     st, arena, y, x = (m4.addr(s) for s in ("bench_st", "bench_arena", "bench_y", "bench_x"))

@@ -249,7 +249,8 @@ def inspect(path: str | Path) -> str:
              f"target {m['target']}, prefix {m['prefix']}, {m['macs_per_step']} MACs/step"]
     if isa:
         lines.append(f"isa {isa['arch']}{''.join(' +' + f for f in isa['features'])}, "
-                     f"matvec kernels {m['kernels']['matvec']}")
+                     f"matvec kernels {m['kernels']['matvec']}, recurrent steps "
+                     f"{m['kernels'].get('recurrent', 'vector')}")
     lines.append("memory: " + ", ".join(f"{k} {v} B" for k, v in m["memory"].items()))
     if "dtype" in m.get("input", {}):
         lines.append(f"input {m['input']['name']}: {m['input']['dtype']}")

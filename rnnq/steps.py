@@ -356,8 +356,9 @@ def _choose_precision(job: Job, q: Graph, data: Dataset, fenv: dict, base: float
             try:
                 q2 = _requantize(g)
                 # arena + state only when there is a budget (a plan per candidate otherwise)
-                ram = ram_bytes(q2, job.prefix, steps, job.tgt["kernels"]["matvec"]) \
-                    if budget else 0
+                kernels = job.tgt["kernels"]
+                ram = (ram_bytes(q2, job.prefix, steps, kernels["matvec"],
+                                 kernels.get("recurrent", "vector")) if budget else 0)
                 if ram > budget:  # before stack and static data, so a lower bound
                     job.log(f"precision: {names[n.outputs[0]]!r} int16 refused: its arena and "
                             f"state alone need {ram} B, over the RAM budget of {budget} B")

@@ -13,7 +13,7 @@ from rnnq.resources import targets_dir
 _SCHEMA: dict[str, Any] = {
     "name": str, "description": str, "inherits": str,
     "isa": {"arch": str, "features": list},
-    "kernels": {"matvec": str},
+    "kernels": {"matvec": str, "recurrent": str},
     "toolchain": {"cc": str, "ar": str, "size": str, "cflags": list, "ldflags": list},
     "firmware": {"cflags": list, "ldflags": list},
     "run": {"runner": str, "board": str, "command": list, "timeout_s": int},
@@ -33,6 +33,10 @@ _REQUIRED = {
 #: features each needs (isa.features of the target must list them)
 MATVEC_VARIANTS: dict[str, tuple[str, ...]] = {"ref": (), "arm_dsp": ("dsp",),
                                                "neon": ("neon", "dotprod"), "x86": ("avx2",)}
+#: how the recurrent kernels are called (kernels.recurrent; rnnq_kernels.h): "vector", whole-
+#: layer loops a compiler vectorises (scratch grows with 4H int32), or "fused", blocks of units
+#: whose products are used at once (the LSTM's scratch stays small; for RAM-bound MCUs)
+RECURRENT_PATHS = ("vector", "fused")
 RUNNERS = ("host", "qemu-system", "qemu-user")
 
 
@@ -98,6 +102,8 @@ def load_target(name: str, _seen: tuple[str, ...] = ()) -> Target:
     variant = data["kernels"]["matvec"]
     if variant not in MATVEC_VARIANTS:
         raise RnnqError(f"{path}: kernels.matvec must be one of {', '.join(MATVEC_VARIANTS)}")
+    if data["kernels"].get("recurrent", "vector") not in RECURRENT_PATHS:
+        raise RnnqError(f"{path}: kernels.recurrent must be one of {', '.join(RECURRENT_PATHS)}")
     lacking = [f for f in MATVEC_VARIANTS[variant] if f not in data["isa"]["features"]]
     if lacking:
         raise RnnqError(f"{path}: kernels.matvec = {variant!r} needs isa.features "

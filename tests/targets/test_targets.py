@@ -59,6 +59,21 @@ def test_matvec_variant_needs_its_isa_feature(tmp_path: Path, monkeypatch) -> No
         load_target("t")
 
 
+def test_recurrent_path_is_checked(tmp_path: Path, monkeypatch) -> None:
+    _write_target(tmp_path, monkeypatch,
+                  'inherits = "cortex-m4"\nname = "t"\n[kernels]\nrecurrent = "fast"\n')
+    with pytest.raises(RnnqError, match="kernels.recurrent must be one of vector, fused"):
+        load_target("t")
+
+
+def test_mcu_targets_take_the_fused_lstm_step() -> None:
+    """The RAM-bound targets call the unit-major LSTM step (small scratch); the others the
+    vectorisable one."""
+    for name in available():
+        want = "fused" if name.startswith(("cortex-m", "riscv32")) else "vector"
+        assert load_target(name)["kernels"].get("recurrent", "vector") == want, name
+
+
 def test_unknown_target_key_is_an_error(tmp_path: Path, monkeypatch) -> None:
     _write_target(tmp_path, monkeypatch, 'inherits = "generic-c99"\nname = "t"\n'
                                          '[isa]\nword_bits = 32\n')

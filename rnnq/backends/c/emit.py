@@ -116,7 +116,8 @@ def emit_c(graph: Graph, target: Target, prefix: str, io: dict, max_steps: int,
     codes [T, F] of a test sequence the Arduino sketch streams)."""
     check_prefix(prefix)
     check_packages(packages)
-    p = plan(graph, prefix, max_steps, target["kernels"]["matvec"])
+    p = plan(graph, prefix, max_steps, target["kernels"]["matvec"],
+             target["kernels"].get("recurrent", "vector"))
     ctx = _context(graph, target, prefix, p, io)
     ctx["packages"] = list(packages)
     if example is not None:

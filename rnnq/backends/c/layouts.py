@@ -23,6 +23,7 @@ The ref and neon variants read row-major weights (`matvec_layout` returns the id
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from itertools import pairwise
 
@@ -89,9 +90,29 @@ def interleave_blocks(w: np.ndarray, splits: Sequence[int] = (), layout=dsp_inte
     return np.concatenate(parts) if parts else w.ravel()
 
 
+#: hidden units per block of the unit-major LSTM step (RNNQ_LSTM_FUSED_UNITS in rnnq_kernels.c)
+LSTM_FUSED_UNITS = 8
+#: params fields of a recurrent kernel with one row per gate row (the others are per unit)
+_ROW_FIELDS = ("w", "rw", "bias_x", "bias_h", "mult_x", "shift_x", "mult_h", "shift_h")
+
+
+def unit_major(params):
+    """LstmParams with the rows of every per-row field in the order rnnq_lstm_step_*_fused
+    reads, unit by unit (i_0, o_0, f_0, c_0, i_1, ...), instead of gate by gate."""
+    h = int(params.hidden_size)
+    order = np.arange(4 * h).reshape(4, h).T.ravel()  # new row 4 j + g = old row g H + j
+    return dataclasses.replace(params, **{f: np.asarray(getattr(params, f))[order]
+                                          for f in _ROW_FIELDS})
+
+
 def matvec_blocks(kind: str, params) -> dict[str, list[int]]:
     """The matvec weight fields of a kernel's params and the row_starts rnnq_kernels.c passes for
-    each (rnnq_*_step_s8 / rnnq_dense_s8): field -> splits for interleave_blocks."""
+    each (rnnq_*_step_s8 / rnnq_dense_s8): field -> splits for interleave_blocks. kind
+    "lstm_fused": the unit-major LSTM, a block of LSTM_FUSED_UNITS units at a time."""
+    if kind == "lstm_fused":
+        rows = 4 * LSTM_FUSED_UNITS
+        splits = list(range(rows, 4 * int(params.hidden_size), rows))
+        return {"w": splits, "rw": splits}
     if kind in ("lstm", "rnn"):
         return {"w": [], "rw": []}
     if kind == "gru":

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 
 from rnnq.backends.c.arena import ALIGN, Arena
-from rnnq.backends.c.layouts import matvec_layout
+from rnnq.backends.c.layouts import matvec_layout, unit_major
 from rnnq.backends.c.scratch import scratch_bytes
 from rnnq.ir import Graph, Node
 from rnnq.ir.ops import INT_RECURRENT, STATEFUL, VIEWS
@@ -99,16 +99,18 @@ def state_c_names(names: list[str]) -> dict[str, str]:
     return out
 
 
-def _params_struct(plan: Plan, kind: str, cname: str, params, matvec: str = "ref") -> str:
+def _params_struct(plan: Plan, kind: str, cname: str, params, matvec: str = "ref",
+                   blocks: str | None = None) -> str:
     """Emit one kernel params struct (and its arrays) field for field from the dataclass; the
-    matvec weight arrays in the layout the target's matvec variant reads (layouts.py)."""
+    matvec weight arrays in the layout the target's matvec variant reads (layouts.py), in the
+    row blocks the kernel multiplies (matvec_blocks(blocks), by default those of `kind`)."""
     items = []
     for f in fields(params):
         v = getattr(params, f.name)
         if isinstance(v, np.ndarray) and v.size == 0:
             items.append((f.name, "NULL"))
         elif isinstance(v, np.ndarray):
-            v = matvec_layout(matvec, kind, params, f.name, v)
+            v = matvec_layout(matvec, blocks or kind, params, f.name, v)
             arr = Array(_CTYPE[v.dtype], f"{cname}_{f.name}", v)
             plan.arrays.append(arr)
             items.append((f.name, arr.name))
@@ -123,8 +125,9 @@ def _params_struct(plan: Plan, kind: str, cname: str, params, matvec: str = "ref
 class _Emitter:
     """Builds the plan: state, constants, buffer locations and one step's statements."""
 
-    def __init__(self, graph: Graph, prefix: str, max_steps: int, matvec: str = "ref"):
-        self.g, self.prefix, self.matvec = graph, prefix, matvec
+    def __init__(self, graph: Graph, prefix: str, max_steps: int, matvec: str = "ref",
+                 recurrent: str = "vector"):
+        self.g, self.prefix, self.matvec, self.recurrent = graph, prefix, matvec, recurrent
         self.streaming = bool(graph.meta.get("streaming", True))
         self.steps = 1 if self.streaming else max_steps
         self.p = Plan(prefix, streaming=self.streaming, max_steps=max_steps)
@@ -149,9 +152,9 @@ class _Emitter:
         self.p.loc[name] = (base, per_step)
         return base
 
-    def scratch(self, n: Node) -> str:
+    def scratch(self, n: Node, fused: bool = False) -> str:
         """Scratch for one kernel call: an arena range free again after the node."""
-        nbytes = scratch_bytes(n.op, n.attrs["params"])
+        nbytes = scratch_bytes(n.op, n.attrs["params"], fused)
         if nbytes == 0:
             return "NULL"
         off = self.arena.alloc(nbytes)
@@ -209,7 +212,12 @@ class _Emitter:
         hsz = prm.hidden_size
         x = self.g.tensors[n.inputs[0]]
         batch = x.size // prm.input_size
-        _params_struct(self.p, kind, cid, prm, self.matvec)
+        # the unit-major LSTM step where the target asks for it (kernels.recurrent)
+        fused = self.recurrent == "fused" and n.op == "qlstm" and hi_path(prm)
+        if fused:
+            _params_struct(self.p, kind, cid, unit_major(prm), self.matvec, "lstm_fused")
+        else:
+            _params_struct(self.p, kind, cid, prm, self.matvec)
         h16 = getattr(prm, "state_bits", 8) == 16
         hw = 2 if h16 else 1  # bytes per h value
         h = self.state("int16_t" if h16 else "int8_t", f"{cid}_h", batch * hsz)
@@ -230,10 +238,10 @@ class _Emitter:
                     self.new_buffer(name)
                     copies.append(f"memcpy({self.at(name)}, {ptr}, {nbytes});")
         self._setters(n, batch, hsz, {"h": h, "c": c})
-        scr = self.scratch(n)
+        scr = self.scratch(n, fused)
         state_args = f"{h} + b * {hsz}" + (f", {c} + b * {hsz}" if c else "")
         step = (("x16" if x.dtype == "int16" else "s8") + ("_h16" if h16 else "")
-                + ("_hi" if hi_path(prm) else ""))
+                + ("_fused" if fused else "_hi" if hi_path(prm) else ""))
         call = (f"rnnq_{kind}_step_{step}(&{cid}, {self.at(n.inputs[0])} + b * {prm.input_size}, "
                 f"{state_args}, {scr});")
         body = [f"for (b = 0; b < {batch}; ++b) {{", "    " + call, "}", *copies]
@@ -341,9 +349,11 @@ class _Emitter:
         return lines
 
 
-def plan(graph: Graph, prefix: str, max_steps: int, matvec: str = "ref") -> Plan:
-    """Place buffers and build the call sequence (matvec: the target's kernels.matvec)."""
-    em = _Emitter(graph, prefix, max_steps, matvec)
+def plan(graph: Graph, prefix: str, max_steps: int, matvec: str = "ref",
+         recurrent: str = "vector") -> Plan:
+    """Place buffers and build the call sequence (matvec, recurrent: the target's
+    kernels.matvec and kernels.recurrent)."""
+    em = _Emitter(graph, prefix, max_steps, matvec, recurrent)
     x = graph.tensors[graph.inputs[0]]
     em.p.loc[x.name] = ("x_t" if em.streaming else "x", not em.streaming)
     order = _order(graph) if em.streaming else graph.nodes
@@ -367,10 +377,11 @@ def state_bytes(p: Plan) -> int:
     return n + -n % 4
 
 
-def ram_bytes(graph: Graph, prefix: str, max_steps: int, matvec: str = "ref") -> int:
+def ram_bytes(graph: Graph, prefix: str, max_steps: int, matvec: str = "ref",
+              recurrent: str = "vector") -> int:
     """Arena and state bytes of a C build of graph: its RAM before stack and static data, known
     without building (what --precision auto weighs against a RAM budget)."""
-    p = plan(graph, prefix, max_steps, matvec)
+    p = plan(graph, prefix, max_steps, matvec, recurrent)
     return max(p.arena_bytes, ALIGN) + state_bytes(p)
 
 

@@ -180,6 +180,53 @@ static void rnnq_recurrent_matvec(const int8_t *rw, const int8_t *h8, const int1
     }
 }
 
+/* The constants of the branch-free LSTM cell update (rnnq_lstm_unit_hi), taken from the params
+ * once per step. */
+typedef struct {
+    int32_t gate_sh;  /* the gates' fractional bits above the table step */
+    int32_t cell_sh;  /* the same for c (0 .. 20) */
+    int32_t ic_shift; /* i * tanh(c~) -> c's format (3 .. 23) */
+    int32_t ic_half;
+    int32_t out_mult;
+    int32_t out_shift;
+    int32_t out_zp;
+    int32_t h_min;
+    int32_t h_max;
+} rnnq_lstm_cell_k;
+
+static inline rnnq_lstm_cell_k rnnq_lstm_cell_consts(const rnnq_lstm_params *p, int h16)
+{
+    rnnq_lstm_cell_k k;
+    k.gate_sh = RNNQ_GATE_FRAC_BITS - RNNQ_TANH_TABLE_STEP_BITS;
+    k.cell_sh = p->cell_frac - RNNQ_TANH_TABLE_STEP_BITS;
+    k.ic_shift = 2 * RNNQ_ACT_FRAC_BITS - p->cell_frac;
+    k.ic_half = (int32_t)1 << (k.ic_shift - 1);
+    k.out_mult = p->out_mult;
+    k.out_shift = p->out_shift;
+    k.out_zp = p->out_zp;
+    k.h_min = h16 ? RNNQ_INT16_MIN : RNNQ_INT8_MIN;
+    k.h_max = h16 ? RNNQ_INT16_MAX : RNNQ_INT8_MAX;
+    return k;
+}
+
+/* One hidden unit of the branch-free LSTM step from its gate pre-activations (sat16 and
+ * clipped): *c updated, the new h (in its type's range) returned. */
+static inline int32_t rnnq_lstm_unit_hi(const rnnq_lstm_cell_k *k, int32_t gi, int32_t go,
+                                        int32_t gf, int32_t gc, int32_t *c)
+{
+    const int32_t i_t = rnnq_sigmoid_lut(gi);
+    const int32_t f_t = rnnq_sigmoid_lut(gf);
+    const int32_t o_t = rnnq_sigmoid_lut(go);
+    const int32_t cc = rnnq_tanh_lut(gc, k->gate_sh);
+    const int32_t c_new =
+        rnnq_add_sat32(rnnq_mul_q15_round(f_t, *c), (i_t * cc + k->ic_half) >> k->ic_shift);
+    const int32_t v =
+        k->out_zp + rnnq_requant_hi(o_t * rnnq_tanh_lut(c_new, k->cell_sh), k->out_mult,
+                                    k->out_shift);
+    *c = c_new;
+    return rnnq_clamp32(v, k->h_min, k->h_max);
+}
+
 /* Step 2 of rnnq_lstm_rest_hi, branch-free, from the gate pre-activations g [4H] (sat16 and
  * clipped): the new h lands in hv [H] (int32 scratch), then in h8 or h16. */
 static void rnnq_lstm_cells_hi(const rnnq_lstm_params *p, const int32_t *restrict g,
@@ -187,31 +234,13 @@ static void rnnq_lstm_cells_hi(const rnnq_lstm_params *p, const int32_t *restric
                                int16_t *h16)
 {
     const int32_t n_hid = p->hidden_size;
-    const int32_t gate_sh = RNNQ_GATE_FRAC_BITS - RNNQ_TANH_TABLE_STEP_BITS;
-    const int32_t cell_sh = p->cell_frac - RNNQ_TANH_TABLE_STEP_BITS; /* 0 .. 20 */
-    const int32_t ic_shift = 2 * RNNQ_ACT_FRAC_BITS - p->cell_frac;   /* 3 .. 23 */
-    const int32_t ic_half = (int32_t)1 << (ic_shift - 1);
-    const int32_t out_mult = p->out_mult;
-    const int32_t out_shift = p->out_shift;
-    const int32_t out_zp = p->out_zp;
-    const int32_t h_min = h8 != NULL ? RNNQ_INT8_MIN : RNNQ_INT16_MIN;
-    const int32_t h_max = h8 != NULL ? RNNQ_INT8_MAX : RNNQ_INT16_MAX;
-    const int32_t *gi = g;
-    const int32_t *go = g + n_hid;
-    const int32_t *gf = g + 2 * n_hid;
-    const int32_t *gc = g + 3 * n_hid;
+    const rnnq_lstm_cell_k k = rnnq_lstm_cell_consts(p, h8 == NULL);
     int32_t j;
     for (j = 0; j < n_hid; ++j) {
-        const int32_t i_t = rnnq_sigmoid_lut(gi[j]);
-        const int32_t f_t = rnnq_sigmoid_lut(gf[j]);
-        const int32_t o_t = rnnq_sigmoid_lut(go[j]);
-        const int32_t cc = rnnq_tanh_lut(gc[j], gate_sh);
-        const int32_t c_new = rnnq_add_sat32(rnnq_mul_q15_round(f_t, c[j]),
-                                             (i_t * cc + ic_half) >> ic_shift);
-        const int32_t v =
-            out_zp + rnnq_requant_hi(o_t * rnnq_tanh_lut(c_new, cell_sh), out_mult, out_shift);
-        c[j] = c_new;
-        hv[j] = rnnq_clamp32(v, h_min, h_max);
+        int32_t cj = c[j];
+        hv[j] = rnnq_lstm_unit_hi(&k, g[j], g[n_hid + j], g[2 * n_hid + j], g[3 * n_hid + j],
+                                  &cj);
+        c[j] = cj;
     }
     rnnq_store_h(hv, n_hid, h8, h16);
 }
@@ -398,6 +427,104 @@ void rnnq_lstm_step_x16_h16_hi(const rnnq_lstm_params *p, const int16_t *x, int1
                                int32_t *c, int16_t *scratch)
 {
     rnnq_lstm_step(p, NULL, x, NULL, h, c, scratch, rnnq_lstm_rest_hi);
+}
+
+/* The unit-major step (rnnq_lstm_step_*_fused): the rows of w, rw and of the per-row arrays in
+ * the order (i_0, o_0, f_0, c_0, i_1, ...), so that RNNQ_LSTM_FUSED_UNITS units are 4 U contiguous
+ * rows, whose products are computed and used at once. x and the old h are packed once
+ * (rnnq_matvec_pack_*), so the new h goes straight into h. Scratch: two int32 [4U] sums and the
+ * two packed vectors. */
+#define RNNQ_LSTM_FUSED_UNITS 8
+
+int32_t rnnq_lstm_fused_scratch_size(const rnnq_lstm_params *p)
+{
+    return 2 * 4 * RNNQ_LSTM_FUSED_UNITS * (int32_t)sizeof(int32_t) +
+           rnnq_matvec_xbuf_size(p->input_size) + rnnq_matvec_xbuf_size(p->hidden_size);
+}
+
+static inline void rnnq_lstm_step_fused(const rnnq_lstm_params *p, const int8_t *x8,
+                                        const int16_t *x16, int8_t *h8, int16_t *h16,
+                                        int32_t *c, int16_t *scratch)
+{
+    const int32_t n_hid = p->hidden_size;
+    const int32_t n_in = p->input_size;
+    const rnnq_lstm_cell_k k = rnnq_lstm_cell_consts(p, h8 == NULL);
+    int32_t *ax = (int32_t *)(void *)scratch;     /* [4U] w.x of a block */
+    int32_t *ah = ax + 4 * RNNQ_LSTM_FUSED_UNITS; /* [4U] rw.h of a block */
+    int16_t *xp = (int16_t *)(void *)(ah + 4 * RNNQ_LSTM_FUSED_UNITS); /* x, packed */
+    int16_t *hp = xp + rnnq_matvec_xbuf_size(n_in) / 2;                /* the old h, packed */
+    int32_t g_lo;
+    int32_t g_hi;
+    int32_t j0;
+
+    rnnq_gate_range(p->clip, &g_lo, &g_hi);
+    if (x8 != NULL) {
+        rnnq_matvec_pack_s8(x8, n_in, xp);
+    } else {
+        rnnq_matvec_pack_s16(x16, n_in, xp);
+    }
+    if (h8 != NULL) {
+        rnnq_matvec_pack_s8(h8, n_hid, hp);
+    } else {
+        rnnq_matvec_pack_s16(h16, n_hid, hp);
+    }
+    for (j0 = 0; j0 < n_hid; j0 += RNNQ_LSTM_FUSED_UNITS) {
+        const int32_t units =
+            n_hid - j0 < RNNQ_LSTM_FUSED_UNITS ? n_hid - j0 : RNNQ_LSTM_FUSED_UNITS;
+        const int32_t r0 = 4 * j0;
+        int32_t u;
+        rnnq_matvec_packed(p->w + r0 * n_in, xp, 4 * units, n_in, ax);
+        rnnq_matvec_packed(p->rw + r0 * n_hid, hp, 4 * units, n_hid, ah);
+        for (u = 0; u < units; ++u) {
+            const int32_t r = r0 + 4 * u;
+            const int32_t *bx = p->bias_x + r;
+            const int32_t *mx = p->mult_x + r;
+            const int32_t *sx = p->shift_x + r;
+            const int32_t *bh = p->bias_h + r;
+            const int32_t *mh = p->mult_h + r;
+            const int32_t *sh = p->shift_h + r;
+            const int32_t *a = ax + 4 * u;
+            const int32_t *b = ah + 4 * u;
+            const int32_t gi = rnnq_requant_hi_gate(bx[0] + a[0], mx[0], sx[0], bh[0] + b[0],
+                                                    mh[0], sh[0], g_lo, g_hi);
+            const int32_t go = rnnq_requant_hi_gate(bx[1] + a[1], mx[1], sx[1], bh[1] + b[1],
+                                                    mh[1], sh[1], g_lo, g_hi);
+            const int32_t gf = rnnq_requant_hi_gate(bx[2] + a[2], mx[2], sx[2], bh[2] + b[2],
+                                                    mh[2], sh[2], g_lo, g_hi);
+            const int32_t gc = rnnq_requant_hi_gate(bx[3] + a[3], mx[3], sx[3], bh[3] + b[3],
+                                                    mh[3], sh[3], g_lo, g_hi);
+            const int32_t v = rnnq_lstm_unit_hi(&k, gi, go, gf, gc, c + j0 + u);
+            if (h8 != NULL) {
+                h8[j0 + u] = (int8_t)v;
+            } else {
+                h16[j0 + u] = (int16_t)v;
+            }
+        }
+    }
+}
+
+void rnnq_lstm_step_s8_fused(const rnnq_lstm_params *p, const int8_t *x, int8_t *h, int32_t *c,
+                             int16_t *scratch)
+{
+    rnnq_lstm_step_fused(p, x, NULL, h, NULL, c, scratch);
+}
+
+void rnnq_lstm_step_x16_fused(const rnnq_lstm_params *p, const int16_t *x, int8_t *h,
+                              int32_t *c, int16_t *scratch)
+{
+    rnnq_lstm_step_fused(p, NULL, x, h, NULL, c, scratch);
+}
+
+void rnnq_lstm_step_s8_h16_fused(const rnnq_lstm_params *p, const int8_t *x, int16_t *h,
+                                 int32_t *c, int16_t *scratch)
+{
+    rnnq_lstm_step_fused(p, x, NULL, NULL, h, c, scratch);
+}
+
+void rnnq_lstm_step_x16_h16_fused(const rnnq_lstm_params *p, const int16_t *x, int16_t *h,
+                                  int32_t *c, int16_t *scratch)
+{
+    rnnq_lstm_step_fused(p, NULL, x, NULL, h, c, scratch);
 }
 
 int32_t rnnq_gru_scratch_size(const rnnq_gru_params *p)

@@ -239,6 +239,23 @@ void rnnq_lstm_step_s8_h16_hi(const rnnq_lstm_params *p, const int8_t *x, int16_
 void rnnq_lstm_step_x16_h16_hi(const rnnq_lstm_params *p, const int16_t *x, int16_t *h,
                                int32_t *c, int16_t *scratch);
 
+/* The unit-major entry points: the same steps as the _hi ones (the same preconditions), with
+ * the rows of w, rw, bias_x, mult_x, shift_x, bias_h, mult_h and shift_h ordered unit by unit,
+ * (i_0, o_0, f_0, c_0, i_1, ...), instead of gate by gate (rnnq.backends.c.layouts.unit_major;
+ * a matvec variant's weight layout applies to each block of 4 * 8 rows on its own). Their
+ * scratch, rnnq_lstm_fused_scratch_size(p) bytes, does not grow with 4H int32: 256 bytes and
+ * the packed x and h (RNNQ_MATVEC_XBUF_BYTES(I) + RNNQ_MATVEC_XBUF_BYTES(H)). The compiler calls them on targets with
+ * kernels.recurrent = "fused" (the Cortex-M ones), where RAM counts more than vector width. */
+int32_t rnnq_lstm_fused_scratch_size(const rnnq_lstm_params *p);
+void rnnq_lstm_step_s8_fused(const rnnq_lstm_params *p, const int8_t *x, int8_t *h, int32_t *c,
+                             int16_t *scratch);
+void rnnq_lstm_step_x16_fused(const rnnq_lstm_params *p, const int16_t *x, int8_t *h,
+                              int32_t *c, int16_t *scratch);
+void rnnq_lstm_step_s8_h16_fused(const rnnq_lstm_params *p, const int8_t *x, int16_t *h,
+                                 int32_t *c, int16_t *scratch);
+void rnnq_lstm_step_x16_h16_fused(const rnnq_lstm_params *p, const int16_t *x, int16_t *h,
+                                  int32_t *c, int16_t *scratch);
+
 /* Bytes of scratch rnnq_gru_step_s8 needs: 26 H + X(max(I, H)) (two int32 [3H] accumulators,
  * the matvec xbuf, int16 [H] r * (h - out_zp) / 2^8). */
 int32_t rnnq_gru_scratch_size(const rnnq_gru_params *p);

@@ -60,6 +60,15 @@ void rnnq_matvec_s8(const int8_t *w, const int8_t *x, int32_t rows, int32_t cols
 void rnnq_matvec_s8_s16(const int8_t *w, const int16_t *x, int32_t rows, int32_t cols,
                         int32_t *out, int16_t *xbuf);
 
+/* One x for several products (blocks of rows of one or more matrices): an int8 (pack_s8) or
+ * int16 (pack_s16) x of cols values prepared once into xbuf (RNNQ_MATVEC_XBUF_BYTES(cols)
+ * bytes, 4-byte aligned) in the variant's own form, then out[r] = sum_k w[r][k] * x[k] by
+ * rnnq_matvec_packed, which leaves xbuf as it is. x may change after packing. */
+void rnnq_matvec_pack_s8(const int8_t *x, int32_t cols, int16_t *xbuf);
+void rnnq_matvec_pack_s16(const int16_t *x, int32_t cols, int16_t *xbuf);
+void rnnq_matvec_packed(const int8_t *w, const int16_t *xbuf, int32_t rows, int32_t cols,
+                        int32_t *out);
+
 #ifdef __cplusplus
 }
 #endif
@@ -73,6 +82,23 @@ static inline void rnnq_matvec_widen(const int8_t *x, int16_t *xbuf, int32_t col
         xbuf[k] = x[k];
     }
 }
+
+/* The packed form of the variants that multiply a plain int16 x (all but arm_dsp's DSP path):
+ * the int16 values themselves. Only variant sources define RNNQ_MATVEC_PLAIN_PACK. */
+#ifdef RNNQ_MATVEC_PLAIN_PACK
+void rnnq_matvec_pack_s8(const int8_t *x, int32_t cols, int16_t *xbuf)
+{
+    rnnq_matvec_widen(x, xbuf, cols);
+}
+
+void rnnq_matvec_pack_s16(const int16_t *x, int32_t cols, int16_t *xbuf)
+{
+    int32_t k;
+    for (k = 0; k < cols; ++k) {
+        xbuf[k] = x[k];
+    }
+}
+#endif /* RNNQ_MATVEC_PLAIN_PACK */
 
 /* The portable loops: all of rnnq_matvec_ref.c and the fallback of the other variants, written
  * once. Only the variant sources define RNNQ_MATVEC_PORTABLE before including this header. */
@@ -144,6 +170,12 @@ void rnnq_matvec_s8_s16(const int8_t *w, const int16_t *x, int32_t rows, int32_t
 {
     (void)xbuf;
     rnnq_matvec_s8_s16_portable(w, x, rows, cols, out);
+}
+
+void rnnq_matvec_packed(const int8_t *w, const int16_t *xbuf, int32_t rows, int32_t cols,
+                        int32_t *out)
+{
+    rnnq_matvec_s8_s16_portable(w, xbuf, rows, cols, out);
 }
 #endif /* RNNQ_MATVEC_PORTABLE_API */
 

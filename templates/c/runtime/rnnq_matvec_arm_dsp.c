@@ -264,8 +264,7 @@ int32_t rnnq_matvec_xbuf_size(int32_t cols)
     return RNNQ_MATVEC_XBUF_BYTES(cols);
 }
 
-void rnnq_matvec_s8(const int8_t *w, const int8_t *x, int32_t rows, int32_t cols, int32_t *out,
-                    int16_t *xbuf)
+void rnnq_matvec_pack_s8(const int8_t *x, int32_t cols, int16_t *xbuf)
 {
     int32_t *xw = (int32_t *)(void *)xbuf;
     const int32_t groups = cols >> 2;
@@ -279,11 +278,9 @@ void rnnq_matvec_s8(const int8_t *w, const int8_t *x, int32_t rows, int32_t cols
     x += 4 * groups;
     rnnq_pack_tail(xw + 2 * groups, tail > 0 ? x[0] : 0, tail > 1 ? x[1] : 0,
                    tail > 2 ? x[2] : 0, tail);
-    rnnq_matvec_dsp(w, xw, rows, cols, out);
 }
 
-void rnnq_matvec_s8_s16(const int8_t *w, const int16_t *x, int32_t rows, int32_t cols,
-                        int32_t *out, int16_t *xbuf)
+void rnnq_matvec_pack_s16(const int16_t *x, int32_t cols, int16_t *xbuf)
 {
     int32_t *xw = (int32_t *)(void *)xbuf;
     const int32_t groups = cols >> 2;
@@ -299,11 +296,31 @@ void rnnq_matvec_s8_s16(const int8_t *w, const int16_t *x, int32_t rows, int32_t
     x += 4 * groups;
     rnnq_pack_tail(xw + 2 * groups, tail > 0 ? x[0] : 0, tail > 1 ? x[1] : 0,
                    tail > 2 ? x[2] : 0, tail);
-    rnnq_matvec_dsp(w, xw, rows, cols, out);
+}
+
+void rnnq_matvec_packed(const int8_t *w, const int16_t *xbuf, int32_t rows, int32_t cols,
+                        int32_t *out)
+{
+    rnnq_matvec_dsp(w, (const int32_t *)(const void *)xbuf, rows, cols, out);
+}
+
+void rnnq_matvec_s8(const int8_t *w, const int8_t *x, int32_t rows, int32_t cols, int32_t *out,
+                    int16_t *xbuf)
+{
+    rnnq_matvec_pack_s8(x, cols, xbuf);
+    rnnq_matvec_packed(w, xbuf, rows, cols, out);
+}
+
+void rnnq_matvec_s8_s16(const int8_t *w, const int16_t *x, int32_t rows, int32_t cols,
+                        int32_t *out, int16_t *xbuf)
+{
+    rnnq_matvec_pack_s16(x, cols, xbuf);
+    rnnq_matvec_packed(w, xbuf, rows, cols, out);
 }
 
 #else /* no DSP extension (or big-endian): portable loops over the same interleaved layout */
 
+#define RNNQ_MATVEC_PLAIN_PACK
 #include "rnnq_matvec.h"
 
 /* out = w.x for an int16 x, w interleaved (rnnq_matvec.h): four rows per block, four columns
@@ -364,6 +381,12 @@ void rnnq_matvec_s8_s16(const int8_t *w, const int16_t *x, int32_t rows, int32_t
 {
     (void)xbuf;
     rnnq_matvec_il_portable(w, x, rows, cols, out);
+}
+
+void rnnq_matvec_packed(const int8_t *w, const int16_t *xbuf, int32_t rows, int32_t cols,
+                        int32_t *out)
+{
+    rnnq_matvec_il_portable(w, xbuf, rows, cols, out);
 }
 
 #endif

@@ -13,6 +13,7 @@
  */
 #if defined(__ARM_NEON) && defined(__aarch64__)
 
+#define RNNQ_MATVEC_PLAIN_PACK
 #include "rnnq_matvec.h"
 
 #include <arm_neon.h>
@@ -186,10 +187,17 @@ void rnnq_matvec_s8_s16(const int8_t *w, const int16_t *x, int32_t rows, int32_t
     }
 }
 
+void rnnq_matvec_packed(const int8_t *w, const int16_t *xbuf, int32_t rows, int32_t cols,
+                        int32_t *out)
+{
+    rnnq_matvec_s8_s16(w, xbuf, rows, cols, out, 0); /* it ignores its xbuf */
+}
+
 #else /* no AArch64 NEON: the portable loops */
 
 #define RNNQ_MATVEC_PORTABLE
 #define RNNQ_MATVEC_PORTABLE_API
+#define RNNQ_MATVEC_PLAIN_PACK
 #include "rnnq_matvec.h"
 
 #endif

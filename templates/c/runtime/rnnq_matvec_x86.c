@@ -16,6 +16,7 @@
  * VPMADDWD never reaches its one wrapping case (-32768 * -32768 twice).
  * Without AVX2 this file compiles to portable loops over the same layout.
  */
+#define RNNQ_MATVEC_PLAIN_PACK
 #include "rnnq_matvec.h"
 
 #include <stddef.h>
@@ -112,4 +113,10 @@ void rnnq_matvec_s8_s16(const int8_t *w, const int16_t *x, int32_t rows, int32_t
 {
     (void)xbuf;
     rnnq_matvec_rows8(w, x, rows, cols, out);
+}
+
+void rnnq_matvec_packed(const int8_t *w, const int16_t *xbuf, int32_t rows, int32_t cols,
+                        int32_t *out)
+{
+    rnnq_matvec_rows8(w, xbuf, rows, cols, out);
 }

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from rnnq.backends.c.layouts import unit_major
 from rnnq.backends.c.scratch import scratch_bytes
 
 _TESTS = str(Path(__file__).resolve().parents[2])
@@ -63,6 +64,7 @@ class KernelsLib:
         lib = ctypes.CDLL(str(path))
         sigs = {
             "rnnq_lstm_scratch_size": ([_P], _I32),
+            "rnnq_lstm_fused_scratch_size": ([_P], _I32),
             "rnnq_lstm_step_s8": ([_P] * 5, None),
             "rnnq_dense_s8": ([_P] * 3 + [_I32, _P], None),
             "rnnq_binary_s8": ([_P] * 4 + [_I32], None),
@@ -95,16 +97,18 @@ class KernelsLib:
             fn.argtypes, fn.restype = args, res
         self.lib = lib
 
-    def lstm_sequence(self, p, x: np.ndarray, hi: bool = False):
+    def lstm_sequence(self, p, x: np.ndarray, hi: bool = False, fused: bool = False):
         """int8 x through rnnq_lstm_step_s8, int16 x through rnnq_lstm_step_x16; hi: their
-        _hi entry points (params on the branch-free path only)."""
-        cp = to_c(p, CLstmParams)
+        _hi entry points, fused: their _fused ones with p in unit-major order (params on the
+        branch-free path only)."""
+        cp = to_c(unit_major(p) if fused else p, CLstmParams)
         x = _x(x)
         *lead, T, _ = x.shape
         B = int(np.prod(lead, dtype=np.int64))
         H = p.hidden_size
-        nbytes = self.lib.rnnq_lstm_scratch_size(ctypes.byref(cp))
-        assert nbytes == scratch_bytes("qlstm", p)
+        size = self.lib.rnnq_lstm_fused_scratch_size if fused else self.lib.rnnq_lstm_scratch_size
+        nbytes = size(ctypes.byref(cp))
+        assert nbytes == scratch_bytes("qlstm", p, fused)
         scratch = _scratch(nbytes)
         ht = np.int16 if p.state_bits == 16 else np.int8
         y = np.zeros((B, T, H), dtype=ht)
@@ -113,7 +117,7 @@ class KernelsLib:
         self.lib.shim_lstm_sequence(
             ctypes.byref(cp),
             _ptr(x),
-            int(x.dtype == np.int16) | (2 if hi else 0),
+            int(x.dtype == np.int16) | (2 if hi else 0) | (8 if fused else 0),
             B,
             T,
             _ptr(y),

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rnnq.backends.c.layouts import matvec_layout
+from rnnq.backends.c.layouts import matvec_layout, unit_major
 from rnnq.backends.c.scratch import scratch_bytes
 from rnnq.ir.params import hi_path
 from rnnq.sim import kernels as sim
@@ -46,10 +46,13 @@ def lit(v: int) -> str:
 class CProgram:
     """Accumulates const arrays, buffers and checks; renders one C file."""
 
-    def __init__(self, pooled: bool = False, matvec: str = "ref"):
+    def __init__(self, pooled: bool = False, matvec: str = "ref", fused: bool = True):
         # matvec: the variant the program is linked with; its weight layout (layouts.py) is
-        # the one the matvec weights (add_matvec, params w / rw) are written in.
+        # the one the matvec weights (add_matvec, params w / rw) are written in. fused: the
+        # cases of the fused LSTM step, the unit-major steps (add_lstm) and the packed matvec
+        # calls they make (add_matvec).
         self.matvec = matvec
+        self.fused = fused
         self.decls: list[str] = []
         self.body: list[str] = []
         self.n = 0
@@ -57,9 +60,13 @@ class CProgram:
         self._pool_words = 0  # words in use by the current case
         self._pool_max = 0
         self._guards: list[int] = []
+        self._consts: dict[tuple[str, bytes], str] = {}
 
     def array(self, a, dtype, const: bool = True, prefix: str = "a") -> str:
         a = np.asarray(a).astype(dtype).ravel()
+        key = (np.dtype(dtype).str, a.tobytes())
+        if const and key in self._consts:  # the same constant twice: one array (flash)
+            return self._consts[key]
         self.n += 1
         name = f"{prefix}{self.n}"
         vals = ",".join(lit(int(v)) for v in a) or "0"
@@ -67,6 +74,8 @@ class CProgram:
         init = f" = {{{vals}}}" if const else ""
         # Zero-length arrays are not C: keep one element (never read).
         self.decls.append(f"{q}{_CTYPE[dtype]} {name}[{max(a.size, 1)}]{init};")
+        if const:
+            self._consts[key] = name
         return name
 
     def _pooled(self, nbytes: int, ctype: str) -> str:
@@ -152,11 +161,12 @@ def struct(prog: CProgram, ctype: str, fields: dict[str, str]) -> str:
     return name
 
 
-def fields(prog: CProgram, p, arrays: dict) -> dict[str, str]:
+def fields(prog: CProgram, p, arrays: dict, blocks: str | None = None) -> dict[str, str]:
     """Struct initialisers: arrays (name -> C dtype) as const arrays, NULL when empty; the
-    remaining dataclass fields as integer literals."""
+    remaining dataclass fields as integer literals. blocks: the matvec row blocks of the
+    weights (layouts.matvec_blocks), by default those of p's kernel."""
     f = {}
-    kind = _KIND.get(type(p).__name__, "")
+    kind = blocks or _KIND.get(type(p).__name__, "")
     for k, v in vars(p).items():
         if k in arrays and k in ("w", "rw") and np.asarray(v).ndim == 2:
             v = matvec_layout(prog.matvec, kind, p, k, np.asarray(v).astype(np.int8))
@@ -183,21 +193,32 @@ def _step_of(x: np.ndarray) -> tuple[str, type]:
 
 def add_lstm(prog: CProgram, p, x: np.ndarray) -> None:
     """An LSTM sequence x [T][I] through rnnq_lstm_step_s8 (rnnq_lstm_step_x16 when x is
-    int16), from the params' h0 and c0."""
+    int16; _hi where the C backend calls it), from the params' h0 and c0; on the branch-free
+    path also through the unit-major rnnq_lstm_step_*_fused, p reordered as the backend emits
+    it (layouts.unit_major, the variant's layout per block of units)."""
+    for fused in (False, True) if hi_path(p) and prog.fused else (False,):
+        _add_lstm(prog, p, x, fused)
+
+
+def _add_lstm(prog: CProgram, p, x: np.ndarray, fused: bool) -> None:
     I, H, T = p.input_size, p.hidden_size, x.shape[0]
     y, c = sim.lstm_sequence(p, x)
     wide = p.state_bits == 16  # an int16 h: the _h16 steps
     ht, hw = (np.int16, 2) if wide else (np.int8, 1)
-    ps = struct(prog, "rnnq_lstm_params", fields(prog, p, {**LSTM_ARRAYS, "h0": ht}))
+    arrays = {**LSTM_ARRAYS, "h0": ht}
+    ps = struct(prog, "rnnq_lstm_params",
+                fields(prog, unit_major(p), arrays, "lstm_fused") if fused
+                else fields(prog, p, arrays))
     step, xt = _step_of(x)
-    step += ("_h16" if wide else "") + ("_hi" if hi_path(p) else "")
+    step += ("_h16" if wide else "") + ("_fused" if fused else "_hi" if hi_path(p) else "")
     xs, yw, cw = prog.array(x, xt), prog.array(y, ht), prog.array(c, np.int32)
     yo, co = prog.out(y, ht), prog.out(c, np.int32)
     h, cs = prog.out(np.zeros(H), ht), prog.out(np.zeros(H), np.int32)
-    nbytes = scratch_bytes("qlstm", p)
+    nbytes = scratch_bytes("qlstm", p, fused)
     scratch = prog.scratch(nbytes)
     label = f"lstm {step} I={I} H={H} T={T}"
-    prog.check_value(f"rnnq_lstm_scratch_size(&{ps})", nbytes, f"{label} scratch size")
+    size_fn = "rnnq_lstm_fused_scratch_size" if fused else "rnnq_lstm_scratch_size"
+    prog.check_value(f"{size_fn}(&{ps})", nbytes, f"{label} scratch size")
     prog.body += [
         f"    memcpy({h}, {ps}.h0, {hw * H});",
         f"    memcpy({cs}, {ps}.c0, {4 * H});",
@@ -278,4 +299,11 @@ def add_matvec(
     prog.body.append(f"    {fn}({ws} + {w_off}, {xs} + {x_off}, {rows}, {cols}, {o}, {xbuf});")
     if rows:
         prog.check(o, ww, label)
+    if rows and prog.fused:
+        # the same product with x packed first (rnnq_matvec_pack_* + rnnq_matvec_packed)
+        pack = "rnnq_matvec_pack_s16" if wide else "rnnq_matvec_pack_s8"
+        prog.body += [f"    memset({o}, 0xA5, {4 * rows});",
+                      f"    {pack}({xs} + {x_off}, {cols}, {xbuf});",
+                      f"    rnnq_matvec_packed({ws} + {w_off}, {xbuf}, {rows}, {cols}, {o});"]
+        prog.check(o, ww, f"{label} packed")
     prog.end_case()

@@ -1,5 +1,6 @@
 /* Test-only: runs whole sequences through rnnq_lstm_step_s8 (or, bit 0 of mode set, the
- * int16-input rnnq_lstm_step_x16 with x int16; bit 1 set: the _hi entry points) so that Python
+ * int16-input rnnq_lstm_step_x16 with x int16; bit 1 set: the _hi entry points; bit 3 set: the
+ * _fused ones, p unit-major) so that Python
  * makes one ctypes call per case (tests/backends/c/conftest.py is the Python side); the same for
  * the GRU and RNN. */
 #include <stdint.h>
@@ -29,7 +30,14 @@ void shim_lstm_sequence(const rnnq_lstm_params *p, const void *x, int32_t mode, 
             const int8_t *x8 = (const int8_t *)x + at;
             int16_t *h16 = (int16_t *)h;
             int8_t *h8 = (int8_t *)h;
-            switch ((p->state_bits == 16 ? 4 : 0) | mode) {
+            if (mode & 8) { /* the unit-major entry points (p in that row order) */
+                switch ((p->state_bits == 16 ? 2 : 0) | (mode & 1)) {
+                case 0: rnnq_lstm_step_s8_fused(p, x8, h8, c, scratch); break;
+                case 1: rnnq_lstm_step_x16_fused(p, x16, h8, c, scratch); break;
+                case 2: rnnq_lstm_step_s8_h16_fused(p, x8, h16, c, scratch); break;
+                default: rnnq_lstm_step_x16_h16_fused(p, x16, h16, c, scratch); break;
+                }
+            } else switch ((p->state_bits == 16 ? 4 : 0) | mode) {
             case 0: rnnq_lstm_step_s8(p, x8, h8, c, scratch); break;
             case 1: rnnq_lstm_step_x16(p, x16, h8, c, scratch); break;
             case 2: rnnq_lstm_step_s8_hi(p, x8, h8, c, scratch); break;

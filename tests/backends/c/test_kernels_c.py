@@ -525,3 +525,22 @@ def test_requant_hi_and_general_paths(kernels_c, kind, hi):
         assert np.array_equal(kernels_c.gru_sequence(p, x), sim.gru_sequence(p, x))
     else:
         assert np.array_equal(kernels_c.rnn_sequence(p, x), sim.rnn_sequence(p, x))
+
+
+@pytest.mark.parametrize("state_bits", [8, 16])
+@pytest.mark.parametrize("H", [5, 8, 13, 24])
+def test_lstm_fused_entry_points(kernels_c, state_bits, H):
+    """The unit-major steps (rnnq_lstm_step_*_fused, p reordered by layouts.unit_major): the
+    simulator's bits with int8 and int16 x, for H below, at and past a block of 8 units (a
+    partial last block), from the params' h0 and from extreme cell states."""
+    cases = (random_lstm(_rng(s), 9, H, 7 + s % 21, state_bits=state_bits) for s in range(300))
+    p = next(q for q in cases if hi_path(q))
+    rng = _rng(H)
+    for xs in (_i8(rng, (3, 12, 9)), rng.integers(-32768, 32768, (2, 6, 9)).astype(np.int16)):
+        got = kernels_c.lstm_sequence(p, xs, fused=True)
+        want = sim.lstm_sequence(p, xs)
+        assert all(np.array_equal(a, b) for a, b in zip(got, want, strict=True))
+    q = dataclasses.replace(p, c0=rng.choice(np.array(CELL_EXTREMES, dtype=np.int32), H))
+    xs = _i8(rng, (1, 4, 9))
+    got, want = kernels_c.lstm_sequence(q, xs, fused=True), sim.lstm_sequence(q, xs)
+    assert all(np.array_equal(a, b) for a, b in zip(got, want, strict=True))
