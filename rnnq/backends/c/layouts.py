@@ -29,6 +29,8 @@ from itertools import pairwise
 
 import numpy as np
 
+from rnnq.ir.params import GruParams, LstmParams, hi_path
+
 
 def dsp_interleave(w: np.ndarray) -> np.ndarray:
     """int8 [rows, cols] row-major -> flat int8 [rows * cols] in the DSP interleaved layout."""
@@ -90,17 +92,28 @@ def interleave_blocks(w: np.ndarray, splits: Sequence[int] = (), layout=dsp_inte
     return np.concatenate(parts) if parts else w.ravel()
 
 
-#: hidden units per block of the unit-major LSTM step (RNNQ_LSTM_FUSED_UNITS in rnnq_kernels.c)
-LSTM_FUSED_UNITS = 8
+#: hidden units per block of the unit-major steps (RNNQ_LSTM_FUSED_UNITS and
+#: RNNQ_GRU_FUSED_UNITS in rnnq_kernels.c)
+FUSED_UNITS = 8
 #: params fields of a recurrent kernel with one row per gate row (the others are per unit)
 _ROW_FIELDS = ("w", "rw", "bias_x", "bias_h", "mult_x", "shift_x", "mult_h", "shift_h")
 
 
+def fused(params) -> bool:
+    """Whether a recurrent layer has a unit-major step (rnnq_<kind>_step_*_fused): an LSTM or a
+    GRU with linear_before_reset 1 on the branch-free path (hi_path)."""
+    if isinstance(params, LstmParams):
+        return hi_path(params)
+    return isinstance(params, GruParams) and params.linear_before_reset == 1 and hi_path(params)
+
+
 def unit_major(params):
-    """LstmParams with the rows of every per-row field in the order rnnq_lstm_step_*_fused
-    reads, unit by unit (i_0, o_0, f_0, c_0, i_1, ...), instead of gate by gate."""
+    """LstmParams / GruParams with the rows of every per-row field in the order the _fused
+    steps read, unit by unit (LSTM i_0, o_0, f_0, c_0, i_1, ...; GRU z_0, r_0, n_0, z_1, ...),
+    instead of gate by gate."""
     h = int(params.hidden_size)
-    order = np.arange(4 * h).reshape(4, h).T.ravel()  # new row 4 j + g = old row g H + j
+    gates = np.asarray(params.bias_x).shape[0] // h
+    order = np.arange(gates * h).reshape(gates, h).T.ravel()  # new G j + g = old g H + j
     return dataclasses.replace(params, **{f: np.asarray(getattr(params, f))[order]
                                           for f in _ROW_FIELDS})
 
@@ -108,10 +121,11 @@ def unit_major(params):
 def matvec_blocks(kind: str, params) -> dict[str, list[int]]:
     """The matvec weight fields of a kernel's params and the row_starts rnnq_kernels.c passes for
     each (rnnq_*_step_s8 / rnnq_dense_s8): field -> splits for interleave_blocks. kind
-    "lstm_fused": the unit-major LSTM, a block of LSTM_FUSED_UNITS units at a time."""
-    if kind == "lstm_fused":
-        rows = 4 * LSTM_FUSED_UNITS
-        splits = list(range(rows, 4 * int(params.hidden_size), rows))
+    "lstm_fused" / "gru_fused": the unit-major steps, a block of FUSED_UNITS units at a time."""
+    if kind in ("lstm_fused", "gru_fused"):
+        gates = 4 if kind == "lstm_fused" else 3
+        rows = gates * FUSED_UNITS
+        splits = list(range(rows, gates * int(params.hidden_size), rows))
         return {"w": splits, "rw": splits}
     if kind in ("lstm", "rnn"):
         return {"w": [], "rw": []}

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 
 from rnnq.backends.c.arena import ALIGN, Arena
+from rnnq.backends.c.layouts import fused as has_fused
 from rnnq.backends.c.layouts import matvec_layout, unit_major
 from rnnq.backends.c.scratch import scratch_bytes
 from rnnq.ir import Graph, Node
@@ -212,10 +213,10 @@ class _Emitter:
         hsz = prm.hidden_size
         x = self.g.tensors[n.inputs[0]]
         batch = x.size // prm.input_size
-        # the unit-major LSTM step where the target asks for it (kernels.recurrent)
-        fused = self.recurrent == "fused" and n.op == "qlstm" and hi_path(prm)
+        # the unit-major step where the target asks for it (kernels.recurrent) and one exists
+        fused = self.recurrent == "fused" and has_fused(prm)
         if fused:
-            _params_struct(self.p, kind, cid, unit_major(prm), self.matvec, "lstm_fused")
+            _params_struct(self.p, kind, cid, unit_major(prm), self.matvec, f"{kind}_fused")
         else:
             _params_struct(self.p, kind, cid, prm, self.matvec)
         h16 = getattr(prm, "state_bits", 8) == 16

@@ -7,7 +7,7 @@ matvec variant (ref, arm_dsp, neon) a target links."""
 
 from __future__ import annotations
 
-from rnnq.backends.c.layouts import LSTM_FUSED_UNITS
+from rnnq.backends.c.layouts import FUSED_UNITS
 
 #: Every kernel's scratch must start at a multiple of this many bytes (int32 accumulators).
 SCRATCH_ALIGN = 4
@@ -20,16 +20,17 @@ def matvec_xbuf_bytes(cols: int) -> int:
 
 def scratch_bytes(op: str, params, fused: bool = False) -> int:
     """Bytes of 4-byte aligned scratch for one call of the kernel of IR op `op` (fused: the
-    unit-major LSTM step, rnnq_lstm_fused_scratch_size)."""
+    unit-major step, rnnq_lstm_fused_scratch_size / rnnq_gru_fused_scratch_size)."""
     if op == "qdense":
         return 4 * params.out_features + matvec_xbuf_bytes(params.in_features)
     if op not in ("qlstm", "qgru", "qrnn"):
         return 0
     hid = params.hidden_size
     xbuf = matvec_xbuf_bytes(max(params.input_size, hid))
-    if op == "qlstm" and fused:  # int32 [4U] from x and from h, x and h packed
-        return 2 * 4 * LSTM_FUSED_UNITS * 4 + matvec_xbuf_bytes(params.input_size) + \
-            matvec_xbuf_bytes(hid)
+    if fused:  # int32 [G U] from x and from h, x and h packed
+        gates = 4 if op == "qlstm" else 3
+        return (2 * gates * FUSED_UNITS * 4 + matvec_xbuf_bytes(params.input_size)
+                + matvec_xbuf_bytes(hid))
     if op == "qlstm":
         return 32 * hid + xbuf  # int32 [4H] from x and from h
     if op == "qgru":

@@ -551,6 +551,54 @@ static void rnnq_gru_reset_product(const rnnq_gru_params *p, const int32_t *rg, 
     rnnq_matvec_s8_s16(p->rw + cand * (size_t)n_hid, rh, n_hid, n_hid, ah + cand, xbuf);
 }
 
+/* The candidate of one unit with linear_before_reset 1 on the branch-free path, from its row's
+ * products w.x and rw.h (without bias): tanh of sat16-and-clip(a_x + r * sat16(a_h) / 2^15).
+ * |a_x| <= 2^29 and |r * a_h| < 2^30: an int32 sum. */
+static inline int32_t rnnq_gru_cand_lbr_hi(const rnnq_gru_params *p, int32_t j, int32_t wx,
+                                           int32_t rwh, int32_t r_t, int32_t g_lo, int32_t g_hi)
+{
+    const int32_t a_x = rnnq_requant_hi(p->bias_x[j] + wx, p->mult_x[j], p->shift_x[j]);
+    const int32_t a_h = rnnq_clamp32(rnnq_requant_hi(p->bias_h[j] + rwh, p->mult_h[j],
+                                                     p->shift_h[j]),
+                                     RNNQ_INT16_MIN, RNNQ_INT16_MAX);
+    const int32_t pre =
+        a_x + ((r_t * a_h + (1 << (RNNQ_ACT_FRAC_BITS - 1))) >> RNNQ_ACT_FRAC_BITS);
+    return rnnq_tanh_lut(rnnq_clamp32(pre, g_lo, g_hi),
+                         RNNQ_GATE_FRAC_BITS - RNNQ_TANH_TABLE_STEP_BITS);
+}
+
+/* The output constants of the branch-free GRU update (rnnq_gru_unit_hi), taken from the params
+ * once per step (in locals, so that stores to the state cannot alias them). */
+typedef struct {
+    int32_t out_zp;
+    int32_t out_mult;
+    int32_t out_shift;
+    int32_t h_min;
+    int32_t h_max;
+} rnnq_gru_out_k;
+
+static inline rnnq_gru_out_k rnnq_gru_out_consts(const rnnq_gru_params *p, int h16)
+{
+    rnnq_gru_out_k k;
+    k.out_zp = p->out_zp;
+    k.out_mult = p->out_mult;
+    k.out_shift = p->out_shift;
+    k.h_min = h16 ? RNNQ_INT16_MIN : RNNQ_INT8_MIN;
+    k.h_max = h16 ? RNNQ_INT16_MAX : RNNQ_INT8_MAX;
+    return k;
+}
+
+/* The new state of one unit on the branch-free path from z, the candidate n and the centred
+ * old state hc, in its type's range. (32768 - z) * n <= 2^15 * 32767 and |z * hc| < 2^30:
+ * int32; the sum is below 2^31. */
+static inline int32_t rnnq_gru_unit_hi(const rnnq_gru_out_k *k, int32_t z, int32_t n,
+                                       int32_t hc)
+{
+    const int32_t v = k->out_zp + rnnq_requant_hi((32768 - z) * n, k->out_mult, k->out_shift) +
+                      ((z * hc + (1 << (RNNQ_ACT_FRAC_BITS - 1))) >> RNNQ_ACT_FRAC_BITS);
+    return rnnq_clamp32(v, k->h_min, k->h_max);
+}
+
 /* Step 3 of rnnq_gru_rest_hi, branch-free in int32 lanes: the centred old h
  * into hc [H] (int32 scratch), the new h into z's place, then into h8 or h16.
  * (32768 - z) * n <= 2^15 * 32767 and |z * hc| < 2^30: int32; the sum is below 2^31. */
@@ -560,10 +608,7 @@ static void rnnq_gru_update_hi(const rnnq_gru_params *p, int32_t *restrict z,
 {
     const int32_t n_hid = p->hidden_size;
     const int32_t zp = p->out_zp;
-    const int32_t out_mult = p->out_mult;
-    const int32_t out_shift = p->out_shift;
-    const int32_t h_min = h8 != NULL ? RNNQ_INT8_MIN : RNNQ_INT16_MIN;
-    const int32_t h_max = h8 != NULL ? RNNQ_INT8_MAX : RNNQ_INT16_MAX;
+    const rnnq_gru_out_k ok = rnnq_gru_out_consts(p, h8 == NULL);
     int32_t k;
     if (h8 != NULL) {
         for (k = 0; k < n_hid; ++k) {
@@ -575,9 +620,7 @@ static void rnnq_gru_update_hi(const rnnq_gru_params *p, int32_t *restrict z,
         }
     }
     for (k = 0; k < n_hid; ++k) {
-        const int32_t v = zp + rnnq_requant_hi((32768 - z[k]) * n[k], out_mult, out_shift) +
-                          ((z[k] * hc[k] + (1 << (RNNQ_ACT_FRAC_BITS - 1))) >> RNNQ_ACT_FRAC_BITS);
-        z[k] = rnnq_clamp32(v, h_min, h_max);
+        z[k] = rnnq_gru_unit_hi(&ok, z[k], n[k], hc[k]);
     }
     rnnq_store_h(z, n_hid, h8, h16);
 }
@@ -611,14 +654,7 @@ static void rnnq_gru_rest_hi(const rnnq_gru_params *p, int8_t *h8, int16_t *h16,
     if (p->linear_before_reset) {
         for (k = 0; k < n_hid; ++k) {
             const int32_t j = 2 * n_hid + k;
-            const int32_t a_x = rnnq_requant_hi(p->bias_x[j] + ax[j], p->mult_x[j], p->shift_x[j]);
-            const int32_t a_h = rnnq_clamp32(
-                rnnq_requant_hi(p->bias_h[j] + ah[j], p->mult_h[j], p->shift_h[j]),
-                RNNQ_INT16_MIN, RNNQ_INT16_MAX);
-            /* |a_x| <= 2^29 and |r * a_h| < 2^30: an int32 sum. */
-            const int32_t pre =
-                a_x + ((rg[k] * a_h + (1 << (RNNQ_ACT_FRAC_BITS - 1))) >> RNNQ_ACT_FRAC_BITS);
-            ng[k] = rnnq_tanh_lut(rnnq_clamp32(pre, g_lo, g_hi), gate_sh);
+            ng[k] = rnnq_gru_cand_lbr_hi(p, j, ax[j], ah[j], rg[k], g_lo, g_hi);
         }
     } else {
         rnnq_gru_reset_product(p, rg, h8, h16, rh, ah, xbuf);
@@ -774,6 +810,96 @@ void rnnq_gru_step_x16_h16_hi(const rnnq_gru_params *p, const int16_t *x, int16_
                               int16_t *scratch)
 {
     rnnq_gru_step(p, NULL, x, NULL, h, scratch, rnnq_gru_rest_hi);
+}
+
+/* The unit-major GRU step (rnnq_gru_step_*_fused, linear_before_reset 1): rows in the order
+ * (z_0, r_0, n_0, z_1, ...), RNNQ_GRU_FUSED_UNITS units (3 U rows) at a time, as the LSTM's.
+ * Unit j reads its old h[j] before it writes the new one; the products read the packed copy. */
+#define RNNQ_GRU_FUSED_UNITS 8
+
+int32_t rnnq_gru_fused_scratch_size(const rnnq_gru_params *p)
+{
+    return 2 * 3 * RNNQ_GRU_FUSED_UNITS * (int32_t)sizeof(int32_t) +
+           rnnq_matvec_xbuf_size(p->input_size) + rnnq_matvec_xbuf_size(p->hidden_size);
+}
+
+static inline void rnnq_gru_step_fused(const rnnq_gru_params *p, const int8_t *x8,
+                                       const int16_t *x16, int8_t *h8, int16_t *h16,
+                                       int16_t *scratch)
+{
+    const int32_t n_hid = p->hidden_size;
+    const int32_t n_in = p->input_size;
+    const int32_t zp = p->out_zp;
+    const rnnq_gru_out_k ok = rnnq_gru_out_consts(p, h8 == NULL);
+    int32_t *ax = (int32_t *)(void *)scratch;    /* [3U] w.x of a block */
+    int32_t *ah = ax + 3 * RNNQ_GRU_FUSED_UNITS; /* [3U] rw.h of a block */
+    int16_t *xp = (int16_t *)(void *)(ah + 3 * RNNQ_GRU_FUSED_UNITS); /* x, packed */
+    int16_t *hp = xp + rnnq_matvec_xbuf_size(n_in) / 2;               /* the old h, packed */
+    int32_t g_lo;
+    int32_t g_hi;
+    int32_t j0;
+
+    rnnq_gate_range(p->clip, &g_lo, &g_hi);
+    if (x8 != NULL) {
+        rnnq_matvec_pack_s8(x8, n_in, xp);
+    } else {
+        rnnq_matvec_pack_s16(x16, n_in, xp);
+    }
+    if (h8 != NULL) {
+        rnnq_matvec_pack_s8(h8, n_hid, hp);
+    } else {
+        rnnq_matvec_pack_s16(h16, n_hid, hp);
+    }
+    for (j0 = 0; j0 < n_hid; j0 += RNNQ_GRU_FUSED_UNITS) {
+        const int32_t units =
+            n_hid - j0 < RNNQ_GRU_FUSED_UNITS ? n_hid - j0 : RNNQ_GRU_FUSED_UNITS;
+        const int32_t r0 = 3 * j0;
+        int32_t u;
+        rnnq_matvec_packed(p->w + r0 * n_in, xp, 3 * units, n_in, ax);
+        rnnq_matvec_packed(p->rw + r0 * n_hid, hp, 3 * units, n_hid, ah);
+        for (u = 0; u < units; ++u) {
+            const int32_t r = r0 + 3 * u;
+            const int32_t *a = ax + 3 * u;
+            const int32_t *b = ah + 3 * u;
+            const int32_t j = j0 + u;
+            const int32_t z_t = rnnq_sigmoid_lut(rnnq_requant_hi_gate(
+                p->bias_x[r] + a[0], p->mult_x[r], p->shift_x[r], p->bias_h[r] + b[0],
+                p->mult_h[r], p->shift_h[r], g_lo, g_hi));
+            const int32_t r_t = rnnq_sigmoid_lut(rnnq_requant_hi_gate(
+                p->bias_x[r + 1] + a[1], p->mult_x[r + 1], p->shift_x[r + 1],
+                p->bias_h[r + 1] + b[1], p->mult_h[r + 1], p->shift_h[r + 1], g_lo, g_hi));
+            const int32_t n_t = rnnq_gru_cand_lbr_hi(p, r + 2, a[2], b[2], r_t, g_lo, g_hi);
+            if (h8 != NULL) {
+                h8[j] = (int8_t)rnnq_gru_unit_hi(&ok, z_t, n_t, (int32_t)h8[j] - zp);
+            } else {
+                h16[j] = (int16_t)rnnq_gru_unit_hi(&ok, z_t, n_t, h16[j]);
+            }
+        }
+    }
+}
+
+void rnnq_gru_step_s8_fused(const rnnq_gru_params *p, const int8_t *x, int8_t *h,
+                            int16_t *scratch)
+{
+    rnnq_gru_step_fused(p, x, NULL, h, NULL, scratch);
+}
+
+void rnnq_gru_step_x16_fused(const rnnq_gru_params *p, const int16_t *x, int8_t *h,
+                             int16_t *scratch)
+{
+    rnnq_gru_step_fused(p, NULL, x, h, NULL, scratch);
+}
+
+void rnnq_gru_step_s8_h16_fused(const rnnq_gru_params *p, const int8_t *x, int16_t *h,
+                                int16_t *scratch)
+{
+    rnnq_gru_step_fused(p, x, NULL, NULL, h, scratch);
+}
+
+void rnnq_gru_step_x16_h16_fused(const rnnq_gru_params *p, const int16_t *x, int16_t *h,
+                                 int16_t *scratch)
+{
+    rnnq_gru_step_fused(p, NULL, x, NULL, h, scratch);
 }
 
 int32_t rnnq_rnn_scratch_size(const rnnq_rnn_params *p)

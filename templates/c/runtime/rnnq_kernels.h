@@ -282,6 +282,19 @@ void rnnq_gru_step_s8_h16_hi(const rnnq_gru_params *p, const int8_t *x, int16_t 
 void rnnq_gru_step_x16_h16_hi(const rnnq_gru_params *p, const int16_t *x, int16_t *h,
                               int16_t *scratch);
 
+/* The unit-major GRU entry points, as the LSTM's (rnnq_lstm_step_*_fused): the _hi steps'
+ * preconditions and linear_before_reset 1, rows ordered (z_0, r_0, n_0, z_1, ...); scratch
+ * rnnq_gru_fused_scratch_size(p) bytes: 192 and the packed x and h. */
+int32_t rnnq_gru_fused_scratch_size(const rnnq_gru_params *p);
+void rnnq_gru_step_s8_fused(const rnnq_gru_params *p, const int8_t *x, int8_t *h,
+                            int16_t *scratch);
+void rnnq_gru_step_x16_fused(const rnnq_gru_params *p, const int16_t *x, int8_t *h,
+                             int16_t *scratch);
+void rnnq_gru_step_s8_h16_fused(const rnnq_gru_params *p, const int8_t *x, int16_t *h,
+                                int16_t *scratch);
+void rnnq_gru_step_x16_h16_fused(const rnnq_gru_params *p, const int16_t *x, int16_t *h,
+                                 int16_t *scratch);
+
 /* Bytes of scratch rnnq_rnn_step_s8 needs: 8 H + X(max(I, H)) (two int32 [H] accumulators, the
  * matvec xbuf). */
 int32_t rnnq_rnn_scratch_size(const rnnq_rnn_params *p);

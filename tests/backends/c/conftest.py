@@ -65,6 +65,7 @@ class KernelsLib:
         sigs = {
             "rnnq_lstm_scratch_size": ([_P], _I32),
             "rnnq_lstm_fused_scratch_size": ([_P], _I32),
+            "rnnq_gru_fused_scratch_size": ([_P], _I32),
             "rnnq_lstm_step_s8": ([_P] * 5, None),
             "rnnq_dense_s8": ([_P] * 3 + [_I32, _P], None),
             "rnnq_binary_s8": ([_P] * 4 + [_I32], None),
@@ -138,16 +139,18 @@ class KernelsLib:
         self.lib.rnnq_lstm_step_s8(ctypes.byref(cp), _ptr(x), _ptr(h), _ptr(c), _ptr(scratch))
         return h, c
 
-    def _h_sequence(self, kind, p, x, h0, ctype, hi=False):
+    def _h_sequence(self, kind, p, x, h0, ctype, hi=False, fused=False):
         """GRU / RNN sequence through shim_<kind>_sequence; h0: None (p.h0) or [..., H];
-        int16 x through the _x16 step; hi: the _hi entry points."""
-        cp = to_c(p, ctype)
+        int16 x through the _x16 step; hi: the _hi entry points; fused: the GRU's _fused ones,
+        p in unit-major order."""
+        cp = to_c(unit_major(p) if fused else p, ctype)
         x = _x(x)
         *lead, T, _ = x.shape
         B = int(np.prod(lead, dtype=np.int64))
         H = p.hidden_size
-        nbytes = getattr(self.lib, f"rnnq_{kind}_scratch_size")(ctypes.byref(cp))
-        assert nbytes == scratch_bytes(f"q{kind}", p)
+        size = f"rnnq_{kind}_fused_scratch_size" if fused else f"rnnq_{kind}_scratch_size"
+        nbytes = getattr(self.lib, size)(ctypes.byref(cp))
+        assert nbytes == scratch_bytes(f"q{kind}", p, fused)
         scratch = _scratch(nbytes)
         ht = np.int16 if getattr(p, "state_bits", 8) == 16 else np.int8  # a GRU's h width
         h_init = None
@@ -158,7 +161,7 @@ class KernelsLib:
         getattr(self.lib, f"shim_{kind}_sequence")(
             ctypes.byref(cp),
             _ptr(x),
-            int(x.dtype == np.int16) | (2 if hi else 0),
+            int(x.dtype == np.int16) | (2 if hi else 0) | (8 if fused else 0),
             B,
             T,
             None if h_init is None else _ptr(h_init),
@@ -168,8 +171,9 @@ class KernelsLib:
         )
         return y.reshape(*lead, T, H)
 
-    def gru_sequence(self, p, x: np.ndarray, h0=None, hi: bool = False) -> np.ndarray:
-        return self._h_sequence("gru", p, x, h0, CGruParams, hi)
+    def gru_sequence(self, p, x: np.ndarray, h0=None, hi: bool = False,
+                     fused: bool = False) -> np.ndarray:
+        return self._h_sequence("gru", p, x, h0, CGruParams, hi, fused)
 
     def rnn_sequence(self, p, x: np.ndarray, h0=None, hi: bool = False) -> np.ndarray:
         return self._h_sequence("rnn", p, x, h0, CRnnParams, hi)

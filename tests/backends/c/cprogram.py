@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rnnq.backends.c.layouts import fused as has_fused
 from rnnq.backends.c.layouts import matvec_layout, unit_major
 from rnnq.backends.c.scratch import scratch_bytes
 from rnnq.ir.params import hi_path
@@ -196,7 +197,7 @@ def add_lstm(prog: CProgram, p, x: np.ndarray) -> None:
     int16; _hi where the C backend calls it), from the params' h0 and c0; on the branch-free
     path also through the unit-major rnnq_lstm_step_*_fused, p reordered as the backend emits
     it (layouts.unit_major, the variant's layout per block of units)."""
-    for fused in (False, True) if hi_path(p) and prog.fused else (False,):
+    for fused in (False, True) if has_fused(p) and prog.fused else (False,):
         _add_lstm(prog, p, x, fused)
 
 
@@ -234,22 +235,31 @@ def _add_lstm(prog: CProgram, p, x: np.ndarray, fused: bool) -> None:
 
 
 def add_h_rnn(prog: CProgram, kind: str, p, x: np.ndarray) -> None:
-    """A GRU / RNN sequence x [T][I] through rnnq_<kind>_step_s8 (_x16 when x is int16), from
-    the params' h0."""
+    """A GRU / RNN sequence x [T][I] through rnnq_<kind>_step_s8 (_x16 when x is int16; _hi
+    where the C backend calls it), from the params' h0; a GRU with a unit-major step through
+    rnnq_gru_step_*_fused too."""
+    for fused in (False, True) if has_fused(p) and prog.fused else (False,):
+        _add_h_rnn(prog, kind, p, x, fused)
+
+
+def _add_h_rnn(prog: CProgram, kind: str, p, x: np.ndarray, fused: bool) -> None:
     I, H, T = p.input_size, p.hidden_size, x.shape[0]
     y = getattr(sim, f"{kind}_sequence")(p, x)
     wide = getattr(p, "state_bits", 8) == 16  # a GRU's int16 state: the _h16 steps
     ht, hw = (np.int16, 2) if wide else (np.int8, 1)
     arrays = {**ROW_ARRAYS, "h0": ht}
-    ps = struct(prog, f"rnnq_{kind}_params", fields(prog, p, arrays))
+    ps = struct(prog, f"rnnq_{kind}_params",
+                fields(prog, unit_major(p), arrays, f"{kind}_fused") if fused
+                else fields(prog, p, arrays))
     step, xt = _step_of(x)
-    step += ("_h16" if wide else "") + ("_hi" if hi_path(p) else "")
+    step += ("_h16" if wide else "") + ("_fused" if fused else "_hi" if hi_path(p) else "")
     xs, yw, yo = prog.array(x, xt), prog.array(y, ht), prog.out(y, ht)
     h = prog.out(np.zeros(H), ht)
-    nbytes = scratch_bytes(f"q{kind}", p)
+    nbytes = scratch_bytes(f"q{kind}", p, fused)
     scratch = prog.scratch(nbytes)
     label = f"{kind} {step} I={I} H={H} T={T}"
-    prog.check_value(f"rnnq_{kind}_scratch_size(&{ps})", nbytes, f"{label} scratch size")
+    size_fn = f"rnnq_{kind}_fused_scratch_size" if fused else f"rnnq_{kind}_scratch_size"
+    prog.check_value(f"{size_fn}(&{ps})", nbytes, f"{label} scratch size")
     prog.body += [
         f"    memcpy({h}, {ps}.h0, {hw * H});",
         f"    for (k = 0; k < {T}; ++k) {{",

@@ -86,7 +86,14 @@ void shim_gru_sequence(const rnnq_gru_params *p, const void *x, int32_t mode, in
             const int8_t *x8 = (const int8_t *)x + at;
             int16_t *h16 = (int16_t *)h;
             int8_t *h8 = (int8_t *)h;
-            switch ((p->state_bits == 16 ? 4 : 0) | mode) {
+            if (mode & 8) { /* the unit-major entry points (p in that row order) */
+                switch ((p->state_bits == 16 ? 2 : 0) | (mode & 1)) {
+                case 0: rnnq_gru_step_s8_fused(p, x8, h8, scratch); break;
+                case 1: rnnq_gru_step_x16_fused(p, x16, h8, scratch); break;
+                case 2: rnnq_gru_step_s8_h16_fused(p, x8, h16, scratch); break;
+                default: rnnq_gru_step_x16_h16_fused(p, x16, h16, scratch); break;
+                }
+            } else switch ((p->state_bits == 16 ? 4 : 0) | mode) {
             case 0: rnnq_gru_step_s8(p, x8, h8, scratch); break;
             case 1: rnnq_gru_step_x16(p, x16, h8, scratch); break;
             case 2: rnnq_gru_step_s8_hi(p, x8, h8, scratch); break;

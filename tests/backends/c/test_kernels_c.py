@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rnnq import numerics as nq
+from rnnq.backends.c.layouts import fused
 from rnnq.ir.params import (
     BinaryParams,
     DenseParams,
@@ -541,6 +542,24 @@ def test_lstm_fused_entry_points(kernels_c, state_bits, H):
         want = sim.lstm_sequence(p, xs)
         assert all(np.array_equal(a, b) for a, b in zip(got, want, strict=True))
     q = dataclasses.replace(p, c0=rng.choice(np.array(CELL_EXTREMES, dtype=np.int32), H))
+    assert fused(q)
     xs = _i8(rng, (1, 4, 9))
     got, want = kernels_c.lstm_sequence(q, xs, fused=True), sim.lstm_sequence(q, xs)
     assert all(np.array_equal(a, b) for a, b in zip(got, want, strict=True))
+
+
+@pytest.mark.parametrize("state_bits", [8, 16])
+@pytest.mark.parametrize("H", [5, 8, 13, 24])
+def test_gru_fused_entry_points(kernels_c, state_bits, H):
+    """The unit-major GRU steps (linear_before_reset 1): the simulator's bits with int8 and
+    int16 x, below, at and past a block of 8 units, from p.h0 and from extreme states."""
+    cases = (random_gru(_rng(s), 9, H, 1, clip=bool(s % 2), state_bits=state_bits)
+             for s in range(300))
+    p = next(q for q in cases if fused(q))
+    rng = _rng(H)
+    lim = 32767 if state_bits == 16 else 127
+    h0 = rng.choice(np.array([-lim - 1, lim, 0]), (3, H))
+    for xs in (_i8(rng, (3, 12, 9)), rng.integers(-32768, 32768, (3, 6, 9)).astype(np.int16)):
+        assert np.array_equal(kernels_c.gru_sequence(p, xs, fused=True), sim.gru_sequence(p, xs))
+        assert np.array_equal(kernels_c.gru_sequence(p, xs, h0, fused=True),
+                              sim.gru_sequence(p, xs, h0))

@@ -40,7 +40,8 @@ int main(int argc, char **argv)
     printf(" %ld %ld", (long)rnnq_gru_scratch_size(&gru), (long)rnnq_rnn_scratch_size(&rnn));
     printf(" %ld %ld %ld", (long)rnnq_dense_scratch_size(&dense),
            (long)rnnq_matvec_xbuf_size(n_in), (long)RNNQ_MATVEC_XBUF_BYTES(n_in));
-    printf(" %ld\n", (long)rnnq_lstm_fused_scratch_size(&lstm));
+    printf(" %ld %ld\n", (long)rnnq_lstm_fused_scratch_size(&lstm),
+           (long)rnnq_gru_fused_scratch_size(&gru));
     return 0;
 }
 """
@@ -76,6 +77,7 @@ def test_c_scratch_sizes_equal_python(variant, tmp_path):
             matvec_xbuf_bytes(n_in),
             matvec_xbuf_bytes(n_in),
             scratch_bytes("qlstm", rec, fused=True),
+            scratch_bytes("qgru", rec, fused=True),
         ]
         assert got == want, (n_in, n_hid)
 
