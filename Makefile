@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 EXAMPLE := examples/japanese_vowels
 OUT := out
 
-.PHONY: setup setup-dev demo test test-all bench bench-tflite bench-accuracy bench-host bench-tooling bench-memory lint clean
+.PHONY: setup setup-dev demo test test-all bench bench-tflite bench-accuracy bench-host bench-tooling bench-memory bench-helium lint clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -65,6 +65,11 @@ bench-tooling: setup-dev
 # (bench/README.md's memory section is regenerated).
 bench-memory: setup-dev
 	$(BIN)/python bench/memory.py
+
+# Helium (MVE) kernels against the M4's DSP kernels on an emulated Cortex-M55, QEMU counts
+# (bench/README.md's helium section is regenerated).
+bench-helium: setup-dev
+	$(BIN)/python bench/helium.py
 
 # Differential fuzzing (tools/fuzz.py, tests/fuzz/): FUZZ_N random LSTM/GRU/RNN models from
 # seed FUZZ_START on, each with extreme inputs, through rnnq's float reference vs onnxruntime,

@@ -81,13 +81,14 @@ def write_main(folder: Path, xq: np.ndarray) -> Path:
     return path
 
 
-def build_elf(build: Path, xq: np.ndarray, out: Path) -> Path:
+def build_elf(build: Path, xq: np.ndarray, out: Path, target: str = FIRMWARE_TARGET) -> Path:
     """Cross-compile build/'s library sources + the bench main into out (an ELF).
 
     Flags: the cortex-m4 target's compiler flags (-mcpu=cortex-m4 -mthumb -mfloat-abi=soft -O2
     ...) and its test-firmware flags (picolibc, semihosting, the mps2-an386 memory map), so
-    a build for any target (e.g. generic-c99: the portable kernels) is measured on the M4."""
-    tgt = load_target(FIRMWARE_TARGET)
+    a build for any target (e.g. generic-c99: the portable kernels) is measured on the M4;
+    `target` another core's (bench/helium.py: cortex-m55)."""
+    tgt = load_target(target)
     tc, fw = tgt["toolchain"], tgt["firmware"]
     main = write_main(build, xq)
     srcs = [str(main), *(str(build / s) for s in lib_sources(build))]

@@ -44,6 +44,7 @@ LOOPS = ("unrolled", "while")  # rnnq's two .tflite forms; TFLM is credited with
 
 _PROBE = """
 import sys
+import numpy as np
 from tflite_micro.python.tflite_micro import runtime
 it = runtime.Interpreter.from_bytes(open(sys.argv[1], "rb").read(), arena_size=int(sys.argv[2]))
 d = it.get_input_details(0)

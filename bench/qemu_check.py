@@ -17,10 +17,11 @@ from rnnq.targets import load_target
 _LINE = re.compile(r"^Trace \d+: \S+ \[[0-9a-f]+/([0-9a-f]+)/[0-9a-f]+/[0-9a-f]+\] (\S*)")
 
 
-def trace_calls(elf: Path, work: Path, callees: tuple[str, ...]) -> tuple[dict, str]:
+def trace_calls(elf: Path, work: Path, callees: tuple[str, ...],
+                target: str = "cortex-m4") -> tuple[dict, str]:
     """Instructions of every call from main to each callee, in order; and what main printed
-    (semihosting output, which QEMU writes to its stderr)."""
-    cmd = [a.replace("{firmware}", str(elf)) for a in load_target("cortex-m4")["run"]["command"]]
+    (semihosting output, which QEMU writes to its stderr). The ELF runs on `target`'s board."""
+    cmd = [a.replace("{firmware}", str(elf)) for a in load_target(target)["run"]["command"]]
     log = work / "qemu_exec.log"
     r = subprocess.run([*cmd, "-singlestep", "-d", "exec,nochain", "-D", str(log)],
                        capture_output=True, text=True, timeout=300, check=False)

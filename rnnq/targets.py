@@ -32,7 +32,8 @@ _REQUIRED = {
 #: kernel variants of the dot products (templates/c/runtime/rnnq_matvec_<variant>.c) and the ISA
 #: features each needs (isa.features of the target must list them)
 MATVEC_VARIANTS: dict[str, tuple[str, ...]] = {"ref": (), "arm_dsp": ("dsp",),
-                                               "neon": ("neon", "dotprod"), "x86": ("avx2",)}
+                                               "neon": ("neon", "dotprod"), "x86": ("avx2",),
+                                               "mve": ("mve",)}
 #: how the recurrent kernels are called (kernels.recurrent; rnnq_kernels.h): "vector", whole-
 #: layer loops a compiler vectorises (scratch grows with 4H int32), or "fused", blocks of units
 #: whose products are used at once (the LSTM's scratch stays small; for RAM-bound MCUs)

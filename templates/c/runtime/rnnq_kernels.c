@@ -429,6 +429,17 @@ void rnnq_lstm_step_x16_h16_hi(const rnnq_lstm_params *p, const int16_t *x, int1
     rnnq_lstm_step(p, NULL, x, NULL, h, c, scratch, rnnq_lstm_rest_hi);
 }
 
+/* rnnq_matvec_packed_s8 (s8) or _s16 for an x packed by rnnq_matvec_pack_s8 or _s16. */
+static inline void rnnq_matvec_packed(const int8_t *w, const int16_t *xp, int s8, int32_t rows,
+                                      int32_t cols, int32_t *out)
+{
+    if (s8) {
+        rnnq_matvec_packed_s8(w, xp, rows, cols, out);
+    } else {
+        rnnq_matvec_packed_s16(w, xp, rows, cols, out);
+    }
+}
+
 /* The unit-major step (rnnq_lstm_step_*_fused): the rows of w, rw and of the per-row arrays in
  * the order (i_0, o_0, f_0, c_0, i_1, ...), so that RNNQ_LSTM_FUSED_UNITS units are 4 U contiguous
  * rows, whose products are computed and used at once. x and the old h are packed once
@@ -473,8 +484,8 @@ static inline void rnnq_lstm_step_fused(const rnnq_lstm_params *p, const int8_t 
             n_hid - j0 < RNNQ_LSTM_FUSED_UNITS ? n_hid - j0 : RNNQ_LSTM_FUSED_UNITS;
         const int32_t r0 = 4 * j0;
         int32_t u;
-        rnnq_matvec_packed(p->w + r0 * n_in, xp, 4 * units, n_in, ax);
-        rnnq_matvec_packed(p->rw + r0 * n_hid, hp, 4 * units, n_hid, ah);
+        rnnq_matvec_packed(p->w + r0 * n_in, xp, x8 != NULL, 4 * units, n_in, ax);
+        rnnq_matvec_packed(p->rw + r0 * n_hid, hp, h8 != NULL, 4 * units, n_hid, ah);
         for (u = 0; u < units; ++u) {
             const int32_t r = r0 + 4 * u;
             const int32_t *bx = p->bias_x + r;
@@ -855,8 +866,8 @@ static inline void rnnq_gru_step_fused(const rnnq_gru_params *p, const int8_t *x
             n_hid - j0 < RNNQ_GRU_FUSED_UNITS ? n_hid - j0 : RNNQ_GRU_FUSED_UNITS;
         const int32_t r0 = 3 * j0;
         int32_t u;
-        rnnq_matvec_packed(p->w + r0 * n_in, xp, 3 * units, n_in, ax);
-        rnnq_matvec_packed(p->rw + r0 * n_hid, hp, 3 * units, n_hid, ah);
+        rnnq_matvec_packed(p->w + r0 * n_in, xp, x8 != NULL, 3 * units, n_in, ax);
+        rnnq_matvec_packed(p->rw + r0 * n_hid, hp, h8 != NULL, 3 * units, n_hid, ah);
         for (u = 0; u < units; ++u) {
             const int32_t r = r0 + 3 * u;
             const int32_t *a = ax + 3 * u;

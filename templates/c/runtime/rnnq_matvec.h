@@ -63,11 +63,14 @@ void rnnq_matvec_s8_s16(const int8_t *w, const int16_t *x, int32_t rows, int32_t
 /* One x for several products (blocks of rows of one or more matrices): an int8 (pack_s8) or
  * int16 (pack_s16) x of cols values prepared once into xbuf (RNNQ_MATVEC_XBUF_BYTES(cols)
  * bytes, 4-byte aligned) in the variant's own form, then out[r] = sum_k w[r][k] * x[k] by
- * rnnq_matvec_packed, which leaves xbuf as it is. x may change after packing. */
+ * rnnq_matvec_packed_s8 (x packed by pack_s8) or _s16 (by pack_s16), which leave xbuf as it
+ * is. x may change after packing. */
 void rnnq_matvec_pack_s8(const int8_t *x, int32_t cols, int16_t *xbuf);
 void rnnq_matvec_pack_s16(const int16_t *x, int32_t cols, int16_t *xbuf);
-void rnnq_matvec_packed(const int8_t *w, const int16_t *xbuf, int32_t rows, int32_t cols,
-                        int32_t *out);
+void rnnq_matvec_packed_s8(const int8_t *w, const int16_t *xbuf, int32_t rows, int32_t cols,
+                           int32_t *out);
+void rnnq_matvec_packed_s16(const int8_t *w, const int16_t *xbuf, int32_t rows, int32_t cols,
+                            int32_t *out);
 
 #ifdef __cplusplus
 }
@@ -83,12 +86,19 @@ static inline void rnnq_matvec_widen(const int8_t *x, int16_t *xbuf, int32_t col
     }
 }
 
-/* The packed form of the variants that multiply a plain int16 x (all but arm_dsp's DSP path):
- * the int16 values themselves. Only variant sources define RNNQ_MATVEC_PLAIN_PACK. */
+/* The packed form of the variants that multiply a plain int16 x (all but arm_dsp's DSP path
+ * and mve): the int16 values themselves, an int8 x widened. Only variant sources define
+ * RNNQ_MATVEC_PLAIN_PACK. */
 #ifdef RNNQ_MATVEC_PLAIN_PACK
 void rnnq_matvec_pack_s8(const int8_t *x, int32_t cols, int16_t *xbuf)
 {
     rnnq_matvec_widen(x, xbuf, cols);
+}
+
+void rnnq_matvec_packed_s8(const int8_t *w, const int16_t *xbuf, int32_t rows, int32_t cols,
+                           int32_t *out)
+{
+    rnnq_matvec_packed_s16(w, xbuf, rows, cols, out);
 }
 
 void rnnq_matvec_pack_s16(const int16_t *x, int32_t cols, int16_t *xbuf)
@@ -172,8 +182,8 @@ void rnnq_matvec_s8_s16(const int8_t *w, const int16_t *x, int32_t rows, int32_t
     rnnq_matvec_s8_s16_portable(w, x, rows, cols, out);
 }
 
-void rnnq_matvec_packed(const int8_t *w, const int16_t *xbuf, int32_t rows, int32_t cols,
-                        int32_t *out)
+void rnnq_matvec_packed_s16(const int8_t *w, const int16_t *xbuf, int32_t rows, int32_t cols,
+                            int32_t *out)
 {
     rnnq_matvec_s8_s16_portable(w, xbuf, rows, cols, out);
 }

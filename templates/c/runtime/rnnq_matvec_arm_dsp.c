@@ -298,8 +298,15 @@ void rnnq_matvec_pack_s16(const int16_t *x, int32_t cols, int16_t *xbuf)
                    tail > 2 ? x[2] : 0, tail);
 }
 
-void rnnq_matvec_packed(const int8_t *w, const int16_t *xbuf, int32_t rows, int32_t cols,
-                        int32_t *out)
+void rnnq_matvec_packed_s16(const int8_t *w, const int16_t *xbuf, int32_t rows, int32_t cols,
+                            int32_t *out)
+{
+    rnnq_matvec_dsp(w, (const int32_t *)(const void *)xbuf, rows, cols, out);
+}
+
+/* Both widths pack into the same lanes. */
+void rnnq_matvec_packed_s8(const int8_t *w, const int16_t *xbuf, int32_t rows, int32_t cols,
+                           int32_t *out)
 {
     rnnq_matvec_dsp(w, (const int32_t *)(const void *)xbuf, rows, cols, out);
 }
@@ -308,14 +315,14 @@ void rnnq_matvec_s8(const int8_t *w, const int8_t *x, int32_t rows, int32_t cols
                     int16_t *xbuf)
 {
     rnnq_matvec_pack_s8(x, cols, xbuf);
-    rnnq_matvec_packed(w, xbuf, rows, cols, out);
+    rnnq_matvec_packed_s16(w, xbuf, rows, cols, out);
 }
 
 void rnnq_matvec_s8_s16(const int8_t *w, const int16_t *x, int32_t rows, int32_t cols,
                         int32_t *out, int16_t *xbuf)
 {
     rnnq_matvec_pack_s16(x, cols, xbuf);
-    rnnq_matvec_packed(w, xbuf, rows, cols, out);
+    rnnq_matvec_packed_s16(w, xbuf, rows, cols, out);
 }
 
 #else /* no DSP extension (or big-endian): portable loops over the same interleaved layout */
@@ -383,8 +390,8 @@ void rnnq_matvec_s8_s16(const int8_t *w, const int16_t *x, int32_t rows, int32_t
     rnnq_matvec_il_portable(w, x, rows, cols, out);
 }
 
-void rnnq_matvec_packed(const int8_t *w, const int16_t *xbuf, int32_t rows, int32_t cols,
-                        int32_t *out)
+void rnnq_matvec_packed_s16(const int8_t *w, const int16_t *xbuf, int32_t rows, int32_t cols,
+                            int32_t *out)
 {
     rnnq_matvec_il_portable(w, xbuf, rows, cols, out);
 }

@@ -187,8 +187,8 @@ void rnnq_matvec_s8_s16(const int8_t *w, const int16_t *x, int32_t rows, int32_t
     }
 }
 
-void rnnq_matvec_packed(const int8_t *w, const int16_t *xbuf, int32_t rows, int32_t cols,
-                        int32_t *out)
+void rnnq_matvec_packed_s16(const int8_t *w, const int16_t *xbuf, int32_t rows, int32_t cols,
+                            int32_t *out)
 {
     rnnq_matvec_s8_s16(w, xbuf, rows, cols, out, 0); /* it ignores its xbuf */
 }

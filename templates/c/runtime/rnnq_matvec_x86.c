@@ -115,8 +115,8 @@ void rnnq_matvec_s8_s16(const int8_t *w, const int16_t *x, int32_t rows, int32_t
     rnnq_matvec_rows8(w, x, rows, cols, out);
 }
 
-void rnnq_matvec_packed(const int8_t *w, const int16_t *xbuf, int32_t rows, int32_t cols,
-                        int32_t *out)
+void rnnq_matvec_packed_s16(const int8_t *w, const int16_t *xbuf, int32_t rows, int32_t cols,
+                            int32_t *out)
 {
     rnnq_matvec_rows8(w, xbuf, rows, cols, out);
 }

@@ -28,7 +28,7 @@ _CTYPE = {np.int8: "int8_t", np.int16: "int16_t", np.int32: "int32_t", np.int64:
 _GUARD = 0x5AA5C33C
 
 #: The matvec variants (templates/c/runtime/rnnq_matvec_<variant>.c); a build links one.
-MATVEC_VARIANTS = ("ref", "arm_dsp", "neon", "x86")
+MATVEC_VARIANTS = ("ref", "arm_dsp", "neon", "x86", "mve")
 RUNTIME_DIR = Path(__file__).resolve().parents[3] / "templates" / "c" / "runtime"
 
 INT32_MIN = -(2**31)
@@ -310,10 +310,11 @@ def add_matvec(
     if rows:
         prog.check(o, ww, label)
     if rows and prog.fused:
-        # the same product with x packed first (rnnq_matvec_pack_* + rnnq_matvec_packed)
-        pack = "rnnq_matvec_pack_s16" if wide else "rnnq_matvec_pack_s8"
+        # the same product with x packed first (rnnq_matvec_pack_* + rnnq_matvec_packed_*)
+        width = "s16" if wide else "s8"
         prog.body += [f"    memset({o}, 0xA5, {4 * rows});",
-                      f"    {pack}({xs} + {x_off}, {cols}, {xbuf});",
-                      f"    rnnq_matvec_packed({ws} + {w_off}, {xbuf}, {rows}, {cols}, {o});"]
+                      f"    rnnq_matvec_pack_{width}({xs} + {x_off}, {cols}, {xbuf});",
+                      (f"    rnnq_matvec_packed_{width}({ws} + {w_off}, {xbuf}, {rows}, "
+                       f"{cols}, {o});")]
         prog.check(o, ww, f"{label} packed")
     prog.end_case()

@@ -52,6 +52,10 @@ _M4_LINK = ["-Wl,--defsym=__flash=0x0", "-Wl,--defsym=__flash_size=0x400000",
 _M0_LINK = ["-Wl,--defsym=__flash=0x0", "-Wl,--defsym=__flash_size=0x40000",
             "-Wl,--defsym=__ram=0x20000000", "-Wl,--defsym=__ram_size=0x4000",
             "-Wl,--defsym=__stack_size=0x800"]
+# mps3-an547: 512 KiB ITCM at 0, DTCM at 0x20000000 (cortex-m55.toml's firmware map)
+_M55_LINK = ["-Wl,--defsym=__flash=0x0", "-Wl,--defsym=__flash_size=0x80000",
+             "-Wl,--defsym=__ram=0x20000000", "-Wl,--defsym=__ram_size=0x80000",
+             "-Wl,--defsym=__stack_size=0x10000"]
 _QEMU_SYS = ["-nographic", "-monitor", "none", "-serial", "none",
              "-semihosting-config", "enable=on,target=native", "-kernel"]
 
@@ -328,6 +332,21 @@ def test_cortex_m4(variant, opts, tmp_path, tmp_main):
     exe = _build(cc, arch, opts, _M4_LINK, variant, True, tmp_path, tmp_main, obj)
     assert _disassembles_to("arm-none-eabi-objdump", exe, "smlad") == (variant == "arm_dsp")
     _run(["timeout", "100", qemu, "-M", "mps2-an386", "-cpu", "cortex-m4", *_QEMU_SYS, str(exe)])
+
+
+@pytest.mark.parametrize("variant", ["mve", "arm_dsp"])
+def test_cortex_m55(variant, tmp_path, tmp_main):
+    """QEMU mps3-an547 (Cortex-M55: MVE, and the DSP extension the M4's kernels use)."""
+    cc = _require("arm-none-eabi-gcc")
+    qemu = _require("qemu-system-arm")
+    arch = ["-mcpu=cortex-m55", "-mthumb", "-mfloat-abi=softfp", *_PICOLIBC]
+    exe = _build(cc, arch, ["-O2"], _M55_LINK, variant, False, tmp_path, tmp_main)  # 512 KiB
+    text = subprocess.run(["arm-none-eabi-objdump", "-d", "-m", "armv8.1-m.main", str(exe)],
+                          capture_output=True, text=True, check=True).stdout
+    assert ("\tvmlava.s8" in text and "\tvmlava.s16" in text) == (variant == "mve")
+    assert ("\tsmlad" in text) == (variant == "arm_dsp")
+    _run(["timeout", "100", qemu, "-M", "mps3-an547", "-cpu", "cortex-m55", *_QEMU_SYS,
+          str(exe)])
 
 
 @pytest.mark.parametrize("variant", ["arm_dsp", "ref"])
