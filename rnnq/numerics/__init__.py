@@ -158,13 +158,18 @@ def tanh_q15(x, frac_bits: int):
     over all 65,536 int16 values, made once per frac_bits: the same numbers, one gather."""
     if frac_bits < TABLE_STEP_BITS:
         raise ValueError(f"tanh input needs >= {TABLE_STEP_BITS} fractional bits")
-    x = _as_i64(x)
+    return _by_int16_table(_TANH_INT16, _tanh_q15, _as_i64(x), frac_bits)
+
+
+def _by_int16_table(cache: dict, fn, x: np.ndarray, frac_bits: int) -> np.ndarray:
+    """fn(x, frac_bits); for many inputs all within int16, by one gather from a table of fn
+    over every int16 value (made once per frac_bits in cache)."""
     if x.size > 4096 and x.min(initial=0) >= -32768 and x.max(initial=0) <= 32767:
-        table = _TANH_INT16.get(frac_bits)
+        table = cache.get(frac_bits)
         if table is None:
-            table = _TANH_INT16[frac_bits] = _tanh_q15(np.arange(-32768, 32768), frac_bits)
+            table = cache[frac_bits] = fn(np.arange(-32768, 32768), frac_bits)
         return table[x + 32768]
-    return _tanh_q15(x, frac_bits)
+    return fn(x, frac_bits)
 
 
 def _tanh_q15(x: np.ndarray, frac_bits: int) -> np.ndarray:
@@ -191,13 +196,7 @@ def sigmoid_q15(x, frac_bits: int):
     as tanh_q15 does."""
     if frac_bits + 1 < TABLE_STEP_BITS:
         raise ValueError(f"sigmoid input needs >= {TABLE_STEP_BITS - 1} fractional bits")
-    x = _as_i64(x)
-    if x.size > 4096 and x.min(initial=0) >= -32768 and x.max(initial=0) <= 32767:
-        table = _SIGMOID_INT16.get(frac_bits)
-        if table is None:
-            table = _SIGMOID_INT16[frac_bits] = _sigmoid_q15(np.arange(-32768, 32768), frac_bits)
-        return table[x + 32768]
-    return _sigmoid_q15(x, frac_bits)
+    return _by_int16_table(_SIGMOID_INT16, _sigmoid_q15, _as_i64(x), frac_bits)
 
 
 def _sigmoid_q15(x: np.ndarray, frac_bits: int) -> np.ndarray:

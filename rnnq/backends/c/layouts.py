@@ -92,8 +92,7 @@ def interleave_blocks(w: np.ndarray, splits: Sequence[int] = (), layout=dsp_inte
     return np.concatenate(parts) if parts else w.ravel()
 
 
-#: hidden units per block of the unit-major steps (RNNQ_LSTM_FUSED_UNITS and
-#: RNNQ_GRU_FUSED_UNITS in rnnq_kernels.c)
+#: hidden units per block of the unit-major steps (RNNQ_FUSED_UNITS in rnnq_kernels.c)
 FUSED_UNITS = 8
 #: params fields of a recurrent kernel with one row per gate row (the others are per unit)
 _ROW_FIELDS = ("w", "rw", "bias_x", "bias_h", "mult_x", "shift_x", "mult_h", "shift_h")

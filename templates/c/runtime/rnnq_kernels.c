@@ -429,6 +429,9 @@ void rnnq_lstm_step_x16_h16_hi(const rnnq_lstm_params *p, const int16_t *x, int1
     rnnq_lstm_step(p, NULL, x, NULL, h, c, scratch, rnnq_lstm_rest_hi);
 }
 
+/* Hidden units per block of the unit-major steps (FUSED_UNITS in rnnq/backends/c/layouts.py). */
+#define RNNQ_FUSED_UNITS 8
+
 /* rnnq_matvec_packed_s8 (s8) or _s16 for an x packed by rnnq_matvec_pack_s8 or _s16. */
 static inline void rnnq_matvec_packed(const int8_t *w, const int16_t *xp, int s8, int32_t rows,
                                       int32_t cols, int32_t *out)
@@ -440,16 +443,47 @@ static inline void rnnq_matvec_packed(const int8_t *w, const int16_t *xp, int s8
     }
 }
 
+/* The start of a unit-major step: x (x8, or x16 when x8 is NULL) packed into xp, the old h
+ * (h8 or h16) into hp. */
+static inline void rnnq_fused_pack(const int8_t *x8, const int16_t *x16, int32_t n_in,
+                                   const int8_t *h8, const int16_t *h16, int32_t n_hid,
+                                   int16_t *xp, int16_t *hp)
+{
+    if (x8 != NULL) {
+        rnnq_matvec_pack_s8(x8, n_in, xp);
+    } else {
+        rnnq_matvec_pack_s16(x16, n_in, xp);
+    }
+    if (h8 != NULL) {
+        rnnq_matvec_pack_s8(h8, n_hid, hp);
+    } else {
+        rnnq_matvec_pack_s16(h16, n_hid, hp);
+    }
+}
+
+/* The products of the block of units from j0 (gates rows per unit, unit-major w and rw) with
+ * the packed x and h into ax and ah; returns the block's units. */
+static inline int32_t rnnq_fused_block(const int8_t *w, const int8_t *rw, int32_t gates,
+                                       int32_t j0, int32_t n_in, int32_t n_hid,
+                                       const int16_t *xp, int x_s8, const int16_t *hp, int h_s8,
+                                       int32_t *ax, int32_t *ah)
+{
+    const int32_t units = n_hid - j0 < RNNQ_FUSED_UNITS ? n_hid - j0 : RNNQ_FUSED_UNITS;
+    const int32_t r0 = gates * j0;
+    rnnq_matvec_packed(w + r0 * n_in, xp, x_s8, gates * units, n_in, ax);
+    rnnq_matvec_packed(rw + r0 * n_hid, hp, h_s8, gates * units, n_hid, ah);
+    return units;
+}
+
 /* The unit-major step (rnnq_lstm_step_*_fused): the rows of w, rw and of the per-row arrays in
- * the order (i_0, o_0, f_0, c_0, i_1, ...), so that RNNQ_LSTM_FUSED_UNITS units are 4 U contiguous
+ * the order (i_0, o_0, f_0, c_0, i_1, ...), so that RNNQ_FUSED_UNITS units are 4 U contiguous
  * rows, whose products are computed and used at once. x and the old h are packed once
  * (rnnq_matvec_pack_*), so the new h goes straight into h. Scratch: two int32 [4U] sums and the
  * two packed vectors. */
-#define RNNQ_LSTM_FUSED_UNITS 8
 
 int32_t rnnq_lstm_fused_scratch_size(const rnnq_lstm_params *p)
 {
-    return 2 * 4 * RNNQ_LSTM_FUSED_UNITS * (int32_t)sizeof(int32_t) +
+    return 2 * 4 * RNNQ_FUSED_UNITS * (int32_t)sizeof(int32_t) +
            rnnq_matvec_xbuf_size(p->input_size) + rnnq_matvec_xbuf_size(p->hidden_size);
 }
 
@@ -461,31 +495,20 @@ static inline void rnnq_lstm_step_fused(const rnnq_lstm_params *p, const int8_t 
     const int32_t n_in = p->input_size;
     const rnnq_lstm_cell_k k = rnnq_lstm_cell_consts(p, h8 == NULL);
     int32_t *ax = (int32_t *)(void *)scratch;     /* [4U] w.x of a block */
-    int32_t *ah = ax + 4 * RNNQ_LSTM_FUSED_UNITS; /* [4U] rw.h of a block */
-    int16_t *xp = (int16_t *)(void *)(ah + 4 * RNNQ_LSTM_FUSED_UNITS); /* x, packed */
+    int32_t *ah = ax + 4 * RNNQ_FUSED_UNITS; /* [4U] rw.h of a block */
+    int16_t *xp = (int16_t *)(void *)(ah + 4 * RNNQ_FUSED_UNITS); /* x, packed */
     int16_t *hp = xp + rnnq_matvec_xbuf_size(n_in) / 2;                /* the old h, packed */
     int32_t g_lo;
     int32_t g_hi;
     int32_t j0;
 
     rnnq_gate_range(p->clip, &g_lo, &g_hi);
-    if (x8 != NULL) {
-        rnnq_matvec_pack_s8(x8, n_in, xp);
-    } else {
-        rnnq_matvec_pack_s16(x16, n_in, xp);
-    }
-    if (h8 != NULL) {
-        rnnq_matvec_pack_s8(h8, n_hid, hp);
-    } else {
-        rnnq_matvec_pack_s16(h16, n_hid, hp);
-    }
-    for (j0 = 0; j0 < n_hid; j0 += RNNQ_LSTM_FUSED_UNITS) {
-        const int32_t units =
-            n_hid - j0 < RNNQ_LSTM_FUSED_UNITS ? n_hid - j0 : RNNQ_LSTM_FUSED_UNITS;
+    rnnq_fused_pack(x8, x16, n_in, h8, h16, n_hid, xp, hp);
+    for (j0 = 0; j0 < n_hid; j0 += RNNQ_FUSED_UNITS) {
+        const int32_t units = rnnq_fused_block(p->w, p->rw, 4, j0, n_in, n_hid, xp, x8 != NULL,
+                                               hp, h8 != NULL, ax, ah);
         const int32_t r0 = 4 * j0;
         int32_t u;
-        rnnq_matvec_packed(p->w + r0 * n_in, xp, x8 != NULL, 4 * units, n_in, ax);
-        rnnq_matvec_packed(p->rw + r0 * n_hid, hp, h8 != NULL, 4 * units, n_hid, ah);
         for (u = 0; u < units; ++u) {
             const int32_t r = r0 + 4 * u;
             const int32_t *bx = p->bias_x + r;
@@ -824,13 +847,12 @@ void rnnq_gru_step_x16_h16_hi(const rnnq_gru_params *p, const int16_t *x, int16_
 }
 
 /* The unit-major GRU step (rnnq_gru_step_*_fused, linear_before_reset 1): rows in the order
- * (z_0, r_0, n_0, z_1, ...), RNNQ_GRU_FUSED_UNITS units (3 U rows) at a time, as the LSTM's.
+ * (z_0, r_0, n_0, z_1, ...), RNNQ_FUSED_UNITS units (3 U rows) at a time, as the LSTM's.
  * Unit j reads its old h[j] before it writes the new one; the products read the packed copy. */
-#define RNNQ_GRU_FUSED_UNITS 8
 
 int32_t rnnq_gru_fused_scratch_size(const rnnq_gru_params *p)
 {
-    return 2 * 3 * RNNQ_GRU_FUSED_UNITS * (int32_t)sizeof(int32_t) +
+    return 2 * 3 * RNNQ_FUSED_UNITS * (int32_t)sizeof(int32_t) +
            rnnq_matvec_xbuf_size(p->input_size) + rnnq_matvec_xbuf_size(p->hidden_size);
 }
 
@@ -843,31 +865,20 @@ static inline void rnnq_gru_step_fused(const rnnq_gru_params *p, const int8_t *x
     const int32_t zp = p->out_zp;
     const rnnq_gru_out_k ok = rnnq_gru_out_consts(p, h8 == NULL);
     int32_t *ax = (int32_t *)(void *)scratch;    /* [3U] w.x of a block */
-    int32_t *ah = ax + 3 * RNNQ_GRU_FUSED_UNITS; /* [3U] rw.h of a block */
-    int16_t *xp = (int16_t *)(void *)(ah + 3 * RNNQ_GRU_FUSED_UNITS); /* x, packed */
+    int32_t *ah = ax + 3 * RNNQ_FUSED_UNITS; /* [3U] rw.h of a block */
+    int16_t *xp = (int16_t *)(void *)(ah + 3 * RNNQ_FUSED_UNITS); /* x, packed */
     int16_t *hp = xp + rnnq_matvec_xbuf_size(n_in) / 2;               /* the old h, packed */
     int32_t g_lo;
     int32_t g_hi;
     int32_t j0;
 
     rnnq_gate_range(p->clip, &g_lo, &g_hi);
-    if (x8 != NULL) {
-        rnnq_matvec_pack_s8(x8, n_in, xp);
-    } else {
-        rnnq_matvec_pack_s16(x16, n_in, xp);
-    }
-    if (h8 != NULL) {
-        rnnq_matvec_pack_s8(h8, n_hid, hp);
-    } else {
-        rnnq_matvec_pack_s16(h16, n_hid, hp);
-    }
-    for (j0 = 0; j0 < n_hid; j0 += RNNQ_GRU_FUSED_UNITS) {
-        const int32_t units =
-            n_hid - j0 < RNNQ_GRU_FUSED_UNITS ? n_hid - j0 : RNNQ_GRU_FUSED_UNITS;
+    rnnq_fused_pack(x8, x16, n_in, h8, h16, n_hid, xp, hp);
+    for (j0 = 0; j0 < n_hid; j0 += RNNQ_FUSED_UNITS) {
+        const int32_t units = rnnq_fused_block(p->w, p->rw, 3, j0, n_in, n_hid, xp, x8 != NULL,
+                                               hp, h8 != NULL, ax, ah);
         const int32_t r0 = 3 * j0;
         int32_t u;
-        rnnq_matvec_packed(p->w + r0 * n_in, xp, x8 != NULL, 3 * units, n_in, ax);
-        rnnq_matvec_packed(p->rw + r0 * n_hid, hp, h8 != NULL, 3 * units, n_hid, ah);
         for (u = 0; u < units; ++u) {
             const int32_t r = r0 + 3 * u;
             const int32_t *a = ax + 3 * u;

@@ -23,89 +23,66 @@ int32_t rnnq_matvec_xbuf_size(int32_t cols)
     return RNNQ_MATVEC_XBUF_BYTES(cols);
 }
 
-/* The products of four rows (or of one, w1 == w2 == w3 == w0, sums discarded) and x: whole
- * vectors unpredicated, then the tail under its predicate. */
-#define RNNQ_MVE_ROWS(N, VT, LOADW, LOADX, LOADW_Z, LOADX_Z, CTP, MLA)                       \
+/* out = w.x, four rows per pass (a last pass of fewer rows repeats row 0 in the unused
+ * accumulators, whose sums are discarded): whole vectors of N lanes unpredicated, then the
+ * tail under its predicate. VT: the x vector type; LOADW / LOADX and their _Z forms: the
+ * (predicated) loads of w and x; CTP: the tail predicate; MLA: the multiply-accumulate across
+ * lanes into a row's int32 sum. */
+#define RNNQ_MVE_MATVEC(N, VT, LOADW, LOADX, LOADW_Z, LOADX_Z, CTP, MLA)                     \
     do {                                                                                     \
         const int32_t full = cols & ~(int32_t)((N) - 1);                                     \
-        int32_t k;                                                                           \
-        for (k = 0; k < full; k += (N)) {                                                    \
-            const VT xv = LOADX(x + k);                                                      \
-            a0 = MLA(a0, LOADW(w0 + k), xv);                                                 \
-            a1 = MLA(a1, LOADW(w1 + k), xv);                                                 \
-            a2 = MLA(a2, LOADW(w2 + k), xv);                                                 \
-            a3 = MLA(a3, LOADW(w3 + k), xv);                                                 \
-        }                                                                                    \
-        if (full < cols) {                                                                   \
-            const mve_pred16_t p = CTP((uint32_t)(cols - full));                             \
-            const VT xv = LOADX_Z(x + full, p);                                              \
-            a0 = MLA(a0, LOADW_Z(w0 + full, p), xv);                                         \
-            a1 = MLA(a1, LOADW_Z(w1 + full, p), xv);                                         \
-            a2 = MLA(a2, LOADW_Z(w2 + full, p), xv);                                         \
-            a3 = MLA(a3, LOADW_Z(w3 + full, p), xv);                                         \
+        int32_t r;                                                                           \
+        for (r = 0; r < rows; r += 4) {                                                      \
+            const int32_t n = rows - r < 4 ? rows - r : 4;                                   \
+            const int8_t *w0 = w;                                                            \
+            const int8_t *w1 = n > 1 ? w0 + cols : w0;                                       \
+            const int8_t *w2 = n > 2 ? w1 + cols : w0;                                       \
+            const int8_t *w3 = n > 3 ? w2 + cols : w0;                                       \
+            int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;                                          \
+            int32_t k;                                                                       \
+            for (k = 0; k < full; k += (N)) {                                                \
+                const VT xv = LOADX(x + k);                                                  \
+                a0 = MLA(a0, LOADW(w0 + k), xv);                                         \
+                a1 = MLA(a1, LOADW(w1 + k), xv);                                         \
+                a2 = MLA(a2, LOADW(w2 + k), xv);                                         \
+                a3 = MLA(a3, LOADW(w3 + k), xv);                                         \
+            }                                                                                \
+            if (full < cols) {                                                               \
+                const mve_pred16_t p = CTP((uint32_t)(cols - full));                         \
+                const VT xv = LOADX_Z(x + full, p);                                          \
+                a0 = MLA(a0, LOADW_Z(w0 + full, p), xv);                                 \
+                a1 = MLA(a1, LOADW_Z(w1 + full, p), xv);                                 \
+                a2 = MLA(a2, LOADW_Z(w2 + full, p), xv);                                 \
+                a3 = MLA(a3, LOADW_Z(w3 + full, p), xv);                                 \
+            }                                                                                \
+            out[r] = a0;                                                                     \
+            if (n > 1) {                                                                     \
+                out[r + 1] = a1;                                                             \
+            }                                                                                \
+            if (n > 2) {                                                                     \
+                out[r + 2] = a2;                                                             \
+            }                                                                                \
+            if (n > 3) {                                                                     \
+                out[r + 3] = a3;                                                             \
+            }                                                                                \
+            w += n * cols;                                                                   \
         }                                                                                    \
     } while (0)
 
 void rnnq_matvec_s8(const int8_t *w, const int8_t *x, int32_t rows, int32_t cols, int32_t *out,
                     int16_t *xbuf)
 {
-    int32_t r = 0;
     (void)xbuf;
-    for (; r < rows; r += 4) {
-        const int32_t n = rows - r < 4 ? rows - r : 4;
-        const int8_t *w0 = w;
-        const int8_t *w1 = n > 1 ? w0 + cols : w0;
-        const int8_t *w2 = n > 2 ? w1 + cols : w0;
-        const int8_t *w3 = n > 3 ? w2 + cols : w0;
-        int32_t a0 = 0;
-        int32_t a1 = 0;
-        int32_t a2 = 0;
-        int32_t a3 = 0;
-        RNNQ_MVE_ROWS(16, int8x16_t, vld1q_s8, vld1q_s8, vldrbq_z_s8, vldrbq_z_s8, vctp8q,
-                      vmladavaq_s8);
-        out[r] = a0;
-        if (n > 1) {
-            out[r + 1] = a1;
-        }
-        if (n > 2) {
-            out[r + 2] = a2;
-        }
-        if (n > 3) {
-            out[r + 3] = a3;
-        }
-        w += n * cols;
-    }
+    RNNQ_MVE_MATVEC(16, int8x16_t, vld1q_s8, vld1q_s8, vldrbq_z_s8, vldrbq_z_s8, vctp8q,
+                    vmladavaq_s8);
 }
 
 void rnnq_matvec_s8_s16(const int8_t *w, const int16_t *x, int32_t rows, int32_t cols,
                         int32_t *out, int16_t *xbuf)
 {
-    int32_t r = 0;
     (void)xbuf;
-    for (; r < rows; r += 4) {
-        const int32_t n = rows - r < 4 ? rows - r : 4;
-        const int8_t *w0 = w;
-        const int8_t *w1 = n > 1 ? w0 + cols : w0;
-        const int8_t *w2 = n > 2 ? w1 + cols : w0;
-        const int8_t *w3 = n > 3 ? w2 + cols : w0;
-        int32_t a0 = 0;
-        int32_t a1 = 0;
-        int32_t a2 = 0;
-        int32_t a3 = 0;
-        RNNQ_MVE_ROWS(8, int16x8_t, vldrbq_s16, vld1q_s16, vldrbq_z_s16, vldrhq_z_s16, vctp16q,
-                      vmladavaq_s16);
-        out[r] = a0;
-        if (n > 1) {
-            out[r + 1] = a1;
-        }
-        if (n > 2) {
-            out[r + 2] = a2;
-        }
-        if (n > 3) {
-            out[r + 3] = a3;
-        }
-        w += n * cols;
-    }
+    RNNQ_MVE_MATVEC(8, int16x8_t, vldrbq_s16, vld1q_s16, vldrbq_z_s16, vldrhq_z_s16, vctp16q,
+                    vmladavaq_s16);
 }
 
 /* The packed form: the values themselves, int8 as int8 (16 lanes per vector). */
