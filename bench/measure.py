@@ -3,8 +3,12 @@
 Variants:
 - "ref": `--target generic-c99` (rnnq's portable kernels), cross-compiled with the cortex-m4
   flags; flash/RAM measured the way `rnnq compile` measures them, with the cortex-m4 toolchain.
-- "dsp": `--target cortex-m4` (its matvec variant, `arm_dsp`); flash/RAM from its
-  manifest.json. Only when the build holds a matvec file other than the portable one.
+- "dsp": `--target cortex-m4 --weights int8` (its matvec variant `arm_dsp`: int8 weights
+  widened by SXTB16); flash/RAM from its manifest.json. Only when the build holds a matvec file
+  other than the portable one.
+- "dsp16": `--target cortex-m4 --weights int16` (`arm_dsp_w16`: int16 weights pre-widened
+  offline, twice the weight flash; what `--weights auto` picks when the constants then take at
+  most half the flash budget, as for every bench model).
 """
 
 from __future__ import annotations
@@ -29,7 +33,9 @@ from rnnq.targets import load_target
 T = 50
 STEADY = slice(10, T)  # steps 11..50
 PREFIX = "m"
-VARIANT_TARGET = {"ref": "generic-c99", "dsp": "cortex-m4"}
+#: variant -> (target, --weights)
+VARIANT_TARGET = {"ref": ("generic-c99", "auto"), "dsp": ("cortex-m4", "int8"),
+                  "dsp16": ("cortex-m4", "int16")}
 
 
 @dataclass
@@ -78,7 +84,8 @@ def compile_variant(m: BenchModel, work: Path, variant: str) -> Path:
     """work/<model>/build_<variant>/ from the model's ONNX and calibration data."""
     onnx_path, calib = write(m, work / m.name)
     build = work / m.name / f"build_{variant}"
-    api.compile_model(onnx_path, calib, build, VARIANT_TARGET[variant], PREFIX)
+    target, weights = VARIANT_TARGET[variant]
+    api.compile_model(onnx_path, calib, build, target, PREFIX, weights=weights)
     return build
 
 

@@ -103,7 +103,7 @@ def standing(results: list[Result]) -> list[str]:
 
 
 def section(results: list[Result], checks: list[str]) -> str:
-    dsp_idle = [r for r in results if r.variant == "dsp" and not r.matvec_called]
+    dsp_idle = [r for r in results if r.variant != "ref" and not r.matvec_called]
     out = [BEGIN, "", *results_table(results), ""]
     if dsp_idle:
         files = ", ".join(sorted({f for r in dsp_idle for f in r.matvec_files})) or "none"

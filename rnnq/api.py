@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from rnnq import progress, steps
+from rnnq.backends.c.layouts import matvec_layout
 from rnnq.build_folder import BuildFolder, open_build
 from rnnq.data import DataSource, load_npz
 from rnnq.diagnose import per_layer_c, per_layer_tflite
@@ -83,7 +84,7 @@ def compile_model(model: str | Path, calib: DataSource, out_dir: str | Path,
                   float_io: bool = False, tflite_loop: str = "unrolled",
                   input_bits: str | int = "auto", state_bits: str | int = "auto",
                   precision: str = "auto", min_sqnr: float = 35.0,
-                  max_drop: float | None = None,
+                  max_drop: float | None = None, weights: str = "auto",
                   packages: tuple[str, ...] | list[str] = ()) -> dict:
     """ONNX + calibration data -> BUILD/ (C sources or model.tflite, manifest.json, the ONNX
     copy); returns the manifest. The folder is written whole or not at all."""
@@ -102,6 +103,10 @@ def compile_model(model: str | Path, calib: DataSource, out_dir: str | Path,
             raise RnnqError("--state-bits and --precision both given: use --precision")
         precision = f"int{state_bits}"
     steps.parse_precision(precision)  # a malformed spec fails before any work
+    if weights not in ("auto", "int8", "int16"):
+        raise RnnqError(f"--weights {weights!r}: one of auto, int8, int16")
+    if fmt == "tflite" and weights != "auto":
+        raise RnnqError("--weights is a C build option (.tflite keeps LiteRT's int8 weights)")
     if fmt == "tflite" and precision not in ("auto", "int8"):
         raise RnnqError("--precision is a C build option (.tflite keeps LiteRT's int8 states)")
     if not (math.isfinite(min_sqnr) and 0 <= min_sqnr <= 200):
@@ -113,7 +118,8 @@ def compile_model(model: str | Path, calib: DataSource, out_dir: str | Path,
                     max_steps=max_steps, headroom=headroom, flash=flash, ram=ram,
                     float_io=float_io, tflite_loop=tflite_loop, input_bits=str(input_bits),
                     precision=precision, min_sqnr=float(min_sqnr),
-                    max_drop=None if max_drop is None else float(max_drop), packages=tuple(dict.fromkeys(packages)),
+                    max_drop=None if max_drop is None else float(max_drop), weights=weights,
+                    packages=tuple(dict.fromkeys(packages)),
                     log=log, progress=progress)
     return run_pipeline(job, PIPELINES[fmt]).manifest
 
@@ -169,13 +175,15 @@ def simulate(build_dir: str | Path, data: DataSource,
     return simulate_build(b, fg, ig, load_npz(_source(data), fg), integer)
 
 
-def _node_bytes(g: Graph, n) -> int:
-    """Bytes of constants node n of an integer graph puts in flash (params arrays, tables,
-    quantised constant operands)."""
+def _node_bytes(g: Graph, n, matvec: str = "ref") -> int:
+    """Bytes of constants node n of an integer graph puts in flash (params arrays in the
+    layout of the build's matvec variant, tables, quantised constant operands)."""
     total = 0
     p = n.attrs.get("params")
+    kind = INT_RECURRENT.get(n.op, "dense" if n.op == "qdense" else "")
     if p is not None:
-        total += sum(v.nbytes for f in dataclasses.fields(p)
+        total += sum(matvec_layout(matvec, kind, p, f.name, v).nbytes
+                     for f in dataclasses.fields(p)
                      if isinstance(v := getattr(p, f.name), np.ndarray))
     for key in ("table", "index"):
         if isinstance(n.attrs.get(key), np.ndarray):
@@ -203,7 +211,7 @@ def analyze(model: str | Path, target: str = "generic-c99", max_steps: int | Non
                           max_steps=max_steps, **options)
         _, _, ig = open_graphs(build)
     layers = [{"node": n.name, "op": n.op, "macs_per_step": node_macs(ig, n),
-               "const_bytes": _node_bytes(ig, n)} for n in ig.nodes]
+               "const_bytes": _node_bytes(ig, n, m["kernels"]["matvec"])} for n in ig.nodes]
     return {"model": str(model), "target": target, "macs_per_step": m["macs_per_step"],
             "memory": m["memory"], "target_memory": m["target_memory"],
             "streaming": m["streaming"], "max_steps": m["max_steps"],
@@ -251,6 +259,9 @@ def inspect(path: str | Path) -> str:
         lines.append(f"isa {isa['arch']}{''.join(' +' + f for f in isa['features'])}, "
                      f"matvec kernels {m['kernels']['matvec']}, recurrent steps "
                      f"{m['kernels'].get('recurrent', 'vector')}")
+        if "matvec_weight_bits" in m["kernels"]:
+            lines.append(f"matvec weights int{m['kernels']['matvec_weight_bits']}: "
+                         f"{m['kernels']['why']}")
     lines.append("memory: " + ", ".join(f"{k} {v} B" for k, v in m["memory"].items()))
     if "dtype" in m.get("input", {}):
         lines.append(f"input {m['input']['name']}: {m['input']['dtype']}")

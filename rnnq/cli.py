@@ -130,6 +130,13 @@ def main() -> None:
               help="Flash budget in bytes (default: the target's typical part; 0 = no limit).")
 @click.option("--ram", type=click.IntRange(min=0), default=None,
               help="RAM budget in bytes (default: the target's typical part; 0 = no limit).")
+@click.option("--weights", type=click.Choice(["auto", "int8", "int16"]), default="auto",
+              show_default=True,
+              help="C: matvec weights in flash. int16: pre-widened offline for the target's "
+                   "faster int16-weight kernels (Cortex-M4/M7/M33: no SXTB16 widening "
+                   "in the matvec) at twice the weight flash; int8; auto: int16 where the "
+                   "target has such kernels and the build's constants then take at most half "
+                   "the flash budget (--flash). Same results either way.")
 @click.option("--format", "fmt", type=click.Choice(["c", "tflite"]), default="c",
               show_default=True,
               help="c: integer-only C for the target; tflite: an integer-only model.tflite for "
@@ -148,8 +155,8 @@ def main() -> None:
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @_guard
 def compile_cmd(model, calib, target, out, prefix, calib_method, seq_len, max_steps, headroom,
-                input_bits, precision, min_sqnr, max_drop, state_bits, flash, ram, fmt, float_io,
-                tflite_loop, packages, quiet):
+                input_bits, precision, min_sqnr, max_drop, state_bits, flash, ram, weights, fmt,
+                float_io, tflite_loop, packages, quiet):
     """Compile MODEL.onnx into an integer-only C build folder (or a .tflite).
 
     \b
@@ -175,7 +182,7 @@ def compile_cmd(model, calib, target, out, prefix, calib_method, seq_len, max_st
                           headroom=headroom, flash=flash, ram=ram, fmt=fmt, float_io=float_io,
                           tflite_loop=tflite_loop, input_bits=input_bits,
                           state_bits=state_bits, precision=precision, min_sqnr=min_sqnr,
-                          max_drop=max_drop, packages=packages)
+                          max_drop=max_drop, weights=weights, packages=packages)
     if quiet:
         return
     if fmt == "tflite":
@@ -195,7 +202,7 @@ def compile_cmd(model, calib, target, out, prefix, calib_method, seq_len, max_st
 
 #: Options that mean something for one output format only.
 _ONLY = {"c": ("target", "prefix", "max_steps", "input_bits", "state_bits", "precision",
-              "min_sqnr", "max_drop", "flash", "ram", "packages"),
+              "min_sqnr", "max_drop", "flash", "ram", "weights", "packages"),
          "tflite": ("float_io", "tflite_loop")}
 
 
@@ -339,7 +346,8 @@ def targets_cmd():
         b = t["budget"]
         budget = (f"{b['flash_bytes'] // 1024} KiB / {b['ram_bytes'] // 1024} KiB"
                   if b.get("flash_bytes") else "none")
-        rows.append((name, t["kernels"]["matvec"],
+        wide = t["kernels"].get("matvec_wide")
+        rows.append((name, t["kernels"]["matvec"] + (f" / {wide}" if wide else ""),
                      f"{cc} ({'found' if shutil.which(cc) else 'missing'})", budget,
                      t.data.get("description", "")))
     w = [max(len(r[k]) for r in rows) for k in range(4)]

@@ -38,7 +38,7 @@ from rnnq.passes.quantize import input16_possible, input_scales_choosable
 from rnnq.passes.quantize import quantize as quantize_graph
 from rnnq.passes.quantize_rnn import STATE16, state_bits
 from rnnq.sim.integer import quantize_input
-from rnnq.targets import Target, load_target
+from rnnq.targets import Target, load_target, with_matvec
 
 Progress = Callable[[int, int], None]  # (sequences done, total)
 
@@ -63,6 +63,7 @@ class Job:
     max_drop: float | None = None  # C, precision auto: instead, at most this % of decisions flip
     flash: int | None = None
     ram: int | None = None
+    weights: str = "auto"  # C: matvec weights int8 | int16 (the target's matvec_wide) | auto
     float_io: bool = False
     tflite_loop: str = "unrolled"
     packages: tuple[str, ...] = ()  # C: drop-in package layouts (rnnq.backends.c.packages)
@@ -105,6 +106,9 @@ def resolve_target(job: Job) -> None:
     if job.fmt == "c":
         check_prefix(job.prefix)
         check_packages(job.packages)
+        if job.weights == "int16" and not job.tgt["kernels"].get("matvec_wide"):
+            raise RnnqError(f"--weights int16: target {job.tgt.name} has no int16-weight "
+                            "kernels (kernels.matvec_wide); use int8 or auto")
 
 
 def import_model(job: Job) -> None:
@@ -445,13 +449,48 @@ def emit_c(job: Job) -> None:
     if job.packages:  # the Arduino sketch streams the first calibration sequence
         n = int(job.data.lengths[0])
         example = quantize_input(job.graph, job.data.x[:1, :n]).reshape(n, -1)
-    files, job.facts = _emit_c(job.graph, job.tgt, job.prefix, job.io, _max_steps(job),
-                               job.packages, example)
+    files, job.facts = _emit_weights(job, example)
     if job.facts["arena_bytes"] > 2**31 - 1:  # the C addresses the arena with int32 offsets
         raise RnnqError(f"--max-steps {_max_steps(job)}: the whole-sequence buffers need "
                         f"{job.facts['arena_bytes']} B of arena, more than 2 GiB; use a smaller "
                         "--max-steps")
     job.files.update(files)
+
+
+def _emit_weights(job: Job, example) -> tuple[dict[str, bytes], dict]:
+    """_emit_c with the target's matvec variant, or its wide variant (int16 weights, twice the
+    weight flash) under --weights int16, or auto when the build's constants with int16 weights
+    take at most half the flash budget (the rest is the application's); job.tgt becomes the
+    target as built, job.facts["weights"] says what was chosen and why."""
+    tgt, wide = job.tgt, job.tgt["kernels"].get("matvec_wide", "")
+    emit = lambda t: _emit_c(job.graph, t, job.prefix, job.io, _max_steps(job),
+                             job.packages, example)
+    if not wide or job.weights == "int8":
+        files, facts = emit(tgt)
+        why = "--weights int8" if wide else f"{tgt.name} has no int16-weight kernels"
+        facts["weights"] = {"matvec_weight_bits": 8, "why": why}
+        return files, facts
+    budget = tgt["budget"]["flash_bytes"] if job.flash is None else job.flash
+    wide_tgt = with_matvec(tgt, wide)
+    files, facts = emit(wide_tgt)
+    need = facts["weight_bytes"]
+    if job.weights == "int16":
+        why = "--weights int16"
+    elif not budget:
+        why = "no flash budget (--flash 0)"
+    elif need <= budget // 2:
+        why = f"constants with int16 weights {need} B <= half the flash budget ({budget // 2} B)"
+    else:
+        files, facts = emit(tgt)
+        facts["weights"] = {"matvec_weight_bits": 8,
+                            "why": f"constants with int16 weights would take {need} B > half "
+                                   f"the flash budget ({budget // 2} B)"}
+        job.log(f"int8 weights: {facts['weights']['why']}")
+        return files, facts
+    job.tgt = wide_tgt
+    facts["weights"] = {"matvec_weight_bits": 16, "why": why}
+    job.log(f"int16 weights ({wide} kernels): {why}")
+    return files, facts
 
 
 def measure_on_target(job: Job) -> None:

@@ -13,7 +13,7 @@ from rnnq.resources import targets_dir
 _SCHEMA: dict[str, Any] = {
     "name": str, "description": str, "inherits": str,
     "isa": {"arch": str, "features": list},
-    "kernels": {"matvec": str, "recurrent": str},
+    "kernels": {"matvec": str, "recurrent": str, "matvec_wide": str},
     "toolchain": {"cc": str, "ar": str, "size": str, "cflags": list, "ldflags": list},
     "firmware": {"cflags": list, "ldflags": list},
     "run": {"runner": str, "board": str, "command": list, "timeout_s": int},
@@ -33,11 +33,14 @@ _REQUIRED = {
 #: features each needs (isa.features of the target must list them)
 MATVEC_VARIANTS: dict[str, tuple[str, ...]] = {"ref": (), "arm_dsp": ("dsp",),
                                                "neon": ("neon", "dotprod"), "x86": ("avx2",),
-                                               "mve": ("mve",)}
+                                               "mve": ("mve",), "arm_dsp_w16": ("dsp",)}
 #: how the recurrent kernels are called (kernels.recurrent; rnnq_kernels.h): "vector", whole-
 #: layer loops a compiler vectorises (scratch grows with 4H int32), or "fused", blocks of units
 #: whose products are used at once (the LSTM's scratch stays small; for RAM-bound MCUs)
 RECURRENT_PATHS = ("vector", "fused")
+#: kernels.matvec_wide: the variant with pre-widened int16 weights the compiler may pick instead
+#: of kernels.matvec (rnnq compile --weights; "" = none), twice the weight flash
+WIDE_VARIANTS = ("arm_dsp_w16",)
 RUNNERS = ("host", "qemu-system", "qemu-user")
 
 
@@ -105,8 +108,18 @@ def load_target(name: str, _seen: tuple[str, ...] = ()) -> Target:
         raise RnnqError(f"{path}: kernels.matvec must be one of {', '.join(MATVEC_VARIANTS)}")
     if data["kernels"].get("recurrent", "vector") not in RECURRENT_PATHS:
         raise RnnqError(f"{path}: kernels.recurrent must be one of {', '.join(RECURRENT_PATHS)}")
-    lacking = [f for f in MATVEC_VARIANTS[variant] if f not in data["isa"]["features"]]
-    if lacking:
-        raise RnnqError(f"{path}: kernels.matvec = {variant!r} needs isa.features "
-                        f"{', '.join(lacking)}")
+    wide = data["kernels"].get("matvec_wide", "")
+    if wide and wide not in WIDE_VARIANTS:
+        raise RnnqError(f"{path}: kernels.matvec_wide must be \"\" or one of "
+                        f"{', '.join(WIDE_VARIANTS)}")
+    for key, v in (("matvec", variant), ("matvec_wide", wide)):
+        lacking = [f for f in MATVEC_VARIANTS.get(v, ()) if f not in data["isa"]["features"]]
+        if lacking:
+            raise RnnqError(f"{path}: kernels.{key} = {v!r} needs isa.features "
+                            f"{', '.join(lacking)}")
     return Target(name, data)
+
+
+def with_matvec(tgt: Target, variant: str) -> Target:
+    """tgt with kernels.matvec = variant (the compiler's choice of its wide variant)."""
+    return Target(tgt.name, {**tgt.data, "kernels": {**tgt.data["kernels"], "matvec": variant}})

@@ -74,6 +74,62 @@ def test_mcu_targets_take_the_fused_lstm_step() -> None:
         assert load_target(name)["kernels"].get("recurrent", "vector") == want, name
 
 
+def test_matvec_wide_is_checked(tmp_path: Path, monkeypatch) -> None:
+    _write_target(tmp_path, monkeypatch,
+                  'inherits = "cortex-m4"\nname = "t"\n[kernels]\nmatvec_wide = "neon"\n')
+    with pytest.raises(RnnqError, match='kernels.matvec_wide must be "" or one of arm_dsp_w16'):
+        load_target("t")
+    _write_target(tmp_path, monkeypatch, 'inherits = "cortex-m0plus"\nname = "t"\n[kernels]\n'
+                                         'matvec_wide = "arm_dsp_w16"\n')
+    with pytest.raises(RnnqError, match="kernels.matvec_wide = 'arm_dsp_w16' needs isa.features"):
+        load_target("t")
+
+
+def test_which_targets_have_int16_weight_kernels() -> None:
+    """The Armv7E-M / Armv8-M Mainline DSP cores; the M55 keeps MVE (int8 weights widened by its
+    loads)."""
+    for name in available():
+        want = "arm_dsp_w16" if name in ("cortex-m4", "cortex-m7", "cortex-m33") else ""
+        assert load_target(name)["kernels"].get("matvec_wide", "") == want, name
+
+
+def _weight_arrays(build: Path) -> set[str]:
+    """The C types of the matvec weight arrays in weights.c (params fields w and rw)."""
+    text = (build / "weights.c").read_text()
+    return set(re.findall(r"^const (\w+) \w+_r?w\[", text, re.MULTILINE))
+
+
+def test_weights_int16_where_they_fit(tmp_path: Path) -> None:
+    """--weights auto on cortex-m4: int16 weights (arm_dsp_w16) while the constants take at
+    most half the flash budget, else int8 (arm_dsp); int8 / int16 force it; the manifest says
+    which and why. Both builds give the same bits on the board (emulated)."""
+    _tools("cortex-m4")
+    ex, args = EXAMPLE, (EXAMPLE / "model.onnx", EXAMPLE / "calib.npz")
+    wide = compile_model(*args, tmp_path / "auto", "cortex-m4", "m")
+    k = wide["kernels"]
+    assert (k["matvec"], k["matvec_weight_bits"]) == ("arm_dsp_w16", 16), k
+    assert "half the flash budget" in k["why"]
+    assert _weight_arrays(tmp_path / "auto") == {"int32_t"}
+    assert (tmp_path / "auto" / "rnnq_matvec_arm_dsp_w16.c").exists()
+    assert not (tmp_path / "auto" / "rnnq_matvec_arm_dsp.c").exists()
+    need = wide["memory"]["weight_bytes"]
+    # a flash budget under twice those constants: int8 weights, and the build still fits
+    small = compile_model(*args, tmp_path / "small", "cortex-m4", "m", flash=2 * need - 2)
+    k = small["kernels"]
+    assert (k["matvec"], k["matvec_weight_bits"]) == ("arm_dsp", 8), k
+    assert str(need) in k["why"] and _weight_arrays(tmp_path / "small") == {"int8_t"}
+    assert small["memory"]["weight_bytes"] < need
+    forced = compile_model(*args, tmp_path / "int8", "cortex-m4", "m", weights="int8")
+    assert forced["kernels"]["matvec"] == "arm_dsp" and forced["kernels"]["why"] == "--weights int8"
+    assert forced["memory"] == small["memory"]
+    for b in ("auto", "int8"):
+        r = validate(tmp_path / b, ex / "test.npz", on="emulator")
+        assert r["c"]["bit_exact"] and r["device"]["bit_exact"], (b, r["c"], r["device"])
+    with pytest.raises(RnnqError, match="--weights int16: target generic-c99 has no int16-weight"):
+        compile_model(*args, tmp_path / "g", "generic-c99", weights="int16")
+    assert not (tmp_path / "g").exists()
+
+
 def test_unknown_target_key_is_an_error(tmp_path: Path, monkeypatch) -> None:
     _write_target(tmp_path, monkeypatch, 'inherits = "generic-c99"\nname = "t"\n'
                                          '[isa]\nword_bits = 32\n')

@@ -18,6 +18,10 @@ each block of eight rows, for each pair of columns k, k + 1, the 16 bytes w[r][k
 w[r + 1][k], ..., w[r + 7][k + 1]; then, when cols is odd, the last column of the eight rows;
 the rows past the last full block row-major. Blocks start at r * cols too.
 
+The arm_dsp_w16 variant (rnnq_matvec_arm_dsp_w16.c) reads int16 weights, pre-widened offline,
+in int32 words (`wide_pairs`): twice the flash, ceil(cols / 2) words per row, so its blocks start
+at word r * ceil(cols / 2) (rnnq_matvec_rows in C).
+
 The ref and neon variants read row-major weights (`matvec_layout` returns the identity).
 """
 
@@ -77,8 +81,53 @@ def rows8(w: np.ndarray) -> np.ndarray:
     return np.concatenate([head.ravel(), w[full:].ravel()]).astype(w.dtype, copy=False)
 
 
-#: variant -> its layout of one block of rows (the others read row-major weights)
-LAYOUTS = {"arm_dsp": dsp_interleave, "x86": rows8}
+def wide_pairs(w: np.ndarray) -> np.ndarray:
+    """int8 [rows, cols] row-major -> flat int32 [rows * ceil(cols / 2)] in the "wide" layout of
+    the arm_dsp_w16 variant: int16 weights of consecutive columns paired in a word (the first
+    in the low half, an odd row padded with a zero); per block of four rows, for each group of
+    two pairs the four rows' two words, then (an odd number of pairs) the four rows' last pair;
+    the rows past the last full block P words each, row-major."""
+    w = np.asarray(w)
+    if w.ndim != 2:
+        raise ValueError(f"wide_pairs expects a 2-D matrix, got shape {w.shape}")
+    rows, cols = w.shape
+    pairs = (cols + 1) // 2
+    padded = np.zeros((rows, 2 * pairs), np.int64)
+    padded[:, :cols] = w
+    words = ((padded[:, 0::2] & 0xFFFF) | (padded[:, 1::2] << 16)).astype(np.int32)  # [rows, P]
+    nb, groups = rows // 4, pairs // 2
+    full = 4 * nb
+    blocks = words[:full].reshape(nb, 4, pairs)
+    main = blocks[:, :, : 2 * groups].reshape(nb, 4, groups, 2).transpose(0, 2, 1, 3)
+    last = blocks[:, :, 2 * groups :].transpose(0, 2, 1)  # [nb, pairs % 2, 4]
+    head = np.concatenate([main.reshape(nb, 8 * groups), last.reshape(nb, 4 * (pairs % 2))],
+                          axis=1)
+    return np.concatenate([head.ravel(), words[full:].ravel()]).astype(np.int32)
+
+
+def wide_unpairs(flat: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """The inverse of wide_pairs: flat int32 words -> int8 [rows, cols] row-major."""
+    pairs = (cols + 1) // 2
+    flat = np.asarray(flat, np.int64).ravel()
+    if flat.size != rows * pairs:
+        raise ValueError(f"{flat.size} words are not a [{rows}, {cols}] wide matrix")
+    nb, groups = rows // 4, pairs // 2
+    full = 4 * nb
+    head = flat[: full * pairs].reshape(nb, 4 * pairs)
+    main = head[:, : 8 * groups].reshape(nb, groups, 4, 2).transpose(0, 2, 1, 3)
+    last = head[:, 8 * groups :].reshape(nb, pairs % 2, 4).transpose(0, 2, 1)
+    words = np.concatenate([np.concatenate([main.reshape(nb, 4, 2 * groups), last], axis=2)
+                            .reshape(full, pairs), flat[full * pairs :].reshape(rows - full,
+                                                                               pairs)])
+    lo = ((words & 0xFFFF) ^ 0x8000) - 0x8000
+    hi = words >> 16
+    out = np.stack([lo, hi], axis=2).reshape(rows, 2 * pairs)[:, :cols]
+    return out.astype(np.int8)
+
+
+#: variant -> its layout of one block of rows (the others read row-major weights); arm_dsp_w16's
+#: is int32 words of int16 pairs, the others keep one byte per weight
+LAYOUTS = {"arm_dsp": dsp_interleave, "x86": rows8, "arm_dsp_w16": wide_pairs}
 
 
 def interleave_blocks(w: np.ndarray, splits: Sequence[int] = (), layout=dsp_interleave

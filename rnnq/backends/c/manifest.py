@@ -34,7 +34,7 @@ def c_entries(g: Graph, tgt: Target, prefix: str, io: dict, facts: dict) -> dict
             rec.append(info)
     return {
         "prefix": prefix,
-        "isa": tgt["isa"], "kernels": tgt["kernels"],
+        "isa": tgt["isa"], "kernels": {**tgt["kernels"], **facts.get("weights", {})},
         "memory": {"weight_bytes": facts["weight_bytes"], "arena_bytes": facts["arena_bytes"],
                    "state_bytes": facts["state_bytes"]},
         "target_memory": facts["target_memory"],

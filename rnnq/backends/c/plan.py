@@ -111,10 +111,13 @@ def _params_struct(plan: Plan, kind: str, cname: str, params, matvec: str = "ref
         if isinstance(v, np.ndarray) and v.size == 0:
             items.append((f.name, "NULL"))
         elif isinstance(v, np.ndarray):
-            v = matvec_layout(matvec, blocks or kind, params, f.name, v)
-            arr = Array(_CTYPE[v.dtype], f"{cname}_{f.name}", v)
+            laid = matvec_layout(matvec, blocks or kind, params, f.name, v)
+            arr = Array(_CTYPE[laid.dtype], f"{cname}_{f.name}", laid)
             plan.arrays.append(arr)
-            items.append((f.name, arr.name))
+            # int16 weight pairs (arm_dsp_w16) are int32 words, word-aligned, behind the
+            # params' const int8_t * (char access; the variant reads them as int32)
+            items.append((f.name, arr.name if laid.dtype == v.dtype else
+                          f"(const {_CTYPE[v.dtype]} *)(const void *){arr.name}"))
         elif isinstance(v, str):
             items.append((f.name, f"RNNQ_BINARY_{v.upper()}"))
         else:

@@ -470,8 +470,8 @@ static inline int32_t rnnq_fused_block(const int8_t *w, const int8_t *rw, int32_
 {
     const int32_t units = n_hid - j0 < RNNQ_FUSED_UNITS ? n_hid - j0 : RNNQ_FUSED_UNITS;
     const int32_t r0 = gates * j0;
-    rnnq_matvec_packed(w + r0 * n_in, xp, x_s8, gates * units, n_in, ax);
-    rnnq_matvec_packed(rw + r0 * n_hid, hp, h_s8, gates * units, n_hid, ah);
+    rnnq_matvec_packed(rnnq_matvec_rows(w, r0, n_in), xp, x_s8, gates * units, n_in, ax);
+    rnnq_matvec_packed(rnnq_matvec_rows(rw, r0, n_hid), hp, h_s8, gates * units, n_hid, ah);
     return units;
 }
 
@@ -576,13 +576,14 @@ static void rnnq_gru_reset_product(const rnnq_gru_params *p, const int32_t *rg, 
 {
     const int32_t n_hid = p->hidden_size;
     const int32_t zp = p->out_zp;
-    const size_t cand = (size_t)2 * (size_t)n_hid;
+    const int32_t cand = 2 * n_hid;
     int32_t k;
     for (k = 0; k < n_hid; ++k) {
         rh[k] = (int16_t)(h8 != NULL ? rnnq_rshift_round(rg[k] * ((int32_t)h8[k] - zp), 8)
                                      : rnnq_rshift_round(rg[k] * (int32_t)h16[k], 15));
     }
-    rnnq_matvec_s8_s16(p->rw + cand * (size_t)n_hid, rh, n_hid, n_hid, ah + cand, xbuf);
+    rnnq_matvec_s8_s16(rnnq_matvec_rows(p->rw, cand, n_hid), rh, n_hid, n_hid, ah + cand,
+                       xbuf);
 }
 
 /* The candidate of one unit with linear_before_reset 1 on the branch-free path, from its row's

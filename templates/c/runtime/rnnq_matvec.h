@@ -39,6 +39,7 @@
 #ifndef RNNQ_MATVEC_H
 #define RNNQ_MATVEC_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -59,6 +60,11 @@ void rnnq_matvec_s8(const int8_t *w, const int8_t *x, int32_t rows, int32_t cols
 /* The same with an int16 vector x. */
 void rnnq_matvec_s8_s16(const int8_t *w, const int16_t *x, int32_t rows, int32_t cols,
                         int32_t *out, int16_t *xbuf);
+
+/* Where row `row` of a weight matrix w [rows][cols] starts in the variant's layout (blocks of
+ * rows the compiler laid out on their own start there): w + row * cols in every variant but
+ * arm_dsp_w16, whose int16 weights take 4 * ceil(cols / 2) bytes per row. */
+const int8_t *rnnq_matvec_rows(const int8_t *w, int32_t row, int32_t cols);
 
 /* One x for several products (blocks of rows of one or more matrices): an int8 (pack_s8) or
  * int16 (pack_s16) x of cols values prepared once into xbuf (RNNQ_MATVEC_XBUF_BYTES(cols)
@@ -85,6 +91,15 @@ static inline void rnnq_matvec_widen(const int8_t *x, int16_t *xbuf, int32_t col
         xbuf[k] = x[k];
     }
 }
+
+/* rnnq_matvec_rows of the variants with one byte per weight: every variant source defines
+ * RNNQ_MATVEC_SOURCE, and arm_dsp_w16 also RNNQ_MATVEC_WIDE. */
+#if defined(RNNQ_MATVEC_SOURCE) && !defined(RNNQ_MATVEC_WIDE)
+const int8_t *rnnq_matvec_rows(const int8_t *w, int32_t row, int32_t cols)
+{
+    return w + (size_t)row * (size_t)cols;
+}
+#endif
 
 /* The packed form of the variants that multiply a plain int16 x (all but arm_dsp's DSP path
  * and mve): the int16 values themselves, an int8 x widened. Only variant sources define

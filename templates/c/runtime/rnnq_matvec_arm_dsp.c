@@ -22,6 +22,7 @@
  * portable loops over the same interleaved layout (the results equal rnnq_matvec_ref.c's on
  * row-major weights).
  */
+#define RNNQ_MATVEC_SOURCE
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && !defined(__ARM_BIG_ENDIAN)
 
 #include "rnnq_matvec.h"

@@ -10,6 +10,7 @@
  * read nothing and are zero. The sums are exact int32 sums (rnnq_matvec.h's preconditions), so
  * the bits equal every other variant's. Portable code when __ARM_FEATURE_MVE lacks integer
  * MVE. */
+#define RNNQ_MATVEC_SOURCE
 #include <stdint.h>
 
 #if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)

@@ -14,6 +14,7 @@
  *
  * Elsewhere (the host, 32-bit Arm) this file compiles to the portable loops of rnnq_matvec.h.
  */
+#define RNNQ_MATVEC_SOURCE
 #if defined(__ARM_NEON) && defined(__aarch64__)
 
 #if !defined(__ARM_FEATURE_DOTPROD)

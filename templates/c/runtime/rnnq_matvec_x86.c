@@ -16,6 +16,7 @@
  * VPMADDWD never reaches its one wrapping case (-32768 * -32768 twice).
  * Without AVX2 this file compiles to portable loops over the same layout.
  */
+#define RNNQ_MATVEC_SOURCE
 #define RNNQ_MATVEC_PLAIN_PACK
 #include "rnnq_matvec.h"
 

@@ -28,7 +28,7 @@ _CTYPE = {np.int8: "int8_t", np.int16: "int16_t", np.int32: "int32_t", np.int64:
 _GUARD = 0x5AA5C33C
 
 #: The matvec variants (templates/c/runtime/rnnq_matvec_<variant>.c); a build links one.
-MATVEC_VARIANTS = ("ref", "arm_dsp", "neon", "x86", "mve")
+MATVEC_VARIANTS = ("ref", "arm_dsp", "neon", "x86", "mve", "arm_dsp_w16")
 RUNTIME_DIR = Path(__file__).resolve().parents[3] / "templates" / "c" / "runtime"
 
 INT32_MIN = -(2**31)
@@ -78,6 +78,14 @@ class CProgram:
         if const:
             self._consts[key] = name
         return name
+
+    def weights(self, laid: np.ndarray) -> str:
+        """A matvec weight array in its variant's layout (layouts.matvec_layout): int8, or the
+        int32 words of arm_dsp_w16's int16 pairs behind a const int8_t * (as the backend
+        emits them)."""
+        if laid.dtype == np.int32:
+            return f"((const int8_t *)(const void *){self.array(laid, np.int32)})"
+        return self.array(laid, np.int8)
 
     def _pooled(self, nbytes: int, ctype: str) -> str:
         """nbytes from the pool (4-byte aligned), then a guard word."""
@@ -169,9 +177,10 @@ def fields(prog: CProgram, p, arrays: dict, blocks: str | None = None) -> dict[s
     f = {}
     kind = blocks or _KIND.get(type(p).__name__, "")
     for k, v in vars(p).items():
-        if k in arrays and k in ("w", "rw") and np.asarray(v).ndim == 2:
-            v = matvec_layout(prog.matvec, kind, p, k, np.asarray(v).astype(np.int8))
-        if k in arrays:
+        if k in arrays and k in ("w", "rw") and np.asarray(v).ndim == 2 and np.asarray(v).size:
+            laid = matvec_layout(prog.matvec, kind, p, k, np.asarray(v).astype(np.int8))
+            f[k] = prog.weights(laid)
+        elif k in arrays:
             f[k] = prog.array(v, arrays[k]) if np.asarray(v).size else "NULL"
         elif isinstance(v, str):
             f[k] = f"RNNQ_BINARY_{v.upper()}"
@@ -296,7 +305,11 @@ def add_matvec(
     assert want.size == 0 or (want.min() >= INT32_MIN and want.max() <= INT32_MAX)
     wide = x.dtype == np.int16
     wl = matvec_layout(prog.matvec, "matvec", None, "w", np.asarray(w).astype(np.int8))
-    ws = prog.array(np.concatenate([np.zeros(w_off, np.int64), wl.ravel()]), np.int8)
+    if wl.dtype == np.int32:  # arm_dsp_w16: word-aligned int32 arrays only (its precondition)
+        w_off = 0
+        ws = prog.weights(wl)
+    else:
+        ws = prog.array(np.concatenate([np.zeros(w_off, np.int64), wl.ravel()]), np.int8)
     xs = prog.array(np.concatenate([np.zeros(x_off, np.int64), x]), x.dtype.type)
     ww = prog.array(want, np.int32)
     o = prog.out(want, np.int32)

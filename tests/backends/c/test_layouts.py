@@ -80,3 +80,61 @@ def test_rows8_is_eight_rows_by_column_pairs():
     assert flat[32:40].tolist() == w[:8, 4].tolist()  # the odd column
     assert np.array_equal(flat[40:], w[8:].ravel())
     assert matvec_layout("x86", "lstm", None, "w", w).tolist() == flat.tolist()
+
+
+# ---- arm_dsp_w16: int16 weight pairs in int32 words --------------------------------------------
+
+
+def _pair(lo: int, hi: int) -> int:
+    """The int32 word of two int16 lanes, computed from the bytes (independently of numpy's
+    shifts): low half first, as a little-endian SMLAD operand."""
+    return int.from_bytes(int(lo).to_bytes(2, "little", signed=True)
+                          + int(hi).to_bytes(2, "little", signed=True), "little", signed=True)
+
+
+def test_wide_pairs_order():
+    from rnnq.backends.c.layouts import wide_pairs
+
+    w = np.arange(-14, 16).reshape(5, 6)  # P = 3 pairs: one group of two, one pair left
+    r = [[_pair(w[i, 2 * k], w[i, 2 * k + 1]) for k in range(3)] for i in range(5)]
+    want = [r[0][0], r[0][1], r[1][0], r[1][1], r[2][0], r[2][1], r[3][0], r[3][1],  # group 0
+            r[0][2], r[1][2], r[2][2], r[3][2],                                      # last pair
+            *r[4]]                                                                   # row 4
+    got = wide_pairs(w)
+    assert got.dtype == np.int32 and got.tolist() == want
+    odd = wide_pairs(np.array([[-128, 127, -1]]))  # an odd row: padded with a zero weight
+    assert odd.tolist() == [_pair(-128, 127), _pair(-1, 0)]
+
+
+@pytest.mark.parametrize("rows, cols", SHAPES + [(67, 130), (48, 33)])
+def test_wide_pairs_round_trip(rows, cols):
+    from rnnq.backends.c.layouts import wide_pairs, wide_unpairs
+
+    rng = np.random.default_rng(rows * 1000 + cols + 7)
+    w = rng.integers(-128, 128, (rows, cols)).astype(np.int8)
+    flat = wide_pairs(w)
+    pairs = (cols + 1) // 2
+    assert flat.shape == (rows * pairs,) and flat.dtype == np.int32
+    assert np.array_equal(wide_unpairs(flat, rows, cols), w)
+    # rows past the last block of four start at word r * P, row-major
+    full = rows - rows % 4
+    for r in range(full, rows):
+        assert flat[r * pairs:(r + 1) * pairs].tolist() == [
+            _pair(w[r, 2 * k], w[r, 2 * k + 1] if 2 * k + 1 < cols else 0) for k in range(pairs)]
+
+
+def test_wide_blocks_laid_out_on_their_own():
+    """The unit-major LSTM's blocks of 32 rows: each one wide_pairs on its own, at word r * P
+    (rnnq_matvec_rows in rnnq_matvec_arm_dsp_w16.c)."""
+    from rnnq.backends.c.layouts import wide_pairs
+
+    rng = np.random.default_rng(3)
+    w = rng.integers(-128, 128, (4 * 20, 7)).astype(np.int8)
+
+    class P:
+        hidden_size = 20
+
+    flat = matvec_layout("arm_dsp_w16", "lstm_fused", P, "w", w)
+    assert flat.dtype == np.int32 and flat.size == 80 * 4
+    for a, b in ((0, 32), (32, 64), (64, 80)):
+        assert np.array_equal(flat[a * 4:b * 4], wide_pairs(w[a:b]))

@@ -307,8 +307,11 @@ def test_host_vectorised(cc, march, variant, tmp_path, tmp_main):
         ("arm_dsp", ["-O2", "-mno-unaligned-access"]),  # the ACLE C path
         ("ref", ["-O2"]),
         ("arm_dsp", ["-O2", "clang"]),  # the assembly through clang's allocator and assembler
+        ("arm_dsp_w16", ["-O2"]),  # int16 weights: LDM + SMLAD assembly
+        ("arm_dsp_w16", ["-O0"]),
+        ("arm_dsp_w16", ["-O2", "clang"]),
     ],
-    ids=["dsp-O2", "dsp-O0", "dsp-acle-c", "ref", "dsp-clang"],
+    ids=["dsp-O2", "dsp-O0", "dsp-acle-c", "ref", "dsp-clang", "w16-O2", "w16-O0", "w16-clang"],
 )
 def test_cortex_m4(variant, opts, tmp_path, tmp_main):
     """QEMU mps2-an386 (Cortex-M4 with the DSP extension)."""
@@ -330,7 +333,7 @@ def test_cortex_m4(variant, opts, tmp_path, tmp_main):
                                   text=True, check=True).stdout
             assert text.count("\tsmlad") >= 24
     exe = _build(cc, arch, opts, _M4_LINK, variant, True, tmp_path, tmp_main, obj)
-    assert _disassembles_to("arm-none-eabi-objdump", exe, "smlad") == (variant == "arm_dsp")
+    assert _disassembles_to("arm-none-eabi-objdump", exe, "smlad") == (variant != "ref")
     _run(["timeout", "100", qemu, "-M", "mps2-an386", "-cpu", "cortex-m4", *_QEMU_SYS, str(exe)])
 
 
@@ -389,12 +392,14 @@ def test_aarch64_neon(march, cpu, tmp_path, tmp_main):
     [
         ("arm-none-eabi-gcc", ["-mcpu=cortex-m7", "-mthumb"], "arm_dsp"),
         ("arm-none-eabi-gcc", ["-mcpu=cortex-m33", "-mthumb"], "arm_dsp"),
+        ("arm-none-eabi-gcc", ["-mcpu=cortex-m7", "-mthumb"], "arm_dsp_w16"),
+        ("arm-none-eabi-gcc", ["-mcpu=cortex-m33", "-mthumb"], "arm_dsp_w16"),
         ("arm-none-eabi-gcc", ["-mcpu=cortex-m55", "-mthumb"], "arm_dsp"),
         ("arm-none-eabi-gcc", ["-mcpu=cortex-m0plus", "-mthumb"], "arm_dsp"),
         ("aarch64-linux-gnu-gcc", ["-march=armv8.2-a+dotprod"], "neon"),
         ("clang", ["--target=aarch64-linux-gnu", "-march=armv8.2-a+dotprod"], "neon"),
     ],
-    ids=["m7", "m33", "m55", "m0plus", "a64-gcc", "a64-clang"],
+    ids=["m7", "m33", "m7-w16", "m33-w16", "m55", "m0plus", "a64-gcc", "a64-clang"],
 )
 def test_cross_compiles_strict(cc, arch, variant, opt, tmp_path):
     """The variant and the kernels under the house flags for the other target cores."""

@@ -1,0 +1,214 @@
+/* SPDX-License-Identifier: MIT-0 */
+/* rnnq_matvec_arm_dsp_w16.c - rnnq_matvec.h with the Arm DSP extension on weights the compiler
+ * stored pre-widened to int16 (twice the weight flash of arm_dsp, no SXTB16 at run time): each
+ * SMLAD takes a weight word as it is loaded. The compiler picks this variant instead of arm_dsp
+ * when the target names it (kernels.matvec_wide) and the int16 weights fit the flash budget
+ * (rnnq compile --weights).
+ *
+ * The weights are int32 words, each two int16 weights of consecutive columns (low half first),
+ * in the "wide" layout of rnnq/backends/c/layouts.py: with P = ceil(cols / 2) pairs per row
+ * (an odd row padded with a zero weight),
+ * - for each block of four rows r .. r + 3: for each group of two pairs (four columns), the
+ *   eight words row r pair 2g, row r pair 2g + 1, row r + 1 pair 2g, ..., row r + 3 pair 2g + 1;
+ *   when P is odd, the last pair of rows r, r + 1, r + 2, r + 3;
+ * - the rows past the last full block (rows % 4), P words each.
+ * Row r starts at word r * P (rnnq_matvec_rows), so blocks of rows laid out on their own
+ * follow each other. The arrays are int32_t (the params hold them as const int8_t *), so every
+ * block is word-aligned and LDM may load it.
+ *
+ * x is packed as int16 pairs in column order (x0, x1), (x2, x3), ..., a zero after an odd last
+ * column: P words. Four rows are computed per pass: per group of four columns one LDRD of x,
+ * two LDMs of four weight words and eight SMLADs, 11 instructions per 16 MACs.
+ *
+ * Without __ARM_FEATURE_DSP (the host, other cores) the same layout runs in portable C, with
+ * the same results as rnnq_matvec_ref.c on row-major int8 weights.
+ */
+#define RNNQ_MATVEC_SOURCE
+#define RNNQ_MATVEC_WIDE
+#include "rnnq_matvec.h"
+
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && !defined(__ARM_BIG_ENDIAN)
+#include <arm_acle.h>
+#define RNNQ_W16_DSP 1
+#else
+#define RNNQ_W16_DSP 0
+#endif
+
+/* a0 += lo(w) * lo(x) + hi(w) * hi(x): SMLAD, or its definition. */
+static inline int32_t rnnq_w16_dot2(int32_t w, int32_t x, int32_t a)
+{
+#if RNNQ_W16_DSP
+    return __smlad(w, x, a);
+#else
+    const int32_t wl = (int32_t)((uint32_t)w << 16) >> 16;
+    const int32_t xl = (int32_t)((uint32_t)x << 16) >> 16;
+    return a + wl * xl + (w >> 16) * (x >> 16);
+#endif
+}
+
+/* The group loop of a block of four rows in assembly (GCC and clang, Thumb-2 with DSP): the
+ * weight words go through fixed registers r8-r11, as LDM fills its list in ascending register
+ * order. GCC 12 spills accumulators in the same loop written with ACLE (the C path below). */
+#if RNNQ_W16_DSP && defined(__GNUC__) && defined(__thumb2__)
+#define RNNQ_W16_ASM 1
+#define RNNQ_W16_GROUP                                                                           \
+    "ldrd %[x01], %[x23], [%[xp]], #8\n\t"                                                      \
+    "ldm %[w]!, {%[v0], %[v1], %[v2], %[v3]}\n\t"                                               \
+    "smlad %[a0], %[v0], %[x01], %[a0]\n\t"                                                     \
+    "smlad %[a0], %[v1], %[x23], %[a0]\n\t"                                                     \
+    "smlad %[a1], %[v2], %[x01], %[a1]\n\t"                                                     \
+    "smlad %[a1], %[v3], %[x23], %[a1]\n\t"                                                     \
+    "ldm %[w]!, {%[v0], %[v1], %[v2], %[v3]}\n\t"                                               \
+    "smlad %[a2], %[v0], %[x01], %[a2]\n\t"                                                     \
+    "smlad %[a2], %[v1], %[x23], %[a2]\n\t"                                                     \
+    "smlad %[a3], %[v2], %[x01], %[a3]\n\t"                                                     \
+    "smlad %[a3], %[v3], %[x23], %[a3]\n\t"
+#define RNNQ_W16_OPERANDS                                                                        \
+    : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w] "+r"(wp), [xp] "+r"(xp), \
+      [x01] "=&r"(x01), [x23] "=&r"(x23), [v0] "=&r"(v0), [v1] "=&r"(v1), [v2] "=&r"(v2),    \
+      [v3] "=&r"(v3)                                                                            \
+    :                                                                                            \
+    : "memory"
+#else
+#define RNNQ_W16_ASM 0
+#endif
+
+/* out = w.x: w in the wide layout, xw the P packed x words. */
+static void rnnq_matvec_w16(const int32_t *w, const int32_t *xw, int32_t rows, int32_t cols,
+                            int32_t *out)
+{
+    const int32_t pairs = (cols + 1) >> 1;
+    const int32_t groups = pairs >> 1;
+    int32_t r = 0;
+    for (; r + 4 <= rows; r += 4) {
+        const int32_t *wp = w;
+        const int32_t *xp = xw;
+        int32_t a0 = 0;
+        int32_t a1 = 0;
+        int32_t a2 = 0;
+        int32_t a3 = 0;
+        int32_t g = groups;
+#if RNNQ_W16_ASM
+        {
+            int32_t x01;
+            int32_t x23;
+            register int32_t v0 __asm__("r8");
+            register int32_t v1 __asm__("r9");
+            register int32_t v2 __asm__("r10");
+            register int32_t v3 __asm__("r11");
+            for (; g >= 4; g -= 4) {
+                __asm__(RNNQ_W16_GROUP RNNQ_W16_GROUP RNNQ_W16_GROUP RNNQ_W16_GROUP
+                            RNNQ_W16_OPERANDS);
+            }
+            if (g >= 2) {
+                __asm__(RNNQ_W16_GROUP RNNQ_W16_GROUP RNNQ_W16_OPERANDS);
+                g -= 2;
+            }
+            if (g > 0) {
+                __asm__(RNNQ_W16_GROUP RNNQ_W16_OPERANDS);
+            }
+        }
+#else
+        for (; g > 0; --g) {
+            const int32_t x01 = xp[0];
+            const int32_t x23 = xp[1];
+            xp += 2;
+            a0 = rnnq_w16_dot2(wp[1], x23, rnnq_w16_dot2(wp[0], x01, a0));
+            a1 = rnnq_w16_dot2(wp[3], x23, rnnq_w16_dot2(wp[2], x01, a1));
+            a2 = rnnq_w16_dot2(wp[5], x23, rnnq_w16_dot2(wp[4], x01, a2));
+            a3 = rnnq_w16_dot2(wp[7], x23, rnnq_w16_dot2(wp[6], x01, a3));
+            wp += 8;
+        }
+#endif
+        if (pairs & 1) {
+            const int32_t xl = xp[0];
+            a0 = rnnq_w16_dot2(wp[0], xl, a0);
+            a1 = rnnq_w16_dot2(wp[1], xl, a1);
+            a2 = rnnq_w16_dot2(wp[2], xl, a2);
+            a3 = rnnq_w16_dot2(wp[3], xl, a3);
+        }
+        out[r] = a0;
+        out[r + 1] = a1;
+        out[r + 2] = a2;
+        out[r + 3] = a3;
+        w += 4 * pairs;
+    }
+    /* The rows past the last block of four, P words each. */
+    for (; r < rows; ++r) {
+        int32_t a0 = 0;
+        int32_t k;
+        for (k = 0; k < pairs; ++k) {
+            a0 = rnnq_w16_dot2(w[k], xw[k], a0);
+        }
+        out[r] = a0;
+        w += pairs;
+    }
+}
+
+/* Two int16 values as one word, the first in the low half. */
+static inline int32_t rnnq_w16_pair(int32_t lo, int32_t hi)
+{
+    return (int32_t)(((uint32_t)lo & 0xFFFFu) | ((uint32_t)hi << 16));
+}
+
+int32_t rnnq_matvec_xbuf_size(int32_t cols)
+{
+    return RNNQ_MATVEC_XBUF_BYTES(cols);
+}
+
+const int8_t *rnnq_matvec_rows(const int8_t *w, int32_t row, int32_t cols)
+{
+    return w + (size_t)4 * (size_t)row * (size_t)((cols + 1) >> 1);
+}
+
+void rnnq_matvec_pack_s8(const int8_t *x, int32_t cols, int16_t *xbuf)
+{
+    int32_t *xw = (int32_t *)(void *)xbuf;
+    int32_t k;
+    for (k = 0; k + 1 < cols; k += 2) {
+        xw[k >> 1] = rnnq_w16_pair(x[k], x[k + 1]);
+    }
+    if (cols & 1) {
+        xw[cols >> 1] = rnnq_w16_pair(x[cols - 1], 0);
+    }
+}
+
+void rnnq_matvec_pack_s16(const int16_t *x, int32_t cols, int16_t *xbuf)
+{
+    int32_t *xw = (int32_t *)(void *)xbuf;
+    int32_t k;
+    for (k = 0; k + 1 < cols; k += 2) {
+        xw[k >> 1] = rnnq_w16_pair(x[k], x[k + 1]);
+    }
+    if (cols & 1) {
+        xw[cols >> 1] = rnnq_w16_pair(x[cols - 1], 0);
+    }
+}
+
+void rnnq_matvec_packed_s16(const int8_t *w, const int16_t *xbuf, int32_t rows, int32_t cols,
+                            int32_t *out)
+{
+    rnnq_matvec_w16((const int32_t *)(const void *)w, (const int32_t *)(const void *)xbuf, rows,
+                    cols, out);
+}
+
+/* Both widths pack into the same words. */
+void rnnq_matvec_packed_s8(const int8_t *w, const int16_t *xbuf, int32_t rows, int32_t cols,
+                           int32_t *out)
+{
+    rnnq_matvec_packed_s16(w, xbuf, rows, cols, out);
+}
+
+void rnnq_matvec_s8(const int8_t *w, const int8_t *x, int32_t rows, int32_t cols, int32_t *out,
+                    int16_t *xbuf)
+{
+    rnnq_matvec_pack_s8(x, cols, xbuf);
+    rnnq_matvec_packed_s16(w, xbuf, rows, cols, out);
+}
+
+void rnnq_matvec_s8_s16(const int8_t *w, const int16_t *x, int32_t rows, int32_t cols,
+                        int32_t *out, int16_t *xbuf)
+{
+    rnnq_matvec_pack_s16(x, cols, xbuf);
+    rnnq_matvec_packed_s16(w, xbuf, rows, cols, out);
+}
