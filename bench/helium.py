@@ -2,9 +2,10 @@
 
     python bench/helium.py [--work DIR] [--no-readme]        # or: make bench-helium
 
-Each benchmark model (bench/models.py) is compiled twice by rnnq: for the `cortex-m55` target
-(its `mve` matvec variant) and for `cortex-m4` (the `arm_dsp` variant, SXTB16 + SMLAD, which the
-M55 also executes). Both libraries are linked into the same bench firmware (bench/firmware.py)
+Each benchmark model (bench/models.py) is compiled three times by rnnq: for the `cortex-m55`
+target (its `mve` matvec variant) and for `cortex-m4` with int8 weights (`arm_dsp`, SXTB16 +
+SMLAD) and with int16 weights (`arm_dsp_w16`, the M4's default here), whose DSP instructions the
+M55 also executes. Both libraries are linked into the same bench firmware (bench/firmware.py)
 with the cortex-m55 target's compiler flags and memory map, and run on QEMU's `mps3-an547`
 (Cortex-M55 with MVE). unicorn has no M55, so the count is QEMU's own: one instruction per
 translation block (`-singlestep`), every block execution logged (`-d exec,nochain`), the lines
@@ -37,14 +38,17 @@ BEGIN = "<!-- helium:begin -->"
 END = "<!-- helium:end -->"
 CORE = "cortex-m55"
 STEPS = 4
-VARIANTS = {"dsp": "cortex-m4", "mve": "cortex-m55"}  # the variant -> the target built for
+#: the variant -> the target built for and its --weights
+VARIANTS = {"dsp": ("cortex-m4", "int8"), "dsp16": ("cortex-m4", "int16"),
+            "mve": ("cortex-m55", "auto")}
 
 
 def _count(m, work: Path, variant: str) -> tuple[float, bool]:
     """(m_step instructions, mean of steps 2..STEPS; whether the printed y is the simulator's)."""
     build = work / m.name / f"build_{variant}"
     onnx_path, calib = measure.write(m, work / m.name)
-    measure.api.compile_model(onnx_path, calib, build, VARIANTS[variant], measure.PREFIX)
+    target, weights = VARIANTS[variant]
+    measure.api.compile_model(onnx_path, calib, build, target, measure.PREFIX, weights=weights)
     ig = open_graphs(build)[2]
     xq = quantize_input(ig, measure.bench_input(m))[:, :STEPS]
     want = run_integer(ig, xq)[ig.outputs[0]].reshape(STEPS, -1)[-1]
@@ -82,11 +86,13 @@ def main() -> int:
              (f"QEMU `mps3-an547` (Cortex-M55), instructions per `m_step` (mean of steps "
               f"2–{STEPS}), both builds compiled with the cortex-m55 flags; y after step "
               f"{STEPS} equals rnnq's integer simulator in every run:"), "",
-             ("| model | I×H | M4 DSP kernels on the M55 | MVE kernels | MVE / DSP | "
-              "instr/MAC (MVE, whole step) |"), "|---|---|--:|--:|--:|--:|"]
+             ("| model | I×H | M4 DSP kernels, int8 weights | M4 DSP kernels, int16 weights | "
+              "MVE kernels | MVE / DSP int8 | MVE / DSP int16 | instr/MAC (MVE, whole step) |"),
+             "|---|---|--:|--:|--:|--:|--:|--:|"]
     for m, got in rows:
         lines.append(f"| {m.kind.upper()} | {m.inp}×{m.hidden} | {got['dsp']:,.0f} | "
-                     f"{got['mve']:,.0f} | {got['mve'] / got['dsp']:.2f}× | "
+                     f"{got['dsp16']:,.0f} | {got['mve']:,.0f} | {got['mve'] / got['dsp']:.2f}× | "
+                     f"{got['mve'] / got['dsp16']:.2f}× | "
                      f"{got['mve'] / (m.recurrent_macs + m.head_macs):.2f} |")
     lines += ["", END]
     report.publish("\n".join(lines), not args.no_readme, BEGIN, END)

@@ -52,6 +52,7 @@ class Result:
     flash: int
     ram: int
     code: int  # rnnq's functions (rnnq_*, m_*) linked into the firmware
+    layer_code: int  # bytes of the functions the recurrent kernel call executed (itself included)
     tables: int  # rnnq's constant tables (rnnq_*) linked into the firmware
     macs: int  # recurrent MACs per step (manifest macs_per_step minus the head)
     outputs_match: bool
@@ -141,6 +142,7 @@ def run(m: BenchModel, build: Path, variant: str) -> Result:
     reset = m4.call("m_reset", st).instructions
     step, layer, layer_mv, head_n, ys = [], [], [], [], []
     called: set[str] = set()
+    in_layer: set[str] = {kernel}
     for t in range(T):
         c = m4.call("m_step", st, x + t * m.inp * xq.dtype.itemsize, y, arena)
         if c.r0 != 0:
@@ -151,6 +153,7 @@ def run(m: BenchModel, build: Path, variant: str) -> Result:
         layer_mv.append(sum(n for f, n in c.within.get(kernel, {}).items()
                             if f.startswith("rnnq_matvec")))
         called |= {f for f in c.exclusive if f.startswith("rnnq_matvec")}
+        in_layer |= set(c.within.get(kernel, {}))
         ys.append(m4.read_s8("bench_y", expected.shape[1]))
     macs = manifest["macs_per_step"] - m.head_macs
     if macs != m.recurrent_macs:
@@ -158,5 +161,6 @@ def run(m: BenchModel, build: Path, variant: str) -> Result:
     flash, ram = _memory(build, manifest)
     code, tables = _code_bytes(m4)
     return Result(m, variant, matvec_files(build), step, layer, layer_mv, head_n, reset,
-                  sorted(called), flash, ram, code, tables, macs,
+                  sorted(called), flash, ram, code,
+                  sum(m4.symbols[f][1] for f in in_layer if f in m4.symbols), tables, macs,
                   bool(np.array_equal(np.array(ys), expected)), ys[-1], elf)

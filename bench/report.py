@@ -59,8 +59,9 @@ def results_table(results: list[Result]) -> list[str]:
 def breakdown_table(results: list[Result]) -> list[str]:
     lines = [
         ("| model | I×H | variant | layer | in rnnq_matvec_* | matvec instr/MAC | rest of the "
-        "layer kernel | rest per hidden unit | head (Linear) | m_step itself | m_reset |"),
-        "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "layer kernel | rest per hidden unit | head (Linear) | m_step itself | m_reset | layer "
+        "code B |"),
+        "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for r in results:
         m = r.model
@@ -70,7 +71,8 @@ def breakdown_table(results: list[Result]) -> list[str]:
         lines.append(
             f"| {m.kind.upper()} | {m.inp}×{m.hidden} | {_variant(r)} | {_n(r.layer_mean)} | "
             f"{_n(mv)} ({mv / r.layer_mean:.0%}) | {mv / r.macs:.2f} | {_n(rest)} | "
-            f"{rest / m.hidden:.0f} | {_n(r.head_mean)} | {_n(wrapper)} | {r.reset:,} |")
+            f"{rest / m.hidden:.0f} | {_n(r.head_mean)} | {_n(wrapper)} | {r.reset:,} | "
+            f"{r.layer_code:,} |")
     return lines
 
 
@@ -128,7 +130,9 @@ def section(results: list[Result], checks: list[str]) -> str:
         *standing(results),
         "",
         ("Where a step's instructions go (steady-state means; *rest* = the layer kernel's own "
-         "code: requantisation of the gate rows, activations, state update):"),
+         "code: requantisation of the gate rows, activations, state update; *layer code* = the "
+         "bytes of every function the layer's call executed, the kernel's own included, tables "
+         "not: the flash of code one recurrent layer needs):"),
         "",
         *breakdown_table(results),
         "",
