@@ -13,6 +13,44 @@
 #include "rnnq_fixedpoint.h"
 #include "rnnq_matvec.h"
 
+/* SSAT / USAT (saturation to a bit width) and QADD (saturating add) where the core has them
+ * (ACLE); portable clamps elsewhere. The unit-major steps use them. */
+#if (defined(__ARM_FEATURE_SAT) && __ARM_FEATURE_SAT) || \
+    (defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP)
+#include <arm_acle.h>
+#endif
+#if defined(__ARM_FEATURE_SAT) && __ARM_FEATURE_SAT
+#define RNNQ_SSAT(v, bits) __ssat((v), (bits))
+#define RNNQ_USAT(v, bits) ((int32_t)__usat((v), (bits)))
+#else
+#define RNNQ_SSAT(v, bits) \
+    rnnq_clamp32((v), -((int32_t)1 << ((bits) - 1)), ((int32_t)1 << ((bits) - 1)) - 1)
+#define RNNQ_USAT(v, bits) rnnq_clamp32((v), 0, ((int32_t)1 << (bits)) - 1)
+#endif
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+#define RNNQ_HAVE_QADD 1
+#else
+#define RNNQ_HAVE_QADD 0
+#endif
+/* SMUAD on a table pair loaded as one (unaligned) word: little-endian lanes. */
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__ARM_FEATURE_UNALIGNED) && \
+    !defined(__ARM_BIG_ENDIAN)
+#include <string.h>
+#define RNNQ_HAVE_SMUAD 1
+typedef char rnnq_int16_table_check[sizeof rnnq_tanh_table[0] == 2 ? 1 : -1];
+#else
+#define RNNQ_HAVE_SMUAD 0
+#endif
+
+/* Inlining hints (GNU C); nothing elsewhere. */
+#if defined(__GNUC__)
+#define RNNQ_NOINLINE __attribute__((noinline))
+#define RNNQ_ALWAYS_INLINE __attribute__((always_inline))
+#else
+#define RNNQ_NOINLINE
+#define RNNQ_ALWAYS_INLINE
+#endif
+
 static inline int8_t rnnq_clamp8(int64_t v, int32_t lo, int32_t hi)
 {
     return (int8_t)(v < lo ? lo : (v > hi ? hi : v));
@@ -475,6 +513,109 @@ static inline int32_t rnnq_fused_block(const int8_t *w, const int8_t *rw, int32_
     return units;
 }
 
+/* The unit-major steps' own forms of the branch-free helpers, for small cores (the Cortex-M4
+ * bench counts them): the same integers as rnnq_requant_hi_gate, rnnq_sigmoid_lut,
+ * rnnq_tanh_lut, rnnq_mul_q15_round and rnnq_add_sat32 on the ranges they are used on here
+ * (the vector path keeps the forms written for the host's vectorisers). */
+
+/* rnnq_requant_hi(a, m, s) with s1 = s - 33 >= 0 and no rounding constant: with k = s - 32 and
+ * t = hi >> (k - 1) = floor(hi / 2^(k-1)),
+ *   floor((hi + 2^(k-1)) / 2^k) = floor((hi / 2^(k-1) + 1) / 2) = floor((t + 1) / 2)
+ * (floor(floor(z) / 2) = floor(z / 2) for real z), and floor((t + 1) / 2) = t - floor(t / 2)
+ * (t = 2q: q; t = 2q + 1: q + 1): a shift and one subtraction with a shifted operand. */
+static inline int32_t rnnq_requant_hi1(int32_t a, int32_t m, int32_t s1)
+{
+    const int32_t t = (int32_t)(((int64_t)a * m) >> 32) >> s1;
+    return t - (t >> 1);
+}
+
+/* A gate pre-activation clamped as rnnq_gate_range's range does: to the int16 range (SSAT,
+ * where the core has it) when clipped is 0, else to [-clip, clip] (0 < clip < 32768). */
+static inline int32_t rnnq_fused_clamp(int32_t v, int clipped, int32_t clip)
+{
+    return clipped ? rnnq_clamp32(v, -clip, clip) : RNNQ_SSAT(v, 16);
+}
+
+/* one * table[k] + f * (table[k + 1] - table[k]) = table[k] (one - f) + table[k + 1] f for
+ * 0 <= f < one <= 64: one SMUAD of the two entries, loaded as the int16 lanes of one word, and
+ * (f, one - f), where the core has it. */
+static inline int32_t rnnq_table_interp(uint32_t k, int32_t f, int32_t one)
+{
+#if RNNQ_HAVE_SMUAD
+    int32_t pair;
+    memcpy(&pair, &rnnq_tanh_table[k], sizeof pair);
+    return __smuad(pair, (int32_t)(((uint32_t)f << 16) | (uint32_t)(one - f)));
+#else
+    const int32_t lo = rnnq_tanh_table[k];
+    return lo * one + (rnnq_tanh_table[k + 1u] - lo) * f;
+#endif
+}
+
+/* rnnq_sigmoid_lut(x) for |x| <= 32768 (a clamped gate): the index a >> 6 <= 512 needs no
+ * clamp, nor its fraction. With t = lo + floor((d f + 32) / 64) the tanh and
+ * v = 64 lo + d f (0 <= v < 2^21), the sigmoid min((32769 + sign(x) t) >> 1, 32767) is one
+ * shift of one sum (nested floors of divisions by integers merge):
+ *   x >= 0: floor((64 (32769 + lo) + d f + 32) / 128) = (v + C) >> 7,
+ *   x < 0:  32769 - lo - floor((d f + 32) / 64) = floor((64 (32769 - lo) - d f - 32 + 63) / 64),
+ *           halved: floor((C - 1 - v) / 128) = (~v + C) >> 7,
+ * with C = 64 * 32769 + 32; v ^ (x >> 31) is v or ~v. Both sums are positive, so the clamp
+ * to [0, 32767] is one USAT with the shift folded in. */
+static inline int32_t rnnq_sigmoid_gate(int32_t x)
+{
+    const int32_t m = x >> 31;
+    const uint32_t a = (uint32_t)((x ^ m) - m);
+    const int32_t v = rnnq_table_interp(a >> 6, (int32_t)(a & 63u), 64);
+    return RNNQ_USAT(((v ^ m) + (64 * 32769 + 32)) >> 7, 15);
+}
+
+/* rnnq_tanh_lut(x, sh) for 0 <= sh <= 20, its index clamped by one USAT (where the core has it)
+ * instead of both clamps: the table's entries 1023 and 1024 are both 32767 (rnnq_tables.h), so
+ * every |x| >= 1023 * 2^sh gives 32767, which index 1023 gives with any fraction (the
+ * difference is 0); below that the index a >> sh < 1023 and fraction a & mask are the same.
+ * |INT32_MIN| = 2^31 is taken as 2^31 - 1 first (the same result), so a >> sh fits int32.
+ * mask = 2^sh - 1, half = 2^sh / 2. */
+static inline int32_t rnnq_tanh_cut(int32_t x, int32_t sh, uint32_t mask, int32_t half)
+{
+    const int32_t m = x >> 31;
+    const uint32_t a0 = ((uint32_t)x ^ (uint32_t)m) - (uint32_t)m;
+    const uint32_t a = a0 - (a0 >> 31);
+    const int32_t k = RNNQ_USAT((int32_t)(a >> sh), 10);
+    const int32_t lo = rnnq_tanh_table[k];
+    const int32_t y = lo + (((rnnq_tanh_table[k + 1] - lo) * (int32_t)(a & mask) + half) >> sh);
+    return (y ^ m) - m;
+}
+
+/* rnnq_tanh_lut(x, gate_sh) of a clamped gate (|x| <= 32768): |x| cut to 32767 (one USAT), which
+ * rnnq_tanh_cut allows (32767 < 1024 * 2^5). */
+static inline int32_t rnnq_tanh_gate(int32_t x)
+{
+    const int32_t m = x >> 31;
+    const int32_t a = RNNQ_USAT((x ^ m) - m, 15);
+    const int32_t y = (rnnq_table_interp((uint32_t)a >> 5, a & 31, 32) + 16) >> 5;
+    return (y ^ m) - m;
+}
+
+/* rnnq_mul_q15_round(f, c): where a 32 x 32 -> 64-bit multiply is one instruction, the
+ * product rounded in 64 bits (|f * c| < 2^46: the result fits int32). */
+static inline int32_t rnnq_mul_q15_fused(int32_t f, int32_t c)
+{
+#if defined(__ARM_ARCH_ISA_THUMB) && __ARM_ARCH_ISA_THUMB == 1 && !defined(__ARM_ARCH_ISA_ARM)
+    return rnnq_mul_q15_round(f, c);
+#else
+    return (int32_t)(((int64_t)f * c + (1 << (RNNQ_ACT_FRAC_BITS - 1))) >> RNNQ_ACT_FRAC_BITS);
+#endif
+}
+
+/* rnnq_add_sat32: QADD where the core has it. */
+static inline int32_t rnnq_add_sat32_fused(int32_t a, int32_t b)
+{
+#if RNNQ_HAVE_QADD
+    return __qadd(a, b);
+#else
+    return rnnq_add_sat32(a, b);
+#endif
+}
+
 /* The unit-major step (rnnq_lstm_step_*_fused): the rows of w, rw and of the per-row arrays in
  * the order (i_0, o_0, f_0, c_0, i_1, ...), so that RNNQ_FUSED_UNITS units are 4 U contiguous
  * rows, whose products are computed and used at once. x and the old h are packed once
@@ -487,78 +628,136 @@ int32_t rnnq_lstm_fused_scratch_size(const rnnq_lstm_params *p)
            rnnq_matvec_xbuf_size(p->input_size) + rnnq_matvec_xbuf_size(p->hidden_size);
 }
 
-static inline void rnnq_lstm_step_fused(const rnnq_lstm_params *p, const int8_t *x8,
-                                        const int16_t *x16, int8_t *h8, int16_t *h16,
-                                        int32_t *c, int16_t *scratch)
+/* The constants of the unit-major LSTM step's cell update, in locals. */
+typedef struct {
+    int32_t cell_sh;    /* c's fractional bits above the table step (0 .. 20) */
+    uint32_t cell_mask; /* 2^cell_sh - 1 */
+    int32_t cell_half;  /* 2^cell_sh / 2 */
+    int32_t ic_shift;   /* i * tanh(c~) -> c's format (3 .. 23) */
+    int32_t ic_half;
+    int32_t out_mult;
+    int32_t out_s1;     /* out_shift - 33 */
+    int32_t out_zp;
+} rnnq_lstm_fused_k;
+
+/* The blocks of a step after the packing: per block the products (acc: w.x in [0, 4U), rw.h in
+ * [4U, 8U)), then (1) the block's gate pre-activations in place of w.x, (2) its units. The row
+ * arrays, c and h advance block after block. h16_state (0 or 1) and clipped are constants where
+ * this is inlined, so that each clamp is one SSAT on cores with it. The same integers as
+ * rnnq_requant_hi_gate and rnnq_lstm_unit_hi. */
+static inline RNNQ_ALWAYS_INLINE void rnnq_lstm_fused_blocks(
+    const rnnq_lstm_params *p, const rnnq_lstm_fused_k *k, int x_s8, const int16_t *xp,
+    const int16_t *hp, int32_t *c, int8_t *h8, int16_t *h16, int h16_state, int32_t *acc,
+    int clipped, int32_t clip)
 {
     const int32_t n_hid = p->hidden_size;
-    const int32_t n_in = p->input_size;
-    const rnnq_lstm_cell_k k = rnnq_lstm_cell_consts(p, h8 == NULL);
-    int32_t *ax = (int32_t *)(void *)scratch;     /* [4U] w.x of a block */
-    int32_t *ah = ax + 4 * RNNQ_FUSED_UNITS; /* [4U] rw.h of a block */
-    int16_t *xp = (int16_t *)(void *)(ah + 4 * RNNQ_FUSED_UNITS); /* x, packed */
-    int16_t *hp = xp + rnnq_matvec_xbuf_size(n_in) / 2;                /* the old h, packed */
-    int32_t g_lo;
-    int32_t g_hi;
+    const int32_t *bx = p->bias_x;
+    const int32_t *mx = p->mult_x;
+    const int32_t *sx = p->shift_x;
+    const int32_t *bh = p->bias_h;
+    const int32_t *mh = p->mult_h;
+    const int32_t *sh = p->shift_h;
     int32_t j0;
-
-    rnnq_gate_range(p->clip, &g_lo, &g_hi);
-    rnnq_fused_pack(x8, x16, n_in, h8, h16, n_hid, xp, hp);
     for (j0 = 0; j0 < n_hid; j0 += RNNQ_FUSED_UNITS) {
-        const int32_t units = rnnq_fused_block(p->w, p->rw, 4, j0, n_in, n_hid, xp, x8 != NULL,
-                                               hp, h8 != NULL, ax, ah);
-        const int32_t r0 = 4 * j0;
-        int32_t u;
-        for (u = 0; u < units; ++u) {
-            const int32_t r = r0 + 4 * u;
-            const int32_t *bx = p->bias_x + r;
-            const int32_t *mx = p->mult_x + r;
-            const int32_t *sx = p->shift_x + r;
-            const int32_t *bh = p->bias_h + r;
-            const int32_t *mh = p->mult_h + r;
-            const int32_t *sh = p->shift_h + r;
-            const int32_t *a = ax + 4 * u;
-            const int32_t *b = ah + 4 * u;
-            const int32_t gi = rnnq_requant_hi_gate(bx[0] + a[0], mx[0], sx[0], bh[0] + b[0],
-                                                    mh[0], sh[0], g_lo, g_hi);
-            const int32_t go = rnnq_requant_hi_gate(bx[1] + a[1], mx[1], sx[1], bh[1] + b[1],
-                                                    mh[1], sh[1], g_lo, g_hi);
-            const int32_t gf = rnnq_requant_hi_gate(bx[2] + a[2], mx[2], sx[2], bh[2] + b[2],
-                                                    mh[2], sh[2], g_lo, g_hi);
-            const int32_t gc = rnnq_requant_hi_gate(bx[3] + a[3], mx[3], sx[3], bh[3] + b[3],
-                                                    mh[3], sh[3], g_lo, g_hi);
-            const int32_t v = rnnq_lstm_unit_hi(&k, gi, go, gf, gc, c + j0 + u);
-            if (h8 != NULL) {
-                h8[j0 + u] = (int8_t)v;
+        const int32_t units = rnnq_fused_block(p->w, p->rw, 4, j0, p->input_size, n_hid, xp,
+                                               x_s8, hp, !h16_state, acc,
+                                               acc + 4 * RNNQ_FUSED_UNITS);
+        int32_t *const g_end = acc + 4 * units;
+        int32_t *g;
+        for (g = acc; g != g_end; ++g) {
+            const int32_t ax = rnnq_requant_hi1(*bx++ + g[0], *mx++, *sx++ - RNNQ_HI_SHIFT_MIN);
+            const int32_t ah = rnnq_requant_hi1(*bh++ + g[4 * RNNQ_FUSED_UNITS], *mh++,
+                                                *sh++ - RNNQ_HI_SHIFT_MIN);
+            *g = rnnq_fused_clamp(ax + ah, clipped, clip);
+        }
+        for (g = acc; g != g_end; g += 4) {
+            const int32_t i_t = rnnq_sigmoid_gate(g[0]);
+            const int32_t o_t = rnnq_sigmoid_gate(g[1]);
+            const int32_t f_t = rnnq_sigmoid_gate(g[2]);
+            const int32_t cc = rnnq_tanh_gate(g[3]);
+            const int32_t c_new = rnnq_add_sat32_fused(rnnq_mul_q15_fused(f_t, *c),
+                                                       (i_t * cc + k->ic_half) >> k->ic_shift);
+            const int32_t v = rnnq_requant_hi1(
+                o_t * rnnq_tanh_cut(c_new, k->cell_sh, k->cell_mask, k->cell_half),
+                k->out_mult, k->out_s1);
+            *c++ = c_new;
+            if (h16_state) { /* out_zp is 0 with an int16 state (rnnq.ir.params) */
+                *h16++ = (int16_t)RNNQ_SSAT(v, 16);
             } else {
-                h16[j0 + u] = (int16_t)v;
+                *h8++ = (int8_t)RNNQ_SSAT(k->out_zp + v, 8);
             }
         }
     }
 }
 
+/* The unit-major step for an int8 (h16_state 0: h8) or int16 (h16) state; x8 or x16 as in
+ * rnnq_lstm_step. */
+static inline RNNQ_ALWAYS_INLINE void rnnq_lstm_step_fused(const rnnq_lstm_params *p,
+                                                           const int8_t *x8, const int16_t *x16,
+                                                           int8_t *h8, int16_t *h16,
+                                                           int h16_state, int32_t *c,
+                                                           int16_t *scratch)
+{
+    const int32_t n_in = p->input_size;
+    const int32_t clip = p->clip;
+    int32_t *acc = (int32_t *)(void *)scratch; /* [4U] w.x, [4U] rw.h of a block */
+    int16_t *xp = (int16_t *)(void *)(acc + 8 * RNNQ_FUSED_UNITS); /* x, packed */
+    int16_t *hp = xp + rnnq_matvec_xbuf_size(n_in) / 2;           /* the old h, packed */
+    rnnq_lstm_fused_k k;
+
+    k.cell_sh = p->cell_frac - RNNQ_TANH_TABLE_STEP_BITS;
+    k.cell_mask = ((uint32_t)1 << k.cell_sh) - 1u;
+    k.cell_half = ((int32_t)1 << k.cell_sh) >> 1;
+    k.ic_shift = 2 * RNNQ_ACT_FRAC_BITS - p->cell_frac;
+    k.ic_half = (int32_t)1 << (k.ic_shift - 1);
+    k.out_mult = p->out_mult;
+    k.out_s1 = p->out_shift - RNNQ_HI_SHIFT_MIN;
+    k.out_zp = p->out_zp;
+    rnnq_fused_pack(x8, x16, n_in, h8, h16, p->hidden_size, xp, hp);
+    if (clip > 0 && clip < 32768) {
+        rnnq_lstm_fused_blocks(p, &k, x8 != NULL, xp, hp, c, h8, h16, h16_state, acc, 1, clip);
+    } else {
+        rnnq_lstm_fused_blocks(p, &k, x8 != NULL, xp, hp, c, h8, h16, h16_state, acc, 0, 0);
+    }
+}
+
+/* One function per state type (each entry point links one), the clamps specialised in it. */
+static RNNQ_NOINLINE void rnnq_lstm_fused_h8(const rnnq_lstm_params *p, const int8_t *x8,
+                                             const int16_t *x16, int8_t *h, int32_t *c,
+                                             int16_t *scratch)
+{
+    rnnq_lstm_step_fused(p, x8, x16, h, NULL, 0, c, scratch);
+}
+
+static RNNQ_NOINLINE void rnnq_lstm_fused_h16(const rnnq_lstm_params *p, const int8_t *x8,
+                                              const int16_t *x16, int16_t *h, int32_t *c,
+                                              int16_t *scratch)
+{
+    rnnq_lstm_step_fused(p, x8, x16, NULL, h, 1, c, scratch);
+}
+
 void rnnq_lstm_step_s8_fused(const rnnq_lstm_params *p, const int8_t *x, int8_t *h, int32_t *c,
                              int16_t *scratch)
 {
-    rnnq_lstm_step_fused(p, x, NULL, h, NULL, c, scratch);
+    rnnq_lstm_fused_h8(p, x, NULL, h, c, scratch);
 }
 
 void rnnq_lstm_step_x16_fused(const rnnq_lstm_params *p, const int16_t *x, int8_t *h,
                               int32_t *c, int16_t *scratch)
 {
-    rnnq_lstm_step_fused(p, NULL, x, h, NULL, c, scratch);
+    rnnq_lstm_fused_h8(p, NULL, x, h, c, scratch);
 }
 
 void rnnq_lstm_step_s8_h16_fused(const rnnq_lstm_params *p, const int8_t *x, int16_t *h,
                                  int32_t *c, int16_t *scratch)
 {
-    rnnq_lstm_step_fused(p, x, NULL, NULL, h, c, scratch);
+    rnnq_lstm_fused_h16(p, x, NULL, h, c, scratch);
 }
 
 void rnnq_lstm_step_x16_h16_fused(const rnnq_lstm_params *p, const int16_t *x, int16_t *h,
                                   int32_t *c, int16_t *scratch)
 {
-    rnnq_lstm_step_fused(p, NULL, x, NULL, h, c, scratch);
+    rnnq_lstm_fused_h16(p, NULL, x, h, c, scratch);
 }
 
 int32_t rnnq_gru_scratch_size(const rnnq_gru_params *p)
@@ -857,72 +1056,125 @@ int32_t rnnq_gru_fused_scratch_size(const rnnq_gru_params *p)
            rnnq_matvec_xbuf_size(p->input_size) + rnnq_matvec_xbuf_size(p->hidden_size);
 }
 
-static inline void rnnq_gru_step_fused(const rnnq_gru_params *p, const int8_t *x8,
-                                       const int16_t *x16, int8_t *h8, int16_t *h16,
-                                       int16_t *scratch)
+/* The output constants of the unit-major GRU step, in locals. */
+typedef struct {
+    int32_t out_zp;
+    int32_t out_mult;
+    int32_t out_s1; /* out_shift - 33 */
+} rnnq_gru_fused_k;
+
+/* The blocks of a step after the packing (as rnnq_lstm_fused_blocks; acc: w.x in [0, 3U),
+ * rw.h in [3U, 6U)): (1) every row's two requantised products in place of the products, (2)
+ * the units. The same integers as rnnq_gru_rest_hi's gates, rnnq_gru_cand_lbr_hi and
+ * rnnq_gru_unit_hi. */
+static inline RNNQ_ALWAYS_INLINE void rnnq_gru_fused_blocks(
+    const rnnq_gru_params *p, const rnnq_gru_fused_k *k, int x_s8, const int16_t *xp,
+    const int16_t *hp, int8_t *h8, int16_t *h16, int h16_state, int32_t *acc, int clipped,
+    int32_t clip)
 {
     const int32_t n_hid = p->hidden_size;
-    const int32_t n_in = p->input_size;
-    const int32_t zp = p->out_zp;
-    const rnnq_gru_out_k ok = rnnq_gru_out_consts(p, h8 == NULL);
-    int32_t *ax = (int32_t *)(void *)scratch;    /* [3U] w.x of a block */
-    int32_t *ah = ax + 3 * RNNQ_FUSED_UNITS; /* [3U] rw.h of a block */
-    int16_t *xp = (int16_t *)(void *)(ah + 3 * RNNQ_FUSED_UNITS); /* x, packed */
-    int16_t *hp = xp + rnnq_matvec_xbuf_size(n_in) / 2;               /* the old h, packed */
-    int32_t g_lo;
-    int32_t g_hi;
+    const int32_t *bx = p->bias_x;
+    const int32_t *mx = p->mult_x;
+    const int32_t *sx = p->shift_x;
+    const int32_t *bh = p->bias_h;
+    const int32_t *mh = p->mult_h;
+    const int32_t *sh = p->shift_h;
     int32_t j0;
-
-    rnnq_gate_range(p->clip, &g_lo, &g_hi);
-    rnnq_fused_pack(x8, x16, n_in, h8, h16, n_hid, xp, hp);
     for (j0 = 0; j0 < n_hid; j0 += RNNQ_FUSED_UNITS) {
-        const int32_t units = rnnq_fused_block(p->w, p->rw, 3, j0, n_in, n_hid, xp, x8 != NULL,
-                                               hp, h8 != NULL, ax, ah);
-        const int32_t r0 = 3 * j0;
-        int32_t u;
-        for (u = 0; u < units; ++u) {
-            const int32_t r = r0 + 3 * u;
-            const int32_t *a = ax + 3 * u;
-            const int32_t *b = ah + 3 * u;
-            const int32_t j = j0 + u;
-            const int32_t z_t = rnnq_sigmoid_lut(rnnq_requant_hi_gate(
-                p->bias_x[r] + a[0], p->mult_x[r], p->shift_x[r], p->bias_h[r] + b[0],
-                p->mult_h[r], p->shift_h[r], g_lo, g_hi));
-            const int32_t r_t = rnnq_sigmoid_lut(rnnq_requant_hi_gate(
-                p->bias_x[r + 1] + a[1], p->mult_x[r + 1], p->shift_x[r + 1],
-                p->bias_h[r + 1] + b[1], p->mult_h[r + 1], p->shift_h[r + 1], g_lo, g_hi));
-            const int32_t n_t = rnnq_gru_cand_lbr_hi(p, r + 2, a[2], b[2], r_t, g_lo, g_hi);
-            if (h8 != NULL) {
-                h8[j] = (int8_t)rnnq_gru_unit_hi(&ok, z_t, n_t, (int32_t)h8[j] - zp);
+        const int32_t units = rnnq_fused_block(p->w, p->rw, 3, j0, p->input_size, n_hid, xp,
+                                               x_s8, hp, !h16_state, acc,
+                                               acc + 3 * RNNQ_FUSED_UNITS);
+        int32_t *const g_end = acc + 3 * units;
+        int32_t *g;
+        for (g = acc; g != g_end; ++g) {
+            g[0] = rnnq_requant_hi1(*bx++ + g[0], *mx++, *sx++ - RNNQ_HI_SHIFT_MIN);
+            g[3 * RNNQ_FUSED_UNITS] = rnnq_requant_hi1(*bh++ + g[3 * RNNQ_FUSED_UNITS], *mh++,
+                                                       *sh++ - RNNQ_HI_SHIFT_MIN);
+        }
+        for (g = acc; g != g_end; g += 3) {
+            const int32_t *gh = g + 3 * RNNQ_FUSED_UNITS;
+            const int32_t z_t = rnnq_sigmoid_gate(rnnq_fused_clamp(g[0] + gh[0], clipped, clip));
+            const int32_t r_t = rnnq_sigmoid_gate(rnnq_fused_clamp(g[1] + gh[1], clipped, clip));
+            /* The candidate: tanh of clamp(a_x + r * sat16(a_h) / 2^15). */
+            const int32_t n_t = rnnq_tanh_gate(rnnq_fused_clamp(
+                g[2] + ((r_t * RNNQ_SSAT(gh[2], 16) + (1 << (RNNQ_ACT_FRAC_BITS - 1))) >>
+                        RNNQ_ACT_FRAC_BITS),
+                clipped, clip));
+            /* The new state from the centred old one (out_zp is 0 with an int16 state). */
+            const int32_t zn = rnnq_requant_hi1((32768 - z_t) * n_t, k->out_mult, k->out_s1);
+            if (h16_state) {
+                const int32_t v = zn + ((z_t * *h16 + (1 << (RNNQ_ACT_FRAC_BITS - 1))) >>
+                                        RNNQ_ACT_FRAC_BITS);
+                *h16++ = (int16_t)RNNQ_SSAT(v, 16);
             } else {
-                h16[j] = (int16_t)rnnq_gru_unit_hi(&ok, z_t, n_t, h16[j]);
+                const int32_t v =
+                    k->out_zp + zn +
+                    ((z_t * (*h8 - k->out_zp) + (1 << (RNNQ_ACT_FRAC_BITS - 1))) >>
+                     RNNQ_ACT_FRAC_BITS);
+                *h8++ = (int8_t)RNNQ_SSAT(v, 8);
             }
         }
     }
 }
 
+/* The unit-major GRU step for an int8 (h16_state 0: h8) or int16 (h16) state. */
+static inline RNNQ_ALWAYS_INLINE void rnnq_gru_step_fused(const rnnq_gru_params *p,
+                                                          const int8_t *x8, const int16_t *x16,
+                                                          int8_t *h8, int16_t *h16,
+                                                          int h16_state, int16_t *scratch)
+{
+    const int32_t n_in = p->input_size;
+    const int32_t clip = p->clip;
+    int32_t *acc = (int32_t *)(void *)scratch; /* [3U] w.x, [3U] rw.h of a block */
+    int16_t *xp = (int16_t *)(void *)(acc + 6 * RNNQ_FUSED_UNITS); /* x, packed */
+    int16_t *hp = xp + rnnq_matvec_xbuf_size(n_in) / 2;           /* the old h, packed */
+    rnnq_gru_fused_k k;
+
+    k.out_zp = p->out_zp;
+    k.out_mult = p->out_mult;
+    k.out_s1 = p->out_shift - RNNQ_HI_SHIFT_MIN;
+    rnnq_fused_pack(x8, x16, n_in, h8, h16, p->hidden_size, xp, hp);
+    if (clip > 0 && clip < 32768) {
+        rnnq_gru_fused_blocks(p, &k, x8 != NULL, xp, hp, h8, h16, h16_state, acc, 1, clip);
+    } else {
+        rnnq_gru_fused_blocks(p, &k, x8 != NULL, xp, hp, h8, h16, h16_state, acc, 0, 0);
+    }
+}
+
+static RNNQ_NOINLINE void rnnq_gru_fused_h8(const rnnq_gru_params *p, const int8_t *x8,
+                                            const int16_t *x16, int8_t *h, int16_t *scratch)
+{
+    rnnq_gru_step_fused(p, x8, x16, h, NULL, 0, scratch);
+}
+
+static RNNQ_NOINLINE void rnnq_gru_fused_h16(const rnnq_gru_params *p, const int8_t *x8,
+                                             const int16_t *x16, int16_t *h, int16_t *scratch)
+{
+    rnnq_gru_step_fused(p, x8, x16, NULL, h, 1, scratch);
+}
+
 void rnnq_gru_step_s8_fused(const rnnq_gru_params *p, const int8_t *x, int8_t *h,
                             int16_t *scratch)
 {
-    rnnq_gru_step_fused(p, x, NULL, h, NULL, scratch);
+    rnnq_gru_fused_h8(p, x, NULL, h, scratch);
 }
 
 void rnnq_gru_step_x16_fused(const rnnq_gru_params *p, const int16_t *x, int8_t *h,
                              int16_t *scratch)
 {
-    rnnq_gru_step_fused(p, NULL, x, h, NULL, scratch);
+    rnnq_gru_fused_h8(p, NULL, x, h, scratch);
 }
 
 void rnnq_gru_step_s8_h16_fused(const rnnq_gru_params *p, const int8_t *x, int16_t *h,
                                 int16_t *scratch)
 {
-    rnnq_gru_step_fused(p, x, NULL, NULL, h, scratch);
+    rnnq_gru_fused_h16(p, x, NULL, h, scratch);
 }
 
 void rnnq_gru_step_x16_h16_fused(const rnnq_gru_params *p, const int16_t *x, int16_t *h,
                                  int16_t *scratch)
 {
-    rnnq_gru_step_fused(p, NULL, x, NULL, h, scratch);
+    rnnq_gru_fused_h16(p, NULL, x, h, scratch);
 }
 
 int32_t rnnq_rnn_scratch_size(const rnnq_rnn_params *p)

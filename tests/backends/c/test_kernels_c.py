@@ -528,14 +528,17 @@ def test_requant_hi_and_general_paths(kernels_c, kind, hi):
         assert np.array_equal(kernels_c.rnn_sequence(p, x), sim.rnn_sequence(p, x))
 
 
+@pytest.mark.parametrize("clip", [False, True])
 @pytest.mark.parametrize("state_bits", [8, 16])
 @pytest.mark.parametrize("H", [5, 8, 13, 24])
-def test_lstm_fused_entry_points(kernels_c, state_bits, H):
+def test_lstm_fused_entry_points(kernels_c, state_bits, H, clip):
     """The unit-major steps (rnnq_lstm_step_*_fused, p reordered by layouts.unit_major): the
     simulator's bits with int8 and int16 x, for H below, at and past a block of 8 units (a
-    partial last block), from the params' h0 and from extreme cell states."""
-    cases = (random_lstm(_rng(s), 9, H, 7 + s % 21, state_bits=state_bits) for s in range(300))
-    p = next(q for q in cases if hi_path(q))
+    partial last block), from the params' h0 and from extreme cell states; clip: a gate clip
+    below 2.0 (the steps' clamp to [-clip, clip] instead of sat16)."""
+    cases = (random_lstm(_rng(s), 9, H, 7 + s % 21, clip=clip, state_bits=state_bits)
+             for s in range(300))
+    p = next(q for q in cases if hi_path(q) and (not clip or 0 < q.clip < 8192))
     rng = _rng(H)
     for xs in (_i8(rng, (3, 12, 9)), rng.integers(-32768, 32768, (2, 6, 9)).astype(np.int16)):
         got = kernels_c.lstm_sequence(p, xs, fused=True)
@@ -546,6 +549,12 @@ def test_lstm_fused_entry_points(kernels_c, state_bits, H):
     xs = _i8(rng, (1, 4, 9))
     got, want = kernels_c.lstm_sequence(q, xs, fused=True), sim.lstm_sequence(q, xs)
     assert all(np.array_equal(a, b) for a, b in zip(got, want, strict=True))
+
+
+def test_tanh_table_ends_flat():
+    """The unit-major steps clamp tanh's table index to 1023 (rnnq_tanh_cut, rnnq_tanh_gate in
+    rnnq_kernels.c), which is exact because the table's last two entries are equal."""
+    assert nq.TANH_TABLE[-2] == nq.TANH_TABLE[-1] == nq.INT16_MAX
 
 
 @pytest.mark.parametrize("state_bits", [8, 16])
