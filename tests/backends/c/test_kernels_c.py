@@ -557,14 +557,16 @@ def test_tanh_table_ends_flat():
     assert nq.TANH_TABLE[-2] == nq.TANH_TABLE[-1] == nq.INT16_MAX
 
 
+@pytest.mark.parametrize("clip", [False, True])
 @pytest.mark.parametrize("state_bits", [8, 16])
 @pytest.mark.parametrize("H", [5, 8, 13, 24])
-def test_gru_fused_entry_points(kernels_c, state_bits, H):
+def test_gru_fused_entry_points(kernels_c, state_bits, H, clip):
     """The unit-major GRU steps (linear_before_reset 1): the simulator's bits with int8 and
-    int16 x, below, at and past a block of 8 units, from p.h0 and from extreme states."""
-    cases = (random_gru(_rng(s), 9, H, 1, clip=bool(s % 2), state_bits=state_bits)
+    int16 x, below, at and past a block of 8 units, from p.h0 and from extreme states; clip: a
+    gate clip below 2.0 (also the candidate's)."""
+    cases = (random_gru(_rng(s), 9, H, 1, clip=clip, state_bits=state_bits)
              for s in range(300))
-    p = next(q for q in cases if fused(q))
+    p = next(q for q in cases if fused(q) and (not clip or 0 < q.clip < 8192))
     rng = _rng(H)
     lim = 32767 if state_bits == 16 else 127
     h0 = rng.choice(np.array([-lim - 1, lim, 0]), (3, H))
