@@ -46,31 +46,97 @@ static inline int32_t rnnq_w16_dot2(int32_t w, int32_t x, int32_t a)
 #endif
 }
 
-/* The group loop of a block of four rows in assembly (GCC and clang, Thumb-2 with DSP): the
- * weight words go through fixed registers r8-r11, as LDM fills its list in ascending register
- * order. GCC 12 spills accumulators in the same loop written with ACLE (the C path below). */
-#if RNNQ_W16_DSP && defined(__GNUC__) && defined(__thumb2__)
+/* clang materialises the address of every memory operand in a register, and this loop leaves
+ * it none: clang compiles the C loops (ACLE). */
+#if RNNQ_W16_DSP && defined(__GNUC__) && !defined(__clang__) && defined(__thumb2__)
 #define RNNQ_W16_ASM 1
-#define RNNQ_W16_GROUP                                                                           \
-    "ldrd %[x01], %[x23], [%[xp]], #8\n\t"                                                      \
-    "ldm %[w]!, {%[v0], %[v1], %[v2], %[v3]}\n\t"                                               \
-    "smlad %[a0], %[v0], %[x01], %[a0]\n\t"                                                     \
-    "smlad %[a0], %[v1], %[x23], %[a0]\n\t"                                                     \
-    "smlad %[a1], %[v2], %[x01], %[a1]\n\t"                                                     \
-    "smlad %[a1], %[v3], %[x23], %[a1]\n\t"                                                     \
-    "ldm %[w]!, {%[v0], %[v1], %[v2], %[v3]}\n\t"                                               \
-    "smlad %[a2], %[v0], %[x01], %[a2]\n\t"                                                     \
-    "smlad %[a2], %[v1], %[x23], %[a2]\n\t"                                                     \
-    "smlad %[a3], %[v2], %[x01], %[a3]\n\t"                                                     \
-    "smlad %[a3], %[v3], %[x23], %[a3]\n\t"
-#define RNNQ_W16_OPERANDS                                                                        \
-    : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w] "+r"(wp), [xp] "+r"(xp), \
-      [x01] "=&r"(x01), [x23] "=&r"(x23), [v0] "=&r"(v0), [v1] "=&r"(v1), [v2] "=&r"(v2),    \
-      [v3] "=&r"(v3)                                                                            \
-    :                                                                                            \
-    : "memory"
 #else
 #define RNNQ_W16_ASM 0
+#endif
+
+#if RNNQ_W16_ASM
+/* The blocks of four rows of rnnq_matvec_w16 in one assembly loop (GCC, Thumb-2 with DSP), so that nothing is spilled around the inner loops: fixed registers r0-r3 (the four
+ * sums, stored by one STM), r4 (w), r5 (x), r6 and r12 (an x pair), r8-r11 (weight words),
+ * lr (counters); not r7, the frame pointer at -O0. The loop counts and pointers live in the
+ * job struct on the stack (memory operands, sp- or r7-relative). Per block: the groups of
+ * four columns by fours, then one by one, then the last pair when P is odd. */
+typedef struct {
+    const int32_t *w;
+    int32_t *out;
+    int32_t blocks; /* rows / 4 (> 0) */
+    const int32_t *xw;
+    int32_t fours;  /* groups / 4 */
+    int32_t more;   /* ones | odd: whether either is not 0 */
+    int32_t ones;   /* groups % 4 */
+    int32_t odd;    /* P % 2 */
+} rnnq_w16_job;
+
+#define RNNQ_W16_GROUP_R                                                                         \
+    "ldrd r6, r12, [r5], #8\n\t"                                                               \
+    "ldm r4!, {r8, r9, r10, r11}\n\t"                                                           \
+    "smlad r0, r8, r6, r0\n\t"                                                                  \
+    "smlad r0, r9, r12, r0\n\t"                                                                 \
+    "smlad r1, r10, r6, r1\n\t"                                                                 \
+    "smlad r1, r11, r12, r1\n\t"                                                                \
+    "ldm r4!, {r8, r9, r10, r11}\n\t"                                                           \
+    "smlad r2, r8, r6, r2\n\t"                                                                  \
+    "smlad r2, r9, r12, r2\n\t"                                                                 \
+    "smlad r3, r10, r6, r3\n\t"                                                                 \
+    "smlad r3, r11, r12, r3\n\t"
+
+static void rnnq_w16_blocks(rnnq_w16_job *j)
+{
+    rnnq_w16_job k = *j; /* a local copy: its members are addressed off sp (or r7) */
+    __asm__ volatile(
+        "ldr r4, %[w]\n\t"
+        "1:\n\t"
+        "movs r0, #0\n\t"
+        "movs r1, #0\n\t"
+        "movs r2, #0\n\t"
+        "movs r3, #0\n\t"
+        "ldr r5, %[xw]\n\t"
+        "ldr lr, %[fours]\n\t"
+        "cmp lr, #0\n\t"
+        "beq 3f\n\t"
+        "2:\n\t" RNNQ_W16_GROUP_R RNNQ_W16_GROUP_R RNNQ_W16_GROUP_R RNNQ_W16_GROUP_R
+        "subs lr, lr, #1\n\t"
+        "bne 2b\n\t"
+        "3:\n\t"
+        "ldr lr, %[more]\n\t"
+        "cmp lr, #0\n\t"
+        "beq 6f\n\t"
+        "ldr lr, %[ones]\n\t"
+        "cmp lr, #0\n\t"
+        "beq 5f\n\t"
+        "4:\n\t" RNNQ_W16_GROUP_R
+        "subs lr, lr, #1\n\t"
+        "bne 4b\n\t"
+        "5:\n\t"
+        "ldr lr, %[odd]\n\t"
+        "cmp lr, #0\n\t"
+        "beq 6f\n\t"
+        "ldr r6, [r5]\n\t"
+        "ldm r4!, {r8, r9, r10, r11}\n\t"
+        "smlad r0, r8, r6, r0\n\t"
+        "smlad r1, r9, r6, r1\n\t"
+        "smlad r2, r10, r6, r2\n\t"
+        "smlad r3, r11, r6, r3\n\t"
+        "6:\n\t"
+        "ldr r5, %[out]\n\t"
+        "stm r5!, {r0, r1, r2, r3}\n\t"
+        "str r5, %[out]\n\t"
+        "ldr lr, %[blocks]\n\t"
+        "subs lr, lr, #1\n\t"
+        "str lr, %[blocks]\n\t"
+        "bne 1b\n\t"
+        "str r4, %[w]\n\t"
+        : [w] "+m"(k.w), [out] "+m"(k.out), [blocks] "+m"(k.blocks)
+        : [xw] "m"(k.xw), [fours] "m"(k.fours), [more] "m"(k.more), [ones] "m"(k.ones),
+          [odd] "m"(k.odd)
+        : "r0", "r1", "r2", "r3", "r4", "r5", "r6", "r8", "r9", "r10", "r11", "r12", "lr", "cc",
+          "memory");
+    j->w = k.w;
+}
 #endif
 
 /* out = w.x: w in the wide layout, xw the P packed x words. */
@@ -80,6 +146,22 @@ static void rnnq_matvec_w16(const int32_t *w, const int32_t *xw, int32_t rows, i
     const int32_t pairs = (cols + 1) >> 1;
     const int32_t groups = pairs >> 1;
     int32_t r = 0;
+#if RNNQ_W16_ASM
+    if (rows >= 4) {
+        rnnq_w16_job j;
+        j.w = w;
+        j.out = out;
+        j.blocks = rows >> 2;
+        j.xw = xw;
+        j.fours = groups >> 2;
+        j.ones = groups & 3;
+        j.odd = pairs & 1;
+        j.more = j.ones | j.odd;
+        rnnq_w16_blocks(&j);
+        w = j.w;
+        r = rows & ~(int32_t)3;
+    }
+#endif
     for (; r + 4 <= rows; r += 4) {
         const int32_t *wp = w;
         const int32_t *xp = xw;
@@ -88,27 +170,6 @@ static void rnnq_matvec_w16(const int32_t *w, const int32_t *xw, int32_t rows, i
         int32_t a2 = 0;
         int32_t a3 = 0;
         int32_t g = groups;
-#if RNNQ_W16_ASM
-        {
-            int32_t x01;
-            int32_t x23;
-            register int32_t v0 __asm__("r8");
-            register int32_t v1 __asm__("r9");
-            register int32_t v2 __asm__("r10");
-            register int32_t v3 __asm__("r11");
-            for (; g >= 4; g -= 4) {
-                __asm__(RNNQ_W16_GROUP RNNQ_W16_GROUP RNNQ_W16_GROUP RNNQ_W16_GROUP
-                            RNNQ_W16_OPERANDS);
-            }
-            if (g >= 2) {
-                __asm__(RNNQ_W16_GROUP RNNQ_W16_GROUP RNNQ_W16_OPERANDS);
-                g -= 2;
-            }
-            if (g > 0) {
-                __asm__(RNNQ_W16_GROUP RNNQ_W16_OPERANDS);
-            }
-        }
-#else
         for (; g > 0; --g) {
             const int32_t x01 = xp[0];
             const int32_t x23 = xp[1];
@@ -119,7 +180,6 @@ static void rnnq_matvec_w16(const int32_t *w, const int32_t *xw, int32_t rows, i
             a3 = rnnq_w16_dot2(wp[7], x23, rnnq_w16_dot2(wp[6], x01, a3));
             wp += 8;
         }
-#endif
         if (pairs & 1) {
             const int32_t xl = xp[0];
             a0 = rnnq_w16_dot2(wp[0], xl, a0);
