@@ -221,28 +221,27 @@ const int8_t *rnnq_matvec_rows(const int8_t *w, int32_t row, int32_t cols)
     return w + (size_t)4 * (size_t)row * (size_t)((cols + 1) >> 1);
 }
 
+/* x (int8 or int16) as P words of int16 pairs in column order, a zero after an odd last one. */
+#define RNNQ_W16_PACK(x, cols, xbuf)                                                             \
+    do {                                                                                         \
+        int32_t *xw_ = (int32_t *)(void *)(xbuf);                                                \
+        int32_t k_;                                                                              \
+        for (k_ = 0; k_ + 1 < (cols); k_ += 2) {                                                 \
+            xw_[k_ >> 1] = rnnq_w16_pair((x)[k_], (x)[k_ + 1]);                                  \
+        }                                                                                        \
+        if ((cols) & 1) {                                                                        \
+            xw_[(cols) >> 1] = rnnq_w16_pair((x)[(cols) - 1], 0);                                \
+        }                                                                                        \
+    } while (0)
+
 void rnnq_matvec_pack_s8(const int8_t *x, int32_t cols, int16_t *xbuf)
 {
-    int32_t *xw = (int32_t *)(void *)xbuf;
-    int32_t k;
-    for (k = 0; k + 1 < cols; k += 2) {
-        xw[k >> 1] = rnnq_w16_pair(x[k], x[k + 1]);
-    }
-    if (cols & 1) {
-        xw[cols >> 1] = rnnq_w16_pair(x[cols - 1], 0);
-    }
+    RNNQ_W16_PACK(x, cols, xbuf);
 }
 
 void rnnq_matvec_pack_s16(const int16_t *x, int32_t cols, int16_t *xbuf)
 {
-    int32_t *xw = (int32_t *)(void *)xbuf;
-    int32_t k;
-    for (k = 0; k + 1 < cols; k += 2) {
-        xw[k >> 1] = rnnq_w16_pair(x[k], x[k + 1]);
-    }
-    if (cols & 1) {
-        xw[cols >> 1] = rnnq_w16_pair(x[cols - 1], 0);
-    }
+    RNNQ_W16_PACK(x, cols, xbuf);
 }
 
 void rnnq_matvec_packed_s16(const int8_t *w, const int16_t *xbuf, int32_t rows, int32_t cols,
