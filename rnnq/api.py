@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from rnnq import progress, steps
-from rnnq.backends.c.layouts import matvec_layout
+from rnnq.backends.c.layouts import fused, fused_emitted, matvec_layout
 from rnnq.build_folder import BuildFolder, open_build
 from rnnq.data import DataSource, load_npz
 from rnnq.diagnose import per_layer_c, per_layer_tflite
@@ -175,12 +175,17 @@ def simulate(build_dir: str | Path, data: DataSource,
     return simulate_build(b, fg, ig, load_npz(_source(data), fg), integer)
 
 
-def _node_bytes(g: Graph, n, matvec: str = "ref") -> int:
+def _node_bytes(g: Graph, n, matvec: str = "ref", recurrent: str = "vector") -> int:
     """Bytes of constants node n of an integer graph puts in flash (params arrays in the
-    layout of the build's matvec variant, tables, quantised constant operands)."""
+    layout of the build's matvec variant and, on the unit-major steps (recurrent "fused"), as
+    they are emitted there; tables, quantised constant operands)."""
     total = 0
     p = n.attrs.get("params")
     kind = INT_RECURRENT.get(n.op, "dense" if n.op == "qdense" else "")
+    if p is not None and recurrent == "fused" and fused(p):
+        p, rowk = fused_emitted(p)
+        kind = f"{kind}_fused"
+        total += rowk.nbytes
     if p is not None:
         total += sum(matvec_layout(matvec, kind, p, f.name, v).nbytes
                      for f in dataclasses.fields(p)
@@ -210,8 +215,11 @@ def analyze(model: str | Path, target: str = "generic-c99", max_steps: int | Non
         m = compile_model(model, {"x": x.reshape(4, t_len, -1)}, build, target,
                           max_steps=max_steps, **options)
         _, _, ig = open_graphs(build)
+    kernels = m["kernels"]
     layers = [{"node": n.name, "op": n.op, "macs_per_step": node_macs(ig, n),
-               "const_bytes": _node_bytes(ig, n, m["kernels"]["matvec"])} for n in ig.nodes]
+               "const_bytes": _node_bytes(ig, n, kernels["matvec"],
+                                          kernels.get("recurrent", "vector"))}
+              for n in ig.nodes]
     return {"model": str(model), "target": target, "macs_per_step": m["macs_per_step"],
             "memory": m["memory"], "target_memory": m["target_memory"],
             "streaming": m["streaming"], "max_steps": m["max_steps"],

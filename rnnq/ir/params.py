@@ -1,8 +1,10 @@
 """Frozen parameter objects of the integer kernels.
 
 Each maps field for field onto the C struct ``rnnq_<op>_params`` in
-templates/c/runtime/rnnq_kernels.h, so that templates only print fields. The arithmetic they
-drive is defined in rnnq/sim/kernels.py (from rnnq/numerics) and mirrored by the C kernels.
+templates/c/runtime/rnnq_kernels.h, so that templates only print fields (the LSTM's and GRU's
+C structs end with ``rowk``, which the C backend derives: rnnq.backends.c.layouts). The
+arithmetic they drive is defined in rnnq/sim/kernels.py (from rnnq/numerics) and mirrored by
+the C kernels.
 """
 
 from __future__ import annotations

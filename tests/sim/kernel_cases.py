@@ -351,6 +351,7 @@ class CLstmParams(ctypes.Structure):
         ("p_shift", _P),
         ("state_bits", _I32),
         ("requant_hi", _I32),
+        ("rowk", _P),  # not in the dataclass: the backend's (to_c's extra)
     ]
 
 
@@ -378,6 +379,7 @@ class CGruParams(ctypes.Structure):
         ("clip", _I32),
         ("state_bits", _I32),
         ("requant_hi", _I32),
+        ("rowk", _P),  # not in the dataclass: the backend's (to_c's extra)
     ]
 
 
@@ -469,15 +471,24 @@ _ARRAY_DTYPES = {
 BINARY_OPS = {"add": 0, "mul": 1}  # RNNQ_BINARY_ADD, RNNQ_BINARY_MUL
 
 
-def to_c(p, struct_type: type[ctypes.Structure]) -> ctypes.Structure:
-    """Fill a ctypes struct from a params dataclass, field by field (names must match).
+#: C struct fields that no params dataclass has (the backend emits them; to_c's extra)
+EMITTED_ONLY = {"CLstmParams": ("rowk",), "CGruParams": ("rowk",)}
+
+
+def to_c(p, struct_type: type[ctypes.Structure], extra: dict | None = None) -> ctypes.Structure:
+    """Fill a ctypes struct from a params dataclass, field by field (names must match), and the
+    fields of EMITTED_ONLY from extra (name -> int32 array; absent: NULL).
 
     The numpy buffers are attached to the struct (`_keep`) so they outlive it. Empty arrays
     (e.g. LSTM peepholes when there are none) become NULL pointers, as in the generated C.
     """
     values, keep = {}, []
+    extra = extra or {}
     for name, ctype in struct_type._fields_:
-        v = getattr(p, name)
+        if name in EMITTED_ONLY.get(struct_type.__name__, ()):
+            v = extra.get(name, np.zeros(0, np.int32))
+        else:
+            v = getattr(p, name)
         if ctype is _P:
             dt = _ARRAY_DTYPES.get(name, np.int32)
             if name == "h0" and getattr(p, "state_bits", 8) == 16:

@@ -33,7 +33,7 @@ from itertools import pairwise
 
 import numpy as np
 
-from rnnq.ir.params import GruParams, LstmParams, hi_path
+from rnnq.ir.params import HI_SHIFT_MIN, GruParams, LstmParams, hi_path
 
 
 def dsp_interleave(w: np.ndarray) -> np.ndarray:
@@ -164,6 +164,39 @@ def unit_major(params):
     order = np.arange(gates * h).reshape(gates, h).T.ravel()  # new G j + g = old g H + j
     return dataclasses.replace(params, **{f: np.asarray(getattr(params, f))[order]
                                           for f in _ROW_FIELDS})
+
+
+#: the per-row requantisation fields whose values the unit-major steps read from `rowk` instead
+ROWK_FIELDS = ("bias_x", "mult_x", "shift_x", "bias_h", "mult_h", "shift_h")
+#: int32 words of `rowk` per gate row (RNNQ_ROWK_WORDS in rnnq_kernels.c)
+ROWK_WORDS = 6
+
+
+def row_constants(params) -> np.ndarray:
+    """The `rowk` array of the unit-major steps (rnnq_kernels.h), int32 [rows, ROWK_WORDS], from
+    params in the row order they are emitted in (unit_major): per row bias_x, mult_x,
+    shift_x - 33, bias_h, mult_h, shift_h - 33 (the steps' rnnq_requant_hi1 takes the shift
+    minus HI_SHIFT_MIN). Requires the branch-free path's shifts (HI_SHIFT_MIN .. 62) and
+    multipliers in [0, 2^31)."""
+    words = []
+    for side in ("x", "h"):
+        b, m, s = (np.asarray(getattr(params, f"{f}_{side}"), np.int64)
+                   for f in ("bias", "mult", "shift"))
+        if s.size and (s.min() < HI_SHIFT_MIN or s.max() > 62):
+            raise ValueError(f"rowk: shift_{side} outside [{HI_SHIFT_MIN}, 62]")
+        if m.size and (m.min() < 0 or m.max() >= 2**31):
+            raise ValueError(f"rowk: mult_{side} outside [0, 2^31)")
+        words += [b.astype(np.int32), m.astype(np.int32), (s - HI_SHIFT_MIN).astype(np.int32)]
+    return np.stack(words, axis=1)
+
+
+def fused_emitted(params):
+    """(params, rowk) as a layer on the unit-major step is emitted: unit_major(params) with the
+    ROWK_FIELDS arrays empty (NULL in C: the _fused steps do not read them) and its rowk
+    (row_constants). The params are for emission only (the simulator takes the original)."""
+    um = unit_major(params)
+    empty = np.zeros(0, np.int32)
+    return dataclasses.replace(um, **dict.fromkeys(ROWK_FIELDS, empty)), row_constants(um)
 
 
 def matvec_blocks(kind: str, params) -> dict[str, list[int]]:

@@ -22,7 +22,7 @@ import numpy as np
 
 from rnnq.backends.c.arena import ALIGN, Arena
 from rnnq.backends.c.layouts import fused as has_fused
-from rnnq.backends.c.layouts import matvec_layout, unit_major
+from rnnq.backends.c.layouts import fused_emitted, matvec_layout
 from rnnq.backends.c.scratch import scratch_bytes
 from rnnq.ir import Graph, Node
 from rnnq.ir.ops import INT_RECURRENT, STATEFUL, VIEWS
@@ -101,10 +101,11 @@ def state_c_names(names: list[str]) -> dict[str, str]:
 
 
 def _params_struct(plan: Plan, kind: str, cname: str, params, matvec: str = "ref",
-                   blocks: str | None = None) -> str:
+                   blocks: str | None = None, extra: dict | None = None) -> str:
     """Emit one kernel params struct (and its arrays) field for field from the dataclass; the
     matvec weight arrays in the layout the target's matvec variant reads (layouts.py), in the
-    row blocks the kernel multiplies (matvec_blocks(blocks), by default those of `kind`)."""
+    row blocks the kernel multiplies (matvec_blocks(blocks), by default those of `kind`);
+    then the C struct's fields that no dataclass has (extra: name -> array, or None: NULL)."""
     items = []
     for f in fields(params):
         v = getattr(params, f.name)
@@ -122,6 +123,13 @@ def _params_struct(plan: Plan, kind: str, cname: str, params, matvec: str = "ref
             items.append((f.name, f"RNNQ_BINARY_{v.upper()}"))
         else:
             items.append((f.name, str(int(v))))
+    for name, v in (extra or {}).items():
+        if v is None or v.size == 0:
+            items.append((name, "NULL"))
+        else:
+            arr = Array(_CTYPE[v.dtype], f"{cname}_{name}", v)
+            plan.arrays.append(arr)
+            items.append((name, arr.name))
     plan.structs.append(Struct(f"rnnq_{kind}_params", cname, items))
     return cname
 
@@ -218,10 +226,13 @@ class _Emitter:
         batch = x.size // prm.input_size
         # the unit-major step where the target asks for it (kernels.recurrent) and one exists
         fused = self.recurrent == "fused" and has_fused(prm)
-        if fused:
-            _params_struct(self.p, kind, cid, unit_major(prm), self.matvec, f"{kind}_fused")
+        if fused:  # the row constants interleaved in rowk, the separate arrays NULL
+            emitted, rowk = fused_emitted(prm)
+            _params_struct(self.p, kind, cid, emitted, self.matvec, f"{kind}_fused",
+                           {"rowk": rowk})
         else:
-            _params_struct(self.p, kind, cid, prm, self.matvec)
+            _params_struct(self.p, kind, cid, prm, self.matvec,
+                           extra={"rowk": None} if kind in ("lstm", "gru") else None)
         h16 = getattr(prm, "state_bits", 8) == 16
         hw = 2 if h16 else 1  # bytes per h value
         h = self.state("int16_t" if h16 else "int8_t", f"{cid}_h", batch * hsz)

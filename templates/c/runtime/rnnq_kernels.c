@@ -529,11 +529,57 @@ static inline int32_t rnnq_requant_hi1(int32_t a, int32_t m, int32_t s1)
     return t - (t >> 1);
 }
 
+/* The unit-major steps' constants of a gate row (rowk, rnnq_kernels.h): per product (w.x, then
+ * rw.h) RNNQ_ROWK_WORDS / 2 words, bias, mult and shift - 33, so that a row's six constants are
+ * read through one pointer. rnnq_rowk_requant(q, a) is rnnq_requant_hi1(bias + a, mult,
+ * shift - 33) (rnnq_requant_hi(bias + a, mult, shift)) for the constants at *q, and advances *q
+ * past them. On Thumb-2 (GCC, clang): one LDM of the three words, ADD, SMULL, ASR and SUB
+ * (LDM fills its list in ascending register order: the words go to r8-r10, fixed, as in
+ * rnnq_matvec_arm_dsp.c); ASR takes the shift from its register's low byte, shift - 33 < 32. */
+#define RNNQ_ROWK_WORDS 6
+#if defined(__GNUC__) && defined(__thumb2__)
+static inline RNNQ_ALWAYS_INLINE int32_t rnnq_rowk_requant(const int32_t **q, int32_t a)
+{
+    const int32_t *at = *q;
+    register int32_t b __asm__("r8");
+    register int32_t m __asm__("r9");
+    register int32_t k __asm__("r10");
+    int32_t t;
+    int32_t v;
+    __asm__("ldm %[at]!, {%[b], %[m], %[k]}\n\t"
+            "add %[t], %[a], %[b]\n\t"
+            "smull %[b], %[t], %[t], %[m]\n\t"
+            "asr %[t], %[t], %[k]\n\t"
+            "sub %[v], %[t], %[t], asr #1"
+            : [at] "+r"(at), [b] "=&r"(b), [m] "=&r"(m), [k] "=&r"(k), [t] "=&r"(t),
+              [v] "=r"(v)
+            : [a] "r"(a), "m"(*(const int32_t(*)[RNNQ_ROWK_WORDS / 2])(const void *)*q));
+    *q = at;
+    return v;
+}
+#else
+static inline int32_t rnnq_rowk_requant(const int32_t **q, int32_t a)
+{
+    const int32_t *at = *q;
+    *q = at + RNNQ_ROWK_WORDS / 2;
+    return rnnq_requant_hi1(at[0] + a, at[1], at[2]);
+}
+#endif
+
 /* A gate pre-activation clamped as rnnq_gate_range's range does: to the int16 range (SSAT,
  * where the core has it) when clipped is 0, else to [-clip, clip] (0 < clip < 32768). */
 static inline int32_t rnnq_fused_clamp(int32_t v, int clipped, int32_t clip)
 {
     return clipped ? rnnq_clamp32(v, -clip, clip) : RNNQ_SSAT(v, 16);
+}
+
+/* A gate row's pre-activation, clamped, from its products ax (w.x) and ah (rw.h) and its
+ * constants at *q (advanced past them): rnnq_requant_hi_gate's integers. */
+static inline RNNQ_ALWAYS_INLINE int32_t rnnq_fused_gate(const int32_t **q, int32_t ax,
+                                                         int32_t ah, int clipped, int32_t clip)
+{
+    const int32_t gx = rnnq_rowk_requant(q, ax);
+    return rnnq_fused_clamp(gx + rnnq_rowk_requant(q, ah), clipped, clip);
 }
 
 /* one * table[k] + f * (table[k + 1] - table[k]) = table[k] (one - f) + table[k + 1] f for
@@ -616,11 +662,11 @@ static inline int32_t rnnq_add_sat32_fused(int32_t a, int32_t b)
 #endif
 }
 
-/* The unit-major step (rnnq_lstm_step_*_fused): the rows of w, rw and of the per-row arrays in
- * the order (i_0, o_0, f_0, c_0, i_1, ...), so that RNNQ_FUSED_UNITS units are 4 U contiguous
- * rows, whose products are computed and used at once. x and the old h are packed once
- * (rnnq_matvec_pack_*), so the new h goes straight into h. Scratch: two int32 [4U] sums and the
- * two packed vectors. */
+/* The unit-major step (rnnq_lstm_step_*_fused): the rows of w, rw and rowk in the order
+ * (i_0, o_0, f_0, c_0, i_1, ...), so that RNNQ_FUSED_UNITS units are 4 U contiguous rows, whose
+ * products are computed and used at once; the row constants come from rowk alone (bias_x ..
+ * shift_h are not read). x and the old h are packed once (rnnq_matvec_pack_*), so the new h
+ * goes straight into h. Scratch: two int32 [4U] sums and the two packed vectors. */
 
 int32_t rnnq_lstm_fused_scratch_size(const rnnq_lstm_params *p)
 {
@@ -641,40 +687,30 @@ typedef struct {
 } rnnq_lstm_fused_k;
 
 /* The blocks of a step after the packing: per block the products (acc: w.x in [0, 4U), rw.h in
- * [4U, 8U)), then (1) the block's gate pre-activations in place of w.x, (2) its units. The row
- * arrays, c and h advance block after block. h16_state (0 or 1) and clipped are constants where
- * this is inlined, so that each clamp is one SSAT on cores with it. The same integers as
- * rnnq_requant_hi_gate and rnnq_lstm_unit_hi. */
+ * [4U, 8U)), then its units, each from its four gate rows' products and constants (rowk, read
+ * once in order: q, c and h advance block after block). h16_state (0 or 1) and clipped are
+ * constants where this is inlined, so that each clamp is one SSAT on cores with it. The same
+ * integers as rnnq_requant_hi_gate and rnnq_lstm_unit_hi. */
 static inline RNNQ_ALWAYS_INLINE void rnnq_lstm_fused_blocks(
     const rnnq_lstm_params *p, const rnnq_lstm_fused_k *k, int x_s8, const int16_t *xp,
     const int16_t *hp, int32_t *c, int8_t *h8, int16_t *h16, int h16_state, int32_t *acc,
     int clipped, int32_t clip)
 {
     const int32_t n_hid = p->hidden_size;
-    const int32_t *bx = p->bias_x;
-    const int32_t *mx = p->mult_x;
-    const int32_t *sx = p->shift_x;
-    const int32_t *bh = p->bias_h;
-    const int32_t *mh = p->mult_h;
-    const int32_t *sh = p->shift_h;
+    const int32_t *q = p->rowk;
     int32_t j0;
     for (j0 = 0; j0 < n_hid; j0 += RNNQ_FUSED_UNITS) {
         const int32_t units = rnnq_fused_block(p->w, p->rw, 4, j0, p->input_size, n_hid, xp,
                                                x_s8, hp, !h16_state, acc,
                                                acc + 4 * RNNQ_FUSED_UNITS);
-        int32_t *const g_end = acc + 4 * units;
-        int32_t *g;
-        for (g = acc; g != g_end; ++g) {
-            const int32_t ax = rnnq_requant_hi1(*bx++ + g[0], *mx++, *sx++ - RNNQ_HI_SHIFT_MIN);
-            const int32_t ah = rnnq_requant_hi1(*bh++ + g[4 * RNNQ_FUSED_UNITS], *mh++,
-                                                *sh++ - RNNQ_HI_SHIFT_MIN);
-            *g = rnnq_fused_clamp(ax + ah, clipped, clip);
-        }
+        const int32_t *const g_end = acc + 4 * units;
+        const int32_t *g;
         for (g = acc; g != g_end; g += 4) {
-            const int32_t i_t = rnnq_sigmoid_gate(g[0]);
-            const int32_t o_t = rnnq_sigmoid_gate(g[1]);
-            const int32_t f_t = rnnq_sigmoid_gate(g[2]);
-            const int32_t cc = rnnq_tanh_gate(g[3]);
+            const int32_t *gh = g + 4 * RNNQ_FUSED_UNITS;
+            const int32_t i_t = rnnq_sigmoid_gate(rnnq_fused_gate(&q, g[0], gh[0], clipped, clip));
+            const int32_t o_t = rnnq_sigmoid_gate(rnnq_fused_gate(&q, g[1], gh[1], clipped, clip));
+            const int32_t f_t = rnnq_sigmoid_gate(rnnq_fused_gate(&q, g[2], gh[2], clipped, clip));
+            const int32_t cc = rnnq_tanh_gate(rnnq_fused_gate(&q, g[3], gh[3], clipped, clip));
             const int32_t c_new = rnnq_add_sat32_fused(rnnq_mul_q15_fused(f_t, *c),
                                                        (i_t * cc + k->ic_half) >> k->ic_shift);
             const int32_t v = rnnq_requant_hi1(
@@ -1046,8 +1082,9 @@ void rnnq_gru_step_x16_h16_hi(const rnnq_gru_params *p, const int16_t *x, int16_
     rnnq_gru_step(p, NULL, x, NULL, h, scratch, rnnq_gru_rest_hi);
 }
 
-/* The unit-major GRU step (rnnq_gru_step_*_fused, linear_before_reset 1): rows in the order
- * (z_0, r_0, n_0, z_1, ...), RNNQ_FUSED_UNITS units (3 U rows) at a time, as the LSTM's.
+/* The unit-major GRU step (rnnq_gru_step_*_fused, linear_before_reset 1): rows of w, rw and rowk
+ * in the order (z_0, r_0, n_0, z_1, ...), RNNQ_FUSED_UNITS units (3 U rows) at a time, as the
+ * LSTM's.
  * Unit j reads its old h[j] before it writes the new one; the products read the packed copy. */
 
 int32_t rnnq_gru_fused_scratch_size(const rnnq_gru_params *p)
@@ -1064,41 +1101,33 @@ typedef struct {
 } rnnq_gru_fused_k;
 
 /* The blocks of a step after the packing (as rnnq_lstm_fused_blocks; acc: w.x in [0, 3U),
- * rw.h in [3U, 6U)): (1) every row's two requantised products in place of the products, (2)
- * the units. The same integers as rnnq_gru_rest_hi's gates, rnnq_gru_cand_lbr_hi and
- * rnnq_gru_unit_hi. */
+ * rw.h in [3U, 6U)): per block the products, then its units, each from its three rows'
+ * products and constants. The same integers as rnnq_gru_rest_hi's gates, rnnq_gru_cand_lbr_hi
+ * and rnnq_gru_unit_hi. */
 static inline RNNQ_ALWAYS_INLINE void rnnq_gru_fused_blocks(
     const rnnq_gru_params *p, const rnnq_gru_fused_k *k, int x_s8, const int16_t *xp,
     const int16_t *hp, int8_t *h8, int16_t *h16, int h16_state, int32_t *acc, int clipped,
     int32_t clip)
 {
     const int32_t n_hid = p->hidden_size;
-    const int32_t *bx = p->bias_x;
-    const int32_t *mx = p->mult_x;
-    const int32_t *sx = p->shift_x;
-    const int32_t *bh = p->bias_h;
-    const int32_t *mh = p->mult_h;
-    const int32_t *sh = p->shift_h;
+    const int32_t *q = p->rowk;
     int32_t j0;
     for (j0 = 0; j0 < n_hid; j0 += RNNQ_FUSED_UNITS) {
         const int32_t units = rnnq_fused_block(p->w, p->rw, 3, j0, p->input_size, n_hid, xp,
                                                x_s8, hp, !h16_state, acc,
                                                acc + 3 * RNNQ_FUSED_UNITS);
-        int32_t *const g_end = acc + 3 * units;
-        int32_t *g;
-        for (g = acc; g != g_end; ++g) {
-            g[0] = rnnq_requant_hi1(*bx++ + g[0], *mx++, *sx++ - RNNQ_HI_SHIFT_MIN);
-            g[3 * RNNQ_FUSED_UNITS] = rnnq_requant_hi1(*bh++ + g[3 * RNNQ_FUSED_UNITS], *mh++,
-                                                       *sh++ - RNNQ_HI_SHIFT_MIN);
-        }
+        const int32_t *const g_end = acc + 3 * units;
+        const int32_t *g;
         for (g = acc; g != g_end; g += 3) {
             const int32_t *gh = g + 3 * RNNQ_FUSED_UNITS;
-            const int32_t z_t = rnnq_sigmoid_gate(rnnq_fused_clamp(g[0] + gh[0], clipped, clip));
-            const int32_t r_t = rnnq_sigmoid_gate(rnnq_fused_clamp(g[1] + gh[1], clipped, clip));
+            const int32_t z_t = rnnq_sigmoid_gate(rnnq_fused_gate(&q, g[0], gh[0], clipped, clip));
+            const int32_t r_t = rnnq_sigmoid_gate(rnnq_fused_gate(&q, g[1], gh[1], clipped, clip));
             /* The candidate: tanh of clamp(a_x + r * sat16(a_h) / 2^15). */
+            const int32_t nx = rnnq_rowk_requant(&q, g[2]);
+            const int32_t nh = rnnq_rowk_requant(&q, gh[2]);
             const int32_t n_t = rnnq_tanh_gate(rnnq_fused_clamp(
-                g[2] + ((r_t * RNNQ_SSAT(gh[2], 16) + (1 << (RNNQ_ACT_FRAC_BITS - 1))) >>
-                        RNNQ_ACT_FRAC_BITS),
+                nx + ((r_t * RNNQ_SSAT(nh, 16) + (1 << (RNNQ_ACT_FRAC_BITS - 1))) >>
+                      RNNQ_ACT_FRAC_BITS),
                 clipped, clip));
             /* The new state from the centred old one (out_zp is 0 with an int16 state). */
             const int32_t zn = rnnq_requant_hi1((32768 - z_t) * n_t, k->out_mult, k->out_s1);

@@ -3,8 +3,9 @@
  *
  * Each params struct maps field for field onto the Python dataclass of the same name in
  * rnnq/ir/params.py (rnnq_lstm_params <-> LstmParams, ...), whose docstring defines the
- * arithmetic; rnnq/sim/kernels.py is the bit-exact reference these functions are tested
- * against. Arrays are row-major; no heap, no globals, integer only.
+ * arithmetic, then has the fields the compiler derives at emission (rowk of the LSTM and GRU);
+ * rnnq/sim/kernels.py is the bit-exact reference these functions are tested against. Arrays
+ * are row-major; no heap, no globals, integer only.
  *
  * The dot products of the LSTM, GRU, RNN and dense kernels are rnnq_matvec_* calls
  * (rnnq_matvec.h); a build links exactly one of rnnq_matvec_ref.c, rnnq_matvec_arm_dsp.c,
@@ -74,6 +75,8 @@ typedef struct {
                             * h0 int16 (rnnq_lstm_step_s8_h16 / _x16_h16) */
     int32_t requant_hi;    /* 1: every shift_x, shift_h and out_shift >= 33 (derived offline;
                             * the kernel's branch-free path, same integers) */
+    const int32_t *rowk;   /* [4H][6] the gate rows' constants of the _fused entry points
+                            * (derived offline, see there); NULL for the others */
 } rnnq_lstm_params;
 
 /* Values of the gate_act fields. */
@@ -105,6 +108,7 @@ typedef struct {
     int32_t state_bits;          /* 8: h int8 (rnnq_gru_step_s8 / _x16); 16: h int16, out_zp 0
                                     (rnnq_gru_step_s8_h16 / _x16_h16) */
     int32_t requant_hi;          /* as in rnnq_lstm_params */
+    const int32_t *rowk;         /* [3H][6] as in rnnq_lstm_params */
 } rnnq_gru_params;
 
 /* Values of rnnq_rnn_params.act. */
@@ -240,12 +244,16 @@ void rnnq_lstm_step_x16_h16_hi(const rnnq_lstm_params *p, const int16_t *x, int1
                                int32_t *c, int16_t *scratch);
 
 /* The unit-major entry points: the same steps as the _hi ones (the same preconditions), with
- * the rows of w, rw, bias_x, mult_x, shift_x, bias_h, mult_h and shift_h ordered unit by unit,
- * (i_0, o_0, f_0, c_0, i_1, ...), instead of gate by gate (rnnq.backends.c.layouts.unit_major;
- * a matvec variant's weight layout applies to each block of 4 * 8 rows on its own). Their
- * scratch, rnnq_lstm_fused_scratch_size(p) bytes, does not grow with 4H int32: 256 bytes and
- * the packed x and h (RNNQ_MATVEC_XBUF_BYTES(I) + RNNQ_MATVEC_XBUF_BYTES(H)). The compiler calls them on targets with
- * kernels.recurrent = "fused" (the Cortex-M ones), where RAM counts more than vector width. */
+ * the rows of w and rw ordered unit by unit, (i_0, o_0, f_0, c_0, i_1, ...), instead of gate by
+ * gate (rnnq.backends.c.layouts.unit_major; a matvec variant's weight layout applies to each
+ * block of 4 * 8 rows on its own), and the gate rows' constants in rowk (required), in that
+ * row order: per row r six words, bias_x[r], mult_x[r], shift_x[r] - 33, bias_h[r], mult_h[r],
+ * shift_h[r] - 33 (rnnq.backends.c.layouts.row_constants). bias_x, mult_x, shift_x, bias_h,
+ * mult_h and shift_h are not read (the compiler emits them NULL). Their scratch,
+ * rnnq_lstm_fused_scratch_size(p) bytes, does not grow with 4H int32: 256 bytes and the packed
+ * x and h (RNNQ_MATVEC_XBUF_BYTES(I) + RNNQ_MATVEC_XBUF_BYTES(H)). The compiler calls them on
+ * targets with kernels.recurrent = "fused" (the Cortex-M ones), where RAM counts more than
+ * vector width. */
 int32_t rnnq_lstm_fused_scratch_size(const rnnq_lstm_params *p);
 void rnnq_lstm_step_s8_fused(const rnnq_lstm_params *p, const int8_t *x, int8_t *h, int32_t *c,
                              int16_t *scratch);
@@ -283,7 +291,8 @@ void rnnq_gru_step_x16_h16_hi(const rnnq_gru_params *p, const int16_t *x, int16_
                               int16_t *scratch);
 
 /* The unit-major GRU entry points, as the LSTM's (rnnq_lstm_step_*_fused): the _hi steps'
- * preconditions and linear_before_reset 1, rows ordered (z_0, r_0, n_0, z_1, ...); scratch
+ * preconditions and linear_before_reset 1, rows of w, rw and rowk ordered (z_0, r_0, n_0,
+ * z_1, ...), rowk required (bias_x .. shift_h not read); scratch
  * rnnq_gru_fused_scratch_size(p) bytes: 192 and the packed x and h. */
 int32_t rnnq_gru_fused_scratch_size(const rnnq_gru_params *p);
 void rnnq_gru_step_s8_fused(const rnnq_gru_params *p, const int8_t *x, int8_t *h,

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rnnq.backends.c.layouts import unit_major
+from rnnq.backends.c.layouts import fused_emitted
 from rnnq.backends.c.scratch import scratch_bytes
 
 _TESTS = str(Path(__file__).resolve().parents[2])
@@ -42,6 +42,16 @@ def _scratch(nbytes: int) -> np.ndarray:
     buf = np.zeros(-(-nbytes // 4), dtype=np.int32)
     assert buf.ctypes.data % 4 == 0
     return buf
+
+
+def _emitted(p, fused: bool, ctype) -> tuple:
+    """to_c's arguments for p as the C backend emits it: p itself or, for the unit-major
+    steps, reordered with the separate row arrays NULL and the row constants in rowk
+    (layouts.fused_emitted)."""
+    if not fused:
+        return p, ctype
+    emitted, rowk = fused_emitted(p)
+    return emitted, ctype, {"rowk": rowk}
 
 
 _P = ctypes.c_void_p
@@ -102,7 +112,7 @@ class KernelsLib:
         """int8 x through rnnq_lstm_step_s8, int16 x through rnnq_lstm_step_x16; hi: their
         _hi entry points, fused: their _fused ones with p in unit-major order (params on the
         branch-free path only)."""
-        cp = to_c(unit_major(p) if fused else p, CLstmParams)
+        cp = to_c(*_emitted(p, fused, CLstmParams))
         x = _x(x)
         *lead, T, _ = x.shape
         B = int(np.prod(lead, dtype=np.int64))
@@ -143,7 +153,7 @@ class KernelsLib:
         """GRU / RNN sequence through shim_<kind>_sequence; h0: None (p.h0) or [..., H];
         int16 x through the _x16 step; hi: the _hi entry points; fused: the GRU's _fused ones,
         p in unit-major order."""
-        cp = to_c(unit_major(p) if fused else p, ctype)
+        cp = to_c(*_emitted(p, fused, ctype))
         x = _x(x)
         *lead, T, _ = x.shape
         B = int(np.prod(lead, dtype=np.int64))

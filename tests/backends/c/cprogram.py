@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from rnnq.backends.c.layouts import fused as has_fused
-from rnnq.backends.c.layouts import matvec_layout, unit_major
+from rnnq.backends.c.layouts import fused_emitted, matvec_layout
 from rnnq.backends.c.scratch import scratch_bytes
 from rnnq.ir.params import hi_path
 from rnnq.sim import kernels as sim
@@ -170,10 +170,13 @@ def struct(prog: CProgram, ctype: str, fields: dict[str, str]) -> str:
     return name
 
 
-def fields(prog: CProgram, p, arrays: dict, blocks: str | None = None) -> dict[str, str]:
+def fields(prog: CProgram, p, arrays: dict, blocks: str | None = None,
+           extra: dict | None = None) -> dict[str, str]:
     """Struct initialisers: arrays (name -> C dtype) as const arrays, NULL when empty; the
     remaining dataclass fields as integer literals. blocks: the matvec row blocks of the
-    weights (layouts.matvec_blocks), by default those of p's kernel."""
+    weights (layouts.matvec_blocks), by default those of p's kernel. extra: the C struct's
+    fields no dataclass has (name -> int32 array, or None: NULL), as the backend emits them
+    (an LSTM's or GRU's rowk)."""
     f = {}
     kind = blocks or _KIND.get(type(p).__name__, "")
     for k, v in vars(p).items():
@@ -186,7 +189,21 @@ def fields(prog: CProgram, p, arrays: dict, blocks: str | None = None) -> dict[s
             f[k] = f"RNNQ_BINARY_{v.upper()}"
         else:
             f[k] = lit(int(v))
+    for k, v in (extra or {}).items():
+        f[k] = "NULL" if v is None or not np.asarray(v).size else prog.array(v, np.int32)
     return f
+
+
+def recurrent_fields(prog: CProgram, p, arrays: dict, fused: bool) -> dict[str, str]:
+    """An LSTM's or GRU's struct initialisers as the C backend emits them: on the unit-major
+    step (fused) p reordered, the row constants interleaved in rowk and the separate arrays
+    NULL (layouts.fused_emitted), the weights in the variant's layout per block of units;
+    otherwise p as it is, rowk NULL."""
+    kind = _KIND[type(p).__name__]
+    if fused:
+        emitted, rowk = fused_emitted(p)
+        return fields(prog, emitted, arrays, f"{kind}_fused", {"rowk": rowk})
+    return fields(prog, p, arrays, extra={"rowk": None})
 
 
 _KIND = {"LstmParams": "lstm", "GruParams": "gru", "RnnParams": "rnn", "DenseParams": "dense"}
@@ -216,9 +233,7 @@ def _add_lstm(prog: CProgram, p, x: np.ndarray, fused: bool) -> None:
     wide = p.state_bits == 16  # an int16 h: the _h16 steps
     ht, hw = (np.int16, 2) if wide else (np.int8, 1)
     arrays = {**LSTM_ARRAYS, "h0": ht}
-    ps = struct(prog, "rnnq_lstm_params",
-                fields(prog, unit_major(p), arrays, "lstm_fused") if fused
-                else fields(prog, p, arrays))
+    ps = struct(prog, "rnnq_lstm_params", recurrent_fields(prog, p, arrays, fused))
     step, xt = _step_of(x)
     step += ("_h16" if wide else "") + ("_fused" if fused else "_hi" if hi_path(p) else "")
     xs, yw, cw = prog.array(x, xt), prog.array(y, ht), prog.array(c, np.int32)
@@ -258,7 +273,7 @@ def _add_h_rnn(prog: CProgram, kind: str, p, x: np.ndarray, fused: bool) -> None
     ht, hw = (np.int16, 2) if wide else (np.int8, 1)
     arrays = {**ROW_ARRAYS, "h0": ht}
     ps = struct(prog, f"rnnq_{kind}_params",
-                fields(prog, unit_major(p), arrays, f"{kind}_fused") if fused
+                recurrent_fields(prog, p, arrays, fused) if kind == "gru"
                 else fields(prog, p, arrays))
     step, xt = _step_of(x)
     step += ("_h16" if wide else "") + ("_fused" if fused else "_hi" if hi_path(p) else "")

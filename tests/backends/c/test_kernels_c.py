@@ -28,6 +28,7 @@ from rnnq.ir.params import (
 )
 from rnnq.sim import kernels as sim
 from tests.sim.kernel_cases import (
+    EMITTED_ONLY,
     LSTM_OPTIONS,
     RNN_ACTS,
     CBinaryParams,
@@ -417,7 +418,9 @@ def _c_struct_fields(struct: str) -> list[str]:
     ],
 )
 def test_structs_mirror_params_field_for_field(cls, struct, ctype):
-    names = [f.name for f in dataclasses.fields(cls)]
+    """Then the fields the backend derives at emission (an LSTM's and GRU's rowk: plan.py,
+    layouts.fused_emitted), last."""
+    names = [f.name for f in dataclasses.fields(cls)] + list(EMITTED_ONLY.get(ctype.__name__, ()))
     assert _c_struct_fields(struct) == names
     assert [n for n, _ in ctype._fields_] == names
 

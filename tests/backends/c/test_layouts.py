@@ -5,13 +5,21 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from rnnq import numerics as nq
 from rnnq.backends.c.layouts import (
+    ROWK_FIELDS,
+    ROWK_WORDS,
     dsp_deinterleave,
     dsp_interleave,
+    fused,
+    fused_emitted,
     interleave_blocks,
     matvec_blocks,
     matvec_layout,
+    row_constants,
+    unit_major,
 )
+from tests.sim.kernel_cases import random_gru, random_lstm
 
 SHAPES = [(r, c) for r in (0, 1, 2, 3, 4, 5, 7, 8, 9, 13) for c in (0, 1, 2, 3, 4, 5, 6, 7, 9, 17)]
 
@@ -138,3 +146,39 @@ def test_wide_blocks_laid_out_on_their_own():
     assert flat.dtype == np.int32 and flat.size == 80 * 4
     for a, b in ((0, 32), (32, 64), (64, 80)):
         assert np.array_equal(flat[a * 4:b * 4], wide_pairs(w[a:b]))
+
+
+def _rowk_requant(words: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """The C step's rnnq_rowk_requant on one product's rowk words (bias, mult, shift - 33), as
+    rnnq_requant_hi1 computes it (arithmetic shifts)."""
+    b, m, s1 = (np.int64(v) for v in words)
+    t = (((b + a) * m) >> 32) >> s1
+    return t - (t >> 1)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_row_constants_are_the_row_arrays_unit_major(kind):
+    """rowk (layouts.row_constants of the unit-major params): a row's six words, in the
+    emitted row order; with them the step's arithmetic gives nq.requant's integers, for
+    accumulators up to the int32 ends; fused_emitted leaves the separate arrays empty."""
+    H = 11
+    make = (lambda s: random_lstm(np.random.default_rng(s), 5, H, 12)) if kind == "lstm" else (
+        lambda s: random_gru(np.random.default_rng(s), 5, H, 1))
+    p = next(q for q in map(make, range(300)) if fused(q))
+    um = unit_major(p)
+    rowk = row_constants(um)
+    assert rowk.dtype == np.int32 and rowk.shape == (np.asarray(p.bias_x).size, ROWK_WORDS)
+    emitted, again = fused_emitted(p)
+    assert np.array_equal(again, rowk)
+    assert all(np.asarray(getattr(emitted, f)).size == 0 for f in ROWK_FIELDS)
+    assert np.array_equal(emitted.w, um.w) and emitted.requant_hi == 1
+    rng = np.random.default_rng(0)
+    for r in range(rowk.shape[0]):
+        for side, words in (("x", rowk[r, :3]), ("h", rowk[r, 3:])):
+            bias = int(np.asarray(getattr(um, f"bias_{side}"))[r])
+            mult = int(np.asarray(getattr(um, f"mult_{side}"))[r])
+            shift = int(np.asarray(getattr(um, f"shift_{side}"))[r])
+            lo, hi = -(2**31) - min(bias, 0), 2**31 - 1 - max(bias, 0)  # bias + a in int32
+            a = np.concatenate([[lo, hi, 0, -1, 1], rng.integers(lo, hi + 1, 200)])
+            want = nq.requant(bias + a, mult, shift)
+            assert np.array_equal(_rowk_requant(words, a.astype(np.int64)), want)
