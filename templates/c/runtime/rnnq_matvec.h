@@ -92,14 +92,48 @@ static inline void rnnq_matvec_widen(const int8_t *x, int16_t *xbuf, int32_t col
     }
 }
 
-/* rnnq_matvec_rows of the variants with one byte per weight: every variant source defines
- * RNNQ_MATVEC_SOURCE, and arm_dsp_w16 also RNNQ_MATVEC_WIDE. */
-#if defined(RNNQ_MATVEC_SOURCE) && !defined(RNNQ_MATVEC_WIDE)
+/* Definitions every variant shares: only variant sources define RNNQ_MATVEC_SOURCE (before
+ * including this header); arm_dsp_w16 also RNNQ_MATVEC_WIDE, whose rnnq_matvec_rows is its
+ * own. */
+#ifdef RNNQ_MATVEC_SOURCE
+int32_t rnnq_matvec_xbuf_size(int32_t cols)
+{
+    return RNNQ_MATVEC_XBUF_BYTES(cols);
+}
+
+#ifndef RNNQ_MATVEC_WIDE
 const int8_t *rnnq_matvec_rows(const int8_t *w, int32_t row, int32_t cols)
 {
     return w + (size_t)row * (size_t)cols;
 }
 #endif
+#endif /* RNNQ_MATVEC_SOURCE */
+
+/* The products of the variants whose x is packed into their own lanes, the same for an int8
+ * and an int16 x (arm_dsp's DSP path, arm_dsp_w16): rnnq_matvec_s8 and _s8_s16 are the pack
+ * and then rnnq_matvec_packed_s16, which _packed_s8 is too. Only those variant sources define
+ * RNNQ_MATVEC_PACKED_API (they define the pack functions and rnnq_matvec_packed_s16). */
+#ifdef RNNQ_MATVEC_PACKED_API
+void rnnq_matvec_packed_s8(const int8_t *w, const int16_t *xbuf, int32_t rows, int32_t cols,
+                           int32_t *out)
+{
+    rnnq_matvec_packed_s16(w, xbuf, rows, cols, out);
+}
+
+void rnnq_matvec_s8(const int8_t *w, const int8_t *x, int32_t rows, int32_t cols, int32_t *out,
+                    int16_t *xbuf)
+{
+    rnnq_matvec_pack_s8(x, cols, xbuf);
+    rnnq_matvec_packed_s16(w, xbuf, rows, cols, out);
+}
+
+void rnnq_matvec_s8_s16(const int8_t *w, const int16_t *x, int32_t rows, int32_t cols,
+                        int32_t *out, int16_t *xbuf)
+{
+    rnnq_matvec_pack_s16(x, cols, xbuf);
+    rnnq_matvec_packed_s16(w, xbuf, rows, cols, out);
+}
+#endif /* RNNQ_MATVEC_PACKED_API */
 
 /* The packed form of the variants that multiply a plain int16 x (all but arm_dsp's DSP path
  * and mve): the int16 values themselves, an int8 x widened. Only variant sources define
@@ -179,11 +213,6 @@ static void rnnq_matvec_s8_portable(const int8_t *w, const int8_t *x, int32_t ro
 
 #ifdef RNNQ_MATVEC_PORTABLE_API
 /* The whole interface in portable C: the ref variant, and the others' fallback. */
-int32_t rnnq_matvec_xbuf_size(int32_t cols)
-{
-    return RNNQ_MATVEC_XBUF_BYTES(cols);
-}
-
 void rnnq_matvec_s8(const int8_t *w, const int8_t *x, int32_t rows, int32_t cols, int32_t *out,
                     int16_t *xbuf)
 {

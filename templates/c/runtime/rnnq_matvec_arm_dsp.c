@@ -25,6 +25,7 @@
 #define RNNQ_MATVEC_SOURCE
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && !defined(__ARM_BIG_ENDIAN)
 
+#define RNNQ_MATVEC_PACKED_API
 #include "rnnq_matvec.h"
 
 #include <arm_acle.h>
@@ -260,11 +261,6 @@ static void rnnq_matvec_dsp(const int8_t *w, const int32_t *xw, int32_t rows, in
     }
 }
 
-int32_t rnnq_matvec_xbuf_size(int32_t cols)
-{
-    return RNNQ_MATVEC_XBUF_BYTES(cols);
-}
-
 void rnnq_matvec_pack_s8(const int8_t *x, int32_t cols, int16_t *xbuf)
 {
     int32_t *xw = (int32_t *)(void *)xbuf;
@@ -303,27 +299,6 @@ void rnnq_matvec_packed_s16(const int8_t *w, const int16_t *xbuf, int32_t rows, 
                             int32_t *out)
 {
     rnnq_matvec_dsp(w, (const int32_t *)(const void *)xbuf, rows, cols, out);
-}
-
-/* Both widths pack into the same lanes. */
-void rnnq_matvec_packed_s8(const int8_t *w, const int16_t *xbuf, int32_t rows, int32_t cols,
-                           int32_t *out)
-{
-    rnnq_matvec_dsp(w, (const int32_t *)(const void *)xbuf, rows, cols, out);
-}
-
-void rnnq_matvec_s8(const int8_t *w, const int8_t *x, int32_t rows, int32_t cols, int32_t *out,
-                    int16_t *xbuf)
-{
-    rnnq_matvec_pack_s8(x, cols, xbuf);
-    rnnq_matvec_packed_s16(w, xbuf, rows, cols, out);
-}
-
-void rnnq_matvec_s8_s16(const int8_t *w, const int16_t *x, int32_t rows, int32_t cols,
-                        int32_t *out, int16_t *xbuf)
-{
-    rnnq_matvec_pack_s16(x, cols, xbuf);
-    rnnq_matvec_packed_s16(w, xbuf, rows, cols, out);
 }
 
 #else /* no DSP extension (or big-endian): portable loops over the same interleaved layout */
@@ -370,11 +345,6 @@ static void rnnq_matvec_il_portable(const int8_t *w, const int16_t *x, int32_t r
         out[r] = a0;
         w += cols;
     }
-}
-
-int32_t rnnq_matvec_xbuf_size(int32_t cols)
-{
-    return RNNQ_MATVEC_XBUF_BYTES(cols);
 }
 
 void rnnq_matvec_s8(const int8_t *w, const int8_t *x, int32_t rows, int32_t cols, int32_t *out,

@@ -25,6 +25,7 @@
  */
 #define RNNQ_MATVEC_SOURCE
 #define RNNQ_MATVEC_WIDE
+#define RNNQ_MATVEC_PACKED_API
 #include "rnnq_matvec.h"
 
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && !defined(__ARM_BIG_ENDIAN)
@@ -211,11 +212,6 @@ static inline int32_t rnnq_w16_pair(int32_t lo, int32_t hi)
     return (int32_t)(((uint32_t)lo & 0xFFFFu) | ((uint32_t)hi << 16));
 }
 
-int32_t rnnq_matvec_xbuf_size(int32_t cols)
-{
-    return RNNQ_MATVEC_XBUF_BYTES(cols);
-}
-
 const int8_t *rnnq_matvec_rows(const int8_t *w, int32_t row, int32_t cols)
 {
     return w + (size_t)4 * (size_t)row * (size_t)((cols + 1) >> 1);
@@ -249,25 +245,4 @@ void rnnq_matvec_packed_s16(const int8_t *w, const int16_t *xbuf, int32_t rows, 
 {
     rnnq_matvec_w16((const int32_t *)(const void *)w, (const int32_t *)(const void *)xbuf, rows,
                     cols, out);
-}
-
-/* Both widths pack into the same words. */
-void rnnq_matvec_packed_s8(const int8_t *w, const int16_t *xbuf, int32_t rows, int32_t cols,
-                           int32_t *out)
-{
-    rnnq_matvec_packed_s16(w, xbuf, rows, cols, out);
-}
-
-void rnnq_matvec_s8(const int8_t *w, const int8_t *x, int32_t rows, int32_t cols, int32_t *out,
-                    int16_t *xbuf)
-{
-    rnnq_matvec_pack_s8(x, cols, xbuf);
-    rnnq_matvec_packed_s16(w, xbuf, rows, cols, out);
-}
-
-void rnnq_matvec_s8_s16(const int8_t *w, const int16_t *x, int32_t rows, int32_t cols,
-                        int32_t *out, int16_t *xbuf)
-{
-    rnnq_matvec_pack_s16(x, cols, xbuf);
-    rnnq_matvec_packed_s16(w, xbuf, rows, cols, out);
 }

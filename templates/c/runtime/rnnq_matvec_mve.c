@@ -19,11 +19,6 @@
 
 #include <arm_mve.h>
 
-int32_t rnnq_matvec_xbuf_size(int32_t cols)
-{
-    return RNNQ_MATVEC_XBUF_BYTES(cols);
-}
-
 /* out = w.x, four rows per pass (a last pass of fewer rows repeats row 0 in the unused
  * accumulators, whose sums are discarded): whole vectors of N lanes unpredicated, then the
  * tail under its predicate. VT: the x vector type; LOADW / LOADX and their _Z forms: the

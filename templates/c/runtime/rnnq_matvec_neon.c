@@ -48,11 +48,6 @@ static inline int32x4_t rnnq_mac16(int32x4_t a, const int8_t *w, int8x16_t x)
 #endif
 }
 
-int32_t rnnq_matvec_xbuf_size(int32_t cols)
-{
-    return RNNQ_MATVEC_XBUF_BYTES(cols);
-}
-
 void rnnq_matvec_s8(const int8_t *w, const int8_t *x, int32_t rows, int32_t cols, int32_t *out,
                     int16_t *xbuf)
 {

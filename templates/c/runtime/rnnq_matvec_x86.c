@@ -97,11 +97,6 @@ static void rnnq_matvec_rows8(const int8_t *w, const int16_t *x, int32_t rows, i
     }
 }
 
-int32_t rnnq_matvec_xbuf_size(int32_t cols)
-{
-    return RNNQ_MATVEC_XBUF_BYTES(cols);
-}
-
 void rnnq_matvec_s8(const int8_t *w, const int8_t *x, int32_t rows, int32_t cols, int32_t *out,
                     int16_t *xbuf)
 {
