@@ -46,8 +46,9 @@ PIPELINES: dict[str, tuple[steps.Step, ...]] = {
           steps.load_data, steps.calibrate,
           steps.quantize_c, steps.emit_c, steps.measure_on_target, steps.describe_c,
           steps.write_folder),
-    "tflite": (steps.check_out_dir, *FLOAT_STEPS, steps.load_data, steps.check_tflite,
-               steps.calibrate, steps.lower_tflite, steps.quantize_tflite, steps.emit_tflite,
+    "tflite": (steps.check_out_dir, *FLOAT_STEPS, steps.check_precision, steps.load_data,
+               steps.check_tflite, steps.calibrate, steps.lower_tflite, steps.widen_tflite,
+               steps.quantize_tflite, steps.emit_tflite,
                steps.write_folder),
 }
 
@@ -107,8 +108,6 @@ def compile_model(model: str | Path, calib: DataSource, out_dir: str | Path,
         raise RnnqError(f"--weights {weights!r}: one of auto, int8, int16")
     if fmt == "tflite" and weights != "auto":
         raise RnnqError("--weights is a C build option (.tflite keeps LiteRT's int8 weights)")
-    if fmt == "tflite" and precision not in ("auto", "int8"):
-        raise RnnqError("--precision is a C build option (.tflite keeps LiteRT's int8 states)")
     if not (math.isfinite(min_sqnr) and 0 <= min_sqnr <= 200):
         raise RnnqError(f"--min-sqnr {min_sqnr}: an SQNR in dB from 0 to 200")
     if max_drop is not None and not (math.isfinite(max_drop) and 0 <= max_drop <= 100):
@@ -317,6 +316,9 @@ def _inspect_tflite(path: Path, manifest: dict) -> str:
     t = manifest["tflite"]
     g = read_tflite(path / t["file"])
     lines = [f"{t['file']}: {t['bytes']} B, T = {t['seq_len']}, {len(g.ops)} ops"]
+    layers = manifest.get("choices", {}).get("precision", {}).get("layers", {})
+    if layers:
+        lines.append("precision: " + ", ".join(f"{k} {v}" for k, v in layers.items()))
     for k, op in enumerate(g.ops):
         outs = ", ".join(f"{g.tensors[i].name} {g.tensors[i].dtype}{list(g.tensors[i].shape)}"
                          for i in op.outputs)

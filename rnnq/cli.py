@@ -115,7 +115,9 @@ def main() -> None:
                    "calibration data, the LSTM/GRU state whose int16 measures best is widened; "
                    "int8 / int16: every layer; LAYER=int16,LAYER=int8,...: those layers "
                    "(by node name), the others auto. manifest.json 'choices' and `rnnq "
-                   "inspect` say what was chosen and what each alternative measured.")
+                   "inspect` say what was chosen and what each alternative measured. "
+                   "--format tflite: auto and int16 keep every unrolled GRU/RNN/LSTM layer in "
+                   "int16 (LiteRT's 16x8 builtins), int8 none.")
 @click.option("--min-sqnr", type=click.FloatRange(0, 200), default=35.0, show_default=True,
               metavar="DB", help="C, --precision auto: the output SQNR against the float model "
                                  "(calibration data) to reach.")
@@ -201,7 +203,7 @@ def compile_cmd(model, calib, target, out, prefix, calib_method, seq_len, max_st
 
 
 #: Options that mean something for one output format only.
-_ONLY = {"c": ("target", "prefix", "max_steps", "input_bits", "state_bits", "precision",
+_ONLY = {"c": ("target", "prefix", "max_steps", "input_bits", "state_bits",
               "min_sqnr", "max_drop", "flash", "ram", "weights", "packages"),
          "tflite": ("float_io", "tflite_loop")}
 

@@ -21,6 +21,7 @@ from rnnq.backends.c.memory import measure
 from rnnq.backends.c.packages import check_packages
 from rnnq.backends.c.plan import ram_bytes
 from rnnq.backends.tflite import support
+from rnnq.backends.tflite import widen as tflite_widen
 from rnnq.backends.tflite.emit import TFLITE, encode, time_steps
 from rnnq.backends.tflite.lower import Lowered, lower
 from rnnq.backends.tflite.quantize import calibration_inputs, step_feeds
@@ -75,6 +76,7 @@ class Job:
     tgt: Target | None = None
     lowered: Lowered | None = None  # tflite: the float TGraph
     tgraph: TGraph | None = None  # tflite: the integer TGraph
+    tflite_precision: dict[str, str] = field(default_factory=dict)  # tflite: layer -> width
     io: dict = field(default_factory=dict)  # C: I/O formats
     facts: dict = field(default_factory=dict)  # C: memory and schedule
     files: dict[str, bytes] = field(default_factory=dict)  # the build folder's files
@@ -163,7 +165,7 @@ def _check_calibration_size(job: Job) -> None:
 
 def check_precision(job: Job) -> None:
     """--precision's layer names against the imported graph, before calibration's work."""
-    resolve_precision(job.graph, job.precision)
+    resolve_precision(job.graph, job.precision, TFLITE_STATE16 if job.fmt == "tflite" else STATE16)
 
 
 def write_folder(job: Job) -> None:
@@ -216,6 +218,11 @@ def quantize_c(job: Job) -> None:
 #: A measured alternative replaces the default only when it is better by more than this: a
 #: smaller difference is within what another choice of calibration sequences moves.
 CHOICE_MARGIN_DB = 0.5
+#: Layer kinds a .tflite can keep in int16 (unrolled: rnnq.backends.tflite.widen).
+TFLITE_STATE16 = ("lstm", "gru", "rnn")
+TFLITE_PRECISION_RULE = ("int16 (16x8) for every unrolled GRU, RNN and LSTM layer LiteRT's int16 "
+                         "kernels express, unless --precision says int8; the fused LSTM keeps "
+                         "LiteRT's int16 cell and int8 h")
 
 PRECISIONS = ("auto", "int8", "int16")
 
@@ -256,10 +263,12 @@ def layer_labels(g: Graph) -> dict[str, str]:
     return out
 
 
-def resolve_precision(g: Graph, spec: str) -> tuple[str, dict[str, int]]:
+def resolve_precision(g: Graph, spec: str, kinds: tuple[str, ...] = STATE16
+                      ) -> tuple[str, dict[str, int]]:
     """parse_precision with the layers named by label (layer_labels), node name (every node
     of that name: both directions of a bidirectional layer) or output name -> {output: bits};
-    an unknown name, or int16 for a layer kind without a 16-bit state, is an error."""
+    an unknown name, or int16 for a layer kind without a 16-bit state (`kinds`), is an
+    error."""
     default, per = parse_precision(spec)
     labels = layer_labels(g)
     nodes = {n.outputs[0]: n for n in g.nodes if n.outputs and n.outputs[0] in labels}
@@ -270,9 +279,9 @@ def resolve_precision(g: Graph, spec: str) -> tuple[str, dict[str, int]]:
             known = ", ".join(repr(v) for v in labels.values()) or "none"
             raise RnnqError(f"--precision: no recurrent layer {name!r} (layers: {known})")
         for n in hit:
-            if bits == 16 and n.op not in STATE16:
+            if bits == 16 and n.op not in kinds:
                 raise RnnqError(f"--precision: {n.op.upper()} {name!r} has no 16-bit state "
-                                f"(int16 is for {' and '.join(k.upper() for k in STATE16)} "
+                                f"(int16 is for {' and '.join(k.upper() for k in kinds)} "
                                 "layers)")
             out[n.outputs[0]] = bits
     return default, out
@@ -542,6 +551,32 @@ def lower_tflite(job: Job) -> None:
     job.log(f"lowered to {len(job.lowered.graph.ops)} TFLite ops over T = {t_len} steps")
 
 
+def widen_tflite(job: Job) -> None:
+    """--precision for a .tflite: which unrolled recurrent layers keep int16 tensors
+    (rnnq.backends.tflite.widen). auto and int16: every layer whose lowering LiteRT's int16
+    kernels express (a fused LSTM keeps its own int16 cell and int8 h); int8: none; LAYER=...
+    as named, the others as auto. A layer named int16 that cannot be is an error."""
+    low, g = job.lowered, job.graph
+    default, per = resolve_precision(g, job.precision, TFLITE_STATE16)
+    labels = layer_labels(g)
+    chosen: dict[str, str] = {}
+    names = []
+    for name in low.layers:
+        why = tflite_widen.blocker(low, name)
+        want = per.get(name, 8 if default == "int8" else 16)
+        if want == 16 and why is not None and (name in per or default == "int16"):
+            raise RnnqError(f"--precision: {labels[name]!r} cannot be int16 in a .tflite: {why}")
+        if want == 16 and why is None:
+            names.append(name)
+            chosen[labels[name]] = "int16"
+        else:
+            chosen[labels[name]] = "int8" + (f" ({why})" if why and want == 16 else "")
+    tflite_widen.widen(low, names, state_io=not job.float_io)
+    job.tflite_precision = chosen
+    if chosen:
+        job.log("precision: " + ", ".join(f"{k} {v}" for k, v in chosen.items()))
+
+
 def quantize_tflite(job: Job) -> None:
     """Float TGraph, calibrated on data of exactly T steps -> the integer TGraph (job.tgraph).
     """
@@ -568,5 +603,8 @@ def emit_tflite(job: Job) -> None:
     job.manifest = {**build_folder.manifest_header("tflite", "tflite", job.graph, [TFLITE],
                                                    job.graph.meta.get("calibration")),
                     "tflite": entry}
+    if job.tflite_precision:
+        job.manifest["choices"] = {"precision": {"rule": TFLITE_PRECISION_RULE,
+                                                 "layers": job.tflite_precision}}
     job.log(f"{TFLITE}: {len(blob)} bytes, {len(q.ops)} ops "
             f"({', '.join(f'{k} {v}' for k, v in sorted(q.op_counts().items()))})")

@@ -32,10 +32,21 @@ class Lowered:
 
     def __init__(self, graph: TGraph, ties: list[list[int]], t_len: int,
                  cells: dict[int, float | None], loops: list[Loop],
-                 origin: dict[str, str] | None = None):
+                 origin: dict[str, str] | None = None,
+                 layers: dict[str, tuple[Node, range]] | None = None,
+                 ir_tensors: set[int] | None = None):
         self.graph, self.ties, self.t_len, self.cells = graph, ties, t_len, cells
         self.loops = loops
         self.origin = origin or {}
+        #: recurrent layer (IR output name) -> its node and the tensors its lowering made
+        self.layers = layers or {}
+        #: the tensors that stand for IR tensors (a layer's outputs among them)
+        self.ir_tensors = ir_tensors or set()
+        #: float tensors quantised to int16 (rnnq.backends.tflite.widen)
+        self.wide: set[int] = set()
+        #: a graph run once per step: each state input, its output and the tensors between
+        #: the layers' final states and that output (set by `lower`)
+        self.states: list[tuple[int, int, range]] = []
 
 
 class _Lower(Recurrent):
@@ -51,6 +62,7 @@ class _Lower(Recurrent):
         self.state_in: dict[str, int] = {}  # state input -> its flat [1, size] graph input
         self.finals: dict[str, int] = {}  # recurrent output -> its tensor after the last step
         self.origin: dict[str, str] = {}  # tensor name -> the IR node it was made for
+        self.spans: dict[str, tuple[Node, range]] = {}  # recurrent layer -> its tensors
 
     # -- tensors ---------------------------------------------------------------------------
     def shape_of(self, name: str) -> tuple[int, ...]:
@@ -128,6 +140,8 @@ class _Lower(Recurrent):
     def node(self, n: Node) -> None:
         first = len(self.tg.tensors)
         getattr(self, "_" + n.op)(n)  # every op support.check lets through has a rule
+        if n.op in ("lstm", "gru", "rnn"):
+            self.spans[n.outputs[0]] = (n, range(first, len(self.tg.tensors)))
         for t in self.tg.tensors[first:]:
             self.origin.setdefault(t.name, label(n))
 
@@ -259,10 +273,16 @@ def lower(g: Graph, t_len: int) -> Lowered:
     for n in g.nodes:
         low.node(n)
     low.tg.outputs = [low.idx[o] for o in g.outputs]
+    chains = []
     for s, info in states.items():
         if "output" in info:
+            first = len(low.tg.tensors)
             out = _state_output(low, s, info["output"], int(np.prod(info["shape"])))
             low.tg.outputs.append(out)
             low.ties.append([low.state_in[s], out])  # its codes go back in as they are
+            chains.append((low.state_in[s], out, range(first, len(low.tg.tensors))))
     ties = low.ties + [v for v in low.roles.values() if len(v) > 1]
-    return Lowered(low.tg, ties, t_len, low.cells, low.loops, low.origin)
+    lowered = Lowered(low.tg, ties, t_len, low.cells, low.loops, low.origin, low.spans,
+                      set(low.idx.values()))
+    lowered.states = chains
+    return lowered

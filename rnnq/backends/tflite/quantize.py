@@ -31,12 +31,14 @@ from rnnq.backends.tflite.emit import check
 from rnnq.backends.tflite.lower import Lowered
 from rnnq.backends.tflite.lstm_quant import add_lstm, float_lstm_params
 from rnnq.backends.tflite.roll import roll
+from rnnq.backends.tflite.widen import GATE_IN, GATE_OUT
 from rnnq.data import Dataset, playback
 from rnnq.ir import Graph
 from rnnq.ir.states import state_values
 from rnnq.ir.tgraph import TGraph, TOp, TTensor
 from rnnq.passes.observer import Observer
 from rnnq.passes.qparams import (
+    act16_qparams,
     act_qparams,
     bias_int32,
     quantize_symmetric,
@@ -149,7 +151,9 @@ def assign(low: Lowered, ranges: dict[int, tuple[float, float]], headroom: float
         if op.kind in LAYOUT:
             ins = op.inputs if LAYOUT[op.kind] is None else [op.inputs[k] for k in LAYOUT[op.kind]]
             cls.union([*ins, *op.outputs])
-        if op.kind in FIXED:
+        if op.kind in FIXED and op.outputs[0] in low.wide:  # int16 LOGISTIC / TANH
+            fixed[op.inputs[0]], fixed[op.outputs[0]] = GATE_IN, GATE_OUT
+        elif op.kind in FIXED:
             fixed[op.outputs[0]] = FIXED[op.kind]
     for tie in low.ties:
         cls.union(tie)
@@ -161,6 +165,8 @@ def assign(low: Lowered, ranges: dict[int, tuple[float, float]], headroom: float
     params: dict[int, tuple[np.float32, int]] = {}
     spans: dict[int, tuple[float, float]] = {}  # free classes: the range their params cover
     for root, ids in members.items():
+        if len({i in low.wide for i in ids}) > 1:
+            raise AssertionError(f"tensors {ids} tied across int8 and int16")
         fix = {fixed[i] for i in ids if i in fixed}
         if len(fix) > 1:
             raise AssertionError(f"tensors {ids} need two fixed quantisations {fix}")
@@ -176,18 +182,22 @@ def assign(low: Lowered, ranges: dict[int, tuple[float, float]], headroom: float
                     bounds = [max(bounds[0], g.tensors[i].clamp[0]),
                               min(bounds[1], g.tensors[i].clamp[1])]
             span = widen(lo, hi, headroom, bounds)
+            if ids[0] in low.wide:  # int16: symmetric, zero point 0
+                p = (np.float32(act16_qparams(*span)[0]), 0)
+                params.update(dict.fromkeys(ids, p))
+                continue
             p = int8_params(*span)
             if np.all(np.isinf(bounds)):
                 spans[root] = (float(span[0]), float(span[1]))
         for i in ids:
             params[i] = p
-    _fit_fully_connected(g, cls, members, spans, params)
+    _fit_fully_connected(g, cls, members, spans, params, low.wide)
     return params
 
 
 def _fit_fully_connected(g: TGraph, cls: _Classes, members: dict[int, list[int]],
                          spans: dict[int, tuple[float, float]],
-                         params: dict[int, tuple[np.float32, int]]) -> None:
+                         params: dict[int, tuple[np.float32, int]], wide: set[int]) -> None:
     """Widen (about zero) the output class of every FULLY_CONNECTED whose rescale would reach
     XNNPACK's limit, to a rescale of FC_RESCALE_MAX. In op order, so that a widened output is
     the input its consumers see. A class with a fixed quantisation or a clamp, or one that is
@@ -196,6 +206,8 @@ def _fit_fully_connected(g: TGraph, cls: _Classes, members: dict[int, list[int]]
         if op.kind != "FULLY_CONNECTED":
             continue
         x, w, y = op.inputs[0], g.tensors[op.inputs[1]].data, op.outputs[0]
+        if x in wide:  # XNNPACK does not run int16; its limit is not LiteRT's
+            continue
         r = float(xnnpack_fc_rescale(params[x][0], fc_weight_scales(w), params[y][0]).max())
         root = cls.find(y)
         if r < FC_RESCALE_MAX or root not in spans or root == cls.find(x) or not np.isfinite(r):
@@ -219,6 +231,7 @@ def _span_at(span: tuple[float, float], scale: float) -> tuple[float, float]:
 class _Builder:
     def __init__(self, low: Lowered, params: dict, ranges: dict, cells: dict[int, float]):
         self.f, self.params, self.ranges, self.cells = low.graph, params, ranges, cells
+        self.wide = low.wide
         self.origin = low.origin
         self.q = TGraph(description=low.graph.description)
         self.map: dict[int, int] = {}
@@ -237,30 +250,41 @@ class _Builder:
         t = self.f.tensors[i]
         if t.data is not None and t.data.dtype != np.float32:
             j = self.q.const(t.name, t.data)
+        elif t.data is not None and i in self.wide:  # (a constant operand: its own scale)
+            s, z = self.params.get(i) or (np.float32(act16_qparams(*self.ranges[i])[0]), 0)
+            j = self.q.const(t.name, quantize_symmetric(t.data, np.float64(s), 16), scale=s,
+                             zero_point=0)
         elif t.data is not None:
             s, z = self.params[i] if i in self.params else int8_params(*self.ranges[i])
             j = self.q.const(t.name, quantize_int8(t.data, s, z), scale=s, zero_point=z)
         else:
             s, z = self.params[i]
-            j = self.q.add(TTensor(t.name, "int8", t.shape, scale=s, zero_point=z,
-                                   variable=t.variable))
+            j = self.q.add(TTensor(t.name, "int16" if i in self.wide else "int8", t.shape,
+                                   scale=s, zero_point=z, variable=t.variable))
         self.map[i] = j
         return j
 
     def fully_connected(self, op) -> None:
         x, w_i, b_i = op.inputs
         w = self.f.tensors[w_i].data.astype(np.float64)
-        key = ("fc", w_i, b_i, self.params[x])
+        key = ("fc", w_i, b_i, self.params[x], x in self.wide)
         if key not in self.map:
             sw = fc_weight_scales(w)
             wq = quantize_symmetric(w, sw[:, None].astype(np.float64))
             wt = self.q.const(self.f.tensors[w_i].name, wq, scale=sw,
                               zero_point=np.zeros(len(sw), np.int64), qdim=0)
             bt = -1
+            if b_i < 0 and x in self.wide:  # LiteRT rounds differently without a bias
+                bt = self.q.const(self.f.tensors[w_i].name + "/zero_bias",
+                                  np.zeros(len(sw), np.int64),
+                                  scale=(np.float32(self.params[x][0]) * sw).astype(np.float32),
+                                  zero_point=np.zeros(len(sw), np.int64), qdim=0)
             if b_i >= 0:
                 sb = (np.float32(self.params[x][0]) * sw).astype(np.float32)
                 b = self.f.tensors[b_i].data.astype(np.float64)
                 bq = bias_int32(b, sb.astype(np.float64), self.where(op))
+                if x in self.wide:  # 16x8: stored as int64, kept within int32 (widen.blocker)
+                    bq = bq.astype(np.int64)
                 bt = self.q.const(self.f.tensors[b_i].name, bq, scale=sb,
                                   zero_point=np.zeros(len(sb), np.int64), qdim=0)
             self.map[key] = (wt, bt)

@@ -20,7 +20,7 @@ from dataclasses import replace
 import numpy as np
 
 from rnnq.backends.tflite.lower import Loop
-from rnnq.ir.tgraph import TGraph, TOp, TTensor, compact
+from rnnq.ir.tgraph import DTYPES, TGraph, TOp, TTensor, compact
 
 
 def _var(t: TTensor, name: str) -> TTensor:
@@ -103,7 +103,7 @@ def roll(q: TGraph, loops: list[Loop], fmap: dict[int, int], t_len: int) -> TGra
                 x = rev
             streams.append(x)
         pt = q.tensors[packed]
-        y0 = q.const(f"{tag}/Y0", np.full(pt.shape, int(pt.zero_points()[0]), np.int8),
+        y0 = q.const(f"{tag}/Y0", np.full(pt.shape, int(pt.zero_points()[0]), DTYPES[pt.dtype]),
                      scale=pt.scale, zero_point=pt.zero_point)
         ins = [q.const(f"{tag}/i0", np.array(0, np.int32)), fmap[loop.h0], y0, *streams]
         y_out = q.add(_var(pt, pt.name + "/rev")) if loop.reverse else packed

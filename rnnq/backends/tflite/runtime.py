@@ -14,6 +14,7 @@ import numpy as np
 from rnnq.backends.tflite.quantize import quantize_int8
 from rnnq.ir import RnnqError
 from rnnq.ir.tgraph import TGraph, TTensor
+from rnnq.passes.qparams import quantize_symmetric
 
 RESOLVERS = {"builtin": "BUILTIN_WITHOUT_DEFAULT_DELEGATES", "reference": "BUILTIN_REF",
              "auto": "AUTO"}
@@ -64,6 +65,8 @@ def feeds(q: TGraph, x: np.ndarray, index: int | None = None) -> np.ndarray:
     t = q.tensors[q.inputs[0] if index is None else index]
     if t.dtype == "float32":
         return x.astype(np.float32)
+    if t.dtype == "int16":  # a 16-bit layer's state (rnnq.backends.tflite.widen)
+        return quantize_symmetric(x, np.float64(t.scale), 16)
     return quantize_int8(x, t.scale, int(t.zero_point))
 
 

@@ -29,6 +29,7 @@ from rnnq.ir.tgraph import (
 )
 from rnnq.numerics.gemmlowp import quantize_multiplier
 from rnnq.sim.litert.lstm import checked_log2
+from rnnq.sim.litert.wide import MAX_COLUMNS
 
 #: Ops whose int8 inputs and outputs must share one scale and zero point (no requantisation).
 SAME_QUANT = {"CONCATENATION": None, "PACK": None, "UNPACK": (0,), "RELU": (0,), "PAD": (0,)}
@@ -45,6 +46,18 @@ XNNPACK_FC_MAX_RESCALE = 256.0
 
 def _int8(t: TTensor) -> bool:
     return t.dtype == "int8" and t.quantized
+
+
+def _int16(t: TTensor) -> bool:
+    return t.dtype == "int16" and t.quantized
+
+
+def _zero_points(op: TOp, tensors: list[TTensor]) -> str | None:
+    """LiteRT's int16 kernels take symmetric tensors only."""
+    for t in tensors:
+        if _int16(t) and np.any(t.zero_points() != 0):
+            return f"int16 {op.kind}: {t.name} needs zero point 0"
+    return None
 
 
 def _same(a: TTensor, b: TTensor) -> bool:
@@ -66,11 +79,11 @@ def _same_quant(g: TGraph, op: TOp) -> str | None:
     which = SAME_QUANT[op.kind]
     ins = op.inputs if which is None else [op.inputs[k] for k in which]
     out = g.tensors[op.outputs[0]]
-    if not _int8(out):
+    if not (_int8(out) or _int16(out)):
         return None
     for i in (*ins, *op.outputs):
         if not _same(g.tensors[i], out):
-            return (f"int8 {op.kind} needs one scale and zero point on every input and output "
+            return (f"{out.dtype} {op.kind} needs one scale and zero point on every input and output "
                     f"({g.tensors[i].name} differs from {out.name}); LiteRT does not requantise")
     return None
 
@@ -85,6 +98,8 @@ def xnnpack_fc_rescale(s_in, w_scales, s_out) -> np.ndarray:
 
 def _fully_connected(g: TGraph, op: TOp) -> str | None:
     x, w = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]]
+    if _int16(x):
+        return _fully_connected16(g, op)
     if not _int8(x):
         return None
     if np.any(w.zero_points() != 0):
@@ -105,8 +120,26 @@ def _fully_connected(g: TGraph, op: TOp) -> str | None:
     return None
 
 
+def _fully_connected16(g: TGraph, op: TOp) -> str | None:
+    """16x8: int16 input and output (zero point 0), int8 weights, an int64 bias."""
+    x, w, y = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]], g.tensors[op.outputs[0]]
+    b = g.tensors[op.inputs[2]] if len(op.inputs) > 2 and op.inputs[2] >= 0 else None
+    if not _int16(y) or w.dtype != "int8" or np.any(w.zero_points() != 0):
+        return "int16 FULLY_CONNECTED needs an int16 output and int8 weights with zero point 0"
+    if b is None or b.dtype != "int64":  # without one LiteRT takes another rounding path
+        return "an int16 FULLY_CONNECTED needs an int64 bias (zeros where the layer has none)"
+    if w.shape[1] > MAX_COLUMNS or (b.data is not None and np.abs(b.data).max() >= 2**31):
+        return (f"int16 FULLY_CONNECTED over {w.shape[1]} columns (at most {MAX_COLUMNS}) with "
+                "a bias within int32: else its 64-bit rescale could overflow")
+    if op.options.get("FusedActivationFunction", 0) not in (0, 1):
+        return "int16 FULLY_CONNECTED: only no fused activation or RELU is modelled"
+    return _zero_points(op, [x, y])
+
+
 def _add_sub(g: TGraph, op: TOp) -> str | None:
     a, b, y = (g.tensors[i] for i in (*op.inputs, op.outputs[0]))
+    if _int16(y):
+        return _add_sub16(op, a, b, y)
     if not _int8(y):
         return None
     with np.errstate(over="ignore"):  # LiteRT's Prepare forms both in float32
@@ -125,8 +158,37 @@ def _add_sub(g: TGraph, op: TOp) -> str | None:
     return None
 
 
+def _add_sub16(op: TOp, a: TTensor, b: TTensor, y: TTensor) -> str | None:
+    """The general int16 ADD / SUB (pot_scale_int16 false; else LiteRT wants power-of-two
+    scales), whose output multiplier must stay below 1."""
+    if not (_int16(a) and _int16(b)):
+        return f"int16 {op.kind} needs int16 inputs"
+    if op.options.get("PotScaleInt16", True):
+        return f"int16 {op.kind} must be written with pot_scale_int16 false"
+    if op.options.get("FusedActivationFunction", 0) not in (0, 1):
+        return f"int16 {op.kind}: only no fused activation or RELU is modelled"
+    twice = float(np.float32(2 * max(np.float32(a.scales()[0]), np.float32(b.scales()[0]))))
+    shifted = float(np.float32((1 << 15) * np.float32(y.scales()[0])))
+    if not (np.isfinite(shifted) and quantize_multiplier(twice / shifted)[1] <= 0):
+        return (f"int16 {op.kind}: the inputs' scales ({float(a.scales()[0]):.3g}, "
+                f"{float(b.scales()[0]):.3g}) are too large for the output's "
+                f"({float(y.scales()[0]):.3g}); LiteRT needs an output multiplier below 1")
+    return _zero_points(op, [a, b, y])
+
+
+def _gate16(g: TGraph, op: TOp) -> str | None:
+    """int16 LOGISTIC / TANH as modelled: Q3.12 in, Q0.15 out (LiteRT's fixed-point path;
+    other input scales take its lookup table, which the profile does not model)."""
+    x, y = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+    if float(x.scales()[0]) != 2.0**-12 or float(y.scales()[0]) != 2.0**-15:
+        return f"int16 {op.kind} needs input scale 2^-12 and output scale 2^-15"
+    return _zero_points(op, [x, y])
+
+
 def _fixed_output(g: TGraph, op: TOp) -> str | None:
     y = g.tensors[op.outputs[0]]
+    if _int16(y) and op.kind in ("LOGISTIC", "TANH"):
+        return _gate16(g, op)
     if not _int8(y):
         return None
     s, z = FIXED_OUTPUT[op.kind]
@@ -163,6 +225,12 @@ def _lstm(g: TGraph, op: TOp, strict: bool) -> str | None:
 
 def _mul(g: TGraph, op: TOp) -> str | None:
     a, b, y = (g.tensors[i] for i in (*op.inputs, op.outputs[0]))
+    if _int16(y):
+        if not (_int16(a) and _int16(b)):
+            return "int16 MUL needs int16 inputs"
+        if op.options.get("FusedActivationFunction", 0) not in (0, 1):
+            return "int16 MUL: only no fused activation or RELU is modelled"
+        return _zero_points(op, [a, b, y])
     if not _int8(y):
         return None
     with np.errstate(over="ignore"):  # as LiteRT's Prepare: float32 product and quotient
@@ -172,6 +240,15 @@ def _mul(g: TGraph, op: TOp) -> str | None:
         return (f"int8 MUL: the rescale s_a * s_b / s_y of ({float(a.scales()[0]):.3g}, "
                 f"{float(b.scales()[0]):.3g} -> {float(y.scales()[0]):.3g}) overflows float32, "
                 "where LiteRT forms it")
+    return None
+
+
+def _quantize(g: TGraph, op: TOp) -> str | None:
+    x, y = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+    if _int16(x) or _int16(y):
+        if {x.dtype, y.dtype} != {"int8", "int16"}:
+            return "QUANTIZE with int16 is modelled between int8 and int16 only"
+        return _zero_points(op, [x, y])
     return None
 
 
@@ -218,7 +295,7 @@ CHECKS = {"FULLY_CONNECTED": _fully_connected, "ADD": _add_sub, "SUB": _add_sub,
           "LOGISTIC": _fixed_output, "TANH": _fixed_output, "SOFTMAX": _fixed_output,
           "GATHER": _gather, "PAD": _pad,
           "CONCATENATION": _concatenation, "PACK": _same_quant, "UNPACK": _same_quant,
-          "RELU": _same_quant}
+          "RELU": _same_quant, "QUANTIZE": _quantize}
 #: What LiteRT's builtin kernels run but its default delegate refuses (files rnnq writes only).
 STRICT_CHECKS = {"FULLY_CONNECTED": _xnnpack_fully_connected}
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import numpy as np
 
 from rnnq.ir.tgraph import TGraph
-from rnnq.sim.litert import arith, control, layout, lstm
+from rnnq.sim.litert import arith, control, layout, lstm, wide
 from rnnq.sim.litert.constraints import problem
 from rnnq.sim.litert.context import Ctx, Kernel, folded, initial_variable
 
@@ -26,15 +26,29 @@ _MOVES: dict[str, Kernel] = {
     "DYNAMIC_UPDATE_SLICE": control.dynamic_update_slice, "LESS": control.less,
     "WHILE": control.while_loop,
 }
+
+
+def _by_width(narrow: Kernel, wide_kernel: Kernel, operand: str = "output") -> Kernel:
+    """The int16 kernel where the op's output (or, with operand "any", any of its quantised
+    tensors) is int16, else the int8 one."""
+    def dispatch(ctx: Ctx, op, args: list) -> list:
+        ids = op.outputs if operand == "output" else [*op.inputs[:1], *op.outputs]
+        return (wide_kernel if any(wide.is_wide(ctx, i) for i in ids) else narrow)(ctx, op, args)
+    return dispatch
+
+
 #: The integer kernels (LiteRT's semantics).
 KERNELS: dict[str, Kernel] = {
     **_MOVES,
-    "FULLY_CONNECTED": arith.fully_connected,
-    "ADD": control.int32_or(arith.add, np.add), "SUB": arith.sub,
-    "MUL": control.int32_or(arith.mul, np.multiply),
-    "LOGISTIC": arith.logistic, "TANH": arith.tanh, "SOFTMAX": arith.softmax,
+    "FULLY_CONNECTED": _by_width(arith.fully_connected, wide.fully_connected),
+    "ADD": control.int32_or(_by_width(arith.add, wide.add), np.add),
+    "SUB": _by_width(arith.sub, wide.sub),
+    "MUL": control.int32_or(_by_width(arith.mul, wide.mul), np.multiply),
+    "LOGISTIC": _by_width(arith.logistic, wide.logistic),
+    "TANH": _by_width(arith.tanh, wide.tanh), "SOFTMAX": arith.softmax,
     "MEAN": arith.mean, "RELU": control.relu, "LEAKY_RELU": arith.leaky_relu,
-    "QUANTIZE": layout.quantize, "DEQUANTIZE": layout.dequantize,
+    "QUANTIZE": _by_width(layout.quantize, wide.requantize, "any"),
+    "DEQUANTIZE": layout.dequantize,
     "UNIDIRECTIONAL_SEQUENCE_LSTM": lstm.lstm_int8x8_16,
 }
 #: The float32 kernels (the same graph with float tensors).

@@ -219,7 +219,7 @@ def test_bias_refusal_names_its_own_node(tmp_path: Path) -> None:
     onnx.save(model, str(tmp_path / "two.onnx"))
     x = 1e-9 * rng.normal(size=(16, 7, f))
     np.savez(tmp_path / "c.npz", x=x.astype(np.float32))
-    for fmt in ("tflite", "c"):
+    for fmt in ("tflite", "c"):  # (the tflite's int16 layers store int64 biases, within int32)
         r = run_rnnq("compile", tmp_path / "two.onnx", "--calib", tmp_path / "c.npz",
                      "--format", fmt, "-o", tmp_path / fmt, "-q")
         assert r.code == 2 and len(r.err_lines) == 1, r.err

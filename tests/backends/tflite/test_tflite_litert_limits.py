@@ -49,15 +49,22 @@ def _data(path: Path, n: int, seed: int, t_len: int = T_RELU, same01: bool = Fal
 
 
 def test_exploding_relu_rnn_is_refused_in_one_line(tmp_path: Path) -> None:
-    """Weights x8: h grows to ~1e36 over 40 steps, scales to 2.7e34. LiteRT's ADD forms
-    2^20 * s_out in float32 (overflow: multiplier 0) and aborts the process in Prepare. rnnq
-    refuses at compile time naming the ONNX node and the op; nothing is written. The C backend
-    (its own ADD, double-precision multipliers) compiles the same model."""
+    """Weights x8: h grows to ~1e36 over 40 steps, int8 scales to 2.7e34. LiteRT's int8 ADD
+    forms 2^20 * s_out in float32 (overflow: multiplier 0) and aborts the process in Prepare.
+    rnnq refuses at compile time naming the ONNX node and the op; nothing is written. The C
+    backend (its own ADD, double-precision multipliers) compiles the same model, and so does
+    the default .tflite, whose int16 layer has 128x finer scales and forms 2^15 * s_out: it
+    loads and runs bit-exact (in a child process: an abort would be exit 134)."""
     require_litert()
     model = _relu_rnn(tmp_path / "relu8.onnx", 8.0)
     calib = _data(tmp_path / "c.npz", 16, 0)
     r = run_rnnq("compile", model, "--calib", calib, "--format", "tflite", "-o",
-                 tmp_path / "b", "-q")
+                 tmp_path / "w", "-q")
+    assert r.code == 0, r.err
+    r = run_rnnq("validate", tmp_path / "w", "--data", _data(tmp_path / "t.npz", 4, 1))
+    assert r.code == 0 and "LiteRT bit-exact" in r.out and "yes (0 of" in r.out, r.err + r.out
+    r = run_rnnq("compile", model, "--calib", calib, "--format", "tflite", "--precision", "int8",
+                 "-o", tmp_path / "b", "-q")
     assert r.code == 2, r.err
     assert len(r.err_lines) == 1 and "Traceback" not in r.err, r.err
     msg = r.err_lines[0]

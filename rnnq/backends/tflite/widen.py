@@ -1,0 +1,126 @@
+"""16-bit recurrent layers in a `.tflite` (TFLite's "16x8" scheme: int16 activations, int8
+weights), on the lowered float TGraph before calibration's ranges become parameters.
+
+An unrolled layer (GRU, vanilla RNN, an LSTM the fused op cannot express) keeps its state,
+gates and every per-step tensor in int16: LiteRT has int16 FULLY_CONNECTED (int64 bias), ADD,
+SUB, MUL, LOGISTIC and TANH (Q3.12 in, Q0.15 out), and its layout ops move int16. The layer's
+input is requantised to int16 (one QUANTIZE before its input-side product), and what leaves the
+layer for an int8 consumer is requantised back (one QUANTIZE per tensor), so the rest of the
+graph and the file's inputs and outputs stay int8.
+
+Why: an int8 state that integrates small updates rounds them away (a GRU whose update gate is
+near 1 freezes), and an unrolled LSTM's int8 cell loses most of its resolution; both are where
+the int8 `.tflite` fell short of the C build (README, "Against other quantisers").
+
+A layer is widened only when its lowering is fully expressed in LiteRT's int16 kernels as
+rnnq models them (`blocker` says why not): no HardSigmoid gates (int8 saturation is their
+clamp; int16 tensors are symmetric) and no `clip` (the gates' input is Q3.12, fixed at ±8).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from rnnq.backends.tflite.lower import Lowered
+from rnnq.ir.ops import hard_sigmoid
+from rnnq.ir.tgraph import TOp, TTensor
+from rnnq.sim.litert.wide import MAX_COLUMNS
+
+#: The gates' fixed int16 quantisations: pre-activation Q3.12, output Q0.15 (zero points 0).
+GATE_IN, GATE_OUT = (np.float32(2.0**-12), 0), (np.float32(2.0**-15), 0)
+
+
+def blocker(low: Lowered, name: str) -> str | None:
+    """Why the recurrent layer `name` (IR output) cannot be 16-bit in the `.tflite`, or None."""
+    n, span = low.layers[name]
+    if any(op.kind == "UNIDIRECTIONAL_SEQUENCE_LSTM" and op.outputs[0] in span
+           for op in low.graph.ops):
+        return "LiteRT's fused LSTM keeps an int8 h, its cell int16"
+    if hard_sigmoid(n.attrs) is not None:
+        return "HardSigmoid gates clamp by int8 saturation"
+    if n.attrs.get("clip") is not None:
+        return "clip bounds the pre-activations below Q3.12's range"
+    widest = max(low.graph.tensors[op.inputs[1]].shape[1] for op in low.graph.ops
+                 if op.kind == "FULLY_CONNECTED" and op.outputs[0] in span)
+    if widest > MAX_COLUMNS:
+        return (f"a product over {widest} columns could overflow LiteRT's 64-bit rescale "
+                f"(at most {MAX_COLUMNS})")
+    return None
+
+
+def widen(low: Lowered, names: list[str], state_io: bool = True) -> None:
+    """Make the layers `names` 16-bit: mark their tensors (low.wide) and put QUANTIZE ops
+    where a 16-bit tensor meets an 8-bit one; op positions held by low.loops and low.cells
+    follow the insertions. state_io: a graph run once per step may take and return its
+    states as int16 (`_states`; not with float I/O, whose edges are int8)."""
+    g = low.graph
+    wide: set[int] = set()
+    for name in names:
+        _, span = low.layers[name]
+        wide |= {i for i in span if g.tensors[i].dtype == "float32" and i not in low.ir_tensors}
+    for op in g.ops:  # weights and biases are quantised by the FULLY_CONNECTED that reads them
+        if op.kind == "FULLY_CONNECTED":
+            wide -= set(op.inputs[1:])
+    if state_io:
+        wide |= _states(low, wide)
+    if not wide:
+        return
+    ops: list[TOp] = []
+    moved: dict[int, int] = {}
+    copies: dict[int, int] = {}
+
+    def copy(i: int, to_wide: bool) -> int:
+        if i not in copies:
+            t = g.tensors[i]
+            j = g.add(TTensor(f"{t.name}/{'16' if to_wide else '8'}", "float32", t.shape))
+            if to_wide:
+                wide.add(j)
+            ops.append(TOp("QUANTIZE", [i], [j]))
+            copies[i] = j
+        return copies[i]
+
+    for k, op in enumerate(g.ops):
+        inside = op.outputs[0] in wide
+        ins = list(op.inputs)
+        for pos, i in enumerate(ins):
+            if i < 0 or g.tensors[i].dtype != "float32":
+                continue
+            if op.kind == "FULLY_CONNECTED" and pos > 0:
+                continue
+            if inside != (i in wide):
+                ins[pos] = copy(i, inside)
+        options = dict(op.options)
+        if inside and op.kind in ("ADD", "SUB"):
+            options["PotScaleInt16"] = False  # the general int16 kernel (any scales)
+        moved[k] = len(ops)
+        ops.append(dataclasses.replace(op, inputs=ins, options=options))
+    keep = {state_out for _, state_out, _ in low.states}  # a 16-bit state leaves as it is
+    g.outputs = [copy(i, False) if i in wide and i not in keep else i for i in g.outputs]
+    g.ops = ops
+    _renumber(low, moved)
+    low.wide |= wide
+
+
+def _states(low: Lowered, wide: set[int]) -> set[int]:
+    """A graph run once per step whose every layer reading and writing a state is 16-bit:
+    that state's input and output tensors (and the moves between) are int16 too, so the state
+    crosses calls at 16 bits instead of being requantised to int8 at every call."""
+    g, out = low.graph, set()
+    for state_in, state_out, chain in low.states:
+        readers = [op for op in g.ops if state_in in op.inputs]
+        sources = [i for op in g.ops if op.outputs[0] in chain for i in op.inputs
+                   if i >= 0 and g.tensors[i].dtype == "float32" and i not in chain]
+        if readers and all(op.outputs[0] in wide for op in readers) and sources and all(
+                i in wide for i in sources):
+            out |= {state_in, state_out, *(i for i in chain if g.tensors[i].dtype == "float32")}
+    return out
+
+
+def _renumber(low: Lowered, moved: dict[int, int]) -> None:
+    for loop in low.loops:
+        loop.unpack_ops = [moved[k] for k in loop.unpack_ops]
+        loop.steps = [(moved[a], moved[b - 1] + 1) for a, b in loop.steps]
+        loop.pack_op = moved[loop.pack_op]
+    low.cells = {moved[k]: v for k, v in low.cells.items()}
