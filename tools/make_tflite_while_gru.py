@@ -125,16 +125,21 @@ def try_int8(out: Path, t: int) -> tuple[bytes | None, str]:
         tmp.unlink()
         return blob, "succeeded"
     tmp.unlink(missing_ok=True)
+    return None, f"failed: {child_failure(proc)}"
+
+
+def child_failure(proc: subprocess.CompletedProcess) -> str:
+    """Why a converter child process (run with -X faulthandler) failed: the signal and the
+    converter function it died in, or the exit status and the last line of stderr."""
     if proc.returncode < 0:
         why = f"the converter process died with {signal.Signals(-proc.returncode).name}"
         where = re.search(r'File ".*?(tensorflow/lite/python/[^"]+)", line (\d+) in (\w+)',
                           proc.stderr)
         if where:
             why += f" in {where[3]} ({where[1]}:{where[2]})"
-    else:
-        lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
-        why = f"exit {proc.returncode}: {lines[-1][:300] if lines else ''}"
-    return None, f"failed: {why}"
+        return why
+    lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+    return f"exit {proc.returncode}: {lines[-1][:300] if lines else ''}"
 
 
 def int8_child(keras, tf, t: int, out: Path) -> int:
