@@ -43,7 +43,8 @@ test-all: setup-dev
 bench: setup-dev
 	$(BIN)/python bench/run.py
 
-# accuracy of the examples: rnnq (C, .tflite) against float and onnxruntime's quantisers
+# accuracy of the examples: rnnq (C, .tflite) against float, onnxruntime's quantisers and TF's
+# converter (bench/tf_converter.json, from tools/tf_converter_accuracy.py); README.md's table rewritten
 bench-accuracy: setup-dev
 	$(BIN)/python bench/accuracy.py
 
