@@ -97,8 +97,8 @@ def compile_model(model: str | Path, calib: DataSource, out_dir: str | Path,
     for name, v in (("input_bits", input_bits), ("state_bits", state_bits)):
         if str(v) not in ("auto", "8", "16"):
             raise RnnqError(f"{name} {v!r}: one of auto, 8, 16")
-        if fmt == "tflite" and str(v) == "16":
-            raise RnnqError(f"{name} 16 is a C build option (.tflite keeps LiteRT's int8)")
+        if fmt == "tflite" and name == "state_bits" and str(v) == "16":
+            raise RnnqError(f"{name} 16 is a C build option (use --precision)")
     if str(state_bits) != "auto":  # the older spelling of --precision int8 / int16
         if precision != "auto":
             raise RnnqError("--state-bits and --precision both given: use --precision")
@@ -316,9 +316,10 @@ def _inspect_tflite(path: Path, manifest: dict) -> str:
     t = manifest["tflite"]
     g = read_tflite(path / t["file"])
     lines = [f"{t['file']}: {t['bytes']} B, T = {t['seq_len']}, {len(g.ops)} ops"]
-    layers = manifest.get("choices", {}).get("precision", {}).get("layers", {})
-    if layers:
-        lines.append("precision: " + ", ".join(f"{k} {v}" for k, v in layers.items()))
+    chosen = manifest.get("choices", {}).get("precision", {})
+    if chosen:
+        lines.append("precision: " + ", ".join(f"{k} {v}" for k, v in chosen["layers"].items())
+                     + f"; input {chosen['input']}")
     for k, op in enumerate(g.ops):
         outs = ", ".join(f"{g.tensors[i].name} {g.tensors[i].dtype}{list(g.tensors[i].shape)}"
                          for i in op.outputs)

@@ -107,7 +107,8 @@ def main() -> None:
               help="C: width of the model input. auto = 16 when the input feeds only recurrent "
                    "layers (their accumulators permitting), else 8. A 16-bit input costs twice "
                    "the input buffer and nothing else, and removes the input's quantisation "
-                   "noise, which chaotic or bistable models amplify.")
+                   "noise, which chaotic or bistable models amplify. --format tflite: auto = "
+                   "16 when only 16-bit layers read the input (not with --float-io).")
 @click.option("--precision", default="auto", show_default=True, metavar="SPEC",
               help="C: width of each recurrent layer's hidden state. auto: GRU int16 (a GRU "
                    "whose update gate is near 1 moves its state by less than an int8 step "
@@ -203,7 +204,7 @@ def compile_cmd(model, calib, target, out, prefix, calib_method, seq_len, max_st
 
 
 #: Options that mean something for one output format only.
-_ONLY = {"c": ("target", "prefix", "max_steps", "input_bits", "state_bits",
+_ONLY = {"c": ("target", "prefix", "max_steps", "state_bits",
               "min_sqnr", "max_drop", "flash", "ram", "weights", "packages"),
          "tflite": ("float_io", "tflite_loop")}
 

@@ -76,7 +76,7 @@ class Job:
     tgt: Target | None = None
     lowered: Lowered | None = None  # tflite: the float TGraph
     tgraph: TGraph | None = None  # tflite: the integer TGraph
-    tflite_precision: dict[str, str] = field(default_factory=dict)  # tflite: layer -> width
+    tflite_precision: dict = field(default_factory=dict)  # tflite: layers' and input's widths
     io: dict = field(default_factory=dict)  # C: I/O formats
     facts: dict = field(default_factory=dict)  # C: memory and schedule
     files: dict[str, bytes] = field(default_factory=dict)  # the build folder's files
@@ -222,7 +222,8 @@ CHOICE_MARGIN_DB = 0.5
 TFLITE_STATE16 = ("lstm", "gru", "rnn")
 TFLITE_PRECISION_RULE = ("int16 (16x8) for every unrolled GRU, RNN and LSTM layer LiteRT's int16 "
                          "kernels express, unless --precision says int8; the fused LSTM keeps "
-                         "LiteRT's int16 cell and int8 h")
+                         "LiteRT's int16 cell and int8 h; the input int16 where only 16-bit "
+                         "layers read it (--input-bits auto)")
 
 PRECISIONS = ("auto", "int8", "int16")
 
@@ -571,10 +572,13 @@ def widen_tflite(job: Job) -> None:
             chosen[labels[name]] = "int16"
         else:
             chosen[labels[name]] = "int8" + (f" ({why})" if why and want == 16 else "")
-    tflite_widen.widen(low, names, state_io=not job.float_io)
-    job.tflite_precision = chosen
-    if chosen:
-        job.log("precision: " + ", ".join(f"{k} {v}" for k, v in chosen.items()))
+    if job.float_io and job.input_bits == "16":
+        raise RnnqError("--input-bits 16 and --float-io: a float input is quantised to int8")
+    bits = "8" if job.float_io else job.input_bits
+    wide_input = tflite_widen.widen(low, names, state_io=not job.float_io, input_bits=bits)
+    job.tflite_precision = {"layers": chosen, "input": "int16" if wide_input else "int8"}
+    job.log("precision: " + ", ".join(f"{k} {v}" for k, v in chosen.items())
+            + f"; input {job.tflite_precision['input']}")
 
 
 def quantize_tflite(job: Job) -> None:
@@ -605,6 +609,6 @@ def emit_tflite(job: Job) -> None:
                     "tflite": entry}
     if job.tflite_precision:
         job.manifest["choices"] = {"precision": {"rule": TFLITE_PRECISION_RULE,
-                                                 "layers": job.tflite_precision}}
+                                                 **job.tflite_precision}}
     job.log(f"{TFLITE}: {len(blob)} bytes, {len(q.ops)} ops "
             f"({', '.join(f'{k} {v}' for k, v in sorted(q.op_counts().items()))})")

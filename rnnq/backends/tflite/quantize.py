@@ -31,7 +31,6 @@ from rnnq.backends.tflite.emit import check
 from rnnq.backends.tflite.lower import Lowered
 from rnnq.backends.tflite.lstm_quant import add_lstm, float_lstm_params
 from rnnq.backends.tflite.roll import roll
-from rnnq.backends.tflite.widen import GATE_IN, GATE_OUT
 from rnnq.data import Dataset, playback
 from rnnq.ir import Graph
 from rnnq.ir.states import state_values
@@ -48,6 +47,7 @@ from rnnq.passes.qparams import (
 from rnnq.sim.float_ref import run_float
 from rnnq.sim.litert.constraints import FIXED_OUTPUT, XNNPACK_FC_MAX_RESCALE, xnnpack_fc_rescale
 from rnnq.sim.litert.interpreter import run
+from rnnq.sim.litert.wide import GATE_IN, GATE_OUT
 
 LAYOUT = {"RESHAPE": (0,), "GATHER": (0,), "PAD": (0,), "PACK": None, "UNPACK": (0,), "SPLIT": (1,),
           "REVERSE_V2": (0,), "CONCATENATION": None,

@@ -21,15 +21,12 @@ from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
-
 from rnnq.backends.tflite.lower import Lowered
+from rnnq.backends.tflite.quantize import LAYOUT
+from rnnq.ir import RnnqError
 from rnnq.ir.ops import hard_sigmoid
 from rnnq.ir.tgraph import TOp, TTensor
 from rnnq.sim.litert.wide import MAX_COLUMNS
-
-#: The gates' fixed int16 quantisations: pre-activation Q3.12, output Q0.15 (zero points 0).
-GATE_IN, GATE_OUT = (np.float32(2.0**-12), 0), (np.float32(2.0**-15), 0)
 
 
 def blocker(low: Lowered, name: str) -> str | None:
@@ -50,11 +47,14 @@ def blocker(low: Lowered, name: str) -> str | None:
     return None
 
 
-def widen(low: Lowered, names: list[str], state_io: bool = True) -> None:
+def widen(low: Lowered, names: list[str], state_io: bool = True, input_bits: str = "8"
+          ) -> bool:
     """Make the layers `names` 16-bit: mark their tensors (low.wide) and put QUANTIZE ops
     where a 16-bit tensor meets an 8-bit one; op positions held by low.loops and low.cells
     follow the insertions. state_io: a graph run once per step may take and return its
-    states as int16 (`_states`; not with float I/O, whose edges are int8)."""
+    states as int16 (`_states`; not with float I/O, whose edges are int8). input_bits "auto":
+    the model input is int16 when everything reads it as int16 (`_input`); "16": that, or an
+    error; "8": int8. Returns whether the input is int16."""
     g = low.graph
     wide: set[int] = set()
     for name in names:
@@ -65,8 +65,15 @@ def widen(low: Lowered, names: list[str], state_io: bool = True) -> None:
             wide -= set(op.inputs[1:])
     if state_io:
         wide |= _states(low, wide)
+    if wide:
+        _onward(low, wide)
+    wide_input = input_bits != "8" and _input(low, wide)
+    if input_bits == "16" and not wide_input:
+        raise RnnqError("--input-bits 16: in a .tflite the input can be int16 only where "
+                        "everything that reads it is a 16-bit layer (--precision), through "
+                        "moves only, and without --float-io")
     if not wide:
-        return
+        return False
     ops: list[TOp] = []
     moved: dict[int, int] = {}
     copies: dict[int, int] = {}
@@ -97,10 +104,78 @@ def widen(low: Lowered, names: list[str], state_io: bool = True) -> None:
         moved[k] = len(ops)
         ops.append(dataclasses.replace(op, inputs=ins, options=options))
     keep = {state_out for _, state_out, _ in low.states}  # a 16-bit state leaves as it is
-    g.outputs = [copy(i, False) if i in wide and i not in keep else i for i in g.outputs]
+    outs = []
+    for i in g.outputs:
+        if i in wide and i not in keep:  # requantised to int8 under the output's own name
+            j = copy(i, False)
+            g.tensors[i].name, g.tensors[j].name = g.tensors[i].name + "/16", g.tensors[i].name
+            i = j
+        outs.append(i)
+    g.outputs = outs
     g.ops = ops
     _renumber(low, moved)
     low.wide |= wide
+    return wide_input
+
+
+def _onward(low: Lowered, wide: set[int]) -> None:
+    """Past a 16-bit layer's output: the ops that only move its values (the exporters'
+    reshapes, transposes as gathers, a bidirectional layer's concatenation, the next layer's
+    input) stay int16 while every value they move is int16, and a FULLY_CONNECTED that reads
+    int16 (a head, the next layer's input product) runs 16x8 — so stacked layers and a head
+    read 16-bit values, and the requantisation to int8 comes as late as it can. The graph's
+    outputs stay int8 (a head's int16 result is requantised to the output)."""
+    g = low.graph
+    outputs = set(g.outputs) - {i for i in g.outputs if g.ops and any(
+        op.kind == "FULLY_CONNECTED" and i in op.outputs for op in g.ops)}
+    grew = True
+    while grew:
+        grew = False
+        for op in g.ops:
+            if any(o in wide or o in outputs for o in op.outputs):
+                continue
+            if op.kind in LAYOUT and op.kind != "RELU":
+                moved = op.inputs if LAYOUT[op.kind] is None else [op.inputs[k]
+                                                                   for k in LAYOUT[op.kind]]
+                reads = [i for i in moved if g.tensors[i].dtype == "float32"]
+            elif op.kind == "FULLY_CONNECTED" and op.options.get(
+                    "FusedActivationFunction", 0) in (0, 1) and g.tensors[
+                    op.inputs[1]].shape[1] <= MAX_COLUMNS:
+                reads = op.inputs[:1]
+            else:
+                continue
+            if reads and all(i in wide for i in reads):
+                wide.update(op.outputs)
+                grew = True
+
+
+def _input(low: Lowered, wide: set[int]) -> bool:
+    """Mark the model input (and the moves from it) int16 when every path from it, through
+    ops that only move values, ends in an op that reads int16 — so its values reach the
+    16-bit layers without an int8 step (as the C build's 16-bit input does)."""
+    g = low.graph
+    x = g.inputs[0]
+    chain, stack = {x}, [x]
+    while stack:
+        t = stack.pop()
+        for op in g.ops:
+            if t not in op.inputs:
+                continue
+            if op.outputs[0] in wide and not (op.kind == "FULLY_CONNECTED"
+                                              and op.inputs.index(t) > 0):
+                continue
+            if op.kind not in LAYOUT or op.kind == "RELU" or set(op.outputs) & set(g.outputs):
+                return False
+            moved = op.inputs if LAYOUT[op.kind] is None else [op.inputs[k]
+                                                               for k in LAYOUT[op.kind]]
+            if any(i not in chain and i not in wide for i in moved
+                   if g.tensors[i].dtype == "float32"):
+                return False
+            new = [o for o in op.outputs if o not in chain]
+            chain.update(new)
+            stack.extend(new)
+    wide |= chain
+    return True
 
 
 def _states(low: Lowered, wide: set[int]) -> set[int]:

@@ -37,6 +37,8 @@ from rnnq.sim.litert.context import Ctx, qparams
 Q16_MIN, Q16_MAX = -(2**15), 2**15 - 1
 #: The input and output scales LiteRT's int16 LOGISTIC / TANH take without a lookup table.
 GATE_IN_SCALE, GATE_OUT_SCALE = 2.0**-12, 2.0**-15
+#: ... as (scale, zero point) pairs for the quantiser.
+GATE_IN, GATE_OUT = (np.float32(GATE_IN_SCALE), 0), (np.float32(GATE_OUT_SCALE), 0)
 #: The widest 16x8 FULLY_CONNECTED modelled: LiteRT multiplies its int64 accumulator by a
 #: 31-bit multiplier in 64 bits, so |acc| must stay below 2^32: an int32 bias plus K·32768·127.
 MAX_COLUMNS = (2**31) // (32768 * 127)

@@ -61,7 +61,8 @@ def test_gru_example_int16_is_exact_and_beats_int8(tmp_path: Path) -> None:
         want = "int16" if p == "auto" else "int8"
         assert list(m["choices"]["precision"]["layers"].values()) == [want], m["choices"]
         assert ("int16" in _dtypes(tmp_path / p)) == (p == "auto")
-        assert m["tflite"]["input"]["dtype"] == "int8"
+        assert m["tflite"]["input"]["dtype"] == want  # only the 16-bit layer reads it
+        assert m["choices"]["precision"]["input"] == want
         assert [o["dtype"] for o in m["tflite"]["outputs"]] == ["int8"]
         rep[p] = validate(tmp_path / p, GRU / "test.npz")
         assert rep[p]["tflite"]["bit_exact"], rep[p]["tflite"]
@@ -116,3 +117,55 @@ def test_what_cannot_be_int16(tmp_path: Path) -> None:
     r = run_rnnq("compile", hard, "--calib", calib, "--format", "tflite", "--precision",
                  "nosuch=int16", "-o", tmp_path / "x", "-q")
     assert r.code == 2 and "no recurrent layer 'nosuch'" in r.err, r.err
+
+
+def test_stacked_layers_and_head_read_int16(tmp_path: Path) -> None:
+    """Two stacked GRUs and a Gemm head: the input (read only by the first layer), the values
+    between the layers (the exporter's transpose and reshape) and into the head are int16 —
+    one QUANTIZE, after the head — and the file is exact in LiteRT."""
+    require_litert()
+    n = Net(seed=2)
+    x, size = "x", F
+    for _ in range(2):
+        ins = [x, n.w(1, 3 * H, size), n.w(1, 3 * H, H, scale=0.3), n.w(1, 6 * H, scale=0.3)]
+        y = n.op("Transpose", n.op("GRU", *ins, hidden_size=H), perm=[0, 2, 1, 3])
+        x, size = n.reshape(y, 0, 1, H), H
+    out = n.gemm(n.squeeze(n.slice(x, [-1], [2**62], [0]), 0), H, 4)
+    model = n.save(tmp_path / "m.onnx", ["T", 1, F], [out])
+    build = tmp_path / "b"
+    compile_model(model, _data(tmp_path / "c.npz", 16, 0), build, fmt="tflite")
+    from rnnq.backends.tflite.reader import read_tflite
+
+    q = read_tflite((build / "model.tflite").read_bytes())
+    quantize = [op for op in q.ops if op.kind == "QUANTIZE"]
+    assert [(q.tensors[op.inputs[0]].dtype, q.tensors[op.outputs[0]].dtype)
+            for op in quantize] == [("int16", "int8")]
+    assert q.tensors[q.inputs[0]].dtype == "int16"
+    fcs = [op for op in q.ops if op.kind == "FULLY_CONNECTED"]
+    assert all(q.tensors[op.inputs[0]].dtype == "int16" for op in fcs)
+    assert validate(build, _data(tmp_path / "t.npz", 6, 1))["tflite"]["bit_exact"]
+
+
+def test_input_bits(tmp_path: Path) -> None:
+    """--input-bits for a .tflite: auto is int16 where only 16-bit layers read the input, int8
+    with --float-io (its edge quantises to int8) or where an int8 layer reads it; 8 forces
+    int8; 16 where it cannot be is one line, exit 2."""
+    require_litert()
+    calib = _data(tmp_path / "c.npz", 16, 0)
+    gru, lstm = _model(tmp_path / "gru.onnx", "GRU"), _model(tmp_path / "lstm.onnx", "LSTM")
+    for model, args, want in ((gru, [], "int16"), (gru, ["--input-bits", "8"], "int8"),
+                              (gru, ["--float-io"], "float32"), (lstm, [], "int8")):
+        out = tmp_path / f"{model.stem}{len(args)}{args[-1] if args else ''}"
+        r = run_rnnq("compile", model, "--calib", calib, "--format", "tflite", *args, "-o",
+                     out, "-q")
+        assert r.code == 0, r.err
+        m = json.loads((out / "manifest.json").read_text())
+        assert m["tflite"]["input"]["dtype"] == want, (args, m["tflite"]["input"])
+        rep = validate(out, _data(tmp_path / "t.npz", 4, 1))
+        assert rep["tflite"]["bit_exact"], rep["tflite"]
+    for args in (["--input-bits", "16"], ["--input-bits", "16", "--float-io"]):
+        model = lstm if len(args) == 2 else gru
+        r = run_rnnq("compile", model, "--calib", calib, "--format", "tflite", *args, "-o",
+                     tmp_path / "no", "-q")
+        assert r.code == 2 and len(r.err_lines) == 1 and "--input-bits 16" in r.err, r.err
+        assert not (tmp_path / "no").exists()
