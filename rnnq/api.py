@@ -28,6 +28,7 @@ from rnnq.diagnose import per_layer_c, per_layer_tflite
 from rnnq.ir import Graph, RnnqError, macs_per_step, node_macs, static_time
 from rnnq.ir.ops import INT_RECURRENT
 from rnnq.passes.calibrate import apply_ranges
+from rnnq.passes.observer import CHOICES
 from rnnq.passes.quantize import quantize
 from rnnq.validation import simulate as simulate_build
 from rnnq.validation import validate_c, validate_tflite
@@ -78,7 +79,7 @@ def _source(data: DataSource) -> DataSource:
 
 def compile_model(model: str | Path, calib: DataSource, out_dir: str | Path,
                   target: str = "generic-c99", prefix: str | None = None,
-                  calib_method: str = "minmax", progress: Progress | None = None,
+                  calib_method: str = "auto", progress: Progress | None = None,
                   log: Callable[[str], None] = lambda s: None, seq_len: int | None = None,
                   max_steps: int | None = None, headroom: float = 1.25,
                   flash: int | None = None, ram: int | None = None, fmt: str = "c",
@@ -91,6 +92,10 @@ def compile_model(model: str | Path, calib: DataSource, out_dir: str | Path,
     copy); returns the manifest. The folder is written whole or not at all."""
     if fmt not in PIPELINES:
         raise RnnqError(f"unknown format {fmt!r} (one of {', '.join(PIPELINES)})")
+    if calib_method not in CHOICES:
+        raise RnnqError(f"--calib-method {calib_method!r}: one of {', '.join(CHOICES)}")
+    if fmt == "tflite" and calib_method == "auto":
+        calib_method = "minmax"  # .tflite builds do not measure choices (yet): minmax
     if not (math.isfinite(headroom) and 1.0 <= headroom <= MAX_HEADROOM):
         raise RnnqError(f"--headroom {headroom}: a factor from 1 to {MAX_HEADROOM:g} (how far "
                         "beyond the calibrated ranges values may go)")
@@ -304,6 +309,13 @@ def _choices_text(choices: dict) -> list[str]:
                        f"({'met' if c['met'] else 'NOT met'}; int16 states: "
                        f"{', '.join(c['int16']) or 'none'}; {c['sequences']} calibration "
                        "sequences)")
+        elif what == "ranges":
+            db = c["output_sqnr_db"]
+            which = ", ".join(f"{m} for {name!r}" for name, m in c["chosen"].items())
+            out.append(f"calibration ranges (auto): {which or 'minmax for every tensor'}; "
+                       f"minmax {db['minmax']} dB, chosen {db['chosen']} dB ({c['measured']} "
+                       f"of {c['candidates']} candidate ranges measured; {c['sequences']} "
+                       "calibration sequences)")
         else:
             alts = ", ".join(f"{k} {v} dB" for k, v in c["output_sqnr_db"].items())
             out.append(f"{what} {c['chosen']} ({alts}; {c['sequences']} calibration sequences)")

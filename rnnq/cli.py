@@ -20,7 +20,7 @@ from rnnq import progress
 from rnnq.backends.c.packages import PACKAGES
 from rnnq.boards import available_boards
 from rnnq.ir import RnnqError
-from rnnq.passes.observer import METHODS
+from rnnq.passes.observer import CHOICES
 from rnnq.targets import available
 from rnnq.version import __version__
 
@@ -86,12 +86,15 @@ def main() -> None:
               help="Build folder to write (replaced as a whole on success).")
 @click.option("--prefix", default="model", show_default=True,
               help="C symbol prefix of the generated API.")
-@click.option("--calib-method", type=click.Choice(METHODS), default="minmax",
+@click.option("--calib-method", type=click.Choice(CHOICES), default="auto",
               show_default=True,
               help="How a calibrated range is read from what the float model showed: the "
                    "extremes (minmax), the 99.99th percentiles (percentile), the range "
                    "whose int8 grid has the least squared error (mse), or entropy "
-                   "calibration as TensorRT does it (kl); per tensor, for both formats.")
+                   "calibration as TensorRT does it (kl); per tensor, for both formats. "
+                   "auto (C builds): per tensor, the method whose range gives the best "
+                   "measured output SQNR on calibration data, minmax unless another gains "
+                   "more than 0.5 dB; for --format tflite auto is minmax.")
 @click.option("--seq-len", type=click.IntRange(min=1), default=None,
               help="Deployment sequence length: state ranges are calibrated to stay valid for "
                    "this many steps (calibration sequences are played back to back).")

@@ -38,6 +38,7 @@ from rnnq.passes.calibrate import ranges_record
 from rnnq.passes.quantize import input16_possible, input_scales_choosable
 from rnnq.passes.quantize import quantize as quantize_graph
 from rnnq.passes.quantize_rnn import STATE16, state_bits
+from rnnq.passes.range_choice import choose_ranges
 from rnnq.sim.integer import quantize_input
 from rnnq.targets import Target, load_target, with_matvec
 
@@ -54,7 +55,7 @@ class Job:
     fmt: str = "c"
     target: str = "generic-c99"
     prefix: str = "model"
-    calib_method: str = "minmax"
+    calib_method: str = "auto"  # C: auto chooses per tensor (passes/range_choice.py)
     seq_len: int | None = None
     max_steps: int | None = None
     headroom: float = 1.25
@@ -206,6 +207,13 @@ def quantize_c(job: Job) -> None:
         base = None
         if input_scales_choosable(g):
             q, base = _choose_input_scales(job, q, data, fenv)
+        if job.calib_method == "auto" and base is None:
+            base = measured.output_sqnr(g, fenv, q, data)
+    if job.calib_method == "auto":  # the ranges before what is measured with them
+        n = sum(len(c) for c in g.meta["range_candidates"].values())
+        with progress.stage(f"choosing calibration ranges by measured error ({n} candidates)"):
+            q, base = choose_ranges(g, q, data, fenv, base, CHOICE_MARGIN_DB, job.log)
+    with progress.stage("measuring bias correction and precision on calibration data"):
         q, base = _choose_bias_correction(job, q, data, fenv, base)
         if default == "auto":  # after what costs nothing at run time
             q = _choose_precision(job, q, data, fenv, base)
@@ -317,12 +325,6 @@ def _choose_input_scales(job: Job, per_feature: Graph, data: Dataset, fenv: dict
     return chosen, db[best]
 
 
-def _requantize(g: Graph) -> Graph:
-    """The calibrated graph g quantised again as its meta says (bias corrections included)."""
-    h = copy.deepcopy(g)
-    return quantize_graph(bias_correction.apply(h, h.meta.get("bias_correction", {})))
-
-
 def _choose_precision(job: Job, q: Graph, data: Dataset, fenv: dict, base: float
                       ) -> Graph:
     """--precision auto: while the integer graph misses the target (--min-sqnr, or --max-drop:
@@ -368,7 +370,7 @@ def _choose_precision(job: Job, q: Graph, data: Dataset, fenv: dict, base: float
                 continue
             per[n.outputs[0]] = 16
             try:
-                q2 = _requantize(g)
+                q2 = measured.requantize(g)
                 # arena + state only when there is a budget (a plan per candidate otherwise)
                 kernels = job.tgt["kernels"]
                 ram = (ram_bytes(q2, job.prefix, steps, kernels["matvec"],

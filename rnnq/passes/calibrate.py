@@ -5,7 +5,10 @@ steps (data.playback).
 
 Requires stage FLOAT, produces stage CALIBRATED: ``Tensor.range`` on every activation,
 ``node.attrs['cell_absmax']`` and ``['gate_range']`` on LSTMs, and
-``graph.meta['input_channel_range']``.
+``graph.meta['input_channel_range']``. Method "auto": the ranges are minmax's, and
+``graph.meta['range_candidates']`` holds, per tensor whose range calibration sets (not the
+model input, not one its bounds pin), the other methods' ranges that differ (range_choice.py
+chooses among them by measured error).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from rnnq.data import Dataset, playback, valid_mask
 from rnnq.ir import Graph, RnnqError, Stage
 from rnnq.ir.ops import INITIAL_STATES, RECURRENT
 from rnnq.passes import bias_correction
-from rnnq.passes.observer import Observer
+from rnnq.passes.observer import METHODS, Observer
 from rnnq.passes.qparams import widen
 from rnnq.passes.reach import FREE, reachable
 from rnnq.sim.float_ref import run_float
@@ -55,6 +58,23 @@ def _initial_h(graph: Graph, recurrent) -> dict[str, tuple[float, float]]:
     return out
 
 
+def _pinned(r: tuple[float, float], bound: tuple[float, float]) -> bool:
+    """A range that headroom widened to what the tensor can reach at both ends (a bounded h, a
+    sigmoid output): its bounds, not calibration, set it."""
+    return r[0] <= bound[0] and r[1] >= bound[1]
+
+
+def _distinct(minmax: tuple[float, float], alts: dict[str, tuple[float, float]]
+              ) -> dict[str, tuple[float, float]]:
+    """The methods' ranges that differ from minmax's and from each other (the first method of
+    each range)."""
+    out: dict[str, tuple[float, float]] = {}
+    for m, r in alts.items():
+        if r != minmax and r not in out.values():
+            out[m] = r
+    return out
+
+
 def calibrate(graph: Graph, data: Dataset, method: str = "minmax", percentile: float = 99.99,
               batch: int = 64, progress: Callable[[int, int], None] | None = None,
               seq_len: int | None = None, headroom: float = 1.25) -> Graph:
@@ -79,17 +99,26 @@ def calibrate(graph: Graph, data: Dataset, method: str = "minmax", percentile: f
                 progress(done, total)
     held = _initial_h(graph, recurrent)
     reach = reachable(graph)
-    for t in acts:
-        lo, hi = obs.range(t.name)
+
+    def settled(name: str, m: str | None = None) -> tuple[float, float]:
+        lo, hi = obs.range(name, method=m)
         # headroom where values can drift: never past what the tensor can reach (nor inside
         # what calibration saw)
-        r = reach.get(t.name, FREE)
+        r = reach.get(name, FREE)
         lo, hi = widen(lo, hi, headroom, (min(r[0], float(lo[0])), max(r[1], float(hi[0]))))
-        h0lo, h0hi = held.get(t.name, (0.0, 0.0))
-        t.range = (min(float(lo[0]), h0lo), max(float(hi[0]), h0hi))
+        h0lo, h0hi = held.get(name, (0.0, 0.0))
+        return (min(float(lo[0]), h0lo), max(float(hi[0]), h0hi))
+
+    for t in acts:
+        t.range = settled(t.name)
+    if method == "auto":  # every method's range as a candidate (range_choice chooses)
+        graph.meta["range_candidates"] = {
+            t.name: alts for t in acts if t.name != graph.inputs[0]
+            and not _pinned(t.range, reach.get(t.name, FREE))
+            and (alts := _distinct(t.range, {m: settled(t.name, m) for m in METHODS[1:]}))}
     lo, hi = widen(*obs.range(graph.inputs[0], per_channel=True), headroom)
     graph.meta["input_channel_range"] = (lo.astype(np.float64), hi.astype(np.float64))
-    for n in recurrent:
+    for n in recurrent:  # (auto: minmax, as for the input)
         glo, ghi = obs.range(n.outputs[0] + ":gates")
         n.attrs["gate_range"] = (float(glo[0]), float(ghi[0]))
         if n.op == "lstm":
@@ -106,7 +135,9 @@ def ranges_record(g: Graph) -> dict:
     rebuilds the same calibrated graph without the data."""
     lo, hi = g.meta["input_channel_range"]
     per = {k: int(v) for k, v in g.meta.get("layer_state_bits", {}).items()}
-    return ({"layer_state_bits": per} if per else {}) | {
+    auto = g.meta["calibration"]["method"] == "auto"
+    return ({"layer_state_bits": per} if per else {}) | (
+        {"range_methods": dict(g.meta.get("range_methods", {}))} if auto else {}) | {
         "meta": g.meta["calibration"],
         "tensors": {t.name: list(t.range) for t in g.tensors.values() if t.range is not None},
         "input_channel_range": [lo.tolist(), hi.tolist()],
@@ -136,6 +167,13 @@ def apply_ranges(g: Graph, record: dict) -> Graph:
         if n.op in RECURRENT:
             n.attrs.update(record["recurrent"][n.outputs[0]])
     g.meta["calibration"] = record["meta"]
+    chosen = record.get("range_methods", {})  # auto: the method each range came from
+    if (not isinstance(chosen, dict) or not set(chosen) <= set(record["tensors"])
+            or not set(chosen.values()) <= set(METHODS)):
+        raise RnnqError("calibration.json: 'range_methods' names tensors without a range or "
+                        f"methods other than {', '.join(METHODS)}")
+    if chosen:
+        g.meta["range_methods"] = dict(chosen)
     # builds from before 16-bit inputs and states: 8
     g.meta["input_bits"] = int(record.get("input_bits", 8))
     g.meta["gru_state_bits"] = int(record.get("gru_state_bits", 8))

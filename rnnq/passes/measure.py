@@ -5,11 +5,15 @@ may and keeps the one this measures best (rnnq.steps.quantize_c).
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
 from rnnq.data import Dataset, valid_mask
 from rnnq.ir import Graph
 from rnnq.ir.states import state_values
+from rnnq.passes import bias_correction
+from rnnq.passes.quantize import quantize
 from rnnq.passes.reach import reachable
 from rnnq.report import sqnr_db
 from rnnq.sim.float_ref import run_float
@@ -35,6 +39,13 @@ def subset(g: Graph, data: Dataset, steps: int = MEASURE_STEPS) -> Dataset:
         states.setdefault(name, np.zeros((n, *info["shape"])))
     return Dataset(data.x[:n], data.lengths[:n], None if data.y is None else data.y[:n],
                    states)
+
+
+def requantize(g: Graph) -> Graph:
+    """The calibrated graph g quantised (on a copy) as its meta says, bias corrections
+    included: one alternative to measure."""
+    h = copy.deepcopy(g)
+    return quantize(bias_correction.apply(h, h.meta.get("bias_correction", {})))
 
 
 def float_outputs(fg: Graph, data: Dataset) -> dict[str, np.ndarray]:

@@ -15,6 +15,8 @@ Methods:
   one in Kullback-Leibler divergence; the range is [max(min, -T), min(max, T)].
 
 The last three keep a subsample of the values (as percentile); all are per channel on request.
+``auto`` keeps the subsample too, so that every method's range can be read from one run
+(`range(..., method=...)`); rnnq.passes.range_choice chooses among them by measured error.
 """
 
 from __future__ import annotations
@@ -26,15 +28,17 @@ import numpy as np
 from rnnq.passes.qparams import act_qparams
 
 METHODS = ("minmax", "percentile", "mse", "kl")
+#: What the observer takes: a method, or "auto" (every method's range can be read).
+CHOICES = (*METHODS, "auto")
 #: Methods that need the values, not only their extremes.
-_SAMPLED = frozenset({"percentile", "mse", "kl"})
+_SAMPLED = frozenset({"percentile", "mse", "kl", "auto"})
 #: Values kept per observation for the percentile method (a uniform subsample beyond this).
 SAMPLE_CAP = 200_000
 
 
 class Observer:
     def __init__(self, method: str = "minmax", percentile: float = 99.99, seed: int = 0):
-        if method not in METHODS:
+        if method not in CHOICES:
             raise ValueError(f"unknown calibration method {method!r}")
         self.method, self.pct = method, percentile
         self.rng = np.random.default_rng(seed)
@@ -57,17 +61,23 @@ class Observer:
     def __contains__(self, key: Hashable) -> bool:
         return key in self.lo
 
-    def range(self, key: Hashable, per_channel: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        """(lo, hi), each [C] per channel or [1] for the whole tensor."""
-        if self.method in _SAMPLED:
+    def range(self, key: Hashable, per_channel: bool = False, method: str | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
+        """(lo, hi), each [C] per channel or [1] for the whole tensor, by the observer's method
+        or `method` (any method of an "auto" observer; minmax of any; auto itself: minmax)."""
+        method = method or self.method
+        if method not in CHOICES or (method not in (self.method, "minmax")
+                                     and self.method != "auto"):
+            raise ValueError(f"a {self.method} observer has no {method!r} range")
+        if method in _SAMPLED and method != "auto":
             v = np.concatenate(self.samples[key])
             if not per_channel:
                 v = v.reshape(-1, 1)
-            if self.method == "percentile":
+            if method == "percentile":
                 lo = np.percentile(v, 100.0 - self.pct, axis=0)
                 hi = np.percentile(v, self.pct, axis=0)
             else:
-                fn = mse_range if self.method == "mse" else kl_range
+                fn = mse_range if method == "mse" else kl_range
                 lo, hi = (np.array(c) for c in zip(*(fn(v[:, k]) for k in range(v.shape[1]))))
         else:
             lo, hi = self.lo[key], self.hi[key]
@@ -78,7 +88,7 @@ class Observer:
     def meta(self) -> dict:
         """What the method was, for the manifest."""
         return {"method": self.method,
-                **({"percentile": self.pct} if self.method == "percentile" else {})}
+                **({"percentile": self.pct} if self.method in ("percentile", "auto") else {})}
 
 
 def _grid_mse(v: np.ndarray, counts: np.ndarray, lo: float, hi: float) -> float:
