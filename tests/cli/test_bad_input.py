@@ -303,6 +303,22 @@ def test_tampered_manifest_is_refused_with_one_line(field: str, value, good: dic
         _assert_clean_failure(run_rnnq(*argv), "manifest.json")
 
 
+@pytest.mark.parametrize("value", ["kl", {"no_such_tensor": "kl"}, {"": "magic"}])
+def test_tampered_range_methods_are_refused_with_one_line(value, good: dict,
+                                                          tmp_path: Path) -> None:
+    """calibration.json's per-tensor methods (--calib-method auto) name tensors with a range
+    and the methods there are."""
+    b = tmp_path / "b"
+    shutil.copytree(good["build"], b)
+    rec = json.loads((b / "calibration.json").read_text())
+    if value == {"": "magic"}:
+        value = {next(iter(rec["tensors"])): "magic"}
+    rec["range_methods"] = value
+    (b / "calibration.json").write_text(json.dumps(rec))
+    for argv in (["validate", b, "--data", good["test"]], ["inspect", b]):
+        _assert_clean_failure(run_rnnq(*argv), "calibration.json: 'range_methods'")
+
+
 @pytest.mark.parametrize("name", list(VALIDATE_CASES))
 def test_validate_refuses(name: str, good: dict, tmp_path: Path) -> None:
     argv, names = VALIDATE_CASES[name](tmp_path, good)

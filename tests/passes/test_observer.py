@@ -40,6 +40,22 @@ def test_percentile_subsamples_large_observations() -> None:
     assert obs.range("x", per_channel=True)[1].shape == (1,)
 
 
+def test_auto_reads_every_methods_range_from_one_run() -> None:
+    rng = np.random.default_rng(1)
+    v = rng.normal(size=(50_000, 1))
+    v[:2] = [[-40.0], [40.0]]
+    auto = Observer("auto")
+    auto.add("t", v)
+    assert auto.range("t")[1][0] == 40.0  # auto's own range: minmax
+    for m in METHODS:
+        one = Observer(m)
+        one.add("t", v)
+        assert auto.range("t", method=m) == one.range("t"), m
+    assert auto.meta() == {"method": "auto", "percentile": 99.99}
+    with pytest.raises(ValueError, match="has no 'kl' range"):
+        Observer("minmax").range("t", method="kl")
+
+
 def test_unknown_method_is_refused() -> None:
     assert METHODS == ("minmax", "percentile", "mse", "kl")
     with pytest.raises(ValueError, match="unknown calibration method"):
