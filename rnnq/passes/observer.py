@@ -34,6 +34,10 @@ CHOICES = (*METHODS, "auto")
 _SAMPLED = frozenset({"percentile", "mse", "kl", "auto"})
 #: Values kept per observation for the percentile method (a uniform subsample beyond this).
 SAMPLE_CAP = 200_000
+#: Values an "auto" observer keeps per tensor in all (it samples every tensor, whatever the
+#: calibration set's size): beyond this it keeps each value with half the probability, the
+#: values kept so far too, so that what it keeps stays a uniform sample.
+AUTO_CAP = 8 * SAMPLE_CAP
 
 
 class Observer:
@@ -45,6 +49,7 @@ class Observer:
         self.lo: dict[Hashable, np.ndarray] = {}
         self.hi: dict[Hashable, np.ndarray] = {}
         self.samples: dict[Hashable, list[np.ndarray]] = {}
+        self.rate: dict[Hashable, float] = {}  # auto: the probability a new value is kept
 
     def add(self, key: Hashable, v: np.ndarray) -> None:
         """v: [M, C] values, tracked per channel C (C = 1: one range for the tensor)."""
@@ -56,7 +61,16 @@ class Observer:
         if self.method in _SAMPLED:
             if v.shape[0] > SAMPLE_CAP:
                 v = v[self.rng.choice(v.shape[0], SAMPLE_CAP, replace=False)]
-            self.samples.setdefault(key, []).append(v)
+            kept = self.samples.setdefault(key, [])
+            if self.method != "auto":
+                kept.append(v)
+                return
+            rate = self.rate.get(key, 1.0)
+            kept.append(v if rate == 1.0 else v[self.rng.random(v.shape[0]) < rate])
+            while sum(a.shape[0] for a in kept) > AUTO_CAP:
+                rate /= 2
+                kept[:] = [a[self.rng.random(a.shape[0]) < 0.5] for a in kept]
+            self.rate[key] = rate
 
     def __contains__(self, key: Hashable) -> bool:
         return key in self.lo

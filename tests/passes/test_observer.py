@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rnnq.passes.observer import METHODS, SAMPLE_CAP, Observer
+from rnnq.passes.observer import AUTO_CAP, METHODS, SAMPLE_CAP, Observer
 
 
 def test_minmax_per_tensor_and_per_channel() -> None:
@@ -54,6 +54,17 @@ def test_auto_reads_every_methods_range_from_one_run() -> None:
     assert auto.meta() == {"method": "auto", "percentile": 99.99}
     with pytest.raises(ValueError, match="has no 'kl' range"):
         Observer("minmax").range("t", method="kl")
+
+
+def test_auto_keeps_a_bounded_uniform_sample() -> None:
+    obs = Observer("auto")
+    for k in range(12):  # 12 observations of SAMPLE_CAP values: 1.5x AUTO_CAP
+        obs.add("t", np.full((SAMPLE_CAP, 1), float(k)))
+    kept = np.concatenate(obs.samples["t"])[:, 0]
+    assert AUTO_CAP // 4 < kept.size <= AUTO_CAP and obs.rate["t"] == 0.5
+    counts = np.bincount(kept.astype(int), minlength=12)  # each observation kept alike
+    assert counts.min() > 0.9 * counts.mean() and counts.max() < 1.1 * counts.mean()
+    assert obs.range("t") == (np.array([0.0]), np.array([11.0]))  # extremes: all values
 
 
 def test_unknown_method_is_refused() -> None:
