@@ -94,7 +94,7 @@ def main() -> None:
                    "calibration as TensorRT does it (kl); per tensor, for both formats. "
                    "auto (C builds): per tensor, the method whose range gives the best "
                    "measured output SQNR on calibration data, minmax unless another gains "
-                   "more than 0.5 dB; for --format tflite auto is minmax.")
+                   "more than 1.5 dB; for --format tflite auto is minmax.")
 @click.option("--seq-len", type=click.IntRange(min=1), default=None,
               help="Deployment sequence length: state ranges are calibrated to stay valid for "
                    "this many steps (calibration sequences are played back to back).")

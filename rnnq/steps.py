@@ -212,7 +212,7 @@ def quantize_c(job: Job) -> None:
     if job.calib_method == "auto":  # the ranges before what is measured with them
         n = sum(len(c) for c in g.meta["range_candidates"].values())
         with progress.stage(f"choosing calibration ranges by measured error ({n} candidates)"):
-            q, base = choose_ranges(g, q, data, fenv, base, CHOICE_MARGIN_DB, job.log)
+            q, base = choose_ranges(g, q, data, fenv, base, log=job.log)
     with progress.stage("measuring bias correction and precision on calibration data"):
         q, base = _choose_bias_correction(job, q, data, fenv, base)
         if default == "auto":  # after what costs nothing at run time

@@ -10,7 +10,7 @@ sequences (measure.py), as for the compiler's other measured choices (rnnq.steps
 
 Rule: start from minmax; in graph order, for each tensor quantise the model with each of its
 candidates in turn (the other tensors as chosen so far) and keep the best one when it measures
-better than the current model by more than `margin` dB; else the tensor keeps minmax. A
+better than the current model by more than `margin` dB (MARGIN_DB); else the tensor keeps minmax. A
 candidate that does not change the integer graph (a range the quantiser does not read: a
 concatenation's operand, a table's output) is not measured. At most `max_trials` candidates
 are measured (in graph order); the rest keep minmax.
@@ -32,6 +32,12 @@ from rnnq.data import Dataset
 from rnnq.ir import Graph, RnnqError
 from rnnq.passes import measure
 
+#: A candidate replaces minmax only when the model measures better by more than this. Larger
+#: than the other measured choices' 0.5 dB (rnnq.steps.CHOICE_MARGIN_DB) because a clipped
+#: range is measured on the data it was fitted to: the gains measured on calibration data
+#: were 0.7-1.4 dB above the same builds' gains on held-out data (+0.64 -> -0.56, +0.58 ->
+#: -0.14, +1.80 -> +0.43 dB; README "Calibration ranges").
+MARGIN_DB = 1.5
 #: Candidates measured at most (each one quantisation and one integer run on at most
 #: measure.MEASURE_STEPS steps): bounds the cost on large graphs.
 MAX_TRIALS = 64
@@ -46,7 +52,7 @@ def _signature(q: Graph) -> dict[str, tuple]:
 
 
 def choose_ranges(g: Graph, q: Graph, data: Dataset, fenv: dict, base: float,
-                  margin: float, log: Callable[[str], None] = lambda s: None,
+                  margin: float = MARGIN_DB, log: Callable[[str], None] = lambda s: None,
                   max_trials: int = MAX_TRIALS) -> tuple[Graph, float]:
     """The rule above on g (calibrated, method auto; its integer graph q measuring `base` dB
     on `data`, whose float values are `fenv`). Returns the integer graph and its SQNR."""
@@ -92,7 +98,8 @@ def choose_ranges(g: Graph, q: Graph, data: Dataset, fenv: dict, base: float,
             cur, db, sig = best[1], best[2], _signature(best[1])
     g.meta["range_methods"] = chosen
     cur.meta["choices"] = {**q.meta.get("choices", {}), "ranges": {
-        "chosen": chosen, "sequences": data.n, "candidates": total, "measured": measured,
+        "chosen": chosen, "sequences": data.n, "margin_db": margin, "candidates": total,
+        "measured": measured,
         "output_sqnr_db": {"minmax": round(base, 2), "chosen": round(db, 2)},
         "tried": tried}}
     log(f"calibration ranges (auto): {len(chosen)} of {len(order)} tensors not minmax, "

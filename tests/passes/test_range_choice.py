@@ -20,7 +20,7 @@ from rnnq.ir import RnnqError
 from rnnq.passes import measure
 from rnnq.passes.calibrate import apply_ranges
 from rnnq.passes.observer import METHODS
-from rnnq.steps import CHOICE_MARGIN_DB
+from rnnq.passes.range_choice import MARGIN_DB
 
 ROOT = Path(__file__).resolve().parents[2]
 F, U, H, C, T = 4, 16, 16, 3, 50
@@ -96,7 +96,7 @@ def test_auto_clips_the_outliers_minmax_wastes_range_on(builds: dict) -> None:
     tried = [t for t in c["tried"] if t["tensor"] == "u"]
     assert {t["method"] for t in tried} >= {c["chosen"]["u"]}
     assert all("output_sqnr_db" in t for t in tried)
-    assert c["output_sqnr_db"]["chosen"] > c["output_sqnr_db"]["minmax"] + CHOICE_MARGIN_DB
+    assert c["output_sqnr_db"]["chosen"] > c["output_sqnr_db"]["minmax"] + MARGIN_DB
     # held-out data (no spikes): the chosen ranges are better there too
     fg = float_graph(builds["model"])
     data = load_npz(builds["test"], fg)
