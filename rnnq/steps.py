@@ -179,7 +179,8 @@ def quantize_c(job: Job) -> None:
     """Calibrated IR -> integer IR (rnnq's numerics); the ranges and the chosen widths go to
     calibration.json. --input-bits auto: 16 where the input reaches only recurrent layers;
     --precision auto: GRU states 16-bit, LSTM 8-bit, each unless an accumulator does not fit
-    int32 with it (then 8), then measured choices (_choose_precision and the others below)."""
+    int32 with it (then 8), then measured choices: the input's scales, the activation ranges
+    (--calib-method auto: passes/range_choice.py), bias correction, the precision."""
     g = job.graph
     default, forced = resolve_precision(g, job.precision)
     g.meta["layer_state_bits"] = dict(forced)
