@@ -120,7 +120,7 @@ def fully_connected_float(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
 
 # ---------------------------------------------------------------------------- ADD / SUB / MUL
 
-def _operands(ctx: Ctx, op: TOp, args: list) -> tuple[list[np.ndarray], tuple[int, ...]]:
+def operands(ctx: Ctx, op: TOp, args: list) -> tuple[list[np.ndarray], tuple[int, ...]]:
     """Both inputs as int64 arrays shaped (sequences or 1, *per-sequence shape padded to the
     output rank), so numpy broadcasting reproduces each invoke's broadcasting."""
     out = tuple(ctx.tensor(op.outputs[0]).shape)
@@ -169,7 +169,7 @@ def broadcast_layout(s0: tuple, s1: tuple, block: int, scalar_block: int) -> np.
     return lay.astype(np.int8).reshape(out)
 
 
-def _shl(x: np.ndarray, s: int) -> np.ndarray:
+def shl32(x: np.ndarray, s: int) -> np.ndarray:
     """vshlq_s32: left shift, or an arithmetic (flooring) right shift for negative amounts."""
     return wrap32(x << s) if s >= 0 else x >> -s
 
@@ -199,13 +199,13 @@ def _add_sub_params(ctx: Ctx, op: TOp):
 
 
 def add(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
-    (a, b), out = _operands(ctx, op, args)
+    (a, b), out = operands(ctx, op, args)
     z1, z2, z_out, (m1, e1), (m2, e2), (mo, eo) = _add_sub_params(ctx, op)
     a, b = a - z1, b - z2
     scalar = mbqm_small(a << 20, m1, e1) + mbqm_small(b << 20, m2, e2)
     y_s = mbqm_small(wrap32(scalar), mo, eo) + z_out
     # AddElementwiseInt8's NEON loop folds the input shift into the left shift.
-    v16 = srdhm(_shl(a, 20 + e1), m1) + srdhm(_shl(b, 20 + e2), m2)
+    v16 = srdhm(shl32(a, 20 + e1), m1) + srdhm(shl32(b, 20 + e2), m2)
     y_16 = _narrow_out(mbqm_small(wrap32(v16), mo, eo), z_out, saturate=False)
     # AddScalarBroadcast's NEON loop shifts right without rounding after vqrdmulh.
     v8 = (srdhm(a << 20, m1) >> -e1) + (srdhm(b << 20, m2) >> -e2)
@@ -216,14 +216,14 @@ def add(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
 
 def sub(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
     """LiteRT runs the reference int8 SUB (scalar code only)."""
-    (a, b), out = _operands(ctx, op, args)
+    (a, b), out = operands(ctx, op, args)
     z1, z2, z_out, (m1, e1), (m2, e2), (mo, eo) = _add_sub_params(ctx, op)
     d = mbqm_small((a - z1) << 20, m1, e1) - mbqm_small((b - z2) << 20, m2, e2)
     return _finish(ctx, op, mbqm_small(wrap32(d), mo, eo) + z_out, out)
 
 
 def mul(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
-    (a, b), out = _operands(ctx, op, args)
+    (a, b), out = operands(ctx, op, args)
     (s1, z1), (s2, z2) = qparams(ctx, op.inputs[0]), qparams(ctx, op.inputs[1])
     s_out, z_out = qparams(ctx, op.outputs[0])
     m, e = quantize_multiplier(float(np.float32(np.float32(s1 * s2) / s_out)))

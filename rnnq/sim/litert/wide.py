@@ -30,8 +30,8 @@ from rnnq.numerics.gemmlowp import (
     sigmoid_q3_12,
     srdhm,
     tanh_q,
-    wrap32,
 )
+from rnnq.sim.litert.arith import operands, shl32
 from rnnq.sim.litert.context import Ctx, qparams
 
 Q16_MIN, Q16_MAX = -(2**15), 2**15 - 1
@@ -91,17 +91,6 @@ def fully_connected(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
     return [y]
 
 
-def _binary(ctx: Ctx, op: TOp, args: list) -> tuple[np.ndarray, np.ndarray, tuple]:
-    out = tuple(ctx.tensor(op.outputs[0]).shape)
-    arrays = []
-    for a, i in zip(args, op.inputs, strict=True):
-        t = ctx.tensor(i)
-        shape = (1,) * (len(out) - len(t.shape)) + tuple(t.shape)
-        lead = 1 if t.data is not None else ctx.n
-        arrays.append(np.asarray(a).astype(np.int64).reshape((lead, *shape)))
-    return arrays[0], arrays[1], out
-
-
 def _finish(ctx: Ctx, op: TOp, y: np.ndarray, out: tuple) -> list[np.ndarray]:
     lo, hi = _act16(op, qparams(ctx, op.outputs[0])[0])
     y = np.broadcast_to(np.clip(y, lo, hi), (ctx.n, *out))
@@ -110,7 +99,7 @@ def _finish(ctx: Ctx, op: TOp, y: np.ndarray, out: tuple) -> list[np.ndarray]:
 
 def _add_sub(sign: int, vector: bool):
     def run(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
-        a, b, out = _binary(ctx, op, args)
+        (a, b), out = operands(ctx, op, args)
         s1, s2 = qparams(ctx, op.inputs[0])[0], qparams(ctx, op.inputs[1])[0]
         s_out = qparams(ctx, op.outputs[0])[0]
         twice = float(np.float32(2 * max(s1, s2)))
@@ -122,8 +111,8 @@ def _add_sub(sign: int, vector: bool):
         y = mbqm_small(r, mo, eo)
         same = tuple(ctx.tensor(op.inputs[0]).shape) == tuple(ctx.tensor(op.inputs[1]).shape)
         if vector and same:  # AddElementwiseInt16's NEON loop: the input shift folded in
-            v = (srdhm(_shl(a, ADD_LEFT_SHIFT + e1), m1)
-                 + sign * srdhm(_shl(b, ADD_LEFT_SHIFT + e2), m2))
+            v = (srdhm(shl32(a, ADD_LEFT_SHIFT + e1), m1)
+                 + sign * srdhm(shl32(b, ADD_LEFT_SHIFT + e2), m2))
             size = int(np.prod(out))
             lanes = (np.arange(size) < size - size % 16).reshape(out)
             y = np.where(lanes, mbqm_small(v, mo, eo), y)
@@ -137,13 +126,8 @@ add = _add_sub(1, vector=True)
 sub = _add_sub(-1, vector=False)
 
 
-def _shl(x: np.ndarray, s: int) -> np.ndarray:
-    """vshlq_s32: a left shift (wrapping), or an arithmetic right shift for negative s."""
-    return wrap32(x << s) if s >= 0 else x >> -s
-
-
 def mul(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
-    a, b, out = _binary(ctx, op, args)
+    (a, b), out = operands(ctx, op, args)
     (s1, _), (s2, _) = qparams(ctx, op.inputs[0]), qparams(ctx, op.inputs[1])
     s_out = qparams(ctx, op.outputs[0])[0]
     m, e = quantize_multiplier(float(np.float32(np.float32(s1 * s2) / s_out)))
