@@ -578,7 +578,7 @@ def widen_tflite(job: Job) -> None:
     if job.float_io and job.input_bits == "16":
         raise RnnqError("--input-bits 16 and --float-io: a float input is quantised to int8")
     bits = "8" if job.float_io else job.input_bits
-    wide_input = tflite_widen.widen(low, names, state_io=not job.float_io, input_bits=bits)
+    wide_input = tflite_widen.widen(low, names, io16=not job.float_io, input_bits=bits)
     job.tflite_precision = {"layers": chosen, "input": "int16" if wide_input else "int8"}
     job.log("precision: " + ", ".join(f"{k} {v}" for k, v in chosen.items())
             + f"; input {job.tflite_precision['input']}")
@@ -597,8 +597,12 @@ def quantize_tflite(job: Job) -> None:
         if xc.shape[1] != data.x.shape[1]:
             job.log(f"calibrating the TFLite graph on {xc.shape[0]} streams of {low.t_len} "
                     "steps")
+    # the IR's ranges (the drift rule applied, as the C build's) for the tensors that stand
+    # for IR tensors; the unrolled steps' own tensors from this graph's calibration
+    ir = {n: tuple(map(float, t.range)) for n, t in job.graph.tensors.items()
+          if t.kind != "const" and t.range is not None}
     job.tgraph = quantize_tgraph(low, xc, headroom=job.headroom, float_io=job.float_io,
-                                 loop=job.tflite_loop, method=job.calib_method)
+                                 loop=job.tflite_loop, method=job.calib_method, ir_ranges=ir)
 
 
 def emit_tflite(job: Job) -> None:

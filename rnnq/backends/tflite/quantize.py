@@ -141,9 +141,14 @@ def fc_weight_scales(w: np.ndarray) -> np.ndarray:
     return symmetric_scale(np.asarray(w, np.float64)).astype(np.float32)
 
 
-def assign(low: Lowered, ranges: dict[int, tuple[float, float]], headroom: float
+def assign(low: Lowered, ranges: dict[int, tuple[float, float]], headroom: float,
+           settled: dict[int, tuple[float, float]] | None = None
            ) -> dict[int, tuple[np.float32, int]]:
-    """Quantisation parameters of every float activation (and tied constant) tensor."""
+    """Quantisation parameters of every float activation (and tied constant) tensor. `ranges`
+    are what this graph's calibration observed (widened here by `headroom`); `settled` are
+    ranges already final (the IR's calibration, its drift rule applied), for the tensors that
+    stand for IR tensors."""
+    settled = settled or {}
     g = low.graph
     cls = _Classes()
     fixed: dict[int, tuple[float, int]] = {}
@@ -174,14 +179,17 @@ def assign(low: Lowered, ranges: dict[int, tuple[float, float]], headroom: float
             s, z = fix.pop()
             p = (np.float32(s), z)
         else:
-            rs = [ranges[i] for i in ids if i in ranges]
-            lo, hi = ((min(r[0] for r in rs), max(r[1] for r in rs)) if rs else (-1.0, 1.0))
+            rs = [ranges[i] for i in ids if i in ranges and i not in settled]
+            done = [settled[i] for i in ids if i in settled]
             bounds = [-np.inf, np.inf]
             for i in ids:  # clip / HardSigmoid bounds: int8 saturation is the clamp
                 if g.tensors[i].clamp is not None:
                     bounds = [max(bounds[0], g.tensors[i].clamp[0]),
                               min(bounds[1], g.tensors[i].clamp[1])]
-            span = widen(lo, hi, headroom, bounds)
+            spans_of = [widen(r[0], r[1], headroom, bounds) for r in rs] + [
+                (max(r[0], bounds[0]), min(r[1], bounds[1])) for r in done]
+            span = ((min(float(r[0]) for r in spans_of), max(float(r[1]) for r in spans_of))
+                    if spans_of else widen(-1.0, 1.0, headroom, bounds))
             if ids[0] in low.wide:  # int16: symmetric, zero point 0
                 p = (np.float32(act16_qparams(*span)[0]), 0)
                 params.update(dict.fromkeys(ids, p))
@@ -283,7 +291,7 @@ class _Builder:
                 sb = (np.float32(self.params[x][0]) * sw).astype(np.float32)
                 b = self.f.tensors[b_i].data.astype(np.float64)
                 bq = bias_int32(b, sb.astype(np.float64), self.where(op))
-                if x in self.wide:  # 16x8: stored as int64, kept within int32 (widen.blocker)
+                if x in self.wide:  # 16x8: an int64 bias (its values within int32)
                     bq = bq.astype(np.int64)
                 bt = self.q.const(self.f.tensors[b_i].name, bq, scale=sb,
                                   zero_point=np.zeros(len(sb), np.int64), qdim=0)
@@ -312,7 +320,8 @@ class _Builder:
 
 
 def quantize(low: Lowered, x: np.ndarray | list[np.ndarray], headroom: float = 1.0,
-             float_io: bool = False, loop: str = "unrolled", method: str = "minmax") -> TGraph:
+             float_io: bool = False, loop: str = "unrolled", method: str = "minmax",
+             ir_ranges: dict[str, tuple[float, float]] | None = None) -> TGraph:
     """Float TGraph + calibration inputs [N, T, F] (a list: one per graph input, states
     after x) -> integer TGraph.
 
@@ -321,7 +330,9 @@ def quantize(low: Lowered, x: np.ndarray | list[np.ndarray], headroom: float = 1
     unrolled GRU / RNN layer into a WHILE op (same integers; rnnq.backends.tflite.roll) at the edges; everything between stays integer.
     """
     ranges = observe_ranges(low, x if isinstance(x, list) else [x], method)
-    params = assign(low, ranges, headroom)
+    names = {i: low.graph.tensors[i].name.removesuffix("/16") for i in low.ir_tensors}
+    settled = {i: ir_ranges[n] for i, n in names.items() if ir_ranges and n in ir_ranges}
+    params = assign(low, ranges, headroom, settled)
     builder = _Builder(low, params, ranges, low.cells)
     q = builder.build()
     if loop == "while" and low.loops:

@@ -26,7 +26,6 @@ from rnnq.backends.tflite.quantize import LAYOUT
 from rnnq.ir import RnnqError
 from rnnq.ir.ops import hard_sigmoid
 from rnnq.ir.tgraph import TOp, TTensor
-from rnnq.sim.litert.wide import MAX_COLUMNS
 
 
 def blocker(low: Lowered, name: str) -> str | None:
@@ -39,20 +38,16 @@ def blocker(low: Lowered, name: str) -> str | None:
         return "HardSigmoid gates clamp by int8 saturation"
     if n.attrs.get("clip") is not None:
         return "clip bounds the pre-activations below Q3.12's range"
-    widest = max(low.graph.tensors[op.inputs[1]].shape[1] for op in low.graph.ops
-                 if op.kind == "FULLY_CONNECTED" and op.outputs[0] in span)
-    if widest > MAX_COLUMNS:
-        return (f"a product over {widest} columns could overflow LiteRT's 64-bit rescale "
-                f"(at most {MAX_COLUMNS})")
     return None
 
 
-def widen(low: Lowered, names: list[str], state_io: bool = True, input_bits: str = "8"
+def widen(low: Lowered, names: list[str], io16: bool = True, input_bits: str = "8"
           ) -> bool:
     """Make the layers `names` 16-bit: mark their tensors (low.wide) and put QUANTIZE ops
     where a 16-bit tensor meets an 8-bit one; op positions held by low.loops and low.cells
-    follow the insertions. state_io: a graph run once per step may take and return its
-    states as int16 (`_states`; not with float I/O, whose edges are int8). input_bits "auto":
+    follow the insertions. io16: an output a 16-bit op writes stays int16, and a graph run
+    once per step takes and returns a 16-bit layer's state as int16 (`_states`); not with
+    float I/O, whose edges are int8. input_bits "auto":
     the model input is int16 when everything reads it as int16 (`_input`); "16": that, or an
     error; "8": int8. Returns whether the input is int16."""
     g = low.graph
@@ -63,7 +58,7 @@ def widen(low: Lowered, names: list[str], state_io: bool = True, input_bits: str
     for op in g.ops:  # weights and biases are quantised by the FULLY_CONNECTED that reads them
         if op.kind == "FULLY_CONNECTED":
             wide -= set(op.inputs[1:])
-    if state_io:
+    if io16:
         wide |= _states(low, wide)
     if wide:
         _onward(low, wide)
@@ -103,12 +98,12 @@ def widen(low: Lowered, names: list[str], state_io: bool = True, input_bits: str
             options["PotScaleInt16"] = False  # the general int16 kernel (any scales)
         moved[k] = len(ops)
         ops.append(dataclasses.replace(op, inputs=ins, options=options))
-    keep = {state_out for _, state_out, _ in low.states}  # a 16-bit state leaves as it is
     outs = []
     for i in g.outputs:
-        if i in wide and i not in keep:  # requantised to int8 under the output's own name
+        if i in wide and not io16:  # requantised to int8 under the output's own name
             j = copy(i, False)
             g.tensors[i].name, g.tensors[j].name = g.tensors[i].name + "/16", g.tensors[i].name
+            low.ir_tensors.add(j)  # the IR output now
             i = j
         outs.append(i)
     g.outputs = outs
@@ -123,11 +118,11 @@ def _onward(low: Lowered, wide: set[int]) -> None:
     reshapes, transposes as gathers, a bidirectional layer's concatenation, the next layer's
     input) stay int16 while every value they move is int16, and a FULLY_CONNECTED that reads
     int16 (a head, the next layer's input product) runs 16x8 — so stacked layers and a head
-    read 16-bit values, and the requantisation to int8 comes as late as it can. The graph's
-    outputs stay int8 (a head's int16 result is requantised to the output)."""
+    read 16-bit values, and the requantisation to int8 comes as late as it can. A graph output
+    a 16-bit head writes is int16 (`widen`'s io16), other outputs stay what they were."""
     g = low.graph
-    outputs = set(g.outputs) - {i for i in g.outputs if g.ops and any(
-        op.kind == "FULLY_CONNECTED" and i in op.outputs for op in g.ops)}
+    heads = {i for op in g.ops if op.kind == "FULLY_CONNECTED" for i in op.outputs}
+    outputs = set(g.outputs) - heads
     grew = True
     while grew:
         grew = False
@@ -139,8 +134,7 @@ def _onward(low: Lowered, wide: set[int]) -> None:
                                                                    for k in LAYOUT[op.kind]]
                 reads = [i for i in moved if g.tensors[i].dtype == "float32"]
             elif op.kind == "FULLY_CONNECTED" and op.options.get(
-                    "FusedActivationFunction", 0) in (0, 1) and g.tensors[
-                    op.inputs[1]].shape[1] <= MAX_COLUMNS:
+                    "FusedActivationFunction", 0) in (0, 1):
                 reads = op.inputs[:1]
             else:
                 continue

@@ -29,7 +29,6 @@ from rnnq.ir.tgraph import (
 )
 from rnnq.numerics.gemmlowp import quantize_multiplier
 from rnnq.sim.litert.lstm import checked_log2
-from rnnq.sim.litert.wide import MAX_COLUMNS
 
 #: Ops whose int8 inputs and outputs must share one scale and zero point (no requantisation).
 SAME_QUANT = {"CONCATENATION": None, "PACK": None, "UNPACK": (0,), "RELU": (0,), "PAD": (0,)}
@@ -128,9 +127,7 @@ def _fully_connected16(g: TGraph, op: TOp) -> str | None:
         return "int16 FULLY_CONNECTED needs an int16 output and int8 weights with zero point 0"
     if b is None or b.dtype != "int64":  # without one LiteRT takes another rounding path
         return "an int16 FULLY_CONNECTED needs an int64 bias (zeros where the layer has none)"
-    if w.shape[1] > MAX_COLUMNS or (b.data is not None and np.abs(b.data).max() >= 2**31):
-        return (f"int16 FULLY_CONNECTED over {w.shape[1]} columns (at most {MAX_COLUMNS}) with "
-                "a bias within int32: else its 64-bit rescale could overflow")
+
     if op.options.get("FusedActivationFunction", 0) not in (0, 1):
         return "int16 FULLY_CONNECTED: only no fused activation or RELU is modelled"
     return _zero_points(op, [x, y])

@@ -5,9 +5,11 @@ Each formula was pinned against LiteRT (ai-edge-litert 2.3.0, builtin resolver, 
 random operands and, for the activations, every int16 input
 (tests/backends/tflite/test_wide_kernels.py keeps that comparison):
 
-- FULLY_CONNECTED, int16 input with an int64 bias: an int64 accumulator and one rounding,
-  (acc·M + 2^(30−e)) >> (31 − e) — the 64-bit MultiplyByQuantizedMultiplier, not gemmlowp's
-  double rounding (without a bias LiteRT rounds another way, so rnnq always writes one);
+- FULLY_CONNECTED, int16 input with an int64 bias: an int64 accumulator rescaled by the
+  reference kernel in double, round(acc · (s_in · s_w / s_out)) — floating point inside
+  LiteRT, which the profile repeats in float64 (an integer multiplier with one rounding agrees
+  except within ~2^-31 of a half); without a bias LiteRT takes another path, so rnnq always
+  writes one;
 - ADD / SUB with pot_scale_int16 false: the int8 kernels' scheme with a left shift of 15
   instead of 20 (each input rescaled to twice the larger input scale, summed, rescaled to the
   output); ADD's vector loop (blocks of 16) folds the input's right shift into the left
@@ -39,9 +41,6 @@ Q16_MIN, Q16_MAX = -(2**15), 2**15 - 1
 GATE_IN_SCALE, GATE_OUT_SCALE = 2.0**-12, 2.0**-15
 #: ... as (scale, zero point) pairs for the quantiser.
 GATE_IN, GATE_OUT = (np.float32(GATE_IN_SCALE), 0), (np.float32(GATE_OUT_SCALE), 0)
-#: The widest 16x8 FULLY_CONNECTED modelled: LiteRT multiplies its int64 accumulator by a
-#: 31-bit multiplier in 64 bits, so |acc| must stay below 2^32: an int32 bias plus K·32768·127.
-MAX_COLUMNS = (2**31) // (32768 * 127)
 #: ADD / SUB: the inputs' left shift before rescaling (the int8 kernels use 20).
 ADD_LEFT_SHIFT = 15
 
@@ -64,11 +63,10 @@ def _to16(y: np.ndarray) -> np.ndarray:
     return np.clip(y, Q16_MIN, Q16_MAX).astype(np.int16)
 
 
-def mbqm64(acc: np.ndarray, m, e) -> np.ndarray:
-    """The 64-bit MultiplyByQuantizedMultiplier: one rounding, half up."""
-    shift = 31 - np.asarray(e, np.int64)
-    return (np.asarray(acc, np.int64) * np.asarray(m, np.int64)
-            + (np.int64(1) << (shift - 1))) >> shift
+def c_round(v: np.ndarray) -> np.ndarray:
+    """C's round() on doubles, exactly: half away from zero (v − trunc(v) is exact)."""
+    t = np.trunc(v)
+    return np.where(np.abs(v - t) >= 0.5, t + np.sign(v), t).astype(np.int64)
 
 
 def fully_connected(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
@@ -81,11 +79,11 @@ def fully_connected(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
     acc = x.reshape(-1, k).astype(np.int64) @ w.astype(np.int64).T
     if b is not None:
         acc = acc + b.astype(np.int64)
-    pairs = [quantize_multiplier(float(s_in) * float(s) / float(s_out)) for s in scales]
-    m = np.array([p[0] for p in pairs], np.int64)
-    e = np.array([p[1] for p in pairs], np.int64)
+    # the reference kernel (per channel or per tensor) rescales in double, then C's round()
+    eff = np.float64(s_in) * scales.astype(np.float64) / np.float64(s_out)
+    y = c_round(acc.astype(np.float64) * eff)
     lo, hi = _act16(op, s_out)
-    y = np.clip(mbqm64(acc, m, e), lo, hi).astype(np.int16)
+    y = np.clip(y, lo, hi).astype(np.int16)
     if op.options.get("KeepNumDims", False):
         y = y.reshape(*x.shape[:-1], y.shape[-1])
     return [y]

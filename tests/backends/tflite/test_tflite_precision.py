@@ -25,13 +25,12 @@ GRU = ROOT / "examples" / "basic_motions_gru"
 
 
 def _dtypes(build: Path) -> set[str]:
-    """The types of the file's activations, beside "QUANTIZE" where it requantises."""
+    """The types the file's ops write (the fused LSTM's own int16 cell aside)."""
     from rnnq.backends.tflite.reader import read_tflite
 
     q = read_tflite((build / "model.tflite").read_bytes())
-    ops = {op.kind for op in q.ops if op.kind == "QUANTIZE"}
-    return {t.dtype for t in q.tensors if t.data is None and t.dtype != "int16"} | (
-        {"int16"} if ops else set())
+    return {q.tensors[o].dtype for op in q.ops if op.kind != "UNIDIRECTIONAL_SEQUENCE_LSTM"
+            for o in op.outputs}
 
 
 def _data(path: Path, n: int, seed: int, t_len: int = 20) -> Path:
@@ -63,7 +62,7 @@ def test_gru_example_int16_is_exact_and_beats_int8(tmp_path: Path) -> None:
         assert ("int16" in _dtypes(tmp_path / p)) == (p == "auto")
         assert m["tflite"]["input"]["dtype"] == want  # only the 16-bit layer reads it
         assert m["choices"]["precision"]["input"] == want
-        assert [o["dtype"] for o in m["tflite"]["outputs"]] == ["int8"]
+        assert [o["dtype"] for o in m["tflite"]["outputs"]] == [want]  # the head is 16x8
         rep[p] = validate(tmp_path / p, GRU / "test.npz")
         assert rep[p]["tflite"]["bit_exact"], rep[p]["tflite"]
     assert rep["auto"]["int"]["sqnr_db"] > rep["int8"]["int"]["sqnr_db"] + 3.0, (
@@ -121,8 +120,9 @@ def test_what_cannot_be_int16(tmp_path: Path) -> None:
 
 def test_stacked_layers_and_head_read_int16(tmp_path: Path) -> None:
     """Two stacked GRUs and a Gemm head: the input (read only by the first layer), the values
-    between the layers (the exporter's transpose and reshape) and into the head are int16 —
-    one QUANTIZE, after the head — and the file is exact in LiteRT."""
+    between the layers (the exporter's transpose and reshape), into the head and out of it
+    are int16 — no QUANTIZE at all — and the file is exact in LiteRT; with --float-io the
+    edges are int8 (one QUANTIZE in, one after the head)."""
     require_litert()
     n = Net(seed=2)
     x, size = "x", F
@@ -138,12 +138,17 @@ def test_stacked_layers_and_head_read_int16(tmp_path: Path) -> None:
 
     q = read_tflite((build / "model.tflite").read_bytes())
     quantize = [op for op in q.ops if op.kind == "QUANTIZE"]
-    assert [(q.tensors[op.inputs[0]].dtype, q.tensors[op.outputs[0]].dtype)
-            for op in quantize] == [("int16", "int8")]
-    assert q.tensors[q.inputs[0]].dtype == "int16"
+    assert not quantize  # int16 from the input to the output
+    assert [q.tensors[i].dtype for i in (*q.inputs, *q.outputs)] == ["int16", "int16"]
     fcs = [op for op in q.ops if op.kind == "FULLY_CONNECTED"]
     assert all(q.tensors[op.inputs[0]].dtype == "int16" for op in fcs)
     assert validate(build, _data(tmp_path / "t.npz", 6, 1))["tflite"]["bit_exact"]
+    compile_model(model, tmp_path / "c.npz", tmp_path / "f", fmt="tflite", float_io=True)
+    q = read_tflite((tmp_path / "f" / "model.tflite").read_bytes())
+    assert [(q.tensors[op.inputs[0]].dtype, q.tensors[op.outputs[0]].dtype) for op in q.ops
+            if op.kind == "QUANTIZE"] == [("float32", "int8"), ("int8", "int16"),
+                                          ("int16", "int8")]
+    assert validate(tmp_path / "f", tmp_path / "t.npz")["tflite"]["bit_exact"]
 
 
 def test_input_bits(tmp_path: Path) -> None:
