@@ -123,8 +123,9 @@ def main() -> None:
                    "--format tflite: auto and int16 keep every unrolled GRU/RNN/LSTM layer in "
                    "int16 (LiteRT's 16x8 builtins), int8 none.")
 @click.option("--min-sqnr", type=click.FloatRange(0, 200), default=35.0, show_default=True,
-              metavar="DB", help="C, --precision auto: the output SQNR against the float model "
-                                 "(calibration data) to reach.")
+              metavar="DB", help="--precision auto: the output SQNR against the float model "
+                                 "(calibration data) to reach (tflite: below it, LSTMs leave "
+                                 "LiteRT's fused op for 16-bit unrolled steps).")
 @click.option("--max-drop", type=click.FloatRange(0, 100), default=None, metavar="PP",
               help="C, --precision auto: instead of --min-sqnr, a classifier's decisions "
                    "(argmax, or a single probability > 0.5) may differ from the float model's "
@@ -194,7 +195,8 @@ def compile_cmd(model, calib, target, out, prefix, calib_method, seq_len, max_st
     if fmt == "tflite":
         t = m["tflite"]
         click.echo(f"wrote {out}/{t['file']}: {t['bytes']} B, {sum(t['ops'].values())} ops, "
-                   f"T = {t['seq_len']}, {'float32' if float_io else 'int8'} in and out")
+                   f"T = {t['seq_len']}, {t['input']['dtype']} in, "
+                   f"{'/'.join(dict.fromkeys(o['dtype'] for o in t['outputs']))} out")
         return
     mem = m["memory"]
     click.echo(f"wrote {out}/ for {m['target']}: weights {mem['weight_bytes']} B, "
@@ -208,7 +210,7 @@ def compile_cmd(model, calib, target, out, prefix, calib_method, seq_len, max_st
 
 #: Options that mean something for one output format only.
 _ONLY = {"c": ("target", "prefix", "max_steps", "state_bits",
-              "min_sqnr", "max_drop", "flash", "ram", "weights", "packages"),
+              "max_drop", "flash", "ram", "weights", "packages"),
          "tflite": ("float_io", "tflite_loop")}
 
 

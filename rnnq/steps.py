@@ -20,6 +20,7 @@ from rnnq.backends.c.manifest import c_entries
 from rnnq.backends.c.memory import measure
 from rnnq.backends.c.packages import check_packages
 from rnnq.backends.c.plan import ram_bytes
+from rnnq.backends.tflite import measure as tflite_measure
 from rnnq.backends.tflite import support
 from rnnq.backends.tflite import widen as tflite_widen
 from rnnq.backends.tflite.emit import TFLITE, encode, time_steps
@@ -78,6 +79,7 @@ class Job:
     lowered: Lowered | None = None  # tflite: the float TGraph
     tgraph: TGraph | None = None  # tflite: the integer TGraph
     tflite_precision: dict = field(default_factory=dict)  # tflite: layers' and input's widths
+    tflite_unroll: set[str] = field(default_factory=set)  # tflite: LSTMs lowered unrolled
     io: dict = field(default_factory=dict)  # C: I/O formats
     facts: dict = field(default_factory=dict)  # C: memory and schedule
     files: dict[str, bytes] = field(default_factory=dict)  # the build folder's files
@@ -230,9 +232,11 @@ CHOICE_MARGIN_DB = 0.5
 #: Layer kinds a .tflite can keep in int16 (unrolled: rnnq.backends.tflite.widen).
 TFLITE_STATE16 = ("lstm", "gru", "rnn")
 TFLITE_PRECISION_RULE = ("int16 (16x8) for every unrolled GRU, RNN and LSTM layer LiteRT's int16 "
-                         "kernels express, unless --precision says int8; the fused LSTM keeps "
-                         "LiteRT's int16 cell and int8 h; the input int16 where only 16-bit "
-                         "layers read it (--input-bits auto)")
+                         "kernels express, unless --precision says int8; an LSTM the fused op "
+                         "expresses stays LiteRT's fused LSTM (int16 cell, int8 h) unless "
+                         "--precision says int16 or, auto, the output misses --min-sqnr on "
+                         "calibration data and the LSTMs unrolled in 16 bits measure better; "
+                         "the input int16 where only 16-bit layers read it (--input-bits auto)")
 
 PRECISIONS = ("auto", "int8", "int16")
 
@@ -549,9 +553,21 @@ def describe_c(job: Job) -> None:
 
 # --- tflite -----------------------------------------------------------------------------
 def lower_tflite(job: Job) -> None:
-    """Calibrated float IR -> a float TGraph of TFLite builtins over T steps (job.lowered)."""
+    """Calibrated float IR -> a float TGraph of TFLite builtins over T steps (job.lowered).
+    An LSTM that --precision makes int16 is unrolled (LiteRT's fused LSTM has an int8 h)."""
     t_len = time_steps(job.graph, job.data.x.shape[1], job.seq_len)
-    job.lowered = lower(job.graph, t_len)
+    default, per = resolve_precision(job.graph, job.precision, TFLITE_STATE16)
+    for n in job.graph.nodes:
+        if n.op != "lstm" or per.get(n.outputs[0], 16 if default == "int16" else 8) != 16:
+            continue
+        if support.has_peepholes(job.graph, n):
+            if n.outputs[0] in per or default == "int16":
+                raise RnnqError(f"--precision: {layer_labels(job.graph)[n.outputs[0]]!r} cannot "
+                                "be int16 in a .tflite: peepholes (only LiteRT's fused LSTM, "
+                                "int8 h, has them)")
+            continue
+        job.tflite_unroll.add(n.outputs[0])
+    job.lowered = lower(job.graph, t_len, frozenset(job.tflite_unroll))
     job.log(f"lowered to {len(job.lowered.graph.ops)} TFLite ops over T = {t_len} steps")
 
 
@@ -586,7 +602,40 @@ def widen_tflite(job: Job) -> None:
 
 def quantize_tflite(job: Job) -> None:
     """Float TGraph, calibrated on data of exactly T steps -> the integer TGraph (job.tgraph).
-    """
+    --precision auto, a whole-sequence graph: when the output misses --min-sqnr on calibration
+    data with LiteRT's fused LSTMs (int8 h), the same LSTMs unrolled in 16 bits are built and
+    measured, and kept when better by CHOICE_MARGIN_DB (choices.precision.lstm says what each
+    measured)."""
+    _quantize_tflite(job)
+    g = job.graph
+    default, per = resolve_precision(g, job.precision, TFLITE_STATE16)
+    fused = {o for o, (n, span) in job.lowered.layers.items() if n.op == "lstm"
+             and o not in per and not support.has_peepholes(g, n)
+             and "fused LSTM" in (tflite_widen.blocker(job.lowered, o) or "")}
+    if default != "auto" or not fused or g.meta.get("step_graph"):
+        return
+    x = calibration_inputs(job.data, job.lowered.t_len)
+    kept = (job.lowered, job.tgraph, dict(job.tflite_precision), set(job.tflite_unroll))
+    db = {"fused": tflite_measure.output_sqnr(job.lowered, job.tgraph, x)}
+    if db["fused"] >= job.min_sqnr:
+        job.tflite_precision["lstm"] = {"chosen": "fused", "output_sqnr_db": {
+            k: round(v, 2) for k, v in db.items()}, "target_db": job.min_sqnr}
+        return
+    job.tflite_unroll |= fused
+    lower_tflite(job)
+    widen_tflite(job)
+    _quantize_tflite(job)
+    db["unrolled"] = tflite_measure.output_sqnr(job.lowered, job.tgraph, x)
+    best = "unrolled" if db["unrolled"] > db["fused"] + CHOICE_MARGIN_DB else "fused"
+    if best == "fused":
+        job.lowered, job.tgraph, job.tflite_precision, job.tflite_unroll = kept
+    job.tflite_precision["lstm"] = {"chosen": best, "output_sqnr_db": {
+        k: round(v, 2) for k, v in db.items()}, "target_db": job.min_sqnr}
+    job.log(f"precision: LiteRT's fused LSTM {db['fused']:.1f} dB, short of {job.min_sqnr} dB; "
+            f"unrolled in 16 bits {db['unrolled']:.1f} dB -> {best}")
+
+
+def _quantize_tflite(job: Job) -> None:
     low, data = job.lowered, job.data
     if job.graph.meta.get("step_graph"):
         xc = step_feeds(job.graph, data)

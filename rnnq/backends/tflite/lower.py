@@ -50,8 +50,9 @@ class Lowered:
 
 
 class _Lower(Recurrent):
-    def __init__(self, g: Graph, t_len: int):
+    def __init__(self, g: Graph, t_len: int, unroll: frozenset[str] = frozenset()):
         self.g, self.t = g, t_len
+        self.unroll = unroll  # LSTM layers (output names) unrolled though the fused op fits
         self.tg = TGraph(description="rnnq")
         self.idx: dict[str, int] = {}
         self.ties: list[list[int]] = []
@@ -257,10 +258,11 @@ def _state_output(low: _Lower, state: str, name: str, size: int) -> int:
     return out
 
 
-def lower(g: Graph, t_len: int) -> Lowered:
-    """Float IR -> float TGraph over sequences of exactly `t_len` steps."""
+def lower(g: Graph, t_len: int, unroll: frozenset[str] = frozenset()) -> Lowered:
+    """Float IR -> float TGraph over sequences of exactly `t_len` steps; the LSTM layers named
+    in `unroll` (output names) are unrolled even where the fused op could express them."""
     check(g)
-    low = _Lower(g, t_len)
+    low = _Lower(g, t_len, unroll)
     name = g.inputs[0]
     t = g.tensors[name]
     flat = low.act(name, (1, t_len, t.size))

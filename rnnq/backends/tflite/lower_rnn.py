@@ -132,7 +132,7 @@ class Recurrent:
     # -- LSTM ------------------------------------------------------------------------------
     def _lstm(self, n: Node) -> None:
         isz, hsz = self._sizes(n)
-        if fused_lstm_blocker(self.g, n) is not None:  # peepholes: not then (support.check)
+        if n.outputs[0] in self.unroll or fused_lstm_blocker(self.g, n) is not None:
             self._lstm_unrolled(n, hsz)
             return
         w, r, b, _, _, p = (self.g.tensors[i].data for i in n.inputs[1:])

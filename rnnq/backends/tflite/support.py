@@ -51,6 +51,11 @@ def fused_lstm_blocker(g: Graph, n: Node) -> str | None:
     return None
 
 
+def has_peepholes(g: Graph, n: Node) -> bool:
+    """An LSTM with peepholes: only LiteRT's fused LSTM has them (the unrolled steps do not)."""
+    return bool(np.any(g.tensors[n.inputs[6]].data != 0))
+
+
 def _check_node(g: Graph, n: Node) -> None:
     if n.op not in LOWERED_OPS:
         raise err(n, f"IR op {n.op}")
@@ -67,7 +72,7 @@ def _check_node(g: Graph, n: Node) -> None:
             raise err(n, "an initial-state model input")
     if n.op == "lstm":
         blocker = fused_lstm_blocker(g, n)
-        if blocker is not None and np.any(g.tensors[n.inputs[6]].data != 0):
+        if blocker is not None and has_peepholes(g, n):
             raise err(n, f"peepholes together with {blocker}")
 
 
