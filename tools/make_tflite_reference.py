@@ -72,10 +72,12 @@ def representative_dataset():
         yield [rng.uniform(-2.0, 2.0, (BATCH, T, FEAT)).astype(np.float32)]
 
 
-def convert(tf, model) -> bytes:
+def convert(tf, model, dataset=representative_dataset) -> bytes:
+    """TF's converter, full integer: int8 builtins only, int8 input and output, calibrated on
+    `dataset` (a generator function, as TFLiteConverter takes it)."""
     conv = tf.lite.TFLiteConverter.from_keras_model(model)
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    conv.representative_dataset = representative_dataset
+    conv.representative_dataset = dataset
     conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     conv.inference_input_type = tf.int8
     conv.inference_output_type = tf.int8

@@ -52,7 +52,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tools"))
 
-from make_tflite_reference import run_litert
+from make_tflite_reference import convert, run_litert
 from make_tflite_while_gru import child_failure, op_names
 
 OUT = ROOT / "bench" / "tf_converter.json"
@@ -134,13 +134,7 @@ def convert_child(name: str, unroll: bool, out: Path) -> int:
         for x in calib.x:
             yield [x[None].astype(np.float32)]
 
-    conv = tf.lite.TFLiteConverter.from_keras_model(model)
-    conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    conv.representative_dataset = representative_dataset
-    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    conv.inference_input_type = tf.int8
-    conv.inference_output_type = tf.int8
-    out.write_bytes(conv.convert())
+    out.write_bytes(convert(tf, model, representative_dataset))
     return 0
 
 
