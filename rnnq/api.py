@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rnnq import progress, steps
+from rnnq import progress, steps, steps_tflite
 from rnnq.backends.c.layouts import fused, fused_emitted, matvec_layout
 from rnnq.build_folder import BuildFolder, open_build
 from rnnq.data import DataSource, load_npz
@@ -48,8 +48,8 @@ PIPELINES: dict[str, tuple[steps.Step, ...]] = {
           steps.quantize_c, steps.emit_c, steps.measure_on_target, steps.describe_c,
           steps.write_folder),
     "tflite": (steps.check_out_dir, *FLOAT_STEPS, steps.check_precision, steps.load_data,
-               steps.check_tflite, steps.calibrate, steps.lower_tflite, steps.widen_tflite,
-               steps.quantize_tflite, steps.emit_tflite,
+               steps.check_tflite, steps.calibrate, steps_tflite.lower_tflite,
+               steps_tflite.widen_tflite, steps_tflite.quantize_tflite, steps_tflite.emit_tflite,
                steps.write_folder),
 }
 

@@ -21,7 +21,7 @@ LAYERS = [
     ("rnnq.frontend", "rnnq.sim"),
     ("rnnq.passes",),
     ("rnnq.backends",),
-    ("rnnq.steps", "rnnq.validation", "rnnq.diagnose"),
+    ("rnnq.steps", "rnnq.steps_tflite", "rnnq.validation", "rnnq.diagnose"),
     ("rnnq.api",),
     ("rnnq.cli",),
     ("rnnq",),  # the package: the Python API's façade over rnnq.api (nothing imports it)

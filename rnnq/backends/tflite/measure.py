@@ -4,7 +4,7 @@ on the same inputs (the first calibration windows, up to MEASURE_STEPS steps).
 
 Used by `--precision auto` for LSTMs: LiteRT's fused LSTM (int8 h, small and fast) unless
 its output misses `--min-sqnr`, then the same layers unrolled in 16 bits when that measures
-better (rnnq.steps.quantize_tflite).
+better (rnnq.steps_tflite.quantize_tflite).
 """
 
 from __future__ import annotations

@@ -1,0 +1,148 @@
+"""The `--format tflite` steps of a compilation (rnnq.api.PIPELINES["tflite"]): lowering the
+calibrated IR to TFLite builtins, choosing which recurrent layers run in 16 bits
+(--precision, rnnq.backends.tflite.widen), quantising, and writing model.tflite. The steps
+shared with the C pipeline live in rnnq.steps."""
+
+from __future__ import annotations
+
+from rnnq import build_folder
+from rnnq.backends.tflite import measure as tflite_measure
+from rnnq.backends.tflite import support
+from rnnq.backends.tflite import widen as tflite_widen
+from rnnq.backends.tflite.emit import TFLITE, encode, time_steps
+from rnnq.backends.tflite.lower import lower
+from rnnq.backends.tflite.quantize import calibration_inputs, step_feeds
+from rnnq.backends.tflite.quantize import quantize as quantize_tgraph
+from rnnq.ir import RnnqError
+from rnnq.steps import (
+    CHOICE_MARGIN_DB,
+    TFLITE_STATE16,
+    Job,
+    layer_labels,
+    resolve_precision,
+)
+
+TFLITE_PRECISION_RULE = ("int16 (16x8) for every unrolled GRU, RNN and LSTM layer LiteRT's int16 "
+                         "kernels express, unless --precision says int8; an LSTM the fused op "
+                         "expresses stays LiteRT's fused LSTM (int16 cell, int8 h) unless "
+                         "--precision says int16 or, auto, the output misses --min-sqnr on "
+                         "calibration data and the LSTMs unrolled in 16 bits measure better; "
+                         "the input int16 where only 16-bit layers read it (--input-bits auto)")
+
+
+def lower_tflite(job: Job) -> None:
+    """Calibrated float IR -> a float TGraph of TFLite builtins over T steps (job.lowered).
+    An LSTM that --precision makes int16 is unrolled (LiteRT's fused LSTM has an int8 h)."""
+    t_len = time_steps(job.graph, job.data.x.shape[1], job.seq_len)
+    default, per = resolve_precision(job.graph, job.precision, TFLITE_STATE16)
+    for n in job.graph.nodes:
+        if n.op != "lstm" or per.get(n.outputs[0], 16 if default == "int16" else 8) != 16:
+            continue
+        if support.has_peepholes(job.graph, n):
+            if n.outputs[0] in per or default == "int16":
+                raise RnnqError(f"--precision: {layer_labels(job.graph)[n.outputs[0]]!r} cannot "
+                                "be int16 in a .tflite: peepholes (only LiteRT's fused LSTM, "
+                                "int8 h, has them)")
+            continue
+        job.tflite_unroll.add(n.outputs[0])
+    job.lowered = lower(job.graph, t_len, frozenset(job.tflite_unroll))
+    job.log(f"lowered to {len(job.lowered.graph.ops)} TFLite ops over T = {t_len} steps")
+
+
+def widen_tflite(job: Job) -> None:
+    """--precision for a .tflite: which unrolled recurrent layers keep int16 tensors
+    (rnnq.backends.tflite.widen). auto and int16: every layer whose lowering LiteRT's int16
+    kernels express (a fused LSTM keeps its own int16 cell and int8 h); int8: none; LAYER=...
+    as named, the others as auto. A layer named int16 that cannot be is an error."""
+    low, g = job.lowered, job.graph
+    default, per = resolve_precision(g, job.precision, TFLITE_STATE16)
+    labels = layer_labels(g)
+    chosen: dict[str, str] = {}
+    names = []
+    for name in low.layers:
+        why = tflite_widen.blocker(low, name)
+        want = per.get(name, 8 if default == "int8" else 16)
+        if want == 16 and why is not None and (name in per or default == "int16"):
+            raise RnnqError(f"--precision: {labels[name]!r} cannot be int16 in a .tflite: {why}")
+        if want == 16 and why is None:
+            names.append(name)
+            chosen[labels[name]] = "int16"
+        else:
+            chosen[labels[name]] = "int8" + (f" ({why})" if why and want == 16 else "")
+    if job.float_io and job.input_bits == "16":
+        raise RnnqError("--input-bits 16 and --float-io: a float input is quantised to int8")
+    bits = "8" if job.float_io else job.input_bits
+    wide_input = tflite_widen.widen(low, names, io16=not job.float_io, input_bits=bits)
+    job.tflite_precision = {"layers": chosen, "input": "int16" if wide_input else "int8"}
+    job.log("precision: " + ", ".join(f"{k} {v}" for k, v in chosen.items())
+            + f"; input {job.tflite_precision['input']}")
+
+
+def quantize_tflite(job: Job) -> None:
+    """Float TGraph, calibrated on data of exactly T steps -> the integer TGraph (job.tgraph).
+    --precision auto, a whole-sequence graph: when the output misses --min-sqnr on calibration
+    data with LiteRT's fused LSTMs (int8 h), the same LSTMs unrolled in 16 bits are built and
+    measured, and kept when better by CHOICE_MARGIN_DB (choices.precision.lstm says what each
+    measured)."""
+    _quantize_tflite(job)
+    g = job.graph
+    default, per = resolve_precision(g, job.precision, TFLITE_STATE16)
+    fused = {o for o, (n, span) in job.lowered.layers.items() if n.op == "lstm"
+             and o not in per and not support.has_peepholes(g, n)
+             and "fused LSTM" in (tflite_widen.blocker(job.lowered, o) or "")}
+    if default != "auto" or not fused or g.meta.get("step_graph"):
+        return
+    x = calibration_inputs(job.data, job.lowered.t_len)
+    kept = (job.lowered, job.tgraph, dict(job.tflite_precision), set(job.tflite_unroll))
+    db = {"fused": tflite_measure.output_sqnr(job.lowered, job.tgraph, x)}
+    if db["fused"] >= job.min_sqnr:
+        job.tflite_precision["lstm"] = {"chosen": "fused", "output_sqnr_db": {
+            k: round(v, 2) for k, v in db.items()}, "target_db": job.min_sqnr}
+        return
+    job.tflite_unroll |= fused
+    lower_tflite(job)
+    widen_tflite(job)
+    _quantize_tflite(job)
+    db["unrolled"] = tflite_measure.output_sqnr(job.lowered, job.tgraph, x)
+    best = "unrolled" if db["unrolled"] > db["fused"] + CHOICE_MARGIN_DB else "fused"
+    if best == "fused":
+        job.lowered, job.tgraph, job.tflite_precision, job.tflite_unroll = kept
+    job.tflite_precision["lstm"] = {"chosen": best, "output_sqnr_db": {
+        k: round(v, 2) for k, v in db.items()}, "target_db": job.min_sqnr}
+    job.log(f"precision: LiteRT's fused LSTM {db['fused']:.1f} dB, short of {job.min_sqnr} dB; "
+            f"unrolled in 16 bits {db['unrolled']:.1f} dB -> {best}")
+
+
+def _quantize_tflite(job: Job) -> None:
+    low, data = job.lowered, job.data
+    if job.graph.meta.get("step_graph"):
+        xc = step_feeds(job.graph, data)
+        job.log(f"calibrating the TFLite graph on {len(xc[0])} calls, each with the float "
+                "model's state before it")
+    else:
+        xc = calibration_inputs(data, low.t_len)
+        if xc.shape[1] != data.x.shape[1]:
+            job.log(f"calibrating the TFLite graph on {xc.shape[0]} streams of {low.t_len} "
+                    "steps")
+    # the IR's ranges (the drift rule applied, as the C build's) for the tensors that stand
+    # for IR tensors; the unrolled steps' own tensors from this graph's calibration
+    ir = {n: tuple(map(float, t.range)) for n, t in job.graph.tensors.items()
+          if t.kind != "const" and t.range is not None}
+    job.tgraph = quantize_tgraph(low, xc, headroom=job.headroom, float_io=job.float_io,
+                                 loop=job.tflite_loop, method=job.calib_method, ir_ranges=ir)
+
+
+def emit_tflite(job: Job) -> None:
+    """The integer TGraph, checked for LiteRT -> model.tflite (job.files, job.manifest)."""
+    low, q = job.lowered, job.tgraph
+    blob, entry = encode(q, job.graph, job.model.name, low.t_len, job.float_io,
+                         job.tflite_loop if low.loops else None)
+    job.files[TFLITE] = blob
+    job.manifest = {**build_folder.manifest_header("tflite", "tflite", job.graph, [TFLITE],
+                                                   job.graph.meta.get("calibration")),
+                    "tflite": entry}
+    if job.tflite_precision:
+        job.manifest["choices"] = {"precision": {"rule": TFLITE_PRECISION_RULE,
+                                                 **job.tflite_precision}}
+    job.log(f"{TFLITE}: {len(blob)} bytes, {len(q.ops)} ops "
+            f"({', '.join(f'{k} {v}' for k, v in sorted(q.op_counts().items()))})")
