@@ -80,5 +80,7 @@ def test_16bit_input_auto_only_without_per_feature_int8(tmp_path: Path) -> None:
     rep = validate(tmp_path / "16", calib)
     assert rep["c"]["bit_exact"] and rep["c"]["compared_values"] >= 4 * 5 * 2
     assert rep["int"]["sqnr_db"] > 40.0  # one int16 dense: far above an int8 grid
-    with pytest.raises(RnnqError, match="input_bits 16 is a C build option"):
+    with pytest.raises(RnnqError, match="--input-bits 16: in a .tflite the input can be int16 "
+                                        "only where everything that reads it is a 16-bit layer"):
         compile_model(model, calib, tmp_path / "t", fmt="tflite", input_bits=16)
+    assert not (tmp_path / "t").exists()

@@ -128,7 +128,7 @@ def test_forced_layers_by_name_direction_or_output(tmp_path: Path) -> None:
     ({"precision": "/lstm/LSTM=int4"}, "LAYER=int8|int16"),
     ({"precision": "int12"}, "one of auto, int8, int16"),
     ({"precision": "int16", "state_bits": 8}, "--state-bits and --precision"),
-    ({"precision": "int16", "fmt": "tflite"}, "C build option"),
+    ({"input_bits": 16, "float_io": True, "fmt": "tflite"}, "--input-bits 16 and --float-io"),
     ({"min_sqnr": float("nan")}, "--min-sqnr"),
 ])
 def test_bad_precision_options(kw: dict, match: str, tmp_path: Path) -> None:
@@ -164,8 +164,8 @@ def test_cli_precision_error_is_one_line(tmp_path: Path) -> None:
     assert "Traceback" not in r.output and not (tmp_path / "b").exists()
     r = CliRunner().invoke(main, ["compile", str(BILSTM7), "--calib", str(BM / "calib.npz"),
                                   "-o", str(tmp_path / "b"), "--format", "tflite",
-                                  "--min-sqnr", "30"])
-    assert r.exit_code == 2 and "--min-sqnr" in r.output
+                                  "--max-drop", "1"])
+    assert r.exit_code == 2 and "--max-drop" in r.output
 
 
 def _vad_like(path: Path, seed: int) -> None:
