@@ -5,6 +5,8 @@ shared with the C pipeline live in rnnq.steps."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from rnnq import build_folder
 from rnnq.backends.tflite import measure as tflite_measure
 from rnnq.backends.tflite import support
@@ -84,15 +86,14 @@ def quantize_tflite(job: Job) -> None:
     data with LiteRT's fused LSTMs (int8 h), the same LSTMs unrolled in 16 bits are built and
     measured, and kept when better by CHOICE_MARGIN_DB (choices.precision.lstm says what each
     measured)."""
-    _quantize_tflite(job)
+    x = _quantize_tflite(job)
     g = job.graph
     default, per = resolve_precision(g, job.precision, TFLITE_STATE16)
-    fused = {o for o, (n, span) in job.lowered.layers.items() if n.op == "lstm"
+    fused = {o for o, (n, _) in job.lowered.layers.items() if n.op == "lstm"
              and o not in per and not support.has_peepholes(g, n)
-             and "fused LSTM" in (tflite_widen.blocker(job.lowered, o) or "")}
+             and tflite_widen.fused(job.lowered, o)}
     if default != "auto" or not fused or g.meta.get("step_graph"):
         return
-    x = calibration_inputs(job.data, job.lowered.t_len)
     kept = (job.lowered, job.tgraph, dict(job.tflite_precision), set(job.tflite_unroll))
     db = {"fused": tflite_measure.output_sqnr(job.lowered, job.tgraph, x)}
     if db["fused"] >= job.min_sqnr:
@@ -113,7 +114,8 @@ def quantize_tflite(job: Job) -> None:
             f"unrolled in 16 bits {db['unrolled']:.1f} dB -> {best}")
 
 
-def _quantize_tflite(job: Job) -> None:
+def _quantize_tflite(job: Job) -> np.ndarray | list[np.ndarray]:
+    """job.lowered -> job.tgraph; returns the calibration inputs it used."""
     low, data = job.lowered, job.data
     if job.graph.meta.get("step_graph"):
         xc = step_feeds(job.graph, data)
@@ -130,6 +132,7 @@ def _quantize_tflite(job: Job) -> None:
           if t.kind != "const" and t.range is not None}
     job.tgraph = quantize_tgraph(low, xc, headroom=job.headroom, float_io=job.float_io,
                                  loop=job.tflite_loop, method=job.calib_method, ir_ranges=ir)
+    return xc
 
 
 def emit_tflite(job: Job) -> None:

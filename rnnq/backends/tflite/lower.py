@@ -34,19 +34,20 @@ class Lowered:
                  cells: dict[int, float | None], loops: list[Loop],
                  origin: dict[str, str] | None = None,
                  layers: dict[str, tuple[Node, range]] | None = None,
-                 ir_tensors: set[int] | None = None):
+                 ir_names: dict[int, str] | None = None,
+                 states: list[tuple[int, int, range]] | None = None):
         self.graph, self.ties, self.t_len, self.cells = graph, ties, t_len, cells
         self.loops = loops
         self.origin = origin or {}
         #: recurrent layer (IR output name) -> its node and the tensors its lowering made
         self.layers = layers or {}
-        #: the tensors that stand for IR tensors (a layer's outputs among them)
-        self.ir_tensors = ir_tensors or set()
+        #: the tensors that stand for IR tensors (a layer's outputs among them): their IR name
+        self.ir_names = ir_names or {}
+        #: a graph run once per step: each state input, its output and the tensors between
+        #: the layers' final states and that output
+        self.states = states or []
         #: float tensors quantised to int16 (rnnq.backends.tflite.widen)
         self.wide: set[int] = set()
-        #: a graph run once per step: each state input, its output and the tensors between
-        #: the layers' final states and that output (set by `lower`)
-        self.states: list[tuple[int, int, range]] = []
 
 
 class _Lower(Recurrent):
@@ -284,7 +285,5 @@ def lower(g: Graph, t_len: int, unroll: frozenset[str] = frozenset()) -> Lowered
             low.ties.append([low.state_in[s], out])  # its codes go back in as they are
             chains.append((low.state_in[s], out, range(first, len(low.tg.tensors))))
     ties = low.ties + [v for v in low.roles.values() if len(v) > 1]
-    lowered = Lowered(low.tg, ties, t_len, low.cells, low.loops, low.origin, low.spans,
-                      set(low.idx.values()))
-    lowered.states = chains
-    return lowered
+    return Lowered(low.tg, ties, t_len, low.cells, low.loops, low.origin, low.spans,
+                   {i: name for name, i in low.idx.items()}, chains)

@@ -53,6 +53,13 @@ LAYOUT = {"RESHAPE": (0,), "GATHER": (0,), "PAD": (0,), "PACK": None, "UNPACK": 
           "REVERSE_V2": (0,), "CONCATENATION": None,
           "RELU": (0,)}  # RELU at one scale: LiteRT's identity multiplier, then max(q, zp)
 FIXED = FIXED_OUTPUT  # LOGISTIC / SOFTMAX / TANH outputs
+
+
+def moved_inputs(op: TOp) -> list[int]:
+    """The inputs a LAYOUT op moves to its outputs unchanged (not its shape or index operands).
+    """
+    which = LAYOUT[op.kind]
+    return list(op.inputs) if which is None else [op.inputs[k] for k in which]
 #: The largest FULLY_CONNECTED rescale s_in*s_w/s_out written (XNNPACK's limit, 256 excluded,
 #: less a margin for the float32 rounding of the widened scale).
 FC_RESCALE_MAX = XNNPACK_FC_MAX_RESCALE - 1.0
@@ -154,8 +161,7 @@ def assign(low: Lowered, ranges: dict[int, tuple[float, float]], headroom: float
     fixed: dict[int, tuple[float, int]] = {}
     for op in g.ops:
         if op.kind in LAYOUT:
-            ins = op.inputs if LAYOUT[op.kind] is None else [op.inputs[k] for k in LAYOUT[op.kind]]
-            cls.union([*ins, *op.outputs])
+            cls.union([*moved_inputs(op), *op.outputs])
         if op.kind in FIXED and op.outputs[0] in low.wide:  # int16 LOGISTIC / TANH
             fixed[op.inputs[0]], fixed[op.outputs[0]] = GATE_IN, GATE_OUT
         elif op.kind in FIXED:
@@ -281,19 +287,16 @@ class _Builder:
             wq = quantize_symmetric(w, sw[:, None].astype(np.float64))
             wt = self.q.const(self.f.tensors[w_i].name, wq, scale=sw,
                               zero_point=np.zeros(len(sw), np.int64), qdim=0)
-            bt = -1
-            if b_i < 0 and x in self.wide:  # LiteRT rounds differently without a bias
-                bt = self.q.const(self.f.tensors[w_i].name + "/zero_bias",
-                                  np.zeros(len(sw), np.int64),
-                                  scale=(np.float32(self.params[x][0]) * sw).astype(np.float32),
-                                  zero_point=np.zeros(len(sw), np.int64), qdim=0)
+            sb = (np.float32(self.params[x][0]) * sw).astype(np.float32)
             if b_i >= 0:
-                sb = (np.float32(self.params[x][0]) * sw).astype(np.float32)
                 b = self.f.tensors[b_i].data.astype(np.float64)
-                bq = bias_int32(b, sb.astype(np.float64), self.where(op))
-                if x in self.wide:  # 16x8: an int64 bias (its values within int32)
-                    bq = bq.astype(np.int64)
-                bt = self.q.const(self.f.tensors[b_i].name, bq, scale=sb,
+                name, bq = self.f.tensors[b_i].name, bias_int32(b, sb.astype(np.float64),
+                                                                self.where(op))
+            elif x in self.wide:  # LiteRT rounds differently without a bias: zeros
+                name, bq = self.f.tensors[w_i].name + "/zero_bias", np.zeros(len(sw), np.int32)
+            bt = -1
+            if b_i >= 0 or x in self.wide:  # 16x8 takes an int64 bias (its values within int32)
+                bt = self.q.const(name, bq.astype(np.int64) if x in self.wide else bq, scale=sb,
                                   zero_point=np.zeros(len(sb), np.int64), qdim=0)
             self.map[key] = (wt, bt)
         wt, bt = self.map[key]
@@ -330,8 +333,7 @@ def quantize(low: Lowered, x: np.ndarray | list[np.ndarray], headroom: float = 1
     unrolled GRU / RNN layer into a WHILE op (same integers; rnnq.backends.tflite.roll) at the edges; everything between stays integer.
     """
     ranges = observe_ranges(low, x if isinstance(x, list) else [x], method)
-    names = {i: low.graph.tensors[i].name.removesuffix("/16") for i in low.ir_tensors}
-    settled = {i: ir_ranges[n] for i, n in names.items() if ir_ranges and n in ir_ranges}
+    settled = {i: ir_ranges[n] for i, n in low.ir_names.items() if ir_ranges and n in ir_ranges}
     params = assign(low, ranges, headroom, settled)
     builder = _Builder(low, params, ranges, low.cells)
     q = builder.build()

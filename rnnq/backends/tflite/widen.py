@@ -1,12 +1,13 @@
 """16-bit recurrent layers in a `.tflite` (TFLite's "16x8" scheme: int16 activations, int8
 weights), on the lowered float TGraph before calibration's ranges become parameters.
 
-An unrolled layer (GRU, vanilla RNN, an LSTM the fused op cannot express) keeps its state,
-gates and every per-step tensor in int16: LiteRT has int16 FULLY_CONNECTED (int64 bias), ADD,
-SUB, MUL, LOGISTIC and TANH (Q3.12 in, Q0.15 out), and its layout ops move int16. The layer's
-input is requantised to int16 (one QUANTIZE before its input-side product), and what leaves the
-layer for an int8 consumer is requantised back (one QUANTIZE per tensor), so the rest of the
-graph and the file's inputs and outputs stay int8.
+An unrolled layer (GRU, vanilla RNN, an unrolled LSTM) keeps its state, gates and every
+per-step tensor in int16: LiteRT has int16 FULLY_CONNECTED (int64 bias), ADD, SUB, MUL,
+LOGISTIC and TANH (Q3.12 in, Q0.15 out), and its layout ops move int16. Values stay int16
+through the moves after such a layer and into the next 16-bit layer or a dense head
+(`_onward`); the model input is int16 when only 16-bit ops read it (`_input`), a streaming
+state crosses calls as int16 (`_states`). Wherever an int16 tensor meets an int8 op, one
+QUANTIZE requantises it.
 
 Why: an int8 state that integrates small updates rounds them away (a GRU whose update gate is
 near 1 freezes), and an unrolled LSTM's int8 cell loses most of its resolution; both are where
@@ -22,17 +23,23 @@ from __future__ import annotations
 import dataclasses
 
 from rnnq.backends.tflite.lower import Lowered
-from rnnq.backends.tflite.quantize import LAYOUT
+from rnnq.backends.tflite.quantize import LAYOUT, moved_inputs
 from rnnq.ir import RnnqError
 from rnnq.ir.ops import hard_sigmoid
 from rnnq.ir.tgraph import TOp, TTensor
 
 
+def fused(low: Lowered, name: str) -> bool:
+    """Whether the LSTM layer `name` (IR output) became LiteRT's fused LSTM op."""
+    span = low.layers[name][1]
+    return any(op.kind == "UNIDIRECTIONAL_SEQUENCE_LSTM" and op.outputs[0] in span
+               for op in low.graph.ops)
+
+
 def blocker(low: Lowered, name: str) -> str | None:
     """Why the recurrent layer `name` (IR output) cannot be 16-bit in the `.tflite`, or None."""
-    n, span = low.layers[name]
-    if any(op.kind == "UNIDIRECTIONAL_SEQUENCE_LSTM" and op.outputs[0] in span
-           for op in low.graph.ops):
+    n = low.layers[name][0]
+    if fused(low, name):
         return "LiteRT's fused LSTM keeps an int8 h, its cell int16"
     if hard_sigmoid(n.attrs) is not None:
         return "HardSigmoid gates clamp by int8 saturation"
@@ -47,14 +54,14 @@ def widen(low: Lowered, names: list[str], io16: bool = True, input_bits: str = "
     where a 16-bit tensor meets an 8-bit one; op positions held by low.loops and low.cells
     follow the insertions. io16: an output a 16-bit op writes stays int16, and a graph run
     once per step takes and returns a 16-bit layer's state as int16 (`_states`); not with
-    float I/O, whose edges are int8. input_bits "auto":
-    the model input is int16 when everything reads it as int16 (`_input`); "16": that, or an
-    error; "8": int8. Returns whether the input is int16."""
+    float I/O, whose edges are int8. input_bits "auto": the model input is int16 when
+    everything reads it as int16 (`_input`); "16": that, or an error; "8": int8. Returns
+    whether the input is int16."""
     g = low.graph
     wide: set[int] = set()
     for name in names:
         _, span = low.layers[name]
-        wide |= {i for i in span if g.tensors[i].dtype == "float32" and i not in low.ir_tensors}
+        wide |= {i for i in span if g.tensors[i].dtype == "float32" and i not in low.ir_names}
     for op in g.ops:  # weights and biases are quantised by the FULLY_CONNECTED that reads them
         if op.kind == "FULLY_CONNECTED":
             wide -= set(op.inputs[1:])
@@ -103,7 +110,8 @@ def widen(low: Lowered, names: list[str], io16: bool = True, input_bits: str = "
         if i in wide and not io16:  # requantised to int8 under the output's own name
             j = copy(i, False)
             g.tensors[i].name, g.tensors[j].name = g.tensors[i].name + "/16", g.tensors[i].name
-            low.ir_tensors.add(j)  # the IR output now
+            if i in low.ir_names:  # the same IR tensor, now at 8 bits
+                low.ir_names[j] = low.ir_names[i]
             i = j
         outs.append(i)
     g.outputs = outs
@@ -130,9 +138,7 @@ def _onward(low: Lowered, wide: set[int]) -> None:
             if any(o in wide or o in outputs for o in op.outputs):
                 continue
             if op.kind in LAYOUT and op.kind != "RELU":
-                moved = op.inputs if LAYOUT[op.kind] is None else [op.inputs[k]
-                                                                   for k in LAYOUT[op.kind]]
-                reads = [i for i in moved if g.tensors[i].dtype == "float32"]
+                reads = [i for i in moved_inputs(op) if g.tensors[i].dtype == "float32"]
             elif op.kind == "FULLY_CONNECTED" and op.options.get(
                     "FusedActivationFunction", 0) in (0, 1):
                 reads = op.inputs[:1]
@@ -160,9 +166,7 @@ def _input(low: Lowered, wide: set[int]) -> bool:
                 continue
             if op.kind not in LAYOUT or op.kind == "RELU" or set(op.outputs) & set(g.outputs):
                 return False
-            moved = op.inputs if LAYOUT[op.kind] is None else [op.inputs[k]
-                                                               for k in LAYOUT[op.kind]]
-            if any(i not in chain and i not in wide for i in moved
+            if any(i not in chain and i not in wide for i in moved_inputs(op)
                    if g.tensors[i].dtype == "float32"):
                 return False
             new = [o for o in op.outputs if o not in chain]

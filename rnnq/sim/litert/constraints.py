@@ -29,6 +29,7 @@ from rnnq.ir.tgraph import (
 )
 from rnnq.numerics.gemmlowp import quantize_multiplier
 from rnnq.sim.litert.lstm import checked_log2
+from rnnq.sim.litert.wide import GATE_IN_SCALE, GATE_OUT_SCALE
 
 #: Ops whose int8 inputs and outputs must share one scale and zero point (no requantisation).
 SAME_QUANT = {"CONCATENATION": None, "PACK": None, "UNPACK": (0,), "RELU": (0,), "PAD": (0,)}
@@ -52,7 +53,10 @@ def _int16(t: TTensor) -> bool:
 
 
 def _zero_points(op: TOp, tensors: list[TTensor]) -> str | None:
-    """LiteRT's int16 kernels take symmetric tensors only."""
+    """LiteRT's int16 kernels take symmetric tensors only; a fused activation is NONE or RELU
+    (what the profile's int16 kernels model)."""
+    if op.options.get("FusedActivationFunction", 0) not in (0, 1):
+        return f"int16 {op.kind}: only no fused activation or RELU is modelled"
     for t in tensors:
         if _int16(t) and np.any(t.zero_points() != 0):
             return f"int16 {op.kind}: {t.name} needs zero point 0"
@@ -127,9 +131,6 @@ def _fully_connected16(g: TGraph, op: TOp) -> str | None:
         return "int16 FULLY_CONNECTED needs an int16 output and int8 weights with zero point 0"
     if b is None or b.dtype != "int64":  # without one LiteRT takes another rounding path
         return "an int16 FULLY_CONNECTED needs an int64 bias (zeros where the layer has none)"
-
-    if op.options.get("FusedActivationFunction", 0) not in (0, 1):
-        return "int16 FULLY_CONNECTED: only no fused activation or RELU is modelled"
     return _zero_points(op, [x, y])
 
 
@@ -162,8 +163,6 @@ def _add_sub16(op: TOp, a: TTensor, b: TTensor, y: TTensor) -> str | None:
         return f"int16 {op.kind} needs int16 inputs"
     if op.options.get("PotScaleInt16", True):
         return f"int16 {op.kind} must be written with pot_scale_int16 false"
-    if op.options.get("FusedActivationFunction", 0) not in (0, 1):
-        return f"int16 {op.kind}: only no fused activation or RELU is modelled"
     twice = float(np.float32(2 * max(np.float32(a.scales()[0]), np.float32(b.scales()[0]))))
     shifted = float(np.float32((1 << 15) * np.float32(y.scales()[0])))
     if not (np.isfinite(shifted) and quantize_multiplier(twice / shifted)[1] <= 0):
@@ -177,7 +176,7 @@ def _gate16(g: TGraph, op: TOp) -> str | None:
     """int16 LOGISTIC / TANH as modelled: Q3.12 in, Q0.15 out (LiteRT's fixed-point path;
     other input scales take its lookup table, which the profile does not model)."""
     x, y = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
-    if float(x.scales()[0]) != 2.0**-12 or float(y.scales()[0]) != 2.0**-15:
+    if float(x.scales()[0]) != GATE_IN_SCALE or float(y.scales()[0]) != GATE_OUT_SCALE:
         return f"int16 {op.kind} needs input scale 2^-12 and output scale 2^-15"
     return _zero_points(op, [x, y])
 
@@ -225,8 +224,6 @@ def _mul(g: TGraph, op: TOp) -> str | None:
     if _int16(y):
         if not (_int16(a) and _int16(b)):
             return "int16 MUL needs int16 inputs"
-        if op.options.get("FusedActivationFunction", 0) not in (0, 1):
-            return "int16 MUL: only no fused activation or RELU is modelled"
         return _zero_points(op, [a, b, y])
     if not _int8(y):
         return None
