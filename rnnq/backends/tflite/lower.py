@@ -109,6 +109,25 @@ class _Lower(Recurrent):
         self.op("RESHAPE", [x, self.const(name + "/shape", np.array(shape))], [out])
         return out
 
+    def take(self, x: int, axis: int, idx: np.ndarray, out: int, name: str) -> None:
+        """out = x's entries idx along `axis` (> 0). An evenly spaced ascending run is a
+        STRIDED_SLICE, anything else a GATHER: TFLite Micro has no int16 GATHER, and a slice is
+        a copy in every runtime."""
+        idx = np.asarray(idx, np.int64).ravel()
+        shape = self.tg.tensors[x].shape
+        step = int(idx[1] - idx[0]) if idx.size > 1 else 1
+        if idx.size == 0 or step <= 0 or np.any(np.diff(idx) != step):
+            self.op("GATHER", [x, self.const(name + "/index", idx.astype(np.int32))], [out],
+                    Axis=axis, BatchDims=0)
+            return
+        begin = np.zeros(len(shape), np.int32)
+        end, strides = np.array(shape, np.int32), np.ones(len(shape), np.int32)
+        begin[axis], end[axis], strides[axis] = idx[0], idx[-1] + 1, step
+        self.op("STRIDED_SLICE", [x, self.const(name + "/begin", begin),
+                                  self.const(name + "/end", end),
+                                  self.const(name + "/strides", strides)], [out],
+                BeginMask=0, EndMask=0, EllipsisMask=0, NewAxisMask=0, ShrinkAxisMask=0)
+
     def weights(self, name: str, w: np.ndarray, b: np.ndarray | None) -> tuple[int, int]:
         """Constant W and b of a FULLY_CONNECTED, made once and shared by every step."""
         return self.const(name + "/W", w), -1 if b is None else self.const(name + "/b", b)
@@ -163,22 +182,16 @@ class _Lower(Recurrent):
             self.op("PAD", [flat, self.const(n.outputs[0] + "/pads", pads)], [padded])
             flat, idx = padded, np.where(idx < 0, src.size, idx).astype(np.int32)
         gathered = self.act(n.outputs[0] + "/taken", (*lead, idx.size))
-        self.op("GATHER", [flat, self.const(n.outputs[0] + "/index", idx)], [gathered],
-                Axis=len(lead), BatchDims=0)
+        self.take(flat, len(lead), idx, gathered, n.outputs[0])
         self.reshape(gathered, self.shape_of(n.outputs[0]), n.outputs[0], self.out(n))
 
     def _pick(self, n: Node, step: int) -> None:
         """One step of a [1, T, ...] tensor. An IR `last` that keeps the time axis as a unit
         dimension (Gather with indices [-1], Slice of the last step) is reshaped to it."""
         name = n.outputs[0]
-        step_t = self.const(name + "/step", np.array(step, dtype=np.int32))
-        picked_shape = (1, *self.g.tensors[n.inputs[0]].shape)
-        if picked_shape == self.shape_of(name):
-            self.op("GATHER", [self.ir(n.inputs[0]), step_t], [self.out(n)], Axis=1,
-                    BatchDims=0)
-            return
-        picked = self.act(name + "/picked", picked_shape)
-        self.op("GATHER", [self.ir(n.inputs[0]), step_t], [picked], Axis=1, BatchDims=0)
+        src = self.ir(n.inputs[0])
+        picked = self.act(name + "/picked", (1, 1, *self.tg.tensors[src].shape[2:]))
+        self.take(src, 1, np.array([step]), picked, name)
         self.reshape(picked, self.shape_of(name), name, self.out(n))
 
     def _last(self, n: Node) -> None:
@@ -254,8 +267,7 @@ def _state_output(low: _Lower, state: str, name: str, size: int) -> int:
                [padded])
         cat, where = padded, np.where(where < 0, offset, where)
     out = low.act(name, (1, size))
-    low.op("GATHER", [cat, low.const(name + "/index", where.astype(np.int32))], [out], Axis=1,
-           BatchDims=0)
+    low.take(cat, 1, where, out, name)
     return out
 
 

@@ -121,8 +121,7 @@ class Recurrent:
         state, index = src
         row = np.asarray(index, np.int32).ravel()[:hsz]  # batch 1 (support.check)
         taken = self.act(f"{name}/{which}0_taken", (1, hsz))
-        self.op("GATHER", [self.state_in[state], self.const(f"{name}/{which}0_index", row)],
-                [taken], Axis=1, BatchDims=0)
+        self.take(self.state_in[state], 1, row, taken, f"{name}/{which}0")
         return self.reshape(taken, (1, 1, hsz), f"{name}/{which}0",
                             self.act(f"{name}/{which}0", (1, 1, hsz), role))
 

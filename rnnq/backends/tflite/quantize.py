@@ -49,8 +49,8 @@ from rnnq.sim.litert.constraints import FIXED_OUTPUT, XNNPACK_FC_MAX_RESCALE, xn
 from rnnq.sim.litert.interpreter import run
 from rnnq.sim.litert.wide import GATE_IN, GATE_OUT
 
-LAYOUT = {"RESHAPE": (0,), "GATHER": (0,), "PAD": (0,), "PACK": None, "UNPACK": (0,), "SPLIT": (1,),
-          "REVERSE_V2": (0,), "CONCATENATION": None,
+LAYOUT = {"RESHAPE": (0,), "GATHER": (0,), "STRIDED_SLICE": (0,), "PAD": (0,), "PACK": None,
+          "UNPACK": (0,), "SPLIT": (1,), "REVERSE_V2": (0,), "CONCATENATION": None,
           "RELU": (0,)}  # RELU at one scale: LiteRT's identity multiplier, then max(q, zp)
 FIXED = FIXED_OUTPUT  # LOGISTIC / SOFTMAX / TANH outputs
 

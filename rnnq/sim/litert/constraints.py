@@ -32,7 +32,8 @@ from rnnq.sim.litert.lstm import checked_log2
 from rnnq.sim.litert.wide import GATE_IN_SCALE, GATE_OUT_SCALE
 
 #: Ops whose int8 inputs and outputs must share one scale and zero point (no requantisation).
-SAME_QUANT = {"CONCATENATION": None, "PACK": None, "UNPACK": (0,), "RELU": (0,), "PAD": (0,)}
+SAME_QUANT = {"CONCATENATION": None, "PACK": None, "UNPACK": (0,), "RELU": (0,), "PAD": (0,),
+              "STRIDED_SLICE": (0,)}
 #: Fixed int8 output quantisations (scale, zero point) LiteRT insists on.
 FIXED_OUTPUT = {"LOGISTIC": (1.0 / 256, -128), "SOFTMAX": (1.0 / 256, -128),
                 "TANH": (1.0 / 128, 0)}
@@ -287,7 +288,7 @@ def _concatenation(g: TGraph, op: TOp) -> str | None:
 
 CHECKS = {"FULLY_CONNECTED": _fully_connected, "ADD": _add_sub, "SUB": _add_sub, "MUL": _mul,
           "LOGISTIC": _fixed_output, "TANH": _fixed_output, "SOFTMAX": _fixed_output,
-          "GATHER": _gather, "PAD": _pad,
+          "GATHER": _gather, "STRIDED_SLICE": _same_quant, "PAD": _pad,
           "CONCATENATION": _concatenation, "PACK": _same_quant, "UNPACK": _same_quant,
           "RELU": _same_quant, "QUANTIZE": _quantize}
 #: What LiteRT's builtin kernels run but its default delegate refuses (files rnnq writes only).
