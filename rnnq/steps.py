@@ -163,7 +163,7 @@ def _check_calibration_size(job: Job) -> None:
 
 def check_precision(job: Job) -> None:
     """--precision's layer names against the imported graph, before calibration's work."""
-    resolve_precision(job.graph, job.precision, TFLITE_STATE16 if job.fmt == "tflite" else STATE16)
+    resolve_precision(job.graph, job.precision)
 
 
 def write_folder(job: Job) -> None:
@@ -192,6 +192,7 @@ def quantize_c(job: Job) -> None:
         # the LSTM's h: int16 when asked for, else int8 (auto widens it where measured error
         # asks: on the models tried it added 0.1-0.2 dB, the cell being int32)
         g.meta["lstm_state_bits"] = 16 if default == "int16" else 8
+        g.meta["rnn_state_bits"] = 16 if default == "int16" else 8
         try:
             q = quantize_graph(copy.deepcopy(g))  # g stays calibrated: the record is made from it
             break
@@ -224,8 +225,6 @@ def quantize_c(job: Job) -> None:
 #: A measured alternative replaces the default only when it is better by more than this: a
 #: smaller difference is within what another choice of calibration sequences moves.
 CHOICE_MARGIN_DB = 0.5
-#: Layer kinds a .tflite can keep in int16 (unrolled: rnnq.backends.tflite.widen).
-TFLITE_STATE16 = ("lstm", "gru", "rnn")
 
 PRECISIONS = ("auto", "int8", "int16")
 
@@ -266,12 +265,10 @@ def layer_labels(g: Graph) -> dict[str, str]:
     return out
 
 
-def resolve_precision(g: Graph, spec: str, kinds: tuple[str, ...] = STATE16
-                      ) -> tuple[str, dict[str, int]]:
+def resolve_precision(g: Graph, spec: str) -> tuple[str, dict[str, int]]:
     """parse_precision with the layers named by label (layer_labels), node name (every node
     of that name: both directions of a bidirectional layer) or output name -> {output: bits};
-    an unknown name, or int16 for a layer kind without a 16-bit state (`kinds`), is an
-    error."""
+    an unknown name is an error. Every recurrent kind (STATE16) has a 16-bit state."""
     default, per = parse_precision(spec)
     labels = layer_labels(g)
     nodes = {n.outputs[0]: n for n in g.nodes if n.outputs and n.outputs[0] in labels}
@@ -282,10 +279,6 @@ def resolve_precision(g: Graph, spec: str, kinds: tuple[str, ...] = STATE16
             known = ", ".join(repr(v) for v in labels.values()) or "none"
             raise RnnqError(f"--precision: no recurrent layer {name!r} (layers: {known})")
         for n in hit:
-            if bits == 16 and n.op not in kinds:
-                raise RnnqError(f"--precision: {n.op.upper()} {name!r} has no 16-bit state "
-                                f"(int16 is for {' and '.join(k.upper() for k in kinds)} "
-                                "layers)")
             out[n.outputs[0]] = bits
     return default, out
 

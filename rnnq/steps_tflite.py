@@ -18,7 +18,6 @@ from rnnq.backends.tflite.quantize import quantize as quantize_tgraph
 from rnnq.ir import RnnqError
 from rnnq.steps import (
     CHOICE_MARGIN_DB,
-    TFLITE_STATE16,
     Job,
     layer_labels,
     resolve_precision,
@@ -36,7 +35,7 @@ def lower_tflite(job: Job) -> None:
     """Calibrated float IR -> a float TGraph of TFLite builtins over T steps (job.lowered).
     An LSTM that --precision makes int16 is unrolled (LiteRT's fused LSTM has an int8 h)."""
     t_len = time_steps(job.graph, job.data.x.shape[1], job.seq_len)
-    default, per = resolve_precision(job.graph, job.precision, TFLITE_STATE16)
+    default, per = resolve_precision(job.graph, job.precision)
     for n in job.graph.nodes:
         if n.op != "lstm" or per.get(n.outputs[0], 16 if default == "int16" else 8) != 16:
             continue
@@ -57,7 +56,7 @@ def widen_tflite(job: Job) -> None:
     kernels express (a fused LSTM keeps its own int16 cell and int8 h); int8: none; LAYER=...
     as named, the others as auto. A layer named int16 that cannot be is an error."""
     low, g = job.lowered, job.graph
-    default, per = resolve_precision(g, job.precision, TFLITE_STATE16)
+    default, per = resolve_precision(g, job.precision)
     labels = layer_labels(g)
     chosen: dict[str, str] = {}
     names = []
@@ -88,7 +87,7 @@ def quantize_tflite(job: Job) -> None:
     measured)."""
     x = _quantize_tflite(job)
     g = job.graph
-    default, per = resolve_precision(g, job.precision, TFLITE_STATE16)
+    default, per = resolve_precision(g, job.precision)
     fused = {o for o, (n, _) in job.lowered.layers.items() if n.op == "lstm"
              and o not in per and not support.has_peepholes(g, n)
              and tflite_widen.fused(job.lowered, o)}

@@ -143,6 +143,11 @@ class RnnParams(_RequantHi):
     act 1 (Relu): the multipliers map straight to h's scale:
         v = requant(bias_x + w·x, mult_x, shift_x) + requant(bias_h + rw·h, mult_h, shift_h)
         h = clamp(out_zp + v, out_zp, min(127, out_zp + clip) if clip else 127)   (exact sum)
+
+    state_bits = 16: h is int16, symmetric (out_zp = 0), h0 int16; the recurrent product reads
+    the int16 h; act 0/2: h = sat16(requant(t * 2^15, out_mult, out_shift)) (t in Q0.30, so
+    the requantisation keeps a large shift), act 1: h = clamp(v, 0, min(32767, clip) if clip
+    else 32767).
     """
 
     input_size: int
@@ -159,8 +164,9 @@ class RnnParams(_RequantHi):
     out_mult: int
     out_shift: int
     out_zp: int
-    h0: np.ndarray  # int8 [H]
+    h0: np.ndarray  # int8 [H] (int16 with state_bits 16)
     clip: int = 0  # Q3.12 (act 0/2) or h units (act 1), 0 = none
+    state_bits: int = 8  # 8 or 16: the width of h
     requant_hi: int = field(init=False)  # derived (_RequantHi): a C fast path, same bits
 
 

@@ -144,6 +144,7 @@ def ranges_record(g: Graph) -> dict:
         "input_bits": int(g.meta.get("input_bits", 8)),
         "gru_state_bits": int(g.meta.get("gru_state_bits", 8)),
         "lstm_state_bits": int(g.meta.get("lstm_state_bits", 8)),
+        "rnn_state_bits": int(g.meta.get("rnn_state_bits", 8)),
         "input_scales": g.meta.get("input_scales", "feature"),
         "bias_correction": g.meta.get("bias_correction", {}),
         "recurrent": {n.outputs[0]: {k: n.attrs[k] for k in ("cell_absmax", "gate_range")
@@ -178,6 +179,7 @@ def apply_ranges(g: Graph, record: dict) -> Graph:
     g.meta["input_bits"] = int(record.get("input_bits", 8))
     g.meta["gru_state_bits"] = int(record.get("gru_state_bits", 8))
     g.meta["lstm_state_bits"] = int(record.get("lstm_state_bits", 8))
+    g.meta["rnn_state_bits"] = int(record.get("rnn_state_bits", 8))
     if record.get("input_scales", "feature") not in ("feature", "tensor"):
         raise RnnqError("calibration.json: 'input_scales' is neither 'feature' nor 'tensor'")
     g.meta["input_scales"] = record.get("input_scales", "feature")  # older builds: per feature

@@ -63,14 +63,14 @@ def _state_q(y, bits: int) -> None:
         from_range(y)
 
 
-#: Recurrent kinds whose hidden state may be int16 (a vanilla RNN's is int8).
-STATE16 = ("lstm", "gru")
+#: Recurrent kinds whose hidden state may be int16.
+STATE16 = ("lstm", "gru", "rnn")
 
 
 def state_bits(g: Graph, n: Node) -> int:
     """The width of recurrent node n's hidden state: graph.meta["layer_state_bits"] (by output
     name: --precision per layer, or what --precision auto chose), else the graph's default for
-    its kind (meta "lstm_state_bits" / "gru_state_bits"); 8 for a vanilla RNN."""
+    its kind (meta "lstm_state_bits" / "gru_state_bits" / "rnn_state_bits"; 8 when absent)."""
     if n.op not in STATE16:
         return 8
     per = g.meta.get("layer_state_bits", {})
@@ -173,20 +173,24 @@ def quant_gru(g: Graph, n: Node) -> Node:
 
 
 def quant_rnn(g: Graph, n: Node) -> Node:
+    """A 16-bit state (state_bits): h int16 symmetric, as the GRU's; a tanh/sigmoid output
+    is requantised from Q0.30 (t * 2^15, RnnParams) so its shift stays large."""
     w, r, b, h0 = _consts(g, n)
-    x, y, zx, sh, zh, wq, s_w, rq, s_r = _common(g, n, w, r)
+    bits = state_bits(g, n)
+    x, y, zx, sh, zh, wq, s_w, rq, s_r = _common(g, n, w, r, bits)
     act = {"tanh": 0, "relu": 1, "sigmoid": 2}[n.attrs.get("act", "tanh")]
     unit = sh if act == 1 else 1.0 / _GATE  # relu: straight to h's scale; else Q3.12
     mult_x, shift_x = mults(n, s_w / unit)
     mult_h, shift_h = mults(n, s_r / unit)
-    out_mult, out_shift = nx.quantize_multiplier(2.0**-15 / sh) if act != 1 else (0, 1)
+    t_unit = 2.0**-30 if bits == 16 else 2.0**-15
+    out_mult, out_shift = nx.quantize_multiplier(t_unit / sh) if act != 1 else (0, 1)
     params = RnnParams(
         input_size=w.shape[1], hidden_size=r.shape[1], act=act, w=wq, rw=rq,
         bias_x=bias(n, b, s_w, wq, zx, xmax=x_max(x)),
-        bias_h=bias(n, np.zeros(r.shape[1]), s_r, rq, np.full(r.shape[1], zh)),
+        bias_h=bias(n, np.zeros(r.shape[1]), s_r, rq, np.full(r.shape[1], zh), xmax=x_max(y)),
         mult_x=mult_x, shift_x=shift_x, mult_h=mult_h, shift_h=shift_h,
-        out_mult=out_mult, out_shift=out_shift, out_zp=zh, h0=_states(h0, y.q),
-        clip=_clip_q(n, unit),
+        out_mult=out_mult, out_shift=out_shift, out_zp=zh, h0=_states(h0, y.q, bits),
+        clip=_clip_q(n, unit), state_bits=bits,
     )
     return _node(n, "qrnn", x.name, [y.name], params)
 

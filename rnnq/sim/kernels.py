@@ -279,7 +279,8 @@ def gru_sequence(p: GruParams, x: np.ndarray, h0: np.ndarray | None = None) -> n
 
 
 def rnn_step(p: RnnParams, x: np.ndarray, h: np.ndarray) -> np.ndarray:
-    """One vanilla RNN step as defined in RnnParams' docstring: (x[..., I], h[..., H]) -> h int8.
+    """One vanilla RNN step as defined in RnnParams' docstring: (x[..., I], h[..., H]) -> h int8
+    (int16 with state_bits 16).
 
     act 0 tanh, 1 relu, 2 sigmoid."""
     x, h = np.asarray(x), np.asarray(h)
@@ -291,27 +292,30 @@ def rnn_step(p: RnnParams, x: np.ndarray, h: np.ndarray) -> np.ndarray:
 def _rnn_cell(p: RnnParams, vx: np.ndarray, h: np.ndarray) -> np.ndarray:
     """rnn_step after its input part vx = _input_part(p, x)."""
     v = vx + requant(_i64(p.bias_h) + _matvec(p.rw, h), p.mult_h, p.shift_h)  # exact int64 sum
+    wide = p.state_bits == 16
+    top = INT16_MAX if wide else INT8_MAX
     if p.act == 1:
-        hi = min(INT8_MAX, p.out_zp + p.clip) if p.clip > 0 else INT8_MAX
+        hi = min(top, p.out_zp + p.clip) if p.clip > 0 else top
         h_new = np.clip(p.out_zp + v, p.out_zp, hi)
     elif p.act in (0, 2):
         g = _clip_gate(sat(v, 16), p.clip)
         fn = tanh_q15 if p.act == 0 else sigmoid_q15
         t = fn(g, GATE_FRAC_BITS)
-        h_new = sat(p.out_zp + requant(t, p.out_mult, p.out_shift), 8)
+        h_new = sat(p.out_zp + requant(t << ACT_FRAC_BITS if wide else t, p.out_mult,
+                                       p.out_shift), p.state_bits)
     else:
         raise ValueError(f"rnn: unknown act {p.act!r}")
-    return h_new.astype(np.int8)
+    return h_new.astype(np.int16 if wide else np.int8)
 
 
 def rnn_sequence(p: RnnParams, x: np.ndarray, h0: np.ndarray | None = None) -> np.ndarray:
     """Run T RNN steps from h0 (p.h0 unless given, [H] or [..., H]): x[..., T, I] ->
-    y int8 [..., T, H], y[..., t, :] the state after step t."""
+    y int8 (state_bits 16: int16) [..., T, H], y[..., t, :] the state after step t."""
     x = np.asarray(x)
     lead, T = _seq_shape("rnn", x, p.input_size)
     H = p.hidden_size
     h = _initial_state("rnn h0", p.h0, h0, lead, H)
-    ys = np.empty(lead + (T, H), dtype=np.int8)
+    ys = np.empty(lead + (T, H), dtype=np.int16 if p.state_bits == 16 else np.int8)
     for t, vx in _input_parts(p, x):
         h = _rnn_cell(p, vx, h)
         ys[..., t, :] = h

@@ -15,6 +15,7 @@ from rnnq.api import compile_model, inspect, validate
 from rnnq.cli import main
 from rnnq.ir import RnnqError
 from rnnq.passes import bias_correction
+from tests.conftest import require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 #: tools/make_bilstm_fixture.py --seed 7: on BasicMotions' calibration sequences its all-int8
@@ -137,10 +138,27 @@ def test_bad_precision_options(kw: dict, match: str, tmp_path: Path) -> None:
     assert not (tmp_path / "b").exists()
 
 
-def test_int16_for_a_vanilla_rnn_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(RnnqError, match="RNN .* has no 16-bit state"):
-        compile_model(SUNSPOTS / "model.onnx", SUNSPOTS / "calib.npz", tmp_path / "b",
-                      precision=f"{_rnn_name()}=int16")
+@pytest.mark.parametrize("target", ["generic-c99", "cortex-m4"])
+def test_int16_vanilla_rnn_state(tmp_path: Path, target: str) -> None:
+    """A vanilla RNN's state can be int16 (rnnq_rnn_step_*_h16): named by layer, the build is
+    bit-exact against the simulator on the host and on the emulated Cortex-M4, the state is
+    twice the bytes, and the forecast is no worse than with the int8 state."""
+    if target != "generic-c99":
+        require_tool("qemu-system-arm")
+        require_tool("arm-none-eabi-gcc")
+    rep, m = {}, {}
+    for p in ("int8", f"{_rnn_name()}=int16"):
+        m[p] = compile_model(SUNSPOTS / "model.onnx", SUNSPOTS / "calib.npz", tmp_path / p[-5:],
+                             target, precision=p)
+        rep[p] = validate(tmp_path / p[-5:], SUNSPOTS / "test.npz",
+                          on="host" if target == "generic-c99" else "emulator")
+        assert rep[p]["c"]["bit_exact"], rep[p]["c"]
+        if target != "generic-c99":
+            assert rep[p]["device"]["bit_exact"] and rep[p]["device"]["compared_values"] > 0
+    wide = f"{_rnn_name()}=int16"
+    assert _states(m["int8"]) == [8] and _states(m[wide]) == [16]
+    assert m[wide]["memory"]["state_bytes"] > m["int8"]["memory"]["state_bytes"]
+    assert rep[wide]["int"]["sqnr_db"] >= rep["int8"]["int"]["sqnr_db"] - 0.1, rep
 
 
 def _rnn_name() -> str:

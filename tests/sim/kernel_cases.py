@@ -188,19 +188,25 @@ def random_gru(
 RNN_ACTS = {"tanh": 0, "relu": 1, "sigmoid": 2}
 
 
-def random_rnn(rng: np.random.Generator, I: int, H: int, act: int, *, clip: bool = False):
+def random_rnn(rng: np.random.Generator, I: int, H: int, act: int, *, clip: bool = False,
+               state_bits: int = 8):
+    """state_bits 16: an int16 state (zero point 0); its products and the output multiplier
+    scaled as the quantiser scales them (2^8 smaller; Q0.30 -> h, 2^8 larger than Q0.15 ->
+    int8 over the 2^15 of t * 2^15)."""
+    wide = 8 if state_bits == 16 else 0
     if act == 1:
         # Relu: accumulators straight to h units.
         top = -6.0 if rng.integers(2) else 1.0
-        mx, sx = _qm(rng, H, -16, top)
+        # an int16 h's input factors are 2^8 larger; half the time still below 2^-2 (hi path)
+        mx, sx = _qm(rng, H, -16 + wide, top + wide) if top > 0 else _qm(rng, H, -16, -2.0)
         mh, sh = _qm(rng, H, -16, top)
         om, osh = 0, 1
-        c = int(rng.integers(1, 300)) if clip else 0
+        c = int(rng.integers(1, 300 << wide)) if clip else 0
     else:
         top = _gate_top(rng)
         mx, sx = _qm(rng, H, -12, top)
-        mh, sh = _qm(rng, H, -12, top)
-        om, osh = nq.quantize_multiplier(2.0 ** rng.uniform(-11, -5))  # Q0.15 -> int8
+        mh, sh = _qm(rng, H, -12 - wide, top - wide)
+        om, osh = nq.quantize_multiplier(2.0 ** (rng.uniform(-11, -5) + wide - 15))
         c = random_clip(rng) if clip else 0
     return RnnParams(
         input_size=I,
@@ -216,9 +222,11 @@ def random_rnn(rng: np.random.Generator, I: int, H: int, act: int, *, clip: bool
         shift_h=sh,
         out_mult=om,
         out_shift=osh,
-        out_zp=int(rng.integers(-128, 128)),
-        h0=_i8(rng, H),
+        out_zp=0 if state_bits == 16 else int(rng.integers(-128, 128)),
+        h0=(rng.integers(-32768, 32768, H).astype(np.int16) if state_bits == 16
+            else _i8(rng, H)),
         clip=c,
+        state_bits=state_bits,
     )
 
 
@@ -401,6 +409,7 @@ class CRnnParams(ctypes.Structure):
         ("out_zp", _I32),
         ("h0", _P),
         ("clip", _I32),
+        ("state_bits", _I32),
         ("requant_hi", _I32),
     ]
 

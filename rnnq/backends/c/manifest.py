@@ -26,8 +26,7 @@ def c_entries(g: Graph, tgt: Target, prefix: str, io: dict, facts: dict) -> dict
             info = {"node": n.name, "kind": INT_RECURRENT[n.op], "reverse": n.attrs["reverse"],
                     "input_size": p.input_size, "hidden_size": p.hidden_size,
                     "gate_preact_range_calibrated": n.attrs["gate_range"]}
-            if n.op in ("qgru", "qlstm"):
-                info["state_bits"] = p.state_bits
+            info["state_bits"] = p.state_bits
             if n.op == "qlstm":
                 info.update(cell_frac_bits=p.cell_frac,
                             cell_absmax_calibrated=n.attrs["cell_absmax"])

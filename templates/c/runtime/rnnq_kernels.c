@@ -1212,21 +1212,24 @@ int32_t rnnq_rnn_scratch_size(const rnnq_rnn_params *p)
            rnnq_xbuf_bytes(p->input_size, p->hidden_size);
 }
 
-/* The upper bound of a Relu RNN's h: out_zp + clip when a clip keeps it below 127. */
+/* The upper bound of a Relu RNN's h: out_zp + clip when a clip keeps it below the type's
+ * largest value (127, or 32767 with state_bits 16). */
 static int32_t rnnq_relu_max(const rnnq_rnn_params *p)
 {
     const int32_t zp = p->out_zp;
     const int32_t clip = p->clip;
-    if (p->act == RNNQ_RNN_RELU && clip > 0 && (int64_t)zp + clip < RNNQ_INT8_MAX) {
+    const int32_t top = p->state_bits == 16 ? RNNQ_INT16_MAX : RNNQ_INT8_MAX;
+    if (p->act == RNNQ_RNN_RELU && clip > 0 && (int64_t)zp + clip < top) {
         return zp + clip;
     }
-    return RNNQ_INT8_MAX;
+    return top;
 }
 
 /* Step 2 of rnnq_rnn_rest_hi, branch-free in int32 lanes: the new h (relu
- * bounded by relu_hi) into ax, then into h. */
+ * bounded by relu_hi) into ax, then into h8, or h16 when h8 is NULL. */
 static void rnnq_rnn_update_hi(const rnnq_rnn_params *p, int32_t *restrict ax,
-                               const int32_t *restrict ah, int32_t relu_hi, int8_t *h)
+                               const int32_t *restrict ah, int32_t relu_hi, int8_t *h8,
+                               int16_t *h16)
 {
     const int32_t n_hid = p->hidden_size;
     const int32_t zp = p->out_zp;
@@ -1238,6 +1241,10 @@ static void rnnq_rnn_update_hi(const rnnq_rnn_params *p, int32_t *restrict ax,
     const int32_t sigm = -(int32_t)(act == RNNQ_RNN_SIGMOID);
     const int32_t out_mult = p->out_mult;
     const int32_t out_shift = act == RNNQ_RNN_RELU ? RNNQ_HI_SHIFT_MIN : p->out_shift; /* unused */
+    /* state_bits 16: t in Q0.30 (|t| * 2^15 < 2^30), the new h within int16 */
+    const int32_t t_up = h8 == NULL ? (int32_t)1 << RNNQ_ACT_FRAC_BITS : 1;
+    const int32_t h_lo = h8 == NULL ? RNNQ_INT16_MIN : RNNQ_INT8_MIN;
+    const int32_t h_hi = h8 == NULL ? RNNQ_INT16_MAX : RNNQ_INT8_MAX;
     int32_t r;
 
     rnnq_gate_range(p->clip, &g_lo, &g_hi);
@@ -1254,24 +1261,27 @@ static void rnnq_rnn_update_hi(const rnnq_rnn_params *p, int32_t *restrict ax,
         const int32_t u = rnnq_tanh_lut(g, sh);
         const int32_t s = (32768 + u + 1) >> 1;
         const int32_t t = ((s > RNNQ_INT16_MAX ? RNNQ_INT16_MAX : s) & sigm) | (u & ~sigm);
-        const int32_t y = zp + rnnq_requant_hi(t, out_mult, out_shift);
-        ax[r] = (y_relu & relu) | (rnnq_clamp32(y, RNNQ_INT8_MIN, RNNQ_INT8_MAX) & ~relu);
+        const int32_t y = zp + rnnq_requant_hi(t * t_up, out_mult, out_shift);
+        ax[r] = (y_relu & relu) | (rnnq_clamp32(y, h_lo, h_hi) & ~relu);
     }
-    rnnq_store_h(ax, n_hid, h, NULL);
+    rnnq_store_h(ax, n_hid, h8, h16);
 }
 
 /* The step after the input product on the branch-free path (rnnq_rnn_step_*_hi). */
-static void rnnq_rnn_rest_hi(const rnnq_rnn_params *p, int8_t *h, int16_t *scratch)
+static void rnnq_rnn_rest_hi(const rnnq_rnn_params *p, int8_t *h8, int16_t *h16,
+                             int16_t *scratch)
 {
     int32_t *ax = (int32_t *)(void *)scratch; /* [H] w.x */
     int32_t *ah = ax + p->hidden_size;        /* [H] rw.h */
-    rnnq_matvec_s8(p->rw, h, p->hidden_size, p->hidden_size, ah,
-                   (int16_t *)(void *)(ah + p->hidden_size));
-    rnnq_rnn_update_hi(p, ax, ah, rnnq_relu_max(p), h);
+    rnnq_recurrent_matvec(p->rw, h8, h16, p->hidden_size, p->hidden_size, ah,
+                          (int16_t *)(void *)(ah + p->hidden_size));
+    rnnq_rnn_update_hi(p, ax, ah, rnnq_relu_max(p), h8, h16);
 }
 
-/* The step after the input product, general path: scratch holds w.x in its first H int32. */
-static void rnnq_rnn_rest_general(const rnnq_rnn_params *p, int8_t *h, int16_t *scratch)
+/* The step after the input product, general path: scratch holds w.x in its first H int32;
+ * the state h8, or h16 when h8 is NULL. */
+static void rnnq_rnn_rest_general(const rnnq_rnn_params *p, int8_t *h8, int16_t *h16,
+                                  int16_t *scratch)
 {
     const int32_t n_hid = p->hidden_size;
     const int32_t zp = p->out_zp;
@@ -1281,41 +1291,48 @@ static void rnnq_rnn_rest_general(const rnnq_rnn_params *p, int8_t *h, int16_t *
     int32_t *ah = ax + n_hid;                 /* [H] rw.h */
     int16_t *xbuf = (int16_t *)(void *)(ah + n_hid);
     const int32_t hi = rnnq_relu_max(p);
+    const int32_t t_up = h8 == NULL ? (int32_t)1 << RNNQ_ACT_FRAC_BITS : 1; /* t -> Q0.30 */
     int32_t r;
 
     /* 1. The recurrent product from the old h. */
-    rnnq_matvec_s8(p->rw, h, n_hid, n_hid, ah, xbuf);
-    /* 2. The new state (h is no longer read). */
+    rnnq_recurrent_matvec(p->rw, h8, h16, n_hid, n_hid, ah, xbuf);
+    /* 2. The new state (h is no longer read), into ax. */
     for (r = 0; r < n_hid; ++r) {
         const int64_t v = rnnq_requant_pair(p->bias_x[r] + ax[r], p->mult_x[r], p->shift_x[r],
                                             p->bias_h[r] + ah[r], p->mult_h[r], p->shift_h[r]);
         if (act == RNNQ_RNN_RELU) {
             const int64_t y = zp + v;
-            h[r] = (int8_t)(y < zp ? zp : (y > hi ? hi : y));
+            ax[r] = (int32_t)(y < zp ? zp : (y > hi ? hi : y));
         } else {
             const int32_t g = rnnq_clip_gate(rnnq_sat16(v), clip);
             const int32_t t = act == RNNQ_RNN_SIGMOID ? rnnq_sigmoid_q15(g, RNNQ_GATE_FRAC_BITS)
                                                       : rnnq_tanh_q15(g, RNNQ_GATE_FRAC_BITS);
-            h[r] = rnnq_sat8((int64_t)zp + rnnq_requant(t, p->out_mult, p->out_shift));
+            const int64_t y = (int64_t)zp + rnnq_requant(t * t_up, p->out_mult,
+                                                         p->out_shift);
+            ax[r] = h8 != NULL ? rnnq_sat8(y) : rnnq_sat16(y);
         }
     }
+    rnnq_store_h(ax, n_hid, h8, h16);
 }
 
 /* The path of an RNN step: the _hi entry points' condition (rnnq_kernels.h). */
-static void rnnq_rnn_rest(const rnnq_rnn_params *p, int8_t *h, int16_t *scratch)
+static void rnnq_rnn_rest(const rnnq_rnn_params *p, int8_t *h8, int16_t *h16, int16_t *scratch)
 {
     if (p->requant_hi) {
-        rnnq_rnn_rest_hi(p, h, scratch);
+        rnnq_rnn_rest_hi(p, h8, h16, scratch);
     } else {
-        rnnq_rnn_rest_general(p, h, scratch);
+        rnnq_rnn_rest_general(p, h8, h16, scratch);
     }
 }
 
-typedef void rnnq_rnn_rest_fn(const rnnq_rnn_params *p, int8_t *h, int16_t *scratch);
+typedef void rnnq_rnn_rest_fn(const rnnq_rnn_params *p, int8_t *h8, int16_t *h16,
+                              int16_t *scratch);
 
-/* One RNN step: the input product of x8 (int8) or, when x8 is NULL, x16, then rest. */
+/* One RNN step: the input product of x8 (int8) or, when x8 is NULL, x16, then rest on the
+ * state h8 (int8) or, when h8 is NULL, h16. */
 static inline void rnnq_rnn_step(const rnnq_rnn_params *p, const int8_t *x8, const int16_t *x16,
-                                 int8_t *h, int16_t *scratch, rnnq_rnn_rest_fn *rest)
+                                 int8_t *h8, int16_t *h16, int16_t *scratch,
+                                 rnnq_rnn_rest_fn *rest)
 {
     int32_t *ax = (int32_t *)(void *)scratch;
     int16_t *xbuf = (int16_t *)(void *)(ax + 2 * p->hidden_size);
@@ -1324,28 +1341,52 @@ static inline void rnnq_rnn_step(const rnnq_rnn_params *p, const int8_t *x8, con
     } else {
         rnnq_matvec_s8_s16(p->w, x16, p->hidden_size, p->input_size, ax, xbuf);
     }
-    rest(p, h, scratch);
+    rest(p, h8, h16, scratch);
 }
 
 void rnnq_rnn_step_s8(const rnnq_rnn_params *p, const int8_t *x, int8_t *h, int16_t *scratch)
 {
-    rnnq_rnn_step(p, x, NULL, h, scratch, rnnq_rnn_rest);
+    rnnq_rnn_step(p, x, NULL, h, NULL, scratch, rnnq_rnn_rest);
 }
 
 void rnnq_rnn_step_x16(const rnnq_rnn_params *p, const int16_t *x, int8_t *h, int16_t *scratch)
 {
-    rnnq_rnn_step(p, NULL, x, h, scratch, rnnq_rnn_rest);
+    rnnq_rnn_step(p, NULL, x, h, NULL, scratch, rnnq_rnn_rest);
 }
 
 void rnnq_rnn_step_s8_hi(const rnnq_rnn_params *p, const int8_t *x, int8_t *h, int16_t *scratch)
 {
-    rnnq_rnn_step(p, x, NULL, h, scratch, rnnq_rnn_rest_hi);
+    rnnq_rnn_step(p, x, NULL, h, NULL, scratch, rnnq_rnn_rest_hi);
 }
 
 void rnnq_rnn_step_x16_hi(const rnnq_rnn_params *p, const int16_t *x, int8_t *h,
                           int16_t *scratch)
 {
-    rnnq_rnn_step(p, NULL, x, h, scratch, rnnq_rnn_rest_hi);
+    rnnq_rnn_step(p, NULL, x, h, NULL, scratch, rnnq_rnn_rest_hi);
+}
+
+void rnnq_rnn_step_s8_h16(const rnnq_rnn_params *p, const int8_t *x, int16_t *h,
+                          int16_t *scratch)
+{
+    rnnq_rnn_step(p, x, NULL, NULL, h, scratch, rnnq_rnn_rest);
+}
+
+void rnnq_rnn_step_x16_h16(const rnnq_rnn_params *p, const int16_t *x, int16_t *h,
+                           int16_t *scratch)
+{
+    rnnq_rnn_step(p, NULL, x, NULL, h, scratch, rnnq_rnn_rest);
+}
+
+void rnnq_rnn_step_s8_h16_hi(const rnnq_rnn_params *p, const int8_t *x, int16_t *h,
+                             int16_t *scratch)
+{
+    rnnq_rnn_step(p, x, NULL, NULL, h, scratch, rnnq_rnn_rest_hi);
+}
+
+void rnnq_rnn_step_x16_h16_hi(const rnnq_rnn_params *p, const int16_t *x, int16_t *h,
+                              int16_t *scratch)
+{
+    rnnq_rnn_step(p, NULL, x, NULL, h, scratch, rnnq_rnn_rest_hi);
 }
 
 /* sat8(zp + rnnq_requant_hi(v, mult, shift)) in int32 (|requant_hi| <= 2^29): the element of

@@ -127,11 +127,14 @@ typedef struct {
     const int32_t *shift_x; /* [H] */
     const int32_t *mult_h; /* [H] */
     const int32_t *shift_h; /* [H] */
-    int32_t out_mult;      /* tanh / sigmoid: Q0.15 -> h */
+    int32_t out_mult;      /* tanh / sigmoid: Q0.15 -> h (state_bits 16: Q0.30 -> h) */
     int32_t out_shift;
     int32_t out_zp;        /* zero point of h */
-    const int8_t *h0;      /* [B * H] initial hidden state, a row per batch entry */
+    const void *h0;        /* [B * H] initial hidden state, a row per batch entry: int8_t, or
+                              int16_t with state_bits 16 */
     int32_t clip;          /* Q3.12 (tanh, sigmoid) or h units (relu), 0 = none */
+    int32_t state_bits;    /* 8: h int8 (rnnq_rnn_step_s8 / _x16); 16: h int16, out_zp 0
+                              (rnnq_rnn_step_s8_h16 / _x16_h16) */
     int32_t requant_hi;    /* as in rnnq_lstm_params */
 } rnnq_rnn_params;
 
@@ -319,6 +322,16 @@ void rnnq_rnn_step_x16(const rnnq_rnn_params *p, const int16_t *x, int8_t *h, in
 void rnnq_rnn_step_s8_hi(const rnnq_rnn_params *p, const int8_t *x, int8_t *h, int16_t *scratch);
 void rnnq_rnn_step_x16_hi(const rnnq_rnn_params *p, const int16_t *x, int8_t *h,
                           int16_t *scratch);
+
+/* The steps of an RNN with state_bits 16: h [H] int16 (zero point 0; RnnParams). */
+void rnnq_rnn_step_s8_h16(const rnnq_rnn_params *p, const int8_t *x, int16_t *h,
+                          int16_t *scratch);
+void rnnq_rnn_step_x16_h16(const rnnq_rnn_params *p, const int16_t *x, int16_t *h,
+                           int16_t *scratch);
+void rnnq_rnn_step_s8_h16_hi(const rnnq_rnn_params *p, const int8_t *x, int16_t *h,
+                             int16_t *scratch);
+void rnnq_rnn_step_x16_h16_hi(const rnnq_rnn_params *p, const int16_t *x, int16_t *h,
+                              int16_t *scratch);
 
 /* Elementwise over n int16 values; x and y must not overlap. */
 void rnnq_requant_s16_s8(const rnnq_requant_params *p, const int16_t *x, int8_t *y, int32_t n);

@@ -57,7 +57,7 @@ void shim_lstm_sequence(const rnnq_lstm_params *p, const void *x, int32_t mode, 
 void shim_gru_sequence(const rnnq_gru_params *p, const void *x, int32_t mode, int32_t batch,
                        int32_t steps, const void *h_init, void *y, int16_t *scratch, void *h);
 void shim_rnn_sequence(const rnnq_rnn_params *p, const void *x, int32_t mode, int32_t batch,
-                       int32_t steps, const int8_t *h_init, int8_t *y, int16_t *scratch, int8_t *h);
+                       int32_t steps, const void *h_init, void *y, int16_t *scratch, void *h);
 void shim_mean_time_sequence(const rnnq_mean_time_params *p, const int8_t *x, int32_t batch,
                              int32_t steps, int8_t *y, int32_t *acc);
 void shim_mean_time_from(const rnnq_mean_time_params *p, const int8_t *x, int32_t steps,
@@ -108,29 +108,37 @@ void shim_gru_sequence(const rnnq_gru_params *p, const void *x, int32_t mode, in
     }
 }
 
-/* The same for rnnq_rnn_step_s8. */
+/* The same for rnnq_rnn_step_s8 (state_bits 16: rnnq_rnn_step_*_h16, h int16). */
 void shim_rnn_sequence(const rnnq_rnn_params *p, const void *x, int32_t mode, int32_t batch,
-                       int32_t steps, const int8_t *h_init, int8_t *y, int16_t *scratch, int8_t *h)
+                       int32_t steps, const void *h_init, void *y, int16_t *scratch, void *h)
 {
     const int32_t n_hid = p->hidden_size;
+    const size_t hbytes = (size_t)n_hid * (p->state_bits == 16 ? 2u : 1u);
     int32_t b;
     int32_t t;
     for (b = 0; b < batch; ++b) {
         if (h_init != NULL) {
-            memcpy(h, h_init + (size_t)b * (size_t)n_hid, (size_t)n_hid);
+            memcpy(h, (const char *)h_init + (size_t)b * hbytes, hbytes);
         } else {
-            memcpy(h, p->h0, (size_t)n_hid);
+            memcpy(h, p->h0, hbytes);
         }
         for (t = 0; t < steps; ++t) {
             const size_t at = (size_t)(b * steps + t) * (size_t)p->input_size;
-            switch (mode) {
-            case 0: rnnq_rnn_step_s8(p, (const int8_t *)x + at, h, scratch); break;
-            case 1: rnnq_rnn_step_x16(p, (const int16_t *)x + at, h, scratch); break;
-            case 2: rnnq_rnn_step_s8_hi(p, (const int8_t *)x + at, h, scratch); break;
-            default: rnnq_rnn_step_x16_hi(p, (const int16_t *)x + at, h, scratch); break;
+            const int16_t *x16 = (const int16_t *)x + at;
+            const int8_t *x8 = (const int8_t *)x + at;
+            int16_t *h16 = (int16_t *)h;
+            int8_t *h8 = (int8_t *)h;
+            switch ((p->state_bits == 16 ? 4 : 0) | mode) {
+            case 0: rnnq_rnn_step_s8(p, x8, h8, scratch); break;
+            case 1: rnnq_rnn_step_x16(p, x16, h8, scratch); break;
+            case 2: rnnq_rnn_step_s8_hi(p, x8, h8, scratch); break;
+            case 3: rnnq_rnn_step_x16_hi(p, x16, h8, scratch); break;
+            case 4: rnnq_rnn_step_s8_h16(p, x8, h16, scratch); break;
+            case 5: rnnq_rnn_step_x16_h16(p, x16, h16, scratch); break;
+            case 6: rnnq_rnn_step_s8_h16_hi(p, x8, h16, scratch); break;
+            default: rnnq_rnn_step_x16_h16_hi(p, x16, h16, scratch); break;
             }
-            memcpy(y, h, (size_t)n_hid);
-            y += n_hid;
+            memcpy((char *)y + (size_t)(b * steps + t) * hbytes, h, hbytes);
         }
     }
 }

@@ -485,6 +485,40 @@ def test_gru_h16_sequence(kernels_c, x16, lbr, gates, seed, I, H, T, B):
     assert np.array_equal(kernels_c.gru_sequence(p, x, h0), sim.gru_sequence(p, x, h0))
 
 
+@pytest.mark.parametrize("x16", [False, True])
+@pytest.mark.parametrize("act", sorted(RNN_ACTS))
+@pytest.mark.parametrize("clip", [False, True])
+@settings(max_examples=20, deadline=None)
+@given(seed=SEEDS, I=st.integers(1, 24), H=st.integers(1, 40), T=st.integers(1, 12),
+       B=st.integers(1, 2))
+def test_rnn_h16_sequence(kernels_c, x16, act, clip, seed, I, H, T, B):
+    """A vanilla RNN with a 16-bit state (rnnq_rnn_step_s8_h16 / _x16_h16, both paths) against
+    the simulator, from p.h0 and from int16 initial states at the extremes."""
+    rng = _rng(seed)
+    p = random_rnn(rng, I, H, RNN_ACTS[act], clip=clip, state_bits=16)
+    p = _for_x16(p) if x16 else p
+    x = _i16(rng, (B, T, I)) if x16 else _i8(rng, (B, T, I))
+    y_sim = sim.rnn_sequence(p, x)
+    assert y_sim.dtype == np.int16
+    assert np.array_equal(kernels_c.rnn_sequence(p, x), y_sim)
+    h0 = rng.choice(np.array([-32768, -32767, -1, 0, 1, 32767], np.int16), (B, H))
+    assert np.array_equal(kernels_c.rnn_sequence(p, x, h0), sim.rnn_sequence(p, x, h0))
+    if p.requant_hi:
+        assert np.array_equal(kernels_c.rnn_sequence(p, x, h0, hi=True),
+                              sim.rnn_sequence(p, x, h0))
+
+
+def test_rnn_h16_relu_clip_bound(kernels_c):
+    """Relu with an int16 state: [0, min(32767, clip)], clips below and past 32767."""
+    rng = _rng(12)
+    for clip in (5, 3000, 32767, 2**31 - 1):
+        p = dataclasses.replace(random_rnn(rng, 8, 16, 1, clip=True, state_bits=16), clip=clip)
+        x = _i8(rng, (2, 6, 8))
+        y = sim.rnn_sequence(p, x)
+        assert y.min() >= 0 and y.max() <= min(32767, clip)
+        assert np.array_equal(kernels_c.rnn_sequence(p, x), y)
+
+
 def _recurrent(kind: str, rng) -> object:
     if kind.startswith("lstm"):
         return random_lstm(rng, 9, 13, int(rng.integers(7, 28)),
@@ -492,12 +526,13 @@ def _recurrent(kind: str, rng) -> object:
     if kind.startswith("gru"):
         return random_gru(rng, 9, 13, int(kind[3]), clip=bool(rng.integers(2)),
                           state_bits=16 if kind.endswith("h16") else 8)
-    return random_rnn(rng, 9, 13, RNN_ACTS[kind[4:]], clip=bool(rng.integers(2)))
+    return random_rnn(rng, 9, 13, RNN_ACTS[kind.split("_")[1]], clip=bool(rng.integers(2)),
+                      state_bits=16 if kind.endswith("h16") else 8)
 
 
 @pytest.mark.parametrize("hi", [0, 1])
 @pytest.mark.parametrize("kind", ["lstm", "lstm_h16", "gru0", "gru1", "gru1_h16", "rnn_tanh",
-                                  "rnn_relu", "rnn_sigmoid"])
+                                  "rnn_relu", "rnn_sigmoid", "rnn_tanh_h16", "rnn_relu_h16"])
 def test_requant_hi_and_general_paths(kernels_c, kind, hi):
     """Both paths of each recurrent kernel: requant_hi (every shift >= 33: the branch-free loops
     compilers vectorise) and the general one, the same bits as the simulator, from extreme
