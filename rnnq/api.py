@@ -154,7 +154,7 @@ def validate(build_dir: str | Path, data_path: DataSource, on: str = "host",
         layers = partial(per_layer_tflite, b, fg, data)
     else:
         rep = validate_c(b, fg, ig, data, on)
-        layers = partial(per_layer_c, fg, ig, data, b.manifest.get("streaming", True))
+        layers = partial(per_layer_c, fg, ig, data)
     if per_layer:
         with progress.stage("per-layer error (float model with one tensor quantised at a time)"):
             rep["per_layer"] = layers()

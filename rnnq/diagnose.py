@@ -26,6 +26,8 @@ from rnnq.backends.tflite import runtime
 from rnnq.build_folder import BuildFolder
 from rnnq.data import Dataset, valid_mask
 from rnnq.ir import Graph, QParams, RnnqError
+from rnnq.ir.ops import RECURRENT
+from rnnq.passes.qcommon import row_weights
 from rnnq.report import sqnr_db, summarise
 from rnnq.sim.float_ref import run_float
 from rnnq.sim.integer import quantize_input, quantize_states, run_integer
@@ -80,19 +82,72 @@ def saturation_c(fg: Graph, ig: Graph, data: Dataset, streaming: bool,
         s, z = np.asarray(t.q.scale, np.float64), np.asarray(t.q.zero_point, np.float64)
         lo = (-(1 << (bits - 1)) - z - 0.5) * s
         hi = ((1 << (bits - 1)) - 1 - z + 0.5) * s
+        out = (f > hi) | (f < lo)
         above, below = float(np.mean(f > hi)), float(np.mean(f < lo))
         if above + below > 0:
-            rows.append({"tensor": name, "node": node, "op": op, "dtype": t.dtype,
-                         "fraction": above + below, "above": above, "below": below,
-                         "float_range": [float(f.min()), float(f.max())],
-                         "int_range": [float(np.min(lo)), float(np.max(hi))]})
+            row = {"tensor": name, "node": node, "op": op, "dtype": t.dtype,
+                   "fraction": above + below, "above": above, "below": below,
+                   "values": int(out.sum()), "of": int(out.size)}
+            if np.size(s) > 1:  # one scale per feature: the ranges of the one most beyond
+                k = int(np.argmax(out.sum(axis=0)))
+                row["feature"] = k
+                f, lo, hi = f[:, k], np.broadcast_to(lo, (f.shape[1],))[k], \
+                    np.broadcast_to(hi, (f.shape[1],))[k]
+            row.update(float_range=[float(f.min()), float(f.max())],
+                       int_range=[float(np.min(lo)), float(np.max(hi))])
+            rows.append(row)
     rows.sort(key=lambda r: -r["fraction"])
     return {"tensors": rows, "checked": len(_tensors(ig, fg))}
 
 
-def per_layer_c(fg: Graph, ig: Graph, data: Dataset, streaming: bool,
-                threshold_db: float = THRESHOLD_DB) -> dict:
-    """The per-layer report of a C build (rnnq's integer simulator against the float IR)."""
+def _weight_grid(w: np.ndarray, col_scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The values an int8 weight matrix w [R, K] stands for in the integer model, and its
+    step per element: one scale per row of w with the input's per-column scales folded in, as
+    the quantiser makes them (passes/qcommon.row_weights)."""
+    cols = np.broadcast_to(np.asarray(col_scale, np.float64), (w.shape[1],))
+    wq, s = row_weights(w, cols)
+    step = s[:, None] / cols[None, :]
+    return wq * step, step
+
+
+def _weight_rows(fg: Graph, ig: Graph, data: Dataset, ref0: np.ndarray, pick) -> list[dict]:
+    """Each weight matrix of a dense or recurrent layer (the input and, recurrent, the state
+    weights): its int8 grid against the float weights, and what quantising only it costs at the
+    first output (the float model with this matrix on its grid)."""
+    inodes = {n.outputs[0]: n for n in ig.nodes if "params" in n.attrs}
+    out0 = fg.outputs[0]
+    rows = []
+    for n in fg.nodes:
+        q = inodes.get(n.outputs[0]) if n.op in RECURRENT or n.op == "dense" else None
+        xin = ig.tensors[q.inputs[0]] if q is not None else None
+        if xin is None or xin.q is None:
+            continue
+        layer = n.name + (":reverse" if n.attrs.get("reverse") else "")
+        mats = [(n.inputs[1], xin.q.scale, "W")]
+        if n.op in RECURRENT:
+            mats.append((n.inputs[2], 1.0, "R"))  # the state's one scale: a per-row grid
+        for name, cols, role in mats:
+            w = fg.tensors[name].data.astype(np.float64)
+            if w.ndim != 2:
+                continue
+            deq, step = _weight_grid(w, cols)
+            err = np.abs(w - deq)
+            alone = run_float(fg, data.x, lengths=data.lengths, states=data.states,
+                              fake={name: lambda _v, d=deq: d})
+            rows.append({"tensor": f"{layer} {role}", "node": n.name, "const": name,
+                         "op": "weights", "dtype": "int8",
+                         "sqnr_db": sqnr_db(w, deq), "max_abs_error": float(err.max()),
+                         "max_error_lsb": float((err / step).max()),
+                         "alone_sqnr_db": sqnr_db(ref0, pick(out0, alone[out0]))})
+    return rows
+
+
+def per_layer_c(fg: Graph, ig: Graph, data: Dataset, threshold_db: float = THRESHOLD_DB
+                ) -> dict:
+    """The per-layer report of a C build (rnnq's integer simulator against the float IR). A
+    `final` tensor (a last-step pick, a whole-sequence output) is compared at each sequence's
+    last real step, as validate's headline compares the outputs; weight matrices have rows
+    of their own (`weights`)."""
     t_len = data.x.shape[1]
     fenv = run_float(fg, data.x, lengths=data.lengths, states=data.states)
     ienv = run_integer(ig, quantize_input(ig, data.x), data.lengths,
@@ -101,7 +156,7 @@ def per_layer_c(fg: Graph, ig: Graph, data: Dataset, streaming: bool,
     last = data.lengths - 1
 
     def pick(name: str, v: np.ndarray) -> np.ndarray:
-        whole = not streaming and fg.tensors[name].kind == "final"
+        whole = fg.tensors[name].kind == "final"
         return _meaningful(v, mask, last if whole else None)
 
     out0 = fg.outputs[0]
@@ -121,7 +176,8 @@ def per_layer_c(fg: Graph, ig: Graph, data: Dataset, streaming: bool,
             "max_error_lsb": err / float(np.max(t.q.scale)),
             "alone_sqnr_db": sqnr_db(ref0, pick(out0, alone[out0])),
         })
-    return summarise(rows, threshold_db)
+    return summarise(rows, threshold_db, _weight_rows(fg, ig, data, ref0, pick),
+                     outputs=set(fg.outputs))
 
 
 _STEP = re.compile(r"^(.*/[a-z_]+)(\d+)$")  # lowering's per-step names: <layer>/<role><t>
@@ -179,4 +235,4 @@ def per_layer_tflite(b: BuildFolder, fg: Graph, data: Dataset,
                      "scale": scale, "sqnr_db": sqnr_db(f, i), "max_abs_error": err,
                      "max_error_lsb": err / scale,
                      "alone_sqnr_db": sqnr_db(ref0, alone.reshape(ref0.shape))})
-    return summarise(rows, threshold_db)
+    return summarise(rows, threshold_db, outputs={q.tensors[i].name for i in q.outputs})

@@ -127,7 +127,7 @@ def format_report(rep: dict) -> str:
     ]
     clipped = rep["int"].get("input_clipped")
     if clipped:
-        rows.append(("inputs clipped", "", f"{100 * clipped:.2f} %", ""))
+        rows.append(("inputs clipped", "", percent(clipped), ""))
     w = [max(len(r[i]) for r in rows) for i in range(4)]
     lines = [(f"rnnq validate: {rep['n']} sequences, target {rep['target']}, "
               f"float by {rep['float']['engine']}")]
@@ -140,9 +140,11 @@ def format_report(rep: dict) -> str:
     if sat:
         lines.append("saturating tensors (float values beyond the integer range):")
         for r in sat[:5]:
-            lines.append(f"  {_name(r['tensor'])}  {100 * r['fraction']:.2f} % "
-                         f"(above {100 * r['above']:.2f} %, below {100 * r['below']:.2f} %; "
-                         f"float {r['float_range'][0]:.3g}..{r['float_range'][1]:.3g}, "
+            feat = f"feature {r['feature']}: " if "feature" in r else ""
+            count = f"{r['values']} of {r['of']} values, " if "values" in r else ""
+            lines.append(f"  {_name(r['tensor'])}  {percent(r['fraction'])} "
+                         f"({count}above {percent(r['above'])}, below {percent(r['below'])}; "
+                         f"{feat}float {r['float_range'][0]:.3g}..{r['float_range'][1]:.3g}, "
                          f"{r['dtype']} {r['int_range'][0]:.3g}..{r['int_range'][1]:.3g})")
         if len(sat) > 5:
             lines.append(f"  ... and {len(sat) - 5} more (--json: saturation)")
@@ -153,12 +155,26 @@ def format_report(rep: dict) -> str:
     return "\n".join(lines)
 
 
-def summarise(rows: list[dict], threshold_db: float) -> dict:
-    """The rows with the two names a reader wants: where the signal is first lost, and which
-    tensor's grid costs the most on its own."""
-    lost = next((r["tensor"] for r in rows if r["sqnr_db"] < threshold_db), None)
-    costly = min(rows, key=lambda r: r["alone_sqnr_db"], default=None)
-    return {"threshold_db": threshold_db, "tensors": rows, "first_below_threshold": lost,
+def percent(fraction: float) -> str:
+    """A share as a percentage that does not read 0.00 % when it is not zero."""
+    v = 100 * fraction
+    return f"{v:.2f} %" if v == 0 or v >= 0.01 else f"{v:.2g} %"
+
+
+def summarise(rows: list[dict], threshold_db: float, weights: list[dict] | None = None,
+              outputs: set[str] | None = None) -> dict:
+    """The rows with the names a reader wants: where the signal is first lost (the first
+    tensor below the threshold, when a graph output is below it too: a tensor whose own grid
+    measures lower but whose error the next layers average out has not lost the signal; it is
+    listed in `below_threshold`), and which grid costs the most on its own (a tensor's or,
+    `weights`, a weight matrix's)."""
+    weights = weights or []
+    below = [r["tensor"] for r in rows if r["sqnr_db"] < threshold_db]
+    outs = [r for r in rows if outputs is None or r["tensor"] in outputs]
+    lost = below[0] if below and any(r["sqnr_db"] < threshold_db for r in outs) else None
+    costly = min(rows + weights, key=lambda r: r["alone_sqnr_db"], default=None)
+    return {"threshold_db": threshold_db, "tensors": rows, "weights": weights,
+            "first_below_threshold": lost, "below_threshold": below,
             "costliest_alone": costly["tensor"] if costly else None}
 
 
@@ -167,18 +183,38 @@ def format_per_layer(rep: dict) -> str:
     def db(v: float) -> str:
         return "exact" if math.isinf(v) and v > 0 else f"{v:.1f}"
 
-    rows = [("tensor", "op", "dtype", "SQNR dB", "max err LSB", "alone dB")]
+    head = ("tensor", "op", "dtype", "SQNR dB", "max err LSB", "alone dB")
+    rows = [head]
     for r in rep["tensors"]:
         rows.append((r["tensor"], r["op"], r["dtype"], db(r["sqnr_db"]),
                      f"{r['max_error_lsb']:.1f}", db(r["alone_sqnr_db"])))
-    w = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    weights = [(r["tensor"], r["op"], r["dtype"], db(r["sqnr_db"]),
+                f"{r['max_error_lsb']:.1f}", db(r["alone_sqnr_db"]))
+               for r in rep.get("weights", [])]
+    wide = rows + weights
+    w = [max(len(r[i]) for r in wide) for i in range(len(head))]
+
+    def table(body: list[tuple]) -> list[str]:
+        return ["  " + "  ".join(c.ljust(w[k]) if k < 3 else c.rjust(w[k])
+                                 for k, c in enumerate(r)).rstrip() for r in body]
+
     lines = [("per layer (SQNR: accumulated error against the float model; alone: the first "
               "output with only this tensor quantised)")]
-    lines += ["  " + "  ".join(c.ljust(w[k]) if k < 3 else c.rjust(w[k])
-                               for k, c in enumerate(r)).rstrip() for r in rows]
-    lost = rep["first_below_threshold"]
-    lines.append(f"signal first below {rep['threshold_db']:.0f} dB at: {lost}" if lost else
-                 f"every tensor at or above {rep['threshold_db']:.0f} dB")
+    lines += table(rows)
+    if weights:
+        lines.append("  weights (W: a layer's input matrix, R: its state's; SQNR: the int8 "
+                     "grid against the float weights; alone: the first output with only this "
+                     "matrix quantised)")
+        lines += table(weights)
+    lost, below = rep["first_below_threshold"], rep.get("below_threshold", [])
+    if lost:
+        lines.append(f"signal first below {rep['threshold_db']:.0f} dB at: {lost}")
+    elif below:
+        lines.append(f"outputs at or above {rep['threshold_db']:.0f} dB (below it on their own "
+                     f"grids, averaged out downstream: {', '.join(below[:3])}"
+                     f"{', ...' if len(below) > 3 else ''})")
+    else:
+        lines.append(f"every tensor at or above {rep['threshold_db']:.0f} dB")
     if rep["costliest_alone"]:
         lines.append(f"costliest grid on its own: {rep['costliest_alone']}")
     return "\n".join(lines)

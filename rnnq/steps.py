@@ -67,6 +67,7 @@ class Job:
     packages: tuple[str, ...] = ()  # C: drop-in package layouts (rnnq.backends.c.packages)
     log: Callable[[str], None] = lambda s: None
     progress: Progress | None = None
+    steps_said: bool = False  # the whole-sequence buffer length was logged
     # what the steps make
     graph: Graph | None = None  # float, then calibrated, then (C) integer IR
     data: Dataset | None = None
@@ -436,7 +437,8 @@ def _max_steps(job: Job) -> int:
     if job.max_steps:
         return int(job.max_steps)
     n = int(job.seq_len or static_time(job.graph) or job.data.x.shape[1])
-    if not job.graph.meta.get("streaming", True):
+    if not job.graph.meta.get("streaming", True) and not job.steps_said:
+        job.steps_said = True  # once per compile, however often it is asked
         job.log(f"whole-sequence model: buffers sized for {n} steps (set --max-steps to change)")
     return n
 

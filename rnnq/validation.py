@@ -24,7 +24,7 @@ from rnnq.build_folder import BuildFolder
 from rnnq.data import Dataset, at_last_step, valid_mask
 from rnnq.diagnose import THRESHOLD_DB, saturation_c
 from rnnq.ir import Graph, RnnqError
-from rnnq.report import error_by_step, float_vs_int, sqnr_db
+from rnnq.report import error_by_step, float_vs_int, percent, sqnr_db
 from rnnq.sim.float_ref import run_float
 from rnnq.sim.integer import (
     dequantize_output,
@@ -122,7 +122,7 @@ def warnings_of(rep: dict) -> list[str]:
     if sat:
         worst = sat[0]
         out.append(f"{len(sat)} tensor(s) saturate on this data, most {worst['tensor']!r} "
-                   f"({100 * worst['fraction']:.2f} % of its values beyond its "
+                   f"({percent(worst['fraction'])} of its values beyond its "
                    f"{worst['dtype']} range): the calibration data did not reach what this data "
                    "does (more representative calibration data, or --headroom)")
     return out
@@ -223,7 +223,7 @@ def validate_tflite(b: BuildFolder, fg: Graph, data: Dataset, on: str = "host") 
         if info["outputs"][k].get("kind") == "seq":
             v = v[:, -1]
         ints.append(v.reshape(fl[k].shape))
-    return {
+    rep = {
         "n": data.n, "target": "tflite", "format": "tflite",
         **float_vs_int(fl[0], ints[0], data.y, info["outputs"][0].get("scale", 1.0), engine),
         "tflite": {"bit_exact": mism == 0, "mismatches": mism, "compared_values": compared,
@@ -235,6 +235,8 @@ def validate_tflite(b: BuildFolder, fg: Graph, data: Dataset, on: str = "host") 
                                          "max_diff_lsb": int(xnn.max(initial=0))}},
         "tflite_micro": tflm,
     }
+    rep["warnings"] = warnings_of(rep)
+    return rep
 
 
 def tflite_calls(q, fg: Graph, data: Dataset, run) -> list[np.ndarray]:

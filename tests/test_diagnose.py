@@ -29,7 +29,7 @@ def graphs(example_build):
 
 def test_input_row_is_the_input_grid_measured_independently(graphs) -> None:
     _, fg, ig, data = graphs
-    rep = per_layer_c(fg, ig, data, streaming=True)
+    rep = per_layer_c(fg, ig, data)
     row = rep["tensors"][0]
     assert row["tensor"] == ig.inputs[0] and row["op"] == "input"
     t = ig.tensors[ig.inputs[0]]
@@ -47,11 +47,11 @@ def test_a_starved_range_is_named_where_it_enters(graphs, example_build) -> None
     """The LSTM's h given a range 20x too small: its row is the first below the threshold and
     the costliest grid on its own; the rows before it are untouched."""
     b, fg, ig, data = graphs
-    good = per_layer_c(fg, ig, data, streaming=True)
+    good = per_layer_c(fg, ig, data)
     cal = copy.deepcopy(b.calibration)
     cal["tensors"][H] = [-0.05, 0.05]
     bad_ig = quantize(apply_ranges(float_graph(EXAMPLE / "model.onnx"), cal))
-    bad = per_layer_c(fg, bad_ig, data, streaming=True)
+    bad = per_layer_c(fg, bad_ig, data)
     assert good["first_below_threshold"] != H
     assert bad["first_below_threshold"] == H
     assert bad["costliest_alone"] == H
@@ -76,3 +76,57 @@ def test_cli_prints_and_writes_per_layer(example_build, tmp_path: Path) -> None:
     assert {"tensor", "op", "dtype", "sqnr_db", "max_error_lsb", "alone_sqnr_db"} <= set(
         rep["tensors"][0])
     assert "per_layer" not in validate(example_build, EXAMPLE / "test.npz")
+
+
+def test_weight_rows_are_the_int8_grid_measured_independently(graphs) -> None:
+    """A row per weight matrix (the LSTM's W and R, the head's W): its SQNR is the matrix
+    against one int8 scale per row (max |row| / 127, ties away from zero; the input's scales
+    folded in for W), computed here from the ONNX initialisers' values; its `alone` figure is
+    the float model run with that matrix replaced in a copy of the graph."""
+    _, fg, ig, data = graphs
+    rep = per_layer_c(fg, ig, data)
+    rows = {r["tensor"]: r for r in rep["weights"]}
+    lstm = next(n for n in fg.nodes if n.op == "lstm")
+    assert {f"{lstm.name} W", f"{lstm.name} R"} <= set(rows)
+    r_row = rows[f"{lstm.name} R"]
+    r = fg.tensors[lstm.inputs[2]].data.astype(np.float64)
+    s = np.abs(r).max(axis=1, keepdims=True) / 127
+    rq = np.sign(r / s) * np.floor(np.abs(r / s) + 0.5) * s
+    assert r_row["sqnr_db"] == pytest.approx(sqnr_db(r, rq), abs=1e-9)
+    assert r_row["max_error_lsb"] <= 0.5 + 1e-9
+    g2 = copy.deepcopy(fg)
+    g2.tensors[lstm.inputs[2]].data = rq
+    from rnnq.sim.float_ref import run_float
+
+    out = fg.outputs[0]
+    last = data.lengths - 1
+    ref = run_float(fg, data.x, lengths=data.lengths)[out]
+    got = run_float(g2, data.x, lengths=data.lengths)[out]
+    pick = np.arange(data.n)
+    want = sqnr_db(ref[pick, last], got[pick, last])
+    assert r_row["alone_sqnr_db"] == pytest.approx(want, abs=1e-6)
+
+
+def test_output_row_is_the_headline(graphs, example_build) -> None:
+    """The output's row compares what validate's headline compares (the last real step of a
+    final output), not every step of a streaming build."""
+    _, fg, ig, data = graphs
+    rep = per_layer_c(fg, ig, data)
+    row = next(r for r in rep["tensors"] if r["tensor"] == fg.outputs[0])
+    head = validate(example_build, EXAMPLE / "test.npz")["int"]["sqnr_db"]
+    assert row["sqnr_db"] == pytest.approx(head, abs=0.01)
+
+
+def test_a_low_grid_that_later_layers_average_is_not_the_lost_signal() -> None:
+    from rnnq.report import format_per_layer, summarise
+
+    def row(name: str, db: float) -> dict:
+        return {"tensor": name, "op": "x", "dtype": "int8", "sqnr_db": db, "max_error_lsb": 0.5,
+                "alone_sqnr_db": db + 10}
+
+    ok = summarise([row("x", 28.0), row("h", 40.0), row("y", 43.0)], 35.0, outputs={"y"})
+    assert ok["first_below_threshold"] is None and ok["below_threshold"] == ["x"]
+    assert "outputs at or above 35 dB" in format_per_layer(ok)
+    bad = summarise([row("x", 28.0), row("h", 30.0), row("y", 31.0)], 35.0, outputs={"y"})
+    assert bad["first_below_threshold"] == "x"
+    assert "signal first below 35 dB at: x" in format_per_layer(bad)

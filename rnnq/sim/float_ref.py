@@ -178,8 +178,8 @@ def run_float(graph: Graph, x: np.ndarray, taps: bool = False,
 
     states: values of initial-state model inputs, [N, *ONNX shape] (zeros when absent).
     fake: tensor name -> function applied to that tensor's values where they are produced
-    (a recurrent state at every step, the model input on entry): what quantising only those
-    tensors costs."""
+    (a recurrent state at every step, the model input on entry) or, for a constant (weights),
+    where it is read: what quantising only those tensors costs."""
     fake = fake or {}
     t_in = graph.tensors[graph.inputs[0]]
     n, t_len = x.shape[:2]
@@ -191,7 +191,10 @@ def run_float(graph: Graph, x: np.ndarray, taps: bool = False,
 
     def val(name: str) -> np.ndarray:
         t = graph.tensors[name]
-        return t.data.astype(np.float64) if t.kind == "const" else env[name]
+        if t.kind != "const":
+            return env[name]
+        v = t.data.astype(np.float64)
+        return fake[name](v) if name in fake else v
 
     for node in graph.nodes:
         if node.op in RECURRENT and any(o in fake for o in node.outputs):

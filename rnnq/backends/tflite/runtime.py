@@ -9,6 +9,12 @@ default, which hands the ops XNNPACK supports to XNNPACK).
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+
 import numpy as np
 
 from rnnq.backends.tflite.quantize import quantize_int8
@@ -34,11 +40,53 @@ def version() -> str:
     return f"ai-edge-litert {v('ai-edge-litert')}"
 
 
+#: What the runtimes' native code writes to stderr that is no news to an rnnq user.
+_CHATTER = ("INFO: Created TensorFlow Lite XNNPACK delegate",)
+
+
+@contextlib.contextmanager
+def _fd2_captured() -> Iterator[list[str]]:
+    """What native code writes to file descriptor 2 while the block runs (LiteRT's "INFO:
+    Created ... delegate", TFLite Micro's kernel errors), as the non-empty lines of the list
+    given to the block, filled when it ends (also when it raises)."""
+    lines: list[str] = []
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real descriptor 2 (an embedding host): nothing to do
+        yield lines
+        return
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield lines
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            text = tmp.read().decode(errors="replace")
+            lines += [x.strip() for x in text.splitlines() if x.strip()]
+
+
+@contextlib.contextmanager
+def native_stderr() -> Iterator[None]:
+    """_fd2_captured, with what is not known chatter passed on to stderr."""
+    caught: list[str] = []
+    try:
+        with _fd2_captured() as caught:
+            yield
+    finally:
+        rest = [x for x in caught if not x.startswith(_CHATTER)]
+        if rest:
+            print("\n".join(rest), file=sys.stderr)
+
+
 def interpreter(model: bytes, resolver: str = "builtin"):
     m = _module()
     kind = getattr(m.OpResolverType, RESOLVERS[resolver])
-    it = m.Interpreter(model_content=model, experimental_op_resolver_type=kind)
-    it.allocate_tensors()
+    with native_stderr():
+        it = m.Interpreter(model_content=model, experimental_op_resolver_type=kind)
+        it.allocate_tensors()
     return it
 
 
@@ -82,9 +130,11 @@ def tflm_compare(blob: bytes, x: np.ndarray, litert_outs: list[np.ndarray]) -> d
         from tflite_micro.python.tflite_micro import runtime
     except ImportError:
         return {"ran": False, "reason": "tflite-micro is not installed (pip install tflite-micro)"}
+    said: list[str] = []
     try:
-        it = runtime.Interpreter.from_bytes(blob)
         got: list[list[np.ndarray]] = [[] for _ in litert_outs]
+        with _fd2_captured() as said:
+            it = runtime.Interpreter.from_bytes(blob)
         for k in range(x.shape[0]):
             it.reset()
             it.set_input(x[k][None], 0)
@@ -92,9 +142,11 @@ def tflm_compare(blob: bytes, x: np.ndarray, litert_outs: list[np.ndarray]) -> d
             for j, r in enumerate(got):
                 r.append(np.asarray(it.get_output(j)).copy())
     except Exception as e:  # noqa: BLE001 - TFLM refuses ops it lacks with assorted errors
-        return {"ran": False, "reason": f"TFLite Micro cannot run this file ({str(e)[:120]})"}
+        why = "; ".join([*said[:2], str(e)])  # its kernel's own words first
+        return {"ran": False, "reason": f"TFLite Micro cannot run this file ({why[:200]})"}
     diff = np.concatenate([np.abs(np.stack(r).astype(np.int64).reshape(-1)
                                   - o.astype(np.int64).reshape(-1))
                            for r, o in zip(got, litert_outs, strict=True)])
     return {"ran": True, "mismatches_vs_litert": int(np.sum(diff != 0)),
             "compared_values": int(diff.size), "max_diff_lsb": int(diff.max(initial=0))}
+
