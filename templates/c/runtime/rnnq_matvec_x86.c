@@ -14,6 +14,14 @@
  * broadcast as one int32 (VPBROADCASTD), one VPMADDWD gives the eight rows' two products
  * summed, one VPADDD accumulates; an int8 x is widened into xbuf first. |w * x| <= 2^22, so
  * VPMADDWD never reaches its one wrapping case (-32768 * -32768 twice).
+ *
+ * With AVX-512 VNNI (and BW, VL: the x86-64-vnni target, or -march=native on Ice Lake,
+ * Sapphire Rapids, Zen 4): VPDPWSSD (_mm256_dpwssd_epi32) does the VPMADDWD and the VPADDD in
+ * one instruction, on the same layout and vectors. Its latency, not its throughput, would bound
+ * one or two chains of accumulation, so two blocks (sixteen rows) go per pass, four column
+ * pairs per iteration: eight independent accumulators, and each broadcast x pair serves both
+ * blocks. VPDPWSSD wraps as VPADDD does (not the saturating VPDPWSSDS); the sums are exact under
+ * rnnq_matvec.h's bound, so the results are the AVX2 path's.
  * Without AVX2 this file compiles to portable loops over the same layout.
  */
 #define RNNQ_MATVEC_SOURCE
@@ -23,16 +31,112 @@
 #include <stddef.h>
 #include <string.h>
 
-#if defined(__AVX2__)
+#if defined(__AVX512VNNI__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+#define RNNQ_X86_VNNI 1
+#endif
+#if defined(__AVX2__) || defined(RNNQ_X86_VNNI)
 #include <immintrin.h>
+#endif
+
+#if defined(RNNQ_X86_VNNI)
+/* The 16 int8 weights of a block's column pair at p, widened to int16. */
+#define RNNQ_X86_W16(p) _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(p)))
+
+/* The x pair x[0], x[1] in every int32 lane. */
+static __m256i rnnq_x86_xpair(const int16_t *x)
+{
+    int32_t v;
+    memcpy(&v, x, sizeof v);
+    return _mm256_set1_epi32(v);
+}
+
+/* acc + the last column of a block (cols odd: its 8 weights at g) times xl. */
+static __m256i rnnq_x86_last(__m256i acc, const int8_t *g, int16_t xl)
+{
+    const __m256i wv = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)g));
+    return _mm256_add_epi32(acc, _mm256_mullo_epi32(wv, _mm256_set1_epi32(xl)));
+}
+
+/* out[0 .. 15] for the two blocks at wa and wa + 8 * cols. */
+static void rnnq_x86_vnni16(const int8_t *wa, const int16_t *x, int32_t cols, int32_t *out)
+{
+    const int8_t *wb = wa + (size_t)8 * (size_t)cols;
+    const int32_t pairs = cols / 2;
+    __m256i a0 = _mm256_setzero_si256();
+    __m256i a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+    int32_t kp;
+    for (kp = 0; kp + 4 <= pairs; kp += 4) {
+        const size_t o = (size_t)16 * (size_t)kp;
+        const __m256i x0 = rnnq_x86_xpair(x + 2 * kp);
+        const __m256i x1 = rnnq_x86_xpair(x + 2 * kp + 2);
+        const __m256i x2 = rnnq_x86_xpair(x + 2 * kp + 4);
+        const __m256i x3 = rnnq_x86_xpair(x + 2 * kp + 6);
+        a0 = _mm256_dpwssd_epi32(a0, RNNQ_X86_W16(wa + o), x0);
+        b0 = _mm256_dpwssd_epi32(b0, RNNQ_X86_W16(wb + o), x0);
+        a1 = _mm256_dpwssd_epi32(a1, RNNQ_X86_W16(wa + o + 16), x1);
+        b1 = _mm256_dpwssd_epi32(b1, RNNQ_X86_W16(wb + o + 16), x1);
+        a2 = _mm256_dpwssd_epi32(a2, RNNQ_X86_W16(wa + o + 32), x2);
+        b2 = _mm256_dpwssd_epi32(b2, RNNQ_X86_W16(wb + o + 32), x2);
+        a3 = _mm256_dpwssd_epi32(a3, RNNQ_X86_W16(wa + o + 48), x3);
+        b3 = _mm256_dpwssd_epi32(b3, RNNQ_X86_W16(wb + o + 48), x3);
+    }
+    for (; kp < pairs; ++kp) {
+        const size_t o = (size_t)16 * (size_t)kp;
+        const __m256i x0 = rnnq_x86_xpair(x + 2 * kp);
+        a0 = _mm256_dpwssd_epi32(a0, RNNQ_X86_W16(wa + o), x0);
+        b0 = _mm256_dpwssd_epi32(b0, RNNQ_X86_W16(wb + o), x0);
+    }
+    a0 = _mm256_add_epi32(_mm256_add_epi32(a0, a1), _mm256_add_epi32(a2, a3));
+    b0 = _mm256_add_epi32(_mm256_add_epi32(b0, b1), _mm256_add_epi32(b2, b3));
+    if (cols & 1) {
+        a0 = rnnq_x86_last(a0, wa + 16 * pairs, x[cols - 1]);
+        b0 = rnnq_x86_last(b0, wb + 16 * pairs, x[cols - 1]);
+    }
+    _mm256_storeu_si256((__m256i *)(void *)out, a0);
+    _mm256_storeu_si256((__m256i *)(void *)(out + 8), b0);
+}
+
+/* out[0 .. 7] for the one block at wa (a layer's rows % 16 >= 8): four chains. */
+static void rnnq_x86_vnni8(const int8_t *wa, const int16_t *x, int32_t cols, int32_t *out)
+{
+    const int32_t pairs = cols / 2;
+    __m256i a0 = _mm256_setzero_si256();
+    __m256i a1 = a0, a2 = a0, a3 = a0;
+    int32_t kp;
+    for (kp = 0; kp + 4 <= pairs; kp += 4) {
+        const size_t o = (size_t)16 * (size_t)kp;
+        a0 = _mm256_dpwssd_epi32(a0, RNNQ_X86_W16(wa + o), rnnq_x86_xpair(x + 2 * kp));
+        a1 = _mm256_dpwssd_epi32(a1, RNNQ_X86_W16(wa + o + 16), rnnq_x86_xpair(x + 2 * kp + 2));
+        a2 = _mm256_dpwssd_epi32(a2, RNNQ_X86_W16(wa + o + 32), rnnq_x86_xpair(x + 2 * kp + 4));
+        a3 = _mm256_dpwssd_epi32(a3, RNNQ_X86_W16(wa + o + 48), rnnq_x86_xpair(x + 2 * kp + 6));
+    }
+    for (; kp < pairs; ++kp) {
+        a0 = _mm256_dpwssd_epi32(a0, RNNQ_X86_W16(wa + (size_t)16 * (size_t)kp),
+                                 rnnq_x86_xpair(x + 2 * kp));
+    }
+    a0 = _mm256_add_epi32(_mm256_add_epi32(a0, a1), _mm256_add_epi32(a2, a3));
+    if (cols & 1) {
+        a0 = rnnq_x86_last(a0, wa + 16 * pairs, x[cols - 1]);
+    }
+    _mm256_storeu_si256((__m256i *)(void *)out, a0);
+}
 #endif
 
 /* out = w.x for an int16 x, w in the rows8 layout. */
 static void rnnq_matvec_rows8(const int8_t *w, const int16_t *x, int32_t rows, int32_t cols,
                               int32_t *out)
 {
-    const int32_t pairs = cols / 2;
     int32_t r = 0;
+#if defined(RNNQ_X86_VNNI)
+    for (; r + 16 <= rows; r += 16) {
+        rnnq_x86_vnni16(w + (size_t)r * (size_t)cols, x, cols, out + r);
+    }
+    if (r + 8 <= rows) {
+        rnnq_x86_vnni8(w + (size_t)r * (size_t)cols, x, cols, out + r);
+        r += 8;
+    }
+#else
+    const int32_t pairs = cols / 2;
     for (; r + 8 <= rows; r += 8) {
         const int8_t *wb = w + (size_t)r * (size_t)cols;
         int32_t kp;
@@ -86,6 +190,7 @@ static void rnnq_matvec_rows8(const int8_t *w, const int16_t *x, int32_t rows, i
         }
 #endif
     }
+#endif
     for (; r < rows; ++r) {
         const int8_t *wr = w + (size_t)r * (size_t)cols;
         int32_t a0 = 0;

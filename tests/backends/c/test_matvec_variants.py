@@ -89,6 +89,7 @@ def _add_matvecs(prog: CProgram, rng: np.random.Generator, large: bool) -> None:
     if large:
         # int16 x at the precondition's limit: 511 products of 128 * 32768 sum to 2^31 - 2^22.
         add_matvec(prog, *_extreme_matvec(5, 511, True), 1, 1)
+        add_matvec(prog, *_extreme_matvec(19, 511, True), 2, 1)  # two blocks of eight rows
 
 
 def _extremes(p, rng: np.random.Generator, wide_h: int = 0):
@@ -294,6 +295,39 @@ def test_host_vectorised(cc, march, variant, tmp_path, tmp_main):
     if cc == "gcc" or variant == "x86":  # (clang 14 multiplies ref's loop with VPMULLD)
         assert any(_disassembles_to("objdump", exe, m) for m in ("vpmaddwd", "vpdpwssd"))
     _run([str(exe)])
+
+
+#: what the x86-64-vnni target compiles with (targets/x86-64-vnni.toml), and the CPU flags its
+#: VPDPWSSD path needs
+VNNI_ARCH = ["-march=x86-64-v4", "-mavx512vnni"]
+VNNI_CPU = {"avx512f", "avx512bw", "avx512vl", "avx512_vnni"}
+
+
+@pytest.mark.parametrize(
+    "cc, opts",
+    [("gcc", ["-O3"]), ("clang", ["-O3"]), ("gcc", ["-O1", *cbuild.SANITIZE_FLAGS])],
+    ids=["gcc-O3", "clang-O3", "gcc-sanitized"],
+)
+def test_host_vnni(cc, opts, tmp_path, tmp_main):
+    """The x86 variant's AVX-512 VNNI path (VPDPWSSD, the x86-64-vnni target's flags), on the
+    same cases as the others: rows not a multiple of eight, odd and even column counts, int8 and
+    int16 x, -128/127 and -32768 extremes up to the int32 limit. It is compiled on any x86-64
+    host (it must contain VPDPWSSD) and run where the CPU has AVX-512 VNNI (the CI machine
+    does: its cores are Zen 4); elsewhere the run is skipped (a CPU feature is not a tool to
+    install)."""
+    if "avx2" not in _cpu_flags():
+        pytest.skip("not an x86-64 host with AVX2")
+    cbuild.require_compiler(cc)
+    sanitized = "-fsanitize=address,undefined" in opts
+    if sanitized and not cbuild.sanitizers_work(cc):
+        cbuild.skip_or_fail(f"{cc} cannot build/run -fsanitize=address,undefined here")
+    link = list(cbuild.SANITIZE_FLAGS) if sanitized else []
+    exe = _build(cc, VNNI_ARCH, opts, link, "x86", True, tmp_path, tmp_main)
+    assert _disassembles_to("objdump", exe, "vpdpwssd")
+    missing = VNNI_CPU - _cpu_flags()
+    if missing:
+        pytest.skip(f"this CPU lacks {', '.join(sorted(missing))} to run the VNNI build")
+    _run([str(exe)], env={**os.environ, **cbuild.SANITIZE_ENV} if sanitized else None)
 
 
 # ---- Cortex-M -------------------------------------------------------------------------------
