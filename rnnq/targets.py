@@ -3,8 +3,10 @@ tables are merged key by key. Unknown keys are errors, so a typo never passes si
 
 from __future__ import annotations
 
+import platform
 import tomllib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from rnnq.ir import RnnqError
@@ -123,3 +125,24 @@ def load_target(name: str, _seen: tuple[str, ...] = ()) -> Target:
 def with_matvec(tgt: Target, variant: str) -> Target:
     """tgt with kernels.matvec = variant (the compiler's choice of its wide variant)."""
     return Target(tgt.name, {**tgt.data, "kernels": {**tgt.data["kernels"], "matvec": variant}})
+
+
+#: where Linux says what the CPU has (the "flags" lines)
+CPUINFO = Path("/proc/cpuinfo")
+
+
+def host_cpu_lacks(tgt: Target) -> list[str]:
+    """What an x86-64 target whose test program runs on the host (runner "host") needs and this
+    machine lacks: its isa.features (spelt as Linux's cpuinfo flags) missing from cpuinfo, or
+    the ISA itself on another machine; [] for other targets, or where cpuinfo cannot be read.
+    (Run anyway, such a build dies of SIGILL.)"""
+    if tgt["run"]["runner"] != "host" or not tgt["isa"]["arch"].startswith("x86-64"):
+        return []
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return [tgt["isa"]["arch"]]
+    try:
+        text = CPUINFO.read_text()
+    except OSError:
+        return []
+    flags = {f for line in text.splitlines() if line.startswith("flags") for f in line.split()}
+    return [f for f in tgt["isa"]["features"] if f not in flags]

@@ -50,6 +50,8 @@ def with_states(g: Graph, data: Dataset) -> Dataset:
 def validate_c(b: BuildFolder, fg: Graph, ig: Graph, data: Dataset, on: str = "host") -> dict:
     """The C build against the simulator (exact) and the float model (SQNR, metrics)."""
     _check_max_steps(b, data)
+    # where the C runs (a host CPU without the target's features refuses before any work)
+    target_kernels = harness.harness_target(b.manifest, "host")[1]
     data = with_states(fg, data)
     xq = quantize_input(ig, data.x)
     sq = quantize_states(ig, data.states)
@@ -68,7 +70,7 @@ def validate_c(b: BuildFolder, fg: Graph, ig: Graph, data: Dataset, on: str = "h
     c_rep = on_harness("host")
     c_rep.pop("runner")
     # a cross build runs on the host as portable C: its own kernel variants are not tested
-    c_rep["target_kernels"] = harness.harness_target(b.manifest, "host")[1]
+    c_rep["target_kernels"] = target_kernels
     with progress.stage("float model"):
         if fg.meta.get("step_graph"):
             fl, ints, engine = _every_call(b, fg, ig, data, env)

@@ -4,16 +4,21 @@ the simulator's exact bits on the emulated board; memory is measured and budgets
 from __future__ import annotations
 
 import os
+import platform
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from rnnq import targets
 from rnnq.api import compile_model, validate
+from rnnq.cli import main
 from rnnq.ir import RnnqError
-from rnnq.targets import MATVEC_VARIANTS, available, load_target
+from rnnq.targets import MATVEC_VARIANTS, available, host_cpu_lacks, load_target
 from tests.conftest import EXAMPLE, ROOT, require_tool
 
 #: Targets whose emulated validation runs in CI (the others: `make test-all`).
@@ -42,10 +47,6 @@ def test_every_target_file_loads() -> None:
 
 def _write_target(tmp_path: Path, monkeypatch, text: str) -> None:
     """A targets/ folder holding the real base files and one test target."""
-    import shutil
-
-    from rnnq import targets
-
     for p in (ROOT / "targets").glob("*.toml"):
         shutil.copy(p, tmp_path / p.name)
     (tmp_path / "t.toml").write_text(text)
@@ -234,3 +235,64 @@ def test_x86_64_target_is_vectorised_and_exact(small_test: Path, tmp_path: Path)
     rep = validate(build, small_test)
     assert rep["c"]["bit_exact"] and rep["c"]["mismatches"] == 0, rep["c"]
     assert rep["c"]["compared_values"] > 0
+
+
+def _fake_cpu(tmp_path: Path, monkeypatch, flags: str) -> None:
+    """An x86-64 machine whose cpuinfo lists `flags`."""
+    cpu = tmp_path / "cpuinfo"
+    cpu.write_text(f"processor\t: 0\nflags\t\t: fpu sse2 {flags}\n\nprocessor\t: 1\n"
+                   f"flags\t\t: fpu sse2 {flags}\n")
+    monkeypatch.setattr(targets, "CPUINFO", cpu)
+    monkeypatch.setattr(platform, "machine", lambda: "x86_64")
+
+
+def test_host_cpu_lacks_names_the_missing_features(tmp_path: Path, monkeypatch) -> None:
+    _fake_cpu(tmp_path, monkeypatch, "avx2 avx512f avx512bw avx512vl")
+    assert host_cpu_lacks(load_target("x86-64-vnni")) == ["avx512_vnni"]
+    assert host_cpu_lacks(load_target("x86-64")) == []
+    # portable C runs anywhere; a cross target runs on its emulator
+    assert host_cpu_lacks(load_target("generic-c99")) == []
+    assert host_cpu_lacks(load_target("arm64")) == []
+    _fake_cpu(tmp_path, monkeypatch, "sse4_2")
+    assert host_cpu_lacks(load_target("x86-64")) == ["avx2"]
+    monkeypatch.setattr(platform, "machine", lambda: "aarch64")
+    assert host_cpu_lacks(load_target("x86-64-vnni")) == ["x86-64-v4"]
+
+
+def test_validate_refuses_on_a_cpu_without_the_targets_features(small_test: Path, tmp_path: Path,
+                                                               monkeypatch) -> None:
+    """A build for x86-64-vnni compiles anywhere; validating it where the CPU lacks AVX-512
+    VNNI is one line and exit 2 (not a SIGILL from the harness)."""
+    require_tool("gcc")
+    build = tmp_path / "b"
+    compile_model(EXAMPLE / "model.onnx", EXAMPLE / "calib.npz", build, "x86-64-vnni", "m")
+    _fake_cpu(tmp_path, monkeypatch, "avx2")
+    r = CliRunner().invoke(main, ["validate", str(build), "--data", str(small_test)])
+    assert r.exit_code == 2, r.output
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert "x86-64-vnni" in lines[0] and "avx512f, avx512bw, avx512vl, avx512_vnni" in lines[0]
+
+
+def test_x86_64_vnni_target_uses_vpdpwssd_and_is_exact(small_test: Path, tmp_path: Path) -> None:
+    """--target x86-64-vnni: the library (plain make in the build folder) contains the x86
+    matvec's VPDPWSSD path; where the CPU has AVX-512 VNNI (the CI machine does: Zen 4),
+    validate runs it bit-exact with the simulator."""
+    require_tool("gcc")
+    require_tool("make")
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        pytest.skip("not an x86-64 host")
+    build = tmp_path / "b"
+    compile_model(EXAMPLE / "model.onnx", EXAMPLE / "calib.npz", build, "x86-64-vnni", "m")
+    assert "-march=x86-64-v4 -mavx512vnni" in (build / "Makefile").read_text()
+    subprocess.run(["make", "-s", "-C", str(build)], check=True, capture_output=True)
+    if shutil.which("objdump"):
+        text = subprocess.run(["objdump", "-d", str(build / "librnnq_m.a")], check=True,
+                              capture_output=True, text=True).stdout
+        assert "\tvpdpwssd" in text
+    lacking = host_cpu_lacks(load_target("x86-64-vnni"))
+    if lacking:
+        pytest.skip(f"this CPU lacks {', '.join(lacking)} to run the build")
+    rep = validate(build, small_test)
+    assert rep["c"]["bit_exact"] and rep["c"]["mismatches"] == 0, rep["c"]
+    assert rep["c"]["compared_values"] > 0 and rep["c"]["target_kernels"]

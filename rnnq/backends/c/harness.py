@@ -30,7 +30,7 @@ import numpy as np
 from rnnq.backends.c.io import WIRE
 from rnnq.ir import Graph, RnnqError
 from rnnq.sim.integer import state_outputs
-from rnnq.targets import Target, load_target
+from rnnq.targets import Target, host_cpu_lacks, load_target
 
 
 def write_inputs(path: Path, xq: np.ndarray, lengths: np.ndarray, states: list) -> None:
@@ -52,9 +52,15 @@ def harness_target(manifest: dict, on: str) -> tuple[Target, bool]:
 
     on="host": the build's own target if it runs on this machine, else portable C on the host
     (the target's kernel variants fall back to portable code there). on="emulator": the
-    target's cross toolchain, test-firmware flags and runner (emulated board)."""
+    target's cross toolchain, test-firmware flags and runner (emulated board). A target run
+    on the host whose ISA features this CPU lacks (AVX2, AVX-512 VNNI) is refused (RnnqError)."""
     tgt = load_target(manifest["target"])
     if on == "emulator" or tgt["run"]["runner"] == "host":
+        lacking = host_cpu_lacks(tgt)
+        if lacking:
+            raise RnnqError(f"--target {tgt.name}: this machine's CPU lacks "
+                            f"{', '.join(lacking)}, which the build needs to run; validate it "
+                            f"on a CPU that has them")
         return tgt, True
     return load_target("generic-c99"), False
 
