@@ -9,9 +9,11 @@ the builtin int8 kernels and with the default resolver, which adds XNNPACK). Mod
 benchmark's LSTM and GRU (bench/models.py) and two sizes that are multiples of neither 4 nor 16.
 
 rnnq's C, compiled with gcc: the generic-c99 build (the portable kernels) with that target's
-flags (`-O3`, what plain `make` in its build folder gives), and the x86-64 target's build (its x86
+flags (`-O3`, what plain `make` in its build folder gives), the x86-64 target's build (its x86
 matvec variant) with its flags (`-O3 -march=x86-64-v3`: AVX2) and as a release build for this
-CPU (`-O3 -march=native`). A small C driver times `_run` itself
+CPU (`-O3 -march=native`), and, where this CPU has AVX-512 VNNI, the x86-64-vnni target's build
+with its flags (`-O3 -march=x86-64-v4 -mavx512vnni`: the variant's VPDPWSSD path; else "—").
+A small C driver times `_run` itself
 (clock_gettime), so no Python call is inside rnnq's time; onnxruntime and LiteRT are timed
 around their Python calls (which is how they are called). Each engine runs in turns of blocks,
 ROUNDS rounds, every engine once per round; a figure is the median over rounds of the mean time
@@ -47,7 +49,7 @@ from rnnq import api
 from rnnq.api import open_graphs
 from rnnq.backends.tflite import runtime as litert
 from rnnq.sim.integer import quantize_input, run_integer
-from rnnq.targets import load_target
+from rnnq.targets import host_cpu_lacks, load_target
 
 HERE = Path(__file__).resolve().parent
 RUNTIME = HERE.parent / "templates" / "c" / "runtime"
@@ -57,13 +59,19 @@ T = measure.T
 ROUNDS = 15
 BLOCK_S = 0.02  # seconds of work per engine and round
 EXTRA = (BenchModel("lstm", 13, 45), BenchModel("gru", 13, 45))
-#: the C builds: label -> (target of the build, gcc flags): two targets with their own flags,
+#: the C builds: label -> (target of the build, gcc flags): three targets with their own flags,
 #: and the x86-64 build as a release build for this CPU
 C_BUILDS = {"generic-c99": ("generic-c99", load_target("generic-c99")["toolchain"]["cflags"]),
             "x86-64": ("x86-64", load_target("x86-64")["toolchain"]["cflags"]),
-            "x86-64 native": ("x86-64", ["-std=c99", "-O3", "-march=native"])}
-ENGINES = ["rnnq C generic-c99", "rnnq C x86-64", "rnnq C x86-64 native", "onnxruntime float",
-           "LiteRT builtin", "LiteRT auto"]
+            "x86-64 native": ("x86-64", ["-std=c99", "-O3", "-march=native"]),
+            "x86-64-vnni": ("x86-64-vnni", load_target("x86-64-vnni")["toolchain"]["cflags"])}
+#: the targets built for (generic-c99's build is measure.compile_variant's), when this CPU runs
+#: them (x86-64-vnni needs AVX-512 VNNI)
+X86_TARGETS = [t for t in ("x86-64", "x86-64-vnni") if not host_cpu_lacks(load_target(t))]
+ENGINES = ["rnnq C generic-c99", "rnnq C x86-64", "rnnq C x86-64 native", "rnnq C x86-64-vnni",
+           "onnxruntime float", "LiteRT builtin", "LiteRT auto"]
+#: the builds the goals are stated for
+GOAL_BUILDS = ("x86-64", "x86-64-vnni")
 
 DRIVER = r"""
 #define _POSIX_C_SOURCE 199309L
@@ -221,11 +229,13 @@ def measure_model(m: BenchModel, work: Path, rounds: int) -> Row:
     x = measure.bench_input(m)  # [1, T, I]
     xq = quantize_input(ig, x)
     expected = run_integer(ig, xq)[ig.outputs[0]].reshape(-1)[-ig_out_size(ig):]
-    x86 = build.parent / "build_x86-64"  # the x86-64 target: its matvec variant and layout
-    api.compile_model(build.parent / "model.onnx", build.parent / "calib.npz", x86, "x86-64",
-                      measure.PREFIX)
-    builds = {"generic-c99": build, "x86-64": x86}
-    engines = [c_engine(builds[t], f, xq, expected, k) for k, (t, f) in C_BUILDS.items()]
+    builds = {"generic-c99": build}
+    for t in X86_TARGETS:  # the x86 targets: their matvec variant and layout
+        builds[t] = build.parent / f"build_{t}"
+        api.compile_model(build.parent / "model.onnx", build.parent / "calib.npz", builds[t], t,
+                          measure.PREFIX)
+    engines = [c_engine(builds[t], f, xq, expected, k) for k, (t, f) in C_BUILDS.items()
+               if t in builds]
     engines.append(ort_engine(m, x))
     blob = tflite_of(m, work)
     engines += [litert_engine(blob, r) for r in ("builtin", "auto")]
@@ -243,8 +253,8 @@ def ig_out_size(ig) -> int:
     return int(np.prod(ig.tensors[ig.outputs[0]].shape[1:]))
 
 
-def _n(v: float) -> str:
-    return f"{v:,.1f}"
+def _n(v: float | None) -> str:
+    return "—" if v is None else f"{v:,.1f}"
 
 
 def section(rows: list[Row], rounds: int) -> str:
@@ -260,21 +270,24 @@ def section(rows: list[Row], rounds: int) -> str:
     head = (f"Measured on {name} ({os.cpu_count()} CPUs), one thread, gcc {gcc.strip()}, "
             f"onnxruntime {version('onnxruntime')}, {litert.version()}; T = {T}, median of "
             f"{rounds} rounds. µs per sequence:")
+    goal = [t for t in GOAL_BUILDS if any(f"rnnq C {t}" in r.us for r in rows)]
     lines = [BEGIN, "", head, "",
-             "| model | I×H | " + " | ".join(ENGINES) + " | x86-64 / onnxruntime | "
-             "LiteRT builtin / x86-64 |",
-             "|---|---|" + "--:|" * (len(ENGINES) + 2)]
+             "| model | I×H | " + " | ".join(ENGINES) + " | "
+             + " | ".join(f"{t} / onnxruntime | LiteRT builtin / {t}" for t in goal) + " |",
+             "|---|---|" + "--:|" * (len(ENGINES) + 2 * len(goal))]
     for r in rows:
-        x86, ox = r.us["rnnq C x86-64"], r.us["onnxruntime float"]
+        ratios = [f"{r.us[f'rnnq C {t}'] / r.us['onnxruntime float']:.2f}× | "
+                  f"{r.us['LiteRT builtin'] / r.us[f'rnnq C {t}']:.1f}×" for t in goal]
         lines.append(f"| {r.model.kind.upper()} | {r.model.inp}×{r.model.hidden} | "
-                     + " | ".join(_n(r.us[e]) for e in ENGINES)
-                     + f" | {x86 / ox:.2f}× | {r.us['LiteRT builtin'] / x86:.1f}× |")
-    met = [r for r in rows if r.us["rnnq C x86-64"] <= r.us["onnxruntime float"]]
-    ten = [r for r in rows if r.us["LiteRT builtin"] >= 10 * r.us["rnnq C x86-64"]]
-    goals = (f"Goals (issue 12), the x86-64 target: ≤ onnxruntime float: {len(met)} of "
-             f"{len(rows)} models; ≥ 10× faster than LiteRT int8 (builtin): {len(ten)} of "
-             f"{len(rows)}.")
-    lines += ["", goals]
+                     + " | ".join(_n(r.us.get(e)) for e in ENGINES)
+                     + " | " + " | ".join(ratios) + " |")
+    for t in goal:
+        c = f"rnnq C {t}"
+        met = [r for r in rows if r.us[c] <= r.us["onnxruntime float"]]
+        ten = [r for r in rows if r.us["LiteRT builtin"] >= 10 * r.us[c]]
+        lines += ["", (f"Goals (issue 12), the {t} target: ≤ onnxruntime float: {len(met)} "
+                       f"of {len(rows)} models; ≥ 10× faster than LiteRT int8 (builtin): "
+                       f"{len(ten)} of {len(rows)}.")]
     counted = [r for r in rows if r.arm64]
     if counted:
         lines += ["", ("arm64 (`--target arm64`: NEON matvec with SDOT, "
