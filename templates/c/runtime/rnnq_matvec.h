@@ -7,9 +7,9 @@
  *                          pass); portable code when __ARM_FEATURE_DSP is not defined;
  *   rnnq_matvec_neon.c     AArch64 NEON (SDOT with __ARM_FEATURE_DOTPROD, else SMULL +
  *                          SADALP); portable code elsewhere;
- *   rnnq_matvec_x86.c      x86-64 AVX2 (VPMADDWD across blocks of eight rows, weights in its
- *                          rows8 layout: rnnq_matvec_x86.c; VPDPWSSD with AVX-512 VNNI);
- *                          portable code elsewhere.
+ *   rnnq_matvec_x86.c      x86-64 AVX2 (VPMADDWD across blocks of eight rows, two blocks per
+ *                          pass, weights in its rows8 layout: rnnq_matvec_x86.c; VPDPWSSD with
+ *                          AVX-512 VNNI); portable code elsewhere.
  * Every variant returns the same integers: the sums are exact int32 sums, so the order in which
  * a variant adds the products does not change a bit (tests compare all four with
  * rnnq/sim/kernels.py).

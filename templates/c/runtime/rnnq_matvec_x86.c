@@ -13,15 +13,16 @@
  * With AVX2: per block and column pair, the 16 weights widened to int16 (VPMOVSXBW), the x pair
  * broadcast as one int32 (VPBROADCASTD), one VPMADDWD gives the eight rows' two products
  * summed, one VPADDD accumulates; an int8 x is widened into xbuf first. |w * x| <= 2^22, so
- * VPMADDWD never reaches its one wrapping case (-32768 * -32768 twice).
+ * VPMADDWD never reaches its one wrapping case (-32768 * -32768 twice). Two blocks (sixteen
+ * rows) go per pass, four column pairs per iteration: eight independent accumulators (the
+ * latency of the multiply-add, not its throughput, bounds one or two chains), and each
+ * broadcast x pair serves both blocks.
  *
  * With AVX-512 VNNI (and BW, VL: the x86-64-vnni target, or -march=native on Ice Lake,
  * Sapphire Rapids, Zen 4): VPDPWSSD (_mm256_dpwssd_epi32) does the VPMADDWD and the VPADDD in
- * one instruction, on the same layout and vectors. Its latency, not its throughput, would bound
- * one or two chains of accumulation, so two blocks (sixteen rows) go per pass, four column
- * pairs per iteration: eight independent accumulators, and each broadcast x pair serves both
- * blocks. VPDPWSSD wraps as VPADDD does (not the saturating VPDPWSSDS); the sums are exact under
- * rnnq_matvec.h's bound, so the results are the AVX2 path's.
+ * one instruction, on the same layout, vectors and loops. VPDPWSSD wraps as VPADDD does (not
+ * the saturating VPDPWSSDS); the sums are exact under rnnq_matvec.h's bound, so the results are
+ * the AVX2 path's.
  * Without AVX2 this file compiles to portable loops over the same layout.
  */
 #define RNNQ_MATVEC_SOURCE
@@ -31,14 +32,16 @@
 #include <stddef.h>
 #include <string.h>
 
+/* acc + the products of the int16 pairs of w and x, summed per int32 lane. */
 #if defined(__AVX512VNNI__) && defined(__AVX512BW__) && defined(__AVX512VL__)
-#define RNNQ_X86_VNNI 1
-#endif
-#if defined(__AVX2__) || defined(RNNQ_X86_VNNI)
-#include <immintrin.h>
+#define RNNQ_X86_DOT(acc, w, x) _mm256_dpwssd_epi32(acc, w, x)
+#elif defined(__AVX2__)
+#define RNNQ_X86_DOT(acc, w, x) _mm256_add_epi32(acc, _mm256_madd_epi16(w, x))
 #endif
 
-#if defined(RNNQ_X86_VNNI)
+#if defined(RNNQ_X86_DOT)
+#include <immintrin.h>
+
 /* The 16 int8 weights of a block's column pair at p, widened to int16. */
 #define RNNQ_X86_W16(p) _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(p)))
 
@@ -58,7 +61,7 @@ static __m256i rnnq_x86_last(__m256i acc, const int8_t *g, int16_t xl)
 }
 
 /* out[0 .. 15] for the two blocks at wa and wa + 8 * cols. */
-static void rnnq_x86_vnni16(const int8_t *wa, const int16_t *x, int32_t cols, int32_t *out)
+static void rnnq_x86_blocks16(const int8_t *wa, const int16_t *x, int32_t cols, int32_t *out)
 {
     const int8_t *wb = wa + (size_t)8 * (size_t)cols;
     const int32_t pairs = cols / 2;
@@ -71,20 +74,20 @@ static void rnnq_x86_vnni16(const int8_t *wa, const int16_t *x, int32_t cols, in
         const __m256i x1 = rnnq_x86_xpair(x + 2 * kp + 2);
         const __m256i x2 = rnnq_x86_xpair(x + 2 * kp + 4);
         const __m256i x3 = rnnq_x86_xpair(x + 2 * kp + 6);
-        a0 = _mm256_dpwssd_epi32(a0, RNNQ_X86_W16(wa + o), x0);
-        b0 = _mm256_dpwssd_epi32(b0, RNNQ_X86_W16(wb + o), x0);
-        a1 = _mm256_dpwssd_epi32(a1, RNNQ_X86_W16(wa + o + 16), x1);
-        b1 = _mm256_dpwssd_epi32(b1, RNNQ_X86_W16(wb + o + 16), x1);
-        a2 = _mm256_dpwssd_epi32(a2, RNNQ_X86_W16(wa + o + 32), x2);
-        b2 = _mm256_dpwssd_epi32(b2, RNNQ_X86_W16(wb + o + 32), x2);
-        a3 = _mm256_dpwssd_epi32(a3, RNNQ_X86_W16(wa + o + 48), x3);
-        b3 = _mm256_dpwssd_epi32(b3, RNNQ_X86_W16(wb + o + 48), x3);
+        a0 = RNNQ_X86_DOT(a0, RNNQ_X86_W16(wa + o), x0);
+        b0 = RNNQ_X86_DOT(b0, RNNQ_X86_W16(wb + o), x0);
+        a1 = RNNQ_X86_DOT(a1, RNNQ_X86_W16(wa + o + 16), x1);
+        b1 = RNNQ_X86_DOT(b1, RNNQ_X86_W16(wb + o + 16), x1);
+        a2 = RNNQ_X86_DOT(a2, RNNQ_X86_W16(wa + o + 32), x2);
+        b2 = RNNQ_X86_DOT(b2, RNNQ_X86_W16(wb + o + 32), x2);
+        a3 = RNNQ_X86_DOT(a3, RNNQ_X86_W16(wa + o + 48), x3);
+        b3 = RNNQ_X86_DOT(b3, RNNQ_X86_W16(wb + o + 48), x3);
     }
     for (; kp < pairs; ++kp) {
         const size_t o = (size_t)16 * (size_t)kp;
         const __m256i x0 = rnnq_x86_xpair(x + 2 * kp);
-        a0 = _mm256_dpwssd_epi32(a0, RNNQ_X86_W16(wa + o), x0);
-        b0 = _mm256_dpwssd_epi32(b0, RNNQ_X86_W16(wb + o), x0);
+        a0 = RNNQ_X86_DOT(a0, RNNQ_X86_W16(wa + o), x0);
+        b0 = RNNQ_X86_DOT(b0, RNNQ_X86_W16(wb + o), x0);
     }
     a0 = _mm256_add_epi32(_mm256_add_epi32(a0, a1), _mm256_add_epi32(a2, a3));
     b0 = _mm256_add_epi32(_mm256_add_epi32(b0, b1), _mm256_add_epi32(b2, b3));
@@ -97,7 +100,7 @@ static void rnnq_x86_vnni16(const int8_t *wa, const int16_t *x, int32_t cols, in
 }
 
 /* out[0 .. 7] for the one block at wa (a layer's rows % 16 >= 8): four chains. */
-static void rnnq_x86_vnni8(const int8_t *wa, const int16_t *x, int32_t cols, int32_t *out)
+static void rnnq_x86_block8(const int8_t *wa, const int16_t *x, int32_t cols, int32_t *out)
 {
     const int32_t pairs = cols / 2;
     __m256i a0 = _mm256_setzero_si256();
@@ -105,13 +108,13 @@ static void rnnq_x86_vnni8(const int8_t *wa, const int16_t *x, int32_t cols, int
     int32_t kp;
     for (kp = 0; kp + 4 <= pairs; kp += 4) {
         const size_t o = (size_t)16 * (size_t)kp;
-        a0 = _mm256_dpwssd_epi32(a0, RNNQ_X86_W16(wa + o), rnnq_x86_xpair(x + 2 * kp));
-        a1 = _mm256_dpwssd_epi32(a1, RNNQ_X86_W16(wa + o + 16), rnnq_x86_xpair(x + 2 * kp + 2));
-        a2 = _mm256_dpwssd_epi32(a2, RNNQ_X86_W16(wa + o + 32), rnnq_x86_xpair(x + 2 * kp + 4));
-        a3 = _mm256_dpwssd_epi32(a3, RNNQ_X86_W16(wa + o + 48), rnnq_x86_xpair(x + 2 * kp + 6));
+        a0 = RNNQ_X86_DOT(a0, RNNQ_X86_W16(wa + o), rnnq_x86_xpair(x + 2 * kp));
+        a1 = RNNQ_X86_DOT(a1, RNNQ_X86_W16(wa + o + 16), rnnq_x86_xpair(x + 2 * kp + 2));
+        a2 = RNNQ_X86_DOT(a2, RNNQ_X86_W16(wa + o + 32), rnnq_x86_xpair(x + 2 * kp + 4));
+        a3 = RNNQ_X86_DOT(a3, RNNQ_X86_W16(wa + o + 48), rnnq_x86_xpair(x + 2 * kp + 6));
     }
     for (; kp < pairs; ++kp) {
-        a0 = _mm256_dpwssd_epi32(a0, RNNQ_X86_W16(wa + (size_t)16 * (size_t)kp),
+        a0 = RNNQ_X86_DOT(a0, RNNQ_X86_W16(wa + (size_t)16 * (size_t)kp),
                                  rnnq_x86_xpair(x + 2 * kp));
     }
     a0 = _mm256_add_epi32(_mm256_add_epi32(a0, a1), _mm256_add_epi32(a2, a3));
@@ -127,12 +130,12 @@ static void rnnq_matvec_rows8(const int8_t *w, const int16_t *x, int32_t rows, i
                               int32_t *out)
 {
     int32_t r = 0;
-#if defined(RNNQ_X86_VNNI)
+#if defined(RNNQ_X86_DOT)
     for (; r + 16 <= rows; r += 16) {
-        rnnq_x86_vnni16(w + (size_t)r * (size_t)cols, x, cols, out + r);
+        rnnq_x86_blocks16(w + (size_t)r * (size_t)cols, x, cols, out + r);
     }
     if (r + 8 <= rows) {
-        rnnq_x86_vnni8(w + (size_t)r * (size_t)cols, x, cols, out + r);
+        rnnq_x86_block8(w + (size_t)r * (size_t)cols, x, cols, out + r);
         r += 8;
     }
 #else
@@ -140,38 +143,6 @@ static void rnnq_matvec_rows8(const int8_t *w, const int16_t *x, int32_t rows, i
     for (; r + 8 <= rows; r += 8) {
         const int8_t *wb = w + (size_t)r * (size_t)cols;
         int32_t kp;
-#if defined(__AVX2__)
-        const int8_t *g = wb;
-        const int16_t *xk = x;
-        __m256i acc = _mm256_setzero_si256();
-        __m256i acc2 = _mm256_setzero_si256(); /* odd pairs: two chains of additions */
-        for (kp = 0; kp + 2 <= pairs; kp += 2, g += 32, xk += 4) {
-            int32_t x01;
-            int32_t x23;
-            memcpy(&x01, xk, sizeof x01);
-            memcpy(&x23, xk + 2, sizeof x23);
-            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(
-                _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)g)),
-                _mm256_set1_epi32(x01)));
-            acc2 = _mm256_add_epi32(acc2, _mm256_madd_epi16(
-                _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(g + 16))),
-                _mm256_set1_epi32(x23)));
-        }
-        if (kp < pairs) {
-            int32_t x01;
-            memcpy(&x01, xk, sizeof x01);
-            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(
-                _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)g)),
-                _mm256_set1_epi32(x01)));
-        }
-        acc = _mm256_add_epi32(acc, acc2);
-        if (cols & 1) {
-            const __m256i wv =
-                _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(wb + 16 * pairs)));
-            acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(wv, _mm256_set1_epi32(x[cols - 1])));
-        }
-        _mm256_storeu_si256((__m256i *)(void *)(out + r), acc);
-#else
         int32_t a[8] = {0, 0, 0, 0, 0, 0, 0, 0};
         int32_t j;
         for (kp = 0; kp < pairs; ++kp) {
@@ -188,7 +159,6 @@ static void rnnq_matvec_rows8(const int8_t *w, const int16_t *x, int32_t rows, i
             }
             out[r + j] = a[j];
         }
-#endif
     }
 #endif
     for (; r < rows; ++r) {
