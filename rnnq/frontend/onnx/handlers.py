@@ -144,6 +144,17 @@ def _gather_ta(x: Tensor, axis: int, idx: np.ndarray) -> int | None:
     return x.time_axis if axis > x.time_axis else x.time_axis + idx.ndim - 1
 
 
+def _unrolled_hint(ctx: Ctx) -> str:
+    """A graph that reads single timesteps and has no recurrent op: most likely an exporter
+    unrolled the recurrence (torch.onnx.export's default, dynamo, writes nn.RNN as per-step
+    Slice/MatMul/Tanh)."""
+    if any(n.op_type in ("LSTM", "GRU", "RNN", "Scan", "Loop") for n in ctx.model.graph.node):
+        return ""
+    return ("; the graph has no LSTM/GRU/RNN node, so its exporter unrolled the recurrence "
+            "into per-step ops (torch.onnx.export's default does so for nn.RNN): export with "
+            "torch.onnx.export(..., dynamo=False)")
+
+
 def _slice(ctx: Ctx, node) -> None:
     x = ctx.act(node, node.input[0])
     full = ctx.full_shape(x)
@@ -166,7 +177,8 @@ def _slice(ctx: Ctx, node) -> None:
         ts = sel[x.time_axis].tolist()
         if ts != list(range(ctx.T)):
             if ts not in ([ctx.T - 1], [0]):
-                raise node_error(node, "slices timesteps other than the first or last one")
+                raise node_error(node, "slices timesteps other than the first or last one"
+                                 + _unrolled_hint(ctx))
             tmp = ctx.tmp(node.output[0])
             _last(ctx, node, x, True, tmp, first=ts == [0] and ctx.T > 1)
             cur = ctx.graph.tensors[tmp]
