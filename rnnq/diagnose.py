@@ -235,4 +235,26 @@ def per_layer_tflite(b: BuildFolder, fg: Graph, data: Dataset,
                      "scale": scale, "sqnr_db": sqnr_db(f, i), "max_abs_error": err,
                      "max_error_lsb": err / scale,
                      "alone_sqnr_db": sqnr_db(ref0, alone.reshape(ref0.shape))})
-    return summarise(rows, threshold_db, outputs={q.tensors[i].name for i in q.outputs})
+    weights = []
+    fconst = {t.name: i for i, t in enumerate(fgraph.tensors) if t.data is not None}
+    # each weight matrix once (an unrolled recurrence's steps share theirs)
+    for wi in dict.fromkeys(op.inputs[1] for op in q.ops if op.kind == "FULLY_CONNECTED"):
+        wt = q.tensors[wi]
+        fi = fconst.get(wt.name)
+        if fi is None or wt.dtype != "int8" or wt.data is None:
+            continue
+        w = fgraph.tensors[fi].data.astype(np.float64)
+        axis = [1] * w.ndim
+        if wt.scales().size > 1:  # per channel
+            axis[wt.qdim] = -1
+        step = np.asarray(wt.scales(), np.float64).reshape(axis)
+        deq = (wt.data.astype(np.float64) - np.asarray(wt.zero_points()).reshape(axis)) * step
+        held = deq.astype(np.float32)
+        alone = run_litert(fgraph, [x], float_mode=True, fake={fi: lambda _v, d=held: d})[0]
+        err = np.abs(w - deq)
+        weights.append({"tensor": wt.name, "node": wt.name, "op": "weights", "dtype": "int8",
+                        "sqnr_db": sqnr_db(w, deq), "max_abs_error": float(err.max()),
+                        "max_error_lsb": float((err / step).max()),
+                        "alone_sqnr_db": sqnr_db(ref0, alone.astype(np.float64)
+                                                 .reshape(ref0.shape))})
+    return summarise(rows, threshold_db, weights, outputs={q.tensors[i].name for i in q.outputs})

@@ -202,9 +202,8 @@ def format_per_layer(rep: dict) -> str:
               "output with only this tensor quantised)")]
     lines += table(rows)
     if weights:
-        lines.append("  weights (W: a layer's input matrix, R: its state's; SQNR: the int8 "
-                     "grid against the float weights; alone: the first output with only this "
-                     "matrix quantised)")
+        lines.append("  weights (each matrix once; SQNR: its int8 grid against the float "
+                     "weights; alone: the first output with only this matrix quantised)")
         lines += table(weights)
     lost, below = rep["first_below_threshold"], rep.get("below_threshold", [])
     if lost:

@@ -73,7 +73,8 @@ def run(graph: TGraph, feeds: list[np.ndarray], *, float_mode: bool = False,
 
     Returns the graph outputs, or with `keep` every tensor's value by index. `observe(index,
     value)` sees every op result (calibration uses it instead of keeping every tensor);
-    `fake[index]` replaces an op result by a function of it (fake quantisation of a float graph).
+    `fake[index]` replaces an op result (or a constant: weights) by a function of it (fake
+    quantisation of a float graph).
     """
     table = FLOAT_KERNELS if float_mode else KERNELS
     if n is None:
@@ -83,7 +84,7 @@ def run(graph: TGraph, feeds: list[np.ndarray], *, float_mode: bool = False,
     values: dict[int, np.ndarray] = {}
     for i, t in enumerate(graph.tensors):
         if t.data is not None:
-            values[i] = t.data
+            values[i] = fake[i](t.data) if fake and i in fake else t.data
         elif t.variable:
             ctx.state[i] = (np.zeros((t.shape[0] * n, *t.shape[1:]), np.float32) if float_mode
                             else initial_variable(graph, i, n))

@@ -34,4 +34,29 @@ def test_unrolled_gru_per_layer(tmp_path: Path) -> None:
     back = (np.clip(nx.round_half_away(x / i["scale"]) + i["zero_point"], -q - 1, q)
             - i["zero_point"]) * i["scale"]
     assert rows["x"]["sqnr_db"] == pytest.approx(sqnr_db(x, back), abs=1e-6)
-    assert rep["costliest_alone"] in rows
+    assert rep["costliest_alone"] in rows | {r["tensor"]: r for r in rep["weights"]}
+    _check_weight_rows(out, m, rep)
+
+
+def _check_weight_rows(out: Path, m: dict, rep: dict) -> None:
+    """Each FULLY_CONNECTED weight matrix of the file once (the unrolled steps share them),
+    its SQNR the file's int8 values (per-channel scales, read back here) against the float
+    weights of the lowered graph, within half a step of them."""
+    from rnnq.api import float_graph
+    from rnnq.backends.tflite.lower import lower
+    from rnnq.backends.tflite.reader import read_tflite
+
+    q = read_tflite((out / "model.tflite").read_bytes())
+    fc = {q.tensors[op.inputs[1]].name for op in q.ops if op.kind == "FULLY_CONNECTED"}
+    names = [r["tensor"] for r in rep["weights"]]
+    assert sorted(names) == sorted(fc) and len(set(names)) == len(names)
+    fl = lower(float_graph(out / "model.onnx"), m["tflite"]["seq_len"]).graph
+    fw = {t.name: t.data for t in fl.tensors if t.data is not None}
+    for r in rep["weights"]:
+        t = next(t for t in q.tensors if t.name == r["tensor"])
+        w = fw[r["tensor"]].astype(np.float64)
+        step = np.asarray(t.scales(), np.float64).reshape(-1, *[1] * (w.ndim - 1))
+        deq = t.data.astype(np.float64) * step
+        assert r["sqnr_db"] == pytest.approx(sqnr_db(w, deq), abs=1e-9)
+        assert np.all(np.abs(w - deq) <= step / 2 + 1e-12)
+        assert np.isfinite(r["alone_sqnr_db"])
