@@ -11,8 +11,12 @@ For each tensor, in graph order:
   back), against the unquantised float output — what this tensor's quantisation costs by
   itself.
 
+Each weight matrix (`weights`): its int8 grid against the float weights (`sqnr_db`) and the
+float model's first output with only that matrix on its grid (`alone_sqnr_db`).
+
 The first tensor whose accumulated SQNR falls below `threshold_db` is where the signal is
-lost; the tensor with the lowest `alone_sqnr_db` is the one whose grid costs the most.
+lost (when an output is below it too); the tensor or matrix with the lowest `alone_sqnr_db`
+is the one whose grid costs the most.
 """
 
 from __future__ import annotations
@@ -235,9 +239,16 @@ def per_layer_tflite(b: BuildFolder, fg: Graph, data: Dataset,
                      "scale": scale, "sqnr_db": sqnr_db(f, i), "max_abs_error": err,
                      "max_error_lsb": err / scale,
                      "alone_sqnr_db": sqnr_db(ref0, alone.reshape(ref0.shape))})
-    weights = []
+    return summarise(rows, threshold_db, _tflite_weight_rows(q, fgraph, x, ref0),
+                     outputs={q.tensors[i].name for i in q.outputs})
+
+
+def _tflite_weight_rows(q, fgraph, x: np.ndarray, ref0: np.ndarray) -> list[dict]:
+    """Each FULLY_CONNECTED weight matrix of the file once (an unrolled recurrence's steps
+    share theirs): its int8 values against the float TGraph's weights, and the float TGraph's
+    first output with only that matrix replaced by them."""
+    rows = []
     fconst = {t.name: i for i, t in enumerate(fgraph.tensors) if t.data is not None}
-    # each weight matrix once (an unrolled recurrence's steps share theirs)
     for wi in dict.fromkeys(op.inputs[1] for op in q.ops if op.kind == "FULLY_CONNECTED"):
         wt = q.tensors[wi]
         fi = fconst.get(wt.name)
@@ -252,9 +263,8 @@ def per_layer_tflite(b: BuildFolder, fg: Graph, data: Dataset,
         held = deq.astype(np.float32)
         alone = run_litert(fgraph, [x], float_mode=True, fake={fi: lambda _v, d=held: d})[0]
         err = np.abs(w - deq)
-        weights.append({"tensor": wt.name, "node": wt.name, "op": "weights", "dtype": "int8",
-                        "sqnr_db": sqnr_db(w, deq), "max_abs_error": float(err.max()),
-                        "max_error_lsb": float((err / step).max()),
-                        "alone_sqnr_db": sqnr_db(ref0, alone.astype(np.float64)
-                                                 .reshape(ref0.shape))})
-    return summarise(rows, threshold_db, weights, outputs={q.tensors[i].name for i in q.outputs})
+        rows.append({"tensor": wt.name, "node": wt.name, "op": "weights", "dtype": "int8",
+                     "sqnr_db": sqnr_db(w, deq), "max_abs_error": float(err.max()),
+                     "max_error_lsb": float((err / step).max()),
+                     "alone_sqnr_db": sqnr_db(ref0, alone.astype(np.float64).reshape(ref0.shape))})
+    return rows
