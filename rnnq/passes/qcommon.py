@@ -41,7 +41,10 @@ def mults(node: Node, real: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     try:
         pairs = [nx.quantize_multiplier(float(r)) for r in np.ravel(real)]
     except ValueError as e:
-        raise RnnqError(f"node {node.name!r}: {e}") from None
+        hint = ("; scales this far apart usually come from an activation range that explodes "
+                "upstream (a ReLU RNN whose state grows without bound): look at the float model's "
+                "values on the calibration data") if "too large" in str(e) else ""
+        raise RnnqError(f"node {node.name!r}: {e}{hint}") from None
     return (np.array([p[0] for p in pairs], np.int32), np.array([p[1] for p in pairs], np.int32))
 
 

@@ -72,3 +72,16 @@ def test_host_side_quantisation_is_one_function() -> None:
     np.testing.assert_array_equal(quantize_int8(x, np.float32(0.1), 0),
                                   nx.quantize(x, np.float64(np.float32(0.1)), 0))
     assert nx.quantize(np.array([0.05, -0.05]), 0.1, 3).tolist() == [4, 2]
+
+
+def test_a_multiplier_beyond_int32_is_one_line_with_a_hint() -> None:
+    """A requantisation factor >= 2^30 (an exploding ReLU RNN upstream; fuzz seeds 92044,
+    93054) is refused naming the node, the factor, and where such scales come from."""
+    from rnnq.ir import Node
+    from rnnq.passes.qcommon import mults
+
+    with pytest.raises(RnnqError, match=r"^node 'rnn1': requantisation factor 1\.05e\+15 is too "
+                       r"large \(>= 2\^30\); .*explodes upstream"):
+        mults(Node("rnn", [], [], {}, "rnn1"), np.array([0.5, 1.05e15]))
+    m, s = mults(Node("rnn", [], [], {}, "rnn1"), np.array([0.5]))
+    assert m.tolist() == [1 << 30] and s.tolist() == [31]
