@@ -86,8 +86,9 @@ def saturation_c(fg: Graph, ig: Graph, data: Dataset, streaming: bool,
         s, z = np.asarray(t.q.scale, np.float64), np.asarray(t.q.zero_point, np.float64)
         lo = (-(1 << (bits - 1)) - z - 0.5) * s
         hi = ((1 << (bits - 1)) - 1 - z + 0.5) * s
-        out = (f > hi) | (f < lo)
-        above, below = float(np.mean(f > hi)), float(np.mean(f < lo))
+        up, down = f > hi, f < lo
+        out = up | down
+        above, below = float(np.mean(up)), float(np.mean(down))
         if above + below > 0:
             row = {"tensor": name, "node": node, "op": op, "dtype": t.dtype,
                    "fraction": above + below, "above": above, "below": below,
@@ -122,9 +123,11 @@ def _weight_rows(fg: Graph, ig: Graph, data: Dataset, ref0: np.ndarray, pick) ->
     out0 = fg.outputs[0]
     rows = []
     for n in fg.nodes:
-        q = inodes.get(n.outputs[0]) if n.op in RECURRENT or n.op == "dense" else None
-        xin = ig.tensors[q.inputs[0]] if q is not None else None
-        if xin is None or xin.q is None:
+        q = inodes.get(n.outputs[0])
+        if (n.op not in RECURRENT and n.op != "dense") or q is None:
+            continue
+        xin = ig.tensors[q.inputs[0]]
+        if xin.q is None:
             continue
         layer = n.name + (":reverse" if n.attrs.get("reverse") else "")
         mats = [(n.inputs[1], xin.q.scale, "W")]

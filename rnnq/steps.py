@@ -67,7 +67,6 @@ class Job:
     packages: tuple[str, ...] = ()  # C: drop-in package layouts (rnnq.backends.c.packages)
     log: Callable[[str], None] = lambda s: None
     progress: Progress | None = None
-    steps_said: bool = False  # the whole-sequence buffer length was logged
     # what the steps make
     graph: Graph | None = None  # float, then calibrated, then (C) integer IR
     data: Dataset | None = None
@@ -436,16 +435,15 @@ def _max_steps(job: Job) -> int:
     """Whole-sequence models size their buffers for this many steps."""
     if job.max_steps:
         return int(job.max_steps)
-    n = int(job.seq_len or static_time(job.graph) or job.data.x.shape[1])
-    if not job.graph.meta.get("streaming", True) and not job.steps_said:
-        job.steps_said = True  # once per compile, however often it is asked
-        job.log(f"whole-sequence model: buffers sized for {n} steps (set --max-steps to change)")
-    return n
+    return int(job.seq_len or static_time(job.graph) or job.data.x.shape[1])
 
 
 def emit_c(job: Job) -> None:
     """Integer IR -> the C files for job.tgt (job.files, job.facts, job.io)."""
     job.io = io_info(job.graph)
+    if not job.graph.meta.get("streaming", True) and not job.max_steps:
+        job.log(f"whole-sequence model: buffers sized for {_max_steps(job)} steps (set "
+                "--max-steps to change)")
     example = None
     if job.packages:  # the Arduino sketch streams the first calibration sequence
         n = int(job.data.lengths[0])

@@ -149,4 +149,3 @@ def tflm_compare(blob: bytes, x: np.ndarray, litert_outs: list[np.ndarray]) -> d
                            for r, o in zip(got, litert_outs, strict=True)])
     return {"ran": True, "mismatches_vs_litert": int(np.sum(diff != 0)),
             "compared_values": int(diff.size), "max_diff_lsb": int(diff.max(initial=0))}
-
