@@ -288,6 +288,7 @@ def inspect(path: str | Path) -> str:
         cell = (f", cell Q{31 - r['cell_frac_bits']}.{r['cell_frac_bits']} (calibrated "
                 f"max |c| {r['cell_absmax_calibrated']:.3g})" if "cell_frac_bits" in r else "")
         cell += f", state int{r['state_bits']}" if "state_bits" in r else ""
+        cell += ", recurrent weights 16-bit" if r.get("recurrent_weight_bits") == 16 else ""
         label = labels[n.outputs[0]]
         lines.append(f"{r['kind'].upper()} {label}{' (reverse)' if r['reverse'] else ''}: "
                      f"I={r['input_size']} H={r['hidden_size']}{cell}")
@@ -303,11 +304,15 @@ def _choices_text(choices: dict) -> list[str]:
     for what, c in choices.items():
         if what == "precision":
             db = c["output_sqnr_db"]
-            path = "".join(f" -> {w} int16" for w in c["widened"])
+            how = c.get("widened_as", ["int16"] * len(c["widened"]))  # older builds: int16
+            path = "".join(f" -> {w} {h}" for w, h in zip(c["widened"], how, strict=True))
             path += f" -> {db['chosen']} dB" if c["widened"] else ""
-            out.append(f"precision for {c['target']}: default {db['default']} dB{path} "
+            worst = c.get("worst_sequence_db")
+            worst = f" (worst sequence {worst['default']} -> {worst['chosen']} dB)" if worst else ""
+            out.append(f"precision for {c['target']}: default {db['default']} dB{path}{worst} "
                        f"({'met' if c['met'] else 'NOT met'}; int16 states: "
-                       f"{', '.join(c['int16']) or 'none'}; {c['sequences']} calibration "
+                       f"{', '.join(c['int16']) or 'none'}; 16-bit recurrent weights: "
+                       f"{', '.join(c.get('r16', [])) or 'none'}; {c['sequences']} calibration "
                        "sequences)")
         elif what == "ranges":
             db = c["output_sqnr_db"]

@@ -113,11 +113,13 @@ def main() -> None:
                    "noise, which chaotic or bistable models amplify. --format tflite: auto = "
                    "16 when only 16-bit layers read the input (not with --float-io).")
 @click.option("--precision", default="auto", show_default=True, metavar="SPEC",
-              help="C: width of each recurrent layer's hidden state. auto: GRU int16 (a GRU "
-                   "whose update gate is near 1 moves its state by less than an int8 step "
-                   "per call), LSTM int8, then, while the output misses --min-sqnr on the "
-                   "calibration data, the LSTM/GRU state whose int16 measures best is widened; "
-                   "int8 / int16: every layer; LAYER=int16,LAYER=int8,...: those layers "
+              help="C: width of each recurrent layer's hidden state and recurrent weights. "
+                   "auto: GRU int16 (a GRU whose update gate is near 1 moves its state by less "
+                   "than an int8 step per call), LSTM/RNN int8, 8-bit weights, then, while the "
+                   "output or any calibration sequence misses --min-sqnr, the one of a "
+                   "layer's int16 state, 16-bit recurrent weights (r16) or both that measures "
+                   "best; int8 / int16 (each may end in +r16): every "
+                   "layer; LAYER=int16,LAYER=int8+r16,LAYER=r16,...: those layers "
                    "(by node name), the others auto. manifest.json 'choices' and `rnnq "
                    "inspect` say what was chosen and what each alternative measured. "
                    "--format tflite: auto and int16 keep every unrolled GRU/RNN/LSTM layer in "

@@ -11,7 +11,7 @@ For each tensor, in graph order:
   back), against the unquantised float output — what this tensor's quantisation costs by
   itself.
 
-Each weight matrix (`weights`): its int8 grid against the float weights (`sqnr_db`) and the
+Each weight matrix (`weights`): its grid (int8, or 16-bit with rw_lo) against the float weights (`sqnr_db`) and the
 float model's first output with only that matrix on its grid (`alone_sqnr_db`).
 
 The first tensor whose accumulated SQNR falls below `threshold_db` is where the signal is
@@ -31,7 +31,7 @@ from rnnq.build_folder import BuildFolder
 from rnnq.data import Dataset, valid_mask
 from rnnq.ir import Graph, QParams, RnnqError
 from rnnq.ir.ops import RECURRENT
-from rnnq.passes.qcommon import row_weights
+from rnnq.passes.qcommon import fine_weights, row_weights
 from rnnq.report import sqnr_db, summarise
 from rnnq.sim.float_ref import run_float
 from rnnq.sim.integer import quantize_input, quantize_states, run_integer
@@ -105,13 +105,17 @@ def saturation_c(fg: Graph, ig: Graph, data: Dataset, streaming: bool,
     return {"tensors": rows, "checked": len(_tensors(ig, fg))}
 
 
-def _weight_grid(w: np.ndarray, col_scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _weight_grid(w: np.ndarray, col_scale: np.ndarray, fine: bool = False
+                 ) -> tuple[np.ndarray, np.ndarray]:
     """The values an int8 weight matrix w [R, K] stands for in the integer model, and its
     step per element: one scale per row of w with the input's per-column scales folded in, as
-    the quantiser makes them (passes/qcommon.row_weights)."""
+    the quantiser makes them (passes/qcommon.row_weights); fine: 16-bit recurrent weights,
+    wq + rw_lo / 2^8 (qcommon.fine_weights)."""
     cols = np.broadcast_to(np.asarray(col_scale, np.float64), (w.shape[1],))
     wq, s = row_weights(w, cols)
     step = s[:, None] / cols[None, :]
+    if fine:
+        return (wq + fine_weights(w, cols, s, wq) / 256.0) * step, step / 256.0
     return wq * step, step
 
 
@@ -130,19 +134,19 @@ def _weight_rows(fg: Graph, ig: Graph, data: Dataset, ref0: np.ndarray, pick) ->
         if xin.q is None:
             continue
         layer = n.name + (":reverse" if n.attrs.get("reverse") else "")
-        mats = [(n.inputs[1], xin.q.scale, "W")]
-        if n.op in RECURRENT:
-            mats.append((n.inputs[2], 1.0, "R"))  # the state's one scale: a per-row grid
-        for name, cols, role in mats:
+        mats = [(n.inputs[1], xin.q.scale, "W", False)]
+        if n.op in RECURRENT:  # the state's one scale: a per-row grid (16-bit with rw_lo)
+            mats.append((n.inputs[2], 1.0, "R", bool(np.asarray(q.attrs["params"].rw_lo).size)))
+        for name, cols, role, fine in mats:
             w = fg.tensors[name].data.astype(np.float64)
             if w.ndim != 2:
                 continue
-            deq, step = _weight_grid(w, cols)
+            deq, step = _weight_grid(w, cols, fine)
             err = np.abs(w - deq)
             alone = run_float(fg, data.x, lengths=data.lengths, states=data.states,
                               fake={name: lambda _v, d=deq: d})
             rows.append({"tensor": f"{layer} {role}", "node": n.name, "const": name,
-                         "op": "weights", "dtype": "int8",
+                         "op": "weights", "dtype": "int16 (r16)" if fine else "int8",
                          "sqnr_db": sqnr_db(w, deq), "max_abs_error": float(err.max()),
                          "max_error_lsb": float((err / step).max()),
                          "alone_sqnr_db": sqnr_db(ref0, pick(out0, alone[out0]))})

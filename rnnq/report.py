@@ -202,7 +202,7 @@ def format_per_layer(rep: dict) -> str:
               "output with only this tensor quantised)")]
     lines += table(rows)
     if weights:
-        lines.append("  weights (each matrix once; SQNR: its int8 grid against the float "
+        lines.append("  weights (each matrix once; SQNR: its grid (int8, or 16-bit R) against the float "
                      "weights; alone: the first output with only this matrix quantised)")
         lines += table(weights)
     lost, below = rep["first_below_threshold"], rep.get("below_threshold", [])

@@ -130,3 +130,27 @@ def test_a_low_grid_that_later_layers_average_is_not_the_lost_signal() -> None:
     bad = summarise([row("x", 28.0), row("h", 30.0), row("y", 31.0)], 35.0, outputs={"y"})
     assert bad["first_below_threshold"] == "x"
     assert "signal first below 35 dB at: x" in format_per_layer(bad)
+
+
+def test_a_16_bit_r_row_is_its_16_bit_grid(tmp_path: Path) -> None:
+    """With 16-bit recurrent weights (--precision ...+r16) the R row measures R against
+    rw + rw_lo / 2^8 per row (the next 8 bits of each scaled weight, ties away from zero),
+    computed here from the ONNX values: 256 times finer steps than the int8 grid."""
+    from rnnq.api import compile_model
+
+    out = tmp_path / "b"
+    compile_model(EXAMPLE / "model.onnx", EXAMPLE / "calib.npz", out, "generic-c99", "jv",
+                  precision="int8+r16")
+    _, fg, ig = open_graphs(out)
+    rep = per_layer_c(fg, ig, load_npz(EXAMPLE / "test.npz", fg))
+    lstm = next(n for n in fg.nodes if n.op == "lstm")
+    row = next(r for r in rep["weights"] if r["tensor"] == f"{lstm.name} R")
+    assert row["dtype"] == "int16 (r16)"
+    r = fg.tensors[lstm.inputs[2]].data.astype(np.float64)
+    s = np.abs(r).max(axis=1, keepdims=True) / 127
+    hi = np.sign(r / s) * np.floor(np.abs(r / s) + 0.5)
+    rest = (r / s - hi) * 256
+    lo = np.clip(np.sign(rest) * np.floor(np.abs(rest) + 0.5), -128, 127)
+    assert row["sqnr_db"] == pytest.approx(sqnr_db(r, (hi + lo / 256) * s), abs=1e-9)
+    assert row["max_error_lsb"] <= 1.0 + 1e-6  # steps of s / 256 (a next 128 is clipped to 127)
+    assert row["sqnr_db"] > sqnr_db(r, hi * s) + 40

@@ -5,6 +5,14 @@ templates/c/runtime/rnnq_kernels.h, so that templates only print fields (the LST
 C structs end with ``rowk``, which the C backend derives: rnnq.backends.c.layouts). The
 arithmetic they drive is defined in rnnq/sim/kernels.py (from rnnq/numerics) and mirrored by
 the C kernels.
+
+16-bit recurrent weights: a recurrent layer's rw_lo, when not empty, is a second int8
+matrix of rw's shape holding the weights' next 8 bits, rw + rw_lo / 2^8 on rw's scales. Every
+product written rw·v below (v the old h, or r * h) is then
+    rw·v + rshift_round(rw_lo·v, 8)
+(two int8 products, each an exact int32 sum as rw·v alone is, so every matvec kernel variant
+serves both), which the biases' zero-point terms account for. The unit-major (_fused) C steps
+do not take rw_lo; such a layer runs on the vector steps.
 """
 
 from __future__ import annotations
@@ -16,6 +24,11 @@ import numpy as np
 #: A requantisation whose shift is at least this is the high word of the 32 x 32-bit product
 #: plus a rounding shift (rnnq_requant in rnnq_fixedpoint.h).
 HI_SHIFT_MIN = 33
+
+
+def _no_fine() -> np.ndarray:
+    """The rw_lo of a layer with 8-bit recurrent weights: none."""
+    return np.zeros(0, np.int8)
 
 
 class _RequantHi:
@@ -81,6 +94,7 @@ class LstmParams(_RequantHi):
     p_mult: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))  # int32 [3]
     p_shift: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))  # int32 [3]
     state_bits: int = 8  # 8 or 16: the width of h (16: symmetric, out_zp 0, sat16, h0 int16)
+    rw_lo: np.ndarray = field(default_factory=_no_fine)  # int8 like rw, or empty (module docstring)
     requant_hi: int = field(init=False)  # derived (_RequantHi): a C fast path, same bits
 
 
@@ -129,6 +143,7 @@ class GruParams(_RequantHi):
     hs_offset: int = 0
     clip: int = 0
     state_bits: int = 8  # 8 or 16: the width of h
+    rw_lo: np.ndarray = field(default_factory=_no_fine)  # int8 like rw, or empty (module docstring)
     requant_hi: int = field(init=False)  # derived (_RequantHi): a C fast path, same bits
 
 
@@ -167,6 +182,7 @@ class RnnParams(_RequantHi):
     h0: np.ndarray  # int8 [H] (int16 with state_bits 16)
     clip: int = 0  # Q3.12 (act 0/2) or h units (act 1), 0 = none
     state_bits: int = 8  # 8 or 16: the width of h
+    rw_lo: np.ndarray = field(default_factory=_no_fine)  # int8 like rw, or empty (module docstring)
     requant_hi: int = field(init=False)  # derived (_RequantHi): a C fast path, same bits
 
 

@@ -135,8 +135,10 @@ def ranges_record(g: Graph) -> dict:
     rebuilds the same calibrated graph without the data."""
     lo, hi = g.meta["input_channel_range"]
     per = {k: int(v) for k, v in g.meta.get("layer_state_bits", {}).items()}
+    rw = {k: int(v) for k, v in g.meta.get("layer_rw_bits", {}).items()}
     auto = g.meta["calibration"]["method"] == "auto"
     return ({"layer_state_bits": per} if per else {}) | (
+        {"layer_rw_bits": rw} if rw else {}) | (
         {"range_methods": dict(g.meta.get("range_methods", {}))} if auto else {}) | {
         "meta": g.meta["calibration"],
         "tensors": {t.name: list(t.range) for t in g.tensors.values() if t.range is not None},
@@ -189,6 +191,12 @@ def apply_ranges(g: Graph, record: dict) -> Graph:
         raise RnnqError("calibration.json: 'layer_state_bits' names nodes this model does not "
                         "have or widths other than 8 and 16")
     g.meta["layer_state_bits"] = {k: int(v) for k, v in per.items()}
+    rw = record.get("layer_rw_bits", {})  # 16-bit recurrent weights (absent in older builds)
+    if (not isinstance(rw, dict) or not set(rw) <= {n.outputs[0] for n in g.nodes}
+            or not set(rw.values()) <= {8, 16}):
+        raise RnnqError("calibration.json: 'layer_rw_bits' names nodes this model does not "
+                        "have or widths other than 8 and 16")
+    g.meta["layer_rw_bits"] = {k: int(v) for k, v in rw.items()}
     corr = record.get("bias_correction", {})
     if not isinstance(corr, dict) or not set(corr) <= {n.outputs[0] for n in g.nodes}:
         raise RnnqError("calibration.json: 'bias_correction' names nodes this model does not "

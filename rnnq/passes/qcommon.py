@@ -27,11 +27,26 @@ def row_weights(w: np.ndarray, in_scale: np.ndarray):
     return quantize_symmetric(wf, s[:, None]), s
 
 
+def fine_weights(w: np.ndarray, in_scale: np.ndarray, s: np.ndarray, wq: np.ndarray
+                 ) -> np.ndarray:
+    """The next 8 bits of row_weights' (wq, s) of W: round((W * in_scale / s - wq) * 2^8) within
+    int8, so that wq + fine / 2^8 is W on a 16-bit grid of the same row scales (a recurrent
+    layer's rw_lo, rnnq.ir.params)."""
+    rest = w * in_scale[None, :] / s[:, None] - wq
+    return np.clip(nx.round_half_away(rest * 256.0), -128, 127).astype(np.int8)
+
+
 def bias(node: Node, b: np.ndarray, s: np.ndarray, wq: np.ndarray, zp: np.ndarray,
-         xmax: int = 128) -> np.ndarray:
+         xmax: int = 128, fine: np.ndarray | None = None) -> np.ndarray:
+    """round(b / s) - (wq + fine / 2^8)·zp per row (fine: 16-bit recurrent weights' rw_lo), as
+    int32 when the accumulator bound leaves room for it."""
     v = nx.round_half_away(b / s) - wq.astype(np.int64) @ zp
-    # The kernels accumulate bias + w·x in int32: |w·x| <= 127 * xmax * K must leave room.
-    if np.any(np.abs(v) + 127 * xmax * wq.shape[1] > nx.INT32_MAX):
+    wmax = 127
+    if fine is not None and fine.size:
+        v = v - nx.round_half_away((fine.astype(np.int64) @ zp) / 256.0).astype(np.int64)
+        wmax = 128  # |wq + fine / 2^8| <= 127.5, and fine's own product <= 128 * xmax * K
+    # The kernels accumulate bias + w·x in int32: |w·x| <= wmax * xmax * K must leave room.
+    if np.any(np.abs(v) + wmax * xmax * wq.shape[1] > nx.INT32_MAX):
         raise RnnqError(f"node {node.name!r}: bias or accumulator does not fit int32 "
                         "at the weight scale")
     return v.astype(np.int32)

@@ -20,7 +20,7 @@ from rnnq import numerics as nx
 from rnnq.ir import Graph, Node, QParams, RnnqError
 from rnnq.ir.ops import hard_sigmoid
 from rnnq.ir.params import GruParams, LstmParams, RnnParams
-from rnnq.passes.qcommon import bias, from_range, in_scale_zp, mults, row_weights
+from rnnq.passes.qcommon import bias, fine_weights, from_range, in_scale_zp, mults, row_weights
 from rnnq.passes.qparams import act16_qparams
 
 _GATE = float(1 << nx.GATE_FRAC_BITS)
@@ -79,16 +79,35 @@ def state_bits(g: Graph, n: Node) -> int:
     return int(g.meta.get(f"{n.op}_state_bits", 8))
 
 
+def recurrent_weight_bits(g: Graph, n: Node) -> int:
+    """8, or 16 for recurrent node n's recurrent weights in 16 bits (rw and rw_lo,
+    rnnq.ir.params): graph.meta["layer_rw_bits"] by output name (--precision LAYER=...+r16,
+    or what --precision auto chose), else graph.meta["rw_bits"] (8 when absent)."""
+    per = g.meta.get("layer_rw_bits", {})
+    if n.outputs[0] in per:
+        return int(per[n.outputs[0]])
+    return int(g.meta.get("rw_bits", 8))
+
+
+def _fine(g: Graph, n: Node, r: np.ndarray, unit: float, s: np.ndarray, rq: np.ndarray
+          ) -> np.ndarray:
+    """rw_lo of the recurrent weights r (rows quantised to rq, scales s, input unit `unit`)
+    with 16-bit recurrent weights, else empty."""
+    if recurrent_weight_bits(g, n) != 16:
+        return np.zeros(0, np.int8)
+    return fine_weights(r, np.full(r.shape[1], unit), s, rq)
+
+
 def _common(g: Graph, n: Node, w: np.ndarray, r: np.ndarray, bits: int = 8):
     """Input/hidden quantisation and per-row weights shared by every recurrent kind (h int8,
-    or int16 symmetric with bits 16)."""
+    or int16 symmetric with bits 16; rw_lo empty unless 16-bit recurrent weights)."""
     x, y = g.tensors[n.inputs[0]], g.tensors[n.outputs[0]]
     _state_q(y, bits)
     sx, zx = in_scale_zp(x, w.shape[1])
     sh, zh = float(y.q.scale), int(y.q.zero_point)
     wq, s_w = row_weights(w, sx)
     rq, s_r = row_weights(r, np.full(r.shape[1], sh))
-    return x, y, zx, sh, zh, wq, s_w, rq, s_r
+    return x, y, zx, sh, zh, wq, s_w, rq, s_r, _fine(g, n, r, sh, s_r, rq)
 
 
 def _states(h0: np.ndarray, q: QParams, bits: int = 8) -> np.ndarray:
@@ -102,7 +121,7 @@ def quant_lstm(g: Graph, n: Node) -> Node:
     output get it requantised to int8 (quantize.py), as the GRU's."""
     w, r, b, h0, c0, p = _consts(g, n)
     bits = state_bits(g, n)
-    x, y, zx, sh, zh, wq, s_w, rq, s_r = _common(g, n, w, r, bits)
+    x, y, zx, sh, zh, wq, s_w, rq, s_r, lo = _common(g, n, w, r, bits)
     hsz = r.shape[1]
     mult_x, shift_x = mults(n, s_w * _GATE)
     mult_h, shift_h = mults(n, s_r * _GATE)
@@ -120,14 +139,14 @@ def quant_lstm(g: Graph, n: Node) -> Node:
     params = LstmParams(
         input_size=w.shape[1], hidden_size=hsz, w=wq, rw=rq,
         bias_x=bias(n, b, s_w, wq, zx, xmax=x_max(x)),
-        bias_h=bias(n, np.zeros(4 * hsz), s_r, rq, np.full(hsz, zh), xmax=x_max(y)),
+        bias_h=bias(n, np.zeros(4 * hsz), s_r, rq, np.full(hsz, zh), xmax=x_max(y), fine=lo),
         mult_x=mult_x, shift_x=shift_x, mult_h=mult_h, shift_h=shift_h,
         cell_frac=cell_frac, out_mult=out_mult, out_shift=out_shift, out_zp=zh,
         h0=_states(h0, y.q, bits),
         c0=np.clip(nx.round_half_away(c0 * 2.0**cell_frac), -(2**31), 2**31 - 1)
         .astype(np.int32).reshape(-1),
         clip=_clip_q(n, 1.0 / _GATE), input_forget=int(n.attrs.get("input_forget", 0)),
-        state_bits=bits, **extra,
+        state_bits=bits, rw_lo=lo, **extra,
     )
     c = g.tensors[n.outputs[1]]
     c.dtype, c.q = "int32", QParams(np.float64(2.0**-cell_frac), np.int64(0))
@@ -153,12 +172,15 @@ def quant_gru(g: Graph, n: Node) -> Node:
     rh_unit = sh if lbr or bits == 16 else sh * 2.0**-7
     rq_h, s_h = row_weights(r[2 * hsz :], np.full(hsz, rh_unit))
     rq, s_r = np.concatenate([rq_zr, rq_h]), np.concatenate([s_zr, s_h])
+    lo_zr = _fine(g, n, r[: 2 * hsz], sh, s_zr, rq_zr)
+    lo_h = _fine(g, n, r[2 * hsz :], rh_unit, s_h, rq_h)
     bx = np.concatenate([wb[: 2 * hsz] + rb[: 2 * hsz], wb[2 * hsz :]])
-    bh_zr = bias(n, np.zeros(2 * hsz), s_zr, rq_zr, np.full(hsz, zh), xmax=hmax)
+    bh_zr = bias(n, np.zeros(2 * hsz), s_zr, rq_zr, np.full(hsz, zh), xmax=hmax, fine=lo_zr)
     if lbr:
-        bh_h = bias(n, rb[2 * hsz :], s_h, rq_h, np.full(hsz, zh), xmax=hmax)
+        bh_h = bias(n, rb[2 * hsz :], s_h, rq_h, np.full(hsz, zh), xmax=hmax, fine=lo_h)
     else:
-        bh_h = bias(n, rb[2 * hsz :], s_h, rq_h, np.zeros(hsz, np.int64), xmax=32768)
+        bh_h = bias(n, rb[2 * hsz :], s_h, rq_h, np.zeros(hsz, np.int64), xmax=32768,
+                    fine=lo_h)
     mult_x, shift_x = mults(n, s_w * _GATE)
     mult_h, shift_h = mults(n, s_r * _GATE)
     out_mult, out_shift = nx.quantize_multiplier(2.0**-30 / sh)
@@ -167,7 +189,8 @@ def quant_gru(g: Graph, n: Node) -> Node:
         bias_x=bias(n, bx, s_w, wq, zx, xmax=x_max(x)), bias_h=np.concatenate([bh_zr, bh_h]),
         mult_x=mult_x, shift_x=shift_x, mult_h=mult_h, shift_h=shift_h,
         out_mult=out_mult, out_shift=out_shift, out_zp=zh, h0=_states(h0, y.q, bits),
-        clip=_clip_q(n, 1.0 / _GATE), state_bits=bits, **_gate_act(n),
+        clip=_clip_q(n, 1.0 / _GATE), state_bits=bits, rw_lo=np.concatenate([lo_zr, lo_h]),
+        **_gate_act(n),
     )
     return _node(n, "qgru", x.name, [y.name], params)
 
@@ -177,7 +200,7 @@ def quant_rnn(g: Graph, n: Node) -> Node:
     is requantised from Q0.30 (t * 2^15, RnnParams) so its shift stays large."""
     w, r, b, h0 = _consts(g, n)
     bits = state_bits(g, n)
-    x, y, zx, sh, zh, wq, s_w, rq, s_r = _common(g, n, w, r, bits)
+    x, y, zx, sh, zh, wq, s_w, rq, s_r, lo = _common(g, n, w, r, bits)
     act = {"tanh": 0, "relu": 1, "sigmoid": 2}[n.attrs.get("act", "tanh")]
     unit = sh if act == 1 else 1.0 / _GATE  # relu: straight to h's scale; else Q3.12
     mult_x, shift_x = mults(n, s_w / unit)
@@ -187,10 +210,11 @@ def quant_rnn(g: Graph, n: Node) -> Node:
     params = RnnParams(
         input_size=w.shape[1], hidden_size=r.shape[1], act=act, w=wq, rw=rq,
         bias_x=bias(n, b, s_w, wq, zx, xmax=x_max(x)),
-        bias_h=bias(n, np.zeros(r.shape[1]), s_r, rq, np.full(r.shape[1], zh), xmax=x_max(y)),
+        bias_h=bias(n, np.zeros(r.shape[1]), s_r, rq, np.full(r.shape[1], zh), xmax=x_max(y),
+                    fine=lo),
         mult_x=mult_x, shift_x=shift_x, mult_h=mult_h, shift_h=shift_h,
         out_mult=out_mult, out_shift=out_shift, out_zp=zh, h0=_states(h0, y.q, bits),
-        clip=_clip_q(n, unit), state_bits=bits,
+        clip=_clip_q(n, unit), state_bits=bits, rw_lo=lo,
     )
     return _node(n, "qrnn", x.name, [y.name], params)
 

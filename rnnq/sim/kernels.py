@@ -96,6 +96,16 @@ def _matvec(w: np.ndarray, x: np.ndarray, rows: slice = slice(None)) -> np.ndarr
     return _i64(x) @ _i64(w)[rows].T
 
 
+def _recurrent(p: LstmParams | GruParams | RnnParams, v: np.ndarray,
+               rows: slice = slice(None)) -> np.ndarray:
+    """rw·v for the rows of a recurrent layer's rw, and with 16-bit recurrent weights (rw_lo
+    not empty) + rshift_round(rw_lo·v, 8): [..., H] -> [..., R] int64 (rnnq.ir.params)."""
+    a = _matvec(p.rw, v, rows)
+    if p.rw_lo.size:
+        a = a + rshift_round(_matvec(p.rw_lo, v, rows), 8)
+    return a
+
+
 def _clip_gate(g: np.ndarray, clip: int) -> np.ndarray:
     """Clamp gate pre-activations to [-clip, clip] when clip > 0 (0 = no clip)."""
     return np.clip(g, -clip, clip) if clip > 0 else g
@@ -152,7 +162,7 @@ def _lstm_cell(p: LstmParams, gx: np.ndarray, h: np.ndarray, c: np.ndarray
                ) -> tuple[np.ndarray, np.ndarray]:
     """lstm_step after its input part gx = _input_part(p, x)."""
     H = p.hidden_size
-    gh = requant(_i64(p.bias_h) + _matvec(p.rw, h), p.mult_h, p.shift_h)
+    gh = requant(_i64(p.bias_h) + _recurrent(p, h), p.mult_h, p.shift_h)
     c = _i64(c)
     g = sat(gx + gh, 16)  # exact int64 sum of two int32 values, then sat16: Q3.12
     gi, go, gf, gc = (g[..., k * H : (k + 1) * H] for k in range(4))
@@ -239,18 +249,18 @@ def _gru_cell(p: GruParams, ax: np.ndarray, h: np.ndarray) -> np.ndarray:
     H = p.hidden_size
     bh, mh, sh = _i64(p.bias_h), _i64(p.mult_h), _i64(p.shift_h)
     zr = 2 * H
-    ah = requant(bh[:zr] + _matvec(p.rw, h, slice(0, zr)), mh[:zr], sh[:zr])
+    ah = requant(bh[:zr] + _recurrent(p, h, slice(0, zr)), mh[:zr], sh[:zr])
     g = _clip_gate(sat(ax[..., :zr] + ah, 16), p.clip)
     a = _gate_act(p, g)
     z, r = a[..., :H], a[..., H:]
     hc = _i64(h) - p.out_zp  # the state without its zero point
     if p.linear_before_reset == 1:
-        ahc = sat(requant(bh[zr:] + _matvec(p.rw, h, slice(zr, None)), mh[zr:], sh[zr:]), 16)
+        ahc = sat(requant(bh[zr:] + _recurrent(p, h, slice(zr, None)), mh[zr:], sh[zr:]), 16)
         pre = sat(ax[..., zr:] + rshift_round(r * ahc, ACT_FRAC_BITS), 16)
     elif p.linear_before_reset == 0:
         # int8 h: |rh| <= 32640; int16 h (zero point 0): |rh| <= 32767
         rh = rshift_round(r * hc, 15 if p.state_bits == 16 else 8)
-        pre = sat(ax[..., zr:] + requant(bh[zr:] + _matvec(p.rw, rh, slice(zr, None)),
+        pre = sat(ax[..., zr:] + requant(bh[zr:] + _recurrent(p, rh, slice(zr, None)),
                                          mh[zr:], sh[zr:]), 16)
     else:
         raise ValueError(f"gru: linear_before_reset must be 0 or 1, got {p.linear_before_reset}")
@@ -291,7 +301,7 @@ def rnn_step(p: RnnParams, x: np.ndarray, h: np.ndarray) -> np.ndarray:
 
 def _rnn_cell(p: RnnParams, vx: np.ndarray, h: np.ndarray) -> np.ndarray:
     """rnn_step after its input part vx = _input_part(p, x)."""
-    v = vx + requant(_i64(p.bias_h) + _matvec(p.rw, h), p.mult_h, p.shift_h)  # exact int64 sum
+    v = vx + requant(_i64(p.bias_h) + _recurrent(p, h), p.mult_h, p.shift_h)  # exact int64 sum
     wide = p.state_bits == 16
     top = INT16_MAX if wide else INT8_MAX
     if p.act == 1:

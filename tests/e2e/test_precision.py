@@ -49,16 +49,20 @@ def test_auto_widens_the_state_the_error_needs(tmp_path: Path, no_bias_correctio
     # validate's own figures: the all-int8 build misses 35 dB, the chosen one meets it
     assert r_narrow["int"]["sqnr_db"] < 35.0 <= r_auto["int"]["sqnr_db"]
     assert r_auto["c"]["bit_exact"] and r_narrow["c"]["bit_exact"]
-    assert c["met"] and c["widened"] and set(c["widened"]) <= set(c["int16"])
+    assert c["met"] and c["widened"] and set(c["widened"]) <= set(c["int16"]) | set(c["r16"])
     assert _states(narrow) == [8, 8, 8, 8]
-    # the cheapest assignment: one state widened, not all four
-    assert _states(auto).count(16) == len(c["int16"]) == 1
+    # one layer widened (its state, its recurrent weights or both), not all four
+    assert len(c["widened"]) == 1 and len(set(c["int16"]) | set(c["r16"])) == 1
+    rw = [r["recurrent_weight_bits"] for r in auto["recurrent"]]
+    assert _states(auto).count(16) == len(c["int16"]) and rw.count(16) == len(c["r16"])
     rec = json.loads((tmp_path / "auto" / "calibration.json").read_text())
-    assert list(rec["layer_state_bits"].values()) == [16]
+    widths = [*rec.get("layer_state_bits", {}).values(), *rec.get("layer_rw_bits", {}).values()]
+    assert widths and set(widths) == {16}
     # the compiler's figure is validate's on the same (whole) calibration set
     assert abs(c["output_sqnr_db"]["chosen"] - r_auto["int"]["sqnr_db"]) < 0.5
     assert abs(c["output_sqnr_db"]["default"] - r_narrow["int"]["sqnr_db"]) < 0.5
-    assert "precision for min_sqnr 35.0 dB: default" in inspect(tmp_path / "auto")
+    assert ("precision for min_sqnr 35.0 dB (every sequence 35.0 dB): default"
+            in inspect(tmp_path / "auto"))
 
 
 def test_bias_correction_comes_first(tmp_path: Path) -> None:
@@ -127,7 +131,7 @@ def test_forced_layers_by_name_direction_or_output(tmp_path: Path) -> None:
 @pytest.mark.parametrize("kw, match", [
     ({"precision": "nosuch=int16"}, r"no recurrent layer 'nosuch' \(layers: '/lstm/LSTM:forward'"),
     ({"precision": "/lstm/LSTM=int4"}, "LAYER=int8|int16"),
-    ({"precision": "int12"}, "one of auto, int8, int16"),
+    ({"precision": "int12"}, "auto, int8 or int16"),
     ({"precision": "int16", "state_bits": 8}, "--state-bits and --precision"),
     ({"input_bits": 16, "float_io": True, "fmt": "tflite"}, "--input-bits 16 and --float-io"),
     ({"min_sqnr": float("nan")}, "--min-sqnr"),
@@ -238,14 +242,16 @@ def test_max_drop_on_a_single_probability(tmp_path: Path) -> None:
 def test_auto_keeps_within_the_ram_budget(tmp_path: Path, no_bias_correction,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """A widening whose arena and state exceed the RAM budget is not tried: with every int16
-    candidate made to cost more than --ram, auto widens nothing, says so and keeps the goal
+    or 16-bit-weight candidate made to cost more than --ram, auto widens nothing, says so and
+    keeps the goal
     unmet (the estimate itself is checked against built folders below)."""
     from rnnq import steps
 
     real = steps.ram_bytes
 
     def costly(q, *a):
-        wide = any(getattr(n.attrs.get("params"), "state_bits", 8) == 16 for n in q.nodes)
+        ps = [n.attrs["params"] for n in q.nodes if n.op == "qlstm"]
+        wide = any(p.state_bits == 16 or p.rw_lo.size for p in ps)
         return 10**9 if wide else real(q, *a)
 
     monkeypatch.setattr(steps, "ram_bytes", costly)

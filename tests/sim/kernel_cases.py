@@ -78,9 +78,11 @@ def random_lstm(
     input_forget: bool = False,
     peepholes: bool = False,
     state_bits: int = 8,
+    fine: bool = False,
 ) -> LstmParams:
     """state_bits 16: an int16 h (zero point 0), its products and the output multiplier scaled
-    as the quantiser scales them (2^8 smaller, 2^8 larger)."""
+    as the quantiser scales them (2^8 smaller, 2^8 larger). fine: 16-bit recurrent weights
+    (a random rw_lo)."""
     G = 4 * H
     wide = 8 if state_bits == 16 else 0
     # Q3.12 gates: accumulators of up to ~2^14 * K units scaled by 2^-12 .. 2^-2.
@@ -121,6 +123,7 @@ def random_lstm(
         state_bits=state_bits,
         # any int32 cell, large ones too (f * c needs 64 bits; saturation at 2^31)
         c0=(rng.integers(-(2**31), 2**31, size=H) >> int(rng.integers(0, 24))).astype(np.int32),
+        rw_lo=_i8(rng, (G, H)) if fine else np.zeros(0, np.int8),
         **extra,
     )
 
@@ -146,9 +149,11 @@ def random_gru(
     hard_sigmoid: bool = False,
     clip: bool = False,
     state_bits: int = 8,
+    fine: bool = False,
 ) -> GruParams:
     """state_bits 16: an int16 state (zero point 0); its products and the output multiplier
-    scaled as the quantiser scales them (2^8 smaller, 2^8 larger)."""
+    scaled as the quantiser scales them (2^8 smaller, 2^8 larger). fine: 16-bit recurrent
+    weights (a random rw_lo)."""
     G = 3 * H
     wide = 8 if state_bits == 16 else 0
     top = _gate_top(rng)
@@ -181,6 +186,7 @@ def random_gru(
         h0=(rng.integers(-32768, 32768, H).astype(np.int16) if state_bits == 16
             else _i8(rng, H)),
         state_bits=state_bits,
+        rw_lo=_i8(rng, (G, H)) if fine else np.zeros(0, np.int8),
         **extra,
     )
 
@@ -189,7 +195,7 @@ RNN_ACTS = {"tanh": 0, "relu": 1, "sigmoid": 2}
 
 
 def random_rnn(rng: np.random.Generator, I: int, H: int, act: int, *, clip: bool = False,
-               state_bits: int = 8):
+               state_bits: int = 8, fine: bool = False):
     """state_bits 16: an int16 state (zero point 0); its products and the output multiplier
     scaled as the quantiser scales them (2^8 smaller; Q0.30 -> h, 2^8 larger than Q0.15 ->
     int8 over the 2^15 of t * 2^15)."""
@@ -206,7 +212,8 @@ def random_rnn(rng: np.random.Generator, I: int, H: int, act: int, *, clip: bool
         top = _gate_top(rng)
         mx, sx = _qm(rng, H, -12, top)
         mh, sh = _qm(rng, H, -12 - wide, top - wide)
-        om, osh = nq.quantize_multiplier(2.0 ** (rng.uniform(-11, -5) + wide - 15))
+        # Q0.15 -> int8 h: 2^-11 .. 2^-5; int16 h reads t * 2^15 (Q0.30): 2^8 larger, 2^15 less
+        om, osh = nq.quantize_multiplier(2.0 ** (rng.uniform(-11, -5) + (wide - 15 if wide else 0)))
         c = random_clip(rng) if clip else 0
     return RnnParams(
         input_size=I,
@@ -227,6 +234,7 @@ def random_rnn(rng: np.random.Generator, I: int, H: int, act: int, *, clip: bool
             else _i8(rng, H)),
         clip=c,
         state_bits=state_bits,
+        rw_lo=_i8(rng, (H, H)) if fine else np.zeros(0, np.int8),
     )
 
 
@@ -358,6 +366,7 @@ class CLstmParams(ctypes.Structure):
         ("p_mult", _P),
         ("p_shift", _P),
         ("state_bits", _I32),
+        ("rw_lo", _P),
         ("requant_hi", _I32),
         ("rowk", _P),  # not in the dataclass: the backend's (to_c's extra)
     ]
@@ -386,6 +395,7 @@ class CGruParams(ctypes.Structure):
         ("hs_offset", _I32),
         ("clip", _I32),
         ("state_bits", _I32),
+        ("rw_lo", _P),
         ("requant_hi", _I32),
         ("rowk", _P),  # not in the dataclass: the backend's (to_c's extra)
     ]
@@ -410,6 +420,7 @@ class CRnnParams(ctypes.Structure):
         ("h0", _P),
         ("clip", _I32),
         ("state_bits", _I32),
+        ("rw_lo", _P),
         ("requant_hi", _I32),
     ]
 
@@ -471,6 +482,7 @@ class CSoftmaxParams(ctypes.Structure):
 _ARRAY_DTYPES = {
     "w": np.int8,
     "rw": np.int8,
+    "rw_lo": np.int8,
     "h0": np.int8,
     "c0": np.int32,
     "p": np.int16,

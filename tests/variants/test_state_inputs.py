@@ -77,7 +77,9 @@ def test_state_inputs_and_outputs_bit_exact(tmp_path: Path) -> None:
     _data(tmp_path / "cal.npz", 2)
     _data(tmp_path / "test.npz", 3)
     build = tmp_path / "b"
-    compile_model(model, tmp_path / "cal.npz", build, "host", "s")
+    # int8 states pinned (auto may widen this random LSTM's state: its worst calibration
+    # sequence is below 35 dB), so the setters' types are known here
+    compile_model(model, tmp_path / "cal.npz", build, "host", "s", precision="int8")
     header = (build / "model.h").read_text()
     assert "void s_set_h0(s_state *st, const int8_t *v);" in header
     assert "void s_set_c0(s_state *st, const int32_t *v);" in header

@@ -144,12 +144,15 @@ def interleave_blocks(w: np.ndarray, splits: Sequence[int] = (), layout=dsp_inte
 #: hidden units per block of the unit-major steps (RNNQ_FUSED_UNITS in rnnq_kernels.c)
 FUSED_UNITS = 8
 #: params fields of a recurrent kernel with one row per gate row (the others are per unit)
-_ROW_FIELDS = ("w", "rw", "bias_x", "bias_h", "mult_x", "shift_x", "mult_h", "shift_h")
+_ROW_FIELDS = ("w", "rw", "rw_lo", "bias_x", "bias_h", "mult_x", "shift_x", "mult_h", "shift_h")
 
 
 def fused(params) -> bool:
     """Whether a recurrent layer has a unit-major step (rnnq_<kind>_step_*_fused): an LSTM or a
-    GRU with linear_before_reset 1 on the branch-free path (hi_path)."""
+    GRU with linear_before_reset 1 on the branch-free path (hi_path), with 8-bit recurrent
+    weights (the unit-major steps take no rw_lo)."""
+    if np.asarray(getattr(params, "rw_lo", ())).size:
+        return False
     if isinstance(params, LstmParams):
         return hi_path(params)
     return isinstance(params, GruParams) and params.linear_before_reset == 1 and hi_path(params)
@@ -163,7 +166,8 @@ def unit_major(params):
     gates = np.asarray(params.bias_x).shape[0] // h
     order = np.arange(gates * h).reshape(gates, h).T.ravel()  # new G j + g = old g H + j
     return dataclasses.replace(params, **{f: np.asarray(getattr(params, f))[order]
-                                          for f in _ROW_FIELDS})
+                                          for f in _ROW_FIELDS
+                                          if np.asarray(getattr(params, f)).size})
 
 
 #: the per-row requantisation fields whose values the unit-major steps read from `rowk` instead
@@ -209,11 +213,12 @@ def matvec_blocks(kind: str, params) -> dict[str, list[int]]:
         splits = list(range(rows, gates * int(params.hidden_size), rows))
         return {"w": splits, "rw": splits}
     if kind in ("lstm", "rnn"):
-        return {"w": [], "rw": []}
+        return {"w": [], "rw": [], "rw_lo": []}
     if kind == "gru":
         # linear_before_reset 0: rw rows [0, 2H) with the old h, rows [2H, 3H) with r * h.
         h = int(params.hidden_size)
-        return {"w": [], "rw": [] if params.linear_before_reset else [2 * h]}
+        split = [] if params.linear_before_reset else [2 * h]
+        return {"w": [], "rw": split, "rw_lo": split}
     if kind in ("dense", "matvec"):  # matvec: one rnnq_matvec_* call on the whole of w
         return {"w": []}
     return {}

@@ -27,6 +27,8 @@ def c_entries(g: Graph, tgt: Target, prefix: str, io: dict, facts: dict) -> dict
                     "input_size": p.input_size, "hidden_size": p.hidden_size,
                     "gate_preact_range_calibrated": n.attrs["gate_range"]}
             info["state_bits"] = p.state_bits
+            # 16: rw and rw_lo (rnnq.ir.params), 8: rw alone
+            info["recurrent_weight_bits"] = 16 if np.asarray(p.rw_lo).size else 8
             if n.op == "qlstm":
                 info.update(cell_frac_bits=p.cell_frac,
                             cell_absmax_calibrated=n.attrs["cell_absmax"])

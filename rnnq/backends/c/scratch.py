@@ -7,6 +7,8 @@ matvec variant (ref, arm_dsp, neon) a target links."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from rnnq.backends.c.layouts import FUSED_UNITS
 
 #: Every kernel's scratch must start at a multiple of this many bytes (int32 accumulators).
@@ -31,8 +33,12 @@ def scratch_bytes(op: str, params, fused: bool = False) -> int:
         gates = 4 if op == "qlstm" else 3
         return (2 * gates * FUSED_UNITS * 4 + matvec_xbuf_bytes(params.input_size)
                 + matvec_xbuf_bytes(hid))
+    # with 16-bit recurrent weights (rw_lo), int32 [rows] more for rw_lo's product
+    gates = {"qlstm": 4, "qgru": 3, "qrnn": 1}[op]
+    lo = 4 * gates * hid if np.asarray(getattr(params, "rw_lo", ())).size else 0
     if op == "qlstm":
-        return 32 * hid + xbuf  # int32 [4H] from x and from h
-    if op == "qgru":
-        return 24 * hid + xbuf + 2 * hid  # int32 [3H] from x and from h, int16 [H] r*h
-    return 8 * hid + xbuf  # qrnn: int32 [H] from x and from h
+        return 32 * hid + xbuf + lo  # int32 [4H] from x and from h
+    if op == "qgru":  # int32 [3H] from x and from h, int16 [H] r*h (rounded up to 4 with lo)
+        base = 24 * hid + xbuf + 2 * hid
+        return (base + 3) // 4 * 4 + lo if lo else base
+    return 8 * hid + xbuf + lo  # qrnn: int32 [H] from x and from h

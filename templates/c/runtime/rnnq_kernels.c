@@ -200,21 +200,57 @@ static void rnnq_store_h(const int32_t *v, int32_t n, int8_t *h8, int16_t *h16)
     }
 }
 
-int32_t rnnq_lstm_scratch_size(const rnnq_lstm_params *p)
+/* Scratch bytes of a recurrent step: `base` (a multiple of 4 bytes), and with 16-bit
+ * recurrent weights (rw_lo not NULL) `rows` int32 more for rw_lo's product (rnnq_lo_buf). */
+static inline int32_t rnnq_with_lo(int32_t base, const int8_t *rw_lo, int32_t rows)
+{
+    return base + (rw_lo != NULL ? rows * (int32_t)sizeof(int32_t) : 0);
+}
+
+/* Where rw_lo's product goes in a step's scratch: after its first `base` bytes. */
+static inline int32_t *rnnq_lo_buf(int16_t *scratch, int32_t base)
+{
+    return (int32_t *)(void *)((int8_t *)scratch + base);
+}
+
+static inline int32_t rnnq_lstm_scratch_base(const rnnq_lstm_params *p)
 {
     return 8 * p->hidden_size * (int32_t)sizeof(int32_t) +
            rnnq_xbuf_bytes(p->input_size, p->hidden_size);
 }
 
-/* The recurrent product of a step: rw [rows][n_hid] times the old h, h8 (int8) or, when h8 is
- * NULL, h16 (int16). */
-static void rnnq_recurrent_matvec(const int8_t *rw, const int8_t *h8, const int16_t *h16,
-                                  int32_t rows, int32_t n_hid, int32_t *out, int16_t *xbuf)
+int32_t rnnq_lstm_scratch_size(const rnnq_lstm_params *p)
+{
+    return rnnq_with_lo(rnnq_lstm_scratch_base(p), p->rw_lo, 4 * p->hidden_size);
+}
+
+/* The product of rows of rw [rows][n_hid] (from the row rw starts at) with the old h, h8 (int8)
+ * or, when h8 is NULL, h16 (int16). */
+static void rnnq_h_matvec(const int8_t *rw, const int8_t *h8, const int16_t *h16, int32_t rows,
+                          int32_t n_hid, int32_t *out, int16_t *xbuf)
 {
     if (h8 != NULL) {
         rnnq_matvec_s8(rw, h8, rows, n_hid, out, xbuf);
     } else {
         rnnq_matvec_s8_s16(rw, h16, rows, n_hid, out, xbuf);
+    }
+}
+
+/* The recurrent product of a step's first `rows` rows: rw.h, and with 16-bit recurrent weights
+ * (rw_lo not NULL) + rshift_round(rw_lo.h, 8), rw_lo's product in lo [rows] first. Each product
+ * is an exact int32 sum, and so is their sum (the compiler bounds |rw| + |rw_lo| / 2^8 as it
+ * bounds |rw|). */
+static void rnnq_recurrent_matvec(const int8_t *rw, const int8_t *rw_lo, int32_t *lo,
+                                  const int8_t *h8, const int16_t *h16, int32_t rows,
+                                  int32_t n_hid, int32_t *out, int16_t *xbuf)
+{
+    int32_t r;
+    rnnq_h_matvec(rw, h8, h16, rows, n_hid, out, xbuf);
+    if (rw_lo != NULL) {
+        rnnq_h_matvec(rw_lo, h8, h16, rows, n_hid, lo, xbuf);
+        for (r = 0; r < rows; ++r) {
+            out[r] += rnnq_rshift_round(lo[r], 8);
+        }
     }
 }
 
@@ -297,7 +333,8 @@ static void rnnq_lstm_rest_hi(const rnnq_lstm_params *p, int8_t *h8, int16_t *h1
     int32_t r;
 
     rnnq_gate_range(p->clip, &g_lo, &g_hi);
-    rnnq_recurrent_matvec(p->rw, h8, h16, rows, n_hid, gh, (int16_t *)(void *)(gh + rows));
+    rnnq_recurrent_matvec(p->rw, p->rw_lo, rnnq_lo_buf(scratch, rnnq_lstm_scratch_base(p)), h8,
+                          h16, rows, n_hid, gh, (int16_t *)(void *)(gh + rows));
     for (r = 0; r < rows; ++r) {
         gx[r] = rnnq_requant_hi_gate(p->bias_x[r] + gx[r], p->mult_x[r], p->shift_x[r],
                                      p->bias_h[r] + gh[r], p->mult_h[r], p->shift_h[r], g_lo,
@@ -329,7 +366,8 @@ static void rnnq_lstm_rest_general(const rnnq_lstm_params *p, int8_t *h8, int16_
 
     /* 1. Gate pre-activations (Q3.12) from x and the old h:
      *    g = sat16(requant(bias_x + w.x) + requant(bias_h + rw.h)), the sum exact in 64 bits. */
-    rnnq_recurrent_matvec(p->rw, h8, h16, rows, n_hid, gh, xbuf);
+    rnnq_recurrent_matvec(p->rw, p->rw_lo, rnnq_lo_buf(scratch, rnnq_lstm_scratch_base(p)), h8,
+                          h16, rows, n_hid, gh, xbuf);
     for (r = 0; r < rows; ++r) {
         gx[r] = rnnq_sat16(rnnq_requant_pair(p->bias_x[r] + gx[r], p->mult_x[r], p->shift_x[r],
                                              p->bias_h[r] + gh[r], p->mult_h[r], p->shift_h[r]));
@@ -796,18 +834,31 @@ void rnnq_lstm_step_x16_h16_fused(const rnnq_lstm_params *p, const int16_t *x, i
     rnnq_lstm_fused_h16(p, NULL, x, h, c, scratch);
 }
 
+/* The GRU step's scratch before rw_lo's product: int32 [3H] from x and from h, xbuf, int16 [H]
+ * r * h, rounded up to 4 bytes (the size without rw_lo is not rounded). */
+static inline int32_t rnnq_gru_scratch_base(const rnnq_gru_params *p)
+{
+    return (6 * p->hidden_size * (int32_t)sizeof(int32_t) +
+            rnnq_xbuf_bytes(p->input_size, p->hidden_size) +
+            p->hidden_size * (int32_t)sizeof(int16_t) + 3) & ~3;
+}
+
 int32_t rnnq_gru_scratch_size(const rnnq_gru_params *p)
 {
-    return 6 * p->hidden_size * (int32_t)sizeof(int32_t) +
-           rnnq_xbuf_bytes(p->input_size, p->hidden_size) +
-           p->hidden_size * (int32_t)sizeof(int16_t);
+    if (p->rw_lo == NULL) {
+        return 6 * p->hidden_size * (int32_t)sizeof(int32_t) +
+               rnnq_xbuf_bytes(p->input_size, p->hidden_size) +
+               p->hidden_size * (int32_t)sizeof(int16_t);
+    }
+    return rnnq_with_lo(rnnq_gru_scratch_base(p), p->rw_lo, 3 * p->hidden_size);
 }
 
 /* The candidate rows' recurrent product with linear_before_reset 0: the reset gate r scales the
  * centred old state, rh = r * (h - zp) / 2^8, |rh| <= 32640 (int16 h: rh = r * h / 2^15,
  * |r * h| < 2^30 fits int32, |rh| <= 32767), and rw's candidate rows multiply it into ah's. */
 static void rnnq_gru_reset_product(const rnnq_gru_params *p, const int32_t *rg, const int8_t *h8,
-                                   const int16_t *h16, int16_t *rh, int32_t *ah, int16_t *xbuf)
+                                   const int16_t *h16, int16_t *rh, int32_t *ah, int16_t *xbuf,
+                                   int32_t *lo)
 {
     const int32_t n_hid = p->hidden_size;
     const int32_t zp = p->out_zp;
@@ -817,8 +868,9 @@ static void rnnq_gru_reset_product(const rnnq_gru_params *p, const int32_t *rg, 
         rh[k] = (int16_t)(h8 != NULL ? rnnq_rshift_round(rg[k] * ((int32_t)h8[k] - zp), 8)
                                      : rnnq_rshift_round(rg[k] * (int32_t)h16[k], 15));
     }
-    rnnq_matvec_s8_s16(rnnq_matvec_rows(p->rw, cand, n_hid), rh, n_hid, n_hid, ah + cand,
-                       xbuf);
+    rnnq_recurrent_matvec(rnnq_matvec_rows(p->rw, cand, n_hid),
+                          p->rw_lo != NULL ? rnnq_matvec_rows(p->rw_lo, cand, n_hid) : NULL, lo,
+                          NULL, rh, n_hid, n_hid, ah + cand, xbuf);
 }
 
 /* The candidate of one unit with linear_before_reset 1 on the branch-free path, from its row's
@@ -906,6 +958,7 @@ static void rnnq_gru_rest_hi(const rnnq_gru_params *p, int8_t *h8, int16_t *h16,
     int32_t *ah = ax + 3 * n_hid;             /* [3H] rw.h; its first H: the centred old h */
     int16_t *xbuf = (int16_t *)(void *)(ah + 3 * n_hid);
     int16_t *rh = (int16_t *)(void *)((int8_t *)xbuf + rnnq_xbuf_bytes(n_in, n_hid)); /* [H] */
+    int32_t *lo = rnnq_lo_buf(scratch, rnnq_gru_scratch_base(p)); /* [3H] rw_lo's product */
     int32_t *rg = ax + n_hid;
     int32_t *ng = ax + 2 * n_hid;
     int32_t g_lo;
@@ -914,8 +967,8 @@ static void rnnq_gru_rest_hi(const rnnq_gru_params *p, int8_t *h8, int16_t *h16,
     int32_t k;
 
     rnnq_gate_range(p->clip, &g_lo, &g_hi);
-    rnnq_recurrent_matvec(p->rw, h8, h16, (p->linear_before_reset ? 3 : 2) * n_hid, n_hid, ah,
-                          xbuf);
+    rnnq_recurrent_matvec(p->rw, p->rw_lo, lo, h8, h16, (p->linear_before_reset ? 3 : 2) * n_hid,
+                          n_hid, ah, xbuf);
     for (r = 0; r < 2 * n_hid; ++r) {
         ax[r] = rnnq_sigmoid_lut(rnnq_requant_hi_gate(p->bias_x[r] + ax[r], p->mult_x[r],
                                                       p->shift_x[r], p->bias_h[r] + ah[r],
@@ -927,7 +980,7 @@ static void rnnq_gru_rest_hi(const rnnq_gru_params *p, int8_t *h8, int16_t *h16,
             ng[k] = rnnq_gru_cand_lbr_hi(p, j, ax[j], ah[j], rg[k], g_lo, g_hi);
         }
     } else {
-        rnnq_gru_reset_product(p, rg, h8, h16, rh, ah, xbuf);
+        rnnq_gru_reset_product(p, rg, h8, h16, rh, ah, xbuf, lo);
         for (k = 0; k < n_hid; ++k) {
             const int32_t j = 2 * n_hid + k;
             ng[k] = rnnq_tanh_lut(rnnq_requant_hi_gate(p->bias_x[j] + ax[j], p->mult_x[j],
@@ -952,6 +1005,7 @@ static void rnnq_gru_rest_general(const rnnq_gru_params *p, int8_t *h8, int16_t 
     int32_t *ah = ax + 3 * n_hid;             /* [3H] rw.h (candidate with lbr 0: rw.(r * h)) */
     int16_t *xbuf = (int16_t *)(void *)(ah + 3 * n_hid);
     int16_t *rh = (int16_t *)(void *)((int8_t *)xbuf + rnnq_xbuf_bytes(n_in, n_hid)); /* [H] */
+    int32_t *lo = rnnq_lo_buf(scratch, rnnq_gru_scratch_base(p)); /* [3H] rw_lo's product */
     int32_t *zg = ax;                         /* [H] z (Q0.15) */
     int32_t *rg = ax + n_hid;                 /* [H] r (Q0.15) */
     int32_t *ng = ax + 2 * n_hid;             /* [H] candidate n (Q0.15) */
@@ -960,8 +1014,8 @@ static void rnnq_gru_rest_general(const rnnq_gru_params *p, int8_t *h8, int16_t 
 
     /* 1. Update and reset gates from x and the old h (rows 0 .. 2H-1); the input side of the
      *    candidate rows too, and their recurrent side when it does not depend on r. */
-    rnnq_recurrent_matvec(p->rw, h8, h16, (p->linear_before_reset ? 3 : 2) * n_hid, n_hid, ah,
-                          xbuf);
+    rnnq_recurrent_matvec(p->rw, p->rw_lo, lo, h8, h16, (p->linear_before_reset ? 3 : 2) * n_hid,
+                          n_hid, ah, xbuf);
     for (r = 0; r < 2 * n_hid; ++r) {
         const int32_t g = rnnq_sat16(rnnq_requant_pair(p->bias_x[r] + ax[r], p->mult_x[r],
                                                        p->shift_x[r], p->bias_h[r] + ah[r],
@@ -983,7 +1037,7 @@ static void rnnq_gru_rest_general(const rnnq_gru_params *p, int8_t *h8, int16_t 
             ng[k] = rnnq_tanh_q15(rnnq_clip_gate(pre, clip), RNNQ_GATE_FRAC_BITS);
         }
     } else {
-        rnnq_gru_reset_product(p, rg, h8, h16, rh, ah, xbuf);
+        rnnq_gru_reset_product(p, rg, h8, h16, rh, ah, xbuf, lo);
         for (k = 0; k < n_hid; ++k) {
             const int32_t j = 2 * n_hid + k;
             const int32_t pre = rnnq_sat16(rnnq_requant_pair(
@@ -1206,10 +1260,15 @@ void rnnq_gru_step_x16_h16_fused(const rnnq_gru_params *p, const int16_t *x, int
     rnnq_gru_fused_h16(p, NULL, x, h, scratch);
 }
 
-int32_t rnnq_rnn_scratch_size(const rnnq_rnn_params *p)
+static inline int32_t rnnq_rnn_scratch_base(const rnnq_rnn_params *p)
 {
     return 2 * p->hidden_size * (int32_t)sizeof(int32_t) +
            rnnq_xbuf_bytes(p->input_size, p->hidden_size);
+}
+
+int32_t rnnq_rnn_scratch_size(const rnnq_rnn_params *p)
+{
+    return rnnq_with_lo(rnnq_rnn_scratch_base(p), p->rw_lo, p->hidden_size);
 }
 
 /* The upper bound of a Relu RNN's h: out_zp + clip when a clip keeps it below the type's
@@ -1273,7 +1332,8 @@ static void rnnq_rnn_rest_hi(const rnnq_rnn_params *p, int8_t *h8, int16_t *h16,
 {
     int32_t *ax = (int32_t *)(void *)scratch; /* [H] w.x */
     int32_t *ah = ax + p->hidden_size;        /* [H] rw.h */
-    rnnq_recurrent_matvec(p->rw, h8, h16, p->hidden_size, p->hidden_size, ah,
+    rnnq_recurrent_matvec(p->rw, p->rw_lo, rnnq_lo_buf(scratch, rnnq_rnn_scratch_base(p)), h8,
+                          h16, p->hidden_size, p->hidden_size, ah,
                           (int16_t *)(void *)(ah + p->hidden_size));
     rnnq_rnn_update_hi(p, ax, ah, rnnq_relu_max(p), h8, h16);
 }
@@ -1295,7 +1355,8 @@ static void rnnq_rnn_rest_general(const rnnq_rnn_params *p, int8_t *h8, int16_t 
     int32_t r;
 
     /* 1. The recurrent product from the old h. */
-    rnnq_recurrent_matvec(p->rw, h8, h16, n_hid, n_hid, ah, xbuf);
+    rnnq_recurrent_matvec(p->rw, p->rw_lo, rnnq_lo_buf(scratch, rnnq_rnn_scratch_base(p)), h8,
+                          h16, n_hid, n_hid, ah, xbuf);
     /* 2. The new state (h is no longer read), into ax. */
     for (r = 0; r < n_hid; ++r) {
         const int64_t v = rnnq_requant_pair(p->bias_x[r] + ax[r], p->mult_x[r], p->shift_x[r],

@@ -73,6 +73,8 @@ typedef struct {
     const int32_t *p_shift; /* [3] */
     int32_t state_bits;    /* 8: h int8 (rnnq_lstm_step_s8 / _x16); 16: h int16, out_zp 0,
                             * h0 int16 (rnnq_lstm_step_s8_h16 / _x16_h16) */
+    const int8_t *rw_lo;   /* [4H][H] the next 8 bits of 16-bit recurrent weights, or NULL:
+                            * every rw.h is then rw.h + rshift_round(rw_lo.h, 8) */
     int32_t requant_hi;    /* 1: every shift_x, shift_h and out_shift >= 33 (derived offline;
                             * the kernel's branch-free path, same integers) */
     const int32_t *rowk;   /* [4H][6] the gate rows' constants of the _fused entry points
@@ -107,6 +109,7 @@ typedef struct {
     int32_t clip;                /* Q3.12, 0 = none */
     int32_t state_bits;          /* 8: h int8 (rnnq_gru_step_s8 / _x16); 16: h int16, out_zp 0
                                     (rnnq_gru_step_s8_h16 / _x16_h16) */
+    const int8_t *rw_lo;         /* [3H][H] or NULL, as in rnnq_lstm_params */
     int32_t requant_hi;          /* as in rnnq_lstm_params */
     const int32_t *rowk;         /* [3H][6] as in rnnq_lstm_params */
 } rnnq_gru_params;
@@ -135,6 +138,7 @@ typedef struct {
     int32_t clip;          /* Q3.12 (tanh, sigmoid) or h units (relu), 0 = none */
     int32_t state_bits;    /* 8: h int8 (rnnq_rnn_step_s8 / _x16); 16: h int16, out_zp 0
                               (rnnq_rnn_step_s8_h16 / _x16_h16) */
+    const int8_t *rw_lo;   /* [H][H] or NULL, as in rnnq_lstm_params */
     int32_t requant_hi;    /* as in rnnq_lstm_params */
 } rnnq_rnn_params;
 
@@ -256,7 +260,8 @@ void rnnq_lstm_step_x16_h16_hi(const rnnq_lstm_params *p, const int16_t *x, int1
  * rnnq_lstm_fused_scratch_size(p) bytes, does not grow with 4H int32: 256 bytes and the packed
  * x and h (RNNQ_MATVEC_XBUF_BYTES(I) + RNNQ_MATVEC_XBUF_BYTES(H)). The compiler calls them on
  * targets with kernels.recurrent = "fused" (the Cortex-M ones), where RAM counts more than
- * vector width. */
+ * vector width. They require rw_lo NULL (a layer with 16-bit recurrent weights runs on the
+ * other entry points). */
 int32_t rnnq_lstm_fused_scratch_size(const rnnq_lstm_params *p);
 void rnnq_lstm_step_s8_fused(const rnnq_lstm_params *p, const int8_t *x, int8_t *h, int32_t *c,
                              int16_t *scratch);

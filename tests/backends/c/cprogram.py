@@ -180,7 +180,8 @@ def fields(prog: CProgram, p, arrays: dict, blocks: str | None = None,
     f = {}
     kind = blocks or _KIND.get(type(p).__name__, "")
     for k, v in vars(p).items():
-        if k in arrays and k in ("w", "rw") and np.asarray(v).ndim == 2 and np.asarray(v).size:
+        if (k in arrays and k in ("w", "rw", "rw_lo") and np.asarray(v).ndim == 2
+                and np.asarray(v).size):
             laid = matvec_layout(prog.matvec, kind, p, k, np.asarray(v).astype(np.int8))
             f[k] = prog.weights(laid)
         elif k in arrays:
@@ -208,7 +209,7 @@ def recurrent_fields(prog: CProgram, p, arrays: dict, fused: bool) -> dict[str, 
 
 _KIND = {"LstmParams": "lstm", "GruParams": "gru", "RnnParams": "rnn", "DenseParams": "dense"}
 ROW_ARRAYS = {k: np.int32 for k in ("bias_x", "bias_h", "mult_x", "shift_x", "mult_h", "shift_h")}
-ROW_ARRAYS.update(w=np.int8, rw=np.int8, h0=np.int8)
+ROW_ARRAYS.update(w=np.int8, rw=np.int8, rw_lo=np.int8, h0=np.int8)
 LSTM_ARRAYS = {**ROW_ARRAYS, "c0": np.int32, "p": np.int16, "p_mult": np.int32}
 LSTM_ARRAYS["p_shift"] = np.int32
 

@@ -62,7 +62,7 @@ def test_gru_blocks_interleaved_on_their_own(H):
     assert np.array_equal(flat[2 * H * H:], dsp_interleave(rw[2 * H:]))
     P.linear_before_reset = 1
     assert np.array_equal(matvec_layout("arm_dsp", "gru", P, "rw", rw), dsp_interleave(rw))
-    assert matvec_blocks("gru", P) == {"w": [], "rw": []}
+    assert matvec_blocks("gru", P) == {"w": [], "rw": [], "rw_lo": []}
     # other variants, and arrays that are not matvec weights, stay as they are
     assert matvec_layout("ref", "gru", P, "rw", rw) is rw
     assert matvec_layout("neon", "lstm", P, "w", rw) is rw

@@ -154,6 +154,15 @@ def _add_kernels(prog: CProgram, rng: np.random.Generator, large: bool) -> None:
             add_h_rnn(prog, "gru", g16, _x(rng, T, I, extreme))
             add_h_rnn(prog, "gru", *_x16(g16, rng, T, extreme))
             add_h_rnn(prog, "rnn", *_x16(random_rnn(rng, I, H, k % 3), rng, T, extreme))
+            if not extreme and k in (1, 4, 5):  # 16-bit recurrent weights (rw_lo in the
+                bits = (8, 16)[k % 2]           # variant's layout too; M0 flash allowing)
+                add_lstm(prog, random_lstm(rng, I, H, 9, state_bits=bits, fine=True),
+                         _x(rng, T, I, False))
+                for lbr in (0, 1):
+                    add_h_rnn(prog, "gru", random_gru(rng, I, H, lbr, state_bits=bits, fine=True),
+                              _x(rng, T, I, False))
+                add_h_rnn(prog, "rnn", random_rnn(rng, I, H, k % 3, state_bits=bits, fine=True),
+                          _x(rng, T, I, False))
     if large:  # the benchmark size, one step
         add_lstm(prog, random_lstm(rng, 64, 128, 11), rng.integers(-128, 128, (1, 64)))
     for K, N, rows in [(1, 1, 1), (3, 5, 2), (17, 7, 3), (33, 9, 1)] + [(128, 40, 2)] * large:

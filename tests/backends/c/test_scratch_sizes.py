@@ -40,8 +40,13 @@ int main(int argc, char **argv)
     printf(" %ld %ld", (long)rnnq_gru_scratch_size(&gru), (long)rnnq_rnn_scratch_size(&rnn));
     printf(" %ld %ld %ld", (long)rnnq_dense_scratch_size(&dense),
            (long)rnnq_matvec_xbuf_size(n_in), (long)RNNQ_MATVEC_XBUF_BYTES(n_in));
-    printf(" %ld %ld\n", (long)rnnq_lstm_fused_scratch_size(&lstm),
+    printf(" %ld %ld", (long)rnnq_lstm_fused_scratch_size(&lstm),
            (long)rnnq_gru_fused_scratch_size(&gru));
+    /* 16-bit recurrent weights: any non-NULL rw_lo */
+    lstm.rw_lo = gru.rw_lo = rnn.rw_lo = (const int8_t *)argv[0];
+    printf(" %ld %ld", (long)rnnq_lstm_scratch_size(&lstm), (long)rnnq_gru_scratch_size(&gru));
+    gru.linear_before_reset = 0;
+    printf(" %ld %ld\n", (long)rnnq_gru_scratch_size(&gru), (long)rnnq_rnn_scratch_size(&rnn));
     return 0;
 }
 """
@@ -78,6 +83,13 @@ def test_c_scratch_sizes_equal_python(variant, tmp_path):
             matvec_xbuf_bytes(n_in),
             scratch_bytes("qlstm", rec, fused=True),
             scratch_bytes("qgru", rec, fused=True),
+        ]
+        fine = SimpleNamespace(**vars(rec), rw_lo=np.zeros(1, np.int8))
+        want += [
+            scratch_bytes("qlstm", fine),
+            scratch_bytes("qgru", SimpleNamespace(**vars(fine), linear_before_reset=1)),
+            scratch_bytes("qgru", SimpleNamespace(**vars(fine), linear_before_reset=0)),
+            scratch_bytes("qrnn", fine),
         ]
         assert got == want, (n_in, n_hid)
 
