@@ -123,7 +123,9 @@ def main() -> None:
                    "(by node name), the others auto. manifest.json 'choices' and `rnnq "
                    "inspect` say what was chosen and what each alternative measured. "
                    "--format tflite: auto and int16 keep every unrolled GRU/RNN/LSTM layer in "
-                   "int16 (LiteRT's 16x8 builtins), int8 none.")
+                   "int16 (LiteRT's 16x8 builtins), int8 none; +r16 (or auto, the goal "
+                   "missed) adds each recurrent weight's residual as a second "
+                   "FULLY_CONNECTED.")
 @click.option("--min-sqnr", type=click.FloatRange(0, 200), default=35.0, show_default=True,
               metavar="DB", help="--precision auto: the output SQNR against the float model "
                                  "(calibration data) to reach (tflite: below it, LSTMs leave "

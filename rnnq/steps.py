@@ -78,6 +78,7 @@ class Job:
     tgraph: TGraph | None = None  # tflite: the integer TGraph
     tflite_precision: dict = field(default_factory=dict)  # tflite: layers' and input's widths
     tflite_unroll: set[str] = field(default_factory=set)  # tflite: LSTMs lowered unrolled
+    tflite_r16: set[str] = field(default_factory=set)  # tflite: auto's 16-bit R layers
     io: dict = field(default_factory=dict)  # C: I/O formats
     facts: dict = field(default_factory=dict)  # C: memory and schedule
     files: dict[str, bytes] = field(default_factory=dict)  # the build folder's files
@@ -167,9 +168,7 @@ def _check_calibration_size(job: Job) -> None:
 def check_precision(job: Job) -> None:
     """--precision's layer names against the imported graph, before calibration's work."""
     resolve_precision(job.graph, job.precision)
-    if resolve_r16(job.graph, job.precision) and job.fmt == "tflite":
-        raise RnnqError(f"--precision {job.precision!r}: 16-bit recurrent weights (+r16) are a "
-                        "C build option (LiteRT's builtins take int8 weights)")
+    resolve_r16(job.graph, job.precision)
 
 
 def write_folder(job: Job) -> None:

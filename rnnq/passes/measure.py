@@ -66,7 +66,7 @@ def output_sqnr(fg: Graph, fenv: dict[str, np.ndarray], ig: Graph, data: Dataset
 QUIET_SHARE = 0.1
 
 
-def _worst_sequence_db(f: np.ndarray, i: np.ndarray, seq: np.ndarray, n: int) -> float:
+def worst_sequence_db(f: np.ndarray, i: np.ndarray, seq: np.ndarray, n: int) -> float:
     """The lowest SQNR (dB) of one sequence's values against its own power, over the
     sequences (seq: the sequence of each row of f / i) that are not quiet (QUIET_SHARE)."""
     axes = tuple(range(1, f.ndim))
@@ -86,7 +86,7 @@ def compare(fg: Graph, fenv: dict[str, np.ndarray], ig: Graph, data: Dataset
     classes, or value > 0.5 of a single probability (an output that can only reach [0, 1]: a
     sigmoid's, a VAD's); None without one. It bounds how many accuracy points the integer model
     can lose against the float one. worst: the lowest SQNR of one sequence of an output against
-    its own power (_worst_sequence_db): a model that amplifies small errors on some inputs
+    its own power (worst_sequence_db): a model that amplifies small errors on some inputs
     shows it here before the pooled SQNR does."""
     reach: dict | None = None  # what each float tensor can reach, for one-column outputs
     env = run_integer(ig, quantize_input(ig, data.x), data.lengths,
@@ -103,7 +103,7 @@ def compare(fg: Graph, fenv: dict[str, np.ndarray], ig: Graph, data: Dataset
         else:
             f, i, seq = f[np.arange(data.n), last], i[np.arange(data.n), last], np.arange(data.n)
         dbs.append(sqnr_db(f, i))
-        worst.append(_worst_sequence_db(f, i, seq, data.n))
+        worst.append(worst_sequence_db(f, i, seq, data.n))
         if f.ndim >= 2 and f.shape[-1] >= 2:
             flips.append(100.0 * float(np.mean(f.argmax(-1) != i.argmax(-1))))
         elif f.shape[-1] == 1:

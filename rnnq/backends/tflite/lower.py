@@ -51,9 +51,11 @@ class Lowered:
 
 
 class _Lower(Recurrent):
-    def __init__(self, g: Graph, t_len: int, unroll: frozenset[str] = frozenset()):
+    def __init__(self, g: Graph, t_len: int, unroll: frozenset[str] = frozenset(),
+                 r16: frozenset[str] = frozenset()):
         self.g, self.t = g, t_len
         self.unroll = unroll  # LSTM layers (output names) unrolled though the fused op fits
+        self.r16 = r16  # unrolled layers whose recurrent products add their weights' residual
         self.tg = TGraph(description="rnnq")
         self.idx: dict[str, int] = {}
         self.ties: list[list[int]] = []
@@ -271,11 +273,14 @@ def _state_output(low: _Lower, state: str, name: str, size: int) -> int:
     return out
 
 
-def lower(g: Graph, t_len: int, unroll: frozenset[str] = frozenset()) -> Lowered:
+def lower(g: Graph, t_len: int, unroll: frozenset[str] = frozenset(),
+          r16: frozenset[str] = frozenset()) -> Lowered:
     """Float IR -> float TGraph over sequences of exactly `t_len` steps; the LSTM layers named
-    in `unroll` (output names) are unrolled even where the fused op could express them."""
+    in `unroll` (output names) are unrolled even where the fused op could express them; the
+    layers in `r16` (unrolled) compute each recurrent product as two FULLY_CONNECTED, the
+    weights and what their int8 grid loses (lower_rnn: 16-bit recurrent weights)."""
     check(g)
-    low = _Lower(g, t_len, unroll)
+    low = _Lower(g, t_len, unroll | r16, r16)
     name = g.inputs[0]
     t = g.tensors[name]
     flat = low.act(name, (1, t_len, t.size))

@@ -21,6 +21,7 @@ from rnnq.backends.tflite.support import fused_lstm_blocker
 from rnnq.ir import Node
 from rnnq.ir.ops import hard_sigmoid
 from rnnq.ir.tgraph import TTensor
+from rnnq.passes.qparams import quantize_symmetric, symmetric_scale
 
 # ONNX LSTM gate blocks i, o, f, c (TFLite's fused op takes i, f, c, o).
 ONNX_LSTM = {"i": 0, "o": 1, "f": 2, "c": 3}
@@ -51,6 +52,29 @@ class Recurrent:
     def _bound(self, t: int, lo: float, hi: float) -> None:
         old = self.tg.tensors[t].clamp or (-np.inf, np.inf)
         self.tg.tensors[t].clamp = (max(old[0], lo), min(old[1], hi))
+
+    def _rweights(self, n: Node, name: str, r: np.ndarray, b: np.ndarray | None):
+        """A recurrent product's FULLY_CONNECTED constants; for a layer in r16 also those of
+        the residual the int8 grid loses (r minus r quantised per row as the file stores it),
+        so that the two products together carry about 16 bits of each weight."""
+        main = self.weights(name, r, b)
+        if n.outputs[0] not in self.r16:
+            return main, None
+        # the scales quantize.fc_weight_scales gives the file (float32, per row)
+        sw = symmetric_scale(np.asarray(r, np.float64)).astype(np.float32).astype(np.float64)
+        sw = sw[:, None]
+        rest = r.astype(np.float64) - quantize_symmetric(r, sw).astype(np.float64) * sw
+        return main, self.weights(name + "/lo", rest.astype(np.float32), None)
+
+    def _rfc(self, h: int, pair, name: str, role: str) -> int:
+        """h times a recurrent weight pair (_rweights): one FULLY_CONNECTED, or with the
+        residual two of them added (each with its own calibrated range)."""
+        main, rest = pair
+        if rest is None:
+            return self.fc(h, main, name, role)
+        hi = self.fc(h, main, name + "_hi", role + "_hi")
+        lo = self.fc(h, rest, name + "_lo", role + "_lo")
+        return self.elementwise("ADD", hi, lo, name, role)
 
     def _affine(self, n: Node, w: np.ndarray, b: np.ndarray | None):
         """Gate rows with HardSigmoid's a·z + b folded in (b only once: into the bias)."""
@@ -176,8 +200,8 @@ class Recurrent:
                      name + ":xc")
         xgs = self._steps(xg, name + "/xg", len(keys) * hsz)
         xcs = self._steps(xc, name + "/xc", hsz)
-        r_g = self.weights(name + "/Rg", self._affine(n, r[rows], None)[0], None)
-        r_c = self.weights(name + "/Rc", r[cell], None)
+        r_g = self._rweights(n, name + "/Rg", self._affine(n, r[rows], None)[0], None)
+        r_c = self._rweights(n, name + "/Rc", r[cell], None)
         hrole, crole = "h:" + name, "c:" + name
         h = self._initial(n, "h", h0, name, hrole)
         c = self._initial(n, "c", c0, name, crole)
@@ -187,7 +211,7 @@ class Recurrent:
         cs: list[int] = [0] * self.t
         for t in self._order(n):
             s = f"{name}/{{}}{t}"
-            pre = self.elementwise("ADD", xgs[t], self.fc(h, r_g, s.format("hg"), name + ":hg"),
+            pre = self.elementwise("ADD", xgs[t], self._rfc(h, r_g, s.format("hg"), name + ":hg"),
                                    s.format("g_pre"), name + ":g_pre")
             gates = self._gate(n, pre, s.format("g"), name + ":g")
             parts = [self.act(s.format(k), (1, 1, hsz), name + ":g") for k in keys]
@@ -196,7 +220,7 @@ class Recurrent:
             gf = (parts[2] if len(keys) == 3 else
                   self.elementwise("SUB", one, gi, s.format("f"), name + ":f"))
             cpre = self._clip(n, self.elementwise(
-                "ADD", xcs[t], self.fc(h, r_c, s.format("hc"), name + ":hc"),
+                "ADD", xcs[t], self._rfc(h, r_c, s.format("hc"), name + ":hc"),
                 s.format("c_pre"), name + ":c_pre"))
             cand = self.unary("TANH", cpre, s.format("cand"), name + ":cand")
             keep = self.elementwise("MUL", gf, c, s.format("fc"), name + ":fc")
@@ -221,14 +245,14 @@ class Recurrent:
         xw = self.fc(self.ir(n.inputs[0]), self.weights(name + "/xw", w, b), name + "/xw",
                      name + ":xw")
         xs = self._steps(xw, name + "/xw", hsz)
-        rw = self.weights(name + "/R", r, None)
+        rw = self._rweights(n, name + "/R", r, None)
         hrole = "h:" + name
         h = self._initial(n, "h", h0, name, hrole)
         loop = self._loop(n, [xw], [xs], h)
         hs: list[int] = [0] * self.t
         for t in self._order(n):
             start = len(self.tg.ops)
-            rh = self.fc(h, rw, f"{name}/rh{t}", name + ":rh")
+            rh = self._rfc(h, rw, f"{name}/rh{t}", name + ":rh")
             if act == "relu":
                 h = self.elementwise("ADD", xs[t], rh, f"{name}/h{t}", hrole, relu=True)
                 if clip is not None:  # relu(clamp(z)) = clamp(relu(z), 0, clip)
@@ -255,8 +279,8 @@ class Recurrent:
         xw_n = self.fc(x, self.weights(name + "/xn", w[hn], xb), name + "/xn", name + ":xn")
         xzr = self._steps(xw_zr, name + "/xzr", 2 * hsz)
         xn = self._steps(xw_n, name + "/xn", hsz)
-        r_zr = self.weights(name + "/Rzr", self._affine(n, r[zr], None)[0], None)
-        r_n = self.weights(name + "/Rn", r[hn], rb[hn] if lbr else None)
+        r_zr = self._rweights(n, name + "/Rzr", self._affine(n, r[zr], None)[0], None)
+        r_n = self._rweights(n, name + "/Rn", r[hn], rb[hn] if lbr else None)
         hrole = "h:" + name
         h = self._initial(n, "h", h0, name, hrole)
         axis = self.const(name + "/split_axis", np.array(2, dtype=np.int32))
@@ -265,17 +289,17 @@ class Recurrent:
         for t in self._order(n):
             start = len(self.tg.ops)
             s = f"{name}/{{}}{t}"
-            a = self.elementwise("ADD", xzr[t], self.fc(h, r_zr, s.format("hzr"), name + ":hzr"),
+            a = self.elementwise("ADD", xzr[t], self._rfc(h, r_zr, s.format("hzr"), name + ":hzr"),
                                  s.format("zr_pre"), name + ":zr_pre")
             gates = self._gate(n, a, s.format("zr"), name + ":zr")
             z, rg = (self.act(s.format(k), (1, 1, hsz), name + ":zr") for k in "zr")
             self.op("SPLIT", [axis, gates], [z, rg], NumSplits=2)
             if lbr:
-                hh = self.fc(h, r_n, s.format("hn"), name + ":hn")
+                hh = self._rfc(h, r_n, s.format("hn"), name + ":hn")
                 inner = self.elementwise("MUL", rg, hh, s.format("rhn"), name + ":rhn")
             else:
                 rh = self.elementwise("MUL", rg, h, s.format("rh"), name + ":rh")
-                inner = self.fc(rh, r_n, s.format("hn"), name + ":hn")
+                inner = self._rfc(rh, r_n, s.format("hn"), name + ":hn")
             pre = self._clip(n, self.elementwise("ADD", xn[t], inner, s.format("n_pre"),
                                                  name + ":n_pre"))
             cand = self.unary("TANH", pre, s.format("n"), name + ":n")
