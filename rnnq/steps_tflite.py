@@ -34,8 +34,8 @@ TFLITE_PRECISION_RULE = ("int16 (16x8) for every unrolled GRU, RNN and LSTM laye
                          "the input int16 where only 16-bit layers read it (--input-bits auto); "
                          "16-bit recurrent weights (a residual FULLY_CONNECTED beside each "
                          "recurrent one) where --precision says +r16 or, auto, the output or "
-                         "its worst calibration window misses --min-sqnr and they measure no "
-                         "worse")
+                         "its worst calibration window misses --min-sqnr and they measure "
+                         "better")
 
 
 def lower_tflite(job: Job) -> None:
@@ -137,7 +137,7 @@ def _choose_r16(job: Job, x) -> None:
     sequence misses --min-sqnr (as for C: steps.WORST_MARGIN_DB), every unrolled recurrent
     layer the user did not name is built with 16-bit recurrent weights (two FULLY_CONNECTED
     per product: the int8 weights and what their grid loses; a fused LSTM is unrolled for it)
-    and measured; kept unless worse by CHOICE_MARGIN_DB (choices.precision.r16 says what each
+    and measured; kept when better by CHOICE_MARGIN_DB (choices.precision.r16 says what each
     measured)."""
     g, low = job.graph, job.lowered
     _, per = resolve_precision(g, job.precision)
@@ -164,10 +164,11 @@ def _choose_r16(job: Job, x) -> None:
     m = tflite_measure.compare(job.lowered, job.tgraph, x, PRECISION_STEPS)
     record["output_sqnr_db"]["r16"] = round(m[0], 2)
     record["worst_sequence_db"]["r16"] = round(m[1], 2)
-    # kept unless it measures worse: on a held-out GRU (T = 200) both measured a worst
-    # calibration sequence of 30.3 dB, and on the test set 22.3 (r8: one sequence diverged)
-    # against 53.6 dB (r16); the residual product removes the weight error that seeds it
-    best = "r16" if eff(m) >= eff(base) - CHOICE_MARGIN_DB else "r8"
+    # kept when it measures better, as the C choices. (Kept unless worse, it also saved a
+    # held-out GRU at T = 200 whose calibration could not tell: worst window 30.3 dB either
+    # way, test set 22.3 -> 53.6 dB; but it then also doubled the recurrent weights of 61 of
+    # the repo's random test models, whose few calibration windows miss 35 dB anyway.)
+    best = "r16" if eff(m) > eff(base) + CHOICE_MARGIN_DB else "r8"
     if best == "r8":
         job.lowered, job.tgraph, job.tflite_precision, job.tflite_r16 = kept
     labels = layer_labels(g)
