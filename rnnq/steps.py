@@ -221,7 +221,7 @@ def quantize_c(job: Job) -> None:
     with progress.stage("measuring bias correction and precision on calibration data"):
         q, base = _choose_bias_correction(job, q, data, fenv, base)
         if default == "auto":  # after what costs nothing at run time
-            q = _choose_precision(job, q, data, fenv, base)
+            q = _choose_precision(job, q, data, fenv)
     record = ranges_record(g)
     job.files[build_folder.CALIBRATION] = (json.dumps(record, indent=1, sort_keys=True)
                                            + "\n").encode()
@@ -388,8 +388,7 @@ _WIDENINGS = {"int16": ("layer_state_bits",), "r16": ("layer_rw_bits",),
 _OPEN = {"layer_state_bits": state_bits, "layer_rw_bits": recurrent_weight_bits}
 
 
-def _choose_precision(job: Job, q: Graph, data: Dataset, fenv: dict, base: float
-                      ) -> Graph:
+def _choose_precision(job: Job, q: Graph, data: Dataset, fenv: dict) -> Graph:
     """--precision auto: while the integer graph misses the target (--min-sqnr, or --max-drop:
     the share of flipped decisions), widen the one thing that measures best, as long as that
     gains more than CHOICE_MARGIN_DB (or flips fewer decisions): an 8-bit LSTM/GRU/RNN state to
@@ -398,7 +397,8 @@ def _choose_precision(job: Job, q: Graph, data: Dataset, fenv: dict, base: float
     arena and state alone exceed the RAM budget (--ram, else the target's), or 16-bit weights
     whose constants would take more than half the flash budget (--flash), is not tried.
     meta["layer_state_bits"] / meta["layer_rw_bits"] keep the choice (calibration.json),
-    meta["choices"]["precision"] what each step measured (`base`: q's SQNR)."""
+    meta["choices"]["precision"] what each step measured. It measures q itself, on more
+    calibration sequences than the choices before it (PRECISION_STEPS)."""
     g = job.graph
     drop = job.max_drop
     earlier = dict(q.meta.get("choices", {}))  # the measured choices made before this one
