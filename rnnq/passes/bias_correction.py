@@ -9,7 +9,10 @@ Per linear node (recurrent, dense) of the calibrated float graph:
   input's per-feature scales are folded in), E[x] the mean of the layer's input;
 - the recurrent product (LSTM, RNN, the GRU's z and r rows, and its candidate rows with
   linear_before_reset = 1, where R.h + Rb is what the reset gate multiplies): R_q per row,
-  E[h] the mean of the layer's output.
+  E[h] the mean of the layer's output. It is measured on both grids R can have: "h" for int8
+  R, "h16" for 16-bit R (rw + rw_lo / 2^8, --precision ...+r16); `apply` folds the one of the
+  grid the layer has (quantize_rnn.recurrent_weight_bits), so that a layer widened to 16-bit R after the
+  correction was measured is not corrected for a rounding it no longer has.
 """
 
 from __future__ import annotations
@@ -19,16 +22,19 @@ import numpy as np
 from rnnq.data import valid_mask
 from rnnq.ir import Graph
 from rnnq.ir.ops import LINEAR, RECURRENT
-from rnnq.passes.qcommon import in_scale_zp, row_weights
+from rnnq.passes.qcommon import fine_weights, in_scale_zp, row_weights
+from rnnq.passes.quantize_rnn import recurrent_weight_bits
 
 #: op -> (index of the bias the input product's correction goes to, of the recurrent one's)
 _BIAS = {"lstm": (3, 3), "rnn": (3, 3), "gru": (3, 4), "dense": (2, None)}
 
 
-def _rounding_error(w: np.ndarray, scales: np.ndarray) -> np.ndarray:
-    """W - W_q for W quantised per row after folding per-column input scales."""
+def _rounding_error(w: np.ndarray, scales: np.ndarray, fine: bool = False) -> np.ndarray:
+    """W - W_q for W quantised per row after folding per-column input scales (fine: on the
+    16-bit grid wq + fine_weights / 2^8 of the same row scales)."""
     wq, s = row_weights(w, scales)
-    return w - wq * s[:, None] / scales[None, :]
+    grid = wq + fine_weights(w, scales, s, wq) / 256.0 if fine else wq
+    return w - grid * s[:, None] / scales[None, :]
 
 
 def _mean(v: np.ndarray, mask: np.ndarray, width: int) -> np.ndarray:
@@ -57,22 +63,27 @@ def corrections(fg: Graph, ig: Graph, fenv: dict[str, np.ndarray], lengths: np.n
         if n.op in RECURRENT:
             r = fg.tensors[n.inputs[2]].data.astype(np.float64)
             hsz = r.shape[1]
-            dh = _rounding_error(r, np.ones(hsz)) @ _mean(fenv[n.outputs[0]], mask, hsz)
-            if n.op == "gru" and not n.attrs.get("linear_before_reset", 0):
-                dh[2 * hsz:] = 0.0  # R.(r*h): the mean of r*h is not the mean of h
-            entry["h"] = dh.tolist()
+            eh = _mean(fenv[n.outputs[0]], mask, hsz)
+            for key, fine in (("h", False), ("h16", True)):
+                dh = _rounding_error(r, np.ones(hsz), fine) @ eh
+                if n.op == "gru" and not n.attrs.get("linear_before_reset", 0):
+                    dh[2 * hsz:] = 0.0  # R.(r*h): the mean of r*h is not the mean of h
+                entry[key] = dh.tolist()
         out[n.outputs[0]] = entry
     return out
 
 
 def apply(g: Graph, corr: dict[str, dict[str, list[float]]]) -> Graph:
-    """Fold `corrections` into the float graph's biases (in place; returns g)."""
+    """Fold `corrections` into the float graph's biases (in place; returns g): the recurrent
+    product's of the grid each layer's R has (recurrent_weight_bits; a record without "h16",
+    from before 16-bit R, corrects a 16-bit R's layer for its input product only)."""
     for n in g.nodes:
         c = corr.get(n.outputs[0]) if n.op in _BIAS else None
         if c is None:
             continue
         bx, bh = _BIAS[n.op]
-        for key, idx in (("x", bx), ("h", bh)):
+        hkey = "h16" if n.op in RECURRENT and recurrent_weight_bits(g, n) == 16 else "h"
+        for key, idx in (("x", bx), (hkey, bh)):
             if idx is None or key not in c:
                 continue
             t = g.tensors[n.inputs[idx]]
