@@ -15,9 +15,6 @@ out.bin: per sequence: the outputs of every `_step` call (streaming models; T x 
 from __future__ import annotations
 
 import fnmatch
-import functools
-import hashlib
-import os
 import re
 import shutil
 import struct
@@ -27,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rnnq.backends.c import objcache
 from rnnq.backends.c.io import WIRE
 from rnnq.ir import Graph, RnnqError
 from rnnq.sim.integer import state_outputs
@@ -110,71 +108,21 @@ def run_harness(build: Path, manifest: dict, xq: np.ndarray, lengths: np.ndarray
     return raw, f"{tgt['run']['board']} ({tc['cc']})"
 
 
-#: The runtime's sources: the same for every model of one rnnq version (model.c and
-#: weights.c are the model's).
-RUNTIME_SOURCES = "rnnq_*.c"
-
-
-def _cache_dir() -> Path | None:
-    """Where compiled runtime objects are kept: $RNNQ_CACHE, else $XDG_CACHE_HOME/rnnq or
-    ~/.cache/rnnq (objects/ inside); RNNQ_CACHE=off, or a folder that cannot be made, turns
-    the cache off."""
-    env = os.environ.get("RNNQ_CACHE")
-    if env == "off":
-        return None
-    base = Path(env) if env else Path(os.environ.get("XDG_CACHE_HOME") or
-                                      Path.home() / ".cache") / "rnnq"
-    try:
-        (base / "objects").mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return None
-    return base / "objects"
-
-
-@functools.lru_cache(maxsize=16)
-def _compiler_id(cc: str) -> str:
-    """The compiler's path and what it says of its version (a new compiler: new objects)."""
-    path = shutil.which(cc) or cc
-    r = subprocess.run([path, "--version"], capture_output=True, text=True, check=False)
-    return f"{path}\n{r.stdout}"
-
-
-def _with_includes(folder: Path, name: str, seen: set[str]) -> bytes:
-    """A source's text and, recursively, that of the quoted headers of `folder` it includes."""
-    if name in seen or not (folder / name).is_file():
-        return b""
-    seen.add(name)
-    text = (folder / name).read_bytes()
-    inc = re.findall(rb'#\s*include\s+"([^"]+)"', text)
-    return b"\0".join([name.encode(), text, *(_with_includes(folder, i.decode(), seen)
-                                             for i in inc)])
-
-
 def _cached_runtime(work: Path, cc: str, cflags: list[str]) -> list[str] | None:
-    """The harness's sources with the runtime's (RUNTIME_SOURCES) as objects compiled once per
-    compiler, flags and source text (headers included): most of a harness build is the
-    runtime, which is the same for every model. None (make compiles everything) without a
-    cache, when the toolchain is a placeholder, or when a runtime source does not compile
-    alone (make then says why)."""
-    cache = _cache_dir()
+    """The harness's sources with the runtime's (RUNTIME_SOURCES) as cached objects
+    (objcache): most of a harness build is the runtime, which is the same for every model.
+    None (make compiles everything) without a cache, when the toolchain is a placeholder, or
+    when a runtime source does not compile alone (make then says why)."""
     m = re.search(r"^SRCS = (.*)$", (work / "Makefile").read_text(), re.MULTILINE)
-    if cache is None or cc.startswith("{") or m is None:
+    if objcache.cache_dir() is None or cc.startswith("{") or m is None:
         return None
     srcs = m.group(1).split()
     for k, name in enumerate(srcs):
-        if not fnmatch.fnmatch(name, RUNTIME_SOURCES):
+        if not fnmatch.fnmatch(name, objcache.RUNTIME_SOURCES):
             continue
-        key = hashlib.sha256(b"\0".join([_compiler_id(cc).encode(), " ".join(cflags).encode(),
-                                         _with_includes(work, name, set())])).hexdigest()
-        obj = cache / f"{key[:32]}.o"
-        if not obj.is_file():
-            tmp = cache / f"{key[:32]}.{os.getpid()}.tmp.o"
-            r = subprocess.run([cc, *cflags, "-c", name, "-o", str(tmp)], cwd=work,
-                               capture_output=True, check=False)
-            if r.returncode != 0:
-                tmp.unlink(missing_ok=True)
-                return None
-            os.replace(tmp, obj)  # whole or not at all, whatever runs beside
+        obj = objcache.cached_object(work, name, cc, cflags)
+        if obj is None:
+            return None
         srcs[k] = Path(name).stem + ".cached.o"
         shutil.copyfile(obj, work / srcs[k])
     return srcs
