@@ -2,7 +2,9 @@
 
 One place for compiler discovery and flags so every C-vs-simulator test builds the same way.
 A missing compiler skips the test, except under CI=true where it fails (a CI image that lost
-its compiler must not go green). Builds are cached per process by content hash.
+its compiler must not go green). Builds are cached per process by content hash, and so is
+each source's object: a program or library is its objects linked, and a source that several of
+them share (rnnq_kernels.c, under one compiler and flags) is compiled once per process.
 """
 
 from __future__ import annotations
@@ -76,7 +78,8 @@ def _digest(cc: str, sources: Sequence[Path], flags: Sequence[str], incs: Sequen
     h.update(cc.encode())
     for f in flags:
         h.update(b"\0" + f.encode())
-    files = list(sources) + sorted(p for d in incs for p in Path(d).glob("*.h"))
+    dirs = [*incs, *(Path(p).parent for p in sources)]  # (quoted includes: the source's folder)
+    files = list(sources) + sorted({p for d in dirs for p in Path(d).glob("*.h")})
     for p in files:
         h.update(b"\0" + str(p).encode() + b"\0" + Path(p).read_bytes())
     return h.hexdigest()[:16]
@@ -111,11 +114,23 @@ def _build(
         for i, s in enumerate(srcs):
             _run([exe, *flags, *inc_flags, "-c", str(s), "-o", str(target / f"{i}-{s.stem}.o")])
         return target
-    extra = ["-shared", "-fPIC"] if kind == "shared" else []
+    pic = ["-fPIC"] if kind == "shared" else []
+    objs = [s if s.suffix == ".o" else _object(exe, cc, s, [*pic, *flags], incs) for s in srcs]
+    link = ["-shared", *pic] if kind == "shared" else []
     tmp = target.with_name(target.name + ".tmp")
-    _run([exe, *extra, *flags, *inc_flags, *map(str, srcs), "-o", str(tmp)])
+    _run([exe, *link, *flags, *map(str, objs), "-o", str(tmp)])
     tmp.replace(target)
     return target
+
+
+def _object(exe: str, cc: str, src: Path, flags: Sequence[str], incs: Sequence[Path]) -> Path:
+    """src compiled (-c) once per process per compiler, flags, text and headers."""
+    obj = _default_dir() / f"obj-{cc}-{_digest(cc, [src], flags, incs)}-{src.stem}.o"
+    if not obj.exists():
+        tmp = obj.with_name(obj.stem + ".tmp.o")
+        _run([exe, *flags, *(f"-I{d}" for d in incs), "-c", str(src), "-o", str(tmp)])
+        tmp.replace(obj)
+    return obj
 
 
 def compile_shared(
@@ -152,6 +167,20 @@ def compile_objects(
 ) -> Path:
     """Compile each source to an object file (a compile-only check); returns their folder."""
     return _build("objects", sources, flags, cc, include_dirs, out_dir)
+
+
+def compile_object(
+    source: str | os.PathLike,
+    flags: Sequence[str] = STRICT_FLAGS,
+    *,
+    cc: str = "gcc",
+    include_dirs: Sequence[str | os.PathLike] = (RUNTIME_DIR,),
+) -> Path:
+    """One source's object, compiled once per process per compiler, flags, text and headers:
+    for a source that several programs link (rnnq_kernels.c under one core's flags)."""
+    exe = require_compiler(cc)
+    incs = [Path(d).resolve() for d in include_dirs]
+    return _object(exe, cc, Path(source).resolve(), list(flags), incs)
 
 
 def sanitizers_work(cc: str = "gcc") -> bool:
