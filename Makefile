@@ -27,10 +27,13 @@ demo: setup
 	    --json $(OUT)/japanese_vowels_report.json
 
 # One pytest worker per CPU (pytest-xdist), a test file's tests on one worker (their
-# module fixtures are built once); TEST_JOBS=0 runs them in this process. The 15 slowest tests
-# are listed at the end (what to look at when the suite nears CI's 20-minute budget).
+# module fixtures are built once), files handed out in collection order, the slowest first
+# (tests/conftest.py SLOW_FIRST; xdist would otherwise reorder them by test count);
+# TEST_JOBS=0 runs them in this process. The 15 slowest tests and files are listed at the end
+# (what to look at when the suite nears CI's 20-minute budget).
 TEST_JOBS ?= auto
-PYTEST = $(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_JOBS) --dist loadfile --durations=15
+PYTEST = $(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_JOBS) --dist loadfile \
+	--no-loadscope-reorder --durations=15
 
 test: setup-dev
 	$(PYTEST) tests

@@ -12,9 +12,15 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "japanese_vowels"
 
 
-#: Test files that take minutes (a corpus of processes, every op case compiled, 10^6-step
-#: streams): collected first, so that parallel workers (make test) do not end waiting on one.
-SLOW_FIRST = ("hostile/test_hostile.py", "frontend/test_ops.py", "e2e/test_long_streams.py")
+#: Test files that take minutes (hundreds of pinned builds, a corpus of processes, every op
+#: case compiled, 10^6-step streams, emulated boards), slowest first: collected first, and
+#: handed out in that order (make test: --no-loadscope-reorder), so that parallel workers do
+#: not end waiting on one. Ordered by the "slowest files" make test lists at the end.
+SLOW_FIRST = ("e2e/test_golden_builds.py", "hostile/test_hostile.py", "frontend/test_ops.py",
+              "e2e/test_long_streams.py", "variants/test_onnx_conformance.py",
+              "backends/c/test_matvec_variants.py", "fuzz/test_fuzz_slice.py",
+              "cli/test_bad_input.py", "variants/test_exporters.py",
+              "backends/tflite/test_tflite_op_cases.py")
 
 
 def _slow_rank(item) -> int:
@@ -33,6 +39,25 @@ def pytest_collection_modifyitems(config, items) -> None:
     if len(keep) != len(items):
         config.hook.pytest_deselected(items=[i for i in items if i not in keep])
         items[:] = keep
+
+
+_FILE_SECONDS: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report) -> None:
+    """Each test file's time, module fixtures included (what SLOW_FIRST is ordered by)."""
+    path = report.nodeid.split("::")[0]
+    _FILE_SECONDS[path] = _FILE_SECONDS.get(path, 0.0) + report.duration
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_terminal_summary(terminalreporter) -> None:
+    """The slowest files after --durations' slowest tests (make test): SLOW_FIRST's data."""
+    if terminalreporter.config.getoption("durations", None) is None or not _FILE_SECONDS:
+        return
+    terminalreporter.write_sep("=", "slowest files (tests/conftest.py SLOW_FIRST)")
+    for path, secs in sorted(_FILE_SECONDS.items(), key=lambda kv: -kv[1])[:15]:
+        terminalreporter.write_line(f"{secs:8.1f}s {path}")
 
 
 def require_tool(name: str) -> str:
