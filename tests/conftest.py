@@ -12,15 +12,15 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "japanese_vowels"
 
 
-#: Test files that take minutes (hundreds of pinned builds, a corpus of processes, every op
-#: case compiled, 10^6-step streams, emulated boards), slowest first: collected first, and
+#: Test files that take minutes (10^6-step streams, a corpus of processes, emulated boards,
+#: hundreds of pinned builds, a wheel installed), slowest first: collected first, and
 #: handed out in that order (make test: --no-loadscope-reorder), so that parallel workers do
 #: not end waiting on one. Ordered by the "slowest files" make test lists at the end.
-SLOW_FIRST = ("e2e/test_golden_builds.py", "hostile/test_hostile.py", "frontend/test_ops.py",
-              "e2e/test_long_streams.py", "variants/test_onnx_conformance.py",
-              "backends/c/test_matvec_variants.py", "fuzz/test_fuzz_slice.py",
-              "cli/test_bad_input.py", "variants/test_exporters.py",
-              "backends/tflite/test_tflite_op_cases.py")
+SLOW_FIRST = ("e2e/test_long_streams.py", "hostile/test_hostile.py", "e2e/test_random_lstm.py",
+              "backends/c/test_matvec_variants.py", "cli/test_bad_input.py",
+              "e2e/test_golden_builds.py", "packaging/test_wheel.py", "frontend/test_ops.py",
+              "backends/tflite/test_tflite_cli.py", "targets/test_targets.py",
+              "e2e/test_silero_vad.py", "backends/c/test_kernels_build.py")
 
 
 def _slow_rank(item) -> int:
