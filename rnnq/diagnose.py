@@ -253,25 +253,38 @@ def per_layer_tflite(b: BuildFolder, fg: Graph, data: Dataset,
 def _tflite_weight_rows(q, fgraph, x: np.ndarray, ref0: np.ndarray) -> list[dict]:
     """Each FULLY_CONNECTED weight matrix of the file once (an unrolled recurrence's steps
     share theirs): its int8 values against the float TGraph's weights, and the float TGraph's
-    first output with only that matrix replaced by them."""
+    first output with only that matrix replaced by them. A recurrent matrix with 16-bit
+    weights (lowering's `<name>/lo/W` residual beside `<name>/W`) is one row, the two summed:
+    R on its 16-bit grid, as the C report has it."""
     rows = []
     fconst = {t.name: i for i, t in enumerate(fgraph.tensors) if t.data is not None}
+    named = {t.name: i for i, t in enumerate(q.tensors)}
     for wi in dict.fromkeys(op.inputs[1] for op in q.ops if op.kind == "FULLY_CONNECTED"):
         wt = q.tensors[wi]
         fi = fconst.get(wt.name)
         if fi is None or wt.dtype != "int8" or wt.data is None:
             continue
         w = fgraph.tensors[fi].data.astype(np.float64)
-        axis = [1] * w.ndim
-        if wt.scales().size > 1:  # per channel
-            axis[wt.qdim] = -1
-        step = np.asarray(wt.scales(), np.float64).reshape(axis)
-        deq = (wt.data.astype(np.float64) - np.asarray(wt.zero_points()).reshape(axis)) * step
+        deq, step = _tflite_dequantized(wt, w.ndim)
+        lo = named.get(wt.name.removesuffix("/W") + "/lo/W") if wt.name.endswith("/W") else None
+        if lo is not None:
+            rest, step = _tflite_dequantized(q.tensors[lo], w.ndim)
+            deq = deq + rest
         held = deq.astype(np.float32)
         alone = run_litert(fgraph, [x], float_mode=True, fake={fi: lambda _v, d=held: d})[0]
         err = np.abs(w - deq)
-        rows.append({"tensor": wt.name, "node": wt.name, "op": "weights", "dtype": "int8",
+        rows.append({"tensor": wt.name, "node": wt.name, "op": "weights",
+                     "dtype": "int8" if lo is None else "int16 (r16)",
                      "sqnr_db": sqnr_db(w, deq), "max_abs_error": float(err.max()),
                      "max_error_lsb": float((err / step).max()),
                      "alone_sqnr_db": sqnr_db(ref0, alone.astype(np.float64).reshape(ref0.shape))})
     return rows
+
+
+def _tflite_dequantized(wt, ndim: int) -> tuple[np.ndarray, np.ndarray]:
+    """A constant int8 tensor of the file as reals, and its step (per channel or one)."""
+    axis = [1] * ndim
+    if wt.scales().size > 1:  # per channel
+        axis[wt.qdim] = -1
+    step = np.asarray(wt.scales(), np.float64).reshape(axis)
+    return (wt.data.astype(np.float64) - np.asarray(wt.zero_points()).reshape(axis)) * step, step

@@ -148,6 +148,26 @@ def test_tflite_r16_is_bit_exact_in_litert_and_finer(tmp_path: Path, spec: str) 
         assert m["choices"]["precision"]["r16"]["chosen"] == "r16"
 
 
+def test_tflite_gru_gets_r16_by_rule(tmp_path: Path) -> None:
+    """--precision auto gives a .tflite's GRU layers 16-bit recurrent weights without measuring
+    (steps_tflite.RULE_R16_OPS); --precision int16 names the width and keeps int8 R. LiteRT is
+    bit-exact with both, the rule's file has the residual FULLY_CONNECTEDs, and it is no worse
+    on held-out data."""
+    m, rep = {}, {}
+    for p in ("auto", "int16"):
+        m[p] = compile_model(BM / "model.onnx", BM / "calib.npz", tmp_path / p, fmt="tflite",
+                             precision=p)
+        rep[p] = validate(tmp_path / p, BM / "test.npz")
+        assert rep[p]["tflite"]["bit_exact"] and rep[p]["tflite"]["compared_values"] > 0
+    layers = m["auto"]["choices"]["precision"]["r16_layers"]
+    assert len(layers) == 1 and m["int16"]["choices"]["precision"]["r16_layers"] == []
+    size = {p: (tmp_path / p / "model.tflite").stat().st_size for p in m}
+    gru = 3 * 32 * 32  # the recurrent weights' bytes (h = 32): stored twice by the rule
+    assert size["auto"] >= size["int16"] + gru, size
+    print({p: r["int"]["sqnr_db"] for p, r in rep.items()})
+    assert rep["auto"]["int"]["sqnr_db"] >= rep["int16"]["int"]["sqnr_db"] - 0.1
+
+
 def test_tflite_r16_refuses_peepholes_in_one_line(tmp_path: Path) -> None:
     """Only LiteRT's fused LSTM has peepholes, and its weights are int8: a named +r16 on such
     a layer is an error naming it, exit 2, nothing written."""

@@ -41,22 +41,34 @@ def test_unrolled_gru_per_layer(tmp_path: Path) -> None:
 def _check_weight_rows(out: Path, m: dict, rep: dict) -> None:
     """Each FULLY_CONNECTED weight matrix of the file once (the unrolled steps share them),
     its SQNR the file's int8 values (per-channel scales, read back here) against the float
-    weights of the lowered graph, within half a step of them."""
+    weights of the lowered graph, within half a step of them; a recurrent matrix with 16-bit
+    weights (its residual `<name>/lo/W` beside it) is one row of the two summed, within half
+    a step of the residual's grid."""
     from rnnq.api import float_graph
     from rnnq.backends.tflite.lower import lower
     from rnnq.backends.tflite.reader import read_tflite
 
     q = read_tflite((out / "model.tflite").read_bytes())
     fc = {q.tensors[op.inputs[1]].name for op in q.ops if op.kind == "FULLY_CONNECTED"}
+    lo = {n for n in fc if n.endswith("/lo/W")}
     names = [r["tensor"] for r in rep["weights"]]
-    assert sorted(names) == sorted(fc) and len(set(names)) == len(names)
+    assert sorted(names) == sorted(fc - lo) and len(set(names)) == len(names)
     fl = lower(float_graph(out / "model.onnx"), m["tflite"]["seq_len"]).graph
     fw = {t.name: t.data for t in fl.tensors if t.data is not None}
+
+    def back(name: str, ndim: int) -> tuple[np.ndarray, np.ndarray]:
+        t = next(t for t in q.tensors if t.name == name)
+        step = np.asarray(t.scales(), np.float64).reshape(-1, *[1] * (ndim - 1))
+        return t.data.astype(np.float64) * step, step
+
     for r in rep["weights"]:
-        t = next(t for t in q.tensors if t.name == r["tensor"])
         w = fw[r["tensor"]].astype(np.float64)
-        step = np.asarray(t.scales(), np.float64).reshape(-1, *[1] * (w.ndim - 1))
-        deq = t.data.astype(np.float64) * step
+        deq, step = back(r["tensor"], w.ndim)
+        pair = r["tensor"].removesuffix("/W") + "/lo/W"
+        assert r["dtype"] == ("int16 (r16)" if pair in lo else "int8")
+        if pair in lo:
+            rest, step = back(pair, w.ndim)
+            deq = deq + rest
         assert r["sqnr_db"] == pytest.approx(sqnr_db(w, deq), abs=1e-9)
         assert np.all(np.abs(w - deq) <= step / 2 + 1e-12)
         assert np.isfinite(r["alone_sqnr_db"])
