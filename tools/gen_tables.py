@@ -16,16 +16,22 @@ DEFAULT_PATH = ROOT / "templates" / "c" / "runtime" / "rnnq_tables.h"
 PER_LINE = 12
 
 
+def _rows(values: list[int], per_line: int = PER_LINE) -> list[str]:
+    """values as C initialiser lines, per_line a line, no comma after the last."""
+    rows = ["    " + ", ".join(str(v) for v in values[k : k + per_line]) + ","
+            for k in range(0, len(values), per_line)]
+    rows[-1] = rows[-1].rstrip(",")
+    return rows
+
+
 def render() -> str:
     """The full text of rnnq_tables.h."""
     sys.path.insert(0, str(ROOT))
     from rnnq.numerics import TABLE_SIZE, TABLE_STEP_BITS, TANH_TABLE
 
-    rows = []
-    for k in range(0, TABLE_SIZE, PER_LINE):
-        chunk = TANH_TABLE[k : k + PER_LINE]
-        rows.append("    " + ", ".join(str(v) for v in chunk) + ",")
-    rows[-1] = rows[-1].rstrip(",")
+    rows = _rows(list(TANH_TABLE))
+    # entry k and entry k + 1 in one int32 (both in [0, 32767]): one load per interpolation
+    pairs = _rows([TANH_TABLE[k] + 65536 * TANH_TABLE[k + 1] for k in range(TABLE_SIZE - 1)], 8)
     return "\n".join(
         [
             "/* SPDX-License-Identifier: MIT-0 */",
@@ -39,17 +45,22 @@ def render() -> str:
             f"#define RNNQ_TANH_TABLE_SIZE {TABLE_SIZE}",
             f"#define RNNQ_TANH_TABLE_STEP_BITS {TABLE_STEP_BITS}",
             "",
-            "/* int16 entries (2 KB); int32 (4 KB) where the compiler gathers 32-bit lanes",
-            " * (x86-64 with AVX2), so that loops of lookups vectorise. The same values. */",
-            "#if defined(__AVX2__)",
-            "typedef int32_t rnnq_tanh_entry_t;",
-            "#else",
-            "typedef int16_t rnnq_tanh_entry_t;",
-            "#endif",
-            "",
-            f"static const rnnq_tanh_entry_t rnnq_tanh_table[{TABLE_SIZE}] = {{",
+            f"static const int16_t rnnq_tanh_table[{TABLE_SIZE}] = {{",
             *rows,
             "};",
+            "",
+            "/* x86-64 with AVX2, where gcc vectorises the loops of lookups and loads each lane's",
+            " * entries one by one (its generic tuning emits no gathers): both entries of an",
+            " * interval in one int32, rnnq_tanh_table[k] + 65536 * rnnq_tanh_table[k + 1] (4 KB),",
+            " * one load per lookup instead of two. The same values. */",
+            "#if defined(__AVX2__)",
+            "#define RNNQ_HAVE_TANH_PAIRS 1",
+            f"static const int32_t rnnq_tanh_pairs[{TABLE_SIZE - 1}] = {{",
+            *pairs,
+            "};",
+            "#else",
+            "#define RNNQ_HAVE_TANH_PAIRS 0",
+            "#endif",
             "",
             "#endif /* RNNQ_TABLES_H */",
             "",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import re
 from pathlib import Path
 
@@ -27,6 +28,16 @@ def test_header_table_values_equal_python_table():
     values = [int(v) for v in m.group(2).replace("\n", " ").split(",")]
     assert int(m.group(1)) == len(values) == nq.TABLE_SIZE
     assert values == list(nq.TANH_TABLE)
+
+
+def test_header_pairs_are_adjacent_table_entries():
+    """rnnq_tanh_pairs[k] (the AVX2 builds' lookups) holds entries k and k + 1 of the table."""
+    m = re.search(r"rnnq_tanh_pairs\[(\d+)\]\s*=\s*\{([^}]*)\}", HEADER.read_text())
+    assert m is not None
+    values = [int(v) for v in m.group(2).replace("\n", " ").split(",")]
+    assert int(m.group(1)) == len(values) == nq.TABLE_SIZE - 1
+    assert [(v & 0xFFFF, v >> 16) for v in values] == list(itertools.pairwise(nq.TANH_TABLE))
+    assert all(0 <= v < 2**31 for v in values)
 
 
 def test_committed_header_is_regenerated_text():

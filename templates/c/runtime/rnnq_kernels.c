@@ -130,7 +130,8 @@ static inline int32_t rnnq_requant_hi_gate(int32_t ax, int32_t mx, int32_t sx, i
 
 /* rnnq_tanh_q15(x, sh + 7) for 0 <= sh <= 20, branch-free: |x| by xor with the sign mask
  * (exact for INT32_MIN too); the interval index clamped to the last one, whose fraction is
- * clamped to 2^sh, which gives the last entry exactly once |x| reaches 8.0.
+ * clamped to 2^sh, which gives the last entry exactly once |x| reaches 8.0. Both entries from
+ * rnnq_tanh_pairs where rnnq_tables.h has it (AVX2: one load per lane of a vectorised loop).
  * d * frac <= 256 * 2^20: int32. */
 static inline int32_t rnnq_tanh_lut(int32_t x, int32_t sh)
 {
@@ -140,9 +141,15 @@ static inline int32_t rnnq_tanh_lut(int32_t x, int32_t sh)
     const uint32_t k = idx < RNNQ_TABLE_LAST - 1u ? idx : RNNQ_TABLE_LAST - 1u;
     const uint32_t rest = a - (k << sh);
     const int32_t frac = (int32_t)(rest < (1u << sh) ? rest : (1u << sh));
+#if RNNQ_HAVE_TANH_PAIRS
+    const int32_t pair = rnnq_tanh_pairs[k];
+    const int32_t lo = pair & 0xFFFF;
+    const int32_t hi = pair >> 16;
+#else
     const int32_t lo = rnnq_tanh_table[k];
-    const int32_t y =
-        lo + (((rnnq_tanh_table[k + 1u] - lo) * frac + (((int32_t)1 << sh) >> 1)) >> sh);
+    const int32_t hi = rnnq_tanh_table[k + 1u];
+#endif
+    const int32_t y = lo + (((hi - lo) * frac + (((int32_t)1 << sh) >> 1)) >> sh);
     return x < 0 ? -y : y;
 }
 
