@@ -128,6 +128,75 @@ static inline int32_t rnnq_requant_hi_gate(int32_t ax, int32_t mx, int32_t sx, i
     return rnnq_clamp32(rnnq_requant_hi(ax, mx, sx) + rnnq_requant_hi(ah, mh, sh), g_lo, g_hi);
 }
 
+/* Rows of requantisations, the loops the recurrent kernels' fast path starts with. With AVX2
+ * (x86-64) eight rows per iteration in intrinsics: gcc vectorises rnnq_requant_hi's 64-bit
+ * product by widening both operands into 64-bit lanes and packing the high words back (about
+ * 20 shuffles per eight rows); VPMULDQ on the even and the odd lanes and one blend give the
+ * same high words (the signed 64-bit product's bits 32..63), then the same rounding shift.
+ * For the rows % 8 last rows the scalar forms; out may be a (or ax). Only AVX2 builds have
+ * these: the others keep the plain loops of rnnq_requant_hi_gate. */
+#if defined(__AVX2__)
+#include <immintrin.h>
+#define RNNQ_HAVE_AVX2_ROWS 1
+
+#define RNNQ_LOAD8(p) _mm256_loadu_si256((const __m256i *)(const void *)(p))
+
+/* rnnq_requant_hi(a, m, s) in eight int32 lanes. */
+static inline __m256i rnnq_requant_hi8(__m256i a, __m256i m, __m256i s)
+{
+    const __m256i even = _mm256_mul_epi32(a, m);
+    const __m256i odd = _mm256_mul_epi32(_mm256_srli_epi64(a, 32), _mm256_srli_epi64(m, 32));
+    const __m256i hi = _mm256_blend_epi32(_mm256_srli_epi64(even, 32), odd, 0xAA);
+    const __m256i s32 = _mm256_sub_epi32(s, _mm256_set1_epi32(32));
+    const __m256i half = _mm256_sllv_epi32(_mm256_set1_epi32(1),
+                                           _mm256_sub_epi32(s, _mm256_set1_epi32(33)));
+    return _mm256_srav_epi32(_mm256_add_epi32(hi, half), s32);
+}
+
+/* out[r] = rnnq_requant_hi(b[r] + a[r], m[r], s[r]) for r < n. */
+static void rnnq_requant_hi_rows(const int32_t *b, const int32_t *a, const int32_t *m,
+                                 const int32_t *s, int32_t *out, int32_t n)
+{
+    int32_t r = 0;
+    for (; r + 8 <= n; r += 8) {
+        _mm256_storeu_si256((__m256i *)(void *)(out + r),
+                            rnnq_requant_hi8(_mm256_add_epi32(RNNQ_LOAD8(b + r),
+                                                              RNNQ_LOAD8(a + r)),
+                                             RNNQ_LOAD8(m + r), RNNQ_LOAD8(s + r)));
+    }
+    for (; r < n; ++r) {
+        out[r] = rnnq_requant_hi(b[r] + a[r], m[r], s[r]);
+    }
+}
+
+/* out[r] = rnnq_requant_hi_gate(bx[r] + ax[r], mx[r], sx[r], bh[r] + ah[r], mh[r], sh[r],
+ * g_lo, g_hi) for r < n. */
+static void rnnq_requant_hi_gate_rows(const int32_t *bx, const int32_t *ax, const int32_t *mx,
+                                      const int32_t *sx, const int32_t *bh, const int32_t *ah,
+                                      const int32_t *mh, const int32_t *sh, int32_t *out,
+                                      int32_t n, int32_t g_lo, int32_t g_hi)
+{
+    int32_t r = 0;
+    const __m256i lo = _mm256_set1_epi32(g_lo);
+    const __m256i hi = _mm256_set1_epi32(g_hi);
+    for (; r + 8 <= n; r += 8) {
+        const __m256i v = _mm256_add_epi32(
+            rnnq_requant_hi8(_mm256_add_epi32(RNNQ_LOAD8(bx + r), RNNQ_LOAD8(ax + r)),
+                             RNNQ_LOAD8(mx + r), RNNQ_LOAD8(sx + r)),
+            rnnq_requant_hi8(_mm256_add_epi32(RNNQ_LOAD8(bh + r), RNNQ_LOAD8(ah + r)),
+                             RNNQ_LOAD8(mh + r), RNNQ_LOAD8(sh + r)));
+        _mm256_storeu_si256((__m256i *)(void *)(out + r),
+                            _mm256_min_epi32(_mm256_max_epi32(v, lo), hi));
+    }
+    for (; r < n; ++r) {
+        out[r] = rnnq_requant_hi_gate(bx[r] + ax[r], mx[r], sx[r], bh[r] + ah[r], mh[r], sh[r],
+                                      g_lo, g_hi);
+    }
+}
+#else
+#define RNNQ_HAVE_AVX2_ROWS 0
+#endif
+
 /* rnnq_tanh_q15(x, sh + 7) for 0 <= sh <= 20, branch-free: |x| by xor with the sign mask
  * (exact for INT32_MIN too); the interval index clamped to the last one, whose fraction is
  * clamped to 2^sh, which gives the last entry exactly once |x| reaches 8.0. Both entries from
@@ -337,16 +406,23 @@ static void rnnq_lstm_rest_hi(const rnnq_lstm_params *p, int8_t *h8, int16_t *h1
     int32_t *gh = gx + rows;                  /* [4H] rw.h, then the new h */
     int32_t g_lo;
     int32_t g_hi;
+#if !RNNQ_HAVE_AVX2_ROWS
     int32_t r;
+#endif
 
     rnnq_gate_range(p->clip, &g_lo, &g_hi);
     rnnq_recurrent_matvec(p->rw, p->rw_lo, rnnq_lo_buf(scratch, rnnq_lstm_scratch_base(p)), h8,
                           h16, rows, n_hid, gh, (int16_t *)(void *)(gh + rows));
+#if RNNQ_HAVE_AVX2_ROWS
+    rnnq_requant_hi_gate_rows(p->bias_x, gx, p->mult_x, p->shift_x, p->bias_h, gh, p->mult_h,
+                              p->shift_h, gx, rows, g_lo, g_hi);
+#else
     for (r = 0; r < rows; ++r) {
         gx[r] = rnnq_requant_hi_gate(p->bias_x[r] + gx[r], p->mult_x[r], p->shift_x[r],
                                      p->bias_h[r] + gh[r], p->mult_h[r], p->shift_h[r], g_lo,
                                      g_hi);
     }
+#endif
     rnnq_lstm_cells_hi(p, gx, c, gh, h8, h16);
 }
 
@@ -880,6 +956,7 @@ static void rnnq_gru_reset_product(const rnnq_gru_params *p, const int32_t *rg, 
                           NULL, rh, n_hid, n_hid, ah + cand, xbuf);
 }
 
+#if !RNNQ_HAVE_AVX2_ROWS
 /* The candidate of one unit with linear_before_reset 1 on the branch-free path, from its row's
  * products w.x and rw.h (without bias): tanh of sat16-and-clip(a_x + r * sat16(a_h) / 2^15).
  * |a_x| <= 2^29 and |r * a_h| < 2^30: an int32 sum. */
@@ -895,6 +972,20 @@ static inline int32_t rnnq_gru_cand_lbr_hi(const rnnq_gru_params *p, int32_t j, 
     return rnnq_tanh_lut(rnnq_clamp32(pre, g_lo, g_hi),
                          RNNQ_GATE_FRAC_BITS - RNNQ_TANH_TABLE_STEP_BITS);
 }
+
+#else
+/* rnnq_gru_cand_lbr_hi from the row's two products already requantised (q_x, q_h: not yet
+ * clamped), as rnnq_gru_rest_hi computes them with AVX2. */
+static inline int32_t rnnq_gru_cand_lbr_q(int32_t q_x, int32_t q_h, int32_t r_t, int32_t g_lo,
+                                          int32_t g_hi)
+{
+    const int32_t a_h = rnnq_clamp32(q_h, RNNQ_INT16_MIN, RNNQ_INT16_MAX);
+    const int32_t pre =
+        q_x + ((r_t * a_h + (1 << (RNNQ_ACT_FRAC_BITS - 1))) >> RNNQ_ACT_FRAC_BITS);
+    return rnnq_tanh_lut(rnnq_clamp32(pre, g_lo, g_hi),
+                         RNNQ_GATE_FRAC_BITS - RNNQ_TANH_TABLE_STEP_BITS);
+}
+#endif
 
 /* The output constants of the branch-free GRU update (rnnq_gru_unit_hi), taken from the params
  * once per step (in locals, so that stores to the state cannot alias them). */
@@ -948,7 +1039,31 @@ static void rnnq_gru_update_hi(const rnnq_gru_params *p, int32_t *restrict z,
             hc[k] = h16[k];
         }
     }
-    for (k = 0; k < n_hid; ++k) {
+    k = 0;
+#if RNNQ_HAVE_AVX2_ROWS
+    {
+        /* rnnq_gru_unit_hi in eight lanes (its requantisation by rnnq_requant_hi8). */
+        const __m256i mult = _mm256_set1_epi32(ok.out_mult);
+        const __m256i shift = _mm256_set1_epi32(ok.out_shift);
+        const __m256i zpv = _mm256_set1_epi32(ok.out_zp);
+        const __m256i one = _mm256_set1_epi32(32768);
+        const __m256i half = _mm256_set1_epi32(1 << (RNNQ_ACT_FRAC_BITS - 1));
+        const __m256i h_min = _mm256_set1_epi32(ok.h_min);
+        const __m256i h_max = _mm256_set1_epi32(ok.h_max);
+        for (; k + 8 <= n_hid; k += 8) {
+            const __m256i zv = RNNQ_LOAD8(z + k);
+            const __m256i t = rnnq_requant_hi8(
+                _mm256_mullo_epi32(_mm256_sub_epi32(one, zv), RNNQ_LOAD8(n + k)), mult, shift);
+            const __m256i u = _mm256_srai_epi32(
+                _mm256_add_epi32(_mm256_mullo_epi32(zv, RNNQ_LOAD8(hc + k)), half),
+                RNNQ_ACT_FRAC_BITS);
+            const __m256i v = _mm256_add_epi32(_mm256_add_epi32(zpv, t), u);
+            _mm256_storeu_si256((__m256i *)(void *)(z + k),
+                                _mm256_min_epi32(_mm256_max_epi32(v, h_min), h_max));
+        }
+    }
+#endif
+    for (; k < n_hid; ++k) {
         z[k] = rnnq_gru_unit_hi(&ok, z[k], n[k], hc[k]);
     }
     rnnq_store_h(z, n_hid, h8, h16);
@@ -976,6 +1091,34 @@ static void rnnq_gru_rest_hi(const rnnq_gru_params *p, int8_t *h8, int16_t *h16,
     rnnq_gate_range(p->clip, &g_lo, &g_hi);
     rnnq_recurrent_matvec(p->rw, p->rw_lo, lo, h8, h16, (p->linear_before_reset ? 3 : 2) * n_hid,
                           n_hid, ah, xbuf);
+#if RNNQ_HAVE_AVX2_ROWS
+    /* The rows' requantisations first (in place; with lbr 1 the candidate rows' two products
+     * too, without their sum), then the tables. */
+    rnnq_requant_hi_gate_rows(p->bias_x, ax, p->mult_x, p->shift_x, p->bias_h, ah, p->mult_h,
+                              p->shift_h, ax, 2 * n_hid, g_lo, g_hi);
+    for (r = 0; r < 2 * n_hid; ++r) {
+        ax[r] = rnnq_sigmoid_lut(ax[r]);
+    }
+    if (p->linear_before_reset) {
+        const int32_t cand = 2 * n_hid;
+        rnnq_requant_hi_rows(p->bias_x + cand, ax + cand, p->mult_x + cand, p->shift_x + cand,
+                             ax + cand, n_hid);
+        rnnq_requant_hi_rows(p->bias_h + cand, ah + cand, p->mult_h + cand, p->shift_h + cand,
+                             ah + cand, n_hid);
+        for (k = 0; k < n_hid; ++k) {
+            ng[k] = rnnq_gru_cand_lbr_q(ng[k], ah[cand + k], rg[k], g_lo, g_hi);
+        }
+    } else {
+        const int32_t cand = 2 * n_hid;
+        rnnq_gru_reset_product(p, rg, h8, h16, rh, ah, xbuf, lo);
+        rnnq_requant_hi_gate_rows(p->bias_x + cand, ng, p->mult_x + cand, p->shift_x + cand,
+                                  p->bias_h + cand, ah + cand, p->mult_h + cand,
+                                  p->shift_h + cand, ng, n_hid, g_lo, g_hi);
+        for (k = 0; k < n_hid; ++k) {
+            ng[k] = rnnq_tanh_lut(ng[k], gate_sh);
+        }
+    }
+#else
     for (r = 0; r < 2 * n_hid; ++r) {
         ax[r] = rnnq_sigmoid_lut(rnnq_requant_hi_gate(p->bias_x[r] + ax[r], p->mult_x[r],
                                                       p->shift_x[r], p->bias_h[r] + ah[r],
@@ -996,6 +1139,7 @@ static void rnnq_gru_rest_hi(const rnnq_gru_params *p, int8_t *h8, int16_t *h16,
                                   gate_sh);
         }
     }
+#endif
     rnnq_gru_update_hi(p, ax, ng, ah, h8, h16);
 }
 
