@@ -29,7 +29,7 @@ const m_input_t bench_x[BENCH_T][M_INPUT_SIZE] = {{
 }};
 m_state bench_st;
 int32_t bench_arena[(M_ARENA_BYTES + 3) / 4 + 1];
-int8_t bench_y[M_OUTPUT_SIZE];
+m_output_t bench_y[M_OUTPUT_SIZE];
 
 int bench_count_check(int n);
 

@@ -48,7 +48,8 @@ def _count(m, work: Path, variant: str) -> tuple[float, bool]:
     build = work / m.name / f"build_{variant}"
     onnx_path, calib = measure.write(m, work / m.name)
     target, weights = VARIANTS[variant]
-    measure.api.compile_model(onnx_path, calib, build, target, measure.PREFIX, weights=weights)
+    measure.api.compile_model(onnx_path, calib, build, target, measure.PREFIX, weights=weights,
+                              output_bits=8)
     ig = open_graphs(build)[2]
     xq = quantize_input(ig, measure.bench_input(m))[:, :STEPS]
     want = run_integer(ig, xq)[ig.outputs[0]].reshape(STEPS, -1)[-1]

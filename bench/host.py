@@ -87,7 +87,7 @@ static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t);
 int main(int argc, char **argv) {
     static int32_t arena[(%(P)s_ARENA_BYTES + 3) / 4];
     static %(p)s_input_t x[%(T)d * %(P)s_INPUT_SIZE];
-    static int8_t y[%(P)s_OUTPUT_SIZE * %(T)d + 64];
+    static %(p)s_output_t y[%(P)s_OUTPUT_SIZE * %(T)d + 64];
     %(p)s_state st;
     int reps = argc > 2 ? atoi(argv[2]) : 1, k;
     FILE *f = fopen(argv[1], "rb");

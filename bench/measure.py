@@ -86,7 +86,8 @@ def compile_variant(m: BenchModel, work: Path, variant: str) -> Path:
     onnx_path, calib = write(m, work / m.name)
     build = work / m.name / f"build_{variant}"
     target, weights = VARIANT_TARGET[variant]
-    api.compile_model(onnx_path, calib, build, target, PREFIX, weights=weights)
+    api.compile_model(onnx_path, calib, build, target, PREFIX, weights=weights,
+                      output_bits=8)  # the int8 head (rnnq_dense_s8) CMSIS-NN is compared with
     return build
 
 

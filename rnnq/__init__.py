@@ -28,7 +28,8 @@ def compile(model: str | Path, calib: Any, out_dir: str | Path = "build",
             target: str = "generic-c99", **options: Any) -> dict:
     """ONNX model + calibration data -> a build folder; returns its manifest. `options` are
     rnnq.api.compile_model's (the CLI's options: prefix, calib_method, seq_len, max_steps,
-    headroom, input_bits, state_bits, flash, ram, fmt="c"|"tflite", float_io, tflite_loop)."""
+    headroom, input_bits, output_bits, state_bits, flash, ram, fmt="c"|"tflite", float_io,
+    tflite_loop)."""
     from rnnq import api
 
     return api.compile_model(model, calib, out_dir, target, **options)

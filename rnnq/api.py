@@ -85,6 +85,7 @@ def compile_model(model: str | Path, calib: DataSource, out_dir: str | Path,
                   flash: int | None = None, ram: int | None = None, fmt: str = "c",
                   float_io: bool = False, tflite_loop: str = "unrolled",
                   input_bits: str | int = "auto", state_bits: str | int = "auto",
+                  output_bits: str | int = "auto",
                   precision: str = "auto", min_sqnr: float = 35.0,
                   max_drop: float | None = None, weights: str = "auto",
                   packages: tuple[str, ...] | list[str] = ()) -> dict:
@@ -99,11 +100,15 @@ def compile_model(model: str | Path, calib: DataSource, out_dir: str | Path,
     if not (math.isfinite(headroom) and 1.0 <= headroom <= MAX_HEADROOM):
         raise RnnqError(f"--headroom {headroom}: a factor from 1 to {MAX_HEADROOM:g} (how far "
                         "beyond the calibrated ranges values may go)")
-    for name, v in (("input_bits", input_bits), ("state_bits", state_bits)):
+    for name, v in (("input_bits", input_bits), ("state_bits", state_bits),
+                    ("output_bits", output_bits)):
         if str(v) not in ("auto", "8", "16"):
             raise RnnqError(f"{name} {v!r}: one of auto, 8, 16")
         if fmt == "tflite" and name == "state_bits" and str(v) == "16":
             raise RnnqError(f"{name} 16 is a C build option (use --precision)")
+        if fmt == "tflite" and name == "output_bits" and str(v) != "auto":
+            raise RnnqError(f"{name} {v} is a C build option (a .tflite's outputs are int16 "
+                            "where its layers are)")
     if str(state_bits) != "auto":  # the older spelling of --precision int8 / int16
         if precision != "auto":
             raise RnnqError("--state-bits and --precision both given: use --precision")
@@ -121,6 +126,7 @@ def compile_model(model: str | Path, calib: DataSource, out_dir: str | Path,
                     prefix="model" if prefix is None else prefix, calib_method=calib_method, seq_len=seq_len,
                     max_steps=max_steps, headroom=headroom, flash=flash, ram=ram,
                     float_io=float_io, tflite_loop=tflite_loop, input_bits=str(input_bits),
+                    output_bits=str(output_bits),
                     precision=precision, min_sqnr=float(min_sqnr),
                     max_drop=None if max_drop is None else float(max_drop), weights=weights,
                     packages=tuple(dict.fromkeys(packages)),
@@ -211,6 +217,9 @@ def analyze(model: str | Path, target: str = "generic-c99", max_steps: int | Non
     fg = float_graph(model)
     t_in = fg.tensors[fg.inputs[0]]
     t_len = static_time(fg) or 16
+    # placeholder data says nothing of accuracy: --precision auto keeps its default widths
+    # (compile widens a layer only where its calibration data misses --min-sqnr)
+    options.setdefault("min_sqnr", 0.0)
     shape = (4, t_len, *t_in.shape)
     x = (np.zeros(shape, np.int64) if t_in.dtype == "int64"
          else np.random.default_rng(0).standard_normal(shape).astype(np.float32))
@@ -277,6 +286,10 @@ def inspect(path: str | Path) -> str:
     lines.append("memory: " + ", ".join(f"{k} {v} B" for k, v in m["memory"].items()))
     if "dtype" in m.get("input", {}):
         lines.append(f"input {m['input']['name']}: {m['input']['dtype']}")
+    for o in m.get("outputs", []):
+        if "dtype" in o:  # C builds with --output-bits (older builds: int8)
+            lines.append(f"output {o['name']}: {o['dtype']} (scale {o['scale']:.4g}, zero point "
+                         f"{o['zero_point']})")
     tm = m.get("target_memory", {})
     if tm.get("measured"):
         lines.append(f"on {m['target']}: flash {tm['flash_bytes']} B, RAM {tm['ram_bytes']} B "

@@ -112,6 +112,12 @@ def main() -> None:
                    "the input buffer and nothing else, and removes the input's quantisation "
                    "noise, which chaotic or bistable models amplify. --format tflite: auto = "
                    "16 when only 16-bit layers read the input (not with --float-io).")
+@click.option("--output-bits", type=click.Choice(["auto", "8", "16"]), default="auto",
+              show_default=True,
+              help="C: width of the model outputs. auto = 16 where the output is already "
+                   "computed in 16 bits (a 16-bit recurrent state reaching it through views, "
+                   "slices, concatenation, or a dense head run 16x8), else 8; 16 = the same, "
+                   "and says which outputs stay 8-bit; 8 = every output int8.")
 @click.option("--precision", default="auto", show_default=True, metavar="SPEC",
               help="C: width of each recurrent layer's hidden state and recurrent weights. "
                    "auto: GRU int16 (a GRU whose update gate is near 1 moves its state by less "
@@ -166,7 +172,7 @@ def main() -> None:
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @_guard
 def compile_cmd(model, calib, target, out, prefix, calib_method, seq_len, max_steps, headroom,
-                input_bits, precision, min_sqnr, max_drop, state_bits, flash, ram, weights, fmt,
+                input_bits, output_bits, precision, min_sqnr, max_drop, state_bits, flash, ram, weights, fmt,
                 float_io, tflite_loop, packages, quiet):
     """Compile MODEL.onnx into an integer-only C build folder (or a .tflite).
 
@@ -192,6 +198,7 @@ def compile_cmd(model, calib, target, out, prefix, calib_method, seq_len, max_st
                           None if quiet else calib_progress, log, seq_len=seq_len, max_steps=max_steps,
                           headroom=headroom, flash=flash, ram=ram, fmt=fmt, float_io=float_io,
                           tflite_loop=tflite_loop, input_bits=input_bits,
+                          output_bits=output_bits,
                           state_bits=state_bits, precision=precision, min_sqnr=min_sqnr,
                           max_drop=max_drop, weights=weights, packages=packages)
     if quiet:
@@ -213,7 +220,7 @@ def compile_cmd(model, calib, target, out, prefix, calib_method, seq_len, max_st
 
 
 #: Options that mean something for one output format only.
-_ONLY = {"c": ("target", "prefix", "max_steps", "state_bits",
+_ONLY = {"c": ("target", "prefix", "max_steps", "state_bits", "output_bits",
               "max_drop", "flash", "ram", "weights", "packages"),
          "tflite": ("float_io", "tflite_loop")}
 

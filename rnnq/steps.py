@@ -59,6 +59,7 @@ class Job:
     max_steps: int | None = None
     headroom: float = 1.25
     input_bits: str = "auto"  # C: "auto" (16 where the input reaches only recurrent layers), "8", "16"
+    output_bits: str = "auto"  # C: "auto"/"16" (16 where computed in 16 bits), "8"
     precision: str = "auto"  # C: recurrent states' widths: auto | int8 | int16 | layer=int16,...
     min_sqnr: float = 35.0  # C, precision auto: the output SQNR (dB) to reach
     max_drop: float | None = None  # C, precision auto: instead, at most this % of decisions flip
@@ -186,6 +187,7 @@ def quantize_c(job: Job) -> None:
     g = job.graph
     default, forced = resolve_precision(g, job.precision)
     g.meta["layer_state_bits"] = dict(forced)
+    g.meta["output_bits"] = 8 if job.output_bits == "8" else 16
     g.meta["layer_rw_bits"] = dict.fromkeys(sorted(resolve_r16(g, job.precision)), 16)
     if job.input_bits != "auto":
         inputs = [int(job.input_bits)]
@@ -222,6 +224,12 @@ def quantize_c(job: Job) -> None:
         q, base = _choose_bias_correction(job, q, data, fenv, base)
         if default == "auto":  # after what costs nothing at run time
             q = _choose_precision(job, q, data, fenv)
+    if job.output_bits == "16":
+        narrow = [o for o, k in zip(g.outputs, q.outputs, strict=True)
+                  if q.tensors[k].dtype != "int16"]
+        if narrow:
+            job.log(f"--output-bits 16: {len(narrow)} output(s) stay int8, not computed in 16 "
+                    f"bits: {', '.join(repr(o) for o in narrow)}")
     record = ranges_record(g)
     job.files[build_folder.CALIBRATION] = (json.dumps(record, indent=1, sort_keys=True)
                                            + "\n").encode()

@@ -144,6 +144,7 @@ def ranges_record(g: Graph) -> dict:
         "tensors": {t.name: list(t.range) for t in g.tensors.values() if t.range is not None},
         "input_channel_range": [lo.tolist(), hi.tolist()],
         "input_bits": int(g.meta.get("input_bits", 8)),
+        "output_bits": int(g.meta.get("output_bits", 8)),
         "gru_state_bits": int(g.meta.get("gru_state_bits", 8)),
         "lstm_state_bits": int(g.meta.get("lstm_state_bits", 8)),
         "rnn_state_bits": int(g.meta.get("rnn_state_bits", 8)),
@@ -179,6 +180,7 @@ def apply_ranges(g: Graph, record: dict) -> Graph:
         g.meta["range_methods"] = dict(chosen)
     # builds from before 16-bit inputs and states: 8
     g.meta["input_bits"] = int(record.get("input_bits", 8))
+    g.meta["output_bits"] = int(record.get("output_bits", 8))  # older builds: int8 outputs
     g.meta["gru_state_bits"] = int(record.get("gru_state_bits", 8))
     g.meta["lstm_state_bits"] = int(record.get("lstm_state_bits", 8))
     g.meta["rnn_state_bits"] = int(record.get("rnn_state_bits", 8))

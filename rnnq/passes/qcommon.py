@@ -80,22 +80,24 @@ def from_range(t: Tensor) -> None:
 
 
 def unify_operand_ranges(g: Graph) -> None:
-    """Give every concatenated tensor (and what it aliases) the concat's range, so that the
-    producers choose one scale and the concatenation is a plain copy; the same for the operands
-    of a magnitude (the union of their ranges: its integer kernel adds their squares)."""
+    """Give every concatenated tensor (and what it aliases) one range, the union of the
+    concat's and theirs, so that the producers choose one scale and the concatenation is a
+    plain copy (a bidirectional layer's two int16 directions included); the same for the
+    operands of a magnitude (its integer kernel adds their squares)."""
     for n in g.nodes:
-        if n.op == "concat":
-            lo, hi = g.tensors[n.outputs[0]].range
-        elif n.op == "magnitude":
-            lo = min(g.tensors[i].range[0] for i in n.inputs)
-            hi = max(g.tensors[i].range[1] for i in n.inputs)
-        else:
+        if n.op not in ("concat", "magnitude"):
             continue
+        chains = []
         for name in n.inputs:
-            while True:
-                t = g.tensors[name]
-                t.range = (min(lo, t.range[0]), max(hi, t.range[1]))
-                p = g.producer(name)
-                if p is None or p.op not in REARRANGE:
-                    break
-                name = p.inputs[0]
+            chain = [name]
+            p = g.producer(name)
+            while p is not None and p.op in REARRANGE:
+                chain.append(p.inputs[0])
+                p = g.producer(p.inputs[0])
+            chains.append(chain)
+        ranges = [g.tensors[t].range for c in chains for t in c]
+        if n.op == "concat":
+            ranges.append(g.tensors[n.outputs[0]].range)
+        lo, hi = min(r[0] for r in ranges), max(r[1] for r in ranges)
+        for name in (t for c in chains for t in c):
+            g.tensors[name].range = (lo, hi)

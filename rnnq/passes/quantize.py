@@ -20,7 +20,10 @@ Requires stage CALIBRATED, produces stage INTEGER. Choices (see README "Numerics
 - recurrent internals: passes/quantize_rnn.py;
 - concatenated tensors share one scale (their producers are given the same range);
 - int16 and int32 tensors (a 16-bit h, the LSTM cell) become int8 through a requantisation
-  where they leave;
+  where they leave; with graph.meta["output_bits"] = 16 (--output-bits auto / 16) an int16
+  tensor that reaches a model output through views, index maps, concatenation of int16
+  tensors and dense layers (16x8: int16 in, int8 weights, int16 out, while the accumulator
+  bound holds) stays int16 up to the output, which keeps its 16-bit scale (`output16_path`);
 - every rescale: integer multiplier + shift (numerics.quantize_multiplier), computed here.
 """
 
@@ -242,6 +245,31 @@ def _reads16(g: Graph, n: Node, name: str, front: set[str]) -> bool:
     return n.op in REARRANGE
 
 
+#: Ops that pass an int16 tensor on, as it is, towards a model output (dense: its data input,
+#: 16x8 while the accumulator bound holds; concat: when every operand is int16).
+OUT16 = REARRANGE | {"concat", "dense"}
+
+
+def output16_path(g: Graph) -> set[str]:
+    """The tensors from which a model output is reached through OUT16 ops only: an int16
+    tensor among them keeps 16 bits up to the output (graph.meta["output_bits"] = 16)."""
+    path = set(g.outputs)
+    for n in reversed(g.nodes):
+        if n.op in OUT16 and n.outputs[0] in path:
+            path.update(n.inputs[:1] if n.op == "dense" else n.inputs)
+    return path
+
+
+def _reads16_out(g: Graph, n: Node, name: str, path: set[str]) -> bool:
+    """Whether node n, on the way to a 16-bit model output, reads the int16 tensor `name` as
+    it is (concat: when every operand is int16; dense: its data input)."""
+    if n.outputs[0] not in path or n.op not in OUT16 or g.tensors[name].dtype != "int16":
+        return False
+    if n.op == "concat":
+        return all(g.tensors[i].dtype == "int16" for i in n.inputs)
+    return n.op != "dense" or n.inputs[0] == name
+
+
 def _quant_mean_time(g: Graph, n: Node) -> Node:
     x, y = g.tensors[n.inputs[0]], g.tensors[n.outputs[0]]
     from_range(y)
@@ -280,6 +308,9 @@ def _quant_concat(g: Graph, n: Node, nodes: list[Node]) -> Node:
     y = g.tensors[n.outputs[0]]
     if all(g.tensors[i].dtype == "int16" for i in n.inputs):  # one scale (unified ranges)
         y.dtype, y.q = "int16", g.tensors[n.inputs[0]].q
+        if any(float(g.tensors[i].q.scale) != float(y.q.scale) or g.tensors[i].q.axis
+               is not None for i in n.inputs):
+            raise AssertionError(f"concat {n.name}: int16 operands of different scales")
         return Node("concat", list(n.inputs), [y.name], dict(n.attrs), n.name)
     from_range(y)
     ins = []
@@ -344,13 +375,16 @@ def quantize(graph: Graph) -> Graph:
     nodes: list[Node] = []
     rename: dict[str, str] = {}
     front = {xin.name} if xin.dtype == "int16" else set()  # the 16-bit front end so far
+    out16 = g.meta.get("output_bits", 8) == 16
+    path = output16_path(g) if out16 else set()
     for n in g.nodes:
         n.inputs = [_requant_to_int8(g, i, nodes, rename)
-                    if g.tensors[i].dtype in WIDE and not _reads16(g, n, i, front) else i
-                    for i in n.inputs]
+                    if g.tensors[i].dtype in WIDE and not (_reads16(g, n, i, front)
+                                                           or _reads16_out(g, n, i, path))
+                    else i for i in n.inputs]
         if n.op not in RECURRENT and any(i in front for i in n.inputs):
             front.update(n.outputs)
-        if n.op == "dense" and n.inputs[0] in front:
+        if n.op == "dense" and g.tensors[n.inputs[0]].dtype == "int16":
             try:
                 nodes.append(_quant_dense(g, n))
                 continue
@@ -366,7 +400,9 @@ def quantize(graph: Graph) -> Graph:
         else:
             raise AssertionError(f"quantize: unhandled op {n.op}")
     g.nodes = nodes
-    g.outputs = [_requant_to_int8(g, o, g.nodes, rename) if g.tensors[o].dtype in WIDE else o
-                 for o in g.outputs]
+    g.outputs = [_requant_to_int8(g, o, g.nodes, rename)
+                 if g.tensors[o].dtype in WIDE and not (out16 and g.tensors[o].dtype == "int16"
+                                                         and g.tensors[o].q.axis is None)
+                 else o for o in g.outputs]
     g.stage = Stage.INTEGER
     return g.prune().verify()

@@ -68,11 +68,15 @@ def _context(graph: Graph, target: Target, prefix: str, p: Plan, io: dict) -> di
     outs = []
     off = 0
     run_off = "0"  # C expression: where this output starts in _run's y
+    y_ctype = output_ctype(graph)
     for name in graph.outputs:
         t = graph.tensors[name]
+        # y holds values of y_ctype: an int8 output in a 16-bit y is widened value by value
         outs.append({"name": name, "loc": p.loc[name][0], "size": t.size,
                      "seq": t.kind == "seq", "offset": off, "run_offset": run_off,
-                     "q": io["outputs"][len(outs)]})
+                     "q": io["outputs"][len(outs)], "bits": 16 if t.dtype == "int16" else 8,
+                     "bytes": t.size * (2 if y_ctype == "int16_t" else 1),
+                     "widen": y_ctype == "int16_t" and t.dtype != "int16"})
         off += t.size
         run_off += f" + (int32_t)n_steps * {t.size}" if t.kind == "seq" else f" + {t.size}"
     p.state.sort(key=lambda e: {"int32_t": 0, "int16_t": 1}.get(e[0], 2))  # no inner padding
@@ -82,7 +86,7 @@ def _context(graph: Graph, target: Target, prefix: str, p: Plan, io: dict) -> di
         "version": __version__, "target": target.name, "prefix": prefix, "PREFIX": prefix.upper(),
         "model_hash": meta.get("model_sha256", "")[:16], "model_name": meta.get("model_path", ""),
         "input_size": xin.size, "input_ctype": {"int64": "int32_t", "int16": "int16_t"}.get(xin.dtype, "int8_t"),
-        "output_size": off, "outputs": outs,
+        "output_size": off, "outputs": outs, "output_ctype": y_ctype,
         "arena_bytes": max(p.arena_bytes, ALIGN), "state_bytes": state_bytes(p),
         "state": p.state, "resets": p.resets, "core": p.core, "head": p.head, "whole": p.whole,
         "streaming": p.streaming, "max_steps": p.max_steps,
@@ -99,6 +103,12 @@ def _context(graph: Graph, target: Target, prefix: str, p: Plan, io: dict) -> di
                         *[f for f in runtime_files(target) if f.endswith(".c")]],
         "runtime_headers": [f for f in runtime_files(target) if f.endswith(".h")],
     }
+
+
+def output_ctype(graph: Graph) -> str:
+    """The C type of the values in y: int16_t when any output is int16 (--output-bits)."""
+    return ("int16_t" if any(graph.tensors[o].dtype == "int16" for o in graph.outputs)
+            else "int8_t")
 
 
 def _cmake_system(cc: str) -> dict:
@@ -124,8 +134,8 @@ def emit_c(graph: Graph, target: Target, prefix: str, io: dict, max_steps: int,
         seq = example[:EXAMPLE_STEPS] if p.streaming else example[: min(EXAMPLE_STEPS,
                                                                         p.max_steps)]
         ctx.update(sequence=seq.astype(np.int64).tolist(), steps=len(seq),
-                   run_output_bytes=sum(o["size"] * (len(seq) if o["seq"] else 1)
-                                        for o in ctx["outputs"]))
+                   run_output_values=sum(o["size"] * (len(seq) if o["seq"] else 1)
+                                         for o in ctx["outputs"]))
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir() / "c")),
                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
                              trim_blocks=True, lstrip_blocks=True)
@@ -142,5 +152,6 @@ def emit_c(graph: Graph, target: Target, prefix: str, io: dict, max_steps: int,
     facts = {"weight_bytes": sum(a.nbytes for a in p.arrays),
              "arena_bytes": ctx["arena_bytes"], "state_bytes": ctx["state_bytes"],
              "input_size": ctx["input_size"], "output_size": ctx["output_size"],
+             "output_ctype": ctx["output_ctype"],
              "streaming": p.streaming, "max_steps": p.max_steps}
     return files, facts

@@ -9,7 +9,8 @@ in.bin:  int32 N; per sequence: int32 T, T input steps (int8, int16 or int32 tok
          little-endian)
 out.bin: per sequence: the outputs of every `_step` call (streaming models; T x all outputs),
          then the outputs of one `_run` over the whole sequence (seq outputs for every step,
-         final outputs once) — all int8.
+         final outputs once) — int8, or little-endian int16 when an output is int16
+         (io.output_wire).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from rnnq.backends.c import objcache
-from rnnq.backends.c.io import WIRE
+from rnnq.backends.c.io import WIRE, output_wire
 from rnnq.ir import Graph, RnnqError
 from rnnq.sim.integer import state_outputs
 from rnnq.targets import Target, host_cpu_lacks, load_target
@@ -134,9 +135,12 @@ def _state_outputs(manifest: dict) -> list[tuple[int, str]]:
             for info in manifest.get("state_inputs", {}).values() if info.get("output")]
 
 
-def _values(block: np.ndarray, total: int, states: list[tuple[int, str]]) -> np.ndarray:
-    """Rows of harness bytes [R, total + state bytes] -> values [R, total + state values]."""
-    parts, off = [block[:, :total].view(np.int8).astype(np.int64)], total
+def _values(block: np.ndarray, total: int, states: list[tuple[int, str]], ydt: str = "i1"
+            ) -> np.ndarray:
+    """Rows of harness bytes [R, total output values (ydt) + state bytes] -> values
+    [R, total + state values]."""
+    off = total * np.dtype(ydt).itemsize
+    parts = [np.ascontiguousarray(block[:, :off]).view(ydt).astype(np.int64)]
     for count, dt in states:
         width = np.dtype(dt).itemsize
         parts.append(np.ascontiguousarray(block[:, off : off + count * width]).view(dt)
@@ -150,6 +154,8 @@ def split_outputs(raw: np.ndarray, manifest: dict, lengths: np.ndarray, where: P
     and the state outputs after _run, flat)."""
     outs = manifest["outputs"]
     total = sum(o["size"] for o in outs)
+    ydt = output_wire(manifest)
+    yw = np.dtype(ydt).itemsize
     states = _state_outputs(manifest)
     sbytes = sum(c * np.dtype(dt).itemsize for c, dt in states)
     streaming = manifest.get("streaming", True)
@@ -157,18 +163,18 @@ def split_outputs(raw: np.ndarray, manifest: dict, lengths: np.ndarray, where: P
     pos = 0
     res = []
     for t_len in lengths:
-        rec = total + sbytes
+        rec = total * yw + sbytes
         n_step = t_len * rec if streaming else 0
         if pos + n_step > raw.size:
             break
-        step = _values(raw[pos : pos + n_step].reshape(-1, rec), total, states)
+        step = _values(raw[pos : pos + n_step].reshape(-1, rec), total, states, ydt)
         pos += n_step
         n_run = sum(o["size"] * (t_len if o["kind"] == "seq" else 1) for o in outs)
-        if pos + n_run + sbytes > raw.size:
+        if pos + n_run * yw + sbytes > raw.size:
             break
-        run = _values(raw[pos : pos + n_run + sbytes].reshape(1, -1), n_run, states)
+        run = _values(raw[pos : pos + n_run * yw + sbytes].reshape(1, -1), n_run, states, ydt)
         res.append((step, run.ravel()))
-        pos += n_run + sbytes
+        pos += n_run * yw + sbytes
     if pos != raw.size or len(res) != len(lengths):
         raise RnnqError(f"{where}: C harness wrote {raw.size} bytes, expected "
                         f"{'more' if len(res) != len(lengths) else pos}")

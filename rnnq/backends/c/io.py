@@ -46,6 +46,12 @@ def io_info(g: Graph) -> dict:
 WIRE = {"int8_t": "i1", "int16_t": "<i2", "int32_t": "<i4"}
 
 
+def output_wire(manifest: dict) -> str:
+    """How the values of y travel (WIRE): int16 when any output is int16 (older builds: int8)."""
+    wide = any(o.get("dtype") == "int16" for o in manifest["outputs"])
+    return WIRE["int16_t" if wide else "int8_t"]
+
+
 def _states(g: Graph) -> dict:
     """How each state input is quantised: per recurrent state it sets (node, h or c), the
     elements of the input and their format."""
@@ -84,6 +90,7 @@ def _outputs(g: Graph) -> list[dict]:
         s = float(o.q.scale)
         q31, e = scale_fixed(s)
         outs.append({"name": name, "kind": o.kind, "step_shape": list(o.shape), "size": o.size,
+                     "dtype": o.dtype, "ctype": f"{o.dtype}_t", "bits": 16 if o.dtype == "int16" else 8,
                      "scale": s, "zero_point": int(o.q.zero_point), "scale_text": f"{s:.9g}",
                      "scale_q31": q31, "scale_exp": e})
     return outs

@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from rnnq.backends.c.io import WIRE
+from rnnq.backends.c.io import WIRE, output_wire
 from rnnq.backends.c.serial_link import Link, Port, parse_spec
 from rnnq.ir import RnnqError
 
@@ -33,7 +33,8 @@ def _io_dtype(dtype: np.dtype) -> str:
 def _expect(manifest: dict, states: list[tuple[int, int, bool]], width: int) -> dict:
     """What HELLO must say for this build."""
     return {"input_size": int(np.prod(manifest["input"]["step_shape"])), "width": width,
-            "output_size": sum(o["size"] for o in manifest["outputs"]),
+            "output_size": sum(o["size"] for o in manifest["outputs"])  # bytes per step
+            * np.dtype(output_wire(manifest)).itemsize,
             "streaming": bool(manifest.get("streaming", True)), "states": states}
 
 

@@ -391,6 +391,28 @@ def test_state_inputs_through_the_uart(tmp_path: Path) -> None:
     assert rep["device"]["compared_values"] == rep["c"]["compared_values"]
 
 
+def test_int16_outputs_through_the_uart(tmp_path: Path) -> None:
+    """The bundled GRU's int16 output (--output-bits auto): the firmware sends each step's and
+    _run's 16-bit values little endian, bit-exact with the simulator."""
+    require_tool("arm-none-eabi-gcc")
+    require_tool("qemu-system-arm")
+    gru = ROOT / "examples" / "basic_motions_gru"
+    b = tmp_path / "b"
+    man = compile_model(gru / "model.onnx", gru / "calib.npz", b, "cortex-m4", "m")
+    assert [o["dtype"] for o in man["outputs"]] == ["int16"]
+    d = np.load(gru / "test.npz")
+    np.savez(tmp_path / "t.npz", x=d["x"][:3], y=d["y"][:3], lengths=np.array([30, 7, 1]))
+    elf = build_firmware(b, man, "qemu-mps2-an386", tmp_path / "fw")
+    proc, pty = _start_qemu(elf)
+    try:
+        rep = validate(b, tmp_path / "t.npz", on=f"serial:{pty}")
+    finally:
+        proc.kill()
+        proc.wait()
+    assert rep["device"]["bit_exact"], rep["device"]
+    assert rep["device"]["compared_values"] == rep["c"]["compared_values"] > 0
+
+
 def test_a_board_that_does_not_answer(jv_m4: Path, tmp_path: Path) -> None:
     """A pty nobody answers on: exit 2, one line naming the port and what to check."""
     require_tool("cc")
