@@ -121,7 +121,7 @@ int main(int argc, char **argv)
     long t, steps, every, window;
     m_state st;
     m_input_t x[M_INPUT_SIZE];
-    int8_t y[M_OUTPUT_SIZE];
+    m_output_t y[M_OUTPUT_SIZE];
     if (argc != 6) return 2;
     fx = fopen(argv[1], "rb");
     fo = fopen(argv[5], "wb");
@@ -137,7 +137,7 @@ int main(int argc, char **argv)
             fwrite(v, sizeof v[0], M_STATE_VALUES, fo);
         }
         if (m_step(&st, x, y, arena) != M_OK) return 3;
-        if (t % every < window) fwrite(y, 1, M_OUTPUT_SIZE, fo);
+        if (t % every < window) fwrite(y, sizeof y[0], M_OUTPUT_SIZE, fo);
     }
     m_get_state(&st, v);
     fwrite(v, sizeof v[0], M_STATE_VALUES, fo);
@@ -202,13 +202,15 @@ def _drive(run: LongRun, xq: np.ndarray, tmp: Path, window: int = WINDOW
     raw = out.read_bytes()
     nv = 1 + sum(k for _, _, k in run.members)
     size = sum(int(np.prod(run.ig.tensors[o].shape)) for o in run.ig.outputs)
+    ydt = np.int16 if any(run.ig.tensors[o].dtype == "int16" for o in run.ig.outputs) else np.int8
+    yw = np.dtype(ydt).itemsize  # y's values (host byte order: the test runs on the host)
     res, pos = [], 0
     for t in range(0, steps, EVERY):
         state = np.frombuffer(raw, np.int32, nv, pos)
         pos += 4 * nv
         w = min(window, steps - t)
-        res.append((t, state, np.frombuffer(raw, np.int8, w * size, pos).reshape(w, size)))
-        pos += w * size
+        res.append((t, state, np.frombuffer(raw, ydt, w * size, pos).reshape(w, size)))
+        pos += w * size * yw
     final = np.frombuffer(raw, np.int32, nv, pos)
     assert pos + 4 * nv == len(raw)
     return res, final

@@ -176,7 +176,7 @@ def test_m4_links_without_soft_float(tmp_path: Path) -> None:
     main.write_text(
         '#include "model.h"\n'
         "static m_state st;\nstatic int32_t arena[(M_ARENA_BYTES + 3) / 4];\n"
-        "static m_input_t x[3 * M_INPUT_SIZE];\nstatic int8_t y[M_OUTPUT_SIZE];\n"
+        "static m_input_t x[3 * M_INPUT_SIZE];\nstatic m_output_t y[M_OUTPUT_SIZE];\n"
         "int main(void) { m_reset(&st); return m_run(&st, x, 3, y, arena) + y[0]; }\n")
     t = load_target("cortex-m4")
     srcs = [str(build / f) for f in os.listdir(build) if f.endswith(".c") and f != "harness.c"]

@@ -181,7 +181,7 @@ int main(void) {
     for (int i = 0; i < 32; i++) printf("%d ", back[i]);
     printf("\n");
     m_input_t x[M_INPUT_SIZE];
-    int8_t y[M_OUTPUT_SIZE];
+    m_output_t y[M_OUTPUT_SIZE];
     int8_t a[2][10][M_OUTPUT_SIZE];
     int32_t s[2][32];
     for (int pass = 0; pass < 2; pass++) {
@@ -266,7 +266,7 @@ static int32_t arena[(M_ARENA_BYTES + 3) / 4];
 static int32_t saved[M_STATE_VALUES];
 static int32_t v[M_STATE_IN_SIZE];
 static m_input_t x[M_INPUT_SIZE];
-static int8_t y[M_OUTPUT_SIZE];
+static m_output_t y[M_OUTPUT_SIZE];
 int main(void) {
     m_reset(&st);
     m_set_state_in(&st, v);

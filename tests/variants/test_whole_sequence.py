@@ -117,8 +117,9 @@ int main(void)
 {
     bi_state st;
     bi_input_t x[(BI_MAX_STEPS + 1) * BI_INPUT_SIZE];
-    int8_t y_step[BI_OUTPUT_SIZE];
-    int8_t *y_run = (int8_t *)malloc((size_t)bi_run_output_size(BI_MAX_STEPS + 1));
+    bi_output_t y_step[BI_OUTPUT_SIZE];
+    bi_output_t *y_run = (bi_output_t *)malloc((size_t)bi_run_output_size(BI_MAX_STEPS + 1) *
+                                               sizeof *y_run);
     int rc_step, rc_run, rc_long;
     if (y_run == NULL) {
         return 3;

@@ -91,7 +91,7 @@ int main(int argc, char **argv)
     m_state st;
     int32_t v[M_STATE_VALUES];
     m_input_t x[M_INPUT_SIZE];
-    int8_t y[M_OUTPUT_SIZE];
+    m_output_t y[M_OUTPUT_SIZE];
     int k, t;
     if (argc != 6) return 2;
     m_reset(&st);
