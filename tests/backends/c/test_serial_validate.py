@@ -247,6 +247,16 @@ def test_uart_firmware_is_clang_clean(board: str, jv_m4: Path, tmp_path: Path) -
 
 # --- end to end on QEMU's mps2-an386 -------------------------------------------------------
 
+def _validate_on_qemu(b: Path, man: dict, data: Path, fw: Path) -> dict:
+    """validate on the emulated board: the build's UART firmware in `fw`, run under QEMU."""
+    proc, pty = _start_qemu(build_firmware(b, man, "qemu-mps2-an386", fw))
+    try:
+        return validate(b, data, on=f"serial:{pty}")
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def _start_qemu(elf: Path) -> tuple[subprocess.Popen, str]:
     """The board's emulator with its UART0 on a new pty; (process, pty path)."""
     cmd = [a.replace("{firmware}", str(elf)) for a in load_board("qemu-mps2-an386")["emulator"]]
@@ -380,13 +390,7 @@ def test_state_inputs_through_the_uart(tmp_path: Path) -> None:
     b = tmp_path / "b"
     man = compile_model(model, tmp_path / "cal.npz", b, "cortex-m4", "m")
     assert man["state_inputs"]
-    elf = build_firmware(b, man, "qemu-mps2-an386", tmp_path / "fw")
-    proc, pty = _start_qemu(elf)
-    try:
-        rep = validate(b, tmp_path / "test.npz", on=f"serial:{pty}")
-    finally:
-        proc.kill()
-        proc.wait()
+    rep = _validate_on_qemu(b, man, tmp_path / "test.npz", tmp_path / "fw")
     assert rep["device"]["bit_exact"], rep["device"]
     assert rep["device"]["compared_values"] == rep["c"]["compared_values"]
 
@@ -402,13 +406,7 @@ def test_int16_outputs_through_the_uart(tmp_path: Path) -> None:
     assert [o["dtype"] for o in man["outputs"]] == ["int16"]
     d = np.load(gru / "test.npz")
     np.savez(tmp_path / "t.npz", x=d["x"][:3], y=d["y"][:3], lengths=np.array([30, 7, 1]))
-    elf = build_firmware(b, man, "qemu-mps2-an386", tmp_path / "fw")
-    proc, pty = _start_qemu(elf)
-    try:
-        rep = validate(b, tmp_path / "t.npz", on=f"serial:{pty}")
-    finally:
-        proc.kill()
-        proc.wait()
+    rep = _validate_on_qemu(b, man, tmp_path / "t.npz", tmp_path / "fw")
     assert rep["device"]["bit_exact"], rep["device"]
     assert rep["device"]["compared_values"] == rep["c"]["compared_values"] > 0
 
