@@ -240,13 +240,18 @@ def quantize_c(job: Job) -> None:
 #: smaller difference is within what another choice of calibration sequences moves.
 CHOICE_MARGIN_DB = 0.5
 #: --precision auto: besides the pooled SQNR reaching --min-sqnr, every calibration sequence's
-#: own SQNR (measure.compare's worst; quiet sequences aside) must reach --min-sqnr minus this.
+#: own SQNR (measure.compare's worst; quiet sequences aside) must reach --min-sqnr minus this
+#: (minus a negative margin: 3 dB more than --min-sqnr).
 #: A model that amplifies small errors on some inputs shows it on its worst calibration
 #: sequence while its pooled SQNR looks fine: on 15 held-out models (README, "Precision"), two
 #: measured 43.5 / 41.9 dB pooled on calibration, 23.5 / 21.8 dB on their test sets (one
 #: diverging sequence of 400 / 300), with worst calibration sequences of 33.2 / 27.7 dB. With
 #: this goal auto widened 7 of the 15; all 15 then measured >= 40.7 dB on their test sets.
-WORST_MARGIN_DB = 0.0
+#: Why 3 dB more: the worst of a few dozen calibration sequences is a sample minimum, and a
+#: test set's is lower. tools/heldout.py's GRU on one noisy channel (seed 1, int16 output)
+#: measured a worst calibration sequence of 35.3 dB and 31.4 dB on its 300 test sequences;
+#: held to 38 dB, auto gives it 16-bit R: 54.4 dB.
+WORST_MARGIN_DB = -3.0
 #: Calibration timesteps --precision auto measures on (the first sequences up to this many):
 #: more than the other measured choices (measure.MEASURE_STEPS), the worst sequence being a
 #: tail of the distribution.
