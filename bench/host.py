@@ -122,6 +122,11 @@ class Engine:
     times: list[float] = field(default_factory=list)
 
 
+def _printed(line: str) -> np.ndarray:
+    """The driver's printed output values (int8 or int16: the build's <prefix>_output_t)."""
+    return np.array([int(v) for v in line.split()], np.int64)
+
+
 def c_engine(build: Path, flags: list[str], xq: np.ndarray, expected: np.ndarray,
              label: str) -> Engine:
     """The build's C (model.c, weights.c, rnnq_*.c) + DRIVER, compiled with gcc flags, checked
@@ -138,7 +143,7 @@ def c_engine(build: Path, flags: list[str], xq: np.ndarray, expected: np.ndarray
     def run(reps: int) -> float:
         out = subprocess.run([str(exe), str(xfile), str(reps)], check=True,
                              capture_output=True, text=True).stdout.split("\n")
-        got = np.array([int(v) for v in out[1].split()], np.int8)
+        got = _printed(out[1])
         if not np.array_equal(got, expected):
             raise SystemExit(f"{build.parent.name} ({label}): C output {got.tolist()} differs "
                              f"from the integer simulator's {expected.tolist()}")
@@ -210,7 +215,7 @@ def arm64_counts(build: Path, xq: np.ndarray, expected: np.ndarray) -> dict[str,
             proc = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], capture_output=True,
                                   text=True, check=True)
             n.append(int(proc.stdout))
-            got = np.array([int(v) for v in out.read_text().split("\n")[1].split()], np.int8)
+            got = _printed(out.read_text().split("\n")[1])
             if not np.array_equal(got, expected):
                 raise SystemExit(f"{build.parent.name} (arm64 {variant}): output differs from "
                                  "the integer simulator's")
@@ -236,7 +241,7 @@ def measure_model(m: BenchModel, work: Path, rounds: int) -> Row:
     for t in X86_TARGETS:  # the x86 targets: their matvec variant and layout
         builds[t] = build.parent / f"build_{t}"
         api.compile_model(build.parent / "model.onnx", build.parent / "calib.npz", builds[t], t,
-                          measure.PREFIX)
+                          measure.PREFIX, output_bits=8)  # as measure.compile_variant's build
     engines = [c_engine(builds[t], f, xq, expected, k) for k, (t, f) in C_BUILDS.items()
                if t in builds]
     engines.append(ort_engine(m, x))
