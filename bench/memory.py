@@ -3,7 +3,9 @@
     python bench/memory.py [--no-readme]        # or: make bench-memory
 
 For each benchmark LSTM (bench/models.py: 8×16, 40×64, 64×128, + Linear head), the same ONNX
-file and calibration data are compiled twice by rnnq:
+file and calibration data are compiled twice by rnnq, both with `--precision int8` (TFLM runs
+only int8 files, and what `auto` widens on the bench's random calibration data, a 16-bit state
+or 16-bit recurrent weights, would make the two different models):
 
 - `--target cortex-m4` (C): RAM is the build's `manifest.json` `target_memory.ram_bytes`, the
   library linked by arm-none-eabi-gcc: arena + state + static data + the stack bound of the
@@ -85,10 +87,11 @@ def _tflm_arena(tflite: Path) -> tuple[int, int]:
 
 def measure(m: BenchModel, work: Path) -> dict:
     onnx_path, calib = write(m, work)
-    c = api.compile_model(onnx_path, calib, work / "c", target="cortex-m4")
+    c = api.compile_model(onnx_path, calib, work / "c", target="cortex-m4", precision="int8")
     tflm = {}
     for loop in LOOPS:
-        api.compile_model(onnx_path, calib, work / loop, fmt="tflite", tflite_loop=loop)
+        api.compile_model(onnx_path, calib, work / loop, fmt="tflite", tflite_loop=loop,
+                          precision="int8")
         (tfl,) = (work / loop).glob("*.tflite")
         tflm[loop] = _tflm_arena(tfl)
     loop = min(tflm, key=lambda k: tflm[k][0] - tflm[k][1])
