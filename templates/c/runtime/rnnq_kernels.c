@@ -956,26 +956,10 @@ static void rnnq_gru_reset_product(const rnnq_gru_params *p, const int32_t *rg, 
                           NULL, rh, n_hid, n_hid, ah + cand, xbuf);
 }
 
-#if !RNNQ_HAVE_AVX2_ROWS
 /* The candidate of one unit with linear_before_reset 1 on the branch-free path, from its row's
- * products w.x and rw.h (without bias): tanh of sat16-and-clip(a_x + r * sat16(a_h) / 2^15).
- * |a_x| <= 2^29 and |r * a_h| < 2^30: an int32 sum. */
-static inline int32_t rnnq_gru_cand_lbr_hi(const rnnq_gru_params *p, int32_t j, int32_t wx,
-                                           int32_t rwh, int32_t r_t, int32_t g_lo, int32_t g_hi)
-{
-    const int32_t a_x = rnnq_requant_hi(p->bias_x[j] + wx, p->mult_x[j], p->shift_x[j]);
-    const int32_t a_h = rnnq_clamp32(rnnq_requant_hi(p->bias_h[j] + rwh, p->mult_h[j],
-                                                     p->shift_h[j]),
-                                     RNNQ_INT16_MIN, RNNQ_INT16_MAX);
-    const int32_t pre =
-        a_x + ((r_t * a_h + (1 << (RNNQ_ACT_FRAC_BITS - 1))) >> RNNQ_ACT_FRAC_BITS);
-    return rnnq_tanh_lut(rnnq_clamp32(pre, g_lo, g_hi),
-                         RNNQ_GATE_FRAC_BITS - RNNQ_TANH_TABLE_STEP_BITS);
-}
-
-#else
-/* rnnq_gru_cand_lbr_hi from the row's two products already requantised (q_x, q_h: not yet
- * clamped), as rnnq_gru_rest_hi computes them with AVX2. */
+ * two products already requantised (q_x, and q_h not yet clamped): tanh of
+ * sat16-and-clip(q_x + r * sat16(q_h) / 2^15). |q_x| <= 2^29 and |r * a_h| < 2^30: an int32
+ * sum. */
 static inline int32_t rnnq_gru_cand_lbr_q(int32_t q_x, int32_t q_h, int32_t r_t, int32_t g_lo,
                                           int32_t g_hi)
 {
@@ -984,6 +968,17 @@ static inline int32_t rnnq_gru_cand_lbr_q(int32_t q_x, int32_t q_h, int32_t r_t,
         q_x + ((r_t * a_h + (1 << (RNNQ_ACT_FRAC_BITS - 1))) >> RNNQ_ACT_FRAC_BITS);
     return rnnq_tanh_lut(rnnq_clamp32(pre, g_lo, g_hi),
                          RNNQ_GATE_FRAC_BITS - RNNQ_TANH_TABLE_STEP_BITS);
+}
+
+#if !RNNQ_HAVE_AVX2_ROWS
+/* rnnq_gru_cand_lbr_q of unit row j's products w.x and rw.h (without bias), requantised here
+ * (with AVX2, rnnq_gru_rest_hi requantises the rows first). */
+static inline int32_t rnnq_gru_cand_lbr_hi(const rnnq_gru_params *p, int32_t j, int32_t wx,
+                                           int32_t rwh, int32_t r_t, int32_t g_lo, int32_t g_hi)
+{
+    return rnnq_gru_cand_lbr_q(rnnq_requant_hi(p->bias_x[j] + wx, p->mult_x[j], p->shift_x[j]),
+                               rnnq_requant_hi(p->bias_h[j] + rwh, p->mult_h[j], p->shift_h[j]),
+                               r_t, g_lo, g_hi);
 }
 #endif
 
