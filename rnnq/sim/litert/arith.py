@@ -108,10 +108,19 @@ def _fc_shape(op: TOp, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return y
 
 
+def matmul64(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """x @ w.T of float32 operands in float64. Calibration's float graph: a float32 BLAS
+    product depends on the CPU's kernel (OpenBLAS picks one per CPU, each sums in its own
+    order), and its ranges, hence the file's bytes, would differ between an Intel and an AMD
+    machine; float64 sums rounded once to float32 agree (their differences are far below
+    float32's step)."""
+    return x.astype(np.float64) @ w.astype(np.float64).T
+
+
 def fully_connected_float(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
     x, w = args[0], args[1]
     b = args[2] if len(args) > 2 else None
-    y = x.reshape(-1, w.shape[1]).astype(np.float32) @ w.astype(np.float32).T
+    y = matmul64(x.reshape(-1, w.shape[1]), w)
     if b is not None:
         y = y + b.astype(np.float32)
     y = _act_float(y.astype(np.float32), op.options.get("FusedActivationFunction", 0))
@@ -333,7 +342,7 @@ def logistic_float(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
 
 
 def tanh_float(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
-    return [np.tanh(args[0]).astype(np.float32)]
+    return [np.tanh(args[0].astype(np.float64)).astype(np.float32)]  # float32 tanh: by CPU
 
 
 # ---------------------------------------------------------------------------- SOFTMAX

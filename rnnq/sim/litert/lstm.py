@@ -41,6 +41,7 @@ from rnnq.numerics.gemmlowp import (
     wrap16,
     wrap32,
 )
+from rnnq.sim.litert.arith import matmul64
 from rnnq.sim.litert.context import Ctx
 
 # --- parameters as LiteRT derives them ------------------------------------------------------
@@ -147,9 +148,11 @@ def lstm_int8x8_16(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
     return [_unrows(out, ctx.n, time_major)]
 
 
+#: float32 in and out; tanh and exp in float64 (numpy's float32 ones differ by CPU)
 _FLOAT_ACT = {0: lambda v: v, 1: lambda v: np.maximum(v, 0), 2: lambda v: np.clip(v, -1, 1),
-              3: lambda v: np.clip(v, 0, 6), 4: np.tanh,
-              6: lambda v: np.float32(1) / (np.float32(1) + np.exp(-v))}
+              3: lambda v: np.clip(v, 0, 6),
+              4: lambda v: np.tanh(v.astype(np.float64)).astype(np.float32),
+              6: lambda v: (1.0 / (1.0 + np.exp(-v.astype(np.float64)))).astype(np.float32)}
 
 
 def lstm_float(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
@@ -178,7 +181,7 @@ def lstm_float(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
     cells = np.empty_like(out)
 
     def pre(k: str, xs, cell):
-        v = b[k] + xs @ w[k].T + h @ r[k].T
+        v = (b[k] + matmul64(xs, w[k]) + matmul64(h, r[k])).astype(f)
         return v + p[k] * cell if k in p else v
 
     for s in range(steps):
