@@ -106,9 +106,6 @@ def compile_model(model: str | Path, calib: DataSource, out_dir: str | Path,
             raise RnnqError(f"{name} {v!r}: one of auto, 8, 16")
         if fmt == "tflite" and name == "state_bits" and str(v) == "16":
             raise RnnqError(f"{name} 16 is a C build option (use --precision)")
-        if fmt == "tflite" and name == "output_bits" and str(v) != "auto":
-            raise RnnqError(f"{name} {v} is a C build option (a .tflite's outputs are int16 "
-                            "where its layers are)")
     if str(state_bits) != "auto":  # the older spelling of --precision int8 / int16
         if precision != "auto":
             raise RnnqError("--state-bits and --precision both given: use --precision")

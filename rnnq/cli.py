@@ -114,10 +114,12 @@ def main() -> None:
                    "16 when only 16-bit layers read the input (not with --float-io).")
 @click.option("--output-bits", type=click.Choice(["auto", "8", "16"]), default="auto",
               show_default=True,
-              help="C: width of the model outputs. auto = 16 where the output is already "
+              help="Width of the model outputs. auto = 16 where the output is already "
                    "computed in 16 bits (a 16-bit recurrent state reaching it through views, "
                    "slices, concatenation, or a dense head run 16x8), else 8; 16 = the same, "
-                   "and says which outputs stay 8-bit; 8 = every output int8.")
+                   "and says which outputs stay 8-bit; 8 = every output int8. --format "
+                   "tflite: the same, for the layers --precision makes 16-bit (not with "
+                   "--float-io).")
 @click.option("--precision", default="auto", show_default=True, metavar="SPEC",
               help="C: width of each recurrent layer's hidden state and recurrent weights. "
                    "auto: GRU int16 (a GRU whose update gate is near 1 moves its state by less "
@@ -220,7 +222,7 @@ def compile_cmd(model, calib, target, out, prefix, calib_method, seq_len, max_st
 
 
 #: Options that mean something for one output format only.
-_ONLY = {"c": ("target", "prefix", "max_steps", "state_bits", "output_bits",
+_ONLY = {"c": ("target", "prefix", "max_steps", "state_bits",
               "max_drop", "flash", "ram", "weights", "packages"),
          "tflite": ("float_io", "tflite_loop")}
 

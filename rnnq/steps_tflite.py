@@ -113,8 +113,16 @@ def widen_tflite(job: Job) -> None:
             chosen[labels[name]] = "int8" + (f" ({why})" if why and want == 16 else "")
     if job.float_io and job.input_bits == "16":
         raise RnnqError("--input-bits 16 and --float-io: a float input is quantised to int8")
+    if job.float_io and job.output_bits == "16":
+        raise RnnqError("--output-bits 16 and --float-io: a float output is dequantised from int8")
     bits = "8" if job.float_io else job.input_bits
-    wide_input = tflite_widen.widen(low, names, io16=not job.float_io, input_bits=bits)
+    wide_input = tflite_widen.widen(low, names, io16=not job.float_io, input_bits=bits,
+                                    output_bits=job.output_bits)
+    if job.output_bits == "16" and not job.float_io:
+        narrow = [low.graph.tensors[i].name for i in low.graph.outputs if i not in low.wide]
+        if narrow:
+            job.log(f"--output-bits 16: {len(narrow)} output(s) stay int8, not computed in 16 "
+                    f"bits: {', '.join(repr(o) for o in narrow)}")
     job.tflite_precision = {"layers": chosen, "input": "int16" if wide_input else "int8",
                             "r16_layers": sorted(labels[o] for o in _r16_layers(job))}
     job.log("precision: " + ", ".join(f"{k} {v}" for k, v in chosen.items())

@@ -87,8 +87,7 @@ def validate_c(b: BuildFolder, fg: Graph, ig: Graph, data: Dataset, on: str = "h
     rep = {"n": data.n, "target": b.manifest["target"],
            **float_vs_int(fl[first], ints[first], _labels(data, fg),
                           b.manifest["outputs"][0]["scale"], engine),
-           "outputs": [{"name": k, "sqnr_db": sqnr_db(fl[k], ints[k]),
-                        "max_abs_error": float(np.max(np.abs(fl[k] - ints[k])))} for k in fl],
+           "outputs": _per_output(list(fl), list(fl.values()), list(ints.values())),
            "c": c_rep, "error_by_step": by_step, "saturation": saturation}
     rep["int"]["input_clipped"] = _clipped_inputs(ig, data)
     rep["warnings"] = warnings_of(rep)
@@ -228,6 +227,7 @@ def validate_tflite(b: BuildFolder, fg: Graph, data: Dataset, on: str = "host") 
     rep = {
         "n": data.n, "target": "tflite", "format": "tflite",
         **float_vs_int(fl[0], ints[0], data.y, info["outputs"][0].get("scale", 1.0), engine),
+        "outputs": _per_output([o["name"] for o in info["outputs"]], fl, ints),
         "tflite": {"bit_exact": mism == 0, "mismatches": mism, "compared_values": compared,
                    "runtime": f"{runtime.version()} (builtin kernels, XNNPACK off)",
                    "file_bytes": len(blob), "ops": info["ops"],
@@ -301,8 +301,7 @@ def _validate_tflite_calls(b: BuildFolder, fg: Graph, data: Dataset) -> dict:
         "n": data.n, "target": "tflite", "format": "tflite",
         **float_vs_int(fl[first], ints[first], _labels(data, fg),
                        info["outputs"][0].get("scale", 1.0), engine),
-        "outputs": [{"name": k, "sqnr_db": sqnr_db(fl[k], ints[k]),
-                     "max_abs_error": float(np.max(np.abs(fl[k] - ints[k])))} for k in fl],
+        "outputs": _per_output(list(fl), list(fl.values()), list(ints.values())),
         "tflite": {"bit_exact": mism == 0, "mismatches": mism,
                    "compared_values": sum(int(r.size) for r in rt),
                    "runtime": f"{runtime.version()} (builtin kernels, XNNPACK off)",
@@ -313,6 +312,12 @@ def _validate_tflite_calls(b: BuildFolder, fg: Graph, data: Dataset) -> dict:
                                          "max_diff_lsb": int(xnn.max(initial=0))}},
         "tflite_micro": {"ran": False, "reason": "not run for a file invoked once per call"},
     }
+
+
+def _per_output(names: list[str], fl: list[np.ndarray], ints: list[np.ndarray]) -> list[dict]:
+    """Each model output's SQNR and largest error against float."""
+    return [{"name": k, "sqnr_db": sqnr_db(f, i), "max_abs_error": float(np.max(np.abs(f - i)))}
+            for k, f, i in zip(names, fl, ints, strict=True)]
 
 
 def simulate(b: BuildFolder, fg: Graph, ig: Graph | None, data: Dataset,

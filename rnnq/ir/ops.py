@@ -53,7 +53,7 @@ OPS: dict[str, tuple[int, int]] = {
     "qsoftmax": (1, 1),
     "qgru": (1, 1),
     "qrnn": (1, 1),
-    "qrequant": (1, 1),  # int16/int8 -> int8 (RequantParams)
+    "qrequant": (1, 1),  # int16/int8 -> int8, int32 (LSTM cell) -> int16 (RequantParams)
     "qmean_time": (1, 1),
     "qembed": (1, 1),
     "qmagnitude": (-1, 1),  # int8 or int16 operands (one scale) -> isqrt of the sum of squares

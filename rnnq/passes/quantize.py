@@ -24,6 +24,9 @@ Requires stage CALIBRATED, produces stage INTEGER. Choices (see README "Numerics
   tensor that reaches a model output through views, index maps, concatenation of int16
   tensors and dense layers (16x8: int16 in, int8 weights, int16 out, while the accumulator
   bound holds) stays int16 up to the output, which keeps its 16-bit scale (`output16_path`);
+  an int32 LSTM cell that reaches an output through views is requantised to int16 (its
+  calibrated range, symmetric) instead of int8, and cells concatenated (a bidirectional or
+  stacked LSTM's Y_c) to the concatenation's one int16 scale;
 - every rescale: integer multiplier + shift (numerics.quantize_multiplier), computed here.
 """
 
@@ -291,17 +294,59 @@ def _quant_embed(g: Graph, n: Node) -> Node:
 def _requant_to_int8(g: Graph, name: str, nodes: list[Node], rename: dict[str, str]) -> str:
     """An int16 or int32 tensor leaving the recurrence (or a 16-bit front end): requantise to
     int8 with its calibrated range."""
-    if name in rename:
-        return rename[name]
+    return _requant(g, name, nodes, rename, 8)
+
+
+def _requant(g: Graph, name: str, nodes: list[Node], rename: dict[str, str], bits: int,
+             span: tuple[float, float] | None = None) -> str:
+    """Requantise `name` to int8 (asymmetric) or, an int32 LSTM cell on its way to a 16-bit
+    model output, to int16 (symmetric), with its calibrated range (or `span`: the range of
+    the concatenation it joins); once per tensor, width and span."""
+    key = name if bits == 8 else f"{name}@{bits}" + (f"@{span}" if span else "")
+    if key in rename:
+        return rename[key]
     t = g.tensors[name]
-    out = name + "_q8"
-    s, z = act_qparams(*t.range)
-    g.tensors[out] = Tensor(out, t.shape, t.kind, "int8", q=QParams(np.float64(s), np.int64(z)))
+    out = f"{name}_q{bits}" + (f"_{len(rename)}" if span else "")
+    lo, hi = span or t.range
+    s, z = act_qparams(lo, hi) if bits == 8 else act16_qparams(lo, hi)
+    g.tensors[out] = Tensor(out, t.shape, t.kind, f"int{bits}",
+                            q=QParams(np.float64(s), np.int64(z)))
     m, sh = mults(Node("", [], [], {}, name), np.array([float(t.q.scale) / float(s)]))
     p = RequantParams(in_zp=int(t.q.zero_point), out_zp=int(z), mult=int(m[0]), shift=int(sh[0]))
     nodes.append(Node("qrequant", [name], [out], {"params": p}, name))
-    rename[name] = out
+    rename[key] = out
     return out
+
+
+def _output(g: Graph, o: str, out16: bool, rename: dict[str, str]) -> str:
+    """A model output as it leaves: int8, or int16 where it is computed in 16 bits (an int16
+    tensor of one scale; the int32 LSTM cell requantised) with out16."""
+    t = g.tensors[o]
+    if t.dtype not in WIDE or (out16 and t.dtype == "int16" and t.q.axis is None):
+        return o
+    out = _requant(g, o, g.nodes, rename, 16 if out16 and t.dtype == "int32" else 8)
+    if o not in g.inputs:  # the output keeps the model's name; the wide tensor is renamed
+        _swap(g, o, out, f"{o}_{t.dtype}")
+        return o
+    return out
+
+
+def _swap(g: Graph, name: str, other: str, new: str) -> None:
+    """Tensor `name` becomes `new` and tensor `other` becomes `name`, in every node."""
+    to = {name: new, other: name}
+    for n in g.nodes:
+        n.inputs = [to.get(i, i) for i in n.inputs]
+        n.outputs = [to.get(i, i) for i in n.outputs]
+    a, b = g.tensors.pop(name), g.tensors.pop(other)
+    a.name, b.name = new, name
+    g.tensors[new], g.tensors[name] = a, b
+
+
+def _cell16_out(g: Graph, n: Node, name: str, path: set[str]) -> bool:
+    """Whether node n moves the int32 tensor `name` (an LSTM cell) towards a 16-bit model
+    output: it is then requantised to int16, not int8."""
+    return (g.tensors[name].dtype == "int32" and n.outputs[0] in path
+            and n.op in REARRANGE)
 
 
 def _quant_concat(g: Graph, n: Node, nodes: list[Node]) -> Node:
@@ -378,10 +423,14 @@ def quantize(graph: Graph) -> Graph:
     out16 = g.meta.get("output_bits", 8) == 16
     path = output16_path(g) if out16 else set()
     for n in g.nodes:
-        n.inputs = [_requant_to_int8(g, i, nodes, rename)
-                    if g.tensors[i].dtype in WIDE and not (_reads16(g, n, i, front)
-                                                           or _reads16_out(g, n, i, path))
-                    else i for i in n.inputs]
+        if (n.op == "concat" and n.outputs[0] in path
+                and all(g.tensors[i].dtype == "int32" for i in n.inputs)):
+            span = tuple(float(v) for v in g.tensors[n.outputs[0]].range)  # one int16 scale
+            n.inputs = [_requant(g, i, nodes, rename, 16, span) for i in n.inputs]
+        n.inputs = [i if g.tensors[i].dtype not in WIDE or _reads16(g, n, i, front)
+                    or _reads16_out(g, n, i, path)
+                    else _requant(g, i, nodes, rename, 16 if _cell16_out(g, n, i, path) else 8)
+                    for i in n.inputs]
         if n.op not in RECURRENT and any(i in front for i in n.inputs):
             front.update(n.outputs)
         if n.op == "dense" and g.tensors[n.inputs[0]].dtype == "int16":
@@ -400,9 +449,6 @@ def quantize(graph: Graph) -> Graph:
         else:
             raise AssertionError(f"quantize: unhandled op {n.op}")
     g.nodes = nodes
-    g.outputs = [_requant_to_int8(g, o, g.nodes, rename)
-                 if g.tensors[o].dtype in WIDE and not (out16 and g.tensors[o].dtype == "int16"
-                                                         and g.tensors[o].q.axis is None)
-                 else o for o in g.outputs]
+    g.outputs = [_output(g, o, out16, rename) for o in g.outputs]
     g.stage = Stage.INTEGER
     return g.prune().verify()

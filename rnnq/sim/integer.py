@@ -93,7 +93,8 @@ NODES: dict[str, Callable[[_Run, Node], object]] = {
     "qbinary": _binary,
     "qmagnitude": lambda r, n: K.magnitude(n.attrs["params"], *(r.val(i) for i in n.inputs)),
     "qlut": lambda r, n: K.lut(n.attrs["table"], r.val(n.inputs[0])),
-    "qrequant": lambda r, n: K.requant_s8(n.attrs["params"], r.val(n.inputs[0])),
+    "qrequant": lambda r, n: (K.requant_s16 if r.graph.tensors[n.outputs[0]].dtype == "int16"
+                              else K.requant_s8)(n.attrs["params"], r.val(n.inputs[0])),
     "qmean_time": lambda r, n: K.mean_time(n.attrs["params"], r.flat(n.inputs[0])),
     "qembed": lambda r, n: K.embed(n.attrs["params"], r.val(n.inputs[0])),
     "take": lambda r, n: K.take(n.attrs["index"], r.flat(n.inputs[0]),

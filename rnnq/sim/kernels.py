@@ -338,6 +338,11 @@ def requant_s8(p: RequantParams, x: np.ndarray) -> np.ndarray:
     return sat(y, 8).astype(np.int8)
 
 
+def requant_s16(p: RequantParams, x: np.ndarray) -> np.ndarray:
+    """int32 (the LSTM cell) -> int16, zero points 0: y = sat16(requant(x, mult, shift))."""
+    return sat(requant(_i64(x) - p.in_zp, p.mult, p.shift) + p.out_zp, 16).astype(np.int16)
+
+
 def _requant_wide(a: np.ndarray, mult: int, shift: int) -> np.ndarray:
     """floor((a * mult + 2^(shift-1)) / 2^shift) for int64 |a| <= 2^62, exact, without the
     int64 overflow of a * mult: a = hi * 2^31 + lo with 0 <= lo < 2^31 (the C's split).

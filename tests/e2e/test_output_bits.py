@@ -108,9 +108,10 @@ def test_16_names_the_outputs_it_cannot_widen(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("args", [["--output-bits", "12"],
-                                  ["--output-bits", "16", "--format", "tflite"]])
+                                  ["--output-bits", "16", "--format", "tflite",
+                                   "--float-io"]])
 def test_bad_output_bits_is_one_line(args: list[str], tmp_path: Path) -> None:
-    """A width other than auto, 8, 16, or a C option given to a .tflite: exit 2, one line."""
+    """A width other than auto, 8, 16, or 16 with a .tflite's float I/O: exit 2, one line."""
     r = subprocess.run([sys.executable, "-m", "rnnq.cli", "compile", str(BM / "model.onnx"),
                         "--calib", str(BM / "calib.npz"), "-o", str(tmp_path / "b"), "-q", *args],
                        capture_output=True, text=True, check=False)

@@ -326,7 +326,8 @@ class _Emitter:
             return [f"rnnq_softmax_s8(&{cid}, {src}, {dst}, {out.size // prm.depth});"]
         if n.op == "qrequant":
             _params_struct(self.p, "requant", cid, prm)
-            return [f"rnnq_requant_{kind}_s8(&{cid}, {src}, {dst}, {out.size});"]
+            to = "s16" if out.dtype == "int16" else "s8"
+            return [f"rnnq_requant_{kind}_{to}(&{cid}, {src}, {dst}, {out.size});"]
         if n.op == "qembed":
             _params_struct(self.p, "embed", cid, prm)
             rows = out.size // prm.dim

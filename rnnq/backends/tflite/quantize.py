@@ -65,7 +65,7 @@ def moved_inputs(op: TOp) -> list[int]:
 FC_RESCALE_MAX = XNNPACK_FC_MAX_RESCALE - 1.0
 
 
-class _Classes:
+class Classes:
     """Union-find over tensor indices."""
 
     def __init__(self) -> None:
@@ -157,7 +157,7 @@ def assign(low: Lowered, ranges: dict[int, tuple[float, float]], headroom: float
     stand for IR tensors."""
     settled = settled or {}
     g = low.graph
-    cls = _Classes()
+    cls = Classes()
     fixed: dict[int, tuple[float, int]] = {}
     for op in g.ops:
         if op.kind in LAYOUT:
@@ -209,7 +209,7 @@ def assign(low: Lowered, ranges: dict[int, tuple[float, float]], headroom: float
     return params
 
 
-def _fit_fully_connected(g: TGraph, cls: _Classes, members: dict[int, list[int]],
+def _fit_fully_connected(g: TGraph, cls: Classes, members: dict[int, list[int]],
                          spans: dict[int, tuple[float, float]],
                          params: dict[int, tuple[np.float32, int]], wide: set[int]) -> None:
     """Widen (about zero) the output class of every FULLY_CONNECTED whose rescale would reach

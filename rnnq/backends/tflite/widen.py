@@ -23,10 +23,12 @@ from __future__ import annotations
 import dataclasses
 
 from rnnq.backends.tflite.lower import Lowered
-from rnnq.backends.tflite.quantize import LAYOUT, moved_inputs
+from rnnq.backends.tflite.quantize import LAYOUT, Classes, moved_inputs
 from rnnq.ir import RnnqError
 from rnnq.ir.ops import hard_sigmoid
 from rnnq.ir.tgraph import TOp, TTensor
+
+GATE_OPS = ("LOGISTIC", "TANH")
 
 
 def fused(low: Lowered, name: str) -> bool:
@@ -48,15 +50,17 @@ def blocker(low: Lowered, name: str) -> str | None:
     return None
 
 
-def widen(low: Lowered, names: list[str], io16: bool = True, input_bits: str = "8"
-          ) -> bool:
+def widen(low: Lowered, names: list[str], io16: bool = True, input_bits: str = "8",
+          output_bits: str = "auto") -> bool:
     """Make the layers `names` 16-bit: mark their tensors (low.wide) and put QUANTIZE ops
     where a 16-bit tensor meets an 8-bit one; op positions held by low.loops and low.cells
     follow the insertions. io16: an output a 16-bit op writes stays int16, and a graph run
     once per step takes and returns a 16-bit layer's state as int16 (`_states`); not with
     float I/O, whose edges are int8. input_bits "auto": the model input is int16 when
     everything reads it as int16 (`_input`); "16": that, or an error; "8": int8. Returns
-    whether the input is int16."""
+    whether the input is int16. output_bits "auto" / "16" (with io16): a graph output that
+    is a 16-bit value moved (a 16-bit state, the layer's sequence, a 16x8 head) stays int16,
+    as --output-bits does for C; "8": every output is requantised to int8."""
     g = low.graph
     wide: set[int] = set()
     for name in names:
@@ -68,7 +72,7 @@ def widen(low: Lowered, names: list[str], io16: bool = True, input_bits: str = "
     if io16:
         wide |= _states(low, wide)
     if wide:
-        _onward(low, wide)
+        _onward(low, wide, io16 and output_bits != "8")
     wide_input = input_bits != "8" and _input(low, wide)
     if input_bits == "16" and not wide_input:
         raise RnnqError("--input-bits 16: in a .tflite the input can be int16 only where "
@@ -79,6 +83,8 @@ def widen(low: Lowered, names: list[str], io16: bool = True, input_bits: str = "
     ops: list[TOp] = []
     moved: dict[int, int] = {}
     copies: dict[int, int] = {}
+    shared = _shared(low)
+    gate_ins: dict[int, int] = {}
 
     def copy(i: int, to_wide: bool) -> int:
         if i not in copies:
@@ -90,6 +96,18 @@ def widen(low: Lowered, names: list[str], io16: bool = True, input_bits: str = "
             copies[i] = j
         return copies[i]
 
+    def gate_in(i: int) -> int:
+        """An int16 LOGISTIC / TANH reads Q3.12 (±8): a tensor that is more than that op's
+        input (an LSTM's cell state, which the next step and the outputs read too) keeps its
+        own range and is requantised int16 -> int16 for the op, instead of being clamped."""
+        if i not in gate_ins:
+            t = g.tensors[i]
+            j = g.add(TTensor(f"{t.name}/q3_12", "float32", t.shape))
+            wide.add(j)
+            ops.append(TOp("QUANTIZE", [i], [j]))
+            gate_ins[i] = j
+        return gate_ins[i]
+
     for k, op in enumerate(g.ops):
         inside = op.outputs[0] in wide
         ins = list(op.inputs)
@@ -100,6 +118,8 @@ def widen(low: Lowered, names: list[str], io16: bool = True, input_bits: str = "
                 continue
             if inside != (i in wide):
                 ins[pos] = copy(i, inside)
+            elif inside and op.kind in GATE_OPS and i in shared:
+                ins[pos] = gate_in(i)
         options = dict(op.options)
         if inside and op.kind in ("ADD", "SUB"):
             options["PotScaleInt16"] = False  # the general int16 kernel (any scales)
@@ -107,7 +127,7 @@ def widen(low: Lowered, names: list[str], io16: bool = True, input_bits: str = "
         ops.append(dataclasses.replace(op, inputs=ins, options=options))
     outs = []
     for i in g.outputs:
-        if i in wide and not io16:  # requantised to int8 under the output's own name
+        if i in wide and (not io16 or output_bits == "8"):  # int8 under the output's name
             j = copy(i, False)
             g.tensors[i].name, g.tensors[j].name = g.tensors[i].name + "/16", g.tensors[i].name
             if i in low.ir_names:  # the same IR tensor, now at 8 bits
@@ -121,16 +141,35 @@ def widen(low: Lowered, names: list[str], io16: bool = True, input_bits: str = "
     return wide_input
 
 
-def _onward(low: Lowered, wide: set[int]) -> None:
+def _shared(low: Lowered) -> set[int]:
+    """Gate inputs whose quantisation class (tied steps, moves) an arithmetic op reads too, or
+    that holds a graph output: an LSTM's cell state, not a gate's pre-activation (which only
+    moves, split into gates, reach)."""
+    g = low.graph
+    cls = Classes()
+    for op in g.ops:
+        if op.kind in LAYOUT:
+            cls.union([*moved_inputs(op), *op.outputs])
+    for tie in low.ties:
+        cls.union(tie)
+    roots = {cls.find(i) for i in g.outputs}
+    roots |= {cls.find(i) for op in g.ops if op.kind not in GATE_OPS and op.kind not in LAYOUT
+              for i in op.inputs}
+    return {i for op in g.ops if op.kind in GATE_OPS for i in op.inputs[:1]
+            if cls.find(i) in roots}
+
+
+def _onward(low: Lowered, wide: set[int], to_outputs: bool) -> None:
     """Past a 16-bit layer's output: the ops that only move its values (the exporters'
     reshapes, transposes as gathers, a bidirectional layer's concatenation, the next layer's
     input) stay int16 while every value they move is int16, and a FULLY_CONNECTED that reads
     int16 (a head, the next layer's input product) runs 16x8 — so stacked layers and a head
-    read 16-bit values, and the requantisation to int8 comes as late as it can. A graph output
-    a 16-bit head writes is int16 (`widen`'s io16), other outputs stay what they were."""
+    read 16-bit values, and the requantisation to int8 comes as late as it can. to_outputs:
+    so do the moves into graph outputs; else only a head's output is int16 here (`widen`
+    requantises it where outputs are int8)."""
     g = low.graph
     heads = {i for op in g.ops if op.kind == "FULLY_CONNECTED" for i in op.outputs}
-    outputs = set(g.outputs) - heads
+    outputs = set() if to_outputs else set(g.outputs) - heads
     grew = True
     while grew:
         grew = False

@@ -241,7 +241,7 @@ def _mul(g: TGraph, op: TOp) -> str | None:
 def _quantize(g: TGraph, op: TOp) -> str | None:
     x, y = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
     if _int16(x) or _int16(y):
-        if {x.dtype, y.dtype} != {"int8", "int16"}:
+        if not {x.dtype, y.dtype} <= {"int8", "int16"}:
             return "QUANTIZE with int16 is modelled between int8 and int16 only"
         return _zero_points(op, [x, y])
     return None

@@ -17,7 +17,7 @@ random operands and, for the activations, every int16 input
 - MUL: the int32 product, then gemmlowp's MultiplyByQuantizedMultiplier;
 - LOGISTIC / TANH: input scale 2^-12 (Q3.12), output 2^-15: gemmlowp's fixed-point logistic
   and tanh (the functions LiteRT's integer LSTM gates use);
-- QUANTIZE between int8 and int16: gemmlowp's MultiplyByQuantizedMultiplier of (q − zp_in).
+- QUANTIZE between int8 and int16 (or int16 to int16): gemmlowp's MultiplyByQuantizedMultiplier of (q − zp_in).
 """
 
 from __future__ import annotations
@@ -141,7 +141,7 @@ def tanh(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
 
 
 def requantize(ctx: Ctx, op: TOp, args: list) -> list[np.ndarray]:
-    """QUANTIZE int8 -> int16 or int16 -> int8."""
+    """QUANTIZE int8 -> int16, int16 -> int8 or int16 -> int16."""
     s_in, z_in = qparams(ctx, op.inputs[0])
     s_out, z_out = qparams(ctx, op.outputs[0])
     m, e = quantize_multiplier(float(s_in) / float(s_out))

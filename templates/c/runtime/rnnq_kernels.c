@@ -1635,6 +1635,16 @@ void rnnq_requant_s32_s8(const rnnq_requant_params *p, const int32_t *x, int8_t 
     }
 }
 
+void rnnq_requant_s32_s16(const rnnq_requant_params *p, const int32_t *x, int16_t *y,
+                          int32_t n)
+{
+    /* The LSTM cell to a 16-bit model output: both zero points are 0. */
+    int32_t k;
+    for (k = 0; k < n; ++k) {
+        y[k] = rnnq_sat16(rnnq_requant(x[k], p->mult, p->shift));
+    }
+}
+
 void rnnq_requant_s8_s8(const rnnq_requant_params *p, const int8_t *x, int8_t *y, int32_t n)
 {
     const int32_t in_zp = p->in_zp;

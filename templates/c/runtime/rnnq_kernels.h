@@ -346,6 +346,8 @@ void rnnq_requant_s32_s8(const rnnq_requant_params *p, const int32_t *x, int8_t 
 
 /* Elementwise over n int8 values; y may alias x. */
 void rnnq_requant_s8_s8(const rnnq_requant_params *p, const int8_t *x, int8_t *y, int32_t n);
+void rnnq_requant_s32_s16(const rnnq_requant_params *p, const int32_t *x, int16_t *y,
+                          int32_t n);
 
 /* Zero the sums acc [2 * size]: sum[k] = acc[2k + 1] * 2^31 + acc[2k], 0 <= acc[2k] < 2^31. */
 void rnnq_mean_time_reset(const rnnq_mean_time_params *p, int32_t *acc);
