@@ -187,7 +187,7 @@ def keras_gru_weights() -> tuple[np.ndarray, ...]:
 
 
 def compile_rnnq(model: onnx.ModelProto, t_len: int, isz: int, work: Path, name: str,
-                 loop: str = "unrolled") -> bytes:
+                 loop: str = "unrolled", precision: str = "auto") -> bytes:
     """rnnq.api.compile_model(fmt="tflite") on CALIB_N uniform [-2, 2] sequences of t_len."""
     folder = work / name
     folder.mkdir(parents=True, exist_ok=True)
@@ -196,26 +196,43 @@ def compile_rnnq(model: onnx.ModelProto, t_len: int, isz: int, work: Path, name:
     np.savez(folder / "calib.npz",
              x=rng.uniform(-2.0, 2.0, (CALIB_N, t_len, isz)).astype(np.float32))
     api.compile_model(folder / "model.onnx", folder / "calib.npz", folder / "build",
-                      fmt="tflite", tflite_loop=loop)
+                      fmt="tflite", tflite_loop=loop, precision=precision)
     return (folder / "build" / "model.tflite").read_bytes()
+
+
+#: The arithmetic of a quantised file: int8 throughout, or TFLite's 16x8 scheme in places.
+INTEGER = ("int8", "16x8")
+
+
+def arithmetic(blob: bytes) -> str:
+    """"16x8" when the file computes with int16 activations (rnnq's default for unrolled
+    GRU / RNN layers), "int8" when its activations are int8, else its input's float type."""
+    it = litert.interpreter(blob, "builtin")
+    if np.float32 in {d["dtype"] for d in it.get_input_details()}:
+        return "float32"
+    kinds = {t["index"]: t["dtype"] for t in it.get_tensor_details()}
+    wrote = {kinds[i] for op in it._get_ops_details() for i in op["outputs"]}
+    return "16x8" if np.int16 in wrote else "int8"  # a fused LSTM's int16 cell is a variable
 
 
 def run_file(blob: bytes, x: np.ndarray) -> np.ndarray:
     """Float inputs x [N, ...] through the file in LiteRT (builtin kernels), quantised with the
-    file's own input parameters when it takes int8; float outputs [N, ...]."""
+    file's own input parameters when it takes integers (int8, or int16: the 16x8 files);
+    float outputs [N, ...]."""
     it = litert.interpreter(blob, "builtin")
     inp, out = it.get_input_details()[0], it.get_output_details()[0]
     ys = []
     for xk in x:
         xk = xk.reshape(inp["shape"])
-        if inp["dtype"] == np.int8:
+        if inp["dtype"] in (np.int8, np.int16):
             s, z = inp["quantization"]
-            xk = np.clip(np.round(xk / s) + z, -128, 127).astype(np.int8)
+            info = np.iinfo(inp["dtype"])
+            xk = np.clip(np.round(xk / s) + z, info.min, info.max)
         it.reset_all_variables()
         it.set_tensor(inp["index"], xk.astype(inp["dtype"]))
         it.invoke()
         y = it.get_tensor(out["index"]).astype(np.float64)
-        if out["dtype"] == np.int8:
+        if out["dtype"] in (np.int8, np.int16):
             s, z = out["quantization"]
             y = (y - z) * s
         ys.append(y)
@@ -237,8 +254,8 @@ def time_interleaved(rows: list[Row]) -> None:
             it = litert.interpreter(row.blob, res)
             d = it.get_input_details()[0]
             rng = np.random.default_rng(SEED)
-            if d["dtype"] == np.int8:
-                x = rng.integers(-100, 100, d["shape"]).astype(np.int8)
+            if d["dtype"] in (np.int8, np.int16):
+                x = rng.integers(-100, 100, d["shape"]).astype(d["dtype"])
             else:
                 x = rng.uniform(-2, 2, d["shape"]).astype(np.float32)
             it.set_tensor(d["index"], x)
@@ -266,8 +283,8 @@ def lstm_rows(work: Path) -> tuple[list[Row], list[str]]:
     io = np.load(KERAS_LSTM_IO)
     x, y_ref = io["x_float"], io["y_float"].astype(np.float64)
     shape = f"{isz}×{hsz}"
-    rows = [Row("LSTM", shape, t_len, "TF converter", "int8", theirs),
-            Row("LSTM", shape, t_len, "rnnq", "int8", ours)]
+    rows = [Row("LSTM", shape, t_len, "TF converter", arithmetic(theirs), theirs),
+            Row("LSTM", shape, t_len, "rnnq", arithmetic(ours), ours)]
     for row in rows:
         row.sqnr = sqnr_db(y_ref, run_file(row.blob, x).reshape(y_ref.shape))
     fl = onnx_float(model, x).reshape(y_ref.shape)
@@ -294,10 +311,12 @@ def recurrent_rows(work: Path) -> tuple[list[Row], list[str]]:
                 x = rng.uniform(-2.0, 2.0, (TEST_N, t_len, 1, isz)).astype(np.float32)
                 ref = onnx_float(model, x).astype(np.float64)
                 xb = x.transpose(0, 2, 1, 3)  # the files take [1, T, I]
-                for loop in ("unrolled", "while"):
-                    name = f"{kind.lower()}_{isz}x{hsz}_T{t_len}_{loop}"
-                    blob = compile_rnnq(model, t_len, isz, work, name, loop)
-                    row = Row(kind, f"{isz}×{hsz}", t_len, f"rnnq ({loop})", "int8", blob)
+                for loop, precision in (("unrolled", "auto"), ("while", "auto"),
+                                        ("unrolled", "int8")):
+                    name = f"{kind.lower()}_{isz}x{hsz}_T{t_len}_{loop}_{precision}"
+                    blob = compile_rnnq(model, t_len, isz, work, name, loop, precision)
+                    maker = f"rnnq ({loop}{', --precision int8' if precision == 'int8' else ''})"
+                    row = Row(kind, f"{isz}×{hsz}", t_len, maker, arithmetic(blob), blob)
                     row.sqnr = sqnr_db(ref, run_file(blob, xb).reshape(ref.shape))
                     rows.append(row)
                 if same and t_len in whiles:
@@ -347,7 +366,7 @@ def table(rows: list[Row]) -> list[str]:
             "| LiteRT builtin µs | LiteRT auto µs | SQNR dB |"),
            "|---|---|--:|---|---|---|--:|--:|--:|--:|"]
     for r in rows:
-        kind = "int8" if r.dtype == "int8" else f"**{r.dtype}** †"
+        kind = r.dtype if r.dtype in INTEGER else f"**{r.dtype}** †"
         out.append(f"| {r.model} | {r.shape} | {r.t} | {r.maker} | {kind} | {r.ops} "
                    f"| {len(r.blob):,} | {_num(r.us.get('builtin'), '.1f')} "
                    f"| {_num(r.us.get('auto'), '.1f')} | {_num(r.sqnr, '.1f')} |")

@@ -70,10 +70,11 @@ def _binary(op: str, a: Interval, b: Interval) -> Interval:
         return _span([_prod(np.array(p), q) for p in a for q in b])
 
 
-def reachable(g: Graph) -> dict[str, Interval]:
+def reachable(g: Graph, inputs: dict[str, Interval] | None = None) -> dict[str, Interval]:
     """{tensor name: the interval its values can reach for any model input} (FREE where
-    nothing bounds them); constants reach their own extremes."""
-    out: dict[str, Interval] = {}
+    nothing bounds them); constants reach their own extremes. `inputs`: bounds of model
+    inputs known from their data (calibrate.hard_edges), FREE by default."""
+    out: dict[str, Interval] = dict(inputs or {})
     for t in g.tensors.values():
         if t.kind == "const" and t.data is not None and t.data.size:
             out[t.name] = _span(t.data)

@@ -192,7 +192,9 @@ def assign(low: Lowered, ranges: dict[int, tuple[float, float]], headroom: float
                 if g.tensors[i].clamp is not None:
                     bounds = [max(bounds[0], g.tensors[i].clamp[0]),
                               min(bounds[1], g.tensors[i].clamp[1])]
-            spans_of = [widen(r[0], r[1], headroom, bounds) for r in rs] + [
+            # a class holding IR tensors takes their drift rule (settled): its other members
+            # (moves of the same values) add what they saw, without headroom of their own
+            spans_of = [widen(r[0], r[1], 1.0 if done else headroom, bounds) for r in rs] + [
                 (max(r[0], bounds[0]), min(r[1], bounds[1])) for r in done]
             span = ((min(float(r[0]) for r in spans_of), max(float(r[1]) for r in spans_of))
                     if spans_of else widen(-1.0, 1.0, headroom, bounds))
