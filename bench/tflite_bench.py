@@ -211,7 +211,7 @@ def arithmetic(blob: bytes) -> str:
     if np.float32 in {d["dtype"] for d in it.get_input_details()}:
         return "float32"
     kinds = {t["index"]: t["dtype"] for t in it.get_tensor_details()}
-    wrote = {kinds[i] for op in it._get_ops_details() for i in op["outputs"]}
+    wrote = {kinds.get(int(i)) for op in it._get_ops_details() for i in op["outputs"]}
     return "16x8" if np.int16 in wrote else "int8"  # a fused LSTM's int16 cell is a variable
 
 
