@@ -136,12 +136,16 @@ def calibrate(graph: Graph, data: Dataset, method: str = "minmax", percentile: f
     bounds = _input_bounds(xs)
     reach = reachable(graph, {graph.inputs[0]: bounds})
 
+    closed = bool(np.all(np.isfinite(bounds)))  # the input cannot drift at either end
+
     def settled(name: str, m: str | None = None) -> tuple[float, float]:
         lo, hi = obs.range(name, method=m)
         # headroom where values can drift: never past what the tensor can reach (nor inside
-        # what calibration saw)
+        # what calibration saw); with an input bounded at both ends, only where values can
+        # grow without a bound (an LSTM cell over a longer stream)
         r = reach.get(name, FREE)
-        lo, hi = widen(lo, hi, headroom, (min(r[0], float(lo[0])), max(r[1], float(hi[0]))))
+        grow = 1.0 if closed and np.all(np.isfinite(r)) else headroom
+        lo, hi = widen(lo, hi, grow, (min(r[0], float(lo[0])), max(r[1], float(hi[0]))))
         h0lo, h0hi = held.get(name, (0.0, 0.0))
         return (min(float(lo[0]), h0lo), max(float(hi[0]), h0hi))
 

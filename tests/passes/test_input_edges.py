@@ -65,3 +65,23 @@ def test_input_headroom_follows_its_data(data: str, widened: bool, tmp_path: Pat
     factor = 1.25 if widened else 1.0
     np.testing.assert_allclose(lo, x.min(axis=(0, 1)) * factor, rtol=1e-6)
     np.testing.assert_allclose(hi, x.max(axis=(0, 1)) * factor, rtol=1e-6)
+
+
+def test_a_closed_input_leaves_bounded_tensors_unwidened(tmp_path: Path) -> None:
+    """With the input bounded at both ends no value can come from beyond the data, so the
+    tensors with a bounded reach (the GRU's h, what follows it) keep their calibrated ranges —
+    the default build's ranges equal those of --headroom 1; with Gaussian data they do not."""
+    model = FIXTURES / "torch_gru_1l_tm_last.onnx"
+    rng = np.random.default_rng(2)
+    ranges = {}
+    for data in ("uniform", "normal"):
+        x = (rng.uniform(-1, 1, (64, 20, 4)) if data == "uniform"
+             else rng.standard_normal((64, 20, 4))).astype(np.float32)
+        np.savez(tmp_path / f"{data}.npz", x=x)
+        for hr in (1.0, 1.25):
+            out = tmp_path / f"{data}{hr}"
+            compile_model(model, tmp_path / f"{data}.npz", out, headroom=hr,
+                          calib_method="minmax", precision="int8")
+            ranges[data, hr] = json.loads((out / "calibration.json").read_text())["tensors"]
+    assert ranges["uniform", 1.0] == ranges["uniform", 1.25]
+    assert ranges["normal", 1.0] != ranges["normal", 1.25]
