@@ -11,7 +11,8 @@ validate); the first run of the batch warms that cache and is not counted. Issue
 compile <= 5 s and validate <= 5 s.
 
 It also times rnnq's integer simulator (rnnq.sim.integer.run_integer, in this process, on the
-quantised data, batched: all 1,000 sequences at once) for the bench's LSTM and for smaller and
+quantised data, batched: all 1,000 sequences at once, BLAS on one thread as rnnq's commands
+run it: api.one_blas_thread) for the bench's LSTM and for smaller and
 GRU layers: timesteps per second = 1,000 * 50 / median seconds. Issue 12's goal: >= 10^6.
 Rewrites the generated section of bench/README.md unless
 --no-readme.
@@ -60,11 +61,12 @@ def _sim_rate(model: BenchModel, work: Path, reps: int) -> float:
     api.compile_model(work / "s.onnx", work / "s.npz", work / "s")
     _, _, ig = api.open_graphs(work / "s")
     xq = quantize_input(ig, x)
-    run_integer(ig, xq[:2])  # warm the per-weight caches
+    run = api.one_blas_thread(run_integer)  # as rnnq's commands run it
+    run(ig, xq[:2])  # warm the per-weight caches
     times = []
     for _ in range(reps):
         t0 = time.perf_counter()
-        run_integer(ig, xq)
+        run(ig, xq)
         times.append(time.perf_counter() - t0)
     return N * T / statistics.median(times)
 
