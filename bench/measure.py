@@ -9,6 +9,9 @@ Variants:
 - "dsp16": `--target cortex-m4 --weights int16` (`arm_dsp_w16`: int16 weights pre-widened
   offline, twice the weight flash; what `--weights auto` picks when the constants then take at
   most half the flash budget, as for every bench model).
+- "dsp16+r16": "dsp16" with 16-bit recurrent weights (`--precision int8+r16` for the LSTM,
+  `int16+r16` for the GRU: the state widths of the defaults): R as two int8 matrices, so the
+  recurrent product runs twice; what `--precision auto` adds to a layer whose output needs it.
 """
 
 from __future__ import annotations
@@ -35,7 +38,9 @@ STEADY = slice(10, T)  # steps 11..50
 PREFIX = "m"
 #: variant -> (target, --weights)
 VARIANT_TARGET = {"ref": ("generic-c99", "auto"), "dsp": ("cortex-m4", "int8"),
-                  "dsp16": ("cortex-m4", "int16")}
+                  "dsp16": ("cortex-m4", "int16"), "dsp16+r16": ("cortex-m4", "int16")}
+#: variant -> --precision by layer kind (the others: auto)
+VARIANT_PRECISION = {"dsp16+r16": {"lstm": "int8+r16", "gru": "int16+r16"}}
 
 
 @dataclass
@@ -84,9 +89,11 @@ def bench_input(m: BenchModel) -> np.ndarray:
 def compile_variant(m: BenchModel, work: Path, variant: str) -> Path:
     """work/<model>/build_<variant>/ from the model's ONNX and calibration data."""
     onnx_path, calib = write(m, work / m.name)
-    build = work / m.name / f"build_{variant}"
+    build = work / m.name / f"build_{variant.replace('+', '_')}"
     target, weights = VARIANT_TARGET[variant]
+    precision = VARIANT_PRECISION.get(variant, {}).get(m.kind, "auto")
     api.compile_model(onnx_path, calib, build, target, PREFIX, weights=weights,
+                      precision=precision,
                       output_bits=8)  # the int8 head (rnnq_dense_s8) CMSIS-NN is compared with
     return build
 
