@@ -133,7 +133,7 @@ def test_tflite_r16_is_bit_exact_in_litert_and_finer(tmp_path: Path, spec: str) 
     """A .tflite with 16-bit recurrent weights (each recurrent FULLY_CONNECTED beside one of
     what the int8 grid loses, added): LiteRT ≡ rnnq's LiteRT profile, and on the sensitive
     LSTM (gain 4) much of the test-set SQNR the int8-weight file loses comes back; auto
-    chooses it."""
+    unrolls this LSTM and gives it 16-bit R."""
     model = _sensitive_lstm(tmp_path / "m.onnx", 4.0)
     calib, test = _sines(tmp_path / "calib.npz", 1, 80), _sines(tmp_path / "test.npz", 2, 400)
     m = compile_model(model, calib, tmp_path / "r16", fmt="tflite", precision=spec)
@@ -144,8 +144,8 @@ def test_tflite_r16_is_bit_exact_in_litert_and_finer(tmp_path: Path, spec: str) 
     # measured: 21.7 -> 30.4 dB (the unrolled LSTM's int16 cell is the rest; C's int32 cell
     # with both reaches 38.7 dB)
     assert r8["int"]["sqnr_db"] < 35.0 and rep["int"]["sqnr_db"] > r8["int"]["sqnr_db"] + 6.0
-    if spec == "auto":
-        assert m["choices"]["precision"]["r16"]["chosen"] == "r16"
+    if spec == "auto":  # unrolled in 16 bits, so with 16-bit R by rule (as a GRU or RNN)
+        assert m["choices"]["precision"]["r16_layers"] == ["LSTM_1"]
 
 
 def test_tflite_gru_gets_r16_by_rule(tmp_path: Path) -> None:

@@ -57,14 +57,19 @@ class Recurrent:
         """A recurrent product's FULLY_CONNECTED constants; for a layer in r16 also those of
         the residual the int8 grid loses (r minus r quantised per row as the file stores it),
         so that the two products together carry about 16 bits of each weight."""
-        main = self.weights(name, r, b)
         if n.outputs[0] not in self.r16:
-            return main, None
+            return self.weights(name, r, b), None
         # the scales quantize.fc_weight_scales gives the file (float32, per row)
         sw = symmetric_scale(np.asarray(r, np.float64)).astype(np.float32).astype(np.float64)
         sw = sw[:, None]
-        rest = r.astype(np.float64) - quantize_symmetric(r, sw).astype(np.float64) * sw
-        return main, self.weights(name + "/lo", rest.astype(np.float32), None)
+        grid = quantize_symmetric(r, sw).astype(np.float64) * sw
+        rest = r.astype(np.float64) - grid
+        # the main product holds r on its int8 grid, so that in the float graph (calibration,
+        # the reference a measured choice is compared with) the two products add up to r, as
+        # they do in the file; quantised again with the same row scales it gives the same
+        # int8 weights
+        return (self.weights(name, grid.astype(np.float32), b),
+                self.weights(name + "/lo", rest.astype(np.float32), None))
 
     def _rfc(self, h: int, pair, name: str, role: str) -> int:
         """h times a recurrent weight pair (_rweights): one FULLY_CONNECTED, or with the
