@@ -16,7 +16,8 @@ interleaved on its own (`interleave_blocks`).
 The x86 variant (rnnq_matvec_x86.c) reads the "rows8" layout, also of the row-major size: for
 each block of eight rows, for each pair of columns k, k + 1, the 16 bytes w[r][k], w[r][k + 1],
 w[r + 1][k], ..., w[r + 7][k + 1]; then, when cols is odd, the last column of the eight rows;
-the rows past the last full block row-major. Blocks start at r * cols too.
+the rows past the last full block (rows % 8) the same way as a block of fewer rows. Blocks
+start at r * cols too.
 
 The arm_dsp_w16 variant (rnnq_matvec_arm_dsp_w16.c) reads int16 weights, pre-widened offline,
 in int32 words (`wide_pairs`): twice the flash, ceil(cols / 2) words per row, so its blocks start
@@ -70,15 +71,17 @@ def rows8(w: np.ndarray) -> np.ndarray:
     w = np.asarray(w)
     if w.ndim != 2:
         raise ValueError(f"rows8 expects a 2-D matrix, got shape {w.shape}")
-    rows, cols = w.shape
-    nb, pairs = rows // 8, cols // 2
-    full = 8 * nb
-    blocks = w[:full].reshape(nb, 8, cols)
-    main = blocks[:, :, : 2 * pairs].reshape(nb, 8, pairs, 2).transpose(0, 2, 1, 3)
-    tails = blocks[:, :, 2 * pairs :].transpose(0, 2, 1)  # [nb, cols % 2, 8]
-    head = np.concatenate([main.reshape(nb, 16 * pairs), tails.reshape(nb, 8 * (cols % 2))],
-                          axis=1)
-    return np.concatenate([head.ravel(), w[full:].ravel()]).astype(w.dtype, copy=False)
+    return np.concatenate([_rows8_block(w[r:r + 8]) for r in range(0, w.shape[0], 8)]
+                          or [w.ravel()]).astype(w.dtype, copy=False)
+
+
+def _rows8_block(b: np.ndarray) -> np.ndarray:
+    """One block of rows8 (n <= 8 rows): per column pair the n rows' two weights row by row,
+    then an odd last column of the n rows."""
+    n, cols = b.shape
+    pairs = cols // 2
+    main = b[:, : 2 * pairs].reshape(n, pairs, 2).transpose(1, 0, 2)
+    return np.concatenate([main.ravel(), b[:, 2 * pairs :].T.ravel()])
 
 
 def wide_pairs(w: np.ndarray) -> np.ndarray:

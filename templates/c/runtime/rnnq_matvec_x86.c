@@ -7,8 +7,9 @@
  * emitted offline, the same size as row-major): for each block of eight rows r .. r + 7, for
  * each pair of columns k, k + 1, the 16 bytes w[r][k], w[r][k + 1], w[r + 1][k], w[r + 1][k + 1],
  * ..., w[r + 7][k + 1]; then, when cols is odd, the last column of the eight rows (8 bytes);
- * the rows past the last full block (rows % 8) follow row-major. Each block starts where its
- * first row starts in the row-major layout (r * cols).
+ * the rows past the last full block (rows % 8 = n) as one block of n rows (2 n bytes per column
+ * pair, then n). Each block starts where its first row starts in the row-major layout
+ * (r * cols).
  *
  * With AVX2: per block and column pair, the 16 weights widened to int16 (VPMOVSXBW), the x pair
  * broadcast as one int32 (VPBROADCASTD), one VPMADDWD gives the eight rows' two products
@@ -16,7 +17,9 @@
  * VPMADDWD never reaches its one wrapping case (-32768 * -32768 twice). Two blocks (sixteen
  * rows) go per pass, four column pairs per iteration: eight independent accumulators (the
  * latency of the multiply-add, not its throughput, bounds one or two chains), and each
- * broadcast x pair serves both blocks.
+ * broadcast x pair serves both blocks. A last block of n < 8 rows runs the same multiply-adds
+ * on 16-byte loads at 2 n bytes per pair (lanes n .. 7 hold other weights' products, never
+ * stored); a load that would pass the block's end reads a zero-padded copy.
  *
  * With AVX-512 VNNI (and BW, VL: the x86-64-vnni target, or -march=native on Ice Lake,
  * Sapphire Rapids, Zen 4): VPDPWSSD (_mm256_dpwssd_epi32) does the VPMADDWD and the VPADDD in
@@ -123,6 +126,49 @@ static void rnnq_x86_block8(const int8_t *wa, const int16_t *x, int32_t cols, in
     }
     _mm256_storeu_si256((__m256i *)(void *)out, a0);
 }
+
+/* The 16 weights at p widened as RNNQ_X86_W16, from a zero-padded copy when p + 16 passes end
+ * (the bytes from end on are not the block's). */
+static __m256i rnnq_x86_w16_upto(const int8_t *p, const int8_t *end)
+{
+    int8_t tmp[16] = {0};
+    if (end - p >= 16) {
+        return RNNQ_X86_W16(p);
+    }
+    memcpy(tmp, p, (size_t)(end - p));
+    return RNNQ_X86_W16(tmp);
+}
+
+/* out[0 .. n - 1] for the last block at wa, of n < 8 rows (2 n bytes per column pair): two
+ * chains. */
+static void rnnq_x86_block_n(const int8_t *wa, const int16_t *x, int32_t n, int32_t cols,
+                             int32_t *out)
+{
+    const int32_t pairs = cols / 2;
+    const int8_t *end = wa + (size_t)n * (size_t)cols;
+    const size_t step = (size_t)(2 * n);
+    __m256i a0 = _mm256_setzero_si256();
+    __m256i a1 = a0;
+    int32_t lanes[8];
+    int32_t kp;
+    for (kp = 0; kp + 2 <= pairs; kp += 2) {
+        const int8_t *g = wa + step * (size_t)kp;
+        a0 = RNNQ_X86_DOT(a0, rnnq_x86_w16_upto(g, end), rnnq_x86_xpair(x + 2 * kp));
+        a1 = RNNQ_X86_DOT(a1, rnnq_x86_w16_upto(g + step, end), rnnq_x86_xpair(x + 2 * kp + 2));
+    }
+    if (kp < pairs) {
+        a0 = RNNQ_X86_DOT(a0, rnnq_x86_w16_upto(wa + step * (size_t)kp, end),
+                          rnnq_x86_xpair(x + 2 * kp));
+    }
+    a0 = _mm256_add_epi32(a0, a1);
+    if (cols & 1) {
+        int8_t last[8] = {0};
+        memcpy(last, wa + step * (size_t)pairs, (size_t)n);
+        a0 = rnnq_x86_last(a0, last, x[cols - 1]);
+    }
+    _mm256_storeu_si256((__m256i *)(void *)lanes, a0);
+    memcpy(out, lanes, (size_t)n * sizeof lanes[0]);
+}
 #endif
 
 /* out = w.x for an int16 x, w in the rows8 layout. */
@@ -138,9 +184,13 @@ static void rnnq_matvec_rows8(const int8_t *w, const int16_t *x, int32_t rows, i
         rnnq_x86_block8(w + (size_t)r * (size_t)cols, x, cols, out + r);
         r += 8;
     }
+    if (r < rows) {
+        rnnq_x86_block_n(w + (size_t)r * (size_t)cols, x, rows - r, cols, out + r);
+    }
 #else
     const int32_t pairs = cols / 2;
-    for (; r + 8 <= rows; r += 8) {
+    for (; r < rows; r += 8) {
+        const int32_t n = rows - r < 8 ? rows - r : 8; /* the last block may have fewer rows */
         const int8_t *wb = w + (size_t)r * (size_t)cols;
         int32_t kp;
         int32_t a[8] = {0, 0, 0, 0, 0, 0, 0, 0};
@@ -148,28 +198,19 @@ static void rnnq_matvec_rows8(const int8_t *w, const int16_t *x, int32_t rows, i
         for (kp = 0; kp < pairs; ++kp) {
             const int32_t x0 = x[2 * kp];
             const int32_t x1 = x[2 * kp + 1];
-            const int8_t *g = wb + 16 * kp;
-            for (j = 0; j < 8; ++j) {
+            const int8_t *g = wb + 2 * n * kp;
+            for (j = 0; j < n; ++j) {
                 a[j] += g[2 * j] * x0 + g[2 * j + 1] * x1;
             }
         }
-        for (j = 0; j < 8; ++j) {
+        for (j = 0; j < n; ++j) {
             if (cols & 1) {
-                a[j] += wb[16 * pairs + j] * (int32_t)x[cols - 1];
+                a[j] += wb[2 * n * pairs + j] * (int32_t)x[cols - 1];
             }
             out[r + j] = a[j];
         }
     }
 #endif
-    for (; r < rows; ++r) {
-        const int8_t *wr = w + (size_t)r * (size_t)cols;
-        int32_t a0 = 0;
-        int32_t k;
-        for (k = 0; k < cols; ++k) {
-            a0 += wr[k] * (int32_t)x[k];
-        }
-        out[r] = a0;
-    }
 }
 
 void rnnq_matvec_s8(const int8_t *w, const int8_t *x, int32_t rows, int32_t cols, int32_t *out,

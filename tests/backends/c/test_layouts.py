@@ -77,7 +77,8 @@ def test_interleave_blocks_without_splits_is_dsp_interleave():
 
 def test_rows8_is_eight_rows_by_column_pairs():
     """x86's layout: per block of eight rows, per column pair, (row, column) pairs row by row;
-    an odd last column of the eight rows after them; remaining rows row-major; same size."""
+    an odd last column of the eight rows after them; the remaining rows (rows % 8) the same way
+    as a block of fewer rows; same size."""
     from rnnq.backends.c.layouts import rows8
 
     w = np.arange(11 * 5).reshape(11, 5).astype(np.int8)
@@ -86,7 +87,10 @@ def test_rows8_is_eight_rows_by_column_pairs():
     assert flat[:4].tolist() == [w[0, 0], w[0, 1], w[1, 0], w[1, 1]]
     assert flat[14:18].tolist() == [w[7, 0], w[7, 1], w[0, 2], w[0, 3]]
     assert flat[32:40].tolist() == w[:8, 4].tolist()  # the odd column
-    assert np.array_equal(flat[40:], w[8:].ravel())
+    assert flat[40:44].tolist() == [w[8, 0], w[8, 1], w[9, 0], w[9, 1]]  # a block of 3 rows
+    assert flat[44:50].tolist() == [w[10, 0], w[10, 1], w[8, 2], w[8, 3], w[9, 2], w[9, 3]]
+    assert flat[52:].tolist() == w[8:, 4].tolist()  # its odd column
+    assert np.array_equal(np.sort(flat), np.sort(w.ravel()))
     assert matvec_layout("x86", "lstm", None, "w", w).tolist() == flat.tolist()
 
 
