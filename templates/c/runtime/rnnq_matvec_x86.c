@@ -62,10 +62,13 @@ static __m256i rnnq_x86_xpair(const int16_t *x)
     return _mm256_set1_epi32(v);
 }
 
-/* acc + the last column of a block (cols odd: its 8 weights at g) times xl. */
-static __m256i rnnq_x86_last(__m256i acc, const int8_t *g, int16_t xl)
+/* The 8 bytes at p in the low half of a vector. */
+#define RNNQ_X86_W8(p) _mm_loadl_epi64((const __m128i *)(const void *)(p))
+
+/* acc + the last column of a block (cols odd: its 8 weights, the low bytes of g8) times xl. */
+static __m256i rnnq_x86_last(__m256i acc, __m128i g8, int16_t xl)
 {
-    const __m256i wv = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)g));
+    const __m256i wv = _mm256_cvtepi8_epi32(g8);
     return _mm256_add_epi32(acc, _mm256_mullo_epi32(wv, _mm256_set1_epi32(xl)));
 }
 
@@ -103,8 +106,8 @@ static void rnnq_x86_blocks16(const int8_t *wa, const int16_t *x, int32_t cols, 
     a0 = _mm256_add_epi32(_mm256_add_epi32(a0, a1), _mm256_add_epi32(a2, a3));
     b0 = _mm256_add_epi32(_mm256_add_epi32(b0, b1), _mm256_add_epi32(b2, b3));
     if (cols & 1) {
-        a0 = rnnq_x86_last(a0, wa + 16 * pairs, x[cols - 1]);
-        b0 = rnnq_x86_last(b0, wb + 16 * pairs, x[cols - 1]);
+        a0 = rnnq_x86_last(a0, RNNQ_X86_W8(wa + 16 * pairs), x[cols - 1]);
+        b0 = rnnq_x86_last(b0, RNNQ_X86_W8(wb + 16 * pairs), x[cols - 1]);
     }
     _mm256_storeu_si256((__m256i *)(void *)out, a0);
     _mm256_storeu_si256((__m256i *)(void *)(out + 8), b0);
@@ -131,50 +134,54 @@ static void rnnq_x86_block8(const int8_t *wa, const int16_t *x, int32_t cols, in
     }
     a0 = _mm256_add_epi32(_mm256_add_epi32(a0, a1), _mm256_add_epi32(a2, a3));
     if (cols & 1) {
-        a0 = rnnq_x86_last(a0, wa + 16 * pairs, x[cols - 1]);
+        a0 = rnnq_x86_last(a0, RNNQ_X86_W8(wa + 16 * pairs), x[cols - 1]);
     }
     _mm256_storeu_si256((__m256i *)(void *)out, a0);
 }
 
-/* The 16 weights at p widened as RNNQ_X86_W16, from a zero-padded copy when p + 16 passes end
- * (the bytes from end on are not the block's). */
-static __m256i rnnq_x86_w16_upto(const int8_t *p, const int8_t *end)
-{
-    int8_t tmp[16] = {0};
-    if (end - p >= 16) {
-        return RNNQ_X86_W16(p);
-    }
-    memcpy(tmp, p, (size_t)(end - p));
-    return RNNQ_X86_W16(tmp);
-}
-
 /* out[0 .. n - 1] for the last block at wa, of n < 8 rows (2 n bytes per column pair): two
- * chains. */
+ * chains. The pairs whose 16-byte load would pass the block's end (the last few, when cols is
+ * even or the block is short) read a zero-padded copy. */
 static void rnnq_x86_block_n(const int8_t *wa, const int16_t *x, int32_t n, int32_t cols,
                              int32_t *out)
 {
     const int32_t pairs = cols / 2;
-    const int8_t *end = wa + (size_t)n * (size_t)cols;
-    const size_t step = (size_t)(2 * n);
+    const int32_t bytes = n * cols;
+    const int32_t step = 2 * n;
+    const int32_t safe = bytes >= 16 ? (bytes - 16) / step + 1 : 0; /* loads inside the block */
+    const int32_t direct = safe < pairs ? safe : pairs;
     __m256i a0 = _mm256_setzero_si256();
     __m256i a1 = a0;
     int32_t kp;
-    for (kp = 0; kp + 2 <= pairs; kp += 2) {
-        const int8_t *g = wa + step * (size_t)kp;
-        a0 = RNNQ_X86_DOT(a0, rnnq_x86_w16_upto(g, end), rnnq_x86_xpair(x + 2 * kp));
-        a1 = RNNQ_X86_DOT(a1, rnnq_x86_w16_upto(g + step, end), rnnq_x86_xpair(x + 2 * kp + 2));
+    for (kp = 0; kp + 2 <= direct; kp += 2) {
+        const int8_t *g = wa + (size_t)step * (size_t)kp;
+        a0 = RNNQ_X86_DOT(a0, RNNQ_X86_W16(g), rnnq_x86_xpair(x + 2 * kp));
+        a1 = RNNQ_X86_DOT(a1, RNNQ_X86_W16(g + step), rnnq_x86_xpair(x + 2 * kp + 2));
     }
-    if (kp < pairs) {
-        a0 = RNNQ_X86_DOT(a0, rnnq_x86_w16_upto(wa + step * (size_t)kp, end),
-                          rnnq_x86_xpair(x + 2 * kp));
+    for (; kp < pairs; ++kp) {
+        const int8_t *g = wa + (size_t)step * (size_t)kp;
+        int8_t tmp[16] = {0};
+        if (kp >= direct) {
+            memcpy(tmp, g, (size_t)(bytes - step * kp));
+            g = tmp;
+        }
+        a0 = RNNQ_X86_DOT(a0, RNNQ_X86_W16(g), rnnq_x86_xpair(x + 2 * kp));
+    }
+    a0 = _mm256_add_epi32(a0, a1);
+    if ((cols & 1) && bytes >= 8) {
+        /* the last column's n bytes end the block: the 8 bytes before its end, shifted down */
+        a0 = rnnq_x86_last(a0,
+                           _mm_srl_epi64(RNNQ_X86_W8(wa + bytes - 8),
+                                         _mm_cvtsi32_si128(8 * (8 - n))),
+                           x[cols - 1]);
     }
     /* lanes 0 .. n - 1 only (VPMASKMOVD; a variable-length memcpy was a library call) */
     _mm256_maskstore_epi32((int *)(void *)out,
                            _mm256_cmpgt_epi32(_mm256_set1_epi32(n),
                                               _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)),
-                           _mm256_add_epi32(a0, a1));
-    if (cols & 1) {
-        const int8_t *g = wa + step * (size_t)pairs;
+                           a0);
+    if ((cols & 1) && bytes < 8) {
+        const int8_t *g = wa + (size_t)step * (size_t)pairs;
         int32_t j;
         for (j = 0; j < n; ++j) {
             out[j] += g[j] * (int32_t)x[cols - 1];
