@@ -13,6 +13,8 @@ come from the caller (rnnq.api), rebuilt from the build folder.
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
+
 import numpy as np
 
 from rnnq import numerics as nx
@@ -55,22 +57,26 @@ def validate_c(b: BuildFolder, fg: Graph, ig: Graph, data: Dataset, on: str = "h
     data = with_states(fg, data)
     xq = quantize_input(ig, data.x)
     sq = quantize_states(ig, data.states)
+    xs = xq.reshape(data.n, data.x.shape[1], -1)
+    with ThreadPoolExecutor(1) as pool:
+        # the host harness (compiler, then the C program: other processes) runs while this
+        # one simulates and runs the float model
+        host_run = pool.submit(harness.run_harness, b.path, b.manifest, xs, data.lengths,
+                               "host", sq)
+        rep = _c_versus_float(b, fg, ig, data, xq, sq, host_run)
+    rep["c"]["target_kernels"] = target_kernels
+    rep["warnings"] = warnings_of(rep)
+    return _on_device(b, rep, xs, data, sq, on)
+
+
+def _c_versus_float(b: BuildFolder, fg: Graph, ig: Graph, data: Dataset, xq: np.ndarray,
+                    sq, host_run: Future) -> dict:
+    """validate_c's report: the simulator, the float model and the host harness's outputs
+    (host_run: run_harness's result, awaited last)."""
     with progress.stage(f"integer simulator on {data.n} sequences"):
         env = run_integer(ig, xq, data.lengths, sq)
-    xs = xq.reshape(data.n, data.x.shape[1], -1)
     streaming = b.manifest.get("streaming", True)
     want = harness.expected_outputs(ig, env, data.lengths, streaming)
-
-    def on_harness(where: str) -> dict:
-        with progress.stage(f"building and running the C harness ({where})"):
-            raw, runner = harness.run_harness(b.path, b.manifest, xs, data.lengths, where, sq)
-        got = harness.split_outputs(raw, b.manifest, data.lengths, b.path)
-        return {**harness.compare(got, want), "runner": runner}
-
-    c_rep = on_harness("host")
-    c_rep.pop("runner")
-    # a cross build runs on the host as portable C: its own kernel variants are not tested
-    c_rep["target_kernels"] = target_kernels
     with progress.stage("float model"):
         if fg.meta.get("step_graph"):
             fl, ints, engine = _every_call(b, fg, ig, data, env)
@@ -84,15 +90,27 @@ def validate_c(b: BuildFolder, fg: Graph, ig: Graph, data: Dataset, on: str = "h
         fenv = run_float(fg, data.x, lengths=data.lengths, states=data.states)
         by_step = _error_by_step(fg, ig, data, env, streaming, fenv)
         saturation = saturation_c(fg, ig, data, streaming, fenv)
+    with progress.stage("building and running the C harness (host)"):
+        raw, _ = host_run.result()
+    c_rep = harness.compare(harness.split_outputs(raw, b.manifest, data.lengths, b.path), want)
     rep = {"n": data.n, "target": b.manifest["target"],
            **float_vs_int(fl[first], ints[first], _labels(data, fg),
                           b.manifest["outputs"][0]["scale"], engine),
            "outputs": _per_output(list(fl), list(fl.values()), list(ints.values())),
-           "c": c_rep, "error_by_step": by_step, "saturation": saturation}
+           "c": c_rep, "error_by_step": by_step, "saturation": saturation, "_want": want}
     rep["int"]["input_clipped"] = _clipped_inputs(ig, data)
-    rep["warnings"] = warnings_of(rep)
+    return rep
+
+
+def _on_device(b: BuildFolder, rep: dict, xs: np.ndarray, data: Dataset, sq, on: str) -> dict:
+    """validate_c on the emulated board or a real one (`on`), after the host."""
+    want = rep.pop("_want")
     if on == "emulator":
-        rep["device"] = on_harness("emulator")
+        with progress.stage("building and running the C harness (emulator)"):
+            raw, runner = harness.run_harness(b.path, b.manifest, xs, data.lengths,
+                                              "emulator", sq)
+        got = harness.split_outputs(raw, b.manifest, data.lengths, b.path)
+        rep["device"] = {**harness.compare(got, want), "runner": runner}
     elif on.startswith("serial:"):  # the UART test firmware on a board (serial_run.py)
         with progress.stage(f"running on the board at {on.removeprefix('serial:')}"):
             raw, facts = serial_run.run_serial(on, b.manifest, xs, data.lengths, sq)

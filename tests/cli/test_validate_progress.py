@@ -9,8 +9,10 @@ from cli_helpers import run_rnnq
 
 from tests.conftest import require_tool
 
-STAGES = ("integer simulator on", "building and running the C harness (host)", "float model",
-          "error by step and saturation")
+#: the host harness builds and runs in the background from the start; its stage is where
+#: validate waits for it, after the simulator and the float model
+STAGES = ("integer simulator on", "float model", "error by step and saturation",
+          "building and running the C harness (host)")
 
 
 def _stage_lines(err: str) -> list[str]:
