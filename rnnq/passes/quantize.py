@@ -291,17 +291,12 @@ def _quant_embed(g: Graph, n: Node) -> Node:
     return Node("qembed", [ids.name], [y.name], {"params": p}, n.name)
 
 
-def _requant_to_int8(g: Graph, name: str, nodes: list[Node], rename: dict[str, str]) -> str:
-    """An int16 or int32 tensor leaving the recurrence (or a 16-bit front end): requantise to
-    int8 with its calibrated range."""
-    return _requant(g, name, nodes, rename, 8)
-
-
 def _requant(g: Graph, name: str, nodes: list[Node], rename: dict[str, str], bits: int,
              span: tuple[float, float] | None = None) -> str:
-    """Requantise `name` to int8 (asymmetric) or, an int32 LSTM cell on its way to a 16-bit
-    model output, to int16 (symmetric), with its calibrated range (or `span`: the range of
-    the concatenation it joins); once per tensor, width and span."""
+    """An int16 or int32 tensor leaving the recurrence (or a 16-bit front end): requantise
+    `name` to int8 (asymmetric) or, an int32 LSTM cell on its way to a 16-bit model output,
+    to int16 (symmetric), with its calibrated range (or `span`: the range of the
+    concatenation it joins); once per tensor, width and span."""
     key = name if bits == 8 else f"{name}@{bits}" + (f"@{span}" if span else "")
     if key in rename:
         return rename[key]
@@ -439,7 +434,7 @@ def quantize(graph: Graph) -> Graph:
                 continue
             except RnnqError:  # the accumulator bound: this layer reads int8
                 front.discard(n.outputs[0])
-                n.inputs[0] = _requant_to_int8(g, n.inputs[0], nodes, rename)
+                n.inputs[0] = _requant(g, n.inputs[0], nodes, rename, 8)
         if n.op in REARRANGE:
             nodes.append(_alias(g, n))
         elif n.op == "concat":

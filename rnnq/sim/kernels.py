@@ -340,7 +340,7 @@ def requant_s8(p: RequantParams, x: np.ndarray) -> np.ndarray:
 
 def requant_s16(p: RequantParams, x: np.ndarray) -> np.ndarray:
     """int32 (the LSTM cell) -> int16, zero points 0: y = sat16(requant(x, mult, shift))."""
-    return sat(requant(_i64(x) - p.in_zp, p.mult, p.shift) + p.out_zp, 16).astype(np.int16)
+    return sat(requant(_i64(x), p.mult, p.shift), 16).astype(np.int16)
 
 
 def _requant_wide(a: np.ndarray, mult: int, shift: int) -> np.ndarray:

@@ -65,7 +65,7 @@ def moved_inputs(op: TOp) -> list[int]:
 FC_RESCALE_MAX = XNNPACK_FC_MAX_RESCALE - 1.0
 
 
-class Classes:
+class _Classes:
     """Union-find over tensor indices."""
 
     def __init__(self) -> None:
@@ -148,6 +148,18 @@ def fc_weight_scales(w: np.ndarray) -> np.ndarray:
     return symmetric_scale(np.asarray(w, np.float64)).astype(np.float32)
 
 
+def classes(low: Lowered) -> _Classes:
+    """The quantisation classes of the lowered graph: tensors one op only moves (LAYOUT) and
+    tensors tied across steps (low.ties) share their parameters."""
+    cls = _Classes()
+    for op in low.graph.ops:
+        if op.kind in LAYOUT:
+            cls.union([*moved_inputs(op), *op.outputs])
+    for tie in low.ties:
+        cls.union(tie)
+    return cls
+
+
 def assign(low: Lowered, ranges: dict[int, tuple[float, float]], headroom: float,
            settled: dict[int, tuple[float, float]] | None = None
            ) -> dict[int, tuple[np.float32, int]]:
@@ -157,17 +169,13 @@ def assign(low: Lowered, ranges: dict[int, tuple[float, float]], headroom: float
     stand for IR tensors."""
     settled = settled or {}
     g = low.graph
-    cls = Classes()
+    cls = classes(low)
     fixed: dict[int, tuple[float, int]] = {}
     for op in g.ops:
-        if op.kind in LAYOUT:
-            cls.union([*moved_inputs(op), *op.outputs])
         if op.kind in FIXED and op.outputs[0] in low.wide:  # int16 LOGISTIC / TANH
             fixed[op.inputs[0]], fixed[op.outputs[0]] = GATE_IN, GATE_OUT
         elif op.kind in FIXED:
             fixed[op.outputs[0]] = FIXED[op.kind]
-    for tie in low.ties:
-        cls.union(tie)
     members: dict[int, list[int]] = {}
     tied = set(cls.parent) | set(cls.parent.values())
     for i, t in enumerate(g.tensors):
@@ -211,7 +219,7 @@ def assign(low: Lowered, ranges: dict[int, tuple[float, float]], headroom: float
     return params
 
 
-def _fit_fully_connected(g: TGraph, cls: Classes, members: dict[int, list[int]],
+def _fit_fully_connected(g: TGraph, cls: _Classes, members: dict[int, list[int]],
                          spans: dict[int, tuple[float, float]],
                          params: dict[int, tuple[np.float32, int]], wide: set[int]) -> None:
     """Widen (about zero) the output class of every FULLY_CONNECTED whose rescale would reach

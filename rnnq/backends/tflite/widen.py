@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 
 from rnnq.backends.tflite.lower import Lowered
-from rnnq.backends.tflite.quantize import LAYOUT, Classes, moved_inputs
+from rnnq.backends.tflite.quantize import LAYOUT, classes, moved_inputs
 from rnnq.ir import RnnqError
 from rnnq.ir.ops import hard_sigmoid
 from rnnq.ir.tgraph import TOp, TTensor
@@ -146,12 +146,7 @@ def _shared(low: Lowered) -> set[int]:
     that holds a graph output: an LSTM's cell state, not a gate's pre-activation (which only
     moves, split into gates, reach)."""
     g = low.graph
-    cls = Classes()
-    for op in g.ops:
-        if op.kind in LAYOUT:
-            cls.union([*moved_inputs(op), *op.outputs])
-    for tie in low.ties:
-        cls.union(tie)
+    cls = classes(low)
     roots = {cls.find(i) for i in g.outputs}
     roots |= {cls.find(i) for op in g.ops if op.kind not in GATE_OPS and op.kind not in LAYOUT
               for i in op.inputs}
